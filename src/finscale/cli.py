@@ -1,0 +1,251 @@
+"""The `finscale` command line: parses flags, calls one function per command, prints.
+
+Bad input ends with one line ``error: <what> (<where>)`` on stderr and exit
+code 2; nothing is written before every check has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import pydantic
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from finscale.errors import InputError
+
+app = typer.Typer(
+    help="Parameter-scaling studies of PatchTST classifiers on daily market data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Build, inspect and describe datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+
+# Where each config field is set on the command line, so errors name the flag.
+FLAG_OF_FIELD = {
+    "source": "--source", "path": "--path", "target": "--target", "symbols": "--symbols",
+    "tier": "--tier", "horizon_days": "--horizon", "threshold": "--threshold",
+    "label_rule": "--label-rule", "threshold_mode": "--threshold-mode",
+    "volatility_k": "--volatility-k", "context_days": "--context", "split": "--split",
+    "n_chunks": "--chunks",
+}
+
+
+def default_store_dir() -> Path:
+    return Path(os.environ.get("FINSCALE_STORE", "~/.cache/finscale/store")).expanduser()
+
+
+def _data_config(**fields: Any):
+    from finscale.config import DataConfig
+
+    try:
+        return DataConfig(**{k: v for k, v in fields.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise InputError(f"{field}: {message}" if field else message,
+                         FLAG_OF_FIELD.get(field, "config")) from None
+
+
+# Options shared by `data build` and `data show`: they select one dataset.
+SourceOpt = Annotated[str, typer.Option(help="bundled (arch data), csv (a folder) or yahoo.")]
+PathOpt = Annotated[Path | None, typer.Option(help="Folder of SYMBOL.csv/.parquet files.")]
+TargetOpt = Annotated[str, typer.Option(help="Symbol whose moves are labelled.")]
+SymbolsOpt = Annotated[
+    str | None, typer.Option(help="Context symbols, comma-separated (e.g. NASDAQ,VIX).")
+]
+TierOpt = Annotated[str, typer.Option(help="Feature tier: a25, a50 or a100.")]
+HorizonOpt = Annotated[int, typer.Option("--horizon", help="Label horizon in trading days.")]
+ThresholdOpt = Annotated[float, typer.Option(help="Rise that makes a positive label (0.01 = 1%).")]
+RuleOpt = Annotated[str, typer.Option(help="max_close (any close within h days) or close.")]
+ModeOpt = Annotated[str, typer.Option(help="fixed, or volatility (k x trailing vol x sqrt(h)).")]
+KOpt = Annotated[float, typer.Option(help="k of the volatility-scaled threshold.")]
+ContextOpt = Annotated[int, typer.Option("--context", help="Input window length in days.")]
+SplitOpt = Annotated[str, typer.Option(help="chronological or chunked.")]
+ChunksOpt = Annotated[int, typer.Option("--chunks", help="Train/val chunks (chunked split).")]
+StoreOpt = Annotated[
+    Path | None, typer.Option(help="Data store folder [env FINSCALE_STORE, ~/.cache/finscale/store].")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+
+
+def _build(store: Path | None, **fields: Any):
+    from finscale.data.dataset import build_dataset
+    from finscale.data.store import DataStore
+
+    config = _data_config(**fields)
+    with console.status("building dataset", spinner="dots"):
+        return build_dataset(config, DataStore(store or default_store_dir()))
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    roles = ", ".join(f"{role} {symbol}" for role, symbol in summary["roles"].items())
+    label = summary["label"]
+    console.print(
+        f"[bold]dataset {summary['key'][:16]}[/] ({'reused from store' if summary['reused'] else 'built'}"
+        f" in {summary['build_seconds']:.2f} s)\n"
+        f"  inputs     {roles}\n"
+        f"  rows       {summary['rows']} ({summary['first_date']} to {summary['last_date']})\n"
+        f"  features   {summary['n_features']} (tier {summary['tier']})\n"
+        f"  label      rise >= {label['threshold']:g} ({label['threshold_mode']}) "
+        f"by {label['rule']} within {label['horizon_days']} day(s)\n"
+        f"  windows    {summary['context_days']} days, {summary['split_kind']} split"
+    )
+    table = Table("split", "samples", "positives", "positive rate", "first date", "last date")
+    for name, s in summary["splits"].items():
+        table.add_row(name, str(s["samples"]), str(s["positives"]), f"{s['positive_rate']:.3f}",
+                      s["first_date"], s["last_date"])
+    console.print(table)
+    excluded = ", ".join(f"{k} {v}" for k, v in summary["row_states"].items())
+    console.print(f"  rows outside the splits: {excluded}")
+    for symbol, sha in summary["inputs"].items():
+        console.print(f"  sha256 {symbol:<8} {sha}")
+    console.print(f"  sha256 dataset  {summary['sha256']}")
+
+
+@data_app.command("build")
+def data_build(
+    source: SourceOpt = "bundled",
+    path: PathOpt = None,
+    target: TargetOpt = "SP500",
+    symbols: SymbolsOpt = None,
+    tier: TierOpt = "a25",
+    horizon: HorizonOpt = 1,
+    threshold: ThresholdOpt = 0.01,
+    label_rule: RuleOpt = "max_close",
+    threshold_mode: ModeOpt = "fixed",
+    volatility_k: KOpt = 1.0,
+    context: ContextOpt = 60,
+    split: SplitOpt = "chronological",
+    chunks: ChunksOpt = 5,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the model-ready table to this parquet file.")
+    ] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the processed dataset (or reuse it from the store) and print its summary."""
+    if out is not None and out.suffix != ".parquet":
+        raise InputError(f"output must be a .parquet file, got {out.name}", "--out")
+    dataset = _build(
+        store, source=source, path=path, target=target, symbols=symbols, tier=tier,
+        horizon_days=horizon, threshold=threshold, label_rule=label_rule,
+        threshold_mode=threshold_mode, volatility_k=volatility_k, context_days=context,
+        split=split, n_chunks=chunks,
+    )
+    summary = dataset.summary()
+    if out is not None:
+        from finscale.atomic import write_parquet_atomic
+
+        table = dataset.model_ready()
+        write_parquet_atomic(out, table)
+        summary["out"] = {"path": str(out), "rows": len(table), "columns": len(table.columns)}
+    _print_summary(summary, as_json)
+    if out is not None and not as_json:
+        console.print(f"  wrote {out} ({len(table)} rows, {len(table.columns)} columns)")
+
+
+@data_app.command("show")
+def data_show(
+    source: SourceOpt = "bundled",
+    path: PathOpt = None,
+    target: TargetOpt = "SP500",
+    symbols: SymbolsOpt = None,
+    tier: TierOpt = "a25",
+    horizon: HorizonOpt = 1,
+    threshold: ThresholdOpt = 0.01,
+    label_rule: RuleOpt = "max_close",
+    threshold_mode: ModeOpt = "fixed",
+    volatility_k: KOpt = 1.0,
+    context: ContextOpt = 60,
+    split: SplitOpt = "chronological",
+    chunks: ChunksOpt = 5,
+    all_entries: Annotated[
+        bool, typer.Option("--all", help="List every entry of the store's manifest instead.")
+    ] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a dataset: rows, date range, label balance per split, feature count, hashes."""
+    from finscale.data.store import DataStore
+
+    store_dir = store or default_store_dir()
+    if all_entries:
+        entries = DataStore(store_dir).entries()
+        if as_json:
+            typer.echo(json.dumps(entries, indent=2))
+            return
+        table = Table("key", "kind", "rows", "first date", "last date", "sha256", "created")
+        for key, e in sorted(entries.items()):
+            table.add_row(key, e["kind"], str(e["rows"]), e["first_date"], e["last_date"],
+                          e["sha256"][:16], e["created_at"])
+        console.print(table if entries else f"store {store_dir} is empty")
+        return
+    dataset = _build(
+        store, source=source, path=path, target=target, symbols=symbols, tier=tier,
+        horizon_days=horizon, threshold=threshold, label_rule=label_rule,
+        threshold_mode=threshold_mode, volatility_k=volatility_k, context_days=context,
+        split=split, n_chunks=chunks,
+    )
+    _print_summary(dataset.summary(), as_json)
+
+
+@data_app.command("features")
+def data_features(
+    tier: TierOpt = "a25",
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List every feature of a tier with a one-line description."""
+    from finscale.data.features import tier_features, tier_roles
+
+    features = tier_features(tier)
+    if as_json:
+        typer.echo(json.dumps(
+            [{"name": f.name, "role": f.role, "kind": f.kind, "description": f.description}
+             for f in features], indent=2))
+        return
+    table = Table("#", "feature", "input", "kind", "description",
+                  title=f"tier {tier}: {len(features)} features, needs {', '.join(tier_roles(tier))}")
+    for i, f in enumerate(features, 1):
+        table.add_row(str(i), f.name, f.role, f.kind, f.description)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `finscale` script; returns the exit code."""
+    try:
+        app(args=argv, prog_name="finscale", standalone_mode=False)
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()
+        return 0
+    except click.UsageError as exc:
+        hint = f" (finscale {exc.ctx.command_path.removeprefix('finscale ')} --help)" if exc.ctx else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        typer.echo("interrupted", err=True)
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

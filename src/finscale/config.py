@@ -1,0 +1,85 @@
+"""The study configuration: one validated object that flows from the CLI to every stage.
+
+Unknown keys are rejected (a typo in a YAML file must not silently fall back
+to a default). Later stages add their sections beside `data`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TierName = Literal["a25", "a50", "a100"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Strict):
+    """Where the data comes from and how samples, labels and splits are made."""
+
+    source: Literal["bundled", "csv", "yahoo"] = "bundled"
+    path: Path | None = Field(None, description="folder of SYMBOL.csv/.parquet files (csv source)")
+    target: str = "SP500"
+    symbols: tuple[str, ...] = Field(
+        (), description="context symbols; empty means the tier's defaults for bundled data"
+    )
+    vix_symbol: str = "VIX"
+    tier: TierName = "a25"
+    horizon_days: int = Field(1, ge=1, le=60)
+    threshold: float = Field(0.01, gt=0, lt=1)
+    label_rule: Literal["max_close", "close"] = "max_close"
+    threshold_mode: Literal["fixed", "volatility"] = "fixed"
+    volatility_k: float = Field(1.0, gt=0)
+    vol_window_days: int = Field(20, ge=2)
+    context_days: int = Field(60, ge=2, le=1024)
+    split: Literal["chronological", "chunked"] = "chronological"
+    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    n_chunks: int = Field(5, ge=1, le=100)
+    min_samples_per_split: int = Field(50, ge=1)
+    context_ffill_days: int = Field(
+        5, ge=0, description="days a context series may be carried forward over its holidays"
+    )
+    start: str = "1999-01-01"
+    end: str | None = None
+
+    @field_validator("target", "vix_symbol")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [s for s in value.split(",")]
+        if isinstance(value, list | tuple):
+            return tuple(str(s).strip() for s in value if str(s).strip())
+        return value
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _fractions(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(value) <= 0 or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError(f"need three positive fractions summing to 1, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _source_needs(self) -> DataConfig:
+        if self.source == "csv" and self.path is None:
+            raise ValueError("source csv needs path (the folder of SYMBOL.csv files)")
+        if self.target in self.symbols:
+            raise ValueError(f"target {self.target} is also listed in symbols")
+        return self
+
+
+class StudyConfig(_Strict):
+    """Everything a study needs; sections are added as stages land."""
+
+    data: DataConfig = DataConfig()
+    store_dir: Path = Path("~/.cache/finscale/store")

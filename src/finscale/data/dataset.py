@@ -1,0 +1,405 @@
+"""From sources to model-ready windows: the data layer's one entry point.
+
+    sources -> validate -> features -> labels -> splits -> normalise -> windows
+
+`build_dataset` runs the chain (or reuses a stored result whose inputs and
+parameters are unchanged) and returns a `ProcessedDataset`; its
+`windows()` gives the tensors a trainer reads, with every window a view of
+one feature tensor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from finscale.config import DataConfig
+from finscale.data import features as feats
+from finscale.data.labels import label_thresholds, threshold_labels
+from finscale.data.sources import load_sources
+from finscale.data.splits import (
+    ROW_STATES,
+    SPLIT_NAMES,
+    TRAIN,
+    SplitPlan,
+    plan_splits,
+)
+from finscale.data.store import DataStore, frame_sha256, params_sha256
+from finscale.data.validate import CLOSE_ONLY, OHLCV, validate_ohlcv
+from finscale.errors import InputError
+
+# Bumped when the assembly below (alignment, warmup, table layout) changes.
+PIPELINE_VERSION = "1"
+
+LABEL, SPLIT = "label", "split"
+
+
+# ---------------------------------------------------------------- symbols and roles
+
+
+def resolve_roles(config: DataConfig) -> dict[str, str]:
+    """Map each input role the tier needs to a symbol: ``{"target": "SP500", ...}``.
+
+    With bundled data and no `symbols`, the tier's inputs default to NASDAQ
+    (SP500 when the target is NASDAQ) for context and VIX for volatility.
+    """
+    needed = feats.tier_roles(config.tier)
+    symbols = list(config.symbols)
+    if not symbols and config.source == "bundled":
+        if "context" in needed:
+            symbols.append("NASDAQ" if config.target != "NASDAQ" else "SP500")
+        if "vix" in needed:
+            symbols.append(config.vix_symbol)
+    roles = {"target": config.target}
+    context = [s for s in symbols if s != config.vix_symbol]
+    if config.vix_symbol in symbols:
+        roles["vix"] = config.vix_symbol
+    if len(context) > 1:
+        raise InputError(
+            f"tier {config.tier} uses one context symbol, got {', '.join(context)}", "--symbols"
+        )
+    if context:
+        roles["context"] = context[0]
+    extra = [f"{symbol} ({role})" for role, symbol in roles.items() if role not in needed]
+    if extra:
+        raise InputError(
+            f"tier {config.tier} does not use {', '.join(extra)}; drop it from --symbols "
+            f"or pick a tier that needs it (a50: context, a100: context and VIX)",
+            "--symbols",
+        )
+    return roles
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """z-score statistics fitted on training rows only.
+
+    Non-continuous features (categorical, binary) keep mean 0 and std 1 so
+    they pass through unchanged.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, values: np.ndarray, train_rows: np.ndarray, continuous: np.ndarray) -> Normalizer:
+        train = values[train_rows]
+        mean = np.where(continuous, train.mean(axis=0), 0.0)
+        std = np.where(continuous, train.std(axis=0), 1.0)
+        # A feature constant on the training rows carries no information there;
+        # dividing by ~0 would blow up its validation values.
+        std = np.where(std > 1e-12, std, 1.0)
+        return cls(mean=mean, std=std)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.mean) / self.std
+
+
+# ---------------------------------------------------------------- windows
+
+
+@dataclass
+class WindowDataset:
+    """Model-ready tensors: every sample's input is a view of one feature tensor.
+
+    `features` is (n_rows, n_features) float32, normalised; `labels` (n_rows,)
+    float32 with NaN where a row has no label; `assignment` the per-row split
+    code from `finscale.data.splits`. The input window of row t is
+    ``features[t - context_days + 1 : t + 1]``, shape (context_days, n_features).
+    """
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    assignment: np.ndarray
+    dates: np.ndarray
+    context_days: int
+    feature_names: list[str] = field(default_factory=list)
+
+    @property
+    def windows(self) -> torch.Tensor:
+        """All windows, (n_rows - context_days + 1, context_days, n_features): a strided view."""
+        return self.features.unfold(0, self.context_days, 1).transpose(1, 2)
+
+    def rows(self, split: str) -> torch.Tensor:
+        """Row indices of a split (`train`, `val` or `test`), in date order."""
+        codes = {name: code for code, name in SPLIT_NAMES.items()}
+        if split not in codes:
+            raise ValueError(f"unknown split {split!r}; use train, val or test")
+        return torch.from_numpy(np.flatnonzero(self.assignment == codes[split]))
+
+    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (len(rows), context_days, n_features) and labels for the given rows.
+
+        Only the batch is gathered; the windows themselves are never materialised.
+        """
+        return self.windows[rows - (self.context_days - 1)], self.labels[rows]
+
+
+# ---------------------------------------------------------------- the processed dataset
+
+
+@dataclass
+class ProcessedDataset:
+    """One built dataset: raw features, labels and splits per row, plus provenance."""
+
+    table: pd.DataFrame  # date index; feature columns (not normalised), label, split code
+    config: DataConfig
+    roles: dict[str, str]
+    feature_names: list[str]
+    continuous: np.ndarray
+    key: str
+    entry: dict[str, Any]
+    reused: bool
+    build_seconds: float
+
+    @property
+    def plan(self) -> SplitPlan:
+        return SplitPlan(
+            self.table[SPLIT].to_numpy(np.int8), (), self.config.context_days,
+            self.config.horizon_days,
+        )
+
+    def normalizer(self) -> Normalizer:
+        values = self.table[self.feature_names].to_numpy(float)
+        train_rows = self.table[SPLIT].to_numpy() == TRAIN
+        return Normalizer.fit(values, train_rows, self.continuous)
+
+    def normalised_features(self) -> np.ndarray:
+        return self.normalizer().transform(self.table[self.feature_names].to_numpy(float))
+
+    def windows(self) -> WindowDataset:
+        return WindowDataset(
+            features=torch.from_numpy(self.normalised_features().astype(np.float32)),
+            labels=torch.from_numpy(self.table[LABEL].to_numpy(np.float32)),
+            assignment=self.table[SPLIT].to_numpy(np.int8),
+            dates=self.table.index.to_numpy(),
+            context_days=self.config.context_days,
+            feature_names=list(self.feature_names),
+        )
+
+    def model_ready(self) -> pd.DataFrame:
+        """`date`, normalised features, `label` (0/1) and `split` (train/val/test) per sample.
+
+        Purged rows, rows without a full window and rows without a label are absent.
+        """
+        codes = self.table[SPLIT].to_numpy()
+        keep = np.isin(codes, list(SPLIT_NAMES))
+        out = pd.DataFrame(self.normalised_features()[keep], columns=self.feature_names)
+        for name, kind_continuous in zip(self.feature_names, self.continuous, strict=True):
+            if not kind_continuous:
+                out[name] = out[name].round().astype("int64")
+        out.insert(0, "date", self.table.index[keep])
+        out[LABEL] = self.table[LABEL].to_numpy()[keep].astype("int64")
+        out[SPLIT] = pd.Categorical([SPLIT_NAMES[c] for c in codes[keep]],
+                                    categories=list(SPLIT_NAMES.values()))
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Rows, dates, feature count, samples and label balance per split, hashes."""
+        codes = self.table[SPLIT].to_numpy()
+        labels = self.table[LABEL].to_numpy()
+        splits = {}
+        for code, name in SPLIT_NAMES.items():
+            mask = codes == code
+            if not mask.any():
+                continue
+            dates = self.table.index[mask]
+            positives = int(np.nansum(labels[mask]))
+            splits[name] = {
+                "samples": int(mask.sum()),
+                "positives": positives,
+                "positive_rate": positives / int(mask.sum()),
+                "first_date": str(dates[0].date()),
+                "last_date": str(dates[-1].date()),
+            }
+        states = {name: int((codes == code).sum()) for code, name in ROW_STATES.items()}
+        return {
+            "key": self.key,
+            "sha256": self.entry["sha256"],
+            "inputs": self.entry["inputs"],
+            "roles": self.roles,
+            "tier": self.config.tier,
+            "n_features": len(self.feature_names),
+            "rows": len(self.table),
+            "first_date": str(self.table.index[0].date()),
+            "last_date": str(self.table.index[-1].date()),
+            "horizon_days": self.config.horizon_days,
+            "context_days": self.config.context_days,
+            "label": self.entry["params"]["labels"],
+            "split_kind": self.config.split,
+            "splits": splits,
+            "row_states": {k: v for k, v in states.items() if k not in splits},
+            "reused": self.reused,
+            "build_seconds": round(self.build_seconds, 3),
+        }
+
+
+# ---------------------------------------------------------------- assembly
+
+
+def _align(frames: dict[str, pd.DataFrame], roles: dict[str, str], ffill_days: int):
+    """Put every role's frame on the target's dates; context may be carried over its holidays.
+
+    Forward filling uses the past only. A context value still missing after
+    `ffill_days` in the middle of the history is an error, not a silent gap.
+    """
+    target_index = frames["target"].index
+    aligned = {"target": frames["target"]}
+    for role, frame in frames.items():
+        if role == "target":
+            continue
+        on_target = frame.reindex(target_index).ffill(limit=ffill_days)
+        missing = on_target.isna().any(axis=1).to_numpy()
+        observed = np.flatnonzero(~missing)
+        if len(observed) == 0:
+            raise InputError(
+                f"{roles[role]} has no dates in common with {roles['target']}",
+                f"symbol {roles[role]}",
+            )
+        interior = missing & (np.arange(len(missing)) > observed[0])
+        if interior.any():
+            day = target_index[int(np.argmax(interior))]
+            raise InputError(
+                f"{roles[role]} has no value within {ffill_days} days before "
+                f"{day.date()}, a trading day of {roles['target']}",
+                f"symbol {roles[role]}, date {day.date()}",
+            )
+        aligned[role] = on_target
+    return aligned
+
+
+def _params(config: DataConfig) -> dict[str, Any]:
+    return {
+        "labels": {
+            "horizon_days": config.horizon_days, "threshold": config.threshold,
+            "rule": config.label_rule, "threshold_mode": config.threshold_mode,
+            **({"volatility_k": config.volatility_k, "vol_window_days": config.vol_window_days}
+               if config.threshold_mode == "volatility" else {}),
+        },
+        "splits": {
+            "kind": config.split, "fractions": list(config.split_fractions),
+            "context_days": config.context_days,
+            **({"n_chunks": config.n_chunks} if config.split == "chunked" else {}),
+        },
+        "context_ffill_days": config.context_ffill_days,
+    }
+
+
+def _assemble(
+    frames: dict[str, pd.DataFrame], roles: dict[str, str], config: DataConfig
+) -> tuple[pd.DataFrame, list[str]]:
+    aligned = _align(frames, roles, config.context_ffill_days)
+    values = feats.compute_features(aligned, config.tier)
+    names = [f.name for f in feats.tier_features(config.tier)]
+    close = aligned["target"]["Close"].to_numpy(float)
+    labels = threshold_labels(
+        close, config.horizon_days, config.threshold, config.label_rule,
+        config.threshold_mode, config.volatility_k, config.vol_window_days,
+    )
+    needed = label_thresholds(
+        close, config.horizon_days, config.threshold, config.threshold_mode,
+        config.volatility_k, config.vol_window_days,
+    )
+    # Drop the leading rows where an indicator or the label threshold is still
+    # warming up (a decision that reads only the row itself: causal).
+    complete = values.notna().all(axis=1).to_numpy() & ~np.isnan(needed)
+    if not complete.any():
+        raise InputError(
+            f"no row of {roles['target']} has every {config.tier} feature "
+            f"({len(close)} rows are fewer than the indicators' warmup)",
+            f"symbol {roles['target']}",
+        )
+    first = int(np.argmax(complete))
+    if not complete[first:].all():
+        row = first + int(np.argmin(complete[first:]))
+        bad = [n for n in names if pd.isna(values[n].iloc[row])]
+        raise InputError(
+            f"feature {bad[0] if bad else 'label threshold'} is undefined after its warmup",
+            f"symbol {roles['target']}, date {values.index[row].date()}",
+        )
+    table = values.iloc[first:].astype(float)
+    table[LABEL] = labels[first:]
+    return table, names
+
+
+def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], config: DataConfig):
+    counts = {name: int((plan.assignment == code).sum()) for code, name in SPLIT_NAMES.items()}
+    short = {k: v for k, v in counts.items() if v < config.min_samples_per_split}
+    if short:
+        detail = ", ".join(f"{k} {v}" for k, v in counts.items())
+        raise InputError(
+            f"too few rows for context + horizon + three splits: {len(table)} usable rows "
+            f"({table.index[0].date()} to {table.index[-1].date()}) give {detail} samples after "
+            f"the {config.context_days}-day context and horizon purges; each split needs at "
+            f"least {config.min_samples_per_split}. Use more history, a shorter --context or "
+            f"a smaller tier",
+            f"symbol {roles['target']}",
+        )
+
+
+def build_dataset(
+    config: DataConfig,
+    store: DataStore | None = None,
+    *,
+    download: Callable[..., pd.DataFrame] | None = None,
+) -> ProcessedDataset:
+    """Build the processed dataset for `config`, or reuse the stored one.
+
+    A stored dataset is reused when the sha256 of every raw input, the feature
+    spec and every label/split parameter are unchanged. Raises `InputError`
+    for bad data or parameters, before anything is written.
+    """
+    started = time.perf_counter()
+    roles = resolve_roles(config)
+    yahoo = {"start": config.start, "end": config.end}
+    if download is not None:
+        yahoo["download"] = download
+    raw = load_sources(config.source, list(roles.values()), config.path,
+                       **(yahoo if config.source == "yahoo" else {}))
+    frames = {
+        role: validate_ohlcv(raw[symbol].frame, raw[symbol].where,
+                             CLOSE_ONLY if role == "vix" else OHLCV)
+        for role, symbol in roles.items()
+    }
+    inputs = {roles[role]: frame_sha256(frame) for role, frame in frames.items()}
+    spec = feats.feature_spec(config.tier)
+    params = _params(config)
+    key = params_sha256({"pipeline": PIPELINE_VERSION, "inputs": inputs, "roles": roles,
+                         "feature_spec": spec, "params": params})
+    feature_list = feats.tier_features(config.tier)
+    continuous = np.array([f.kind == "continuous" for f in feature_list])
+
+    stored = store.get_processed(key) if store is not None else None
+    if stored is not None:
+        entry, table = stored
+        names = [f.name for f in feature_list]
+        return ProcessedDataset(table, config, roles, names, continuous, key, entry, True,
+                                time.perf_counter() - started)
+
+    table, names = _assemble(frames, roles, config)
+    plan = plan_splits(
+        len(table), config.context_days, config.horizon_days, config.split,
+        config.split_fractions, config.n_chunks, labeled=~np.isnan(table[LABEL].to_numpy()),
+    )
+    _check_sizes(plan, table, roles, config)
+    table[SPLIT] = plan.assignment
+    source = config.source if config.source != "csv" else f"csv:{config.path}"
+    meta = {"inputs": inputs, "roles": roles, "feature_spec": spec, "params": params,
+            "tier": config.tier}
+    if store is not None:
+        for role, symbol in roles.items():
+            store.put_raw(symbol, frames[role], raw[symbol].source)
+        entry = store.put_processed(key, table, source, meta)
+    else:
+        entry = {"key": key, "sha256": frame_sha256(table), "source": source, **meta}
+    return ProcessedDataset(table, config, roles, names, continuous, key, entry, False,
+                            time.perf_counter() - started)

@@ -1,0 +1,171 @@
+"""Where raw daily series come from: the bundled `arch` data, a folder of files, Yahoo.
+
+Every loader returns `RawSeries` objects holding the frame as read, untouched:
+validation (`finscale.data.validate`) is the one place that judges it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from finscale.errors import InputError
+
+# Bundled symbols and the `arch.data` module that ships each one (real daily
+# index data: S&P 500 and NASDAQ composite OHLCV 1999-2018, VIX close 2014-2019).
+BUNDLED_MODULES = {"SP500": "arch.data.sp500", "NASDAQ": "arch.data.nasdaq", "VIX": "arch.data.vix"}
+
+# Yahoo tickers for the bundled symbol names; any other symbol is used as typed.
+YAHOO_TICKERS = {"SP500": "^GSPC", "NASDAQ": "^IXIC", "VIX": "^VIX"}
+
+FILE_SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class RawSeries:
+    """One symbol's daily rows as the source gave them.
+
+    `where` names the file or module, for error messages; `source` is the
+    short provenance recorded in the store manifest.
+    """
+
+    symbol: str
+    frame: pd.DataFrame
+    source: str
+    where: str
+
+
+def _check_symbols(symbols: Sequence[str]) -> list[str]:
+    cleaned = [s.strip() for s in symbols if s and s.strip()]
+    if not cleaned:
+        raise InputError("no symbol requested", "--target")
+    duplicated = sorted({s for s in cleaned if cleaned.count(s) > 1})
+    if duplicated:
+        raise InputError(f"symbol requested twice: {', '.join(duplicated)}", "--target/--symbols")
+    return cleaned
+
+
+def _absent(symbol: str, available: Sequence[str], where: str) -> InputError:
+    near = difflib.get_close_matches(symbol, list(available), n=1)
+    hint = f"; did you mean {near[0]}?" if near else f"; available: {', '.join(available) or 'none'}"
+    return InputError(f"symbol {symbol} not found{hint}", where)
+
+
+def load_bundled(symbols: Sequence[str]) -> dict[str, RawSeries]:
+    """Load bundled symbols (`SP500`, `NASDAQ`, `VIX`) from the `arch` package."""
+    out: dict[str, RawSeries] = {}
+    for symbol in _check_symbols(symbols):
+        module_name = BUNDLED_MODULES.get(symbol)
+        if module_name is None:
+            raise _absent(symbol, list(BUNDLED_MODULES), "--source bundled")
+        frame = importlib.import_module(module_name).load()
+        if symbol == "VIX":
+            # arch ships VIX as a single close column named 'vix'.
+            frame = frame.rename(columns={"vix": "Close"})
+        frame = frame.reset_index()
+        out[symbol] = RawSeries(symbol, frame, f"bundled:{module_name}", module_name)
+    return out
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+            if "Date" not in frame.columns and frame.index.name is not None:
+                frame = frame.reset_index()
+            return frame
+        # Read every column as text: validation converts and names the first bad cell.
+        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read file: {first_line}", str(path)) from exc
+
+
+def load_folder(path: str | Path, symbols: Sequence[str]) -> dict[str, RawSeries]:
+    """Load `SYMBOL.csv` or `SYMBOL.parquet` for each symbol from a folder.
+
+    Files hold `Date,Open,High,Low,Close,Volume` (`Adj Close` optional); the
+    file stem is the symbol.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise InputError(f"data folder not found: {folder}", "--path")
+    found = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in FILE_SUFFIXES}
+    out: dict[str, RawSeries] = {}
+    for symbol in _check_symbols(symbols):
+        file = found.get(symbol)
+        if file is None:
+            raise _absent(symbol, sorted(found), str(folder))
+        out[symbol] = RawSeries(symbol, _read_file(file), f"file:{file.resolve()}", str(file))
+    return out
+
+
+def _import_yfinance_download() -> Callable[..., pd.DataFrame]:
+    try:
+        import yfinance  # noqa: PLC0415 - optional extra, imported only when used
+    except ImportError as exc:
+        raise InputError(
+            "the yahoo source needs yfinance: pip install 'finscale[yahoo]'", "--source yahoo"
+        ) from exc
+    return yfinance.download
+
+
+def _flatten_yahoo(frame: pd.DataFrame, ticker: str) -> pd.DataFrame:
+    """yfinance >= 0.2.48 returns (Price, Ticker) MultiIndex columns even for one ticker."""
+    if isinstance(frame.columns, pd.MultiIndex):
+        level = frame.columns.names.index("Ticker") if "Ticker" in frame.columns.names else 1
+        if ticker in frame.columns.get_level_values(level):
+            frame = frame.xs(ticker, axis=1, level=level)
+        else:
+            frame = frame.droplevel(level, axis=1)
+    frame = frame.reset_index()
+    first = frame.columns[0]
+    if first != "Date" and str(first).lower() in ("date", "datetime", "index"):
+        frame = frame.rename(columns={first: "Date"})
+    frame.columns.name = None
+    return frame
+
+
+def load_yahoo(
+    symbols: Sequence[str],
+    start: str = "1999-01-01",
+    end: str | None = None,
+    download: Callable[..., pd.DataFrame] | None = None,
+) -> dict[str, RawSeries]:
+    """Download daily bars with yfinance (extra `yahoo`); needs a network.
+
+    `SP500`, `NASDAQ` and `VIX` map to `^GSPC`, `^IXIC` and `^VIX`; other
+    symbols are Yahoo tickers as typed. `download` defaults to
+    `yfinance.download` and exists so that tests can replay a recorded reply.
+    """
+    download = download or _import_yfinance_download()
+    out: dict[str, RawSeries] = {}
+    for symbol in _check_symbols(symbols):
+        ticker = YAHOO_TICKERS.get(symbol, symbol)
+        frame = download(
+            ticker, start=start, end=end, interval="1d", auto_adjust=True, progress=False
+        )
+        if frame is None or len(frame) == 0:
+            raise InputError(f"Yahoo returned no rows for {ticker}", f"symbol {symbol}")
+        out[symbol] = RawSeries(symbol, _flatten_yahoo(frame, ticker), f"yahoo:{ticker}", ticker)
+    return out
+
+
+def load_sources(
+    source: str, symbols: Sequence[str], path: str | Path | None = None, **yahoo_kwargs
+) -> dict[str, RawSeries]:
+    """Dispatch on the `--source` name: `bundled`, `csv` (a folder) or `yahoo`."""
+    if source == "bundled":
+        return load_bundled(symbols)
+    if source == "csv":
+        if path is None:
+            raise InputError("the csv source needs a folder of SYMBOL.csv files", "--path")
+        return load_folder(path, symbols)
+    if source == "yahoo":
+        return load_yahoo(symbols, **yahoo_kwargs)
+    raise InputError(f"unknown source {source!r}; use bundled, csv or yahoo", "--source")

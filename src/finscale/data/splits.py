@@ -1,0 +1,140 @@
+"""Train/validation/test assignment of samples, purged at every boundary.
+
+A *sample* is a row t with a full input window (rows t-c+1 .. t, c =
+`context_days`) and a label (which reads rows t+1 .. t+h, h = `horizon_days`).
+Splits are contiguous blocks of samples in date order. At every boundary:
+
+- the last h samples of the earlier block are dropped, so no label of a block
+  reads a row of the block after it;
+- where a training block follows an evaluation (val/test) block, the first
+  h + c - 1 samples of the training block are also dropped, so no training
+  window (inputs or label) contains a row that an evaluation label reads.
+
+Two splitters:
+
+- ``chronological``: train, val, test in date order by the fractions.
+- ``chunked``: the test block stays last (the untouched future), and the
+  history before it is cut into `n_chunks` chunks, each a train block followed
+  by a val block, so validation is drawn from many regimes.
+
+Pure functions of integers: easy to test exhaustively.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from finscale.errors import InputError
+
+SplitKind = Literal["chronological", "chunked"]
+
+TRAIN, VAL, TEST = 0, 1, 2
+PURGED, NO_WINDOW, NO_LABEL = -1, -2, -3
+SPLIT_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}
+ROW_STATES = {**SPLIT_NAMES, PURGED: "purged", NO_WINDOW: "no_window", NO_LABEL: "no_label"}
+EVALUATION = (VAL, TEST)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows ``start .. stop-1`` assigned to `split` before purging."""
+
+    split: int
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """Per-row assignment: TRAIN/VAL/TEST, or PURGED/NO_WINDOW/NO_LABEL."""
+
+    assignment: np.ndarray
+    blocks: tuple[Block, ...]
+    context_days: int
+    horizon_days: int
+
+    def rows(self, split: int) -> np.ndarray:
+        return np.flatnonzero(self.assignment == split)
+
+    def counts(self) -> dict[str, int]:
+        return {name: int((self.assignment == code).sum()) for code, name in ROW_STATES.items()}
+
+
+def _cut(n: int, fractions: tuple[float, ...]) -> list[int]:
+    """Cumulative cut points of n items by fractions (last cut is exactly n)."""
+    cuts = np.round(np.cumsum(fractions) * n).astype(int).tolist()
+    cuts[-1] = n
+    return cuts
+
+
+def _blocks(
+    first: int, n_samples: int, kind: SplitKind, fractions: tuple[float, float, float], n_chunks: int
+) -> list[Block]:
+    train_f, val_f, _ = fractions
+    if kind == "chronological":
+        a, b, c = _cut(n_samples, fractions)
+        spans = [(TRAIN, 0, a), (VAL, a, b), (TEST, b, c)]
+    elif kind == "chunked":
+        history = _cut(n_samples, (train_f + val_f, 1.0 - train_f - val_f))[0]
+        chunk_cuts = [0, *_cut(history, (1.0 / n_chunks,) * n_chunks)]
+        spans = []
+        for lo, hi in zip(chunk_cuts[:-1], chunk_cuts[1:], strict=True):
+            mid = lo + round((hi - lo) * train_f / (train_f + val_f))
+            spans += [(TRAIN, lo, mid), (VAL, mid, hi)]
+        spans.append((TEST, history, n_samples))
+    else:
+        raise InputError(f"unknown split {kind!r}; use chronological or chunked", "--split")
+    return [Block(split, first + lo, first + hi) for split, lo, hi in spans if hi > lo]
+
+
+def plan_splits(
+    n_rows: int,
+    context_days: int,
+    horizon_days: int,
+    kind: SplitKind = "chronological",
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    n_chunks: int = 5,
+    labeled: np.ndarray | None = None,
+) -> SplitPlan:
+    """Assign each of `n_rows` rows to a split, purging every boundary.
+
+    `labeled` marks rows that have a label (default: all but the last
+    `horizon_days`). Rows before the first full window are NO_WINDOW, rows
+    without a label NO_LABEL; samples dropped at a boundary are PURGED.
+    """
+    if context_days < 1 or horizon_days < 1:
+        raise ValueError("context_days and horizon_days must be >= 1")
+    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1.0) > 1e-9:
+        raise InputError(f"split fractions must be three positive numbers summing to 1, got {fractions}",
+                         "split_fractions")
+    if n_chunks < 1:
+        raise InputError(f"n_chunks must be >= 1, got {n_chunks}", "n_chunks")
+    assignment = np.full(n_rows, NO_LABEL, dtype=np.int8)
+    if labeled is None:
+        labeled = np.arange(n_rows) < n_rows - horizon_days
+    labeled = np.asarray(labeled, dtype=bool)
+    assignment[: context_days - 1] = NO_WINDOW
+
+    # Samples are the contiguous run of labelled rows from the first full window on.
+    candidates = np.flatnonzero(labeled[context_days - 1 :]) + context_days - 1
+    if len(candidates) == 0:
+        return SplitPlan(assignment, (), context_days, horizon_days)
+    first, stop = int(candidates[0]), int(candidates[-1]) + 1
+    if not labeled[first:stop].all():
+        gap = first + int(np.argmin(labeled[first:stop]))
+        raise ValueError(f"labelled rows must be contiguous; row {gap} has no label")
+
+    blocks = _blocks(first, stop - first, kind, fractions, n_chunks)
+    for block in blocks:
+        assignment[block.start : block.stop] = block.split
+    for earlier, later in zip(blocks[:-1], blocks[1:], strict=True):
+        # The earlier block's last h labels would read rows of the later block.
+        assignment[max(earlier.start, later.start - horizon_days) : later.start] = PURGED
+        if later.split == TRAIN and earlier.split in EVALUATION:
+            # Training windows must not contain a row an evaluation label reads.
+            embargo = horizon_days + context_days - 1
+            assignment[later.start : min(later.stop, later.start + embargo)] = PURGED
+    return SplitPlan(assignment, tuple(blocks), context_days, horizon_days)
