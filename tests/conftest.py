@@ -1,5 +1,4 @@
 import arch.data.sp500
-import numpy as np
 import pytest
 
 

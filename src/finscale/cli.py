@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import pydantic
 import typer
 from rich.console import Console
@@ -33,10 +32,18 @@ console = Console()
 
 # Where each config field is set on the command line, so errors name the flag.
 FLAG_OF_FIELD = {
-    "source": "--source", "path": "--path", "target": "--target", "symbols": "--symbols",
-    "tier": "--tier", "horizon_days": "--horizon", "threshold": "--threshold",
-    "label_rule": "--label-rule", "threshold_mode": "--threshold-mode",
-    "volatility_k": "--volatility-k", "context_days": "--context", "split": "--split",
+    "source": "--source",
+    "path": "--path",
+    "target": "--target",
+    "symbols": "--symbols",
+    "tier": "--tier",
+    "horizon_days": "--horizon",
+    "threshold": "--threshold",
+    "label_rule": "--label-rule",
+    "threshold_mode": "--threshold-mode",
+    "volatility_k": "--volatility-k",
+    "context_days": "--context",
+    "split": "--split",
     "n_chunks": "--chunks",
 }
 
@@ -54,8 +61,9 @@ def _data_config(**fields: Any):
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         message = first["msg"].removeprefix("Value error, ")
-        raise InputError(f"{field}: {message}" if field else message,
-                         FLAG_OF_FIELD.get(field, "config")) from None
+        raise InputError(
+            f"{field}: {message}" if field else message, FLAG_OF_FIELD.get(field, "config")
+        ) from None
 
 
 # Options shared by `data build` and `data show`: they select one dataset.
@@ -75,7 +83,8 @@ ContextOpt = Annotated[int, typer.Option("--context", help="Input window length 
 SplitOpt = Annotated[str, typer.Option(help="chronological or chunked.")]
 ChunksOpt = Annotated[int, typer.Option("--chunks", help="Train/val chunks (chunked split).")]
 StoreOpt = Annotated[
-    Path | None, typer.Option(help="Data store folder [env FINSCALE_STORE, ~/.cache/finscale/store].")
+    Path | None,
+    typer.Option(help="Data store folder [env FINSCALE_STORE, ~/.cache/finscale/store]."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
 
@@ -95,8 +104,9 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
         return
     roles = ", ".join(f"{role} {symbol}" for role, symbol in summary["roles"].items())
     label = summary["label"]
+    how = "reused from store" if summary["reused"] else "built"
     console.print(
-        f"[bold]dataset {summary['key'][:16]}[/] ({'reused from store' if summary['reused'] else 'built'}"
+        f"[bold]dataset {summary['key'][:16]}[/] ({how}"
         f" in {summary['build_seconds']:.2f} s)\n"
         f"  inputs     {roles}\n"
         f"  rows       {summary['rows']} ({summary['first_date']} to {summary['last_date']})\n"
@@ -107,14 +117,21 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
     )
     table = Table("split", "samples", "positives", "positive rate", "first date", "last date")
     for name, s in summary["splits"].items():
-        table.add_row(name, str(s["samples"]), str(s["positives"]), f"{s['positive_rate']:.3f}",
-                      s["first_date"], s["last_date"])
+        table.add_row(
+            name,
+            str(s["samples"]),
+            str(s["positives"]),
+            f"{s['positive_rate']:.3f}",
+            s["first_date"],
+            s["last_date"],
+        )
     console.print(table)
     excluded = ", ".join(f"{k} {v}" for k, v in summary["row_states"].items())
     console.print(f"  rows outside the splits: {excluded}")
+    # Hashes are printed whole and unwrapped so they can be copied and compared.
     for symbol, sha in summary["inputs"].items():
-        console.print(f"  sha256 {symbol:<8} {sha}")
-    console.print(f"  sha256 dataset  {summary['sha256']}")
+        console.print(f"  sha256 {symbol:<8} {sha}", soft_wrap=True)
+    console.print(f"  sha256 dataset  {summary['sha256']}", soft_wrap=True)
 
 
 @data_app.command("build")
@@ -142,10 +159,20 @@ def data_build(
     if out is not None and out.suffix != ".parquet":
         raise InputError(f"output must be a .parquet file, got {out.name}", "--out")
     dataset = _build(
-        store, source=source, path=path, target=target, symbols=symbols, tier=tier,
-        horizon_days=horizon, threshold=threshold, label_rule=label_rule,
-        threshold_mode=threshold_mode, volatility_k=volatility_k, context_days=context,
-        split=split, n_chunks=chunks,
+        store,
+        source=source,
+        path=path,
+        target=target,
+        symbols=symbols,
+        tier=tier,
+        horizon_days=horizon,
+        threshold=threshold,
+        label_rule=label_rule,
+        threshold_mode=threshold_mode,
+        volatility_k=volatility_k,
+        context_days=context,
+        split=split,
+        n_chunks=chunks,
     )
     summary = dataset.summary()
     if out is not None:
@@ -191,15 +218,32 @@ def data_show(
             return
         table = Table("key", "kind", "rows", "first date", "last date", "sha256", "created")
         for key, e in sorted(entries.items()):
-            table.add_row(key, e["kind"], str(e["rows"]), e["first_date"], e["last_date"],
-                          e["sha256"][:16], e["created_at"])
+            table.add_row(
+                key,
+                e["kind"],
+                str(e["rows"]),
+                e["first_date"],
+                e["last_date"],
+                e["sha256"][:16],
+                e["created_at"],
+            )
         console.print(table if entries else f"store {store_dir} is empty")
         return
     dataset = _build(
-        store, source=source, path=path, target=target, symbols=symbols, tier=tier,
-        horizon_days=horizon, threshold=threshold, label_rule=label_rule,
-        threshold_mode=threshold_mode, volatility_k=volatility_k, context_days=context,
-        split=split, n_chunks=chunks,
+        store,
+        source=source,
+        path=path,
+        target=target,
+        symbols=symbols,
+        tier=tier,
+        horizon_days=horizon,
+        threshold=threshold,
+        label_rule=label_rule,
+        threshold_mode=threshold_mode,
+        volatility_k=volatility_k,
+        context_days=context,
+        split=split,
+        n_chunks=chunks,
     )
     _print_summary(dataset.summary(), as_json)
 
@@ -214,12 +258,24 @@ def data_features(
 
     features = tier_features(tier)
     if as_json:
-        typer.echo(json.dumps(
-            [{"name": f.name, "role": f.role, "kind": f.kind, "description": f.description}
-             for f in features], indent=2))
+        typer.echo(
+            json.dumps(
+                [
+                    {"name": f.name, "role": f.role, "kind": f.kind, "description": f.description}
+                    for f in features
+                ],
+                indent=2,
+            )
+        )
         return
-    table = Table("#", "feature", "input", "kind", "description",
-                  title=f"tier {tier}: {len(features)} features, needs {', '.join(tier_roles(tier))}")
+    table = Table(
+        "#",
+        "feature",
+        "input",
+        "kind",
+        "description",
+        title=f"tier {tier}: {len(features)} features, needs {', '.join(tier_roles(tier))}",
+    )
     for i, f in enumerate(features, 1):
         table.add_row(str(i), f.name, f.role, f.kind, f.description)
     console.print(table)
@@ -232,18 +288,20 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except click.exceptions.NoArgsIsHelpError as exc:
-        exc.show()
-        return 0
-    except click.UsageError as exc:
-        hint = f" (finscale {exc.ctx.command_path.removeprefix('finscale ')} --help)" if exc.ctx else ""
-        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
-        return 2
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         return 130
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
+    except typer.TyperException as exc:
+        # Usage errors (unknown flag, bad value); a bare `finscale data` shows help.
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+            return 0
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return getattr(exc, "exit_code", 2)
     return 0
 
 

@@ -37,7 +37,8 @@ def test_last_h_rows_have_no_label(h):
 def test_rules_agree_at_h1_and_differ_later():
     close = np.array([100.0, 102.0, 99.0, 99.5, 100.0, 100.0])
     assert np.array_equal(
-        threshold_labels(close, 1, rule="max_close"), threshold_labels(close, 1, rule="close"),
+        threshold_labels(close, 1, rule="max_close"),
+        threshold_labels(close, 1, rule="close"),
         equal_nan=True,
     )
     # At t=0: max of the next 3 closes is +2% (yes), the close 3 days later is -0.5% (no).

@@ -31,15 +31,18 @@ def assert_leak_free(plan, n_rows, c, h):
 
 @pytest.mark.parametrize("h", [1, 3, 5])
 @pytest.mark.parametrize("c", [1, 5, 20, 60])
-@pytest.mark.parametrize("kind,chunks", [("chronological", 1), ("chunked", 1), ("chunked", 3),
-                                         ("chunked", 5)])
+@pytest.mark.parametrize(
+    "kind,chunks", [("chronological", 1), ("chunked", 1), ("chunked", 3), ("chunked", 5)]
+)
 def test_no_training_window_or_label_reaches_an_evaluation_label(h, c, kind, chunks):
     n_rows = 1500
     plan = plan_splits(n_rows, c, h, kind, (0.7, 0.15, 0.15), chunks)
     assert_leak_free(plan, n_rows, c, h)
 
 
-@pytest.mark.parametrize("n_rows,c,h,chunks", list(itertools.product([200, 333], [2, 7], [1, 4], [2, 4])))
+@pytest.mark.parametrize(
+    "n_rows,c,h,chunks", list(itertools.product([200, 333], [2, 7], [1, 4], [2, 4]))
+)
 def test_chunked_small_grids_leak_free(n_rows, c, h, chunks):
     assert_leak_free(plan_splits(n_rows, c, h, "chunked", (0.6, 0.2, 0.2), chunks), n_rows, c, h)
 

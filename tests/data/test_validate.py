@@ -88,7 +88,9 @@ def test_non_numeric_column_type_is_refused():
 
 
 def test_close_only_series_needs_only_close():
-    out = validate_ohlcv(read("Date,Close\n2020-01-02,15.5\n2020-01-03,16\n"), "VIX.csv", CLOSE_ONLY)
+    out = validate_ohlcv(
+        read("Date,Close\n2020-01-02,15.5\n2020-01-03,16\n"), "VIX.csv", CLOSE_ONLY
+    )
     assert list(out.columns) == ["Close"]
 
 

@@ -58,20 +58,29 @@ def resolve_roles(config: DataConfig) -> dict[str, str]:
             symbols.append(config.vix_symbol)
     roles = {"target": config.target}
     context = [s for s in symbols if s != config.vix_symbol]
-    if config.vix_symbol in symbols:
-        roles["vix"] = config.vix_symbol
     if len(context) > 1:
         raise InputError(
             f"tier {config.tier} uses one context symbol, got {', '.join(context)}", "--symbols"
         )
     if context:
         roles["context"] = context[0]
+    if config.vix_symbol in symbols:
+        roles["vix"] = config.vix_symbol
     extra = [f"{symbol} ({role})" for role, symbol in roles.items() if role not in needed]
     if extra:
         raise InputError(
             f"tier {config.tier} does not use {', '.join(extra)}; drop it from --symbols "
             f"or pick a tier that needs it (a50: context, a100: context and VIX)",
             "--symbols",
+        )
+    missing = [role for role in needed if role not in roles]
+    if missing:
+        what = {
+            "context": "a context symbol (an index such as NASDAQ)",
+            "vix": f"the volatility index {config.vix_symbol}",
+        }
+        raise InputError(
+            f"tier {config.tier} needs {' and '.join(what[r] for r in missing)}", "--symbols"
         )
     return roles
 
@@ -164,7 +173,9 @@ class ProcessedDataset:
     @property
     def plan(self) -> SplitPlan:
         return SplitPlan(
-            self.table[SPLIT].to_numpy(np.int8), (), self.config.context_days,
+            self.table[SPLIT].to_numpy(np.int8),
+            (),
+            self.config.context_days,
             self.config.horizon_days,
         )
 
@@ -199,8 +210,9 @@ class ProcessedDataset:
                 out[name] = out[name].round().astype("int64")
         out.insert(0, "date", self.table.index[keep])
         out[LABEL] = self.table[LABEL].to_numpy()[keep].astype("int64")
-        out[SPLIT] = pd.Categorical([SPLIT_NAMES[c] for c in codes[keep]],
-                                    categories=list(SPLIT_NAMES.values()))
+        out[SPLIT] = pd.Categorical(
+            [SPLIT_NAMES[c] for c in codes[keep]], categories=list(SPLIT_NAMES.values())
+        )
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -280,13 +292,19 @@ def _align(frames: dict[str, pd.DataFrame], roles: dict[str, str], ffill_days: i
 def _params(config: DataConfig) -> dict[str, Any]:
     return {
         "labels": {
-            "horizon_days": config.horizon_days, "threshold": config.threshold,
-            "rule": config.label_rule, "threshold_mode": config.threshold_mode,
-            **({"volatility_k": config.volatility_k, "vol_window_days": config.vol_window_days}
-               if config.threshold_mode == "volatility" else {}),
+            "horizon_days": config.horizon_days,
+            "threshold": config.threshold,
+            "rule": config.label_rule,
+            "threshold_mode": config.threshold_mode,
+            **(
+                {"volatility_k": config.volatility_k, "vol_window_days": config.vol_window_days}
+                if config.threshold_mode == "volatility"
+                else {}
+            ),
         },
         "splits": {
-            "kind": config.split, "fractions": list(config.split_fractions),
+            "kind": config.split,
+            "fractions": list(config.split_fractions),
             "context_days": config.context_days,
             **({"n_chunks": config.n_chunks} if config.split == "chunked" else {}),
         },
@@ -302,12 +320,21 @@ def _assemble(
     names = [f.name for f in feats.tier_features(config.tier)]
     close = aligned["target"]["Close"].to_numpy(float)
     labels = threshold_labels(
-        close, config.horizon_days, config.threshold, config.label_rule,
-        config.threshold_mode, config.volatility_k, config.vol_window_days,
+        close,
+        config.horizon_days,
+        config.threshold,
+        config.label_rule,
+        config.threshold_mode,
+        config.volatility_k,
+        config.vol_window_days,
     )
     needed = label_thresholds(
-        close, config.horizon_days, config.threshold, config.threshold_mode,
-        config.volatility_k, config.vol_window_days,
+        close,
+        config.horizon_days,
+        config.threshold,
+        config.threshold_mode,
+        config.volatility_k,
+        config.vol_window_days,
     )
     # Drop the leading rows where an indicator or the label threshold is still
     # warming up (a decision that reads only the row itself: causal).
@@ -363,18 +390,30 @@ def build_dataset(
     yahoo = {"start": config.start, "end": config.end}
     if download is not None:
         yahoo["download"] = download
-    raw = load_sources(config.source, list(roles.values()), config.path,
-                       **(yahoo if config.source == "yahoo" else {}))
+    raw = load_sources(
+        config.source,
+        list(roles.values()),
+        config.path,
+        **(yahoo if config.source == "yahoo" else {}),
+    )
     frames = {
-        role: validate_ohlcv(raw[symbol].frame, raw[symbol].where,
-                             CLOSE_ONLY if role == "vix" else OHLCV)
+        role: validate_ohlcv(
+            raw[symbol].frame, raw[symbol].where, CLOSE_ONLY if role == "vix" else OHLCV
+        )
         for role, symbol in roles.items()
     }
     inputs = {roles[role]: frame_sha256(frame) for role, frame in frames.items()}
     spec = feats.feature_spec(config.tier)
     params = _params(config)
-    key = params_sha256({"pipeline": PIPELINE_VERSION, "inputs": inputs, "roles": roles,
-                         "feature_spec": spec, "params": params})
+    key = params_sha256(
+        {
+            "pipeline": PIPELINE_VERSION,
+            "inputs": inputs,
+            "roles": roles,
+            "feature_spec": spec,
+            "params": params,
+        }
+    )
     feature_list = feats.tier_features(config.tier)
     continuous = np.array([f.kind == "continuous" for f in feature_list])
 
@@ -382,24 +421,36 @@ def build_dataset(
     if stored is not None:
         entry, table = stored
         names = [f.name for f in feature_list]
-        return ProcessedDataset(table, config, roles, names, continuous, key, entry, True,
-                                time.perf_counter() - started)
+        return ProcessedDataset(
+            table, config, roles, names, continuous, key, entry, True, time.perf_counter() - started
+        )
 
     table, names = _assemble(frames, roles, config)
     plan = plan_splits(
-        len(table), config.context_days, config.horizon_days, config.split,
-        config.split_fractions, config.n_chunks, labeled=~np.isnan(table[LABEL].to_numpy()),
+        len(table),
+        config.context_days,
+        config.horizon_days,
+        config.split,
+        config.split_fractions,
+        config.n_chunks,
+        labeled=~np.isnan(table[LABEL].to_numpy()),
     )
     _check_sizes(plan, table, roles, config)
     table[SPLIT] = plan.assignment
     source = config.source if config.source != "csv" else f"csv:{config.path}"
-    meta = {"inputs": inputs, "roles": roles, "feature_spec": spec, "params": params,
-            "tier": config.tier}
+    meta = {
+        "inputs": inputs,
+        "roles": roles,
+        "feature_spec": spec,
+        "params": params,
+        "tier": config.tier,
+    }
     if store is not None:
         for role, symbol in roles.items():
             store.put_raw(symbol, frames[role], raw[symbol].source)
         entry = store.put_processed(key, table, source, meta)
     else:
         entry = {"key": key, "sha256": frame_sha256(table), "source": source, **meta}
-    return ProcessedDataset(table, config, roles, names, continuous, key, entry, False,
-                            time.perf_counter() - started)
+    return ProcessedDataset(
+        table, config, roles, names, continuous, key, entry, False, time.perf_counter() - started
+    )

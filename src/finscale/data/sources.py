@@ -52,7 +52,9 @@ def _check_symbols(symbols: Sequence[str]) -> list[str]:
 
 def _absent(symbol: str, available: Sequence[str], where: str) -> InputError:
     near = difflib.get_close_matches(symbol, list(available), n=1)
-    hint = f"; did you mean {near[0]}?" if near else f"; available: {', '.join(available) or 'none'}"
+    hint = (
+        f"; did you mean {near[0]}?" if near else f"; available: {', '.join(available) or 'none'}"
+    )
     return InputError(f"symbol {symbol} not found{hint}", where)
 
 
@@ -65,8 +67,9 @@ def load_bundled(symbols: Sequence[str]) -> dict[str, RawSeries]:
             raise _absent(symbol, list(BUNDLED_MODULES), "--source bundled")
         frame = importlib.import_module(module_name).load()
         if symbol == "VIX":
-            # arch ships VIX as a single close column named 'vix'.
-            frame = frame.rename(columns={"vix": "Close"})
+            # arch ships VIX as one column named 'vix' on a weekday calendar, with
+            # NaN on the market holidays when no VIX was published: not data errors.
+            frame = frame.rename(columns={"vix": "Close"}).dropna()
         frame = frame.reset_index()
         out[symbol] = RawSeries(symbol, frame, f"bundled:{module_name}", module_name)
     return out
@@ -107,7 +110,7 @@ def load_folder(path: str | Path, symbols: Sequence[str]) -> dict[str, RawSeries
 
 def _import_yfinance_download() -> Callable[..., pd.DataFrame]:
     try:
-        import yfinance  # noqa: PLC0415 - optional extra, imported only when used
+        import yfinance
     except ImportError as exc:
         raise InputError(
             "the yahoo source needs yfinance: pip install 'finscale[yahoo]'", "--source yahoo"

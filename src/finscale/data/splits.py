@@ -23,6 +23,7 @@ Pure functions of integers: easy to test exhaustively.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import numpy as np
@@ -71,7 +72,11 @@ def _cut(n: int, fractions: tuple[float, ...]) -> list[int]:
 
 
 def _blocks(
-    first: int, n_samples: int, kind: SplitKind, fractions: tuple[float, float, float], n_chunks: int
+    first: int,
+    n_samples: int,
+    kind: SplitKind,
+    fractions: tuple[float, float, float],
+    n_chunks: int,
 ) -> list[Block]:
     train_f, val_f, _ = fractions
     if kind == "chronological":
@@ -81,7 +86,7 @@ def _blocks(
         history = _cut(n_samples, (train_f + val_f, 1.0 - train_f - val_f))[0]
         chunk_cuts = [0, *_cut(history, (1.0 / n_chunks,) * n_chunks)]
         spans = []
-        for lo, hi in zip(chunk_cuts[:-1], chunk_cuts[1:], strict=True):
+        for lo, hi in pairwise(chunk_cuts):
             mid = lo + round((hi - lo) * train_f / (train_f + val_f))
             spans += [(TRAIN, lo, mid), (VAL, mid, hi)]
         spans.append((TEST, history, n_samples))
@@ -108,8 +113,10 @@ def plan_splits(
     if context_days < 1 or horizon_days < 1:
         raise ValueError("context_days and horizon_days must be >= 1")
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1.0) > 1e-9:
-        raise InputError(f"split fractions must be three positive numbers summing to 1, got {fractions}",
-                         "split_fractions")
+        raise InputError(
+            f"split fractions must be three positive numbers summing to 1, got {fractions}",
+            "split_fractions",
+        )
     if n_chunks < 1:
         raise InputError(f"n_chunks must be >= 1, got {n_chunks}", "n_chunks")
     assignment = np.full(n_rows, NO_LABEL, dtype=np.int8)
@@ -130,7 +137,7 @@ def plan_splits(
     blocks = _blocks(first, stop - first, kind, fractions, n_chunks)
     for block in blocks:
         assignment[block.start : block.stop] = block.split
-    for earlier, later in zip(blocks[:-1], blocks[1:], strict=True):
+    for earlier, later in pairwise(blocks):
         # The earlier block's last h labels would read rows of the later block.
         assignment[max(earlier.start, later.start - horizon_days) : later.start] = PURGED
         if later.split == TRAIN and earlier.split in EVALUATION:

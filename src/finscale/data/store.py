@@ -37,7 +37,9 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     """sha256 of a frame's content (index, column names, values), independent of file format."""
     digest = hashlib.sha256()
     digest.update(json.dumps([str(c) for c in frame.columns]).encode())
-    digest.update(np.asarray(frame.index.to_numpy(), dtype="datetime64[ns]").astype("<i8").tobytes())
+    digest.update(
+        np.asarray(frame.index.to_numpy(), dtype="datetime64[ns]").astype("<i8").tobytes()
+    )
     for column in frame.columns:
         values = frame[column].to_numpy()
         if values.dtype.kind in "fiub":
@@ -93,8 +95,14 @@ class DataStore:
         sha = frame_sha256(frame)
         path = self.root / relative
         write_parquet_atomic(path, frame)
-        entry = {"key": key, "path": relative, "sha256": sha, "created_at": _now(),
-                 **_summary(frame), **entry}
+        entry = {
+            "key": key,
+            "path": relative,
+            "sha256": sha,
+            "created_at": _now(),
+            **_summary(frame),
+            **entry,
+        }
         with self._locked_manifest() as entries:
             entries[key] = entry
         return entry
@@ -106,8 +114,12 @@ class DataStore:
         existing = self.entries().get(key)
         if existing and (self.root / existing["path"]).exists():
             return existing
-        return self._put(key, f"raw/{symbol}-{sha[:16]}.parquet", frame,
-                         {"kind": "raw", "symbol": symbol, "source": source})
+        return self._put(
+            key,
+            f"raw/{symbol}-{sha[:16]}.parquet",
+            frame,
+            {"kind": "raw", "symbol": symbol, "source": source},
+        )
 
     def get_processed(self, key: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
         """The processed entry and its table, or None when absent or damaged."""
@@ -126,5 +138,9 @@ class DataStore:
         self, key: str, frame: pd.DataFrame, source: str, meta: dict[str, Any]
     ) -> dict[str, Any]:
         """Store one processed dataset under its key (the hash of its inputs and parameters)."""
-        return self._put(f"processed/{key}", f"processed/{key[:16]}.parquet", frame,
-                         {"kind": "processed", "source": source, **meta})
+        return self._put(
+            f"processed/{key}",
+            f"processed/{key[:16]}.parquet",
+            frame,
+            {"kind": "processed", "source": source, **meta},
+        )

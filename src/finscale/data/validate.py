@@ -72,7 +72,8 @@ def _parse_dates(raw: pd.Series, where: str) -> pd.DatetimeIndex:
 
 def _to_float(raw: pd.Series, column: str, dates: pd.DatetimeIndex, where: str) -> np.ndarray:
     if pd.api.types.is_bool_dtype(raw) or not (
-        pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_object_dtype(raw)
+        pd.api.types.is_numeric_dtype(raw)
+        or pd.api.types.is_object_dtype(raw)
         or pd.api.types.is_string_dtype(raw)
     ):
         raise DataValidationError(f"column {column} is not numeric ({raw.dtype})", where)

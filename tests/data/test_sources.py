@@ -1,0 +1,77 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from finscale.data.sources import load_bundled, load_sources, load_yahoo
+from finscale.data.validate import CLOSE_ONLY, validate_ohlcv
+from finscale.errors import InputError
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "yahoo_gspc.json"
+
+
+def recorded_download(calls):
+    """Replays the recorded yfinance reply, checking how it was asked."""
+    record = json.loads(FIXTURE.read_text())
+
+    def download(ticker, **kwargs):
+        calls.append((ticker, kwargs))
+        columns = pd.MultiIndex.from_tuples(
+            [tuple(c) for c in record["columns"]], names=record["column_names"]
+        )
+        index = pd.DatetimeIndex(pd.to_datetime(record["index"]), name=record["index_name"])
+        return pd.DataFrame(record["data"], index=index, columns=columns)
+
+    return download
+
+
+def test_bundled_symbols_load_real_data():
+    raw = load_bundled(["SP500", "NASDAQ", "VIX"])
+    sp = validate_ohlcv(raw["SP500"].frame, raw["SP500"].where)
+    vix = validate_ohlcv(raw["VIX"].frame, raw["VIX"].where, CLOSE_ONLY)
+    assert sp.index[0] == pd.Timestamp("1999-01-04") and sp.index[-1] == pd.Timestamp("2018-12-31")
+    assert len(sp) == 5031
+    assert vix.index[0].year == 2014 and vix.index[-1].year == 2019
+    assert raw["NASDAQ"].source == "bundled:arch.data.nasdaq"
+
+
+def test_unknown_bundled_symbol_suggests_a_name():
+    with pytest.raises(InputError, match="symbol NASDAC not found; did you mean NASDAQ"):
+        load_bundled(["NASDAC"])
+
+
+def test_yahoo_reply_is_flattened_and_validates():
+    calls = []
+    raw = load_yahoo(["SP500"], start="2016-01-01", download=recorded_download(calls))
+    assert calls[0][0] == "^GSPC" and calls[0][1]["auto_adjust"] is True
+    frame = validate_ohlcv(raw["SP500"].frame, raw["SP500"].where)
+    bundled = validate_ohlcv(load_bundled(["SP500"])["SP500"].frame, "sp500")
+    np.testing.assert_allclose(frame["Close"].to_numpy(), bundled["Close"].iloc[-520:].to_numpy())
+    assert raw["SP500"].source == "yahoo:^GSPC"
+
+
+def test_yahoo_without_the_extra_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_yfinance(name, *args, **kwargs):
+        if name == "yfinance":
+            raise ImportError("No module named 'yfinance'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_yfinance)
+    with pytest.raises(InputError, match=r"pip install 'finscale\[yahoo\]'"):
+        load_yahoo(["SP500"])
+
+
+def test_empty_yahoo_reply_is_an_error():
+    with pytest.raises(InputError, match=r"no rows for \^IXIC"):
+        load_yahoo(["NASDAQ"], download=lambda *a, **k: pd.DataFrame())
+
+
+def test_csv_source_needs_a_path():
+    with pytest.raises(InputError, match="--path"):
+        load_sources("csv", ["SP500"])

@@ -1,0 +1,130 @@
+"""The `finscale data` commands as a user runs them: the installed script, real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from finscale.cli import main
+from tests.conftest import write_symbol_csv
+
+
+def run(args, tmp_path, **env):
+    """Run the installed `finscale` script; returns (exit code, stdout, stderr)."""
+    script = os.path.join(os.path.dirname(sys.executable), "finscale")
+    proc = subprocess.run(
+        [script, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "FINSCALE_STORE": str(tmp_path / "store"), "COLUMNS": "200", **env},
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_build_bundled_writes_model_ready_table(tmp_path):
+    out = tmp_path / "sp500_h1.parquet"
+    code, stdout, stderr = run(["data", "build", "--out", str(out), "--json"], tmp_path)
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    table = pd.read_parquet(out)
+    assert summary["out"]["rows"] == len(table)
+    assert list(table.columns[:1]) == ["date"] and list(table.columns[-2:]) == ["label", "split"]
+    assert len(table.columns) == 25 + 3
+    assert set(table["split"].astype(str)) == {"train", "val", "test"}
+    assert sum(s["samples"] for s in summary["splits"].values()) == len(table)
+    # The manifest now holds the raw input and the processed dataset.
+    manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    kinds = sorted(e["kind"] for e in manifest["entries"].values())
+    assert kinds == ["processed", "raw"]
+
+    code, stdout, _ = run(["data", "show", "--json"], tmp_path)
+    assert code == 0 and json.loads(stdout)["reused"] is True
+
+
+def test_build_csv_folder_human_summary(tmp_path, csv_folder):
+    out = tmp_path / "ready.parquet"
+    code, stdout, stderr = run(
+        [
+            "data",
+            "build",
+            "--source",
+            "csv",
+            "--path",
+            str(csv_folder),
+            "--symbols",
+            "NASDAQ",
+            "--tier",
+            "a50",
+            "--horizon",
+            "3",
+            "--split",
+            "chunked",
+            "--out",
+            str(out),
+        ],
+        tmp_path,
+    )
+    assert code == 0, stderr
+    assert "features   50 (tier a50)" in stdout
+    assert "context NASDAQ" in stdout and "sha256 dataset" in stdout
+    assert len(pd.read_parquet(out).columns) == 50 + 3
+
+
+def test_features_lists_every_feature(tmp_path):
+    code, stdout, _ = run(["data", "features", "--tier", "a50", "--json"], tmp_path)
+    features = json.loads(stdout)
+    assert code == 0 and len(features) == 50
+    assert all(f["description"] for f in features)
+
+
+@pytest.mark.parametrize(
+    "corrupt,message",
+    [
+        (lambda t: t.replace("Close,Adj Close", "Clsoe,Adj Close"), "missing column 'Close'"),
+        (lambda t: t.replace("2016-03-01", "2016-02-29", 1), "duplicate date 2016-02-29"),
+        (lambda t: t.replace("2016-03-01", "yesterday", 1), "unparseable date 'yesterday'"),
+    ],
+)
+def test_bad_file_one_error_line_exit_2_nothing_written(tmp_path, sp500_frame, corrupt, message):
+    folder = tmp_path / "prices"
+    path = write_symbol_csv(folder, "SP500", sp500_frame, slice(-1000, None))
+    path.write_text(corrupt(path.read_text()))
+    out = tmp_path / "out.parquet"
+    code, _, stderr = run(
+        ["data", "build", "--source", "csv", "--path", str(folder), "--out", str(out)], tmp_path
+    )
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert "SP500.csv" in lines[0] and "Traceback" not in stderr
+    assert not out.exists() and not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["data", "build", "--target", "FTSE"], "symbol FTSE not found"),
+        (
+            ["data", "build", "--tier", "a75"],
+            "tier: Input should be 'a25', 'a50' or 'a100' (--tier)",
+        ),
+        (["data", "build", "--horizon", "0"], "(--horizon)"),
+        (["data", "build", "--source", "csv"], "needs path"),
+        (["data", "build", "--out", "table.csv"], "must be a .parquet file, got table.csv (--out)"),
+        (["data", "build", "--no-such-flag"], "No such option: --no-such-flag"),
+        (
+            ["data", "features", "--tier", "b9"],
+            "unknown feature tier 'b9'; valid tiers: a25, a50, a100 (--tier)",
+        ),
+    ],
+)
+def test_bad_flags_one_error_line_exit_2(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.setenv("FINSCALE_STORE", str(tmp_path / "store"))
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "store").exists()
