@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -45,6 +46,8 @@ FLAG_OF_FIELD = {
     "context_days": "--context",
     "split": "--split",
     "n_chunks": "--chunks",
+    "start": "--start",
+    "end": "--end",
 }
 
 
@@ -82,6 +85,12 @@ KOpt = Annotated[float, typer.Option(help="k of the volatility-scaled threshold.
 ContextOpt = Annotated[int, typer.Option("--context", help="Input window length in days.")]
 SplitOpt = Annotated[str, typer.Option(help="chronological or chunked.")]
 ChunksOpt = Annotated[int, typer.Option("--chunks", help="Train/val chunks (chunked split).")]
+StartOpt = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First date used (YYYY-MM-DD).")
+]
+EndOpt = Annotated[
+    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date used (YYYY-MM-DD).")
+]
 StoreOpt = Annotated[
     Path | None,
     typer.Option(help="Data store folder [env FINSCALE_STORE, ~/.cache/finscale/store]."),
@@ -89,13 +98,13 @@ StoreOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
 
 
-def _build(store: Path | None, **fields: Any):
+def _build(store: Path | None, must_exist: bool = False, **fields: Any):
     from finscale.data.dataset import build_dataset
     from finscale.data.store import DataStore
 
     config = _data_config(**fields)
     with console.status("building dataset", spinner="dots"):
-        return build_dataset(config, DataStore(store or default_store_dir()))
+        return build_dataset(config, DataStore(store or default_store_dir()), must_exist=must_exist)
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -149,6 +158,8 @@ def data_build(
     context: ContextOpt = 60,
     split: SplitOpt = "chronological",
     chunks: ChunksOpt = 5,
+    start: StartOpt = None,
+    end: EndOpt = None,
     out: Annotated[
         Path | None, typer.Option(help="Also write the model-ready table to this parquet file.")
     ] = None,
@@ -173,6 +184,8 @@ def data_build(
         context_days=context,
         split=split,
         n_chunks=chunks,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
     )
     summary = dataset.summary()
     if out is not None:
@@ -201,6 +214,8 @@ def data_show(
     context: ContextOpt = 60,
     split: SplitOpt = "chronological",
     chunks: ChunksOpt = 5,
+    start: StartOpt = None,
+    end: EndOpt = None,
     all_entries: Annotated[
         bool, typer.Option("--all", help="List every entry of the store's manifest instead.")
     ] = False,
@@ -231,6 +246,7 @@ def data_show(
         return
     dataset = _build(
         store,
+        must_exist=True,
         source=source,
         path=path,
         target=target,
@@ -244,6 +260,8 @@ def data_show(
         context_days=context,
         split=split,
         n_chunks=chunks,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
     )
     _print_summary(dataset.summary(), as_json)
 

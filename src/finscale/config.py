@@ -6,6 +6,7 @@ to a default). Later stages add their sections beside `data`.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -43,8 +44,8 @@ class DataConfig(_Strict):
     context_ffill_days: int = Field(
         5, ge=0, description="days a context series may be carried forward over its holidays"
     )
-    start: str = "1999-01-01"
-    end: str | None = None
+    start: date | None = Field(None, description="first date used (inclusive); None: all history")
+    end: date | None = Field(None, description="last date used (inclusive); None: all history")
 
     @field_validator("target", "vix_symbol")
     @classmethod
@@ -75,6 +76,8 @@ class DataConfig(_Strict):
             raise ValueError("source csv needs path (the folder of SYMBOL.csv files)")
         if self.target in self.symbols:
             raise ValueError(f"target {self.target} is also listed in symbols")
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"start {self.start} is not before end {self.end}")
         return self
 
 
@@ -82,4 +85,3 @@ class StudyConfig(_Strict):
     """Everything a study needs; sections are added as stages land."""
 
     data: DataConfig = DataConfig()
-    store_dir: Path = Path("~/.cache/finscale/store")

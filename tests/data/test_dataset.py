@@ -203,3 +203,35 @@ def test_too_few_rows_is_a_clear_error(tmp_path, sp500_frame):
     with pytest.raises(InputError, match=r"too few rows for context \+ horizon \+ three splits"):
         build_dataset(_csv_config(tmp_path), store)
     assert not store.root.exists()  # nothing written
+
+
+def test_a_new_feature_spec_rebuilds(tmp_path, csv_folder, monkeypatch):
+    from finscale.data import features
+
+    store = DataStore(tmp_path / "store")
+    first = build_dataset(_csv_config(csv_folder), store)
+    monkeypatch.setattr(features, "FEATURE_SPEC_VERSION", "changed")
+    again = build_dataset(_csv_config(csv_folder), store)
+    assert not again.reused and again.key != first.key
+    assert again.entry["feature_spec"]["version"] == "changed"
+
+
+def test_date_range_trims_the_dataset_not_the_stored_input(tmp_path):
+    import datetime as dt
+
+    store = DataStore(tmp_path / "store")
+    config = DataConfig(start=dt.date(2005, 1, 1), end=dt.date(2012, 12, 31))
+    data = build_dataset(config, store)
+    assert data.table.index[0] >= pd.Timestamp("2005-01-01")
+    assert data.table.index[-1] <= pd.Timestamp("2012-12-31")
+    raw = [e for e in store.entries().values() if e["kind"] == "raw"]
+    assert raw[0]["first_date"] == "1999-01-04" and raw[0]["last_date"] == "2018-12-31"
+    assert data.key != build_dataset(DataConfig(), store).key
+
+
+def test_must_exist_refuses_to_build(tmp_path):
+    store = DataStore(tmp_path / "store")
+    with pytest.raises(InputError, match="no stored dataset for these options"):
+        build_dataset(DataConfig(), store, must_exist=True)
+    build_dataset(DataConfig(), store)
+    assert build_dataset(DataConfig(), store, must_exist=True).reused

@@ -38,7 +38,7 @@ def test_good_file_is_returned_clean():
     "line,column,value,message,where",
     [
         (3, "Date", "2020-13-45", "unparseable date '2020-13-45'", "column Date, row 3"),
-        (3, "Date", "2020-01-03", "duplicate date 2020-01-03 (also at row 2)", "row 3"),
+        (3, "Date", "2020-01-03", "duplicate date 2020-01-03, also at row 2", "row 3"),
         (2, "Close", "abc", "non-numeric value 'abc'", "column Close, row 2, date 2020-01-03"),
         (4, "Open", "", "missing (NaN) value", "column Open, row 4, date 2020-01-07"),
         (1, "High", "inf", "infinite value", "column High, row 1, date 2020-01-02"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -309,6 +310,10 @@ def _params(config: DataConfig) -> dict[str, Any]:
             **({"n_chunks": config.n_chunks} if config.split == "chunked" else {}),
         },
         "context_ffill_days": config.context_ffill_days,
+        "dates": [
+            str(config.start) if config.start else None,
+            str(config.end) if config.end else None,
+        ],
     }
 
 
@@ -378,31 +383,27 @@ def build_dataset(
     store: DataStore | None = None,
     *,
     download: Callable[..., pd.DataFrame] | None = None,
+    must_exist: bool = False,
 ) -> ProcessedDataset:
     """Build the processed dataset for `config`, or reuse the stored one.
 
     A stored dataset is reused when the sha256 of every raw input, the feature
-    spec and every label/split parameter are unchanged. Raises `InputError`
-    for bad data or parameters, before anything is written.
+    spec and every label/split parameter are unchanged; with `must_exist`, a
+    dataset missing from the store is an error instead of being built.
+    Raises `InputError` for bad data or parameters, before anything is written.
     """
     started = time.perf_counter()
     roles = resolve_roles(config)
-    yahoo = {"start": config.start, "end": config.end}
-    if download is not None:
-        yahoo["download"] = download
     raw = load_sources(
-        config.source,
-        list(roles.values()),
-        config.path,
-        **(yahoo if config.source == "yahoo" else {}),
+        config.source, list(roles.values()), config.path, **_yahoo_args(config, download)
     )
-    frames = {
+    loaded = {
         role: validate_ohlcv(
             raw[symbol].frame, raw[symbol].where, CLOSE_ONLY if role == "vix" else OHLCV
         )
         for role, symbol in roles.items()
     }
-    inputs = {roles[role]: frame_sha256(frame) for role, frame in frames.items()}
+    inputs = {roles[role]: frame_sha256(frame) for role, frame in loaded.items()}
     spec = feats.feature_spec(config.tier)
     params = _params(config)
     key = params_sha256(
@@ -415,17 +416,37 @@ def build_dataset(
         }
     )
     feature_list = feats.tier_features(config.tier)
+    names = [f.name for f in feature_list]
     continuous = np.array([f.kind == "continuous" for f in feature_list])
+
+    def finish(table: pd.DataFrame, entry: dict[str, Any], reused: bool) -> ProcessedDataset:
+        return ProcessedDataset(
+            table,
+            config,
+            roles,
+            names,
+            continuous,
+            key,
+            entry,
+            reused,
+            time.perf_counter() - started,
+        )
 
     stored = store.get_processed(key) if store is not None else None
     if stored is not None:
         entry, table = stored
-        names = [f.name for f in feature_list]
-        return ProcessedDataset(
-            table, config, roles, names, continuous, key, entry, True, time.perf_counter() - started
+        return finish(table, entry, True)
+    if must_exist:
+        raise InputError(
+            "no stored dataset for these options; build it first with `finscale data build` "
+            "and the same options",
+            f"store {store.root if store is not None else 'none'}",
         )
 
-    table, names = _assemble(frames, roles, config)
+    # The date range trims the inputs of this dataset, never the stored raw series.
+    start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
+    frames = {role: frame.loc[start:end] for role, frame in loaded.items()}
+    table, _ = _assemble(frames, roles, config)
     plan = plan_splits(
         len(table),
         config.context_days,
@@ -445,12 +466,19 @@ def build_dataset(
         "params": params,
         "tier": config.tier,
     }
-    if store is not None:
-        for role, symbol in roles.items():
-            store.put_raw(symbol, frames[role], raw[symbol].source)
-        entry = store.put_processed(key, table, source, meta)
-    else:
-        entry = {"key": key, "sha256": frame_sha256(table), "source": source, **meta}
-    return ProcessedDataset(
-        table, config, roles, names, continuous, key, entry, False, time.perf_counter() - started
-    )
+    if store is None:
+        return finish(
+            table, {"key": key, "sha256": frame_sha256(table), "source": source, **meta}, False
+        )
+    for role, symbol in roles.items():
+        store.put_raw(symbol, loaded[role], raw[symbol].source)
+    return finish(table, store.put_processed(key, table, source, meta), False)
+
+
+def _yahoo_args(config: DataConfig, download: Callable[..., pd.DataFrame] | None) -> dict:
+    if config.source != "yahoo":
+        return {}
+    # Yahoo's `end` is exclusive; ours is inclusive.
+    end = str(config.end + timedelta(days=1)) if config.end else None
+    args = {"start": str(config.start) if config.start else "1950-01-01", "end": end}
+    return {**args, "download": download} if download is not None else args

@@ -120,7 +120,7 @@ def validate_ohlcv(
         row = int(np.argmax(duplicated))
         first = int(np.argmax(dates == dates[row]))
         raise DataValidationError(
-            f"duplicate date {dates[row].date()} (also at row {first + 1})",
+            f"duplicate date {dates[row].date()}, also at row {first + 1}",
             _row_where(where, "Date", row),
         )
 
