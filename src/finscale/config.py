@@ -1,7 +1,7 @@
-"""The study configuration: one validated object that flows from the CLI to every stage.
+"""The study configuration, validated once at the CLI and passed to every stage.
 
 Unknown keys are rejected (a typo in a YAML file must not silently fall back
-to a default). Later stages add their sections beside `data`.
+to a default). `DataConfig` is the data section; later stages add theirs.
 """
 
 from __future__ import annotations
@@ -79,9 +79,3 @@ class DataConfig(_Strict):
         if self.start and self.end and self.start >= self.end:
             raise ValueError(f"start {self.start} is not before end {self.end}")
         return self
-
-
-class StudyConfig(_Strict):
-    """Everything a study needs; sections are added as stages land."""
-
-    data: DataConfig = DataConfig()

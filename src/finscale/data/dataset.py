@@ -171,15 +171,6 @@ class ProcessedDataset:
     reused: bool
     build_seconds: float
 
-    @property
-    def plan(self) -> SplitPlan:
-        return SplitPlan(
-            self.table[SPLIT].to_numpy(np.int8),
-            (),
-            self.config.context_days,
-            self.config.horizon_days,
-        )
-
     def normalizer(self) -> Normalizer:
         values = self.table[self.feature_names].to_numpy(float)
         train_rows = self.table[SPLIT].to_numpy() == TRAIN

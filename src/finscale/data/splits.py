@@ -60,9 +60,6 @@ class SplitPlan:
     def rows(self, split: int) -> np.ndarray:
         return np.flatnonzero(self.assignment == split)
 
-    def counts(self) -> dict[str, int]:
-        return {name: int((self.assignment == code).sum()) for code, name in ROW_STATES.items()}
-
 
 def _cut(n: int, fractions: tuple[float, ...]) -> list[int]:
     """Cumulative cut points of n items by fractions (last cut is exactly n)."""
