@@ -31,23 +31,27 @@ app.add_typer(data_app, name="data")
 
 console = Console()
 
-# Where each config field is set on the command line, so errors name the flag.
+# The options of `data build`/`data show` that select a dataset, and the
+# DataConfig field each sets; an error on a field names its flag.
+FIELD_OF_OPTION = {
+    "source": "source",
+    "path": "path",
+    "target": "target",
+    "symbols": "symbols",
+    "tier": "tier",
+    "horizon": "horizon_days",
+    "threshold": "threshold",
+    "label_rule": "label_rule",
+    "threshold_mode": "threshold_mode",
+    "volatility_k": "volatility_k",
+    "context": "context_days",
+    "split": "split",
+    "chunks": "n_chunks",
+    "start": "start",
+    "end": "end",
+}
 FLAG_OF_FIELD = {
-    "source": "--source",
-    "path": "--path",
-    "target": "--target",
-    "symbols": "--symbols",
-    "tier": "--tier",
-    "horizon_days": "--horizon",
-    "threshold": "--threshold",
-    "label_rule": "--label-rule",
-    "threshold_mode": "--threshold-mode",
-    "volatility_k": "--volatility-k",
-    "context_days": "--context",
-    "split": "--split",
-    "n_chunks": "--chunks",
-    "start": "--start",
-    "end": "--end",
+    field: "--" + option.replace("_", "-") for option, field in FIELD_OF_OPTION.items()
 }
 
 
@@ -98,11 +102,17 @@ StoreOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
 
 
-def _build(store: Path | None, must_exist: bool = False, **fields: Any):
+def _build(options: dict[str, Any], must_exist: bool = False):
+    """Build (or, with `must_exist`, only look up) the dataset a command's options select."""
     from finscale.data.dataset import build_dataset
     from finscale.data.store import DataStore
 
+    fields = {
+        field: options[option].date() if isinstance(options[option], datetime) else options[option]
+        for option, field in FIELD_OF_OPTION.items()
+    }
     config = _data_config(**fields)
+    store = options["store"]
     with console.status("building dataset", spinner="dots"):
         return build_dataset(config, DataStore(store or default_store_dir()), must_exist=must_exist)
 
@@ -167,26 +177,10 @@ def data_build(
     as_json: JsonOpt = False,
 ) -> None:
     """Build the processed dataset (or reuse it from the store) and print its summary."""
+    options = locals()
     if out is not None and out.suffix != ".parquet":
         raise InputError(f"output must be a .parquet file, got {out.name}", "--out")
-    dataset = _build(
-        store,
-        source=source,
-        path=path,
-        target=target,
-        symbols=symbols,
-        tier=tier,
-        horizon_days=horizon,
-        threshold=threshold,
-        label_rule=label_rule,
-        threshold_mode=threshold_mode,
-        volatility_k=volatility_k,
-        context_days=context,
-        split=split,
-        n_chunks=chunks,
-        start=start.date() if start else None,
-        end=end.date() if end else None,
-    )
+    dataset = _build(options)
     summary = dataset.summary()
     if out is not None:
         from finscale.atomic import write_parquet_atomic
@@ -223,6 +217,7 @@ def data_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a dataset: rows, date range, label balance per split, feature count, hashes."""
+    options = locals()
     from finscale.data.store import DataStore
 
     store_dir = store or default_store_dir()
@@ -244,25 +239,7 @@ def data_show(
             )
         console.print(table if entries else f"store {store_dir} is empty")
         return
-    dataset = _build(
-        store,
-        must_exist=True,
-        source=source,
-        path=path,
-        target=target,
-        symbols=symbols,
-        tier=tier,
-        horizon_days=horizon,
-        threshold=threshold,
-        label_rule=label_rule,
-        threshold_mode=threshold_mode,
-        volatility_k=volatility_k,
-        context_days=context,
-        split=split,
-        n_chunks=chunks,
-        start=start.date() if start else None,
-        end=end.date() if end else None,
-    )
+    dataset = _build(options, must_exist=True)
     _print_summary(dataset.summary(), as_json)
 
 
