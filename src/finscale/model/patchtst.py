@@ -1,0 +1,202 @@
+"""PatchTST for classifying a window of daily features, in one readable file.
+
+A window of `context_days` x `n_features` is cut into patches of `patch_len`
+days every `stride` days. Each patch (all features together: channel mixing,
+as the studies this tool reproduces use) is linearly embedded to `d_model`, a
+learned position is added, and `n_layers` pre-norm transformer blocks follow.
+The head flattens every patch token and maps it to one logit (binary) or
+`num_classes` logits.
+
+Shapes: input (batch, context_days, n_features) -> logits (batch,) for
+binary or (batch, num_classes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from finscale.errors import InputError
+
+
+@dataclass(frozen=True)
+class PatchTSTConfig:
+    """Every knob of the model. `PatchTSTConfig(**config.to_dict())` rebuilds it."""
+
+    n_features: int = 25
+    context_days: int = 60
+    patch_len: int = 16
+    stride: int = 8
+    d_model: int = 128
+    n_layers: int = 3
+    n_heads: int = 8
+    d_ff: int = 512
+    dropout: float = 0.1  # on the embedding, after attention and after the feed-forward
+    attention_dropout: float = 0.0  # on attention weights; with ~6 tokens even 0.1 is harsh
+    head_dropout: float = 0.0  # on the flattened tokens before the head
+    num_classes: int = 2  # 2 means binary: one logit
+    position_padding: int = 10  # positional rows beyond num_patches, as the original model
+    bias: bool = True  # biases in linear layers and layer norms
+    layer_norm_eps: float = 1e-5
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        positive = ("n_features", "context_days", "patch_len", "stride", "d_model", "n_layers")
+        for name in (*positive, "n_heads", "d_ff"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}", name)
+        if self.context_days < self.patch_len:
+            raise InputError(
+                f"context_days {self.context_days} is shorter than patch_len {self.patch_len}",
+                "context_days",
+            )
+        if self.d_model % self.n_heads:
+            raise InputError(
+                f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}", "n_heads"
+            )
+        for name in ("dropout", "attention_dropout", "head_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise InputError(f"{name} must be in [0, 1), got {value!r}", name)
+        if self.num_classes < 2:
+            raise InputError(f"num_classes must be at least 2, got {self.num_classes}", "num_classes")
+        if self.position_padding < 0:
+            raise InputError("position_padding must not be negative", "position_padding")
+        if self.layer_norm_eps <= 0 or self.init_std <= 0:
+            raise InputError("layer_norm_eps and init_std must be positive", "layer_norm_eps")
+
+    @property
+    def num_patches(self) -> int:
+        return (self.context_days - self.patch_len) // self.stride + 1
+
+    @property
+    def patch_dim(self) -> int:
+        """Inputs per patch token: every feature of every day of the patch."""
+        return self.patch_len * self.n_features
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 if self.num_classes == 2 else self.num_classes
+
+    def replace(self, **changes: Any) -> PatchTSTConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PatchTSTConfig:
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise InputError(f"unknown PatchTSTConfig field(s): {', '.join(unknown)}", "config")
+        return cls(**values)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, config: PatchTSTConfig) -> None:
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.attention_dropout = config.attention_dropout
+        # One projection for query, key and value: one matmul instead of three.
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
+        self.proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=2)
+        q, k, v = (t.view(batch, tokens, self.n_heads, -1).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.attention_dropout if self.training else 0.0
+        )
+        y = y.transpose(1, 2).reshape(batch, tokens, width)
+        return self.dropout(self.proj(y))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, config: PatchTSTConfig) -> None:
+        super().__init__()
+        self.fc = nn.Linear(config.d_model, config.d_ff, bias=config.bias)
+        self.proj = nn.Linear(config.d_ff, config.d_model, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.proj(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    """Pre-norm: the residual stream is never normalised, which keeps deep stacks trainable."""
+
+    def __init__(self, config: PatchTSTConfig) -> None:
+        super().__init__()
+        self.norm_attention = _layer_norm(config)
+        self.attention = SelfAttention(config)
+        self.norm_ff = _layer_norm(config)
+        self.ff = FeedForward(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attention(self.norm_attention(x))
+        return x + self.ff(self.norm_ff(x))
+
+
+def _layer_norm(config: PatchTSTConfig) -> nn.LayerNorm:
+    return nn.LayerNorm(config.d_model, eps=config.layer_norm_eps, bias=config.bias)
+
+
+class PatchTST(nn.Module):
+    def __init__(self, config: PatchTSTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.embed = nn.Linear(config.patch_dim, config.d_model, bias=config.bias)
+        self.position = nn.Parameter(
+            torch.zeros(config.num_patches + config.position_padding, config.d_model)
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.norm = _layer_norm(config)
+        self.head_dropout = nn.Dropout(config.head_dropout)
+        self.head = nn.Linear(config.num_patches * config.d_model, config.n_outputs)
+        self.apply(self._init_weights)
+        nn.init.normal_(self.position, std=config.init_std)
+        # GPT-2's scaled init: each residual branch adds variance, so its output
+        # projection starts smaller in deeper stacks.
+        residual_std = config.init_std / math.sqrt(2 * config.n_layers)
+        for block in self.blocks:
+            nn.init.normal_(block.attention.proj.weight, std=residual_std)
+            nn.init.normal_(block.ff.proj.weight, std=residual_std)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=self.config.init_std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if x.dim() != 3 or x.shape[1:] != (c.context_days, c.n_features):
+            raise ValueError(
+                f"expected input of shape (batch, {c.context_days}, {c.n_features}), "
+                f"got {tuple(x.shape)}"
+            )
+        # (batch, days, features) -> (batch, patches, features, patch_len) -> tokens
+        patches = x.unfold(1, c.patch_len, c.stride).flatten(2)
+        z = self.dropout(self.embed(patches) + self.position[: c.num_patches])
+        for block in self.blocks:
+            z = block(z)
+        z = self.head_dropout(self.norm(z).flatten(1))
+        logits = self.head(z)
+        return logits.squeeze(-1) if c.n_outputs == 1 else logits
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
