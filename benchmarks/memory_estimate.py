@@ -106,10 +106,26 @@ def main() -> None:
                 config, micro_batch, dtype, args.device, steps
             ).peak_bytes
             out = subprocess.run(
-                [sys.executable, __file__, "--child", "--device", args.device,
-                 "--dtype", dtype, "--steps", str(args.steps), "--config", config.to_json(),
-                 "--micro-batch", str(micro_batch), "--accumulation-steps", str(steps)],
-                capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--device",
+                    args.device,
+                    "--dtype",
+                    dtype,
+                    "--steps",
+                    str(args.steps),
+                    "--config",
+                    config.to_json(),
+                    "--micro-batch",
+                    str(micro_batch),
+                    "--accumulation-steps",
+                    str(steps),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             measured = json.loads(out.stdout.strip().splitlines()[-1])["measured_bytes"]
             error = estimate / measured - 1

@@ -67,7 +67,9 @@ class PatchTSTConfig:
             if not 0.0 <= value < 1.0:
                 raise InputError(f"{name} must be in [0, 1), got {value!r}", name)
         if self.num_classes < 2:
-            raise InputError(f"num_classes must be at least 2, got {self.num_classes}", "num_classes")
+            raise InputError(
+                f"num_classes must be at least 2, got {self.num_classes}", "num_classes"
+            )
         if self.position_padding < 0:
             raise InputError("position_padding must not be negative", "position_padding")
         if self.layer_norm_eps <= 0 or self.init_std <= 0:
