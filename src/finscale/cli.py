@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import pydantic
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -29,7 +30,8 @@ app = typer.Typer(
 data_app = typer.Typer(help="Build, inspect and describe datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console()
+# Piped output is not wrapped at 80 columns: tables and hashes stay whole in logs.
+console = Console(width=None if sys.stdout.isatty() else 200)
 
 # The options of `data build`/`data show` that select a dataset, and the
 # DataConfig field each sets; an error on a field names its flag.
@@ -59,18 +61,36 @@ def default_store_dir() -> Path:
     return Path(os.environ.get("FINSCALE_STORE", "~/.cache/finscale/store")).expanduser()
 
 
-def _data_config(**fields: Any):
-    from finscale.config import DataConfig
+# The options of `grid` that set ModelConfig fields under another name.
+MODEL_FLAG_OF_FIELD = {
+    "d_models": "--d-models",
+    "n_layers": "--n-layers",
+    "n_heads": "--n-heads",
+    "ff_ratio": "--ff-ratio",
+    "budget_tolerance": "--tolerance",
+    "patch_len": "--patch-len",
+    "stride": "--stride",
+}
 
+
+def _validated(config_class: type[pydantic.BaseModel], flag_of_field: dict[str, str], **fields):
+    """Build a config section; the first validation error becomes one InputError naming
+    the flag that set the field."""
     try:
-        return DataConfig(**{k: v for k, v in fields.items() if v is not None})
+        return config_class(**{k: v for k, v in fields.items() if v is not None})
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
         message = first["msg"].removeprefix("Value error, ")
         raise InputError(
-            f"{field}: {message}" if field else message, FLAG_OF_FIELD.get(field, "config")
+            f"{field}: {message}" if field else message, flag_of_field.get(field, "config")
         ) from None
+
+
+def _data_config(**fields: Any):
+    from finscale.config import DataConfig
+
+    return _validated(DataConfig, FLAG_OF_FIELD, **fields)
 
 
 # Options shared by `data build` and `data show`: they select one dataset.
@@ -274,6 +294,131 @@ def data_features(
     for i, f in enumerate(features, 1):
         table.add_row(str(i), f.name, f.role, f.kind, f.description)
     console.print(table)
+
+
+@app.command("grid")
+def grid(
+    budget: Annotated[str, typer.Option(help="Parameter budget: 50K, 2M, 2B or an integer.")],
+    tier: TierOpt = "a25",
+    context: ContextOpt = 60,
+    patch_len: Annotated[int, typer.Option(help="Days per patch.")] = 16,
+    stride: Annotated[int, typer.Option(help="Days between patch starts.")] = 8,
+    d_models: Annotated[
+        str | None, typer.Option(help="d_model values searched, comma-separated.")
+    ] = None,
+    n_layers: Annotated[
+        str | None, typer.Option(help="n_layers values searched, comma-separated.")
+    ] = None,
+    n_heads: Annotated[
+        str | None, typer.Option(help="n_heads values searched, comma-separated.")
+    ] = None,
+    ff_ratio: Annotated[float, typer.Option(help="d_ff = ratio x d_model.")] = 4.0,
+    tolerance: Annotated[
+        float, typer.Option(help="An architecture belongs within +-this fraction of the budget.")
+    ] = 0.25,
+    batch: Annotated[int, typer.Option(help="Effective batch (samples per optimizer step).")] = 128,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(help="Training memory limit, e.g. 16GB [90% free CUDA / 80% available RAM]."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, fp32 or bf16 (autocast).")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+) -> None:
+    """List every architecture of a parameter budget with its memory plan."""
+    from finscale.config import ModelConfig
+    from finscale.data.features import tier_features
+    from finscale.model.grid import build_grid, plan_grid
+    from finscale.model.memory import format_bytes, parse_memory_size
+    from finscale.train.device import (
+        MemoryLimit,
+        default_memory_limit,
+        resolve_device,
+        resolve_precision,
+    )
+
+    model = _validated(
+        ModelConfig,
+        MODEL_FLAG_OF_FIELD,
+        d_models=d_models,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        ff_ratio=ff_ratio,
+        budget_tolerance=tolerance,
+        patch_len=patch_len,
+        stride=stride,
+    )
+    if context < patch_len:
+        raise InputError(
+            f"context {context} days is shorter than a patch ({patch_len})", "--context"
+        )
+    if batch < 1:
+        raise InputError(f"effective batch must be at least 1, got {batch}", "--batch")
+    n_features = len(tier_features(tier))
+    the_device = resolve_device(device)
+    precision = resolve_precision(dtype, the_device)
+    limit = (
+        MemoryLimit(parse_memory_size(memory_limit), "--memory-limit")
+        if memory_limit is not None
+        else default_memory_limit(the_device)
+    )
+    arch_grid = build_grid(budget, model, n_features, context)
+    planned = plan_grid(arch_grid, batch, limit.bytes, precision.dtype, the_device.type)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "index": p.architecture.index,
+                        "config": p.architecture.config.to_dict(),
+                        "param_count": p.architecture.param_count,
+                        "deviation": round(p.architecture.deviation(arch_grid.budget), 6),
+                        "memory_bytes": p.memory_bytes,
+                        "micro_batch": p.batch.micro_batch if p.batch else None,
+                        "accumulation_steps": p.batch.accumulation_steps if p.batch else None,
+                        "fits": p.fits,
+                    }
+                    for p in planned
+                ],
+                indent=2,
+            )
+        )
+        return
+    console.print(f"[bold]{arch_grid.describe()}[/] (tier {tier})", soft_wrap=True)
+    console.print(
+        f"memory limit {format_bytes(limit.bytes)} ({limit.source}) on {the_device}, "
+        f"{precision.dtype} ({precision.reason}), effective batch {batch} "
+        "(batch column: micro-batch x accumulation steps)",
+        soft_wrap=True,
+    )
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for name in ("#", "d_model", "layers", "heads", "d_ff", "params", "vs budget", "memory"):
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("batch", no_wrap=True)
+    for p in planned:
+        a = p.architecture
+        table.add_row(
+            str(a.index),
+            str(a.config.d_model),
+            str(a.config.n_layers),
+            str(a.config.n_heads),
+            str(a.config.d_ff),
+            f"{a.param_count:,}",
+            f"{a.deviation(arch_grid.budget):+.1%}",
+            format_bytes(p.memory_bytes),
+            f"{p.batch.micro_batch} x {p.batch.accumulation_steps}"
+            if p.batch
+            else "[red]no fit[/]",
+        )
+    console.print(table)
+    excluded = sum(not p.fits for p in planned)
+    smallest = min(p.memory_bytes for p in planned)
+    if excluded:
+        console.print(
+            f"[red]{excluded} of {len(planned)} architectures do not fit the memory limit even "
+            f"at micro-batch 1 (the smallest needs {format_bytes(smallest)}); a study excludes "
+            "them.[/]"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

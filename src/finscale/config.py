@@ -79,3 +79,49 @@ class DataConfig(_Strict):
         if self.start and self.end and self.start >= self.end:
             raise ValueError(f"start {self.start} is not before end {self.end}")
         return self
+
+
+DEFAULT_D_MODELS = (64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+DEFAULT_N_LAYERS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 180, 192, 256)
+DEFAULT_N_HEADS = (2, 4, 8, 16, 32)
+
+
+class ModelConfig(_Strict):
+    """The architecture search space, and the knobs every architecture shares.
+
+    A budget's grid is every (d_model, n_layers, n_heads) of the space, with
+    n_heads dividing d_model and d_ff = ff_ratio x d_model, whose exact
+    parameter count is within `budget_tolerance` of the budget.
+    """
+
+    d_models: tuple[int, ...] = DEFAULT_D_MODELS
+    n_layers: tuple[int, ...] = DEFAULT_N_LAYERS
+    n_heads: tuple[int, ...] = DEFAULT_N_HEADS
+    ff_ratio: float = Field(4.0, gt=0, description="d_ff = round(ff_ratio x d_model)")
+    budget_tolerance: float = Field(0.25, gt=0, lt=1, description="+-fraction of the budget")
+    patch_len: int = Field(16, ge=1, description="days per patch")
+    stride: int = Field(8, ge=1, description="days between patch starts")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    attention_dropout: float = Field(0.0, ge=0, lt=1)
+    head_dropout: float = Field(0.0, ge=0, lt=1)
+    position_padding: int = Field(10, ge=0, description="positional rows beyond the patches")
+    bias: bool = True
+
+    @field_validator("d_models", "n_layers", "n_heads", mode="before")
+    @classmethod
+    def _int_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [s for s in value.split(",") if s.strip()]
+        if isinstance(value, int):
+            value = [value]
+        return value
+
+    @field_validator("d_models", "n_layers", "n_heads")
+    @classmethod
+    def _positive_sorted(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or min(value) < 1:
+            raise ValueError("need a non-empty list of positive integers")
+        return tuple(sorted(set(value)))
+
+    def d_ff(self, d_model: int) -> int:
+        return max(1, round(self.ff_ratio * d_model))

@@ -16,13 +16,18 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from finscale.config import ModelConfig
 from finscale.errors import InputError
+from finscale.model.memory import (
+    ArchitectureTooLarge,
+    BatchConfig,
+    ComputeDtype,
+    DeviceType,
+    memory_safe_batch_config,
+)
 from finscale.model.params import count_parameters
 from finscale.model.patchtst import PatchTSTConfig
 
-DEFAULT_D_MODELS = (64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
-DEFAULT_N_LAYERS = (2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 160, 180, 192, 256)
-DEFAULT_N_HEADS = (2, 4, 8, 16, 32)
 DEFAULT_BUDGETS = ("2M", "20M", "200M", "2B")
 
 # The config fields that fix a grid besides the searched dimensions: changing
@@ -76,42 +81,32 @@ def parse_budgets(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(budgets))
 
 
-@dataclass(frozen=True)
-class SearchSpace:
-    """The architecture dimensions searched, and what belongs to a budget."""
+def candidates(model: ModelConfig, template: PatchTSTConfig) -> list[PatchTSTConfig]:
+    """Every architecture of the search space on `template`'s data shape, in grid order:
+    by d_model, then n_layers, then n_heads."""
+    return [
+        template.replace(d_model=d, n_layers=layers, n_heads=heads, d_ff=model.d_ff(d))
+        for d in model.d_models
+        for layers in model.n_layers
+        for heads in model.n_heads
+        if d % heads == 0
+    ]
 
-    d_models: tuple[int, ...] = DEFAULT_D_MODELS
-    n_layers: tuple[int, ...] = DEFAULT_N_LAYERS
-    n_heads: tuple[int, ...] = DEFAULT_N_HEADS
-    ff_ratio: float = 4.0  # d_ff = round(ff_ratio * d_model)
-    budget_tolerance: float = 0.25  # an architecture belongs within +-25% of the budget
 
-    def __post_init__(self) -> None:
-        for name in ("d_models", "n_layers", "n_heads"):
-            values = getattr(self, name)
-            if not values or any(not isinstance(v, int) or v < 1 for v in values):
-                raise InputError(f"{name} must be a non-empty list of positive integers", name)
-            object.__setattr__(self, name, tuple(sorted(set(values))))
-        if self.ff_ratio <= 0:
-            raise InputError(f"ff_ratio must be positive, got {self.ff_ratio}", "ff_ratio")
-        if not 0 < self.budget_tolerance < 1:
-            raise InputError(
-                f"budget_tolerance must be in (0, 1), got {self.budget_tolerance}",
-                "budget_tolerance",
-            )
-
-    def d_ff(self, d_model: int) -> int:
-        return max(1, round(self.ff_ratio * d_model))
-
-    def candidates(self, template: PatchTSTConfig) -> list[PatchTSTConfig]:
-        """Every architecture of the space on `template`'s data shape, in grid order."""
-        return [
-            template.replace(d_model=d, n_layers=layers, n_heads=heads, d_ff=self.d_ff(d))
-            for d in self.d_models
-            for layers in self.n_layers
-            for heads in self.n_heads
-            if d % heads == 0
-        ]
+def template_config(model: ModelConfig, n_features: int, context_days: int) -> PatchTSTConfig:
+    """The PatchTSTConfig every architecture of a grid starts from: data shape and shared
+    knobs; the searched dimensions are filled in per architecture."""
+    return PatchTSTConfig(
+        n_features=n_features,
+        context_days=context_days,
+        patch_len=model.patch_len,
+        stride=model.stride,
+        dropout=model.dropout,
+        attention_dropout=model.attention_dropout,
+        head_dropout=model.head_dropout,
+        position_padding=model.position_padding,
+        bias=model.bias,
+    )
 
 
 @dataclass(frozen=True)
@@ -132,7 +127,7 @@ class Architecture:
 @dataclass(frozen=True)
 class ArchitectureGrid:
     budget: int
-    space: SearchSpace
+    model: ModelConfig
     template: PatchTSTConfig
     architectures: tuple[Architecture, ...]
     hash: str = field(init=False)
@@ -151,7 +146,7 @@ class ArchitectureGrid:
 
     def describe(self) -> str:
         t = self.template
-        low, high = budget_range(self.budget, self.space.budget_tolerance)
+        low, high = budget_range(self.budget, self.model.budget_tolerance)
         return (
             f"budget {format_budget(self.budget)} ({low:,} to {high:,} parameters): "
             f"{len(self)} architectures at data shape {t.n_features} features x "
@@ -186,33 +181,34 @@ def grid_hash(template: PatchTSTConfig, architectures: tuple[Architecture, ...])
 
 def build_grid(
     budget: int | str,
-    space: SearchSpace | None = None,
-    template: PatchTSTConfig | None = None,
+    model: ModelConfig | None = None,
+    n_features: int = 25,
+    context_days: int = 60,
 ) -> ArchitectureGrid:
-    """All architectures of `space` within the budget's tolerance on `template`'s shape.
+    """All architectures of the search space within the budget's tolerance.
 
-    `template` carries the data shape (n_features, context_days, patch_len,
-    stride, ...) and every knob that is not searched (dropout, ...). Raises
-    `InputError` naming the nearest budgets that have architectures when none fits.
+    The data shape is `n_features` x `context_days` with the model config's
+    patch_len and stride. Raises `InputError` naming the nearest budgets that
+    have architectures when none fits.
     """
     budget = parse_budget(budget)
-    space = space or SearchSpace()
-    template = template or PatchTSTConfig()
-    low, high = budget_range(budget, space.budget_tolerance)
+    model = model or ModelConfig()
+    template = template_config(model, n_features, context_days)
+    low, high = budget_range(budget, model.budget_tolerance)
     chosen = []
-    for config in space.candidates(template):
+    for config in candidates(model, template):
         n = count_parameters(config)
         if low <= n <= high:
             chosen.append(Architecture(len(chosen), config, n))
     if not chosen:
         raise InputError(
             f"no architecture has {format_budget(budget)} parameters "
-            f"+-{space.budget_tolerance:.0%} at {template.n_features} features x "
+            f"+-{model.budget_tolerance:.0%} at {template.n_features} features x "
             f"{template.context_days} days, patch {template.patch_len} stride {template.stride}; "
-            + _nearest_budgets_hint(budget, space, template),
+            + _nearest_budgets_hint(budget, model, template),
             "--budget",
         )
-    return ArchitectureGrid(budget, space, template, tuple(chosen))
+    return ArchitectureGrid(budget, model, template, tuple(chosen))
 
 
 def _round_budget(n_params: int) -> int:
@@ -221,10 +217,44 @@ def _round_budget(n_params: int) -> int:
     return round(n_params, -digits) if digits else n_params
 
 
-def _nearest_budgets_hint(budget: int, space: SearchSpace, template: PatchTSTConfig) -> str:
-    counts = sorted({count_parameters(c) for c in space.candidates(template)})
+def _nearest_budgets_hint(budget: int, model: ModelConfig, template: PatchTSTConfig) -> str:
+    counts = sorted({count_parameters(c) for c in candidates(model, template)})
     below = [n for n in counts if n < budget]
     above = [n for n in counts if n > budget]
     nearest = [n for n in (below[-1:] + above[:1])]
     names = [format_budget(_round_budget(n)) for n in nearest]
     return "nearest budgets with architectures: " + " and ".join(names)
+
+
+@dataclass(frozen=True)
+class PlannedArchitecture:
+    """An architecture with the batch it trains at on this machine, or None when even
+    micro-batch 1 does not fit the memory limit (excluded, never tried)."""
+
+    architecture: Architecture
+    batch: BatchConfig | None
+    memory_bytes: int  # estimated peak at the planned micro-batch (at 1 when excluded)
+
+    @property
+    def fits(self) -> bool:
+        return self.batch is not None
+
+
+def plan_grid(
+    grid: ArchitectureGrid,
+    target_effective_batch: int,
+    memory_limit_bytes: int,
+    dtype: ComputeDtype = "fp32",
+    device_type: DeviceType = "cpu",
+) -> list[PlannedArchitecture]:
+    """The memory-safe batch of every architecture of a grid, in grid order."""
+    planned = []
+    for arch in grid.architectures:
+        try:
+            batch = memory_safe_batch_config(
+                arch.config, target_effective_batch, memory_limit_bytes, dtype, device_type
+            )
+            planned.append(PlannedArchitecture(arch, batch, batch.memory_bytes))
+        except ArchitectureTooLarge as exc:
+            planned.append(PlannedArchitecture(arch, None, exc.memory_bytes))
+    return planned

@@ -22,14 +22,16 @@ width f, h heads and a micro-batch of B samples (bytes):
     q, k, v            3 T d x a
     attention          h T x 4           log-sum-exp of the fused kernel; with
                                          attention dropout on CPU the math kernel
-                                         keeps 3 h T^2 x 4 (weights, mask, dropped)
+                                         keeps fp32 q, k, v and 3 h T^2 x 4 (weights,
+                                         mask, dropped)
     dropout masks      2 T d x m         when dropout > 0
 
 plus the embedding (patches T x patch_len x n_features x a, its dropout mask)
 and the final norm and head (T d x 4 + T d x a). Here a is the compute dtype's
 size (4 for fp32, 2 for bf16 autocast) and m a dropout mask element: the
 masked tensor's size on CPU, one byte on CUDA. Under bf16 autocast each linear
-weight is also cast once per forward and kept for backward (2 bytes each).
+weight but the embedding's is also cast once per forward and kept for
+backward (2 bytes each).
 The overhead is 1.25 on CPU, where freed activation blocks stay in the C
 heap, and 1 on CUDA.
 
@@ -74,7 +76,7 @@ class MemoryEstimate:
     weights_bytes: int
     gradients_bytes: int
     optimizer_bytes: int
-    activations_bytes: int  # every saved tensor of one micro-batch at the end of forward
+    activations_bytes: int  # tensors autograd keeps for backward, one micro-batch
     peak_bytes: int  # what must fit in memory
 
 
@@ -120,11 +122,13 @@ def _segments(
     stats = 2 * T * FP32
     copy = 2 if autocast else 0
 
+    # The embedding's input needs no gradient, so its bf16 weight copy is not kept.
     embed_saved = T * config.patch_dim * a + mask(FP32, config.dropout)
-    embed_copy = copy * config.patch_dim * d
 
     if config.attention_dropout > 0 and device_type == "cpu":
-        attention = 3 * T * d * a + 3 * h * T * T * FP32 + T * d * a  # math kernel
+        # The math kernel runs in fp32 even under autocast: q, k^T, v copies and
+        # the weights, their dropout mask and the dropped weights.
+        attention = 3 * T * d * FP32 + 3 * h * T * T * FP32 + T * d * a
     else:
         attention = 3 * T * d * a + h * T * FP32 + T * d * a  # fused kernel: q, k, v, lse, out
     block_saved = (
@@ -142,10 +146,21 @@ def _segments(
 
     block_params = parts["blocks"] // config.n_layers
     return (
-        [(parts["embedding"] + parts["position"], embed_saved, embed_copy)]
+        [(parts["embedding"] + parts["position"], embed_saved, 0)]
         + [(block_params, block_saved, block_copy)] * config.n_layers
         + [(parts["final_norm"] + parts["head"], head_saved, head_copy)]
     )
+
+
+def saved_activation_bytes(
+    config: PatchTSTConfig,
+    micro_batch: int,
+    dtype: ComputeDtype = "fp32",
+    device_type: DeviceType = "cpu",
+) -> int:
+    """Bytes of every tensor autograd keeps for backward after one forward pass of
+    `micro_batch` samples (parameters excluded, bf16 weight copies included)."""
+    return sum(micro_batch * s + c for _, s, c in _segments(config, dtype, device_type))
 
 
 def estimate_training_memory(
@@ -166,7 +181,6 @@ def estimate_training_memory(
     optimizer = 2 * FP32 * n_params
     overhead = ACTIVATION_OVERHEAD[device_type]
     saved = [round(overhead * (micro_batch * s + c)) for _, s, c in segments]
-    activations = sum(saved)
     T, d, f = config.num_patches, config.d_model, config.d_ff
     transient = micro_batch * T * (2 * f + 4 * d) * FP32 + WORKSPACE_BYTES[device_type]
 
@@ -179,6 +193,7 @@ def estimate_training_memory(
             grads_so_far += FP32 * segments[i][0]
         backward = max(backward, grads_so_far + sum(saved[: i + 1]))
     peak = weights + optimizer + backward + transient
+    activations = saved_activation_bytes(config, micro_batch, dtype, device_type)
     return MemoryEstimate(weights, gradients, optimizer, activations, peak)
 
 

@@ -1,0 +1,1 @@
+"""The training layer: device and precision choice, the trainer, metrics."""
