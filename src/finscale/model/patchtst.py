@@ -1,7 +1,7 @@
 """PatchTST for classifying a window of daily features, in one readable file.
 
 A window of `context_days` x `n_features` is cut into patches of `patch_len`
-days every `stride` days. Each patch (all features together: channel mixing,
+days every `stride` days, the last patch ending on the window's last day. Each patch (all features together: channel mixing,
 as the studies this tool reproduces use) is linearly embedded to `d_model`, a
 learned position is added, and `n_layers` pre-norm transformer blocks follow.
 The head flattens every patch token and maps it to one logit (binary) or
@@ -78,6 +78,12 @@ class PatchTSTConfig:
     @property
     def num_patches(self) -> int:
         return (self.context_days - self.patch_len) // self.stride + 1
+
+    @property
+    def unused_days(self) -> int:
+        """Oldest days of the window no patch covers, when the stride does not divide
+        context_days - patch_len (60 days, patch 16, stride 8: 4 days)."""
+        return (self.context_days - self.patch_len) % self.stride
 
     @property
     def patch_dim(self) -> int:
@@ -191,8 +197,10 @@ class PatchTST(nn.Module):
                 f"expected input of shape (batch, {c.context_days}, {c.n_features}), "
                 f"got {tuple(x.shape)}"
             )
-        # (batch, days, features) -> (batch, patches, features, patch_len) -> tokens
-        patches = x.unfold(1, c.patch_len, c.stride).flatten(2)
+        # (batch, days, features) -> (batch, patches, features, patch_len) -> tokens.
+        # Patches end on the window's last day: the most recent days matter most,
+        # so days a stride leaves over are dropped at the old end.
+        patches = x[:, c.unused_days :].unfold(1, c.patch_len, c.stride).flatten(2)
         z = self.dropout(self.embed(patches) + self.position[: c.num_patches])
         for block in self.blocks:
             z = block(z)

@@ -1,0 +1,135 @@
+import pytest
+import torch
+
+from finscale.errors import InputError
+from finscale.model import PatchTST, PatchTSTConfig, count_parameters
+from finscale.model.memory import (
+    ArchitectureTooLarge,
+    estimate_training_memory,
+    format_bytes,
+    memory_safe_batch_config,
+    parse_memory_size,
+    saved_activation_bytes,
+)
+
+CONFIG = PatchTSTConfig(d_model=64, n_layers=3, n_heads=4, d_ff=256)
+
+
+def measured_saved_bytes(config: PatchTSTConfig, micro_batch: int, dtype: str) -> int:
+    """Bytes of the tensors autograd actually keeps for backward (parameters excluded)."""
+    model = PatchTST(config).train()
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    x = torch.randn(micro_batch, config.context_days, config.n_features)
+    with (
+        torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+        torch.autocast("cpu", torch.bfloat16, enabled=dtype == "bf16"),
+    ):
+        model(x)
+    return sum(size for ptr, size in storages.items() if ptr not in params)
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        dict(dropout=0.0),
+        dict(head_dropout=0.2),
+        dict(attention_dropout=0.1),
+        dict(bias=False, num_classes=3),
+        dict(context_days=120, patch_len=12, stride=6, n_heads=8),
+    ],
+)
+def test_saved_activations_match_what_autograd_keeps(changes, dtype):
+    config = CONFIG.replace(**changes)
+    assert saved_activation_bytes(config, 8, dtype, "cpu") == measured_saved_bytes(config, 8, dtype)
+
+
+def test_estimate_parts():
+    estimate = estimate_training_memory(CONFIG, 32)
+    n = count_parameters(CONFIG)
+    assert estimate.weights_bytes == estimate.gradients_bytes == 4 * n
+    assert estimate.optimizer_bytes == 8 * n
+    assert estimate.activations_bytes == saved_activation_bytes(CONFIG, 32)
+    assert estimate.peak_bytes > 12 * n + estimate.activations_bytes
+
+
+def test_estimate_grows_with_batch_depth_and_accumulation():
+    peak = estimate_training_memory(CONFIG, 32).peak_bytes
+    assert estimate_training_memory(CONFIG, 64).peak_bytes > peak
+    assert estimate_training_memory(CONFIG.replace(n_layers=6), 32).peak_bytes > peak
+    # Accumulating keeps every gradient alive through the next micro-batch.
+    assert estimate_training_memory(CONFIG, 32, accumulation_steps=2).peak_bytes > peak
+
+
+def test_bf16_needs_less_activation_memory_than_fp32():
+    config = CONFIG.replace(d_model=256, d_ff=1024)
+    fp32 = estimate_training_memory(config, 128, "fp32")
+    bf16 = estimate_training_memory(config, 128, "bf16")
+    assert bf16.activations_bytes < fp32.activations_bytes
+    assert bf16.weights_bytes == fp32.weights_bytes  # fp32 master weights either way
+
+
+def test_safe_batch_is_the_largest_power_of_two_that_fits():
+    config = CONFIG.replace(d_model=256, n_layers=8, d_ff=1024)
+    target = 256
+    limit = estimate_training_memory(config, 48, accumulation_steps=6).peak_bytes
+    batch = memory_safe_batch_config(config, target, limit)
+    assert batch.micro_batch == 32
+    assert batch.accumulation_steps == 8 and batch.effective_batch == target
+    assert batch.memory_bytes <= limit
+    assert estimate_training_memory(config, 64, accumulation_steps=4).peak_bytes > limit
+
+
+def test_whole_batch_when_it_fits_and_a_partial_last_group_otherwise():
+    whole = memory_safe_batch_config(CONFIG, 100, 2**40)
+    assert (whole.micro_batch, whole.accumulation_steps) == (100, 1)
+    limit = estimate_training_memory(CONFIG, 64, accumulation_steps=2).peak_bytes
+    split = memory_safe_batch_config(CONFIG, 100, limit)
+    # 64 + 36: two steps keep the effective batch of 100.
+    assert (split.micro_batch, split.accumulation_steps, split.effective_batch) == (64, 2, 100)
+
+
+def test_architecture_too_large_even_at_micro_batch_one():
+    at_one = estimate_training_memory(CONFIG, 1, accumulation_steps=128).peak_bytes
+    with pytest.raises(ArchitectureTooLarge) as info:
+        memory_safe_batch_config(CONFIG, 128, at_one - 1)
+    assert info.value.memory_bytes == at_one
+    assert "at micro-batch 1" in str(info.value)
+    assert memory_safe_batch_config(CONFIG, 128, at_one).micro_batch == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("16GB", 16 * 10**9),
+        ("16GiB", 16 * 2**30),
+        ("512MB", 512 * 10**6),
+        ("1.5gb", 1_500_000_000),
+        ("2 TiB", 2 * 2**40),
+        ("4096", 4096),
+        (4096, 4096),
+    ],
+)
+def test_parse_memory_size(text, value):
+    assert parse_memory_size(text) == value
+
+
+@pytest.mark.parametrize("text", ["lots", "16XB", "-1GB", "0", ""])
+def test_bad_memory_size_names_the_flag(text):
+    with pytest.raises(InputError) as info:
+        parse_memory_size(text)
+    assert info.value.where == "--memory-limit"
+
+
+def test_format_bytes():
+    assert format_bytes(512) == "512 B"
+    assert format_bytes(1536) == "1.5 KiB"
+    assert format_bytes(16 * 2**30) == "16 GiB"

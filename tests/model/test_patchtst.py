@@ -1,0 +1,125 @@
+import json
+
+import pytest
+import torch
+
+from finscale.errors import InputError
+from finscale.model import PatchTST, PatchTSTConfig
+
+
+def small(**changes):
+    base = dict(d_model=32, n_layers=2, n_heads=4, d_ff=64)
+    return PatchTSTConfig(**{**base, **changes})
+
+
+def test_binary_model_maps_windows_to_one_logit_each():
+    config = small()
+    model = PatchTST(config).eval()
+    logits = model(torch.randn(5, config.context_days, config.n_features))
+    assert logits.shape == (5,)
+    assert torch.isfinite(logits).all()
+
+
+def test_multiclass_model_gives_one_logit_per_class():
+    config = small(num_classes=3)
+    logits = PatchTST(config)(torch.randn(4, config.context_days, config.n_features))
+    assert logits.shape == (4, 3)
+
+
+def test_patches_follow_context_patch_len_and_stride():
+    assert PatchTSTConfig(context_days=60, patch_len=16, stride=8).num_patches == 6
+    assert PatchTSTConfig(context_days=16, patch_len=16, stride=8).num_patches == 1
+    config = small(context_days=30, patch_len=10, stride=5, n_features=7)
+    assert config.num_patches == 5 and config.patch_dim == 70
+    model = PatchTST(config)
+    assert model.position.shape == (5 + 10, 32)
+    assert model(torch.randn(2, 30, 7)).shape == (2,)
+
+
+def test_patches_end_on_the_most_recent_day():
+    """The last day always reaches the logit; only the oldest days a stride leaves
+    over (60 days, patch 16, stride 8: days 0-3) are unused."""
+    config = small(dropout=0.0)
+    assert config.unused_days == 4
+    torch.manual_seed(0)
+    model = PatchTST(config).eval()
+    x = torch.randn(1, config.context_days, config.n_features)
+    base = model(x)
+    for day, used in ((0, False), (3, False), (4, True), (config.context_days - 1, True)):
+        changed = x.clone()
+        changed[0, day] += 1.0
+        assert torch.equal(model(changed), base) is not used, day
+
+
+def test_same_seed_same_model():
+    torch.manual_seed(3)
+    a = PatchTST(small())
+    torch.manual_seed(3)
+    b = PatchTST(small())
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_dropout_is_active_in_training_only():
+    config = small(dropout=0.5, head_dropout=0.5)
+    torch.manual_seed(0)
+    model = PatchTST(config)
+    x = torch.randn(8, config.context_days, config.n_features)
+    model.train()
+    assert not torch.allclose(model(x), model(x))
+    model.eval()
+    assert torch.equal(model(x), model(x))
+
+
+def test_training_step_reduces_loss_on_a_fixed_batch():
+    config = small(dropout=0.0)
+    torch.manual_seed(0)
+    model = PatchTST(config)
+    x = torch.randn(32, config.context_days, config.n_features)
+    y = (x[:, -1, 0] > 0).float()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_wrong_input_shape_is_a_clear_error():
+    config = small()
+    with pytest.raises(ValueError, match=r"expected input of shape \(batch, 60, 25\)"):
+        PatchTST(config)(torch.randn(2, 59, 25))
+
+
+def test_config_round_trips_through_json():
+    config = small(num_classes=4, bias=False, head_dropout=0.2)
+    again = PatchTSTConfig(**json.loads(config.to_json()))
+    assert again == config
+    assert PatchTSTConfig.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (dict(d_model=30, n_heads=4), "n_heads"),
+        (dict(context_days=8, patch_len=16), "context_days"),
+        (dict(d_model=0), "d_model"),
+        (dict(n_layers=2.5), "n_layers"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(head_dropout=-0.1), "head_dropout"),
+        (dict(num_classes=1), "num_classes"),
+        (dict(stride=True), "stride"),
+    ],
+)
+def test_invalid_config_names_the_field(changes, field):
+    with pytest.raises(InputError) as info:
+        small(**changes)
+    assert info.value.where == field
+
+
+def test_unknown_field_is_rejected():
+    with pytest.raises(InputError, match="unknown PatchTSTConfig field"):
+        PatchTSTConfig.from_dict({**small().to_dict(), "n_layer": 3})
