@@ -1,9 +1,10 @@
 """PatchTST for classifying a window of daily features, in one readable file.
 
 A window of `context_days` x `n_features` is cut into patches of `patch_len`
-days every `stride` days, the last patch ending on the window's last day. Each patch (all features together: channel mixing,
-as the studies this tool reproduces use) is linearly embedded to `d_model`, a
-learned position is added, and `n_layers` pre-norm transformer blocks follow.
+days every `stride` days, the last patch ending on the window's last day. Each
+patch (all features together: channel mixing) is linearly embedded to
+`d_model`, a learned position is added, and `n_layers` pre-norm transformer
+blocks follow.
 The head flattens every patch token and maps it to one logit (binary) or
 `num_classes` logits.
 
