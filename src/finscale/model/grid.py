@@ -119,10 +119,6 @@ class Architecture:
         """Relative distance from the budget: +0.05 is 5% over."""
         return self.param_count / budget - 1.0
 
-    def label(self) -> str:
-        c = self.config
-        return f"d={c.d_model} L={c.n_layers} h={c.n_heads}"
-
 
 @dataclass(frozen=True)
 class ArchitectureGrid:
