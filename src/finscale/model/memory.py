@@ -18,7 +18,8 @@ width f, h heads and a micro-batch of B samples (bytes):
 
     norm inputs        2 x T d x 4       the residual stream stays fp32
     norm statistics    2 x 2 T x 4       mean and 1/std
-    linear inputs      (2 T d + 2 T f + T d) x a     qkv, fc, ff proj, attention proj
+    matmul inputs      (2 T d + 2 T f + T d) x a     qkv and fc; GELU and ff proj;
+                                                     attention proj
     q, k, v            3 T d x a
     attention          h T x 4           log-sum-exp of the fused kernel; with
                                          attention dropout on CPU the math kernel
