@@ -137,9 +137,6 @@ class ArchitectureGrid:
     def __getitem__(self, index: int) -> Architecture:
         return self.architectures[index]
 
-    def shape(self) -> dict[str, int | bool]:
-        return {name: getattr(self.template, name) for name in SHAPE_FIELDS}
-
     def describe(self) -> str:
         t = self.template
         low, high = budget_range(self.budget, self.model.budget_tolerance)

@@ -180,8 +180,8 @@ def estimate_training_memory(
     n_params = sum(p for p, _, _ in segments)
     weights = gradients = FP32 * n_params
     optimizer = 2 * FP32 * n_params
+    saved = [micro_batch * s + c for _, s, c in segments]
     overhead = ACTIVATION_OVERHEAD[device_type]
-    saved = [round(overhead * (micro_batch * s + c)) for _, s, c in segments]
     T, d, f = config.num_patches, config.d_model, config.d_ff
     transient = micro_batch * T * (2 * f + 4 * d) * FP32 + WORKSPACE_BYTES[device_type]
 
@@ -189,13 +189,14 @@ def estimate_training_memory(
     # parts after it hold their gradients and parts up to it their activations.
     backward = 0
     grads_so_far = gradients if accumulation_steps > 1 else 0
-    for i in reversed(range(len(segments))):
+    alive = sum(saved)
+    for (n, _, _), part in zip(reversed(segments), reversed(saved), strict=True):
         if accumulation_steps == 1:
-            grads_so_far += FP32 * segments[i][0]
-        backward = max(backward, grads_so_far + sum(saved[: i + 1]))
+            grads_so_far += FP32 * n
+        backward = max(backward, grads_so_far + round(overhead * alive))
+        alive -= part
     peak = weights + optimizer + backward + transient
-    activations = saved_activation_bytes(config, micro_batch, dtype, device_type)
-    return MemoryEstimate(weights, gradients, optimizer, activations, peak)
+    return MemoryEstimate(weights, gradients, optimizer, sum(saved), peak)
 
 
 def memory_safe_batch_config(
