@@ -125,3 +125,66 @@ class ModelConfig(_Strict):
 
     def d_ff(self, d_model: int) -> int:
         return max(1, round(self.ff_ratio * d_model))
+
+
+class TrainConfig(_Strict):
+    """How one architecture is trained: optimizer, schedule, batch, stopping, hardware.
+
+    Steps are optimizer steps (one per `effective_batch` samples, however many
+    micro-batches they are accumulated from).
+    """
+
+    learning_rate: float = Field(3e-4, gt=0, description="peak AdamW learning rate")
+    min_lr_ratio: float = Field(
+        0.1, ge=0, le=1, description="cosine decay ends at this fraction of the peak"
+    )
+    weight_decay: float = Field(0.01, ge=0, description="AdamW decay on matrices only")
+    warmup_steps: int = Field(50, ge=0, description="linear warmup, in optimizer steps")
+    max_epochs: int = Field(100, ge=1)
+    effective_batch: int = Field(128, ge=1, description="samples per optimizer step")
+    micro_batch: int | None = Field(
+        None, ge=1, description="samples per forward pass; None: the memory planner's choice"
+    )
+    grad_clip: float = Field(1.0, ge=0, description="max global gradient norm; 0 disables")
+    pos_weight: float | Literal["balanced"] | None = Field(
+        None, description="weight of positive samples in the loss; balanced: negatives/positives"
+    )
+    patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
+    min_delta: float = Field(0.001, ge=0, description="smallest val log loss drop that counts")
+    decision_threshold: float = Field(0.5, gt=0, lt=1, description="probability of a positive")
+    seed: int = Field(0, ge=0)
+    device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda:N, mps")
+    dtype: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast where the hardware has native bf16"
+    )
+    compile: bool = Field(False, description="torch.compile the model")
+    memory_limit_bytes: int | None = Field(
+        None,
+        description="memory training may take (GPU memory on CUDA, RAM growth otherwise); "
+        "None: 90% of free CUDA memory / 80% of available RAM",
+    )
+
+    @field_validator("pos_weight")
+    @classmethod
+    def _positive_weight(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, float | int) and value <= 0:
+            raise ValueError(f"must be positive or 'balanced', got {value}")
+        return value
+
+    @field_validator("memory_limit_bytes", mode="before")
+    @classmethod
+    def _memory_size(cls, value: object) -> object:
+        if isinstance(value, str):
+            from finscale.model.memory import parse_memory_size
+
+            return parse_memory_size(value)
+        return value
+
+    @model_validator(mode="after")
+    def _micro_within_effective(self) -> TrainConfig:
+        if self.micro_batch is not None and self.micro_batch > self.effective_batch:
+            raise ValueError(
+                f"micro_batch {self.micro_batch} is larger than effective_batch "
+                f"{self.effective_batch}"
+            )
+        return self

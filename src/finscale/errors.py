@@ -22,3 +22,8 @@ class InputError(ValueError):
 
 class DataValidationError(InputError):
     """A data file or frame fails validation (columns, dates, prices)."""
+
+
+class RunError(RuntimeError):
+    """A run that cannot go on although its input was valid: training diverged,
+    memory ran out. The CLI prints ``error: <message>`` and exits with code 1."""
