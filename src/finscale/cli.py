@@ -17,9 +17,10 @@ import pydantic
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from finscale.errors import InputError
+from finscale.errors import InputError, RunError
 
 app = typer.Typer(
     help="Parameter-scaling studies of PatchTST classifiers on daily market data.",
@@ -296,39 +297,60 @@ def data_features(
     console.print(table)
 
 
+# Options that define a budget's architecture grid (shared by `grid` and `train`).
+BudgetOpt = Annotated[str, typer.Option(help="Parameter budget: 50K, 2M, 2B or an integer.")]
+PatchLenOpt = Annotated[int, typer.Option(help="Days per patch.")]
+StrideOpt = Annotated[int, typer.Option(help="Days between patch starts.")]
+DModelsOpt = Annotated[str | None, typer.Option(help="d_model values searched, comma-separated.")]
+NLayersOpt = Annotated[str | None, typer.Option(help="n_layers values searched, comma-separated.")]
+NHeadsOpt = Annotated[str | None, typer.Option(help="n_heads values searched, comma-separated.")]
+FfRatioOpt = Annotated[float, typer.Option(help="d_ff = ratio x d_model.")]
+ToleranceOpt = Annotated[
+    float, typer.Option(help="An architecture belongs within +-this fraction of the budget.")
+]
+BatchOpt = Annotated[int, typer.Option(help="Effective batch (samples per optimizer step).")]
+MemoryLimitOpt = Annotated[
+    str | None,
+    typer.Option(help="Training memory limit, e.g. 16GB [90% free CUDA / 80% available RAM]."),
+]
+DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
+DtypeOpt = Annotated[str, typer.Option(help="auto, fp32 or bf16 (autocast).")]
+
+
+def _arch_grid(budget: str, tier: str, context: int, **model_fields: Any):
+    """The budget's architecture grid at the tier's data shape."""
+    from finscale.config import ModelConfig
+    from finscale.data.features import tier_features
+    from finscale.model.grid import build_grid
+
+    model = _validated(ModelConfig, MODEL_FLAG_OF_FIELD, **model_fields)
+    if context < model.patch_len:
+        raise InputError(
+            f"context {context} days is shorter than a patch ({model.patch_len})", "--context"
+        )
+    return build_grid(budget, model, len(tier_features(tier)), context)
+
+
 @app.command("grid")
 def grid(
-    budget: Annotated[str, typer.Option(help="Parameter budget: 50K, 2M, 2B or an integer.")],
+    budget: BudgetOpt,
     tier: TierOpt = "a25",
     context: ContextOpt = 60,
-    patch_len: Annotated[int, typer.Option(help="Days per patch.")] = 16,
-    stride: Annotated[int, typer.Option(help="Days between patch starts.")] = 8,
-    d_models: Annotated[
-        str | None, typer.Option(help="d_model values searched, comma-separated.")
-    ] = None,
-    n_layers: Annotated[
-        str | None, typer.Option(help="n_layers values searched, comma-separated.")
-    ] = None,
-    n_heads: Annotated[
-        str | None, typer.Option(help="n_heads values searched, comma-separated.")
-    ] = None,
-    ff_ratio: Annotated[float, typer.Option(help="d_ff = ratio x d_model.")] = 4.0,
-    tolerance: Annotated[
-        float, typer.Option(help="An architecture belongs within +-this fraction of the budget.")
-    ] = 0.25,
-    batch: Annotated[int, typer.Option(help="Effective batch (samples per optimizer step).")] = 128,
-    memory_limit: Annotated[
-        str | None,
-        typer.Option(help="Training memory limit, e.g. 16GB [90% free CUDA / 80% available RAM]."),
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto, fp32 or bf16 (autocast).")] = "auto",
+    patch_len: PatchLenOpt = 16,
+    stride: StrideOpt = 8,
+    d_models: DModelsOpt = None,
+    n_layers: NLayersOpt = None,
+    n_heads: NHeadsOpt = None,
+    ff_ratio: FfRatioOpt = 4.0,
+    tolerance: ToleranceOpt = 0.25,
+    batch: BatchOpt = 128,
+    memory_limit: MemoryLimitOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """List every architecture of a parameter budget with its memory plan."""
-    from finscale.config import ModelConfig
-    from finscale.data.features import tier_features
-    from finscale.model.grid import build_grid, plan_grid
+    from finscale.model.grid import plan_grid
     from finscale.model.memory import format_bytes, parse_memory_size
     from finscale.train.device import (
         MemoryLimit,
@@ -337,9 +359,10 @@ def grid(
         resolve_precision,
     )
 
-    model = _validated(
-        ModelConfig,
-        MODEL_FLAG_OF_FIELD,
+    arch_grid = _arch_grid(
+        budget,
+        tier,
+        context,
         d_models=d_models,
         n_layers=n_layers,
         n_heads=n_heads,
@@ -348,13 +371,8 @@ def grid(
         patch_len=patch_len,
         stride=stride,
     )
-    if context < patch_len:
-        raise InputError(
-            f"context {context} days is shorter than a patch ({patch_len})", "--context"
-        )
     if batch < 1:
         raise InputError(f"effective batch must be at least 1, got {batch}", "--batch")
-    n_features = len(tier_features(tier))
     the_device = resolve_device(device)
     precision = resolve_precision(dtype, the_device)
     limit = (
@@ -362,7 +380,6 @@ def grid(
         if memory_limit is not None
         else default_memory_limit(the_device)
     )
-    arch_grid = build_grid(budget, model, n_features, context)
     planned = plan_grid(arch_grid, batch, limit.bytes, precision.dtype, the_device.type)
     if as_json:
         typer.echo(
@@ -421,6 +438,255 @@ def grid(
         )
 
 
+# The options of `train` that set TrainConfig fields under another name.
+TRAIN_FLAG_OF_FIELD = {
+    "learning_rate": "--lr",
+    "weight_decay": "--weight-decay",
+    "warmup_steps": "--warmup-steps",
+    "max_epochs": "--epochs",
+    "effective_batch": "--batch",
+    "micro_batch": "--micro-batch",
+    "grad_clip": "--grad-clip",
+    "pos_weight": "--pos-weight",
+    "patience": "--patience",
+    "min_delta": "--min-delta",
+    "seed": "--seed",
+    "device": "--device",
+    "dtype": "--dtype",
+    "compile": "--compile",
+    "memory_limit_bytes": "--memory-limit",
+}
+
+
+@app.command("train")
+def train_command(
+    budget: BudgetOpt,
+    arch_index: Annotated[
+        int, typer.Option(help="Architecture of the budget's grid (see `finscale grid`).")
+    ],
+    source: SourceOpt = "bundled",
+    path: PathOpt = None,
+    target: TargetOpt = "SP500",
+    symbols: SymbolsOpt = None,
+    tier: TierOpt = "a25",
+    horizon: HorizonOpt = 1,
+    threshold: ThresholdOpt = 0.01,
+    label_rule: RuleOpt = "max_close",
+    threshold_mode: ModeOpt = "fixed",
+    volatility_k: KOpt = 1.0,
+    context: ContextOpt = 60,
+    split: SplitOpt = "chronological",
+    chunks: ChunksOpt = 5,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    store: StoreOpt = None,
+    patch_len: PatchLenOpt = 16,
+    stride: StrideOpt = 8,
+    d_models: DModelsOpt = None,
+    n_layers: NLayersOpt = None,
+    n_heads: NHeadsOpt = None,
+    ff_ratio: FfRatioOpt = 4.0,
+    tolerance: ToleranceOpt = 0.25,
+    dropout: Annotated[float, typer.Option(help="Dropout after embedding, attention, FF.")] = 0.1,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-4,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay on matrices.")] = 0.01,
+    warmup_steps: Annotated[int, typer.Option(help="Linear warmup, optimizer steps.")] = 50,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 100,
+    batch: BatchOpt = 128,
+    micro_batch: Annotated[
+        int | None, typer.Option(help="Samples per forward pass [memory planner].")
+    ] = None,
+    grad_clip: Annotated[float, typer.Option(help="Max gradient norm; 0 disables.")] = 1.0,
+    pos_weight: Annotated[
+        str | None, typer.Option(help="Positive-class loss weight, or 'balanced'.")
+    ] = None,
+    patience: Annotated[int, typer.Option(help="Early stopping: epochs without gain.")] = 10,
+    min_delta: Annotated[float, typer.Option(help="Early stopping: smallest gain.")] = 0.001,
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling, dropout.")] = 0,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = (
+        False
+    ),
+    memory_limit: MemoryLimitOpt = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Print the learning curve per epoch.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the result to this JSON file.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Train one architecture of a budget on the train split, early-stopped on val;
+    print its validation metrics."""
+    options = locals()
+    from finscale.config import TrainConfig
+    from finscale.model.memory import format_bytes
+
+    if out is not None and out.suffix != ".json":
+        raise InputError(f"output must be a .json file, got {out.name}", "--out")
+    arch_grid = _arch_grid(
+        budget,
+        tier,
+        context,
+        d_models=d_models,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        ff_ratio=ff_ratio,
+        budget_tolerance=tolerance,
+        patch_len=patch_len,
+        stride=stride,
+        dropout=dropout,
+    )
+    if not 0 <= arch_index < len(arch_grid):
+        raise InputError(
+            f"budget {budget} has {len(arch_grid)} architectures (0 to {len(arch_grid) - 1}), "
+            f"not {arch_index}; list them with `finscale grid --budget {budget}`",
+            "--arch-index",
+        )
+    weight: float | str | None = pos_weight
+    if pos_weight is not None and pos_weight != "balanced":
+        try:
+            weight = float(pos_weight)
+        except ValueError:
+            raise InputError(
+                f"pos weight {pos_weight!r} is not a number or 'balanced'", "--pos-weight"
+            ) from None
+    train_config = _validated(
+        TrainConfig,
+        TRAIN_FLAG_OF_FIELD,
+        learning_rate=lr,
+        weight_decay=weight_decay,
+        warmup_steps=warmup_steps,
+        max_epochs=epochs,
+        effective_batch=batch,
+        micro_batch=micro_batch,
+        grad_clip=grad_clip,
+        pos_weight=weight,
+        patience=patience,
+        min_delta=min_delta,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        compile=compile_model,
+        memory_limit_bytes=memory_limit,
+    )
+    architecture = arch_grid[arch_index]
+    dataset = _build(options)
+    windows = dataset.windows()
+    result = _train_with_progress(architecture.config, windows, train_config, as_json)
+    record = {
+        "budget": arch_grid.budget,
+        "arch_index": arch_index,
+        "grid_hash": arch_grid.hash,
+        "dataset": dataset.key,
+        **result.to_dict(),
+    }
+    if out is not None:
+        from finscale.atomic import write_json_atomic
+
+        write_json_atomic(out, record)
+    if as_json:
+        typer.echo(json.dumps(record, indent=2, default=str))
+        return
+    c = architecture.config
+    summary = dataset.summary()["splits"]
+    console.print(
+        f"[bold]architecture {arch_index}[/] of {len(arch_grid)} (budget {budget}): "
+        f"d_model {c.d_model}, {c.n_layers} layers, {c.n_heads} heads, d_ff {c.d_ff}, "
+        f"{result.param_count:,} parameters\n"
+        f"  data       {summary['train']['samples']} train / {summary['val']['samples']} val "
+        f"samples, tier {tier}, horizon {horizon} day(s), dataset {dataset.key[:16]}\n"
+        f"  hardware   {result.device}, {result.dtype} ({result.dtype_reason})\n"
+        f"  batch      {result.micro_batch} x {result.accumulation_steps} (effective "
+        f"{result.effective_batch})"
+        + (
+            f", estimate {format_bytes(result.memory_estimate_bytes)}"
+            if result.memory_estimate_bytes
+            else ""
+        )
+        + f" of limit {format_bytes(result.memory_limit_bytes)}",
+        soft_wrap=True,
+    )
+    for retry in result.oom_retries:
+        console.print(
+            f"  [yellow]out of memory at micro-batch {retry['micro_batch']}, retried at "
+            f"{retry['retry_micro_batch']} x {retry['retry_accumulation_steps']}[/]"
+        )
+    how = "stopped early" if result.stopped_early else "all epochs"
+    console.print(
+        f"  trained    {result.epochs_run} epochs ({how}; best epoch {result.best_epoch}) in "
+        f"{result.train_seconds:.1f} s, {result.samples_per_second:,.0f} samples/s, "
+        f"peak RSS {format_bytes(result.peak_rss_bytes)}"
+    )
+    if verbose:
+        curve = Table("epoch", "train loss", "val loss", "val AUC", "lr", "seconds", box=box.SIMPLE)
+        for r in result.history:
+            curve.add_row(
+                str(r.epoch),
+                f"{r.train_loss:.4f}",
+                f"{r.val_loss:.4f}" + (" *" if r.epoch == result.best_epoch else ""),
+                f"{r.val_auc:.3f}",
+                f"{r.learning_rate:.2e}",
+                f"{r.seconds:.2f}",
+            )
+        console.print(curve)
+    console.print(_metrics_table(result.val_metrics, "validation metrics (best epoch)"))
+    if out is not None:
+        console.print(f"  wrote {out}")
+
+
+def _metrics_table(metrics: dict[str, Any], title: str) -> Table:
+    table = Table("metric", "value", title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for name, value in metrics.items():
+        if name == "confusion_matrix":
+            (tn, fp), (fn, tp) = value
+            table.add_row(escape("confusion [tn fp; fn tp]"), escape(f"[{tn} {fp}; {fn} {tp}]"))
+        elif isinstance(value, float):
+            table.add_row(name, f"{value:.4f}")
+        else:
+            table.add_row(name, str(value))
+    return table
+
+
+def _train_with_progress(model_config, windows, train_config, quiet: bool):
+    """Train with a progress bar on stderr (stdout stays clean for --json)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from finscale.train.trainer import train
+
+    best = {"loss": float("inf"), "epoch": 0}
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=Console(stderr=True),
+        transient=True,
+        disable=quiet,
+    )
+    epochs = train_config.max_epochs
+
+    def on_step(epoch: int, step: int, steps_per_epoch: int) -> None:
+        progress.update(
+            task, description=f"epoch {epoch}/{epochs}", completed=step, total=steps_per_epoch
+        )
+
+    def on_epoch(record) -> None:
+        if record.val_loss < best["loss"]:
+            best.update(loss=record.val_loss, epoch=record.epoch)
+        progress.update(
+            task,
+            status=f"val loss {record.val_loss:.4f} (best {best['loss']:.4f} at epoch "
+            f"{best['epoch']}), val AUC {record.val_auc:.3f}",
+        )
+
+    with progress:
+        task = progress.add_task(f"epoch 1/{epochs}", total=None, status="")
+        return train(model_config, windows, train_config, on_epoch=on_epoch, on_step=on_step)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `finscale` script; returns the exit code."""
     try:
@@ -428,6 +694,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except RunError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 1
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         return 130

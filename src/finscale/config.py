@@ -10,7 +10,14 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 TierName = Literal["a25", "a50", "a100"]
 
@@ -180,11 +187,10 @@ class TrainConfig(_Strict):
             return parse_memory_size(value)
         return value
 
-    @model_validator(mode="after")
-    def _micro_within_effective(self) -> TrainConfig:
-        if self.micro_batch is not None and self.micro_batch > self.effective_batch:
-            raise ValueError(
-                f"micro_batch {self.micro_batch} is larger than effective_batch "
-                f"{self.effective_batch}"
-            )
-        return self
+    @field_validator("micro_batch")
+    @classmethod
+    def _micro_within_effective(cls, value: int | None, info: ValidationInfo) -> int | None:
+        effective = info.data.get("effective_batch")
+        if value is not None and effective is not None and value > effective:
+            raise ValueError(f"{value} is larger than effective_batch {effective}")
+        return value

@@ -278,7 +278,7 @@ def test_a_model_for_another_data_shape_is_refused(sp500_windows):
 
 
 def test_train_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="larger than effective_batch"):
+    with pytest.raises(ValueError, match="256 is larger than effective_batch 128"):
         TrainConfig(micro_batch=256, effective_batch=128)
     with pytest.raises(ValueError, match="positive or 'balanced'"):
         TrainConfig(pos_weight=-1.0)
