@@ -522,6 +522,7 @@ def train_command(
     options = locals()
     from finscale.config import TrainConfig
     from finscale.model.memory import format_bytes
+    from finscale.train.device import resolve_device, resolve_precision
 
     if out is not None and out.suffix != ".json":
         raise InputError(f"output must be a .json file, got {out.name}", "--out")
@@ -571,6 +572,8 @@ def train_command(
         compile=compile_model,
         memory_limit_bytes=memory_limit,
     )
+    # Hardware choices are checked before the dataset is built.
+    resolve_precision(train_config.dtype, resolve_device(train_config.device))
     architecture = arch_grid[arch_index]
     dataset = _build(options)
     windows = dataset.windows()
