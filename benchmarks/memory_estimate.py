@@ -2,10 +2,10 @@
 
     python benchmarks/memory_estimate.py [--device cpu|cuda] [--dtype fp32,bf16]
 
-Each architecture trains a few AdamW steps in a fresh subprocess, the way the
-trainer runs them (fused AdamW, gradients freed after each step, bf16 autocast
-when asked, gradient accumulation when the micro-batch is smaller than the
-batch). Measured peak: on CPU the peak RSS of the subprocess minus its RSS
+Each architecture trains a few optimizer steps of the trainer's `OptimizerStep`
+in a fresh subprocess (fused AdamW, gradients freed after each step, bf16
+autocast when asked, gradient accumulation when the micro-batch is smaller
+than the batch). Measured peak: on CPU the peak RSS of the subprocess minus its RSS
 before the model is built; on CUDA `torch.cuda.max_memory_allocated`. Each
 line prints estimate, measured and relative error; targets are 20% on CPU for
 models of 1M parameters and up, 10% on CUDA.
@@ -35,23 +35,25 @@ CASES = [
 
 
 def train_steps(config, micro_batch: int, accumulation_steps: int, steps: int, device, dtype):
+    """`steps` optimizer steps of the trainer's `OptimizerStep` over groups of
+    micro_batch x accumulation_steps samples."""
     import torch
-    import torch.nn.functional as F
 
+    from finscale.config import TrainConfig
     from finscale.model import PatchTST
+    from finscale.train.device import Precision
+    from finscale.train.trainer import OptimizerStep
 
-    x = torch.randn(micro_batch, config.context_days, config.n_features, device=device)
-    y = torch.randint(0, 2, (micro_batch,), device=device).float()
+    group = micro_batch * accumulation_steps
+    x = torch.randn(group, config.context_days, config.n_features, device=device)
+    y = torch.randint(0, 2, (group,), device=device).float()
     model = PatchTST(config).to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
+    train_config = TrainConfig(learning_rate=1e-4, warmup_steps=0, effective_batch=group)
+    step = OptimizerStep(
+        model, train_config, device, Precision(dtype, "benchmark"), micro_batch, 10
+    )
     for _ in range(steps):
-        for _ in range(accumulation_steps):
-            with torch.autocast(device.type, torch.bfloat16, enabled=dtype == "bf16"):
-                logits = model(x)
-            loss = F.binary_cross_entropy_with_logits(logits.float(), y)
-            (loss / accumulation_steps).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        step(x, y)
 
 
 def child(args: argparse.Namespace) -> None:

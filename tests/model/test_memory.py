@@ -11,12 +11,14 @@ from finscale.model.memory import (
     parse_memory_size,
     saved_activation_bytes,
 )
+from finscale.train.trainer import attention_kernel
 
 CONFIG = PatchTSTConfig(d_model=64, n_layers=3, n_heads=4, d_ff=256)
 
 
 def measured_saved_bytes(config: PatchTSTConfig, micro_batch: int, dtype: str) -> int:
-    """Bytes of the tensors autograd actually keeps for backward (parameters excluded)."""
+    """Bytes of the tensors autograd actually keeps for backward (parameters excluded),
+    with the attention kernel the trainer uses."""
     model = PatchTST(config).train()
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
     storages: dict[int, int] = {}
@@ -29,6 +31,7 @@ def measured_saved_bytes(config: PatchTSTConfig, micro_batch: int, dtype: str) -
     x = torch.randn(micro_batch, config.context_days, config.n_features)
     with (
         torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+        attention_kernel(torch.device("cpu"), dtype),
         torch.autocast("cpu", torch.bfloat16, enabled=dtype == "bf16"),
     ):
         model(x)

@@ -21,10 +21,12 @@ width f, h heads and a micro-batch of B samples (bytes):
     matmul inputs      (2 T d + 2 T f + T d) x a     qkv and fc; GELU and ff proj;
                                                      attention proj
     q, k, v            3 T d x a
-    attention          h T x 4           log-sum-exp of the fused kernel; with
-                                         attention dropout on CPU the math kernel
-                                         keeps fp32 q, k, v and 3 h T^2 x 4 (weights,
-                                         mask, dropped)
+    attention          h T x 4           log-sum-exp of the fused kernel. The math
+                                         kernel (the trainer's under bf16 on CPU,
+                                         and any with attention dropout on CPU)
+                                         runs in fp32: q, k, v at 4 bytes and the
+                                         weights h T^2 x 4; with attention dropout
+                                         also their mask and the dropped weights
     dropout masks      2 T d x m         when dropout > 0
 
 plus the embedding (patches T x patch_len x n_features x a, its dropout mask)
@@ -130,6 +132,10 @@ def _segments(
         # The math kernel runs in fp32 even under autocast: q, k^T, v copies and
         # the weights, their dropout mask and the dropped weights.
         attention = 3 * T * d * FP32 + 3 * h * T * T * FP32 + T * d * a
+    elif autocast and device_type == "cpu":
+        # The trainer's math path under bf16 on CPU upcasts too: fp32 q, k, v and
+        # softmax weights.
+        attention = 3 * T * d * FP32 + h * T * T * FP32 + T * d * a
     else:
         attention = 3 * T * d * a + h * T * FP32 + T * d * a  # fused kernel: q, k, v, lse, out
     block_saved = (

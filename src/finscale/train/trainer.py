@@ -182,11 +182,12 @@ def configure_optimizer(
     return torch.optim.AdamW(groups, lr=config.learning_rate, fused=fused)
 
 
-def attention_kernel(device: torch.device) -> contextlib.AbstractContextManager:
-    """On CPU the math attention path (batched matmuls) beats the fused flash
-    kernel at the few tokens a daily window makes: 1.3x-2.6x faster training
-    under bf16 at 6 tokens (benchmarks/train_throughput.py)."""
-    if device.type == "cpu":
+def attention_kernel(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
+    """Under bf16 autocast on CPU, the math attention path (batched matmuls): at the
+    few tokens a daily window makes, the fused flash kernel's bf16 path is up to 2x
+    slower per training step (benchmarks/train_throughput.py). fp32 and CUDA keep
+    PyTorch's choice."""
+    if device.type == "cpu" and dtype == "bf16":
         return sdpa_kernel(SDPBackend.MATH)
     return contextlib.nullcontext()
 
@@ -219,6 +220,7 @@ class OptimizerStep:
         self.model = model
         self.forward = torch.compile(model) if config.compile else model
         self.device = device
+        self.dtype = precision.dtype
         self.autocast_enabled = precision.dtype == "bf16"
         self.micro_batch = micro_batch
         self.grad_clip = config.grad_clip
@@ -244,7 +246,7 @@ class OptimizerStep:
         for start in range(0, n, self.micro_batch):
             x = inputs[start : start + self.micro_batch]
             y = labels[start : start + self.micro_batch]
-            with attention_kernel(self.device), self.autocast():
+            with attention_kernel(self.device, self.dtype), self.autocast():
                 logits = self.forward(x)
             loss = F.binary_cross_entropy_with_logits(
                 logits.float(), y, pos_weight=self.pos_weight, reduction="sum"
@@ -294,7 +296,7 @@ def predict_logits(
     for start in range(0, len(rows), batch_size):
         index = rows[start : start + batch_size].to(device) - (data.context_days - 1)
         with (
-            attention_kernel(device),
+            attention_kernel(device, dtype),
             torch.autocast(device.type, torch.bfloat16, enabled=dtype == "bf16"),
         ):
             out.append(model(windows[index]).float().cpu())

@@ -1,0 +1,174 @@
+"""Training throughput of finscale's trainer beside the anchor, in one run.
+
+    python benchmarks/train_throughput.py [--anchor ../shared/anchors/seed_baseline.py]
+        [--dtype auto,fp32] [--device cpu] [--batch 128] [--steps 8]
+
+For each architecture the anchor (an eager fp32 trainer built the way the
+original system was; outside this repository, never copied into it) runs in
+a subprocess, then finscale's `OptimizerStep` on the same shapes, alternating
+for several rounds so that both see the same machine state (a shared 2-core
+machine varies by +-20% between runs; each line is the median). Both print
+
+    arch d=.. L=.. h=.. params=.. samples/s=.. GFLOP/s=.. of_peak=..
+
+with the anchor's FLOP formula (6 x body parameters x tokens + 12 x layers x
+tokens^2 x d_model per sample, body = parameters - head weight - position
+table) against this machine's measured fp32 matmul peak (1024^2, as the
+anchor measures it). A ratio line per architecture compares samples/s with
+the target: 1.5x for d_model >= 128, 1.2x for 64/48/8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from finscale.config import TrainConfig
+from finscale.model import PatchTST, PatchTSTConfig
+from finscale.train.device import resolve_device, resolve_precision
+from finscale.train.trainer import OptimizerStep
+
+ARCHITECTURES = ["64,48,8", "128,10,8", "256,2,8", "512,4,8"]
+DEFAULT_ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "seed_baseline.py"
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 / ((time.perf_counter() - started) / repeats) / 1e9
+
+
+def finscale_line(args, spec: str, dtype: str, peak: float) -> tuple[str, float]:
+    d, n_layers, h = map(int, spec.split(","))
+    config = PatchTSTConfig(
+        n_features=args.features,
+        context_days=args.context,
+        patch_len=args.patch,
+        stride=args.stride,
+        d_model=d,
+        n_layers=n_layers,
+        n_heads=h,
+        d_ff=4 * d,
+    )
+    device = resolve_device(args.device)
+    precision = resolve_precision(dtype, device)
+    torch.manual_seed(0)
+    model = PatchTST(config).to(device).train()
+    train_config = TrainConfig(learning_rate=1e-4, warmup_steps=0, device=args.device)
+    step = OptimizerStep(model, train_config, device, precision, args.batch, 10**6)
+    x = torch.randn(args.batch, args.context, args.features, device=device)
+    y = torch.randint(0, 2, (args.batch,), device=device).float()
+    for _ in range(2):
+        step(x, y)
+    started = time.perf_counter()
+    for _ in range(args.steps):
+        step(x, y)  # returns host floats: every step is synchronised
+    seconds = (time.perf_counter() - started) / args.steps
+    n = model.num_parameters()
+    tokens = config.num_patches
+    body = n - model.head.weight.numel() - model.position.numel()
+    flops = 6 * body * tokens + 12 * n_layers * tokens * tokens * d
+    gflops = flops * args.batch / seconds / 1e9
+    samples = args.batch / seconds
+    line = (
+        f"arch d={d} L={n_layers} h={h} params={n} samples/s={samples:.0f} "
+        f"GFLOP/s={gflops:.1f} of_peak={gflops / peak:.2f}"
+    )
+    return f"{line} dtype={precision.dtype}", samples
+
+
+def anchor_line(args, spec: str) -> tuple[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(args.anchor),
+            "--batch",
+            str(args.batch),
+            "--steps",
+            str(args.steps),
+            "--features",
+            str(args.features),
+            "--context",
+            str(args.context),
+            "--patch",
+            str(args.patch),
+            "--stride",
+            str(args.stride),
+            "--arch",
+            spec,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith("arch "))
+    samples = float(re.search(r"samples/s=([0-9.]+)", line).group(1))
+    return line, samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--anchor", type=Path, default=DEFAULT_ANCHOR)
+    parser.add_argument("--no-anchor", action="store_true", help="finscale lines only")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="auto", help="comma-separated: auto, fp32, bf16")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3, help="repeats; the median is shown")
+    parser.add_argument("--features", type=int, default=25)
+    parser.add_argument("--context", type=int, default=60)
+    parser.add_argument("--patch", type=int, default=16)
+    parser.add_argument("--stride", type=int, default=8)
+    parser.add_argument("--arch", nargs="*", default=ARCHITECTURES)
+    args = parser.parse_args()
+    if not args.no_anchor and not args.anchor.exists():
+        parser.error(f"anchor not found at {args.anchor}; pass --anchor PATH or --no-anchor")
+    if args.device != "cpu" and not args.no_anchor:
+        print("note: the anchor runs on CPU only; compare GPU runs with --no-anchor figures")
+
+    peak = matmul_peak_gflops()
+    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s, threads={torch.get_num_threads()}", flush=True)
+    print(f"each line: the median of {args.rounds} rounds, anchor and finscale alternating")
+    dtypes = args.dtype.split(",")
+    for spec in args.arch:
+        d = int(spec.split(",")[0])
+        target = 1.5 if d >= 128 else 1.2
+        runs: dict[str, list[tuple[str, float]]] = {name: [] for name in ["anchor", *dtypes]}
+        for _ in range(args.rounds):
+            if not args.no_anchor:
+                runs["anchor"].append(anchor_line(args, spec))
+            for dtype in dtypes:
+                runs[dtype].append(finscale_line(args, spec, dtype, peak))
+        anchor = median_run(runs["anchor"]) if not args.no_anchor else None
+        if anchor:
+            print(f"anchor   {anchor[0]}", flush=True)
+        for dtype in dtypes:
+            line, samples = median_run(runs[dtype])
+            print(f"finscale {line}", flush=True)
+            if anchor:
+                ratio = samples / anchor[1]
+                verdict = "meets" if ratio >= target else "below"
+                print(
+                    f"ratio    arch {spec} {dtype}: {ratio:.2f}x the anchor "
+                    f"({verdict} the {target}x target)",
+                    flush=True,
+                )
+
+
+def median_run(runs: list[tuple[str, float]]) -> tuple[str, float]:
+    """The run with the median samples/s (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda run: run[1])[(len(runs) - 1) // 2]
+
+
+if __name__ == "__main__":
+    main()
