@@ -285,3 +285,10 @@ def test_train_config_rejects_bad_values():
     with pytest.raises(ValueError, match="extra"):
         TrainConfig(learning_rat=1e-3)
     assert TrainConfig(memory_limit_bytes="1GB").memory_limit_bytes == 10**9
+
+
+def test_compiled_model_trains_like_the_eager_one(sp500_windows, tiny):
+    eager = train(tiny, sp500_windows, fast(max_epochs=1))
+    compiled = train(tiny, sp500_windows, fast(max_epochs=1, compile=True))
+    assert_same_history(eager, compiled, rel=1e-4)
+    assert compiled.train_config.compile and compiled.to_dict()["train_config"]["compile"]

@@ -279,6 +279,15 @@ class OptimizerStep:
 # ---------------------------------------------------------------- prediction
 
 
+def device_windows(data: WindowDataset, device: torch.device) -> torch.Tensor:
+    """The dataset's window view on `device`: the feature tensor is copied once and
+    unfolded there, never the (much larger) windows themselves."""
+    if device.type == "cpu":
+        return data.windows
+    features = data.features.to(device)
+    return features.unfold(0, data.context_days, 1).transpose(1, 2)
+
+
 @torch.inference_mode()
 def predict_logits(
     model: PatchTST,
@@ -291,7 +300,7 @@ def predict_logits(
     """Logits (float32, on CPU) of the given rows, in order, in eval mode."""
     was_training = model.training
     model.eval()
-    windows = data.windows.to(device) if device.type != "cpu" else data.windows
+    windows = device_windows(data, device)
     out = []
     for start in range(0, len(rows), batch_size):
         index = rows[start : start + batch_size].to(device) - (data.context_days - 1)
@@ -460,11 +469,7 @@ def _run(
     model = PatchTST(model_config).to(device)
     train_rows, val_rows = data.rows("train"), data.rows("val")
     labels = data.labels.to(device)
-    windows = (
-        data.windows
-        if device.type == "cpu"
-        else data.features.to(device).unfold(0, data.context_days, 1).transpose(1, 2)
-    )
+    windows = device_windows(data, device)
     first_row = data.context_days - 1
     val_labels = data.labels[val_rows].numpy()
 
