@@ -18,6 +18,7 @@ from finscale.train.trainer import (
     TrainingDiverged,
     TrainingOutOfMemory,
     balanced_pos_weight,
+    is_out_of_memory,
     learning_rate_factor,
     predict_proba,
     train,
@@ -292,3 +293,18 @@ def test_compiled_model_trains_like_the_eager_one(sp500_windows, tiny):
     compiled = train(tiny, sp500_windows, fast(max_epochs=1, compile=True))
     assert_same_history(eager, compiled, rel=1e-4)
     assert compiled.train_config.compile and compiled.to_dict()["train_config"]["compile"]
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
+        (RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 8"), True),
+        (RuntimeError("[enforce fail at alloc_cpu.cpp:117] can't allocate memory"), True),
+        (RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"), True),
+        (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
+        (ValueError("out of memory"), False),
+    ],
+)
+def test_out_of_memory_errors_are_recognised(error, expected):
+    assert is_out_of_memory(error) is expected

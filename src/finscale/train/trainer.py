@@ -80,13 +80,13 @@ class MemoryLimitExceeded(TrainingError):
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA raises `torch.OutOfMemoryError`; the CPU allocator may raise a plain
-    RuntimeError saying it could not allocate."""
+    """CUDA raises `torch.OutOfMemoryError`; the CPU allocator and MPS may raise a
+    plain RuntimeError saying they could not allocate."""
     if isinstance(exc, torch.OutOfMemoryError):
         return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and (
-        "can't allocate memory" in text or "not enough memory" in text
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(
+        words in text for words in ("can't allocate memory", "not enough memory", "out of memory")
     )
 
 
@@ -431,7 +431,8 @@ def train(
         if plan.micro_batch == 1:
             raise TrainingOutOfMemory(
                 f"out of memory at micro-batch 1 on {device} ({failure}); this architecture "
-                "does not fit, lower the memory limit so the planner excludes it"
+                "does not fit here: set a lower memory limit so that the planner excludes it, "
+                "or use a device with more memory"
             )
         smaller = plan.micro_batch // 2
         retries.append(
