@@ -22,7 +22,7 @@ import gc
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -138,7 +138,8 @@ class TrainResult:
         return float(self.val_metrics["log_loss"])
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("model", "history")}
+        # Not dataclasses.asdict(self): it would deep-copy the model's weights.
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
         out["model_config"] = self.model_config.to_dict()
         out["train_config"] = self.train_config.model_dump(mode="json")
         out["history"] = [asdict(r) for r in self.history]
