@@ -602,13 +602,8 @@ def train_command(
         f"samples, tier {tier}, horizon {horizon} day(s), dataset {dataset.key[:16]}\n"
         f"  hardware   {result.device}, {result.dtype} ({result.dtype_reason})\n"
         f"  batch      {result.micro_batch} x {result.accumulation_steps} (effective "
-        f"{result.effective_batch})"
-        + (
-            f", estimate {format_bytes(result.memory_estimate_bytes)}"
-            if result.memory_estimate_bytes
-            else ""
-        )
-        + f" of limit {format_bytes(result.memory_limit_bytes)}",
+        f"{result.effective_batch}), estimate {format_bytes(result.memory_estimate_bytes)} "
+        f"of limit {format_bytes(result.memory_limit_bytes)}",
         soft_wrap=True,
     )
     for retry in result.oom_retries:

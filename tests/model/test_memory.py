@@ -11,7 +11,7 @@ from finscale.model.memory import (
     parse_memory_size,
     saved_activation_bytes,
 )
-from finscale.train.trainer import attention_kernel
+from finscale.train.trainer import forward_context
 
 CONFIG = PatchTSTConfig(d_model=64, n_layers=3, n_heads=4, d_ff=256)
 
@@ -31,8 +31,7 @@ def measured_saved_bytes(config: PatchTSTConfig, micro_batch: int, dtype: str) -
     x = torch.randn(micro_batch, config.context_days, config.n_features)
     with (
         torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
-        attention_kernel(torch.device("cpu"), dtype),
-        torch.autocast("cpu", torch.bfloat16, enabled=dtype == "bf16"),
+        forward_context(torch.device("cpu"), dtype),
     ):
         model(x)
     return sum(size for ptr, size in storages.items() if ptr not in params)

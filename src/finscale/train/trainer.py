@@ -34,7 +34,12 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from finscale.config import TrainConfig
 from finscale.data.dataset import WindowDataset
 from finscale.errors import InputError, RunError
-from finscale.model.memory import BatchConfig, format_bytes, memory_safe_batch_config
+from finscale.model.memory import (
+    BatchConfig,
+    estimate_training_memory,
+    format_bytes,
+    memory_safe_batch_config,
+)
 from finscale.model.patchtst import PatchTST, PatchTSTConfig
 from finscale.train.device import (
     RAM_AVAILABLE_FRACTION,
@@ -120,7 +125,7 @@ class TrainResult:
     micro_batch: int
     accumulation_steps: int
     effective_batch: int
-    memory_estimate_bytes: int | None  # the planner's estimate; None with a given micro-batch
+    memory_estimate_bytes: int  # estimated peak at the micro-batch used
     memory_limit_bytes: int
     oom_retries: list[dict[str, Any]]
     pos_weight: float | None
@@ -186,15 +191,21 @@ def configure_optimizer(
 def attention_kernel(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
     """Under bf16 autocast on CPU, the math attention path (batched matmuls): at the
     few tokens a daily window makes, the fused flash kernel's bf16 path is up to 2x
-    slower per training step (benchmarks/train_throughput.py). fp32 and CUDA keep
-    PyTorch's choice."""
+    slower per training step. fp32 and CUDA keep PyTorch's choice."""
     if device.type == "cpu" and dtype == "bf16":
         return sdpa_kernel(SDPBackend.MATH)
     return contextlib.nullcontext()
 
 
-def _rss_bytes() -> int:
-    return psutil.Process().memory_info().rss
+@contextlib.contextmanager
+def forward_context(device: torch.device, dtype: str) -> Iterator[None]:
+    """How every forward pass runs, in training and in prediction: bf16 autocast
+    when asked, with the attention kernel that suits it."""
+    with (
+        attention_kernel(device, dtype),
+        torch.autocast(device.type, torch.bfloat16, enabled=dtype == "bf16"),
+    ):
+        yield
 
 
 # ---------------------------------------------------------------- the optimizer step
@@ -222,7 +233,6 @@ class OptimizerStep:
         self.forward = torch.compile(model) if config.compile else model
         self.device = device
         self.dtype = precision.dtype
-        self.autocast_enabled = precision.dtype == "bf16"
         self.micro_batch = micro_batch
         self.grad_clip = config.grad_clip
         self.pos_weight = (
@@ -236,9 +246,6 @@ class OptimizerStep:
             ),
         )
 
-    def autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast_enabled)
-
     def accumulate(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Forward and backward every micro-batch of the group; returns the group's
         mean loss (a 0-d tensor on the device)."""
@@ -247,7 +254,7 @@ class OptimizerStep:
         for start in range(0, n, self.micro_batch):
             x = inputs[start : start + self.micro_batch]
             y = labels[start : start + self.micro_batch]
-            with attention_kernel(self.device, self.dtype), self.autocast():
+            with forward_context(self.device, self.dtype):
                 logits = self.forward(x)
             loss = F.binary_cross_entropy_with_logits(
                 logits.float(), y, pos_weight=self.pos_weight, reduction="sum"
@@ -305,10 +312,7 @@ def predict_logits(
     out = []
     for start in range(0, len(rows), batch_size):
         index = rows[start : start + batch_size].to(device) - (data.context_days - 1)
-        with (
-            attention_kernel(device, dtype),
-            torch.autocast(device.type, torch.bfloat16, enabled=dtype == "bf16"),
-        ):
+        with forward_context(device, dtype):
             out.append(model(windows[index]).float().cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
@@ -345,27 +349,24 @@ def _check_inputs(model_config: PatchTSTConfig, data: WindowDataset) -> None:
             raise InputError(f"the dataset has no {split} samples", "dataset")
 
 
-@dataclass
-class _Plan:
-    micro_batch: int
-    accumulation_steps: int
-    memory_estimate_bytes: int | None
-
-
-def _plan(
+def _batch_config(
     model_config: PatchTSTConfig,
     config: TrainConfig,
     limit_bytes: int,
     precision: Precision,
     device: torch.device,
-) -> _Plan:
-    if config.micro_batch is not None:
-        steps = math.ceil(config.effective_batch / config.micro_batch)
-        return _Plan(config.micro_batch, steps, None)
-    batch: BatchConfig = memory_safe_batch_config(
-        model_config, config.effective_batch, limit_bytes, precision.dtype, device.type
+    micro_batch: int | None,
+) -> BatchConfig:
+    """The planner's batch, or the given micro-batch with its estimate."""
+    if micro_batch is None:
+        return memory_safe_batch_config(
+            model_config, config.effective_batch, limit_bytes, precision.dtype, device.type
+        )
+    steps = math.ceil(config.effective_batch / micro_batch)
+    estimate = estimate_training_memory(
+        model_config, micro_batch, precision.dtype, device.type, steps
     )
-    return _Plan(batch.micro_batch, batch.accumulation_steps, batch.memory_bytes)
+    return BatchConfig(micro_batch, steps, config.effective_batch, estimate.peak_bytes)
 
 
 def train(
@@ -388,7 +389,7 @@ def train(
     _check_inputs(model_config, data)
     device = resolve_device(config.device)
     precision = resolve_precision(config.dtype, device)
-    rss_start = _rss_bytes()
+    rss_start = psutil.Process().memory_info().rss
     if config.memory_limit_bytes is not None:
         limit_bytes = config.memory_limit_bytes
     else:
@@ -400,7 +401,7 @@ def train(
         rss_limit = rss_start + int(psutil.virtual_memory().available * RAM_AVAILABLE_FRACTION)
     else:
         rss_limit = rss_start + limit_bytes
-    plan = _plan(model_config, config, limit_bytes, precision, device)
+    plan = _batch_config(model_config, config, limit_bytes, precision, device, config.micro_batch)
 
     retries: list[dict[str, Any]] = []
     while True:
@@ -435,19 +436,19 @@ def train(
                 "does not fit here: set a lower memory limit so that the planner excludes it, "
                 "or use a device with more memory"
             )
-        smaller = plan.micro_batch // 2
+        retry = _batch_config(
+            model_config, config, limit_bytes, precision, device, plan.micro_batch // 2
+        )
         retries.append(
             {
                 "micro_batch": plan.micro_batch,
                 "accumulation_steps": plan.accumulation_steps,
-                "retry_micro_batch": smaller,
-                "retry_accumulation_steps": math.ceil(config.effective_batch / smaller),
+                "retry_micro_batch": retry.micro_batch,
+                "retry_accumulation_steps": retry.accumulation_steps,
                 "error": failure,
             }
         )
-        plan = _Plan(
-            smaller, math.ceil(config.effective_batch / smaller), plan.memory_estimate_bytes
-        )
+        plan = retry
 
     result.oom_retries = retries
     return result
@@ -459,7 +460,7 @@ def _run(
     config: TrainConfig,
     device: torch.device,
     precision: Precision,
-    plan: _Plan,
+    plan: BatchConfig,
     limit_bytes: int,
     rss_limit: int,
     on_epoch: Callable[[EpochRecord], None] | None = None,
@@ -497,7 +498,8 @@ def _run(
     best_loss, best_epoch, best_state = math.inf, 0, None
     epochs_without_improvement = 0
     train_seconds = 0.0
-    peak_rss = _rss_bytes()
+    process = psutil.Process()  # one handle: the guard reads it every step
+    peak_rss = process.memory_info().rss
     stopped_early = False
     for epoch in range(1, config.max_epochs + 1):
         started = time.perf_counter()
@@ -512,7 +514,7 @@ def _run(
             if not math.isfinite(norm):
                 raise TrainingDiverged(epoch, index, f"gradient norm is {norm}")
             loss_sum += loss * len(group)
-            rss = _rss_bytes()
+            rss = process.memory_info().rss
             peak_rss = max(peak_rss, rss)
             if rss > rss_limit:
                 raise MemoryLimitExceeded(rss, rss_limit, epoch, index)
@@ -528,7 +530,7 @@ def _run(
             val_auc=roc_auc(val_labels, probabilities),
             learning_rate=step.learning_rate,
             seconds=time.perf_counter() - started,
-            rss_bytes=_rss_bytes(),
+            rss_bytes=process.memory_info().rss,
         )
         history.append(record)
         # Keras' rule: only a drop of more than min_delta is an improvement, and
@@ -560,7 +562,7 @@ def _run(
         micro_batch=plan.micro_batch,
         accumulation_steps=plan.accumulation_steps,
         effective_batch=config.effective_batch,
-        memory_estimate_bytes=plan.memory_estimate_bytes,
+        memory_estimate_bytes=plan.memory_bytes,
         memory_limit_bytes=limit_bytes,
         oom_retries=[],
         pos_weight=pos_weight,
