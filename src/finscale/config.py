@@ -194,3 +194,136 @@ class TrainConfig(_Strict):
         if value is not None and effective is not None and value > effective:
             raise ValueError(f"{value} is larger than effective_batch {effective}")
         return value
+
+
+class SearchConfig(_Strict):
+    """What one Optuna study searches and how: the training ranges sampled per trial
+    (the architecture comes from the budget's grid), the sampler, the pruner, and
+    the guards against wasted compute."""
+
+    trials: int = Field(50, ge=1, description="finished trials (complete + pruned) to reach")
+    learning_rate: tuple[float, float] = Field((1e-5, 3e-3), description="log-uniform range")
+    weight_decay: tuple[float, float] = Field((1e-4, 0.1), description="log-uniform range")
+    warmup_steps: tuple[int, int] = Field((0, 200), description="integer range, optimizer steps")
+    dropout: tuple[float, float] = Field((0.1, 0.3), description="uniform range")
+    sampler_seed: int = Field(0, ge=0, description="TPE seed; each worker offsets it")
+    n_startup_trials: int = Field(20, ge=0, description="random trials before TPE models")
+    pruner: Literal["median", "hyperband", "none"] = Field(
+        "median", description="pruning on the per-epoch validation log loss"
+    )
+    pruner_warmup_epochs: int = Field(2, ge=0, description="epochs before a trial may be pruned")
+    forced_extremes: bool = Field(
+        True, description="first trials: min and max d_model, n_layers, n_heads"
+    )
+    exclude_archs: tuple[int, ...] = Field((), description="grid indexes never tried")
+    duplicate_tolerance: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="a trial on the same architecture whose every training value is within "
+        "this fraction of its (log) range of a completed trial's reuses that result",
+    )
+
+    @field_validator("learning_rate", "weight_decay")
+    @classmethod
+    def _log_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 < low <= high:
+            raise ValueError(f"need 0 < low <= high for a log range, got {list(value)}")
+        return value
+
+    @field_validator("warmup_steps", "dropout")
+    @classmethod
+    def _range(cls, value: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
+        low, high = value
+        if not 0 <= low <= high or (info.field_name == "dropout" and high >= 1):
+            raise ValueError(f"need 0 <= low <= high, got {list(value)}")
+        return value
+
+    @field_validator("exclude_archs", mode="before")
+    @classmethod
+    def _index_list(cls, value: object) -> object:
+        if isinstance(value, int):
+            return [value]
+        if isinstance(value, str):
+            return [s for s in value.split(",") if s.strip()]
+        return value
+
+
+class StudyConfig(_Strict):
+    """One study's whole configuration: data, architecture space, training defaults
+    and search. A YAML file or a shipped preset holds it; `--set key=value` edits
+    any field by its dotted name (``train.max_epochs=20``)."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    search: SearchConfig = SearchConfig()
+
+
+PRESETS = ("quick", "paper")
+
+
+def preset_path(name: str) -> Path:
+    return Path(__file__).parent / "presets" / f"{name}.yaml"
+
+
+def load_study_config(
+    preset: str | None = None,
+    path: str | Path | None = None,
+    overrides: dict[str, object] | None = None,
+) -> StudyConfig:
+    """A study config from a preset or a YAML file (not both), then dotted overrides.
+
+    Raises `InputError` naming the file or key on a missing file, bad YAML, an
+    unknown key or an invalid value.
+    """
+    import yaml
+    from pydantic import ValidationError
+
+    from finscale.errors import InputError
+
+    if preset is not None and path is not None:
+        raise InputError("give --preset or --config, not both", "--config")
+    raw: dict[str, object] = {}
+    source = "defaults"
+    if preset is not None:
+        if preset not in PRESETS:
+            raise InputError(f"no preset {preset!r}; presets: {', '.join(PRESETS)}", "--preset")
+        path, source = preset_path(preset), f"preset {preset}"
+    elif path is not None:
+        source = str(path)
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError:
+            raise InputError(f"config file {path} does not exist", "--config") from None
+        except yaml.YAMLError as exc:
+            raise InputError(f"config file {path} is not valid YAML: {exc}", "--config") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise InputError(f"config file {path} must hold a mapping of sections", "--config")
+        raw = loaded or {}
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise InputError(f"{dotted}: {key} is not a section", "--set")
+            node = child
+        node[leaf] = value
+    try:
+        return StudyConfig(**raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            message = "unknown key"
+        where = "--set" if dotted_in(key, overrides) else source
+        raise InputError(f"{key}: {message}", where) from None
+
+
+def dotted_in(key: str, overrides: dict[str, object] | None) -> bool:
+    """Whether a validation error's dotted location was set by an override."""
+    return any(key == k or key.startswith(k + ".") for k in overrides or {})

@@ -1,0 +1,219 @@
+"""One trial of a study: sample a configuration, reuse a near-duplicate's result or
+train it, and record everything on the trial.
+
+Every value a record needs is stored as a user attr of the Optuna trial, so
+the storage stays the single source of truth and records are plain exports.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from finscale.config import StudyConfig
+from finscale.data.dataset import WindowDataset
+from finscale.hpo.control import ResourceMonitor, StopSignal, wait_until_cool
+from finscale.hpo.space import ArchitectureSpace, within_tolerance
+from finscale.model.grid import Architecture, PlannedArchitecture
+
+# User attrs a trial carries (besides the metrics of a completed one).
+WORKER_ATTR = "worker"
+FAIL_ATTR = "fail_reason"
+RESUME_ATTR = "failed_for_resume"
+RETRY_ATTR = "retry_of"
+DUPLICATE_ATTR = "duplicate_of"
+SURPLUS_ATTR = "surplus"
+
+
+class StopRequested(Exception):
+    """Raised between epochs when the worker was asked to stop."""
+
+
+@dataclass
+class TrialContext:
+    """What every trial of one worker shares."""
+
+    config: StudyConfig
+    space: ArchitectureSpace
+    planned: dict[int, PlannedArchitecture]  # by grid index
+    windows: WindowDataset
+    stop: StopSignal
+    max_temp_c: float | None = None
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    state: TrialState
+    value: float | None
+    reason: str | None = None  # why a trial failed or was pruned
+
+
+def architecture_attr(arch: Architecture) -> dict[str, int]:
+    c = arch.config
+    return {
+        "index": arch.index,
+        "d_model": c.d_model,
+        "n_layers": c.n_layers,
+        "n_heads": c.n_heads,
+        "d_ff": c.d_ff,
+        "param_count": arch.param_count,
+    }
+
+
+def find_duplicate(
+    study: optuna.Study, arch_index: int, params: dict[str, Any], config: StudyConfig
+) -> optuna.trial.FrozenTrial | None:
+    """The first completed, trained trial on the same architecture whose training values
+    are within the study's duplicate tolerance of `params`."""
+    for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        attrs = other.user_attrs
+        if DUPLICATE_ATTR in attrs or attrs.get("architecture", {}).get("index") != arch_index:
+            continue
+        if within_tolerance(params, other.params, config.search, config.search.duplicate_tolerance):
+            return other
+    return None
+
+
+def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> TrialOutcome:
+    """Run one asked trial to its end and tell the study its outcome.
+
+    A stop request finishes the current epoch, fails the trial for resume and
+    re-queues its configuration; a training fault fails it with its reason;
+    a near-duplicate of a completed trial completes with that trial's value.
+    """
+    from finscale.train.trainer import train
+
+    config, space = ctx.config, ctx.space
+    params = space.suggest(trial, config.search)
+    arch = space.nearest({k: v for k, v in params.items() if k.endswith("_rank")})
+    planned = ctx.planned[arch.index]
+    trial.set_user_attr("architecture", architecture_attr(arch))
+    if planned.batch is not None:
+        trial.set_user_attr(
+            "batch",
+            {
+                "micro_batch": planned.batch.micro_batch,
+                "accumulation_steps": planned.batch.accumulation_steps,
+                "effective_batch": planned.batch.effective_batch,
+                "memory_estimate_bytes": planned.batch.memory_bytes,
+            },
+        )
+
+    original = find_duplicate(study, arch.index, params, config)
+    if original is not None:
+        trial.set_user_attr(DUPLICATE_ATTR, original.number)
+        study.tell(trial, original.value)
+        return TrialOutcome(TrialState.COMPLETE, original.value)
+
+    model_config = arch.config.replace(dropout=params["dropout"])
+    update: dict[str, Any] = {
+        "learning_rate": params["learning_rate"],
+        "weight_decay": params["weight_decay"],
+        "warmup_steps": params["warmup_steps"],
+    }
+    if planned.batch is not None and config.train.micro_batch is None:
+        update["micro_batch"] = planned.batch.micro_batch
+    train_config = config.train.model_copy(update=update)
+    monitor = ResourceMonitor(_device_type(train_config.device))
+    curve: list[dict[str, Any]] = []
+    resources: list[dict[str, Any]] = []
+    pruning = config.search.pruner != "none"
+
+    def on_epoch(record) -> None:
+        curve.append(asdict(record))
+        sample = monitor.sample(record.epoch)
+        sample["paused_seconds"] = wait_until_cool(ctx.max_temp_c, ctx.stop)
+        resources.append(sample)
+        trial.report(record.val_loss, record.epoch)
+        if ctx.stop.requested():
+            raise StopRequested(ctx.stop.reason)
+        if pruning and trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at epoch {record.epoch}")
+
+    started = time.time()
+    try:
+        result = train(model_config, ctx.windows, train_config, on_epoch=on_epoch)
+    except optuna.TrialPruned as exc:
+        _record_run(trial, curve, resources, started)
+        study.tell(trial, state=TrialState.PRUNED)
+        return TrialOutcome(TrialState.PRUNED, curve[-1]["val_loss"], str(exc))
+    except StopRequested as exc:
+        reason = f"stopped after epoch {len(curve)}: {exc}; re-queued to run first on resume"
+        fail_for_resume(study, trial, reason, curve, resources, started)
+        return TrialOutcome(TrialState.FAIL, None, reason)
+    except KeyboardInterrupt:
+        fail_for_resume(study, trial, "interrupted", curve, resources, started)
+        raise
+    except Exception as exc:  # a fault of this configuration; the study goes on
+        reason = f"{type(exc).__name__}: {exc}"
+        _record_run(trial, curve, resources, started)
+        trial.set_user_attr(FAIL_ATTR, reason)
+        study.tell(trial, state=TrialState.FAIL)
+        return TrialOutcome(TrialState.FAIL, None, reason)
+
+    _record_run(trial, curve, resources, started)
+    trial.set_user_attr(
+        "batch",
+        {
+            "micro_batch": result.micro_batch,
+            "accumulation_steps": result.accumulation_steps,
+            "effective_batch": result.effective_batch,
+            "memory_estimate_bytes": result.memory_estimate_bytes,
+        },
+    )
+    trial.set_user_attr(
+        "training",
+        {
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "device": result.device,
+            "dtype": result.dtype,
+            "train_seconds": result.train_seconds,
+            "samples_per_second": result.samples_per_second,
+            "peak_rss_bytes": result.peak_rss_bytes,
+            "oom_retries": result.oom_retries,
+            "pos_weight": result.pos_weight,
+        },
+    )
+    trial.set_user_attr("val_metrics", result.val_metrics)
+    study.tell(trial, result.val_loss)
+    return TrialOutcome(TrialState.COMPLETE, result.val_loss)
+
+
+def fail_for_resume(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    reason: str,
+    curve: list[dict[str, Any]],
+    resources: list[dict[str, Any]],
+    started: float,
+) -> None:
+    """Fail a trial that was stopped, not broken, and queue its configuration again."""
+    _record_run(trial, curve, resources, started)
+    trial.set_user_attr(FAIL_ATTR, reason)
+    trial.set_user_attr(RESUME_ATTR, True)
+    study.tell(trial, state=TrialState.FAIL)
+    study.enqueue_trial(dict(trial.params), user_attrs={RETRY_ATTR: trial.number})
+
+
+def _record_run(
+    trial: optuna.Trial,
+    curve: list[dict[str, Any]],
+    resources: list[dict[str, Any]],
+    started: float,
+) -> None:
+    trial.set_user_attr("learning_curve", curve)
+    trial.set_user_attr("resources", resources)
+    trial.set_user_attr("epochs_run", len(curve))
+    trial.set_user_attr("train_seconds", round(time.time() - started, 3))
+
+
+def _device_type(device: str) -> str:
+    from finscale.train.device import resolve_device
+
+    return resolve_device(device).type

@@ -1,0 +1,497 @@
+"""A study: one (tier, budget, horizon) searched by one or more workers on one
+Optuna storage, resumable until its count of finished trials is reached.
+
+    spec = StudySpec(config, budget=..., study_name=..., run_dir=..., storage=..., ...)
+    outcome = run_study(spec)
+
+The storage is the single source of truth. The process that creates the
+study stores its config, grid hash and data splits on it and enqueues the
+forced extremes; creation is atomic in every Optuna storage, so that happens
+once however many workers start together. Workers admit a trial only while
+fewer than `trials` lower-numbered trials are finished, running or queued,
+so the study ends with exactly the requested count of complete + pruned
+trials. A trial whose worker died (SIGKILL, power loss) is failed and
+re-queued by the next worker on that machine that finds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import multiprocessing
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+import psutil
+from optuna.trial import FrozenTrial, TrialState
+
+from finscale.atomic import write_json_atomic
+from finscale.config import StudyConfig
+from finscale.errors import InputError
+from finscale.hpo.control import StopSignal, request_stop
+from finscale.hpo.forced import FORCED_ATTR, forced_extremes
+from finscale.hpo.objective import (
+    FAIL_ATTR,
+    RESUME_ATTR,
+    RETRY_ATTR,
+    SURPLUS_ATTR,
+    WORKER_ATTR,
+    TrialContext,
+    TrialOutcome,
+    run_trial,
+)
+from finscale.hpo.records import RecordWriter, state_counts
+from finscale.hpo.space import ArchitectureSpace
+from finscale.model.grid import ArchitectureGrid, PlannedArchitecture, format_budget
+
+STUDY_FILE = "study.json"
+JOURNAL_FILE = "study.journal"
+# A trial asked but not yet marked with its worker, older than this, is orphaned.
+UNMARKED_GRACE_SECONDS = 60.0
+POLL_SECONDS = 1.0
+# The first trials with equal "weight" when Optuna's median pruner compares curves.
+MEDIAN_PRUNER_STARTUP_TRIALS = 5
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def default_study_name(tier: str, budget: int, horizon_days: int) -> str:
+    return f"{tier}_{format_budget(budget)}_h{horizon_days}"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything a worker needs to join a study; picklable for worker processes."""
+
+    config: StudyConfig
+    budget: int
+    study_name: str
+    run_dir: Path
+    storage: str  # an Optuna storage URL, or the path of a local journal file
+    store_dir: Path  # the data store
+    workers: int = 1
+    max_temp_c: float | None = None
+    deadline: float | None = None  # time.time() after which workers stop
+
+    @property
+    def trials(self) -> int:
+        return self.config.search.trials
+
+
+def open_storage(storage: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage from a URL (sqlite:///, postgresql://, ...) or a journal path."""
+    try:
+        if "://" in storage:
+            return optuna.storages.RDBStorage(storage)
+        path = Path(storage)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    except Exception as exc:  # every driver raises its own kind
+        raise InputError(
+            f"storage {redact(storage)} is not reachable: {type(exc).__name__}: {exc}",
+            "--storage",
+        ) from None
+
+
+def redact(storage: str) -> str:
+    """A storage URL without its password."""
+    if "://" not in storage or "@" not in storage:
+        return storage
+    scheme, rest = storage.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else storage
+
+
+# ---------------------------------------------------------------- preparing a worker
+
+
+@dataclass
+class Prepared:
+    """What a worker builds before its first trial: data, grid, memory plan, space."""
+
+    dataset: Any  # ProcessedDataset
+    grid: ArchitectureGrid
+    planned: dict[int, PlannedArchitecture]
+    space: ArchitectureSpace
+    memory_limit_bytes: int
+    device: str
+    dtype: str
+    info: dict[str, Any] = field(default_factory=dict)  # stored on the study
+
+
+def prepare(spec: StudySpec) -> Prepared:
+    """Build (or load from the store) the dataset, the grid and its memory plan."""
+    from finscale.data.dataset import build_dataset
+    from finscale.data.store import DataStore
+    from finscale.model.grid import build_grid, plan_grid
+    from finscale.train.device import default_memory_limit, resolve_device, resolve_precision
+
+    config = spec.config
+    dataset = build_dataset(config.data, DataStore(spec.store_dir))
+    grid = build_grid(
+        spec.budget, config.model, len(dataset.feature_names), config.data.context_days
+    )
+    device = resolve_device(config.train.device)
+    precision = resolve_precision(config.train.dtype, device)
+    limit = config.train.memory_limit_bytes or default_memory_limit(device).bytes
+    dtype = "bf16" if precision.dtype == "bf16" else "fp32"
+    planned = plan_grid(grid, config.train.effective_batch, limit, dtype, device.type)
+    too_large = {p.architecture.index for p in planned if not p.fits}
+    space = ArchitectureSpace.from_grid(grid, set(config.search.exclude_archs) | too_large)
+    info = {
+        "study_name": spec.study_name,
+        "budget": spec.budget,
+        "tier": config.data.tier,
+        "horizon_days": config.data.horizon_days,
+        "grid_hash": grid.hash,
+        "grid_size": len(grid),
+        "excluded_archs": sorted(set(config.search.exclude_archs) | too_large),
+        "excluded_by_memory": sorted(too_large),
+        "dataset_key": dataset.key,
+        "split_statistics": dataset.summary()["splits"],
+        "config": config.model_dump(mode="json"),
+        "trials": spec.trials,
+    }
+    return Prepared(
+        dataset,
+        grid,
+        {p.architecture.index: p for p in planned},
+        space,
+        limit,
+        str(device),
+        dtype,
+        info,
+    )
+
+
+def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(
+        n_startup_trials=config.search.n_startup_trials,
+        multivariate=True,
+        constant_liar=True,  # parallel workers do not all sample the same point
+        seed=seed,
+    )
+
+
+def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    search = config.search
+    if search.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=MEDIAN_PRUNER_STARTUP_TRIALS,
+            n_warmup_steps=search.pruner_warmup_epochs,
+        )
+    if search.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=max(1, search.pruner_warmup_epochs),
+            max_resource=config.train.max_epochs,
+            reduction_factor=3,
+        )
+    return optuna.pruners.NopPruner()
+
+
+def create_or_load(spec: StudySpec, prepared: Prepared) -> tuple[optuna.Study, bool]:
+    """The study, created with its attrs and forced extremes if new; returns
+    (study, created). Refuses to resume a study of another grid or dataset."""
+    storage = open_storage(spec.storage)
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=spec.study_name, direction="minimize"
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=spec.study_name, storage=storage)
+        _check_resumable(study, spec, prepared)
+        return study, False
+    for key, value in prepared.info.items():
+        study.set_user_attr(key, value)
+    if spec.config.search.forced_extremes:
+        extremes = forced_extremes(prepared.space, spec.config.search)
+        for extreme in extremes:
+            study.enqueue_trial(extreme["params"], user_attrs={FORCED_ATTR: extreme["label"]})
+        study.set_user_attr("forced_extremes", [e["label"] for e in extremes])
+    # Written last: a worker that loads the study waits for it.
+    study.set_user_attr("initialized", True)
+    return study, True
+
+
+def _check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) -> None:
+    deadline = time.time() + UNMARKED_GRACE_SECONDS
+    while not study.user_attrs.get("initialized"):
+        if time.time() > deadline:
+            raise InputError(
+                f"study {spec.study_name} exists in {redact(spec.storage)} but was never "
+                "initialised by finscale; give another --study name",
+                "--study",
+            )
+        time.sleep(0.2)
+    attrs = study.user_attrs
+    if attrs.get("grid_hash") != prepared.grid.hash:
+        raise InputError(
+            f"study {spec.study_name} was searched on grid {str(attrs.get('grid_hash'))[:12]}, "
+            f"this run's grid is {prepared.grid.hash[:12]} (budget, tier, context, patch or "
+            "architecture space changed); resuming would mix two searches: use another "
+            "--run-dir or --study",
+            "--budget",
+        )
+    if attrs.get("dataset_key") != prepared.dataset.key:
+        raise InputError(
+            f"study {spec.study_name} was searched on dataset "
+            f"{str(attrs.get('dataset_key'))[:16]}, "
+            f"this run's dataset is {prepared.dataset.key[:16]} (data options changed); use "
+            "another --run-dir or --study",
+            "--config",
+        )
+
+
+# ---------------------------------------------------------------- dead workers
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def worker_identity(index: int) -> dict[str, Any]:
+    process = psutil.Process()
+    return {
+        "host": socket.gethostname(),
+        "pid": process.pid,
+        "create_time": process.create_time(),
+        "index": index,
+    }
+
+
+def _alive(identity: dict[str, Any]) -> bool:
+    try:
+        process = psutil.Process(identity["pid"])
+        return abs(process.create_time() - identity["create_time"]) < 0.5
+    except psutil.Error:
+        return False
+
+
+def retry_params(trial: FrozenTrial) -> dict[str, Any]:
+    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {}))
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a failed trial's configuration again (a fresh sample if it had none)."""
+    params = retry_params(trial)
+    attrs = {RETRY_ATTR: trial.number}
+    if FORCED_ATTR in trial.user_attrs:
+        attrs[FORCED_ATTR] = trial.user_attrs[FORCED_ATTR]
+    if params:
+        study.enqueue_trial(params, user_attrs=attrs)
+
+
+def reap_dead_trials(study: optuna.Study, lock_dir: Path) -> list[int]:
+    """Fail and re-queue the running trials whose worker on this machine is gone.
+    Returns their numbers. Trials of other machines are left to their own host
+    (or to heartbeats on a database storage)."""
+    host = socket.gethostname()
+    now = datetime.now(UTC)
+    reaped = []
+    with _file_lock(lock_dir / ".reap.lock"):
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            identity = trial.user_attrs.get(WORKER_ATTR)
+            if identity is None:
+                start = trial.datetime_start
+                if start is None or (now - _aware(start)).total_seconds() < UNMARKED_GRACE_SECONDS:
+                    continue
+                reason = "its worker died before the trial started training"
+            elif identity["host"] != host or _alive(identity):
+                continue
+            else:
+                reason = f"its worker (pid {identity['pid']} on {host}) died mid-trial; re-queued"
+            storage = study._storage
+            storage.set_trial_user_attr(trial._trial_id, FAIL_ATTR, reason)
+            storage.set_trial_user_attr(trial._trial_id, RESUME_ATTR, True)
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            requeue(study, trial)
+            reaped.append(trial.number)
+    return reaped
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- the worker loop
+
+
+@dataclass
+class WorkerResult:
+    trials_run: int = 0
+    stop_reason: str | None = None
+    reaped: list[int] = field(default_factory=list)
+
+
+TrialCallback = Callable[[FrozenTrial, TrialOutcome, dict[str, int], int], None]
+
+
+def _admitted(study: optuna.Study, number: int, target: int) -> bool:
+    """Whether fewer than `target` lower-numbered trials are finished, running or
+    queued: the rule that keeps concurrent workers at exactly `target`."""
+    committed = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    lower = [
+        t
+        for t in study.get_trials(deepcopy=False, states=committed)
+        if t.number < number and not t.user_attrs.get(SURPLUS_ATTR)
+    ]
+    return len(lower) < target
+
+
+def _set_torch_threads(workers: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def run_worker(
+    spec: StudySpec,
+    worker_index: int = 0,
+    on_trial: TrialCallback | None = None,
+    prepared: Prepared | None = None,
+) -> WorkerResult:
+    """Run trials of the (existing) study until it has `spec.trials` finished trials
+    or a stop is requested."""
+    _set_torch_threads(spec.workers)
+    prepared = prepared or prepare(spec)
+    storage = open_storage(spec.storage)
+    probe = optuna.load_study(study_name=spec.study_name, storage=storage)
+    _check_resumable(probe, spec, prepared)
+    # Each worker and each resume samples with its own seed, so a resumed random
+    # start does not replay the first run's draws.
+    seed = spec.config.search.sampler_seed + 1000 * worker_index + len(probe.trials)
+    study = optuna.load_study(
+        study_name=spec.study_name,
+        storage=storage,
+        sampler=make_sampler(spec.config, seed),
+        pruner=make_pruner(spec.config),
+    )
+    writer = RecordWriter(spec.run_dir, {**prepared.info, "study_name": spec.study_name})
+    result = WorkerResult()
+    identity = worker_identity(worker_index)
+    with StopSignal(spec.run_dir, spec.deadline) as stop:
+        ctx = TrialContext(
+            spec.config,
+            prepared.space,
+            prepared.planned,
+            prepared.dataset.windows(),
+            stop,
+            spec.max_temp_c,
+        )
+        while True:
+            result.reaped += reap_dead_trials(study, spec.run_dir)
+            if stop.requested():
+                break
+            counts = state_counts(study.get_trials(deepcopy=False))
+            if counts["finished"] >= spec.trials:
+                break
+            if counts["finished"] + counts["running"] >= spec.trials:
+                time.sleep(POLL_SECONDS)  # the last trials run elsewhere; one may fail
+                continue
+            trial = study.ask()
+            trial.set_user_attr(WORKER_ATTR, identity)
+            if not _admitted(study, trial.number, spec.trials):
+                frozen = study.get_trials(deepcopy=False)[trial.number]
+                trial.set_user_attr(SURPLUS_ATTR, True)
+                study.tell(trial, state=TrialState.FAIL)
+                if "fixed_params" in frozen.system_attrs:
+                    requeue(study, frozen)
+                continue
+            outcome = run_trial(study, trial, ctx)
+            result.trials_run += 1
+            counts = writer.export(study)
+            if on_trial is not None:
+                frozen = study.get_trials(deepcopy=False)[trial.number]
+                on_trial(frozen, outcome, counts, worker_index)
+        result.stop_reason = stop.reason
+        writer.export(study)
+    return result
+
+
+def _worker_process(spec: StudySpec, worker_index: int, on_trial: TrialCallback | None) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        run_worker(spec, worker_index, on_trial)
+
+
+@dataclass
+class StudyOutcome:
+    study: optuna.Study
+    prepared: Prepared
+    created: bool
+    counts: dict[str, int]
+    stop_reason: str | None
+    reaped: list[int]
+    seconds: float
+
+    @property
+    def finished(self) -> bool:
+        return self.counts["finished"] >= self.prepared.info["trials"]
+
+
+def write_study_file(spec: StudySpec, prepared: Prepared) -> Path:
+    return write_json_atomic(
+        spec.run_dir / STUDY_FILE,
+        {
+            **prepared.info,
+            "study_name": spec.study_name,
+            "storage": redact(spec.storage),
+            "trials": spec.trials,
+            "workers": spec.workers,
+        },
+    )
+
+
+def run_study(
+    spec: StudySpec,
+    on_trial: TrialCallback | None = None,
+    child_on_trial: TrialCallback | None = None,
+    prepared: Prepared | None = None,
+) -> StudyOutcome:
+    """Create or resume the study and run `spec.workers` workers on it (this process
+    is worker 0; the others are spawned processes). Returns when every worker ended."""
+    started = time.time()
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    prepared = prepared or prepare(spec)
+    study, created = create_or_load(spec, prepared)
+    write_study_file(spec, prepared)
+    children = []
+    if spec.workers > 1:
+        context = multiprocessing.get_context("spawn")
+        for index in range(1, spec.workers):
+            process = context.Process(
+                target=_worker_process, args=(spec, index, child_on_trial), daemon=False
+            )
+            process.start()
+            children.append(process)
+    result: WorkerResult | None = None
+    try:
+        result = run_worker(spec, 0, on_trial, prepared)
+    finally:
+        if children:
+            # Worker 0 stopped on something only it saw (SIGTERM, an error): the
+            # others learn it from the run directory's STOP file.
+            if result is None or result.stop_reason is not None:
+                request_stop(spec.run_dir)
+            for process in children:
+                process.join()
+    counts = RecordWriter(spec.run_dir, {**prepared.info, "study_name": spec.study_name}).export(
+        study
+    )
+    return StudyOutcome(
+        study, prepared, created, counts, result.stop_reason, result.reaped, time.time() - started
+    )
