@@ -685,6 +685,317 @@ def _train_with_progress(model_config, windows, train_config, quiet: bool):
         return train(model_config, windows, train_config, on_epoch=on_epoch, on_step=on_step)
 
 
+hpo_app = typer.Typer(
+    help="Search the architecture and training values of one budget with Optuna.",
+    invoke_without_command=True,
+)
+app.add_typer(hpo_app, name="hpo")
+
+RunDirArg = Annotated[Path, typer.Argument(help="Run directory of a study.")]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Optuna storage URL (sqlite:///..., postgresql://...) or journal file "
+        "[RUN_DIR/study.journal]."
+    ),
+]
+
+
+def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
+    """`--set key=value` pairs; values are read as YAML (numbers, lists, true/false)."""
+    import yaml
+
+    overrides: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{pair!r} is not key=value (e.g. train.max_epochs=20)", "--set")
+        try:
+            overrides[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InputError(f"value of {key} is not valid: {text!r}", "--set") from None
+    return overrides
+
+
+@hpo_app.callback()
+def hpo(
+    ctx: typer.Context,
+    budget: Annotated[
+        str | None, typer.Option(help="Parameter budget, e.g. 200K or 2M (required).")
+    ] = None,
+    horizon: Annotated[
+        int | None, typer.Option("--horizon", help="Label horizon in days [config: 1].")
+    ] = None,
+    tier: Annotated[str | None, typer.Option(help="Feature tier a25/a50/a100 [config].")] = None,
+    config: Annotated[Path | None, typer.Option(help="Study config YAML file.")] = None,
+    preset: Annotated[str | None, typer.Option(help="Shipped config: quick or paper.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a config field: --set train.max_epochs=20."),
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option(help="Finished trials (complete + pruned) to reach [config].")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Folder of the study's records [runs/STUDY].")
+    ] = None,
+    storage: StorageOpt = None,
+    study: Annotated[
+        str | None, typer.Option(help="Study name [{tier}_{budget}_h{horizon}].")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
+    timeout_hours: Annotated[
+        float | None, typer.Option(help="Stop gracefully after this many hours.")
+    ] = None,
+    max_temp: Annotated[
+        float | None, typer.Option(help="Pause between epochs while hotter than this (C).")
+    ] = None,
+    preflight_only: Annotated[
+        bool, typer.Option("--preflight-only", help="Print the pre-flight checks and exit.")
+    ] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Run or resume the HPO study of one (tier, budget, horizon). Re-running the same
+    command resumes it; `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import time
+
+    from finscale.config import load_study_config
+    from finscale.hpo.control import clear_stop
+    from finscale.hpo.preflight import preflight, preflight_lines
+    from finscale.hpo.study import JOURNAL_FILE, StudySpec, default_study_name, prepare
+    from finscale.model.grid import parse_budget
+
+    if budget is None:
+        raise InputError("hpo needs --budget (e.g. --budget 200K)", "--budget")
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}", "--workers")
+    if timeout_hours is not None and timeout_hours <= 0:
+        raise InputError(
+            f"--timeout-hours must be positive, got {timeout_hours}", "--timeout-hours"
+        )
+    overrides = _parse_sets(set_)
+    if horizon is not None:
+        overrides["data.horizon_days"] = horizon
+    if tier is not None:
+        overrides["data.tier"] = tier
+    if trials is not None:
+        overrides["search.trials"] = trials
+    study_config = load_study_config(preset, config, overrides)
+    n_params = parse_budget(budget)
+    name = study or default_study_name(
+        study_config.data.tier, n_params, study_config.data.horizon_days
+    )
+    run_dir = run_dir or Path("runs") / name
+    spec = StudySpec(
+        config=study_config,
+        budget=n_params,
+        study_name=name,
+        run_dir=run_dir,
+        storage=storage or str(run_dir / JOURNAL_FILE),
+        store_dir=store or default_store_dir(),
+        workers=workers,
+        max_temp_c=max_temp,
+        deadline=time.time() + timeout_hours * 3600 if timeout_hours else None,
+    )
+    err = Console(stderr=True)
+    with err.status("building dataset and grid", spinner="dots"):
+        prepared = prepare(spec)
+    if preflight_only:
+        with err.status("pre-flight: timing one epoch of the smallest and largest architecture"):
+            report = preflight(spec, prepared)
+        for line in preflight_lines(report):
+            console.print(escape(line), soft_wrap=True)
+        return
+    report = preflight(spec, prepared, time_epochs=False)
+    for line in preflight_lines(report):
+        err.print(escape(line), soft_wrap=True, highlight=False)
+    clear_stop(run_dir)
+    _run_study_with_progress(spec, prepared)
+
+
+def _trial_line(trial, outcome, counts: dict[str, int], best: str) -> str:
+    arch = trial.user_attrs.get("architecture")
+    what = (
+        f"d{arch['d_model']}/L{arch['n_layers']}/h{arch['n_heads']} {arch['param_count']:,} params"
+        if arch
+        else "no architecture"
+    )
+    value = f"{outcome.value:.4f}" if outcome.value is not None else "-"
+    extra = ""
+    if "duplicate_of" in trial.user_attrs:
+        extra = f" (duplicate of #{trial.user_attrs['duplicate_of']}, not trained)"
+    elif outcome.reason:
+        extra = f" ({outcome.reason})"
+    seconds = trial.duration.total_seconds() if trial.duration else 0.0
+    return (
+        f"trial {trial.number:>4} {counts['finished']}/{counts['target']} "
+        f"{trial.state.name.lower():<8} "
+        f"{value:>7}  best {best}  {what}  {seconds:.1f} s{extra}"
+    )
+
+
+def _child_trial_line(study, trial, outcome, counts, worker_index) -> None:
+    """What a spawned worker prints per trial (it has no progress bar)."""
+    Console(stderr=True).print(
+        f"[worker {worker_index}] " + _trial_line(trial, outcome, counts, _best_so_far(study)),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _run_study_with_progress(spec, prepared) -> None:
+    import time
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from finscale.hpo.study import run_study, summarize_run
+
+    target = spec.trials
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} trials"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+    started = {"time": time.time(), "finished": None}
+
+    def on_start(counts: dict[str, int]) -> None:
+        started.update(time=time.time(), finished=counts["finished"])
+        progress.update(task, completed=counts["finished"])
+
+    def on_trial(study, trial, outcome, counts, worker_index) -> None:
+        elapsed_s = time.time() - started["time"]
+        done = counts["finished"] - (started["finished"] or 0)
+        left = max(0, target - counts["finished"])
+        eta = f"ETA {_duration(elapsed_s / done * left)}" if done > 0 else "ETA -"
+        line = _trial_line(trial, outcome, counts, _best_so_far(study))
+        progress.console.print(
+            escape(f"{line}  [{_duration(elapsed_s)} elapsed, {eta}]"),
+            highlight=False,
+            soft_wrap=True,
+        )
+        progress.update(task, completed=counts["finished"])
+
+    with progress:
+        task = progress.add_task(spec.study_name, total=target, completed=0)
+        outcome = run_study(
+            spec,
+            on_trial=on_trial,
+            child_on_trial=_child_trial_line,
+            prepared=prepared,
+            on_start=on_start,
+        )
+    counts = outcome.counts
+    if counts["finished"]:
+        summarize_run(spec.run_dir, spec.storage)
+    state = (
+        "finished"
+        if outcome.finished
+        else f"stopped ({outcome.stop_reason}); run the same command to resume"
+        if outcome.stop_reason
+        else "ended"
+    )
+    console.print(
+        f"[bold]study {spec.study_name}[/] {state}: {counts['finished']}/{target} finished "
+        f"({counts['complete']} complete of which {counts['duplicates']} duplicates reused, "
+        f"{counts['pruned']} pruned), {counts['failed']} failed, in {outcome.seconds:.0f} s",
+        soft_wrap=True,
+    )
+    best = _best_so_far(outcome.study)
+    console.print(f"  best       {best}", soft_wrap=True, highlight=False)
+    console.print(f"  records    {spec.run_dir}", soft_wrap=True, highlight=False)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def _best_so_far(study) -> str:
+    from optuna.trial import TrialState
+
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None
+    ]
+    if not complete:
+        return "-"
+    best = min(complete, key=lambda t: (t.value, t.number))
+    arch = best.user_attrs.get("architecture", {})
+    return (
+        f"{best.value:.4f} (#{best.number}, d{arch.get('d_model')}/L{arch.get('n_layers')}"
+        f"/h{arch.get('n_heads')})"
+    )
+
+
+@hpo_app.command("import-trials")
+def hpo_import_trials(
+    folder: Annotated[Path, typer.Argument(help="Run directory or trials/ folder of records.")],
+    storage: StorageOpt = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Run directory of the new study [the folder's].")
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="Study name [the records'].")] = None,
+) -> None:
+    """Build a study in a storage from a folder of trial records (moving a study
+    between machines or storages)."""
+    from finscale.hpo.study import JOURNAL_FILE, import_trials
+
+    source = folder.parent if folder.name == "trials" else folder
+    run_dir = run_dir or source
+    created = import_trials(
+        folder, storage or str(run_dir / JOURNAL_FILE), run_dir, study_name=study
+    )
+    console.print(
+        f"imported {created['trials']} trials into study {created['study_name']} "
+        f"({created['storage']}); resume it with `finscale hpo ... --run-dir {run_dir}`",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+@app.command("stop")
+def stop_command(run_dir: RunDirArg) -> None:
+    """Ask every worker of a study to stop after its current epoch; each records its
+    trial for resume and exits."""
+    from finscale.hpo.control import request_stop
+    from finscale.hpo.study import STUDY_FILE
+
+    if not (run_dir / STUDY_FILE).exists():
+        raise InputError(f"{run_dir} is not a study's run directory (no {STUDY_FILE})", "RUN_DIR")
+    path = request_stop(run_dir)
+    console.print(
+        f"asked the workers of {run_dir} to stop after their current epoch ({path})",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+@app.command("summary")
+def summary_command(run_dir: RunDirArg, storage: StorageOpt = None) -> None:
+    """Write summary.json and summary.md of a study from its storage, and print them."""
+    from finscale.hpo.study import summarize_run
+    from finscale.hpo.summary import render_markdown
+
+    summary, paths = summarize_run(run_dir, storage)
+    console.print(render_markdown(summary), soft_wrap=True, highlight=False, markup=False)
+    for path in paths:
+        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `finscale` script; returns the exit code."""
     try:

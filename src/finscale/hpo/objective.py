@@ -17,6 +17,7 @@ from optuna.trial import TrialState
 from finscale.config import StudyConfig
 from finscale.data.dataset import WindowDataset
 from finscale.hpo.control import ResourceMonitor, StopSignal, wait_until_cool
+from finscale.hpo.forced import FORCED_ATTR
 from finscale.hpo.space import ArchitectureSpace, within_tolerance
 from finscale.model.grid import Architecture, PlannedArchitecture
 
@@ -197,8 +198,21 @@ def fail_for_resume(
     _record_run(trial, curve, resources, started)
     trial.set_user_attr(FAIL_ATTR, reason)
     trial.set_user_attr(RESUME_ATTR, True)
-    study.tell(trial, state=TrialState.FAIL)
-    study.enqueue_trial(dict(trial.params), user_attrs={RETRY_ATTR: trial.number})
+    frozen = study.tell(trial, state=TrialState.FAIL)
+    requeue(study, frozen)
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue a stopped or orphaned trial's configuration again, ahead of other queued
+    trials (see `study._ask`); a trial that had sampled nothing yet keeps its
+    enqueued params if it had any."""
+    params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {}))
+    if not params:
+        return
+    attrs: dict[str, Any] = {RETRY_ATTR: trial.number}
+    if FORCED_ATTR in trial.user_attrs:
+        attrs[FORCED_ATTR] = trial.user_attrs[FORCED_ATTR]
+    study.enqueue_trial(params, user_attrs=attrs)
 
 
 def _record_run(

@@ -45,6 +45,7 @@ from finscale.hpo.objective import (
     WORKER_ATTR,
     TrialContext,
     TrialOutcome,
+    requeue,
     run_trial,
 )
 from finscale.hpo.records import RecordWriter, state_counts
@@ -282,20 +283,6 @@ def _alive(identity: dict[str, Any]) -> bool:
         return False
 
 
-def retry_params(trial: FrozenTrial) -> dict[str, Any]:
-    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {}))
-
-
-def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a failed trial's configuration again (a fresh sample if it had none)."""
-    params = retry_params(trial)
-    attrs = {RETRY_ATTR: trial.number}
-    if FORCED_ATTR in trial.user_attrs:
-        attrs[FORCED_ATTR] = trial.user_attrs[FORCED_ATTR]
-    if params:
-        study.enqueue_trial(params, user_attrs=attrs)
-
-
 def reap_dead_trials(study: optuna.Study, lock_dir: Path) -> list[int]:
     """Fail and re-queue the running trials whose worker on this machine is gone.
     Returns their numbers. Trials of other machines are left to their own host
@@ -338,19 +325,68 @@ class WorkerResult:
     reaped: list[int] = field(default_factory=list)
 
 
-TrialCallback = Callable[[FrozenTrial, TrialOutcome, dict[str, int], int], None]
+# on_trial(study, trial, outcome, counts, worker_index); counts has "target" too.
+TrialCallback = Callable[[optuna.Study, FrozenTrial, TrialOutcome, dict[str, int], int], None]
 
 
-def _admitted(study: optuna.Study, number: int, target: int) -> bool:
-    """Whether fewer than `target` lower-numbered trials are finished, running or
-    queued: the rule that keeps concurrent workers at exactly `target`."""
+def _priority(trial: FrozenTrial) -> tuple[int, int]:
+    """Queue order: re-queued configurations (stopped or dead trials) first, so a
+    resumed study re-runs them before anything else; then by number."""
+    return (0 if RETRY_ATTR in trial.user_attrs else 1, trial.number)
+
+
+def _ask(study: optuna.Study) -> optuna.Trial:
+    """`study.ask()`, except that re-queued trials are popped before other queued ones.
+    Popping is the storage's atomic WAITING -> RUNNING change, as in `Study.ask`."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    for frozen in sorted(waiting, key=_priority):
+        if RETRY_ATTR not in frozen.user_attrs:
+            break
+        try:
+            if study._storage.set_trial_state_values(frozen._trial_id, state=TrialState.RUNNING):
+                return optuna.Trial(study, frozen._trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return study.ask()
+
+
+def _admitted(study: optuna.Study, trial: FrozenTrial, target: int) -> bool:
+    """Whether fewer than `target` trials ahead of this one in queue order are finished,
+    running or queued: the rule that keeps concurrent workers at exactly `target`."""
     committed = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    lower = [
+    own = _priority(trial)
+    ahead = [
         t
         for t in study.get_trials(deepcopy=False, states=committed)
-        if t.number < number and not t.user_attrs.get(SURPLUS_ATTR)
+        if _priority(t) < own and not t.user_attrs.get(SURPLUS_ATTR)
     ]
-    return len(lower) < target
+    return len(ahead) < target
+
+
+def _next_trial(
+    study: optuna.Study, spec: StudySpec, identity: dict[str, Any]
+) -> optuna.Trial | str:
+    """The next trial to run, or "done" when the study has its count, or "wait" when
+    the last trials run elsewhere (one may still fail and need a successor).
+
+    On one machine the check and the pop run under a file lock, so local workers
+    never race; across machines the admission rule keeps the count exact."""
+    with _file_lock(spec.run_dir / ".ask.lock"):
+        counts = state_counts(study.get_trials(deepcopy=False))
+        if counts["finished"] >= spec.trials:
+            return "done"
+        if counts["finished"] + counts["running"] >= spec.trials:
+            return "wait"
+        trial = _ask(study)
+        trial.set_user_attr(WORKER_ATTR, identity)
+        frozen = study.get_trials(deepcopy=False)[trial.number]
+        if _admitted(study, frozen, spec.trials):
+            return trial
+        trial.set_user_attr(SURPLUS_ATTR, True)
+        study.tell(trial, state=TrialState.FAIL)
+        if "fixed_params" in frozen.system_attrs:
+            requeue(study, frozen)
+        return "wait"
 
 
 def _set_torch_threads(workers: int) -> None:
@@ -397,27 +433,18 @@ def run_worker(
             result.reaped += reap_dead_trials(study, spec.run_dir)
             if stop.requested():
                 break
-            counts = state_counts(study.get_trials(deepcopy=False))
-            if counts["finished"] >= spec.trials:
+            trial = _next_trial(study, spec, identity)
+            if trial == "done":
                 break
-            if counts["finished"] + counts["running"] >= spec.trials:
-                time.sleep(POLL_SECONDS)  # the last trials run elsewhere; one may fail
-                continue
-            trial = study.ask()
-            trial.set_user_attr(WORKER_ATTR, identity)
-            if not _admitted(study, trial.number, spec.trials):
-                frozen = study.get_trials(deepcopy=False)[trial.number]
-                trial.set_user_attr(SURPLUS_ATTR, True)
-                study.tell(trial, state=TrialState.FAIL)
-                if "fixed_params" in frozen.system_attrs:
-                    requeue(study, frozen)
+            if trial == "wait":
+                time.sleep(POLL_SECONDS)
                 continue
             outcome = run_trial(study, trial, ctx)
             result.trials_run += 1
             counts = writer.export(study)
             if on_trial is not None:
                 frozen = study.get_trials(deepcopy=False)[trial.number]
-                on_trial(frozen, outcome, counts, worker_index)
+                on_trial(study, frozen, outcome, {**counts, "target": spec.trials}, worker_index)
         result.stop_reason = stop.reason
         writer.export(study)
     return result
@@ -461,6 +488,7 @@ def run_study(
     on_trial: TrialCallback | None = None,
     child_on_trial: TrialCallback | None = None,
     prepared: Prepared | None = None,
+    on_start: Callable[[dict[str, int]], None] | None = None,
 ) -> StudyOutcome:
     """Create or resume the study and run `spec.workers` workers on it (this process
     is worker 0; the others are spawned processes). Returns when every worker ended."""
@@ -469,6 +497,8 @@ def run_study(
     prepared = prepared or prepare(spec)
     study, created = create_or_load(spec, prepared)
     write_study_file(spec, prepared)
+    if on_start is not None:
+        on_start(state_counts(study.get_trials(deepcopy=False)))
     children = []
     if spec.workers > 1:
         context = multiprocessing.get_context("spawn")
@@ -495,3 +525,84 @@ def run_study(
     return StudyOutcome(
         study, prepared, created, counts, result.stop_reason, result.reaped, time.time() - started
     )
+
+
+# ---------------------------------------------------------------- moving and reading studies
+
+
+def read_study_file(folder: Path) -> dict[str, Any]:
+    """The study.json of a run directory (or of the run directory above a trials/ folder)."""
+    import json
+
+    for candidate in (folder / STUDY_FILE, folder.parent / STUDY_FILE):
+        if candidate.exists():
+            try:
+                return json.loads(candidate.read_text())
+            except json.JSONDecodeError:
+                raise InputError(f"{candidate} is not valid JSON", str(candidate)) from None
+    raise InputError(f"no {STUDY_FILE} in {folder}; is it a study's run directory?", str(folder))
+
+
+def import_trials(
+    folder: Path, storage: str, run_dir: Path, study_name: str | None = None
+) -> dict[str, Any]:
+    """Create a study in `storage` from the trial records in `folder` and the study.json
+    beside them. Refuses to merge into a study that already exists."""
+    from finscale.hpo.records import frozen_from_record, read_trial_records
+
+    info = read_study_file(folder)
+    records = read_trial_records(folder)
+    frozen = [frozen_from_record(r) for r in records]
+    name = study_name or info["study_name"]
+    try:
+        study = optuna.create_study(
+            storage=open_storage(storage), study_name=name, direction="minimize"
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise InputError(
+            f"study {name} already exists in {redact(storage)}; import into another storage "
+            "or give another --study",
+            "--storage",
+        ) from None
+    for key, value in info.items():
+        if key not in ("storage", "workers"):
+            study.set_user_attr(key, value)
+    study.set_user_attr("study_name", name)
+    study.set_user_attr("imported_from", str(folder))
+    for trial in frozen:
+        study.add_trial(trial)
+    study.set_user_attr("initialized", True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        run_dir / STUDY_FILE, {**info, "study_name": name, "storage": redact(storage)}
+    )
+    return {"study_name": name, "storage": redact(storage), "trials": len(frozen)}
+
+
+def summarize_run(run_dir: Path, storage: str | None = None) -> tuple[dict[str, Any], list[Path]]:
+    """Export a study's records from its storage, then write summary.json and summary.md."""
+    from finscale.hpo.records import read_trial_records
+    from finscale.hpo.summary import param_importances, summarize, write_summary
+
+    info = read_study_file(run_dir)
+    url = storage or info.get("storage") or str(run_dir / JOURNAL_FILE)
+    if "***" in url:
+        raise InputError(
+            f"the study's storage {url} needs its password: pass --storage with the full URL",
+            "--storage",
+        )
+    if "://" not in url and not Path(url).exists():
+        raise InputError(f"no study storage at {url}; pass --storage", "--storage")
+    try:
+        study = optuna.load_study(study_name=info["study_name"], storage=open_storage(url))
+    except KeyError:
+        raise InputError(
+            f"study {info['study_name']} is not in {redact(url)}", "--storage"
+        ) from None
+    RecordWriter(run_dir, info).export(study)
+    try:
+        records = read_trial_records(run_dir)
+    except InputError:
+        records = []
+    summary = summarize(info, records, param_importances(study))
+    return summary, list(write_summary(run_dir, summary))

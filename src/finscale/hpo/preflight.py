@@ -1,0 +1,217 @@
+"""Pre-flight: what a study will run on and roughly how long it takes, before it starts.
+
+A study that dies on hour six because the disk filled, the storage was
+unreachable or the largest architecture swaps is a lost day. The checks here
+run in seconds (plus one timed epoch of the smallest and the largest
+architecture) and print what was found.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from finscale.errors import InputError
+from finscale.hpo.study import Prepared, StudySpec, open_storage, redact
+from finscale.model.memory import format_bytes
+
+# A trial record with its learning curve and resource samples, with room to spare.
+RECORD_BYTES_PER_EPOCH = 600
+RECORD_BYTES_FIXED = 16_000
+
+
+def _existing_parent(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def _free_disk_bytes(path: Path) -> int:
+    return shutil.disk_usage(_existing_parent(path)).free
+
+
+def time_one_epoch(spec: StudySpec, prepared: Prepared, arch_index: int) -> float:
+    """Seconds of one training epoch (with validation) of a grid architecture."""
+    from finscale.train.trainer import train
+
+    planned = prepared.planned[arch_index]
+    # Two epochs, the second timed: the first pays for allocator and kernel warm-up.
+    update: dict[str, Any] = {"max_epochs": 2, "patience": 2}
+    if planned.batch is not None and spec.config.train.micro_batch is None:
+        update["micro_batch"] = planned.batch.micro_batch
+    config = spec.config.train.model_copy(update=update)
+    result = train(planned.architecture.config, prepared.dataset.windows(), config)
+    return result.history[-1].seconds
+
+
+def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> dict[str, Any]:
+    """Every pre-flight check as a JSON-safe dict; raises `InputError` on a storage
+    that cannot be reached."""
+    config = spec.config
+    existing: dict[str, int] = {}
+    if "://" in spec.storage or Path(spec.storage).exists():
+        storage = open_storage(spec.storage)
+        existing = {s.study_name: s.n_trials for s in storage.get_all_studies()}
+    elif not os.access(_existing_parent(Path(spec.storage)), os.W_OK):
+        raise InputError(
+            f"cannot create the study file {spec.storage}: folder not writable", "--storage"
+        )
+    trials_needed = spec.trials
+    record_bytes = trials_needed * (
+        RECORD_BYTES_FIXED + RECORD_BYTES_PER_EPOCH * config.train.max_epochs
+    )
+    memory = psutil.virtual_memory()
+    device: dict[str, Any] = {
+        "device": prepared.device,
+        "dtype": prepared.dtype,
+        "memory_limit_bytes": prepared.memory_limit_bytes,
+        "ram_available_bytes": memory.available,
+        "ram_total_bytes": memory.total,
+        "cpu_count": psutil.cpu_count(),
+    }
+    if prepared.device.startswith("cuda"):
+        import torch
+
+        free, total = torch.cuda.mem_get_info(torch.device(prepared.device))
+        device.update(gpu_free_bytes=free, gpu_total_bytes=total)
+    architectures = []
+    excluded = set(prepared.info["excluded_archs"])
+    for index, planned in sorted(prepared.planned.items()):
+        c = planned.architecture.config
+        architectures.append(
+            {
+                "index": index,
+                "d_model": c.d_model,
+                "n_layers": c.n_layers,
+                "n_heads": c.n_heads,
+                "param_count": planned.architecture.param_count,
+                "micro_batch": planned.batch.micro_batch if planned.batch else None,
+                "accumulation_steps": planned.batch.accumulation_steps if planned.batch else None,
+                "memory_estimate_bytes": planned.memory_bytes,
+                "excluded": index in excluded,
+                "why_excluded": (
+                    "memory estimate over the limit"
+                    if not planned.fits
+                    else "exclude_archs"
+                    if index in excluded
+                    else None
+                ),
+            }
+        )
+    report: dict[str, Any] = {
+        "study": spec.study_name,
+        "run_dir": str(spec.run_dir),
+        "dataset": {
+            "key": prepared.dataset.key,
+            "splits": prepared.info["split_statistics"],
+            "n_features": len(prepared.dataset.feature_names),
+        },
+        "storage": {
+            "url": redact(spec.storage),
+            "reachable": True,
+            "studies": len(existing),
+            "this_study_trials": existing.get(spec.study_name),
+        },
+        "device": device,
+        "disk": {
+            "free_bytes": _free_disk_bytes(spec.run_dir),
+            "records_estimate_bytes": record_bytes,
+        },
+        "grid": {
+            "hash": prepared.grid.hash,
+            "size": len(prepared.grid),
+            "allowed": len(prepared.space.allowed),
+            "architectures": architectures,
+        },
+        "duration": None,
+    }
+    if time_epochs:
+        allowed = sorted(prepared.space.allowed, key=lambda a: a.param_count)
+        smallest, largest = allowed[0], allowed[-1]
+        small_s = time_one_epoch(spec, prepared, smallest.index)
+        large_s = small_s if largest is smallest else time_one_epoch(spec, prepared, largest.index)
+        mean_epoch_s = (small_s + large_s) / 2
+        # An upper bound: every trial runs every epoch. Early stopping, pruning
+        # and duplicate reuse only shorten it.
+        worst_s = mean_epoch_s * config.train.max_epochs * trials_needed / spec.workers
+        report["duration"] = {
+            "smallest": {
+                "index": smallest.index,
+                "params": smallest.param_count,
+                "epoch_s": small_s,
+            },
+            "largest": {"index": largest.index, "params": largest.param_count, "epoch_s": large_s},
+            "max_epochs": config.train.max_epochs,
+            "trials": trials_needed,
+            "workers": spec.workers,
+            "study_upper_bound_s": worst_s,
+        }
+    return report
+
+
+def preflight_lines(report: dict[str, Any]) -> list[str]:
+    """The report as short lines for a terminal."""
+    d, disk, grid = report["device"], report["disk"], report["grid"]
+    splits = report["dataset"]["splits"]
+    lines = [
+        f"study      {report['study']} in {report['run_dir']}",
+        "dataset    "
+        + ", ".join(
+            f"{name} {s['samples']} ({s['positive_rate']:.1%} positive)"
+            for name, s in splits.items()
+        )
+        + f"; {report['dataset']['n_features']} features, key {report['dataset']['key'][:16]}",
+        f"storage    {report['storage']['url']}: reachable, "
+        + (
+            f"study has {report['storage']['this_study_trials']} trials (resumes)"
+            if report["storage"]["this_study_trials"] is not None
+            else "new study"
+        ),
+        f"device     {d['device']} {d['dtype']}, "
+        f"memory limit {format_bytes(d['memory_limit_bytes'])}"
+        f", RAM available {format_bytes(d['ram_available_bytes'])} of "
+        f"{format_bytes(d['ram_total_bytes'])}"
+        + (
+            f", GPU free {format_bytes(d['gpu_free_bytes'])} of "
+            f"{format_bytes(d['gpu_total_bytes'])}"
+            if "gpu_free_bytes" in d
+            else ""
+        ),
+        f"disk       {format_bytes(disk['free_bytes'])} free, records need about "
+        f"{format_bytes(disk['records_estimate_bytes'])}",
+        f"grid       {grid['size']} architectures, {grid['allowed']} searched, "
+        f"grid {grid['hash'][:12]}",
+    ]
+    for arch in grid["architectures"]:
+        if arch["excluded"]:
+            lines.append(
+                f"  excluded #{arch['index']} d_model {arch['d_model']} x {arch['n_layers']} "
+                f"layers x {arch['n_heads']} heads ({arch['param_count']:,} params): "
+                f"{arch['why_excluded']} ({format_bytes(arch['memory_estimate_bytes'])})"
+            )
+    if disk["free_bytes"] < disk["records_estimate_bytes"]:
+        lines.append("  warning: the disk may fill before the study ends")
+    duration = report["duration"]
+    if duration is not None:
+        s, large = duration["smallest"], duration["largest"]
+        lines.append(
+            f"duration   one epoch: {s['epoch_s']:.2f} s (smallest, {s['params']:,} params), "
+            f"{large['epoch_s']:.2f} s (largest, {large['params']:,} params); "
+            f"at most {_hours(duration['study_upper_bound_s'])} for {duration['trials']} trials "
+            f"x {duration['max_epochs']} epochs on {duration['workers']} worker(s), less with "
+            "early stopping and pruning"
+        )
+    return lines
+
+
+def _hours(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

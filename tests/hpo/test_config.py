@@ -1,0 +1,60 @@
+"""Study configs: presets, YAML files, dotted overrides, errors that name the key."""
+
+import pytest
+
+from finscale.config import PRESETS, StudyConfig, load_study_config
+from finscale.errors import InputError
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_presets_load_and_validate(name):
+    config = load_study_config(name)
+    assert isinstance(config, StudyConfig)
+    assert config.search.dropout[0] >= 0.1
+
+
+def test_quick_preset_is_smaller_than_paper():
+    quick, paper = load_study_config("quick"), load_study_config("paper")
+    assert quick.search.trials < paper.search.trials
+    assert quick.train.max_epochs < paper.train.max_epochs
+
+
+def test_dotted_overrides_reach_nested_fields():
+    config = load_study_config(
+        "quick", overrides={"train.max_epochs": 7, "search.pruner": "hyperband"}
+    )
+    assert config.train.max_epochs == 7 and config.search.pruner == "hyperband"
+
+
+def test_unknown_key_in_a_file_names_the_key_and_the_file(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("search:\n  trails: 10\n")
+    with pytest.raises(InputError) as info:
+        load_study_config(path=path)
+    assert "search.trails: unknown key" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_bad_override_names_the_flag():
+    with pytest.raises(InputError, match=r"search.dropout.*\(--set\)"):
+        load_study_config(overrides={"search.dropout": [0.5, 1.5]})
+    with pytest.raises(InputError, match="not a section"):
+        load_study_config(overrides={"search.trials": 5, "search.trials.x": 1})
+
+
+def test_missing_file_bad_yaml_and_both_sources_are_errors(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        load_study_config(path=tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("search: [1, 2\n")
+    with pytest.raises(InputError, match="not valid YAML"):
+        load_study_config(path=bad)
+    with pytest.raises(InputError, match="not both"):
+        load_study_config("quick", bad)
+    with pytest.raises(InputError, match="no preset"):
+        load_study_config("huge")
+
+
+def test_log_ranges_must_be_positive():
+    with pytest.raises(InputError, match="log range"):
+        load_study_config(overrides={"search.learning_rate": [0, 1e-3]})
