@@ -847,6 +847,7 @@ def _child_trial_line(study, trial, outcome, counts, worker_index) -> None:
 
 def _run_study_with_progress(spec, prepared) -> None:
     import time
+
     from rich.progress import (
         BarColumn,
         Progress,
@@ -918,7 +919,7 @@ def _run_study_with_progress(spec, prepared) -> None:
 
 
 def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
