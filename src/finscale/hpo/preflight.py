@@ -56,7 +56,10 @@ def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> 
     existing: dict[str, int] = {}
     if "://" in spec.storage or Path(spec.storage).exists():
         storage = open_storage(spec.storage)
-        existing = {s.study_name: s.n_trials for s in storage.get_all_studies()}
+        existing = {
+            s.study_name: len(storage.get_all_trials(s._study_id, deepcopy=False))
+            for s in storage.get_all_studies()
+        }
     elif not os.access(_existing_parent(Path(spec.storage)), os.W_OK):
         raise InputError(
             f"cannot create the study file {spec.storage}: folder not writable", "--storage"

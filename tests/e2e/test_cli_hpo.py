@@ -1,0 +1,186 @@
+"""`finscale hpo`, `stop`, `summary` and `hpo import-trials` as a user runs them: the
+installed script in subprocesses, real signals, a real journal storage."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from finscale.hpo.study import open_storage
+from tests.e2e.test_cli_data import run
+from tests.hpo.conftest import TINY_BUDGET, set_flags
+
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "finscale")
+
+
+def hpo_args(run_dir, **overrides):
+    return ["hpo", "--budget", str(TINY_BUDGET), "--run-dir", str(run_dir), *set_flags(**overrides)]
+
+
+def start(args, tmp_path):
+    return subprocess.Popen(
+        [SCRIPT, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FINSCALE_STORE": str(tmp_path / "store"), "COLUMNS": "200"},
+    )
+
+
+def load(run_dir):
+    name = json.loads((run_dir / "study.json").read_text())["study_name"]
+    return optuna.load_study(study_name=name, storage=open_storage(str(run_dir / "study.journal")))
+
+
+def wait_for_epoch_in_flight(run_dir, finished_before=0, timeout_s=120):
+    """Block until a trial is running and has reported an epoch, after at least
+    `finished_before` trials finished."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if (run_dir / "study.json").exists() and (run_dir / "study.journal").exists():
+            trials = load(run_dir).trials
+            done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+            running = [t for t in trials if t.state == TrialState.RUNNING and t.intermediate_values]
+            if done >= finished_before and running:
+                return running[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no trial in flight in {run_dir} after {timeout_s} s")
+
+
+def finished(study):
+    return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+def check_records(run_dir, study):
+    """Every trial file parses and matches the storage."""
+    by_number = {t.number: t for t in study.trials}
+    files = sorted((run_dir / "trials").glob("trial_*.json"))
+    assert files
+    for path in files:
+        record = json.loads(path.read_text())
+        assert record["state"] == by_number[record["number"]].state.name
+    return files
+
+
+# Slow enough to be caught mid-trial: up to 100 epochs of about 0.05 s.
+SLOW = {"train.max_epochs": 100, "train.patience": 100, "search.trials": 3}
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    cases = [
+        ["hpo", "--run-dir", str(run_dir)],
+        [*hpo_args(run_dir), "--set", "search.trails=3"],
+        [*hpo_args(run_dir), "--set", "noequals"],
+        [*hpo_args(run_dir), "--workers", "0"],
+        [*hpo_args(run_dir), "--preset", "huge"],
+        ["hpo", "--budget", "3", "--run-dir", str(run_dir)],
+        ["stop", str(tmp_path / "nothing")],
+        ["summary", str(tmp_path / "nothing")],
+        ["hpo", "import-trials", str(tmp_path / "nothing")],
+    ]
+    for args in cases:
+        code, _stdout, stderr = run(args, tmp_path)
+        assert code == 2, (args, stderr)
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, stderr)
+        assert "Traceback" not in stderr
+    assert "search.trails: unknown key" in run(cases[1], tmp_path)[2]
+    assert not run_dir.exists()
+
+
+def test_preflight_only_reports_and_starts_nothing(tmp_path):
+    run_dir = tmp_path / "run"
+    code, stdout, stderr = run([*hpo_args(run_dir), "--preflight-only"], tmp_path)
+    assert code == 0, stderr
+    for word in ("dataset", "storage", "device", "disk", "grid", "duration"):
+        assert any(line.startswith(word) for line in stdout.splitlines()), (word, stdout)
+    assert "6 architectures" in stdout and "one epoch" in stdout
+    assert not run_dir.exists()
+
+
+def test_kill_9_mid_trial_then_resume_reaches_exactly_the_count(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start(hpo_args(run_dir, **SLOW), tmp_path)
+    victim = wait_for_epoch_in_flight(run_dir, finished_before=1)
+    first_record = (run_dir / "trials" / "trial_0000.json").read_text()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    code, stdout, stderr = run(hpo_args(run_dir, **SLOW), tmp_path)
+    assert code == 0, stderr
+    study = load(run_dir)
+    assert len(finished(study)) == 3
+    dead = study.trials[victim.number]
+    assert dead.state == TrialState.FAIL and "died" in dead.user_attrs["fail_reason"]
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
+    assert len(retry) == 1 and retry[0].params == dead.params
+    assert retry[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    check_records(run_dir, study)
+    # The finished trial before the kill was not touched.
+    assert (run_dir / "trials" / "trial_0000.json").read_text() == first_record
+    assert "finished: 3/3" in stdout
+
+
+@pytest.mark.parametrize("how", ["sigterm", "stop-command"])
+def test_graceful_stop_records_the_trial_for_resume_and_exits_0(tmp_path, how):
+    run_dir = tmp_path / "run"
+    proc = start(hpo_args(run_dir, **SLOW), tmp_path)
+    wait_for_epoch_in_flight(run_dir)
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        code, stdout, _ = run(["stop", str(run_dir)], tmp_path)
+        assert code == 0 and "stop" in stdout
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "stopped" in stdout and "resume" in stdout
+    study = load(run_dir)
+    stopped = [t for t in study.trials if t.user_attrs.get("failed_for_resume")]
+    assert len(stopped) == 1 and stopped[0].state == TrialState.FAIL
+    files = check_records(run_dir, study)
+    assert f"trial_{stopped[0].number:04d}.json" in [f.name for f in files]
+    assert (run_dir / "tiny_best.json").exists() or list(run_dir.glob("*_best.json"))
+
+
+def test_three_workers_in_two_commands_share_one_study_exactly(tmp_path):
+    run_dir = tmp_path / "run"
+    args = hpo_args(run_dir, **{"search.trials": 10})
+    both = [start([*args, "--workers", "2"], tmp_path), start(args, tmp_path)]
+    for proc in both:
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+    study = load(run_dir)
+    assert len(finished(study)) == 10
+    labels = [
+        t.user_attrs["forced_extreme"] for t in finished(study) if "forced_extreme" in t.user_attrs
+    ]
+    assert sorted(labels) == sorted(study.user_attrs["forced_extremes"])
+    workers = {t.user_attrs["worker"]["pid"] for t in finished(study)}
+    assert len(workers) >= 2
+    check_records(run_dir, study)
+
+
+def test_import_trials_then_summary_from_the_new_storage(tmp_path):
+    run_dir = tmp_path / "run"
+    code, _, stderr = run(hpo_args(run_dir, **{"search.trials": 4}), tmp_path)
+    assert code == 0, stderr
+    moved = tmp_path / "moved"
+    code, stdout, stderr = run(
+        ["hpo", "import-trials", str(run_dir / "trials"), "--run-dir", str(moved)], tmp_path
+    )
+    assert code == 0, stderr
+    assert "imported 4 trials" in stdout
+    code, stdout, stderr = run(["summary", str(moved)], tmp_path)
+    assert code == 0, stderr
+    original = json.loads((run_dir / "summary.json").read_text())
+    again = json.loads((moved / "summary.json").read_text())
+    assert again["best"]["value"] == original["best"]["value"]
+    assert again["counts"] == original["counts"]
+    assert (moved / "summary.md").read_text().count("\n") > 10
