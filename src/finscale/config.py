@@ -216,6 +216,9 @@ class SearchConfig(_Strict):
         True, description="first trials: min and max d_model, n_layers, n_heads"
     )
     exclude_archs: tuple[int, ...] = Field((), description="grid indexes never tried")
+    max_consecutive_failures: int = Field(
+        10, ge=1, description="a worker stops with an error after this many failed trials in a row"
+    )
     duplicate_tolerance: float = Field(
         0.02,
         ge=0,

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from finscale.errors import InputError
+from finscale.errors import InputError, RunError
 from finscale.hpo.control import request_stop
 from finscale.hpo.forced import FORCED_ATTR
 from finscale.hpo.records import read_trial_records, state_counts
@@ -198,3 +198,34 @@ def test_import_trials_rebuilds_the_study_in_another_storage(make_spec, tmp_path
     assert state_counts(moved.trials)["waiting"] == 0
     with pytest.raises(InputError, match="already exists"):
         import_trials(spec.run_dir, str(target_dir / "other.journal"), target_dir)
+
+
+def test_failed_trials_are_recorded_with_their_reason_and_the_study_goes_on(make_spec):
+    # Half the log range is absurd: those trials diverge, the others complete.
+    spec = make_spec(
+        **{
+            "search.learning_rate": [1e-3, 1e7],
+            "train.grad_clip": 0.0,
+            "search.forced_extremes": False,
+            "search.trials": 4,
+            "search.max_consecutive_failures": 50,
+        }
+    )
+    outcome = run_study(spec)
+    assert outcome.counts["finished"] == 4 and outcome.counts["failed"] >= 1
+    failed = [r for r in read_trial_records(spec.run_dir) if r["state"] == "FAIL"]
+    assert failed and all("diverged" in r["failure_reason"] for r in failed)
+
+
+def test_a_worker_gives_up_after_too_many_failures_in_a_row(make_spec):
+    spec = make_spec(
+        **{
+            "search.learning_rate": [1e6, 1e7],
+            "train.grad_clip": 0.0,
+            "search.forced_extremes": False,
+            "search.max_consecutive_failures": 3,
+        }
+    )
+    with pytest.raises(RunError, match="3 trials in a row failed, the last with: TrainingDiverged"):
+        run_study(spec)
+    assert len(read_trial_records(spec.run_dir)) == 3

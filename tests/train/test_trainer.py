@@ -152,6 +152,13 @@ def test_an_infinite_input_diverges_at_the_first_step(windows, tiny):
         train(tiny, windows, fast())
 
 
+def test_an_absurd_learning_rate_diverges_instead_of_failing_in_the_metrics(windows, tiny):
+    # Without clipping, a step can leave finite loss and gradient norm but overflowed
+    # weights; the validation pass must report it as divergence.
+    with pytest.raises(TrainingDiverged):
+        train(tiny, windows, fast(learning_rate=1e5, grad_clip=0.0, warmup_steps=0, max_epochs=5))
+
+
 class FakeOOM:
     """Raise the allocator's out-of-memory error when a training forward pass gets
     more than `max_batch` samples: the point where activations are allocated."""

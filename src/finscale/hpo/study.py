@@ -34,7 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from finscale.atomic import write_json_atomic
 from finscale.config import StudyConfig
-from finscale.errors import InputError
+from finscale.errors import InputError, RunError
 from finscale.hpo.control import StopSignal, request_stop
 from finscale.hpo.forced import FORCED_ATTR, forced_extremes
 from finscale.hpo.objective import (
@@ -156,6 +156,7 @@ def prepare(spec: StudySpec) -> Prepared:
         "grid_size": len(grid),
         "excluded_archs": sorted(set(config.search.exclude_archs) | too_large),
         "excluded_by_memory": sorted(too_large),
+        "dimension_values": {name: list(v) for name, v in space.values.items()},
         "dataset_key": dataset.key,
         "split_statistics": dataset.summary()["splits"],
         "config": config.model_dump(mode="json"),
@@ -429,6 +430,7 @@ def run_worker(
             stop,
             spec.max_temp_c,
         )
+        failed_in_a_row = 0
         while True:
             result.reaped += reap_dead_trials(study, spec.run_dir)
             if stop.requested():
@@ -441,10 +443,20 @@ def run_worker(
                 continue
             outcome = run_trial(study, trial, ctx)
             result.trials_run += 1
+            failed_in_a_row = (
+                failed_in_a_row + 1
+                if outcome.state == TrialState.FAIL and stop.reason is None
+                else 0
+            )
             counts = writer.export(study)
             if on_trial is not None:
                 frozen = study.get_trials(deepcopy=False)[trial.number]
                 on_trial(study, frozen, outcome, {**counts, "target": spec.trials}, worker_index)
+            if failed_in_a_row >= spec.config.search.max_consecutive_failures:
+                raise RunError(
+                    f"{failed_in_a_row} trials in a row failed, the last with: {outcome.reason}; "
+                    f"fix the study config (records in {spec.run_dir / 'trials'}) and resume"
+                )
         result.stop_reason = stop.reason
         writer.export(study)
     return result

@@ -522,6 +522,10 @@ def _run(
                 on_step(epoch, index, steps_per_epoch)
         train_seconds += time.perf_counter() - started
         probabilities = predict_proba(model, data, val_rows, device, precision.dtype, eval_batch)
+        if not np.isfinite(probabilities).all():
+            # The last step's update overflowed the weights although its loss and
+            # gradient norm were finite.
+            raise TrainingDiverged(epoch, steps_per_epoch, "validation predictions are not finite")
         val_loss = log_loss(val_labels, probabilities)
         record = EpochRecord(
             epoch=epoch,
