@@ -118,7 +118,7 @@ EndOpt = Annotated[
 ]
 StoreOpt = Annotated[
     Path | None,
-    typer.Option(help="Data store folder [env FINSCALE_STORE, ~/.cache/finscale/store]."),
+    typer.Option(help="Data store folder (default: $FINSCALE_STORE or ~/.cache/finscale/store)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
 
@@ -311,7 +311,9 @@ ToleranceOpt = Annotated[
 BatchOpt = Annotated[int, typer.Option(help="Effective batch (samples per optimizer step).")]
 MemoryLimitOpt = Annotated[
     str | None,
-    typer.Option(help="Training memory limit, e.g. 16GB [90% free CUDA / 80% available RAM]."),
+    typer.Option(
+        help="Training memory limit, e.g. 16GB (default: 90% free CUDA / 80% available RAM)."
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
 DtypeOpt = Annotated[str, typer.Option(help="auto, fp32 or bf16 (autocast).")]
@@ -494,7 +496,7 @@ def train_command(
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 100,
     batch: BatchOpt = 128,
     micro_batch: Annotated[
-        int | None, typer.Option(help="Samples per forward pass [memory planner].")
+        int | None, typer.Option(help="Samples per forward pass (default: memory planner).")
     ] = None,
     grad_clip: Annotated[float, typer.Option(help="Max gradient norm; 0 disables.")] = 1.0,
     pos_weight: Annotated[
@@ -696,7 +698,7 @@ StorageOpt = Annotated[
     str | None,
     typer.Option(
         help="Optuna storage URL (sqlite:///..., postgresql://...) or journal file "
-        "[RUN_DIR/study.journal]."
+        "(default: RUN_DIR/study.journal)."
     ),
 ]
 
@@ -724,9 +726,12 @@ def hpo(
         str | None, typer.Option(help="Parameter budget, e.g. 200K or 2M (required).")
     ] = None,
     horizon: Annotated[
-        int | None, typer.Option("--horizon", help="Label horizon in days [config: 1].")
+        int | None,
+        typer.Option("--horizon", help="Label horizon in days (default: the config's, 1)."),
     ] = None,
-    tier: Annotated[str | None, typer.Option(help="Feature tier a25/a50/a100 [config].")] = None,
+    tier: Annotated[
+        str | None, typer.Option(help="Feature tier a25/a50/a100 (default: the config's).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="Study config YAML file.")] = None,
     preset: Annotated[str | None, typer.Option(help="Shipped config: quick or paper.")] = None,
     set_: Annotated[
@@ -734,14 +739,15 @@ def hpo(
         typer.Option("--set", help="Override a config field: --set train.max_epochs=20."),
     ] = None,
     trials: Annotated[
-        int | None, typer.Option(help="Finished trials (complete + pruned) to reach [config].")
+        int | None,
+        typer.Option(help="Finished trials (complete + pruned) to reach (default: the config's)."),
     ] = None,
     run_dir: Annotated[
-        Path | None, typer.Option(help="Folder of the study's records [runs/STUDY].")
+        Path | None, typer.Option(help="Folder of the study's records (default: runs/STUDY).")
     ] = None,
     storage: StorageOpt = None,
     study: Annotated[
-        str | None, typer.Option(help="Study name [{tier}_{budget}_h{horizon}].")
+        str | None, typer.Option(help="Study name (default: {tier}_{budget}_h{horizon}).")
     ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
     timeout_hours: Annotated[
@@ -839,7 +845,8 @@ def _trial_line(trial, outcome, counts: dict[str, int], best: str) -> str:
 def _child_trial_line(study, trial, outcome, counts, worker_index) -> None:
     """What a spawned worker prints per trial (it has no progress bar)."""
     Console(stderr=True).print(
-        f"[worker {worker_index}] " + _trial_line(trial, outcome, counts, _best_so_far(study)),
+        escape(f"[worker {worker_index}] ")
+        + _trial_line(trial, outcome, counts, _best_so_far(study)),
         highlight=False,
         soft_wrap=True,
     )
@@ -947,9 +954,9 @@ def hpo_import_trials(
     folder: Annotated[Path, typer.Argument(help="Run directory or trials/ folder of records.")],
     storage: StorageOpt = None,
     run_dir: Annotated[
-        Path | None, typer.Option(help="Run directory of the new study [the folder's].")
+        Path | None, typer.Option(help="Run directory of the new study (default: the folder's).")
     ] = None,
-    study: Annotated[str | None, typer.Option(help="Study name [the records'].")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name (default: the records').")] = None,
 ) -> None:
     """Build a study in a storage from a folder of trial records (moving a study
     between machines or storages)."""

@@ -151,11 +151,14 @@ def test_graceful_stop_records_the_trial_for_resume_and_exits_0(tmp_path, how):
 
 def test_three_workers_in_two_commands_share_one_study_exactly(tmp_path):
     run_dir = tmp_path / "run"
-    args = hpo_args(run_dir, **{"search.trials": 10})
+    # Trials of about a second, so the spawned worker (a few seconds to start) gets some.
+    args = hpo_args(run_dir, **{"search.trials": 10, "train.max_epochs": 25, "train.patience": 25})
     both = [start([*args, "--workers", "2"], tmp_path), start(args, tmp_path)]
+    errors = []
     for proc in both:
         _, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr
+        errors.append(stderr)
     study = load(run_dir)
     assert len(finished(study)) == 10
     labels = [
@@ -164,6 +167,10 @@ def test_three_workers_in_two_commands_share_one_study_exactly(tmp_path):
     assert sorted(labels) == sorted(study.user_attrs["forced_extremes"])
     workers = {t.user_attrs["worker"]["pid"] for t in finished(study)}
     assert len(workers) >= 2
+    # The spawned worker of the first command reports its own trials, prefixed.
+    spawned = [t.number for t in finished(study) if t.user_attrs["worker"]["index"] == 1]
+    assert spawned
+    assert all(f"[worker 1] trial {n:>4}" in errors[0] for n in spawned)
     check_records(run_dir, study)
 
 
