@@ -463,8 +463,16 @@ def run_worker(
 
 
 def _worker_process(spec: StudySpec, worker_index: int, on_trial: TrialCallback | None) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
+    """A spawned worker: one error line instead of a traceback, exit code 1."""
+    import sys
+
+    try:
         run_worker(spec, worker_index, on_trial)
+    except KeyboardInterrupt:
+        pass
+    except (InputError, RunError) as exc:
+        print(f"error: worker {worker_index}: {exc}", file=sys.stderr)
+        sys.exit(1)
 
 
 @dataclass
