@@ -54,15 +54,13 @@ def test_missing_combination_maps_to_the_closest_existing_one(grid):
 def test_excluded_architectures_are_never_chosen(grid):
     excluded = set(range(0, len(grid), 2))
     space = ArchitectureSpace.from_grid(grid, excluded)
-    for arch in grid.architectures:
-        assert (
-            space.nearest(
-                space.ranks(arch)
-                if arch.index not in excluded
-                else {k: 0 for k in ("d_model_rank", "n_layers_rank", "n_heads_rank")}
-            ).index
-            not in excluded
-        )
+    # Every rank combination, including those of excluded architectures, maps to an
+    # allowed one.
+    for i in range(len(space.values["d_model"])):
+        for j in range(len(space.values["n_layers"])):
+            for k in range(len(space.values["n_heads"])):
+                ranks = {"d_model_rank": i, "n_layers_rank": j, "n_heads_rank": k}
+                assert space.nearest(ranks).index not in excluded
 
 
 def test_excluding_everything_or_unknown_indexes_is_an_input_error(grid):

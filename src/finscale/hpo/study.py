@@ -606,6 +606,8 @@ def summarize_run(run_dir: Path, storage: str | None = None) -> tuple[dict[str, 
 
     info = read_study_file(run_dir)
     url = storage or info.get("storage") or str(run_dir / JOURNAL_FILE)
+    if "://" not in url and not Path(url).exists() and (run_dir / JOURNAL_FILE).exists():
+        url = str(run_dir / JOURNAL_FILE)  # a relative path recorded from another folder
     if "***" in url:
         raise InputError(
             f"the study's storage {url} needs its password: pass --storage with the full URL",
