@@ -229,3 +229,27 @@ def test_a_worker_gives_up_after_too_many_failures_in_a_row(make_spec):
     with pytest.raises(RunError, match="3 trials in a row failed, the last with: TrainingDiverged"):
         run_study(spec)
     assert len(read_trial_records(spec.run_dir)) == 3
+
+
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+def test_pruning_stops_trials_behind_the_others(make_spec, pruner):
+    # Learning rates down to 1e-7 barely move the loss: those trials fall behind.
+    spec = make_spec(
+        **{
+            "search.pruner": pruner,
+            "search.pruner_warmup_epochs": 1,
+            "search.learning_rate": [1e-7, 3e-3],
+            "search.forced_extremes": False,
+            "search.n_startup_trials": 12,
+            "search.trials": 12,
+            "train.max_epochs": 6,
+            "train.patience": 6,
+        }
+    )
+    outcome = run_study(spec)
+    assert outcome.counts["finished"] == 12 and outcome.counts["pruned"] >= 1
+    for record in read_trial_records(spec.run_dir):
+        if record["state"] == "PRUNED":
+            assert record["value"] is None and record["last_value"] is not None
+            assert 1 <= record["epochs_run"] < 6
+            assert record["val_metrics"] is None
