@@ -22,6 +22,16 @@ from pydantic import (
 TierName = Literal["a25", "a50", "a100"]
 
 
+def as_int_list(value: object) -> object:
+    """A comma-separated string ("64,128") or one int as a list, for list-of-int fields;
+    anything else is left for pydantic to validate."""
+    if isinstance(value, str):
+        return [s for s in value.split(",") if s.strip()]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,11 +127,7 @@ class ModelConfig(_Strict):
     @field_validator("d_models", "n_layers", "n_heads", mode="before")
     @classmethod
     def _int_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [s for s in value.split(",") if s.strip()]
-        if isinstance(value, int):
-            value = [value]
-        return value
+        return as_int_list(value)
 
     @field_validator("d_models", "n_layers", "n_heads")
     @classmethod
@@ -246,11 +252,7 @@ class SearchConfig(_Strict):
     @field_validator("exclude_archs", mode="before")
     @classmethod
     def _index_list(cls, value: object) -> object:
-        if isinstance(value, int):
-            return [value]
-        if isinstance(value, str):
-            return [s for s in value.split(",") if s.strip()]
-        return value
+        return as_int_list(value)
 
 
 class StudyConfig(_Strict):

@@ -57,7 +57,7 @@ JOURNAL_FILE = "study.journal"
 # A trial asked but not yet marked with its worker, older than this, is orphaned.
 UNMARKED_GRACE_SECONDS = 60.0
 POLL_SECONDS = 1.0
-# The first trials with equal "weight" when Optuna's median pruner compares curves.
+# Trials the median pruner waits for before it compares a curve with their median.
 MEDIAN_PRUNER_STARTUP_TRIALS = 5
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
