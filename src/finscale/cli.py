@@ -703,6 +703,21 @@ StorageOpt = Annotated[
 ]
 
 
+TierOpt = Annotated[
+    str | None, typer.Option(help="Feature tier a25/a50/a100 (default: the config's).")
+]
+ConfigOpt = Annotated[Path | None, typer.Option(help="Study config YAML file.")]
+PresetOpt = Annotated[str | None, typer.Option(help="Shipped config: quick or paper.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a config field: --set train.max_epochs=20."),
+]
+TrialsOpt = Annotated[
+    int | None,
+    typer.Option(help="Finished trials (complete + pruned) per study (default: the config's)."),
+]
+
+
 def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
     """`--set key=value` pairs; values are read as YAML (numbers, lists, true/false)."""
     import yaml
@@ -729,19 +744,11 @@ def hpo(
         int | None,
         typer.Option("--horizon", help="Label horizon in days (default: the config's, 1)."),
     ] = None,
-    tier: Annotated[
-        str | None, typer.Option(help="Feature tier a25/a50/a100 (default: the config's).")
-    ] = None,
-    config: Annotated[Path | None, typer.Option(help="Study config YAML file.")] = None,
-    preset: Annotated[str | None, typer.Option(help="Shipped config: quick or paper.")] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a config field: --set train.max_epochs=20."),
-    ] = None,
-    trials: Annotated[
-        int | None,
-        typer.Option(help="Finished trials (complete + pruned) to reach (default: the config's)."),
-    ] = None,
+    tier: TierOpt = None,
+    config: ConfigOpt = None,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    trials: TrialsOpt = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Folder of the study's records (default: runs/STUDY).")
     ] = None,
@@ -979,11 +986,20 @@ def hpo_import_trials(
 def stop_command(run_dir: RunDirArg) -> None:
     """Ask every worker of a study to stop after its current epoch; each records its
     trial for resume and exits."""
+    from finscale.analysis.pipeline import SCALE_FILE, STUDIES_DIR
     from finscale.hpo.control import request_stop
     from finscale.hpo.study import STUDY_FILE
 
-    if not (run_dir / STUDY_FILE).exists():
-        raise InputError(f"{run_dir} is not a study's run directory (no {STUDY_FILE})", "RUN_DIR")
+    if (run_dir / SCALE_FILE).exists():
+        # A scaling study: its own stages and every HPO study inside it.
+        for study_dir in (run_dir / STUDIES_DIR).glob("*"):
+            if (study_dir / STUDY_FILE).exists():
+                request_stop(study_dir)
+    elif not (run_dir / STUDY_FILE).exists():
+        raise InputError(
+            f"{run_dir} is not a study's run directory (no {STUDY_FILE} or {SCALE_FILE})",
+            "RUN_DIR",
+        )
     path = request_stop(run_dir)
     console.print(
         f"asked the workers of {run_dir} to stop after their current epoch ({path})",
@@ -1002,6 +1018,339 @@ def summary_command(run_dir: RunDirArg, storage: StorageOpt = None) -> None:
     console.print(render_markdown(summary), soft_wrap=True, highlight=False, markup=False)
     for path in paths:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
+# ---------------------------------------------------------------- the scaling study
+
+
+class _ScaleProgress:
+    """Progress of `finscale scale` on stderr: a bar per stage (units done, elapsed,
+    ETA from the stage's mean unit time) and one line per unit and per HPO trial."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.task = None
+        self.name = ""
+        self.total = 0
+        self.count = 0
+        self.current = ""
+
+    def __enter__(self) -> _ScaleProgress:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(*exc)
+
+    def print(self, text: str) -> None:
+        self.progress.console.print(escape(text), highlight=False, soft_wrap=True)
+
+    def stage(self, name: str, units: int) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+        self.name, self.total, self.count = name, units, 0
+        self.task = self.progress.add_task(name, total=max(units, 1), completed=0)
+        if units == 0:
+            self.print(f"[{name}] nothing to do")
+
+    def unit(self, name: str, budget: int | None, horizon: int, detail: str) -> None:
+        from finscale.model.grid import format_budget
+
+        self.count += 1
+        where = f"budget {format_budget(budget)} · " if budget is not None else ""
+        self.current = f"[{name} {self.count}/{self.total}] {where}h={horizon} · {detail}"
+        self.progress.update(self.task, description=self.current)
+
+    def done(self, seconds: float, skipped: bool) -> None:
+        how = "already done, skipped" if skipped else f"{_duration(seconds)}"
+        self.print(f"{self.current}: {how}")
+        if skipped:
+            # A skipped unit says nothing of how long the others take: keep it out of the ETA.
+            task = next(t for t in self.progress.tasks if t.id == self.task)
+            self.progress.update(self.task, total=max(1, (task.total or 1) - 1))
+        else:
+            self.progress.advance(self.task)
+
+    def hpo_callbacks(self, spec) -> dict[str, Any]:
+        import time
+
+        state = {"time": time.time(), "finished": 0}
+
+        def on_start(counts: dict[str, int]) -> None:
+            state.update(time=time.time(), finished=counts["finished"])
+
+        def on_trial(study, trial, outcome, counts, worker_index) -> None:
+            elapsed_s = time.time() - state["time"]
+            done = counts["finished"] - state["finished"]
+            left = max(0, spec.trials - counts["finished"])
+            eta = f"ETA {_duration(elapsed_s / done * left)}" if done > 0 else "ETA -"
+            line = _trial_line(trial, outcome, counts, _best_so_far(study))
+            self.print(f"  {spec.study_name} {line}  [{_duration(elapsed_s)} elapsed, {eta}]")
+
+        return {"on_trial": on_trial, "child_on_trial": _child_trial_line, "on_start": on_start}
+
+
+def _scale_spec(
+    preset: str | None,
+    config: Path | None,
+    set_: list[str] | None,
+    run_dir: Path | None,
+    storage: str | None,
+    store: Path | None,
+    workers: int = 1,
+    **overrides: Any,
+):
+    from finscale.analysis.pipeline import ScaleSpec
+    from finscale.config import load_study_config
+
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}", "--workers")
+    merged = _parse_sets(set_)
+    merged.update({k: v for k, v in overrides.items() if v is not None})
+    study_config = load_study_config(preset, config, merged)
+    name = preset or (config.stem if config is not None else "scale")
+    return ScaleSpec(
+        config=study_config,
+        run_dir=run_dir or Path("runs") / name,
+        store_dir=store or default_store_dir(),
+        storage=storage,
+        workers=workers,
+    )
+
+
+def _spec_of_run_dir(run_dir: Path, storage: str | None, store: Path | None):
+    """The ScaleSpec a run directory was made with (its scale.json)."""
+    from finscale.analysis.pipeline import ScaleSpec, read_scale_file
+    from finscale.config import StudyConfig
+
+    info = read_scale_file(run_dir)
+    recorded = info.get("storage")
+    if storage is None and recorded and "***" in recorded:
+        raise InputError(
+            f"the study's storage {recorded} needs its password: pass --storage with the full URL",
+            "--storage",
+        )
+    return ScaleSpec(
+        config=StudyConfig(**info["config"]),
+        run_dir=run_dir,
+        store_dir=store or default_store_dir(),
+        storage=storage or recorded,
+    )
+
+
+@app.command("scale")
+def scale_command(
+    preset: PresetOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    tier: TierOpt = None,
+    budgets: Annotated[
+        str | None, typer.Option(help="Budgets, e.g. 2M,20M,200M (default: the config's).")
+    ] = None,
+    horizons: Annotated[
+        str | None, typer.Option(help="Label horizons in days, e.g. 1,3,5 (default: the config's).")
+    ] = None,
+    trials: TrialsOpt = None,
+    seeds: Annotated[
+        int | None, typer.Option(help="Seeds of each winner's final evaluation (default: 3).")
+    ] = None,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Folder of the study (default: runs/PRESET).")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="Optuna storage URL for every study (default: a journal file per study)."
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="HPO worker processes on this machine.")] = 1,
+    store: StoreOpt = None,
+) -> None:
+    """Run (or resume) the whole scaling study: the HPO study of every budget x horizon,
+    the winners' final evaluation on test with several seeds, baselines, cross-budget
+    validation, the scaling-law fit and the report. Re-running the same command resumes
+    it and skips every finished step; `finscale stop RUN_DIR` or Ctrl-C stops it."""
+    from finscale.analysis.pipeline import Pipeline, StopRequested, write_scale_file
+    from finscale.analysis.report import write_report
+    from finscale.analysis.results import build_results
+    from finscale.hpo.control import clear_stop
+
+    spec = _scale_spec(
+        preset,
+        config,
+        set_,
+        run_dir,
+        storage,
+        store,
+        workers,
+        **{
+            "data.tier": tier,
+            "scale.budgets": budgets,
+            "scale.horizons": horizons,
+            "search.trials": trials,
+            "scale.seeds": seeds,
+        },
+    )
+    _check_run_dir_matches(spec)
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    write_scale_file(spec)
+    _clear_stops(spec.run_dir, clear_stop)
+    with _ScaleProgress() as progress:
+        pipeline = Pipeline(spec, progress)
+        try:
+            pipeline.hpo()
+            pipeline.evaluation()
+            pipeline.baselines()
+            pipeline.cross_budget()
+        except StopRequested as exc:
+            progress.print(
+                f"stopped ({exc}); run the same command to resume: finished steps are skipped"
+            )
+            raise typer.Exit(1) from None
+        progress.stage("results", 1)
+        progress.unit("results", None, spec.horizons[0], "intervals, baselines, fit")
+        results = build_results(spec.run_dir)
+        progress.done(0.0, False)
+        progress.stage("report", 1)
+        progress.unit("report", None, spec.horizons[0], "figures, report.md, report.html")
+        paths = write_report(spec.run_dir, results)
+        progress.done(0.0, False)
+    _print_scaling_table(results)
+    for path in paths:
+        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
+def _check_run_dir_matches(spec) -> None:
+    """A run directory holds one study's config: resuming with other data or model options
+    would mix two studies (the HPO storage would refuse it later, after hours)."""
+    from finscale.analysis.pipeline import SCALE_FILE, read_json
+
+    stored = read_json(spec.run_dir / SCALE_FILE)
+    if stored is None:
+        return
+    now = spec.config.model_dump(mode="json")
+    changed = [
+        section
+        for section in ("data", "model")
+        if stored.get("config", {}).get(section) != now[section]
+    ]
+    if changed:
+        raise InputError(
+            f"{spec.run_dir} holds a study with other {' and '.join(changed)} settings; "
+            "use another --run-dir or the same options",
+            "--run-dir",
+        )
+
+
+def _clear_stops(run_dir: Path, clear_stop) -> None:
+    from finscale.analysis.pipeline import STUDIES_DIR
+
+    clear_stop(run_dir)
+    for study_dir in (run_dir / STUDIES_DIR).glob("*"):
+        clear_stop(study_dir)
+
+
+def _print_scaling_table(results: dict[str, Any]) -> None:
+    from finscale.analysis.report import scaling_table_markdown
+
+    console.print(scaling_table_markdown(results), soft_wrap=True, highlight=False, markup=False)
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of a scaling study.")],
+) -> None:
+    """Rebuild experiment_results.csv, scaling.json, report.md, report.html and the
+    figures of a scaling study from what it stored (no training)."""
+    from finscale.analysis.report import write_report
+    from finscale.analysis.results import build_results
+
+    results = build_results(run_dir)
+    paths = write_report(run_dir, results)
+    _print_scaling_table(results)
+    for path in paths:
+        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
+@app.command("validate-cross-budget")
+def validate_cross_budget_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory of a scaling study.")],
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the plan and its estimated cost; train nothing."),
+    ] = False,
+    storage: StorageOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Train every winner's architecture with every other budget's winning training
+    values (the cross-budget matrix of validation log loss); --dry-run prints the plan."""
+    from finscale.analysis.pipeline import Pipeline, StopRequested
+    from finscale.model.grid import format_budget
+
+    spec = _spec_of_run_dir(run_dir, storage, store)
+    with _ScaleProgress() as progress:
+        pipeline = Pipeline(spec, progress)
+        pipeline.load_winners()
+        plan = pipeline.cross_budget_plan()
+        if dry_run:
+            table = Table(title="cross-budget plan", box=box.SIMPLE_HEAD)
+            for column in ("h", "values of", "architecture of", "architecture", "values", "est."):
+                table.add_column(column)
+            total = 0.0
+            todo = 0
+            for cell in plan:
+                arch = cell["target"]["architecture"]
+                values = cell["source"]["params"]
+                done = cell["stored"]
+                seconds = cell["estimated_seconds"]
+                if not done:
+                    todo += 1
+                    total += 0.0 if seconds != seconds else seconds
+                table.add_row(
+                    str(cell["horizon_days"]),
+                    format_budget(cell["values_from"]),
+                    format_budget(cell["architecture_of"]),
+                    f"d{arch['d_model']}/L{arch['n_layers']}/h{arch['n_heads']} "
+                    f"{arch['param_count']:,}",
+                    f"lr {values['learning_rate']:.2e} wd {values['weight_decay']:.2e} "
+                    f"warmup {values['warmup_steps']} dropout {values['dropout']:.2f}",
+                    "stored" if done else (f"{seconds:.0f} s" if seconds == seconds else "?"),
+                )
+            console.print(table)
+            console.print(
+                f"{len(plan)} trainings planned, {todo} to run, at most about "
+                f"{_duration(total)} ({spec.config.train.max_epochs} epochs each at the "
+                "winners' measured epoch time; early stopping makes it shorter)",
+                soft_wrap=True,
+                highlight=False,
+            )
+            return
+        try:
+            pipeline.cross_budget()
+        except StopRequested as exc:
+            progress.print(f"stopped ({exc}); run the same command to resume")
+            raise typer.Exit(1) from None
+    console.print(
+        f"cross-budget matrix stored in {run_dir}; `finscale report {run_dir}` draws it",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -255,15 +255,72 @@ class SearchConfig(_Strict):
         return as_int_list(value)
 
 
+class ScaleConfig(_Strict):
+    """The scaling study around the per-budget searches (`finscale scale`): which
+    budgets and horizons, and how the winners are re-evaluated and compared."""
+
+    budgets: tuple[int, ...] = Field(
+        (2_000_000, 20_000_000, 200_000_000),
+        description="parameter budgets, e.g. [2M, 20M, 200M]; one HPO study each per horizon",
+    )
+    horizons: tuple[int, ...] = Field((1,), description="label horizons in days")
+    seeds: int = Field(3, ge=1, description="training seeds of each winner's final evaluation")
+    bootstrap_resamples: int = Field(
+        1000, ge=50, description="block-bootstrap resamples of the test dates (and of fit runs)"
+    )
+    block_days: int | None = Field(
+        None,
+        ge=1,
+        description="bootstrap block length; None: max(horizon_days, n_test ** (1/3))",
+    )
+    confidence_level: float = Field(0.95, gt=0.5, lt=1, description="of every interval")
+    cross_budget: bool = Field(
+        True, description="train every winner's architecture with every other winner's values"
+    )
+    min_samples_per_param: float = Field(
+        20.0, gt=0, description="below this many training samples per parameter: data-limited"
+    )
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _budget_list(cls, value: object) -> object:
+        from finscale.errors import InputError
+        from finscale.model.grid import parse_budget
+
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            items = [items]
+        try:
+            return sorted({parse_budget(item) for item in items if str(item).strip()})
+        except InputError as exc:
+            raise ValueError(exc.what) from None
+
+    @field_validator("horizons", mode="before")
+    @classmethod
+    def _horizon_list(cls, value: object) -> object:
+        return as_int_list(value)
+
+    @field_validator("budgets", "horizons")
+    @classmethod
+    def _non_empty_sorted(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value:
+            raise ValueError("needs at least one value")
+        if min(value) < 1:
+            raise ValueError(f"values must be positive, got {list(value)}")
+        return tuple(sorted(set(value)))
+
+
 class StudyConfig(_Strict):
-    """One study's whole configuration: data, architecture space, training defaults
-    and search. A YAML file or a shipped preset holds it; `--set key=value` edits
-    any field by its dotted name (``train.max_epochs=20``)."""
+    """One study's whole configuration: data, architecture space, training defaults,
+    search, and the scaling study around the searches. A YAML file or a shipped
+    preset holds it; `--set key=value` edits any field by its dotted name
+    (``train.max_epochs=20``)."""
 
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     search: SearchConfig = SearchConfig()
+    scale: ScaleConfig = ScaleConfig()
 
 
 PRESETS = ("quick", "paper")

@@ -14,12 +14,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from finscale.config import StudyConfig
+from finscale.config import StudyConfig, TrainConfig
 from finscale.data.dataset import WindowDataset
 from finscale.hpo.control import ResourceMonitor, StopSignal, wait_until_cool
 from finscale.hpo.forced import FORCED_ATTR
 from finscale.hpo.space import ArchitectureSpace, within_tolerance
 from finscale.model.grid import Architecture, PlannedArchitecture
+from finscale.model.patchtst import PatchTSTConfig
 
 # User attrs a trial carries (besides the metrics of a completed one).
 WORKER_ATTR = "worker"
@@ -63,6 +64,28 @@ def architecture_attr(arch: Architecture) -> dict[str, int]:
         "d_ff": c.d_ff,
         "param_count": arch.param_count,
     }
+
+
+def training_configs(
+    arch: Architecture,
+    planned: PlannedArchitecture,
+    params: dict[str, Any],
+    config: StudyConfig,
+    seed: int | None = None,
+) -> tuple[PatchTSTConfig, TrainConfig]:
+    """The model and training configs of one architecture with a trial's training values
+    (`params`), on the memory planner's micro-batch; `seed` replaces the config's."""
+    model_config = arch.config.replace(dropout=params["dropout"])
+    update: dict[str, Any] = {
+        "learning_rate": params["learning_rate"],
+        "weight_decay": params["weight_decay"],
+        "warmup_steps": params["warmup_steps"],
+    }
+    if planned.batch is not None and config.train.micro_batch is None:
+        update["micro_batch"] = planned.batch.micro_batch
+    if seed is not None:
+        update["seed"] = seed
+    return model_config, config.train.model_copy(update=update)
 
 
 def find_duplicate(
@@ -110,15 +133,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
         study.tell(trial, original.value)
         return TrialOutcome(TrialState.COMPLETE, original.value)
 
-    model_config = arch.config.replace(dropout=params["dropout"])
-    update: dict[str, Any] = {
-        "learning_rate": params["learning_rate"],
-        "weight_decay": params["weight_decay"],
-        "warmup_steps": params["warmup_steps"],
-    }
-    if planned.batch is not None and config.train.micro_batch is None:
-        update["micro_batch"] = planned.batch.micro_batch
-    train_config = config.train.model_copy(update=update)
+    model_config, train_config = training_configs(arch, planned, params, config)
     monitor = ResourceMonitor(_device_type(train_config.device))
     curve: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []

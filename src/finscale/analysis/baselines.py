@@ -1,0 +1,114 @@
+"""The baselines a transformer must beat, on the same splits and windows.
+
+- `base_rate`: the training split's positive rate, predicted for every sample.
+- `logistic`: L2 logistic regression on the flattened input window (every
+  feature of every day the transformer sees).
+- `volatility`: logistic regression on the volatility features of the last day
+  only. With a fixed return threshold the chance of crossing it grows with
+  volatility, so this one is hard to beat and the one a claim must clear.
+
+The L2 strength of each regression is chosen on validation log loss, like the
+transformer's hyperparameters; the test split is scored once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from finscale.train.metrics import classification_metrics, log_loss
+
+BASELINES = ("base_rate", "logistic", "volatility")
+# Features of the target's own price range and return dispersion (the a25 tier has
+# them all; a tier without some uses the ones it has).
+VOLATILITY_FEATURES = ("rvol_5d", "rvol_20d", "natr_14", "hl_range", "bb_width_20")
+# Inverse L2 strengths tried on validation.
+C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+MAX_ITER = 2000
+
+
+def _rows(windows: Any) -> dict[str, np.ndarray]:
+    return {split: windows.rows(split).numpy() for split in ("train", "val", "test")}
+
+
+def flattened_windows(windows: Any, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), context_days * n_features) inputs: each sample's whole window."""
+    return windows.batch(torch.from_numpy(rows))[0].reshape(len(rows), -1).numpy()
+
+
+def last_day(windows: Any, rows: np.ndarray, names: list[str]) -> np.ndarray:
+    """(len(rows), len(names)) values of the named features on each sample's own day."""
+    columns = [windows.feature_names.index(n) for n in names]
+    return windows.features.numpy()[rows][:, columns].astype(np.float64)
+
+
+def fit_logistic(
+    x: dict[str, np.ndarray], y: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Fit on train at every C of `C_GRID`, keep the lowest val log loss; returns the
+    probabilities of every split and the choice made."""
+    scaler = StandardScaler().fit(x["train"])
+    scaled = {split: scaler.transform(values) for split, values in x.items()}
+    best: tuple[float, float, LogisticRegression] | None = None
+    tried = {}
+    for c in C_GRID:
+        model = LogisticRegression(C=c, max_iter=MAX_ITER).fit(scaled["train"], y["train"])
+        val = log_loss(y["val"], model.predict_proba(scaled["val"])[:, 1])
+        tried[str(c)] = val
+        if best is None or val < best[0]:
+            best = (val, c, model)
+    assert best is not None
+    model = best[2]
+    probabilities = {split: model.predict_proba(v)[:, 1] for split, v in scaled.items()}
+    return probabilities, {
+        "C": best[1],
+        "val_log_loss_by_C": tried,
+        "n_inputs": x["train"].shape[1],
+    }
+
+
+def evaluate_baselines(windows: Any, threshold: float = 0.5) -> dict[str, dict[str, Any]]:
+    """Every baseline's validation and test predictions and metrics.
+
+    `windows` is the `WindowDataset` the transformers of this horizon trained on.
+    Returns {name: {"val_metrics", "test_metrics", "predictions": {"val", "test"},
+    "details"}}.
+    """
+    rows = _rows(windows)
+    labels = {split: windows.labels[r].numpy().astype(int) for split, r in rows.items()}
+    out: dict[str, dict[str, Any]] = {}
+
+    rate = float(labels["train"].mean())
+    probabilities = {split: np.full(len(r), rate) for split, r in rows.items()}
+    out["base_rate"] = _scored(probabilities, labels, threshold, {"train_positive_rate": rate})
+
+    flat = {split: flattened_windows(windows, r) for split, r in rows.items()}
+    probabilities, details = fit_logistic(flat, labels)
+    out["logistic"] = _scored(probabilities, labels, threshold, details)
+
+    names = [n for n in VOLATILITY_FEATURES if n in windows.feature_names]
+    if names:
+        vol = {split: last_day(windows, r, names) for split, r in rows.items()}
+        probabilities, details = fit_logistic(vol, labels)
+        out["volatility"] = _scored(
+            probabilities, labels, threshold, {**details, "features": names}
+        )
+    return out
+
+
+def _scored(
+    probabilities: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
+    threshold: float,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "val_metrics": classification_metrics(labels["val"], probabilities["val"], threshold),
+        "test_metrics": classification_metrics(labels["test"], probabilities["test"], threshold),
+        "predictions": {s: probabilities[s].tolist() for s in ("val", "test")},
+        "details": details,
+    }

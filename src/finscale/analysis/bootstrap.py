@@ -1,0 +1,418 @@
+"""Uncertainty of test metrics: over training seeds and over test dates.
+
+A model's test predictions are an array `preds` of shape (n_seeds, n_samples):
+probabilities of the positive class, one row per training seed (a
+deterministic baseline has n_seeds = 1), against 0/1 labels `y` of shape
+(n_samples,) in date order.
+
+Two sources of noise are reported. Seed noise is the spread of the metric
+over training seeds (a Student-t interval of their mean). Test-date noise is
+estimated with a circular block bootstrap over the test dates: labels over a
+horizon of h days overlap, so neighbouring dates are dependent and must be
+resampled in blocks. One index matrix, shape (n_resamples, n_samples), is
+drawn per horizon and shared by every model, so comparisons between models
+are paired on exactly the same resampled dates.
+
+Pure functions of numpy arrays. Metrics are recomputed for every resample in
+vectorised form and agree with `finscale.train.metrics.classification_metrics`
+on the identity resample.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from arch.bootstrap import CircularBlockBootstrap
+from scipy import stats
+
+from finscale.train.metrics import ECE_BINS
+
+METRICS = (
+    "log_loss",
+    "brier",
+    "brier_skill",
+    "roc_auc",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "ece",
+    "prediction_range",
+)
+
+# prediction_range is a diagnostic (near 0 means the model collapsed to a
+# constant), not a score with a better direction, so it has no entry.
+LOWER_IS_BETTER: dict[str, bool] = {
+    "log_loss": True,
+    "brier": True,
+    "ece": True,
+    "brier_skill": False,
+    "roc_auc": False,
+    "accuracy": False,
+    "precision": False,
+    "recall": False,
+    "f1": False,
+}
+
+IMPROVES = "improves"
+NO_DIFFERENCE = "no detectable difference"
+WORSENS = "worsens"
+
+
+def block_length_days(n_samples: int, horizon_days: int) -> int:
+    """Block length, in days (samples), of the block bootstrap over `n_samples` test dates.
+
+    `max(horizon_days, ceil(n_samples ** (1/3)))`: labels over a horizon of h
+    days overlap, so dates closer than h days are dependent and a block must
+    never cut them apart; beyond that, blocks grow like n^(1/3), the usual
+    rate for block bootstraps.
+    """
+    if int(n_samples) != n_samples or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if int(horizon_days) != horizon_days or horizon_days < 1:
+        raise ValueError(f"horizon_days must be a positive integer, got {horizon_days!r}")
+    n = int(n_samples)
+    # Integer cube root: the float n ** (1/3) is 3.0000000000000004 for n = 27,
+    # whose ceiling would be one day too long.
+    root = round(n ** (1.0 / 3.0))
+    while root**3 < n:
+        root += 1
+    while root > 1 and (root - 1) ** 3 >= n:
+        root -= 1
+    return max(int(horizon_days), root)
+
+
+def bootstrap_indices(n_samples: int, block_days: int, n_resamples: int, seed: int) -> np.ndarray:
+    """Resampled test-date indices of a circular block bootstrap.
+
+    Returns an int array of shape (n_resamples, n_samples): each row is made of
+    blocks of `block_days` consecutive indices (modulo n_samples, the last block
+    cut short), drawn by `arch.bootstrap.CircularBlockBootstrap` seeded with
+    `seed`, so the same arguments give the same matrix. Share one matrix
+    between all models of one horizon so that their comparisons are paired.
+    """
+    if int(n_samples) != n_samples or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if int(block_days) != block_days or block_days < 1:
+        raise ValueError(f"block_days must be a positive integer, got {block_days!r}")
+    if int(n_resamples) != n_resamples or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    bootstrap = CircularBlockBootstrap(int(block_days), np.arange(int(n_samples)), seed=seed)
+    rows = [positional[0] for positional, _ in bootstrap.bootstrap(int(n_resamples))]
+    return np.stack(rows).astype(np.int64, copy=False)
+
+
+def _checked_labels_predictions(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
+    """y as float (n_samples,), p as float (n_seeds, n_samples), both validated."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array, got shape {y.shape}")
+    if p.ndim == 1:
+        p = p[None, :]
+    if p.ndim != 2 or p.shape[1] != y.size or p.shape[0] == 0:
+        raise ValueError(
+            f"predictions must have shape (n_seeds, {y.size}) or ({y.size},), got {p.shape}"
+        )
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("labels must be 0 or 1")
+    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
+        raise ValueError("predictions must be probabilities in [0, 1]")
+    return y, p
+
+
+def _checked_indices(indices: Any, n_samples: int) -> np.ndarray:
+    indices = np.asarray(indices)
+    if indices.ndim != 2 or indices.shape[0] == 0 or indices.shape[1] == 0:
+        raise ValueError(
+            f"indices must have shape (n_resamples, n_samples), got shape {indices.shape}"
+        )
+    if not np.issubdtype(indices.dtype, np.integer):
+        raise ValueError(f"indices must be integers, got dtype {indices.dtype}")
+    if indices.min() < 0 or indices.max() >= n_samples:
+        raise ValueError(f"indices must lie in [0, {n_samples}) for {n_samples} samples")
+    return indices
+
+
+def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    out = np.zeros(numerator.shape, dtype=float)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def _roc_auc_rows(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """ROC AUC of every row, shape (n_resamples,); NaN where a row has one class.
+
+    Mann-Whitney U from average ranks: tied scores count half, exactly as the
+    trapezoidal ROC area of scikit-learn.
+    """
+    ranks = stats.rankdata(probs, method="average", axis=1)
+    n_pos = labels.sum(axis=1)
+    n_neg = labels.shape[1] - n_pos
+    rank_sum_pos = (ranks * labels).sum(axis=1)
+    u_statistic = rank_sum_pos - n_pos * (n_pos + 1.0) / 2.0
+    pairs = n_pos * n_neg
+    auc = np.full(labels.shape[0], math.nan)
+    np.divide(u_statistic, pairs, out=auc, where=pairs > 0)
+    return auc
+
+
+def _ece_rows(labels: np.ndarray, probs: np.ndarray, n_bins: int = ECE_BINS) -> np.ndarray:
+    """Expected calibration error of every row, as `metrics.expected_calibration_error`."""
+    n_rows, n_cols = probs.shape
+    bins = np.minimum((probs * n_bins).astype(np.int64), n_bins - 1)
+    # Offsetting each row's bin ids by row * n_bins lets one bincount fill every row.
+    ids = (bins + n_bins * np.arange(n_rows)[:, None]).ravel()
+    observed = np.bincount(ids, weights=labels.ravel(), minlength=n_rows * n_bins)
+    predicted = np.bincount(ids, weights=probs.ravel(), minlength=n_rows * n_bins)
+    gap = np.abs(observed - predicted).reshape(n_rows, n_bins)
+    return gap.sum(axis=1) / n_cols
+
+
+def _metric_rows(
+    labels: np.ndarray, probs: np.ndarray, threshold: float, names: tuple[str, ...] = METRICS
+) -> dict[str, np.ndarray]:
+    """Metrics in `names` of every row of (labels, probs), both shape (n_resamples, n_samples)."""
+    out: dict[str, np.ndarray] = {}
+    if "log_loss" in names:
+        # scikit-learn clips p and 1 - p (each) to [eps, 1 - eps] of the dtype so a
+        # confident wrong 0/1 prediction costs -log(eps) instead of infinity.
+        eps = np.finfo(probs.dtype).eps
+        log_p = np.log(np.clip(probs, eps, 1.0 - eps))
+        log_q = np.log(np.clip(1.0 - probs, eps, 1.0 - eps))
+        out["log_loss"] = -(labels * log_p + (1.0 - labels) * log_q).mean(axis=1)
+    if "brier" in names or "brier_skill" in names:
+        brier = ((probs - labels) ** 2).mean(axis=1)
+        if "brier" in names:
+            out["brier"] = brier
+        if "brier_skill" in names:
+            # Against always predicting the resample's own positive rate, as the
+            # full-sample metric does; undefined when that rate is 0 or 1.
+            rate = labels.mean(axis=1)
+            reference = rate * (1.0 - rate)
+            defined = reference != 0.0
+            skill = 1.0 - brier / np.where(defined, reference, 1.0)
+            out["brier_skill"] = np.where(defined, skill, math.nan)
+    if "roc_auc" in names:
+        out["roc_auc"] = _roc_auc_rows(labels, probs)
+    if {"accuracy", "precision", "recall", "f1"} & set(names):
+        hard = probs >= threshold
+        positive = labels == 1.0
+        tp = (hard & positive).sum(axis=1).astype(float)
+        fp = (hard & ~positive).sum(axis=1).astype(float)
+        fn = (~hard & positive).sum(axis=1).astype(float)
+        n_cols = labels.shape[1]
+        tn = n_cols - tp - fp - fn
+        out["accuracy"] = (tp + tn) / n_cols
+        out["precision"] = _safe_ratio(tp, tp + fp)
+        out["recall"] = _safe_ratio(tp, tp + fn)
+        # 2 tp / (2 tp + fp + fn) is the harmonic mean of precision and recall
+        # written the way scikit-learn computes it, without 0/0 when tp = 0.
+        out["f1"] = _safe_ratio(2.0 * tp, 2.0 * tp + fp + fn)
+    if "ece" in names:
+        out["ece"] = _ece_rows(labels, probs)
+    if "prediction_range" in names:
+        out["prediction_range"] = probs.max(axis=1) - probs.min(axis=1)
+    return {name: out[name] for name in names}
+
+
+def resampled_metrics(
+    y: Any, p: Any, indices: Any, threshold: float = 0.5
+) -> dict[str, np.ndarray]:
+    """Every metric of METRICS on every resample of one set of predictions.
+
+    y: labels (n_samples,), 0/1. p: probabilities of the positive class
+    (n_samples,). indices: int (n_resamples, n_samples), rows of test-date
+    indices (from `bootstrap_indices`). Hard metrics (accuracy, precision,
+    recall, f1) count p >= threshold as positive, with 0 for a 0/0 ratio.
+
+    Returns {metric: array (n_resamples,)}; log_loss in nats, brier in squared
+    probability, the rest unitless. roc_auc is NaN on a resample with one
+    class only, brier_skill where its positive rate is 0 or 1. With
+    `indices = np.arange(n)[None, :]` the values equal
+    `finscale.train.metrics.classification_metrics(y, p, threshold)`.
+    """
+    y, p2 = _checked_labels_predictions(y, p)
+    if p2.shape[0] != 1:
+        raise ValueError(f"resampled_metrics takes one set of predictions, got {p2.shape[0]}")
+    indices = _checked_indices(indices, y.size)
+    return _metric_rows(y[indices], p2[0][indices], threshold)
+
+
+def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of `values`, ignoring NaN; NaN bounds if all are NaN."""
+    finite = values[~np.isnan(values)]
+    if finite.size == 0:
+        return math.nan, math.nan
+    tail = 100.0 * (1.0 - level) / 2.0
+    low, high = np.percentile(finite, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def _check_level(level: float) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+
+
+def summarize_runs(
+    y: Any, preds: Any, indices: Any, threshold: float = 0.5, level: float = 0.95
+) -> dict[str, dict[str, Any]]:
+    """Seed and test-date intervals of every metric of one model.
+
+    y: labels (n_samples,). preds: probabilities (n_seeds, n_samples), one row
+    per training seed (a 1-D array is one seed). indices: (n_resamples,
+    n_samples) from `bootstrap_indices`. level: coverage of both intervals.
+
+    Returns {metric: summary} for every metric of METRICS, each summary with
+      mean: mean over seeds of the full-sample metric;
+      per_seed: list of the full-sample metric of each seed (n_seeds values);
+      seed_std: sample standard deviation (ddof 1) of per_seed, 0.0 for one seed;
+      seed_low, seed_high: Student-t interval of the mean over seeds (mean ±
+        t * std / sqrt(n_seeds)); both equal the mean for one seed;
+      boot_low, boot_high: percentile interval over the test-date resamples of
+        the seed-mean metric, NaN resamples (one class only) left out;
+      n_seeds, n_resamples: counts; n_valid_resamples: resamples with a value.
+    """
+    _check_level(level)
+    y, preds = _checked_labels_predictions(y, preds)
+    indices = _checked_indices(indices, y.size)
+    identity = np.arange(y.size)[None, :]
+    labels = y[indices]
+    n_seeds, n_resamples = preds.shape[0], indices.shape[0]
+
+    full = {name: np.empty(n_seeds) for name in METRICS}
+    resampled = {name: np.zeros(n_resamples) for name in METRICS}
+    for seed_row, p in enumerate(preds):
+        for name, values in _metric_rows(y[identity], p[identity], threshold).items():
+            full[name][seed_row] = values[0]
+        for name, values in _metric_rows(labels, p[indices], threshold).items():
+            resampled[name] += values / n_seeds
+
+    t_quantile = float(stats.t.ppf(0.5 + level / 2.0, n_seeds - 1)) if n_seeds > 1 else 0.0
+    summary: dict[str, dict[str, Any]] = {}
+    for name in METRICS:
+        per_seed = full[name]
+        mean = float(per_seed.mean())
+        std = float(per_seed.std(ddof=1)) if n_seeds > 1 else 0.0
+        half_width = t_quantile * std / math.sqrt(n_seeds)
+        boot_low, boot_high = _percentile_interval(resampled[name], level)
+        summary[name] = {
+            "mean": mean,
+            "per_seed": [float(v) for v in per_seed],
+            "seed_std": std,
+            "seed_low": mean - half_width,
+            "seed_high": mean + half_width,
+            "boot_low": boot_low,
+            "boot_high": boot_high,
+            "n_seeds": n_seeds,
+            "n_resamples": n_resamples,
+            "n_valid_resamples": int(np.count_nonzero(~np.isnan(resampled[name]))),
+        }
+    return summary
+
+
+def summarize_metric(
+    y: Any,
+    preds: Any,
+    indices: Any,
+    metric: str = "log_loss",
+    threshold: float = 0.5,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """The summary of one metric from `summarize_runs` (same keys)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
+    return summarize_runs(y, preds, indices, threshold=threshold, level=level)[metric]
+
+
+def verdict(low: float, high: float, lower_is_better: bool = True) -> str:
+    """IMPROVES, NO_DIFFERENCE or WORSENS for an interval [low, high] of a difference b - a.
+
+    A change is claimed only when the whole interval lies on one side of zero;
+    an interval that includes zero, or has a NaN bound, is NO_DIFFERENCE.
+    """
+    if math.isnan(low) or math.isnan(high):
+        return NO_DIFFERENCE
+    below, above = high < 0.0, low > 0.0
+    if lower_is_better:
+        return IMPROVES if below else WORSENS if above else NO_DIFFERENCE
+    return IMPROVES if above else WORSENS if below else NO_DIFFERENCE
+
+
+def _seed_resampled_mean(per_seed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mean over seeds drawn with replacement, a fresh draw per resample.
+
+    per_seed: (n_seeds, n_resamples) metric of each seed on each resample.
+    Returns (n_resamples,).
+    """
+    n_seeds, n_resamples = per_seed.shape
+    # Multinomial counts are the same draw as n_seeds seed indices with replacement.
+    counts = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_resamples)
+    return (counts * per_seed.T).sum(axis=1) / n_seeds
+
+
+def paired_difference(
+    y: Any,
+    preds_a: Any,
+    preds_b: Any,
+    indices: Any,
+    metric: str = "log_loss",
+    seed: int = 0,
+    level: float = 0.95,
+    threshold: float = 0.5,
+) -> dict[str, Any]:
+    """Interval of the difference b - a of the seed-mean `metric` of two models.
+
+    y: labels (n_samples,). preds_a, preds_b: probabilities (n_seeds_a,
+    n_samples) and (n_seeds_b, n_samples); the seed counts may differ.
+    indices: (n_resamples, n_samples) from `bootstrap_indices`.
+
+    Each resample uses the same dates `indices[r]` for both models (paired),
+    and also draws each model's seeds with replacement (numpy Generator
+    seeded with `seed`, independently for a and b, whose seeds are separate
+    training runs), so the interval carries test-date and training-seed noise.
+
+    Returns a dict with
+      metric, level, n_resamples;
+      difference: mean_b - mean_a of the full-sample metric (units of the metric);
+      low, high: percentile interval of the resampled differences (NaN
+        resamples left out);
+      lower_is_better: from LOWER_IS_BETTER, None for a metric without a
+        better direction (prediction_range);
+      verdict: for b against a, from `verdict`, None without a direction.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
+    _check_level(level)
+    y, preds_a = _checked_labels_predictions(y, preds_a)
+    _, preds_b = _checked_labels_predictions(y, preds_b)
+    indices = _checked_indices(indices, y.size)
+    identity = np.arange(y.size)[None, :]
+    labels = y[indices]
+    names = (metric,)
+
+    def per_seed(preds: np.ndarray, rows: np.ndarray, row_labels: np.ndarray) -> np.ndarray:
+        return np.stack(
+            [_metric_rows(row_labels, p[rows], threshold, names)[metric] for p in preds]
+        )
+
+    full_a = per_seed(preds_a, identity, y[identity])[:, 0]
+    full_b = per_seed(preds_b, identity, y[identity])[:, 0]
+    rng = np.random.default_rng(seed)
+    boot_a = _seed_resampled_mean(per_seed(preds_a, indices, labels), rng)
+    boot_b = _seed_resampled_mean(per_seed(preds_b, indices, labels), rng)
+    low, high = _percentile_interval(boot_b - boot_a, level)
+    lower_is_better = LOWER_IS_BETTER.get(metric)
+    return {
+        "metric": metric,
+        "level": level,
+        "n_resamples": int(indices.shape[0]),
+        "difference": float(full_b.mean() - full_a.mean()),
+        "low": low,
+        "high": high,
+        "lower_is_better": lower_is_better,
+        "verdict": None if lower_is_better is None else verdict(low, high, lower_is_better),
+    }

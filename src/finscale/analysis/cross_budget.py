@@ -1,0 +1,87 @@
+"""Cross-budget validation: do the training values found at one size transfer to another?
+
+For budgets A and B of one horizon, cell (A, B) is the validation log loss of
+B's winning architecture trained with A's winning training values (learning
+rate, weight decay, warmup, dropout), seed 0. The diagonal is the winner
+itself: the final evaluation's seed-0 run, not trained again. A row that is
+good across every column means those values transfer; a column whose
+diagonal is far below its other cells means the search at that size found
+values the others would miss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from finscale.analysis.evaluate import input_key
+
+CROSS_SEED = 0
+
+
+def plan_pairs(winners: dict[int, dict[str, Any]]) -> list[tuple[int, int]]:
+    """Every ordered (values_from, architecture_of) pair of distinct budgets, in order."""
+    budgets = sorted(winners)
+    return [(a, b) for a in budgets for b in budgets if a != b]
+
+
+def cell_key(info: dict[str, Any], source: dict[str, Any], target: dict[str, Any], train: dict):
+    return input_key(
+        stage="cross_budget",
+        dataset=info["dataset_key"],
+        grid=info["grid_hash"],
+        architecture=target["architecture"]["index"],
+        params=source["params"],
+        train=train,
+        seed=CROSS_SEED,
+    )
+
+
+def estimate_seconds(target: dict[str, Any], max_epochs: int) -> float:
+    """Upper-bound seconds to train `target`'s architecture once: its measured seconds
+    per epoch (final evaluation, else its HPO trial) times the epoch limit."""
+    per_epoch = target.get("seconds_per_epoch")
+    return math.nan if per_epoch is None else per_epoch * max_epochs
+
+
+def cross_budget_cell(
+    prepared: Any,
+    config: Any,
+    source: dict[str, Any],
+    target: dict[str, Any],
+    on_epoch: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
+    """Train `target`'s architecture with `source`'s training values (seed 0) on the
+    study of `target`'s budget (`prepared`); returns the cell's record."""
+    from finscale.hpo.objective import training_configs
+    from finscale.train.trainer import train
+
+    index = target["architecture"]["index"]
+    model_config, train_config = training_configs(
+        prepared.grid[index], prepared.planned[index], source["params"], config, seed=CROSS_SEED
+    )
+    result = train(model_config, prepared.dataset.windows(), train_config, on_epoch=on_epoch)
+    return {
+        "key": cell_key(prepared.info, source, target, config.train.model_dump(mode="json")),
+        "values_from": source["budget"],
+        "architecture_of": target["budget"],
+        "architecture": target["architecture"],
+        "params": source["params"],
+        "val_log_loss": result.val_loss,
+        "epochs": result.epochs_run,
+        "train_seconds": result.train_seconds,
+    }
+
+
+def matrix(budgets: list[int], cells: dict[tuple[int, int], float]) -> dict[str, Any]:
+    """The matrix as JSON: rows are where the training values come from, columns the
+    architecture; each column's regret is its best off-diagonal cell minus the diagonal
+    (positive: the column's own values are the best of those tried)."""
+    rows = [[cells.get((a, b), math.nan) for b in budgets] for a in budgets]
+    regret = []
+    for j in range(len(budgets)):
+        others = [rows[i][j] for i in range(len(budgets)) if i != j and math.isfinite(rows[i][j])]
+        own = rows[j][j]
+        regret.append(min(others) - own if others and math.isfinite(own) else math.nan)
+    return {"budgets": budgets, "val_log_loss": rows, "own_values_margin": regret}

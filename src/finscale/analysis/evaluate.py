@@ -1,0 +1,138 @@
+"""Final evaluation: the winner of a study retrained with several seeds and scored
+once on the test split.
+
+This is the only place finscale touches the test split. Each seed's run is a
+JSON record holding its metrics, learning curve and the validation and test
+predictions, so every later figure (intervals, calibration, baselines,
+report) is computed from stored predictions without training again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from finscale.config import StudyConfig
+from finscale.errors import InputError
+from finscale.hpo.objective import SURPLUS_ATTR, training_configs
+from finscale.hpo.space import TRAINING_PARAMS
+
+SPLITS = ("val", "test")
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The completed trial with the lowest validation log loss (the earliest of equals,
+    so a reused near-duplicate never wins over the trial that was trained)."""
+    complete = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.value is not None and not t.user_attrs.get(SURPLUS_ATTR)
+    ]
+    if not complete:
+        raise InputError(
+            f"study {study.study_name} has no completed trial to evaluate; run more trials "
+            "(finscale hpo/scale resumes it)",
+            study.study_name,
+        )
+    return min(complete, key=lambda t: (t.value, t.number))
+
+
+def winner_of(trial: FrozenTrial) -> dict[str, Any]:
+    """What final evaluation needs of a study's best trial, as plain values."""
+    return {
+        "trial": trial.number,
+        "hpo_val_log_loss": trial.value,
+        "architecture": trial.user_attrs["architecture"],
+        "params": {name: trial.params[name] for name in TRAINING_PARAMS},
+    }
+
+
+def input_key(**inputs: Any) -> str:
+    """A hash of everything a stored result depends on: a stage whose stored key
+    matches is done and skipped; any change of input runs it again."""
+    text = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def evaluation_key(info: dict[str, Any], winner: dict[str, Any], config: StudyConfig, seed: int):
+    return input_key(
+        stage="evaluation",
+        dataset=info["dataset_key"],
+        grid=info["grid_hash"],
+        architecture=winner["architecture"]["index"],
+        params=winner["params"],
+        train=config.train.model_dump(mode="json"),
+        seed=seed,
+    )
+
+
+def evaluate_seed(
+    prepared: Any,
+    config: StudyConfig,
+    winner: dict[str, Any],
+    seed: int,
+    on_epoch: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
+    """Train the winner's architecture with its training values and `seed` on the train
+    split, early-stopped on val, then predict val and test once.
+
+    `prepared` is the study's `finscale.hpo.study.Prepared` (dataset, grid, plan).
+    Returns the JSON record of the run, predictions included.
+    """
+    from finscale.train.device import resolve_device
+    from finscale.train.metrics import classification_metrics
+    from finscale.train.trainer import predict_proba, train
+
+    index = winner["architecture"]["index"]
+    arch = prepared.grid[index]
+    model_config, train_config = training_configs(
+        arch, prepared.planned[index], winner["params"], config, seed=seed
+    )
+    windows = prepared.dataset.windows()
+    result = train(model_config, windows, train_config, on_epoch=on_epoch)
+    device = resolve_device(train_config.device)
+    threshold = train_config.decision_threshold
+    predictions, labels, metrics = {}, {}, {}
+    for split in SPLITS:
+        rows = windows.rows(split)
+        p = predict_proba(result.model, windows, rows, device, result.dtype)
+        y = windows.labels[rows].numpy().astype(int)
+        predictions[split], labels[split] = p.tolist(), y.tolist()
+        metrics[split] = classification_metrics(y, p, threshold)
+    n_train = len(windows.rows("train"))
+    test_rows = windows.rows("test").numpy()
+    return {
+        "key": evaluation_key(prepared.info, winner, config, seed),
+        "study": prepared.info["study_name"],
+        "tier": prepared.info["tier"],
+        "budget": prepared.info["budget"],
+        "horizon_days": prepared.info["horizon_days"],
+        "seed": seed,
+        **winner,
+        "micro_batch": result.micro_batch,
+        "accumulation": result.accumulation_steps,
+        "effective_batch": result.effective_batch,
+        "epochs": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "device": result.device,
+        "dtype": result.dtype,
+        "train_seconds": result.train_seconds,
+        "samples_per_second": result.samples_per_second,
+        "n_train": n_train,
+        "samples_per_param": n_train / result.param_count,
+        "val_metrics": metrics["val"],
+        "test_metrics": metrics["test"],
+        "learning_curve": [
+            {"epoch": r.epoch, "train_loss": r.train_loss, "val_loss": r.val_loss}
+            for r in result.history
+        ],
+        "predictions": predictions,
+        "labels": labels,
+        "test_dates": [str(d)[:10] for d in windows.dates[test_rows]],
+    }

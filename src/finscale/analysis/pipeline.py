@@ -1,0 +1,392 @@
+"""The scaling study, stage by stage: `finscale scale`.
+
+    hpo -> evaluation -> baselines -> cross-budget -> results -> report
+
+Every stage stores its results in the run directory, one atomic file per unit
+of work (a study, a seed, a horizon, a pair of budgets), each with the hash of
+its inputs. A rerun skips every unit whose stored hash matches and runs only
+what is missing or changed, so a crash or a stop costs at most the unit in
+flight. The HPO studies resume through their Optuna storage.
+
+Layout of a run directory:
+
+    scale.json                       the config and the plan
+    studies/{tier}_{budget}_h{h}/    each HPO study (journal, trial records, summary)
+    evaluation/{study}/seed_{k}.json final evaluation of the study's winner
+    baselines/h{h}.json              base rate, logistic, volatility-only logistic
+    cross_budget/h{h}/{A}_to_{B}.json
+    experiment_results.csv, scaling.json, report.md, report.html, figures/
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from finscale.analysis.baselines import C_GRID
+from finscale.analysis.cross_budget import cell_key, cross_budget_cell, plan_pairs
+from finscale.analysis.evaluate import (
+    best_trial,
+    evaluate_seed,
+    evaluation_key,
+    input_key,
+    winner_of,
+)
+from finscale.atomic import write_json_atomic
+from finscale.config import StudyConfig
+from finscale.errors import InputError, RunError
+from finscale.hpo.control import StopSignal
+from finscale.hpo.study import JOURNAL_FILE, StudySpec, default_study_name
+from finscale.model.grid import format_budget
+
+SCALE_FILE = "scale.json"
+STUDIES_DIR = "studies"
+EVALUATION_DIR = "evaluation"
+BASELINES_DIR = "baselines"
+CROSS_BUDGET_DIR = "cross_budget"
+STAGES = ("hpo", "evaluation", "baselines", "cross_budget", "results", "report")
+
+
+class Reporter(Protocol):
+    """What the pipeline tells its caller (the CLI draws progress from it)."""
+
+    def stage(self, name: str, units: int) -> None: ...
+
+    def unit(self, name: str, budget: int | None, horizon: int, detail: str) -> None: ...
+
+    def done(self, seconds: float, skipped: bool) -> None: ...
+
+    def hpo_callbacks(self, spec: StudySpec) -> dict[str, Callable | None]: ...
+
+
+class StopRequested(Exception):
+    """A unit saw a stop request between epochs; nothing of it was written."""
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """One scaling study: its config, where it lives, and where its studies are stored."""
+
+    config: StudyConfig
+    run_dir: Path
+    store_dir: Path
+    storage: str | None = None  # one Optuna URL for every study; None: a journal per study
+    workers: int = 1
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        return self.config.scale.budgets
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        return self.config.scale.horizons
+
+    def horizon_config(self, horizon_days: int) -> StudyConfig:
+        data = self.config.data.model_copy(update={"horizon_days": horizon_days})
+        return self.config.model_copy(update={"data": data})
+
+    def study_name(self, budget: int, horizon_days: int) -> str:
+        return default_study_name(self.config.data.tier, budget, horizon_days)
+
+    def study_spec(self, budget: int, horizon_days: int) -> StudySpec:
+        name = self.study_name(budget, horizon_days)
+        run_dir = self.run_dir / STUDIES_DIR / name
+        return StudySpec(
+            config=self.horizon_config(horizon_days),
+            budget=budget,
+            study_name=name,
+            run_dir=run_dir,
+            storage=self.storage or str(run_dir / JOURNAL_FILE),
+            store_dir=self.store_dir,
+            workers=self.workers,
+        )
+
+    def studies(self) -> Iterator[tuple[int, int]]:
+        """(budget, horizon) of every study, horizon by horizon, smallest budget first."""
+        for horizon in self.horizons:
+            for budget in self.budgets:
+                yield budget, horizon
+
+
+def evaluation_path(run_dir: Path, study: str, seed: int) -> Path:
+    return run_dir / EVALUATION_DIR / study / f"seed_{seed}.json"
+
+
+def baselines_path(run_dir: Path, horizon_days: int) -> Path:
+    return run_dir / BASELINES_DIR / f"h{horizon_days}.json"
+
+
+def cross_budget_path(run_dir: Path, horizon_days: int, source: int, target: int) -> Path:
+    name = f"{format_budget(source)}_to_{format_budget(target)}.json"
+    return run_dir / CROSS_BUDGET_DIR / f"h{horizon_days}" / name
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A stored result, or None when it is missing (or unreadable: it is redone)."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def stored(path: Path, key: str) -> dict[str, Any] | None:
+    record = read_json(path)
+    return record if record is not None and record.get("key") == key else None
+
+
+def write_scale_file(spec: ScaleSpec) -> Path:
+    from finscale.hpo.study import redact
+
+    return write_json_atomic(
+        spec.run_dir / SCALE_FILE,
+        {
+            "config": spec.config.model_dump(mode="json"),
+            "storage": redact(spec.storage) if spec.storage else None,
+            "studies": [
+                {"budget": b, "horizon_days": h, "study_name": spec.study_name(b, h)}
+                for b, h in spec.studies()
+            ],
+        },
+    )
+
+
+def read_scale_file(run_dir: Path) -> dict[str, Any]:
+    info = read_json(run_dir / SCALE_FILE)
+    if info is None:
+        raise InputError(
+            f"{run_dir} is not a scaling study's run directory (no readable {SCALE_FILE})",
+            str(run_dir),
+        )
+    return info
+
+
+# ---------------------------------------------------------------- the run
+
+
+class Pipeline:
+    """Runs the stages of one `ScaleSpec`; each stage method is resumable alone."""
+
+    def __init__(self, spec: ScaleSpec, reporter: Reporter) -> None:
+        self.spec = spec
+        self.reporter = reporter
+        self._prepared: dict[tuple[int, int], Any] = {}
+        self.winners: dict[tuple[int, int], dict[str, Any]] = {}
+
+    def prepared(self, budget: int, horizon: int) -> Any:
+        from finscale.hpo.study import prepare
+
+        key = (budget, horizon)
+        if key not in self._prepared:
+            self._prepared[key] = prepare(self.spec.study_spec(budget, horizon))
+        return self._prepared[key]
+
+    def _unit(
+        self, name: str, budget: int | None, horizon: int, detail: str, run: Callable[[], bool]
+    ) -> None:
+        """Report, run and time one unit; `run` returns whether it was skipped."""
+        self.reporter.unit(name, budget, horizon, detail)
+        started = time.time()
+        skipped = run()
+        self.reporter.done(time.time() - started, skipped)
+
+    def _check_stop(self, stop: StopSignal) -> None:
+        reason = stop.requested()
+        if reason:
+            raise StopRequested(reason)
+
+    # ------------------------------------------------------------ hpo
+
+    def hpo(self) -> None:
+        from finscale.hpo.study import run_study, summarize_run
+
+        studies = list(self.spec.studies())
+        self.reporter.stage("hpo", len(studies))
+        for budget, horizon in studies:
+            study_spec = self.spec.study_spec(budget, horizon)
+            box: dict[str, Any] = {}
+
+            def run(study_spec=study_spec, budget=budget, horizon=horizon, box=box) -> bool:
+                callbacks = dict(self.reporter.hpo_callbacks(study_spec))
+                on_start = callbacks.pop("on_start", None)
+
+                def started(counts: dict[str, int]) -> None:
+                    box["finished_before"] = counts["finished"]
+                    if on_start is not None:
+                        on_start(counts)
+
+                box["outcome"] = outcome = run_study(
+                    study_spec,
+                    prepared=self.prepared(budget, horizon),
+                    on_start=started,
+                    **callbacks,
+                )
+                if outcome.counts["finished"]:
+                    summarize_run(study_spec.run_dir, study_spec.storage)
+                return box.get("finished_before", 0) >= study_spec.trials
+
+            self._unit("hpo", budget, horizon, study_spec.study_name, run)
+            outcome = box["outcome"]
+            if outcome.stop_reason:
+                raise StopRequested(outcome.stop_reason)
+            if not outcome.finished:
+                raise RunError(
+                    f"study {study_spec.study_name} ended with {outcome.counts['finished']} of "
+                    f"{study_spec.trials} trials finished; rerun to resume it"
+                )
+            self.winners[(budget, horizon)] = self._winner(outcome.study, budget, horizon)
+
+    def _winner(self, study: Any, budget: int, horizon: int) -> dict[str, Any]:
+        trial = best_trial(study)
+        winner = {
+            **winner_of(trial),
+            "budget": budget,
+            "horizon_days": horizon,
+            "study": study.study_name,
+        }
+        training = trial.user_attrs.get("training") or {}
+        epochs = training.get("epochs_run")
+        if training.get("train_seconds") and epochs:
+            winner["seconds_per_epoch"] = training["train_seconds"] / epochs
+        return winner
+
+    def load_winners(self) -> None:
+        """The winners of studies already searched, read from their storage (for the
+        stages run on their own: `finscale validate-cross-budget`)."""
+        import optuna
+
+        from finscale.hpo.study import open_storage
+
+        for budget, horizon in self.spec.studies():
+            study_spec = self.spec.study_spec(budget, horizon)
+            if "://" not in study_spec.storage and not Path(study_spec.storage).exists():
+                raise InputError(
+                    f"study {study_spec.study_name} has not been run (no {study_spec.storage}); "
+                    "run `finscale scale` first",
+                    str(self.spec.run_dir),
+                )
+            try:
+                study = optuna.load_study(
+                    study_name=study_spec.study_name, storage=open_storage(study_spec.storage)
+                )
+            except KeyError:
+                raise InputError(
+                    f"study {study_spec.study_name} is not in its storage; run `finscale scale`",
+                    str(self.spec.run_dir),
+                ) from None
+            self.winners[(budget, horizon)] = self._winner(study, budget, horizon)
+
+    # ------------------------------------------------------------ evaluation
+
+    def evaluation(self) -> None:
+        seeds = range(self.spec.config.scale.seeds)
+        units = [(b, h, s) for b, h in self.spec.studies() for s in seeds]
+        self.reporter.stage("evaluation", len(units))
+        with StopSignal(self.spec.run_dir) as stop:
+            for budget, horizon, seed in units:
+                winner = self.winners[(budget, horizon)]
+
+                def run(budget=budget, horizon=horizon, seed=seed, winner=winner) -> bool:
+                    prepared = self.prepared(budget, horizon)
+                    config = self.spec.horizon_config(horizon)
+                    path = evaluation_path(self.spec.run_dir, winner["study"], seed)
+                    if stored(path, evaluation_key(prepared.info, winner, config, seed)):
+                        return True
+                    record = evaluate_seed(
+                        prepared, config, winner, seed, on_epoch=lambda r: self._check_stop(stop)
+                    )
+                    write_json_atomic(path, record)
+                    return False
+
+                self._unit("evaluation", budget, horizon, f"{winner['study']} seed {seed}", run)
+
+    # ------------------------------------------------------------ baselines
+
+    def baselines(self) -> None:
+        from finscale.analysis.baselines import evaluate_baselines
+
+        self.reporter.stage("baselines", len(self.spec.horizons))
+        for horizon in self.spec.horizons:
+
+            def run(horizon=horizon) -> bool:
+                prepared = self.prepared(self.spec.budgets[0], horizon)
+                threshold = self.spec.config.train.decision_threshold
+                key = input_key(
+                    stage="baselines",
+                    dataset=prepared.info["dataset_key"],
+                    c_grid=C_GRID,
+                    threshold=threshold,
+                )
+                path = baselines_path(self.spec.run_dir, horizon)
+                if stored(path, key):
+                    return True
+                result = evaluate_baselines(prepared.dataset.windows(), threshold)
+                write_json_atomic(path, {"key": key, "horizon_days": horizon, **result})
+                return False
+
+            self._unit("baselines", None, horizon, "base rate, logistic, volatility", run)
+
+    # ------------------------------------------------------------ cross-budget
+
+    def cross_budget_plan(self) -> list[dict[str, Any]]:
+        """Every cell to train, with its inputs, stored state and estimated cost."""
+        from finscale.analysis.cross_budget import estimate_seconds
+
+        plan = []
+        train = self.spec.config.train
+        train_dump = train.model_dump(mode="json")
+        for horizon in self.spec.horizons:
+            winners = {b: w for (b, h), w in self.winners.items() if h == horizon}
+            for source, target in plan_pairs(winners):
+                path = cross_budget_path(self.spec.run_dir, horizon, source, target)
+                prepared = self.prepared(target, horizon)
+                key = cell_key(prepared.info, winners[source], winners[target], train_dump)
+                plan.append(
+                    {
+                        "horizon_days": horizon,
+                        "values_from": source,
+                        "architecture_of": target,
+                        "source": winners[source],
+                        "target": winners[target],
+                        "path": path,
+                        "key": key,
+                        "stored": stored(path, key) is not None,
+                        "estimated_seconds": estimate_seconds(winners[target], train.max_epochs),
+                    }
+                )
+        return plan
+
+    def cross_budget(self) -> None:
+        if not self.spec.config.scale.cross_budget:
+            self.reporter.stage("cross_budget", 0)
+            return
+        plan = self.cross_budget_plan()
+        self.reporter.stage("cross_budget", len(plan))
+        with StopSignal(self.spec.run_dir) as stop:
+            for cell in plan:
+                target = cell["target"]
+
+                def run(cell=cell, target=target) -> bool:
+                    if cell["stored"]:
+                        return True
+                    prepared = self.prepared(target["budget"], cell["horizon_days"])
+                    self._check_stop(stop)
+                    config = self.spec.horizon_config(cell["horizon_days"])
+                    record = cross_budget_cell(
+                        prepared,
+                        config,
+                        cell["source"],
+                        target,
+                        on_epoch=lambda r: self._check_stop(stop),
+                    )
+                    write_json_atomic(cell["path"], record)
+                    return False
+
+                detail = (
+                    f"values of {format_budget(cell['values_from'])} on the architecture of "
+                    f"{format_budget(cell['architecture_of'])}"
+                )
+                self._unit("cross_budget", target["budget"], cell["horizon_days"], detail, run)

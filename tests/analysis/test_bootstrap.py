@@ -1,0 +1,292 @@
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from finscale.analysis.bootstrap import (
+    IMPROVES,
+    LOWER_IS_BETTER,
+    METRICS,
+    NO_DIFFERENCE,
+    WORSENS,
+    block_length_days,
+    bootstrap_indices,
+    paired_difference,
+    resampled_metrics,
+    summarize_metric,
+    summarize_runs,
+    verdict,
+)
+from finscale.train.metrics import classification_metrics
+
+N_DATES = 400
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+@pytest.fixture(scope="module")
+def market():
+    """Labels driven by a persistent signal, as overlapping-horizon labels are."""
+    rng = np.random.default_rng(7)
+    signal = np.convolve(rng.normal(size=N_DATES + 9), np.ones(10) / np.sqrt(10), "valid")
+    y = (rng.uniform(size=N_DATES) < _sigmoid(1.5 * signal)).astype(int)
+    return y, signal
+
+
+@pytest.fixture(scope="module")
+def indices():
+    return bootstrap_indices(N_DATES, block_length_days(N_DATES, 5), 300, seed=11)
+
+
+def _reference(y, p, threshold):
+    with warnings.catch_warnings():
+        # scikit-learn warns about ill-defined scores on one-class inputs.
+        warnings.simplefilter("ignore")
+        return classification_metrics(y, p, threshold)
+
+
+def _assert_same(value, expected, label=""):
+    if math.isnan(expected):
+        assert math.isnan(value), label
+    else:
+        assert value == pytest.approx(expected, abs=1e-9, rel=0), label
+
+
+@pytest.mark.parametrize(
+    ("n_samples", "horizon", "expected"),
+    [(1, 1, 1), (8, 1, 2), (27, 1, 3), (28, 1, 4), (1000, 1, 10), (1001, 1, 11), (1000, 20, 20)],
+)
+def test_block_length_is_the_horizon_or_the_cube_root(n_samples, horizon, expected):
+    assert block_length_days(n_samples, horizon) == expected
+
+
+def test_block_length_never_below_the_horizon_nor_the_cube_root():
+    for n in (1, 2, 9, 100, 999, 1000, 5000, 123457):
+        for horizon in (1, 5, 21, 63):
+            block = block_length_days(n, horizon)
+            assert block >= horizon
+            assert block**3 >= n
+            assert block == horizon or (block - 1) ** 3 < n
+
+
+@pytest.mark.parametrize(("n_samples", "horizon"), [(0, 5), (-3, 5), (100, 0), (100, -1)])
+def test_block_length_rejects_non_positive_inputs(n_samples, horizon):
+    with pytest.raises(ValueError):
+        block_length_days(n_samples, horizon)
+
+
+def test_bootstrap_indices_are_circular_blocks_and_reproducible():
+    n, block = 50, 7
+    first = bootstrap_indices(n, block, 20, seed=3)
+    assert first.shape == (20, n)
+    assert np.issubdtype(first.dtype, np.integer)
+    assert first.min() >= 0 and first.max() < n
+    for row in first:
+        for start in range(0, n, block):
+            run = row[start : start + block]
+            # Consecutive dates within a block, wrapping from n - 1 to 0.
+            assert np.all(np.diff(run) % n == 1)
+    np.testing.assert_array_equal(first, bootstrap_indices(n, block, 20, seed=3))
+    assert not np.array_equal(first, bootstrap_indices(n, block, 20, seed=4))
+
+
+@pytest.mark.parametrize(("n", "block", "reps"), [(0, 3, 5), (10, 0, 5), (10, 3, 0)])
+def test_bootstrap_indices_reject_bad_sizes(n, block, reps):
+    with pytest.raises(ValueError):
+        bootstrap_indices(n, block, reps, seed=0)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.35])
+def test_identity_resample_equals_classification_metrics(threshold):
+    rng = np.random.default_rng(0)
+    n = 300
+    y = (rng.uniform(size=n) < 0.45).astype(int)
+    identity = np.arange(n)[None, :]
+    cases = {
+        "random": rng.uniform(size=n),
+        # Ties exercise the average-rank AUC against scikit-learn's trapezoids.
+        "tied": np.round(rng.uniform(size=n), 1),
+        "constant": np.full(n, 0.5),
+        # Hard 0/1 predictions: log loss must be clipped like scikit-learn's, not inf.
+        "hard": (rng.uniform(size=n) < 0.5).astype(float),
+    }
+    for name, p in cases.items():
+        got = resampled_metrics(y, p, identity, threshold)
+        expected = _reference(y, p, threshold)
+        assert set(got) == set(METRICS)
+        for metric in METRICS:
+            assert got[metric].shape == (1,)
+            _assert_same(float(got[metric][0]), expected[metric], f"{name} {metric}")
+    assert np.isfinite(resampled_metrics(y, cases["hard"], identity)["log_loss"]).all()
+
+
+def test_every_resample_row_equals_the_metrics_of_its_dates(market, indices):
+    y, signal = market
+    p = _sigmoid(signal + np.random.default_rng(1).normal(0, 0.5, N_DATES))
+    rows = indices[:6]
+    got = resampled_metrics(y, p, rows, threshold=0.45)
+    for r, dates in enumerate(rows):
+        expected = _reference(y[dates], p[dates], 0.45)
+        for metric in METRICS:
+            _assert_same(float(got[metric][r]), expected[metric], f"row {r} {metric}")
+
+
+def test_one_class_resample_gives_nan_auc_and_brier_skill():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    p = np.array([0.1, 0.2, 0.7, 0.8, 0.3, 0.6])
+    rows = np.array([[0, 1, 4, 0, 1, 4], [0, 1, 2, 3, 4, 5]])
+    got = resampled_metrics(y, p, rows)
+    assert math.isnan(got["roc_auc"][0]) and math.isnan(got["brier_skill"][0])
+    assert got["roc_auc"][1] == pytest.approx(1.0)
+    assert np.isfinite(got["log_loss"]).all()
+
+
+def test_resampled_metrics_rejects_bad_inputs():
+    y = np.array([0, 1, 1])
+    p = np.array([0.2, 0.6, 0.9])
+    with pytest.raises(ValueError):
+        resampled_metrics(y, p[:2], np.arange(3)[None, :])
+    with pytest.raises(ValueError):
+        resampled_metrics(y, np.array([0.2, 1.4, 0.9]), np.arange(3)[None, :])
+    with pytest.raises(ValueError):
+        resampled_metrics(y, p, np.array([[0, 1, 3]]))
+    with pytest.raises(ValueError):
+        resampled_metrics(y, p, np.arange(3))
+
+
+def test_summary_of_one_seed_has_a_point_seed_interval(market, indices):
+    y, signal = market
+    p = _sigmoid(signal)
+    summary = summarize_runs(y, p[None, :], indices)
+    expected = _reference(y, p, 0.5)
+    assert set(summary) == set(METRICS)
+    for metric in METRICS:
+        s = summary[metric]
+        assert s["mean"] == pytest.approx(expected[metric], abs=1e-9)
+        assert s["seed_low"] == s["seed_high"] == s["mean"]
+        assert s["seed_std"] == 0.0
+        assert s["n_seeds"] == 1 and s["n_resamples"] == 300
+        assert s["boot_low"] <= s["boot_high"]
+    # Test-date noise on 400 dates is far from zero width for log loss.
+    assert summary["log_loss"]["boot_high"] - summary["log_loss"]["boot_low"] > 0.01
+    assert summary["log_loss"]["boot_low"] < summary["log_loss"]["mean"]
+    assert summary["log_loss"]["mean"] < summary["log_loss"]["boot_high"]
+    json.dumps(summary)
+
+
+def test_summary_over_seeds_uses_a_student_t_interval(market, indices):
+    y, signal = market
+    rng = np.random.default_rng(2)
+    preds = _sigmoid(signal[None, :] + rng.normal(0, 0.4, size=(5, N_DATES)))
+    s = summarize_metric(y, preds, indices, metric="log_loss", level=0.9)
+    per_seed = [_reference(y, p, 0.5)["log_loss"] for p in preds]
+    np.testing.assert_allclose(s["per_seed"], per_seed, atol=1e-9)
+    assert s["mean"] == pytest.approx(np.mean(per_seed))
+    assert s["seed_std"] == pytest.approx(np.std(per_seed, ddof=1))
+    low, high = stats.t.interval(0.9, 4, loc=np.mean(per_seed), scale=stats.sem(per_seed))
+    assert (s["seed_low"], s["seed_high"]) == pytest.approx((low, high))
+    # The test-date interval is of the seed-mean metric: it brackets the mean.
+    assert s["boot_low"] < s["mean"] < s["boot_high"]
+
+
+def test_summary_ignores_resamples_with_one_class():
+    y = np.array([0, 0, 1, 1, 0, 1, 0, 1])
+    p = np.array([0.1, 0.3, 0.7, 0.6, 0.2, 0.8, 0.4, 0.9])
+    rows = np.array([[0, 1, 4, 6, 0, 1, 4, 6], [0, 1, 2, 3, 4, 5, 6, 7], [2, 3, 4, 5, 6, 7, 0, 1]])
+    s = summarize_runs(y, p, rows)["roc_auc"]
+    assert s["n_valid_resamples"] == 2
+    assert s["boot_low"] == pytest.approx(1.0) and s["boot_high"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "lower_is_better", "expected"),
+    [
+        (-0.3, -0.1, True, IMPROVES),
+        (0.1, 0.3, True, WORSENS),
+        (-0.1, 0.2, True, NO_DIFFERENCE),
+        (0.0, 0.2, True, NO_DIFFERENCE),
+        (-0.2, 0.0, True, NO_DIFFERENCE),
+        (0.1, 0.3, False, IMPROVES),
+        (-0.3, -0.1, False, WORSENS),
+        (-0.1, 0.2, False, NO_DIFFERENCE),
+        (math.nan, -0.1, True, NO_DIFFERENCE),
+        (0.1, math.nan, False, NO_DIFFERENCE),
+        (math.nan, math.nan, True, NO_DIFFERENCE),
+    ],
+)
+def test_verdict_claims_a_change_only_when_the_interval_excludes_zero(
+    low, high, lower_is_better, expected
+):
+    assert verdict(low, high, lower_is_better) == expected
+
+
+def test_lower_is_better_covers_every_quality_metric():
+    assert set(LOWER_IS_BETTER) == set(METRICS) - {"prediction_range"}
+    assert LOWER_IS_BETTER["log_loss"] and not LOWER_IS_BETTER["roc_auc"]
+
+
+def test_a_model_against_itself_shows_no_difference(market, indices):
+    y, signal = market
+    single = _sigmoid(signal)[None, :]
+    result = paired_difference(y, single, single, indices)
+    assert result["difference"] == 0.0
+    assert result["low"] == 0.0 and result["high"] == 0.0
+    assert result["verdict"] == NO_DIFFERENCE
+    seeds = _sigmoid(signal[None, :] + np.random.default_rng(3).normal(0, 0.5, (4, N_DATES)))
+    result = paired_difference(y, seeds, seeds, indices)
+    assert result["difference"] == 0.0
+    assert result["low"] < 0.0 < result["high"]
+    assert result["verdict"] == NO_DIFFERENCE
+
+
+def test_a_clearly_better_model_improves(market, indices):
+    y, signal = market
+    rng = np.random.default_rng(4)
+    weak = _sigmoid(0.3 * signal[None, :] + rng.normal(0, 0.3, (3, N_DATES)))
+    strong = _sigmoid(1.5 * signal[None, :] + rng.normal(0, 0.3, (3, N_DATES)))
+    result = paired_difference(y, weak, strong, indices, metric="log_loss")
+    assert result["difference"] < 0.0
+    assert result["low"] <= result["difference"] <= result["high"] < 0.0
+    assert result["verdict"] == IMPROVES and result["lower_is_better"] is True
+    backwards = paired_difference(y, strong, weak, indices, metric="log_loss")
+    assert backwards["verdict"] == WORSENS and backwards["low"] > 0.0
+    auc = paired_difference(y, weak, strong, indices, metric="roc_auc")
+    assert auc["low"] > 0.0 and auc["verdict"] == IMPROVES and auc["lower_is_better"] is False
+    json.dumps(result)
+
+
+def test_seed_noise_widens_the_interval(market, indices):
+    y, signal = market
+    baseline = np.full((1, N_DATES), y.mean())
+    centre = _sigmoid(signal)
+    quiet = np.repeat(centre[None, :], 6, axis=0)
+    # Seeds that disagree by a logit offset of ±2 around the same centre: the
+    # resampled mix of seeds moves the seed-mean loss on top of the date noise.
+    offsets = np.array([-2.0, 2.0] * 3)[:, None]
+    noisy = _sigmoid(signal[None, :] + offsets)
+    calm = paired_difference(y, baseline, quiet, indices, seed=5)
+    wild = paired_difference(y, baseline, noisy, indices, seed=5)
+    # Same dates for both, so the extra width is the seed noise (1.7x to 2.1x
+    # over generator seeds 0-2; date noise alone gives 1x).
+    assert wild["high"] - wild["low"] > 1.4 * (calm["high"] - calm["low"])
+
+
+def test_paired_difference_is_reproducible_and_directionless_for_range(market, indices):
+    y, signal = market
+    rng = np.random.default_rng(6)
+    a = _sigmoid(signal[None, :] + rng.normal(0, 0.5, (3, N_DATES)))
+    b = _sigmoid(signal[None, :] + rng.normal(0, 0.5, (2, N_DATES)))
+    assert paired_difference(y, a, b, indices, seed=1) == paired_difference(
+        y, a, b, indices, seed=1
+    )
+    spread = paired_difference(y, a, b, indices, metric="prediction_range")
+    assert spread["verdict"] is None and spread["lower_is_better"] is None
+    with pytest.raises(ValueError):
+        paired_difference(y, a, b, indices, metric="sharpe")
+    with pytest.raises(ValueError):
+        paired_difference(y, a, b[:, :-1], indices)
