@@ -1069,12 +1069,13 @@ class _ScaleProgress:
         if units == 0:
             self.print(f"[{name}] nothing to do")
 
-    def unit(self, name: str, budget: int | None, horizon: int, detail: str) -> None:
+    def unit(self, name: str, budget: int | None, horizon: int | None, detail: str) -> None:
         from finscale.model.grid import format_budget
 
         self.count += 1
-        where = f"budget {format_budget(budget)} · " if budget is not None else ""
-        self.current = f"[{name} {self.count}/{self.total}] {where}h={horizon} · {detail}"
+        where = [f"budget {format_budget(budget)}"] if budget is not None else []
+        where += [f"h={horizon}"] if horizon is not None else []
+        self.current = " · ".join([f"[{name} {self.count}/{self.total}]", *where, detail])
         self.progress.update(self.task, description=self.current)
 
     def done(self, seconds: float, skipped: bool) -> None:
@@ -1187,8 +1188,6 @@ def scale_command(
     validation, the scaling-law fit and the report. Re-running the same command resumes
     it and skips every finished step; `finscale stop RUN_DIR` or Ctrl-C stops it."""
     from finscale.analysis.pipeline import Pipeline, StopRequested, write_scale_file
-    from finscale.analysis.report import write_report
-    from finscale.analysis.results import build_results
     from finscale.hpo.control import clear_stop
 
     spec = _scale_spec(
@@ -1214,23 +1213,13 @@ def scale_command(
     with _ScaleProgress() as progress:
         pipeline = Pipeline(spec, progress)
         try:
-            pipeline.hpo()
-            pipeline.evaluation()
-            pipeline.baselines()
-            pipeline.cross_budget()
+            results = pipeline.run()
         except StopRequested as exc:
             progress.print(
                 f"stopped ({exc}); run the same command to resume: finished steps are skipped"
             )
-            raise typer.Exit(1) from None
-        progress.stage("results", 1)
-        progress.unit("results", None, spec.horizons[0], "intervals, baselines, fit")
-        results = build_results(spec.run_dir)
-        progress.done(0.0, False)
-        progress.stage("report", 1)
-        progress.unit("report", None, spec.horizons[0], "figures, report.md, report.html")
-        paths = write_report(spec.run_dir, results)
-        progress.done(0.0, False)
+            return
+    paths = pipeline.report_paths
     _print_scaling_table(results)
     for path in paths:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
@@ -1345,7 +1334,7 @@ def validate_cross_budget_command(
             pipeline.cross_budget()
         except StopRequested as exc:
             progress.print(f"stopped ({exc}); run the same command to resume")
-            raise typer.Exit(1) from None
+            return
     console.print(
         f"cross-budget matrix stored in {run_dir}; `finscale report {run_dir}` draws it",
         soft_wrap=True,

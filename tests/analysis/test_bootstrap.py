@@ -194,6 +194,18 @@ def test_summary_over_seeds_uses_a_student_t_interval(market, indices):
     assert s["boot_low"] < s["mean"] < s["boot_high"]
 
 
+def test_seed_intervals_stay_within_what_a_metric_can_be(market, indices):
+    y, signal = market
+    # Two seeds, one good and one inverted: a t-interval with one degree of freedom is
+    # about 25 standard errors wide, far beyond [0, 1] for AUC.
+    preds = np.stack([_sigmoid(signal), _sigmoid(-signal)])
+    summary = summarize_runs(y, preds, indices)
+    auc = summary["roc_auc"]
+    assert auc["per_seed"][0] > 0.6 > 0.4 > auc["per_seed"][1]
+    assert (auc["seed_low"], auc["seed_high"]) == (0.0, 1.0)
+    assert summary["log_loss"]["seed_low"] >= 0.0
+
+
 def test_summary_ignores_resamples_with_one_class():
     y = np.array([0, 0, 1, 1, 0, 1, 0, 1])
     p = np.array([0.1, 0.3, 0.7, 0.6, 0.2, 0.8, 0.4, 0.9])

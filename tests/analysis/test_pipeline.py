@@ -56,9 +56,7 @@ def test_every_stage_stores_its_units(tiny_scale_run):
             assert record["seed"] == seed
             assert len(record["predictions"]["test"]) == len(record["labels"]["test"]) > 100
             # The architecture evaluated is the study's best trial's.
-            best = json.loads(
-                (tiny_scale_run / "studies" / name / f"{name}_best.json").read_text()
-            )
+            best = json.loads((tiny_scale_run / "studies" / name / f"{name}_best.json").read_text())
             assert record["architecture"] == best["architecture"]
             assert record["trial"] == best["best_trial"]
     assert (tiny_scale_run / "baselines" / "h1.json").exists()
@@ -131,4 +129,11 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
     for j, row in enumerate(h1["budgets"]):
         seed0 = json.loads(evaluation_path(run_copy, row["study"], 0).read_text())
         assert cross["val_log_loss"][j][j] == pytest.approx(seed0["val_metrics"]["log_loss"])
-    assert "E" in h1["fit"] or "skipped" in h1["fit"]
+    # Three distinct parameter counts: the law is fitted, with intervals around it.
+    fit = h1["fit"]
+    for name in ("E", "A", "alpha"):
+        assert fit[name]["low"] <= fit[name]["value"] <= fit[name]["high"], name
+    assert fit["n_converged"] > 0.9 * fit["n_resamples"]
+    assert sorted(set(fit["points"]["n_params"])) == [r["param_count"] for r in h1["budgets"]]
+    # The runs' test log loss the law is fitted to is the records' own.
+    assert sorted(fit["points"]["test_log_loss"]) == pytest.approx(sorted(frame["test_log_loss"]))

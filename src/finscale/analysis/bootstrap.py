@@ -56,6 +56,17 @@ LOWER_IS_BETTER: dict[str, bool] = {
     "f1": False,
 }
 
+# The values each metric can take. A Student-t interval over two or three seeds is
+# wide and symmetric; it is cut to these bounds so no report shows an AUC of 1.2.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "log_loss": (0.0, math.inf),
+    "brier": (0.0, 1.0),
+    "brier_skill": (-math.inf, 1.0),
+    **{name: (0.0, 1.0) for name in ("roc_auc", "accuracy", "precision", "recall", "f1")},
+    "ece": (0.0, 1.0),
+    "prediction_range": (0.0, 1.0),
+}
+
 IMPROVES = "improves"
 NO_DIFFERENCE = "no detectable difference"
 WORSENS = "worsens"
@@ -271,7 +282,8 @@ def summarize_runs(
       per_seed: list of the full-sample metric of each seed (n_seeds values);
       seed_std: sample standard deviation (ddof 1) of per_seed, 0.0 for one seed;
       seed_low, seed_high: Student-t interval of the mean over seeds (mean ±
-        t * std / sqrt(n_seeds)); both equal the mean for one seed;
+        t * std / sqrt(n_seeds)), cut to the metric's BOUNDS; both equal the
+        mean for one seed;
       boot_low, boot_high: percentile interval over the test-date resamples of
         the seed-mean metric, NaN resamples (one class only) left out;
       n_seeds, n_resamples: counts; n_valid_resamples: resamples with a value.
@@ -303,8 +315,8 @@ def summarize_runs(
             "mean": mean,
             "per_seed": [float(v) for v in per_seed],
             "seed_std": std,
-            "seed_low": mean - half_width,
-            "seed_high": mean + half_width,
+            "seed_low": max(mean - half_width, BOUNDS[name][0]),
+            "seed_high": min(mean + half_width, BOUNDS[name][1]),
             "boot_low": boot_low,
             "boot_high": boot_high,
             "n_seeds": n_seeds,

@@ -56,7 +56,7 @@ class Reporter(Protocol):
 
     def stage(self, name: str, units: int) -> None: ...
 
-    def unit(self, name: str, budget: int | None, horizon: int, detail: str) -> None: ...
+    def unit(self, name: str, budget: int | None, horizon: int | None, detail: str) -> None: ...
 
     def done(self, seconds: float, skipped: bool) -> None: ...
 
@@ -175,6 +175,7 @@ class Pipeline:
         self.reporter = reporter
         self._prepared: dict[tuple[int, int], Any] = {}
         self.winners: dict[tuple[int, int], dict[str, Any]] = {}
+        self.report_paths: list[Path] = []
 
     def prepared(self, budget: int, horizon: int) -> Any:
         from finscale.hpo.study import prepare
@@ -185,7 +186,12 @@ class Pipeline:
         return self._prepared[key]
 
     def _unit(
-        self, name: str, budget: int | None, horizon: int, detail: str, run: Callable[[], bool]
+        self,
+        name: str,
+        budget: int | None,
+        horizon: int | None,
+        detail: str,
+        run: Callable[[], bool],
     ) -> None:
         """Report, run and time one unit; `run` returns whether it was skipped."""
         self.reporter.unit(name, budget, horizon, detail)
@@ -198,6 +204,38 @@ class Pipeline:
         if reason:
             raise StopRequested(reason)
 
+    def run(self) -> dict[str, Any]:
+        """Every stage in order; returns the results (scaling.json). Raises
+        `StopRequested` when a stop was asked for: rerunning resumes."""
+        self.hpo()
+        self.evaluation()
+        self.baselines()
+        self.cross_budget()
+        return self.results_and_report()
+
+    def results_and_report(self) -> dict[str, Any]:
+        """Intervals, comparisons, fit and calibration from the stored runs, then the
+        report; both cheap, rebuilt on every run."""
+        from finscale.analysis.report import write_report
+        from finscale.analysis.results import build_results
+
+        box: dict[str, Any] = {}
+
+        def results() -> bool:
+            box["results"] = build_results(self.spec.run_dir)
+            return False
+
+        def report() -> bool:
+            box["paths"] = write_report(self.spec.run_dir, box["results"])
+            return False
+
+        self.reporter.stage("results", 1)
+        self._unit("results", None, None, "intervals, baselines, fit, calibration", results)
+        self.reporter.stage("report", 1)
+        self._unit("report", None, None, "figures, report.md, report.html", report)
+        self.report_paths = box["paths"]
+        return box["results"]
+
     # ------------------------------------------------------------ hpo
 
     def hpo(self) -> None:
@@ -206,6 +244,8 @@ class Pipeline:
         studies = list(self.spec.studies())
         self.reporter.stage("hpo", len(studies))
         for budget, horizon in studies:
+            # A stop asked for between two studies: the next one's folder had no STOP file.
+            self._check_stop(StopSignal(self.spec.run_dir))
             study_spec = self.spec.study_spec(budget, horizon)
             box: dict[str, Any] = {}
 

@@ -1,52 +1,1080 @@
-"""The report of a scaling study: report.md, a self-contained report.html and PNG figures."""
+"""The report of a scaling study: report.md, a self-contained report.html and PNG figures.
+
+The report is built once as a list of blocks (heading, paragraph, bullets, table,
+figure, warning) and rendered twice, to markdown and to HTML, so the two files
+cannot say different things. Figures are drawn on `matplotlib.figure.Figure`
+objects without pyplot: no global backend state, nothing left open between
+reports. Everything comes from `results` (scaling.json) and the records the run
+directory stored; nothing is trained or scored here.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+import math
+import re
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finscale.atomic import write_text_atomic
+import numpy as np
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+
+from finscale.analysis.pipeline import STUDIES_DIR, evaluation_path, read_json
+from finscale.atomic import write_bytes_atomic, write_text_atomic
+from finscale.errors import InputError
 from finscale.model.grid import format_budget
 
+FIGURES_DIR = "figures"
+NA = "n/a"
+LOSS_DIGITS = 4
+AUC_DIGITS = 3
+DPI = 100
+METHODOLOGY_DOC = "docs/methodology.md"
 
-def _interval(metric: dict[str, Any], digits: int = 4) -> str:
-    return (
-        f"{metric['mean']:.{digits}f} (seeds {metric['seed_low']:.{digits}f} to "
-        f"{metric['seed_high']:.{digits}f}; dates {metric['boot_low']:.{digits}f} to "
-        f"{metric['boot_high']:.{digits}f})"
+# ----------------------------------------------------------------- formatting
+
+
+def _num(value: Any) -> float:
+    """A stored number as float; None (how scaling.json stores NaN) as NaN."""
+    return math.nan if value is None else float(value)
+
+
+def _finite(*values: Any) -> bool:
+    return all(math.isfinite(_num(v)) for v in values)
+
+
+def fmt(value: Any, digits: int = LOSS_DIGITS, signed: bool = False) -> str:
+    """A number with fixed decimals; None and NaN as 'n/a'."""
+    if not _finite(value):
+        return NA
+    return f"{_num(value):{'+' if signed else ''}.{digits}f}"
+
+
+def fmt_interval(value: Any, low: Any, high: Any, digits: int = LOSS_DIGITS, signed=False) -> str:
+    """'0.3126 [0.3080, 0.3171]'; the level is stated once per section, not per number."""
+    return f"{fmt(value, digits, signed)} [{fmt(low, digits, signed)}, {fmt(high, digits, signed)}]"
+
+
+def _seeds(metric: dict[str, Any], digits: int) -> str:
+    return fmt_interval(metric["mean"], metric["seed_low"], metric["seed_high"], digits)
+
+
+def _dates(metric: dict[str, Any], digits: int, with_mean: bool = False) -> str:
+    interval = f"[{fmt(metric['boot_low'], digits)}, {fmt(metric['boot_high'], digits)}]"
+    return f"{fmt(metric['mean'], digits)} {interval}" if with_mean else interval
+
+
+def _difference(diff: dict[str, Any], digits: int = LOSS_DIGITS) -> str:
+    return fmt_interval(diff["difference"], diff["low"], diff["high"], digits, signed=True)
+
+
+def _arch(arch: dict[str, Any]) -> str:
+    return f"d{arch['d_model']}/L{arch['n_layers']}/h{arch['n_heads']}"
+
+
+def _mean(values: Sequence[Any]) -> float:
+    finite = [_num(v) for v in values if _finite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+# ----------------------------------------------------------------- blocks
+
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str  # may hold **bold** and `code`: the only inline markup both renderers know
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    align: str = ""  # 'l' or 'r' per column; columns beyond it are left-aligned
+
+
+@dataclass(frozen=True)
+class Image:
+    figure_id: str  # the PNG's file stem and the HTML id: tests find figures by it
+    alt: str
+    caption: str
+    png: bytes
+
+
+@dataclass(frozen=True)
+class Alert:
+    text: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Image | Alert
+
+
+def _header(text: str) -> tuple[str, ...]:
+    """Column names written as a markdown header row: "budget | params | ..."."""
+    return tuple(name.strip() for name in text.split("|"))
+
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*")
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _inline_html(text: str) -> str:
+    return _BOLD.sub(r"<strong>\1</strong>", _CODE.sub(r"<code>\1</code>", html.escape(text)))
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def render_markdown(blocks: Sequence[Block]) -> str:
+    parts = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            parts.append(f"{'#' * block.level} {block.text}")
+        elif isinstance(block, Paragraph):
+            parts.append(block.text)
+        elif isinstance(block, Bullets):
+            parts.append("\n".join(f"- {item}" for item in block.items))
+        elif isinstance(block, Table):
+            align = block.align.ljust(len(block.header), "l")
+            rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
+            parts.append("\n".join([_md_row(block.header), rule, *map(_md_row, block.rows)]))
+        elif isinstance(block, Image):
+            path = f"{FIGURES_DIR}/{block.figure_id}.png"
+            parts.append(f"![{block.alt}]({path})\n\n*{block.caption}*")
+        elif isinstance(block, Alert):
+            parts.append(f"> **Warning:** {block.text}")
+    return "\n\n".join(parts) + "\n"
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; color: #222; max-width: 1100px; margin: 2em auto;
+       padding: 0 1em; line-height: 1.45; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: .8em 0; font-size: .9em; display: block;
+        overflow-x: auto; }
+th, td { border: 1px solid #ccc; padding: .25em .55em; vertical-align: top; }
+th { background: #f3f3f3; }
+.r { text-align: right; font-variant-numeric: tabular-nums; }
+code { background: #f3f3f3; padding: 0 .2em; }
+.warning { background: #fff4e0; border-left: 5px solid #e69500; padding: .5em .9em; }
+figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; }
+figcaption { font-size: .9em; color: #555; }
+"""
+
+
+def _html_row(cells: Sequence[str], tag: str, align: str) -> str:
+    return "".join(
+        f'<{tag} class="{a}">{_inline_html(c)}</{tag}>' for c, a in zip(cells, align, strict=False)
     )
 
 
-def scaling_table_markdown(results: dict[str, Any]) -> str:
-    """The scaling table and verdicts of every horizon, as markdown."""
-    lines = []
+def render_html(blocks: Sequence[Block], title: str) -> str:
+    """One self-contained page: inline CSS, figures as data URIs, no script, no links."""
+    body = []
+    for block in blocks:
+        if isinstance(block, Heading):
+            body.append(f"<h{block.level}>{_inline_html(block.text)}</h{block.level}>")
+        elif isinstance(block, Paragraph):
+            body.append(f"<p>{_inline_html(block.text)}</p>")
+        elif isinstance(block, Bullets):
+            body.append(
+                "<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items) + "</ul>"
+            )
+        elif isinstance(block, Table):
+            align = block.align.ljust(len(block.header), "l")
+            rows = "".join(f"<tr>{_html_row(r, 'td', align)}</tr>" for r in block.rows)
+            head = _html_row(block.header, "th", align)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(block, Image):
+            data = base64.b64encode(block.png).decode("ascii")
+            name, alt = html.escape(block.figure_id), html.escape(block.alt)
+            body.append(
+                f'<figure><img id="{name}" data-figure="{name}" alt="{alt}" '
+                f'src="data:image/png;base64,{data}">'
+                f"<figcaption>{_inline_html(block.caption)}</figcaption></figure>"
+            )
+        elif isinstance(block, Alert):
+            text = _inline_html(block.text)
+            body.append(f'<div class="warning"><strong>Warning:</strong> {text}</div>')
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+# ----------------------------------------------------------------- figures
+
+# Marker styles shared by the figures, so a seed or a pruned trial looks the same everywhere.
+_SEED = {"s": 14, "color": "C0", "alpha": 0.45, "zorder": 3}
+_MEAN = {"fmt": "o", "color": "C0", "ms": 7, "capsize": 4, "zorder": 4}
+_DATES = {"color": "C0", "alpha": 0.25, "lw": 7}
+_COMPLETE = {"color": "C0", "s": 22, "zorder": 3, "label": "complete"}
+_DUPLICATE = {
+    "s": 40,
+    "facecolors": "none",
+    "edgecolors": "C4",
+    "marker": "s",
+    "zorder": 3,
+    "label": "duplicate (value reused)",
+}
+_PRUNED = {"color": "C3", "marker": "x", "s": 24, "zorder": 3, "label": "pruned (last value)"}
+_WINNER = {"marker": "*", "s": 160, "color": "gold", "ec": "k", "zorder": 4, "label": "winner"}
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    # No Software tag: the bytes then depend on the drawing only, not the matplotlib version.
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _panels(n: int, width: float = 4.2, height: float = 3.4, max_cols: int = 3):
+    """A figure of n panels, at most max_cols per row; returns (figure, the n axes)."""
+    cols = max(1, min(n, max_cols))
+    fig = Figure(figsize=(width * cols, height * max(1, math.ceil(n / cols))), layout="constrained")
+    axes = fig.subplots(max(1, math.ceil(n / cols)), cols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, list(axes[:n])
+
+
+def _empty(ax, title: str) -> None:
+    """A panel whose records are missing says so instead of drawing empty axes."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, title, ha="center", va="center", transform=ax.transAxes)
+
+
+def _title(text: str) -> str:
+    return "\n".join(textwrap.fill(line, 90) for line in text.split("\n"))
+
+
+def scaling_figure(
+    points: tuple[Sequence[float], Sequence[float]],
+    budgets: Sequence[tuple[str, int, dict[str, Any]]],
+    fit: dict[str, Any],
+    baselines: dict[str, float],
+    title: str,
+) -> Figure:
+    """Test log loss against exact parameter count (log x).
+
+    points: (n_params, test log loss) of every seed's run. budgets: (label,
+    param_count, log-loss summary of `summarize_runs`: mean, seed_low/high,
+    boot_low/high). fit: `bootstrap_scaling_law`'s dict, or {"skipped": why}.
+    baselines: name -> test log loss, drawn as labelled dashed lines.
+    """
+    fig = Figure(figsize=(7.5, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_xscale("log")
+    ax.scatter(*points, label="each seed", **_SEED)
+    for i, (label, x, m) in enumerate(budgets):
+        first = i == 0
+        if _finite(m["boot_low"], m["boot_high"]):
+            ax.vlines(
+                x,
+                m["boot_low"],
+                m["boot_high"],
+                label="test-date interval" if first else None,
+                **_DATES,
+            )
+        if _finite(m["mean"], m["seed_low"], m["seed_high"]):
+            yerr = [[m["mean"] - m["seed_low"]], [m["seed_high"] - m["mean"]]]
+            ax.errorbar(
+                x, m["mean"], yerr=yerr, label="seed mean and interval" if first else None, **_MEAN
+            )
+        ax.annotate(label, (x, _num(m["mean"])), xytext=(6, 6), textcoords="offset points")
+    if "skipped" in fit:
+        title += "\nscaling-law fit skipped: " + fit["skipped"]
+    elif fit.get("band"):
+        band = fit["band"]
+        low, high = ([_num(v) for v in band[k]] for k in ("low", "high"))
+        ax.fill_between(band["n_params"], low, high, color="C1", alpha=0.2, label="fit band")
+        law = f"E + A·N^-α, α = {fmt(fit['alpha']['value'])}"
+        ax.plot(band["n_params"], band["fit"], color="C1", lw=2, label=law)
+    for i, (name, loss) in enumerate(sorted(baselines.items())):
+        if _finite(loss):
+            ax.axhline(loss, ls="--", lw=1.2, color=f"C{2 + i}", label=f"{name} ({fmt(loss)})")
+    ax.set_title(_title(title), fontsize=10)
+    ax.set_xlabel("parameters (exact count, log scale)")
+    ax.set_ylabel("test log loss (nats)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def hpo_history_figure(
+    panels: Sequence[tuple[str, Sequence[dict[str, Any]], int | None]],
+) -> Figure:
+    """Validation log loss by trial number, one panel per budget.
+
+    panels: (label, trial records, number of the winning trial). A record has
+    number, state (COMPLETE, PRUNED, FAIL), value, last_value, duplicate_of.
+    """
+    fig, axes = _panels(len(panels))
+    for ax, (label, trials, winner) in zip(axes, panels, strict=True):
+        done = [t for t in trials if t["state"] == "COMPLETE" and t.get("value") is not None]
+        done.sort(key=lambda t: t["number"])
+        pruned = [t for t in trials if t["state"] == "PRUNED" and t.get("last_value") is not None]
+        dups = [t for t in done if t.get("duplicate_of") is not None]
+        failed = sum(t["state"] == "FAIL" for t in trials)
+
+        for records, key, style in (
+            ([t for t in done if t.get("duplicate_of") is None], "value", _COMPLETE),
+            (dups, "value", _DUPLICATE),
+            (pruned, "last_value", _PRUNED),
+            ([t for t in done if t["number"] == winner], "value", _WINNER),
+        ):
+            if records:
+                ax.scatter([t["number"] for t in records], [t[key] for t in records], **style)
+        if done:
+            best = np.minimum.accumulate([t["value"] for t in done])
+            ax.step([t["number"] for t in done], best, where="post", color="k", label="best so far")
+        failures = f", {failed} failed" if failed else ""
+        ax.set_title(f"{label}: {len(trials)} trials{failures}", fontsize=10)
+        ax.set_xlabel("trial number")
+        ax.set_ylabel("validation log loss")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        if trials:
+            ax.legend(fontsize=7)
+        else:
+            _empty(ax, f"{label}: no trial records")
+    return fig
+
+
+def architecture_grid(
+    trials: Sequence[dict[str, Any]], d_models: Sequence[int], n_layers: Sequence[int]
+) -> np.ndarray:
+    """Best validation log loss of the complete trials in each (n_layers, d_model) cell,
+    NaN where none completed; rows follow n_layers, columns d_models."""
+    grid = np.full((len(n_layers), len(d_models)), math.nan)
+    for t in trials:
+        arch = t.get("architecture") or {}
+        complete = t["state"] == "COMPLETE" and t.get("value") is not None
+        if complete and arch.get("d_model") in d_models and arch.get("n_layers") in n_layers:
+            i, j = list(n_layers).index(arch["n_layers"]), list(d_models).index(arch["d_model"])
+            grid[i, j] = np.fmin(grid[i, j], t["value"])
+    return grid
+
+
+def _norm(values: np.ndarray) -> Normalize:
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return Normalize(low, high if high > low else low + 1e-3)
+
+
+def _annotate_cells(ax, grid: np.ndarray, norm: Normalize, bold_diagonal: bool = False) -> None:
+    for (i, j), v in np.ndenumerate(grid):
+        if math.isfinite(v):
+            color = "white" if norm(v) > 0.6 else "black"  # dark end of viridis_r
+            weight = "bold" if bold_diagonal and i == j else "normal"
+            style = {"ha": "center", "va": "center", "fontsize": 8, "fontweight": weight}
+            ax.text(j, i, f"{v:.4f}", color=color, **style)
+
+
+def architecture_figure(
+    panels: Sequence[tuple[str, Sequence[int], Sequence[int], np.ndarray]],
+) -> Figure:
+    """Heatmaps of `architecture_grid`, one panel per budget: (label, d_models, n_layers,
+    grid). One colour scale for every panel, so budgets compare by colour; NaN is blank."""
+    fig, axes = _panels(len(panels))
+    norm = _norm(np.concatenate([grid.ravel() for *_, grid in panels]))
+    image = None
+    for ax, (label, d_models, n_layers, grid) in zip(axes, panels, strict=True):
+        if grid.size == 0:
+            _empty(ax, f"{label}: no trial records")
+            continue
+        masked = np.ma.masked_invalid(grid)
+        image = ax.imshow(masked, cmap="viridis_r", norm=norm, aspect="auto", origin="lower")
+        _annotate_cells(ax, grid, norm)
+        ax.set_xticks(range(len(d_models)), [str(d) for d in d_models])
+        ax.set_yticks(range(len(n_layers)), [str(n) for n in n_layers])
+        ax.set(xlabel="d_model", ylabel="n_layers", title=f"{label}: best val log loss per cell")
+    if image is not None:
+        fig.colorbar(image, ax=axes, label="validation log loss (blank: no complete trial)")
+    return fig
+
+
+def reliability_figure(panels: Sequence[tuple[str, dict[str, Any], str]]) -> Figure:
+    """Reliability diagrams of pooled test predictions, one panel per budget:
+    (label, {"uncalibrated": bins, best: bins}, best), bins from `reliability_bins`."""
+    fig, axes = _panels(len(panels))
+    for ax, (label, reliability, best) in zip(axes, panels, strict=True):
+        ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
+        counts = ax.twinx()  # how many predictions each bin holds: which points carry weight
+        tallest = 1
+        for name, color in (("uncalibrated", "C0"), (best, "C1")):
+            bins = reliability.get(name)
+            if not bins:
+                continue
+            x, y = (
+                np.array([_num(v) for v in bins[k]]) for k in ("mean_predicted", "observed_rate")
+            )
+            shown = np.isfinite(x) & np.isfinite(y)  # empty bins have no point
+            ax.plot(x[shown], y[shown], marker="o", color=color, label=name)
+            counts.stairs(bins["count"], bins["bin_edges"], color=color, alpha=0.25, fill=True)
+            tallest = max(tallest, *bins["count"])
+        counts.set_ylim(0, 4 * tallest)
+        counts.set_yticks([])
+        ax.set(xlim=(0, 1), ylim=(0, 1), title=f"{label}: uncalibrated vs {best}")
+        ax.set(xlabel="mean predicted probability", ylabel="observed positive rate")
+        ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def learning_curves_figure(
+    panels: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]]]],
+) -> Figure:
+    """Train (dashed) and validation (solid) loss per epoch of every seed of each winner:
+    (label, [learning curve of seed 0, of seed 1, ...])."""
+    fig, axes = _panels(len(panels))
+    for ax, (label, curves) in zip(axes, panels, strict=True):
+        for seed, curve in enumerate(curves):
+            epochs = [p["epoch"] for p in curve]
+            train, val = ([_num(p.get(k)) for p in curve] for k in ("train_loss", "val_loss"))
+            ax.plot(epochs, train, ls="--", color=f"C{seed}", label=f"seed {seed} train")
+            ax.plot(epochs, val, marker="o", ms=3, color=f"C{seed}", label=f"seed {seed} val")
+        if not any(curves):
+            _empty(ax, f"{label}: no stored learning curve")
+            continue
+        ax.set(xlabel="epoch", ylabel="log loss", title=f"{label}: final-evaluation runs")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    return fig
+
+
+def cross_budget_figure(
+    labels: Sequence[str], values: Sequence[Sequence[Any]], title: str
+) -> Figure:
+    """Cross-budget matrix: row i = training values of budget i, column j = architecture
+    of budget j, cell = validation log loss; the diagonal (the winners) is outlined."""
+    grid = np.array([[_num(v) for v in row] for row in values], dtype=float)
+    n = len(labels)
+    fig = Figure(figsize=(1.6 * n + 2.8, 1.2 * n + 1.8), layout="constrained")
+    ax = fig.add_subplot()
+    norm = _norm(grid)
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis_r", norm=norm)
+    _annotate_cells(ax, grid, norm, bold_diagonal=True)
+    for k in range(n):
+        ax.add_patch(
+            Rectangle((k - 0.5, k - 0.5), 1, 1, fill=False, ec="red", lw=1.5, clip_on=False)
+        )
+    ax.set_xticks(range(n), labels)
+    ax.set_yticks(range(n), labels)
+    ax.set(xlabel="architecture of budget", ylabel="training values from budget", title=title)
+    fig.colorbar(image, ax=ax, label="validation log loss")
+    return fig
+
+
+def baseline_figure(
+    models: Sequence[tuple[str, dict[str, Any], dict[str, Any], bool]], title: str
+) -> Figure:
+    """Forest plot of test log loss and AUC: (label, log-loss summary, AUC summary,
+    is_baseline). Light thick bars: test-date interval; dark thin bars: seed interval
+    (a baseline is deterministic and has none)."""
+    fig = Figure(figsize=(10, 0.45 * len(models) + 1.8), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    rows = np.arange(len(models))[::-1]
+    for ax, k, name in ((axes[0], 1, "test log loss"), (axes[1], 2, "test AUC")):
+        for y, model in zip(rows, models, strict=True):
+            m, baseline = model[k], model[3]
+            color = "grey" if baseline else "C0"
+            if _finite(m["boot_low"], m["boot_high"]):
+                ax.hlines(y, m["boot_low"], m["boot_high"], color=color, alpha=0.3, lw=7)
+            if not baseline and _finite(m["seed_low"], m["seed_high"]):
+                ax.hlines(y, m["seed_low"], m["seed_high"], color=color, lw=2)
+            ax.plot([m["mean"]], [y], "D" if baseline else "o", color=color)
+        ax.set_xlabel(name)
+        ax.grid(True, axis="x", alpha=0.3)
+    # AUC lives in [0, 1]; a two-seed Student-t interval can overshoot it and squash the rest.
+    axes[1].set_xlim(0, 1)
+    axes[1].axvline(0.5, ls=":", color="grey")
+    axes[0].set_yticks(rows, [m[0] for m in models])
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ----------------------------------------------------------------- stored records
+
+
+@dataclass(frozen=True)
+class StudyFiles:
+    """What the report reads of one budget's study besides `results`."""
+
+    info: dict[str, Any]  # study.json ({} when missing)
+    trials: list[dict[str, Any]]  # every finished trial record, by number
+    curves: list[list[dict[str, Any]]]  # final-evaluation learning curve of each seed
+
+
+def load_study_files(run_dir: Path, study: str, seeds: int) -> StudyFiles:
+    folder = run_dir / STUDIES_DIR / study
+    trials = [read_json(p) for p in sorted((folder / "trials").glob("trial_*.json"))]
+    if not trials:  # a run whose per-trial records are gone: the export of finished trials
+        trials = read_json(folder / f"{study}_all_trials.json") or []
+    curves = [
+        (read_json(evaluation_path(run_dir, study, seed)) or {}).get("learning_curve", [])
+        for seed in range(seeds)
+    ]
+    trials = sorted((t for t in trials if t), key=lambda t: t["number"])
+    return StudyFiles(read_json(folder / "study.json") or {}, trials, curves)
+
+
+# ----------------------------------------------------------------- sections
+
+
+def _level_note(results: dict[str, Any], h: dict[str, Any]) -> str:
+    return (
+        f"Intervals are {results['confidence_level']:.0%}: across {results['seeds']} training "
+        f"seeds (Student t of the seed mean) and over test dates (circular block bootstrap, "
+        f"{h['block_days']}-day blocks, {h['bootstrap_resamples']} resamples)."
+    )
+
+
+def _step_text(step: dict[str, Any]) -> str:
+    return (
+        f"{format_budget(step['from_budget'])} -> {format_budget(step['to_budget'])} "
+        f"({step['from_params']:,} -> {step['to_params']:,} parameters): **{step['verdict']}** "
+        f"(test log loss change {_difference(step['log_loss'])})"
+    )
+
+
+def _steps(h: dict[str, Any]) -> list[str]:
+    return [_step_text(s) for s in h["steps"]] or ["one budget: no budget step to compare"]
+
+
+def scaling_blocks(results: dict[str, Any]) -> list[Block]:
+    """The scaling table and budget-step verdicts of every horizon."""
+    blocks: list[Block] = []
     for horizon, h in results["horizons"].items():
-        lines += [
-            f"### h={horizon}: test log loss by budget",
-            "",
-            "| budget | architecture | params | samples/param | test log loss | test AUC |",
-            "|---|---|---|---|---|---|",
+        rows = tuple(
+            (
+                r["budget_label"],
+                _arch(r["architecture"]),
+                f"{r['param_count']:,}",
+                f"{r['samples_per_param']:.3g}",
+                _seeds(r["metrics"]["log_loss"], LOSS_DIGITS),
+                _dates(r["metrics"]["log_loss"], LOSS_DIGITS),
+                _seeds(r["metrics"]["roc_auc"], AUC_DIGITS),
+                _dates(r["metrics"]["roc_auc"], AUC_DIGITS),
+            )
+            for r in h["budgets"]
+        )
+        header = _header(
+            "budget | architecture | params | samples/param | test log loss | log loss, dates | "
+            "test AUC | AUC, dates"
+        )
+        blocks += [
+            Heading(f"h={horizon}: test log loss by budget", 3),
+            Paragraph(
+                f"{_level_note(results, h)} Architecture: d_model/layers/heads. Each metric: "
+                "seed mean [seed interval], then its test-date interval."
+            ),
+            Table(header, rows, "llrrrrrr"),
+            Bullets(tuple(_steps(h))),
         ]
-        for row in h["budgets"]:
-            arch = row["architecture"]
-            m = row["metrics"]
-            lines.append(
-                f"| {row['budget_label']} | d{arch['d_model']}/L{arch['n_layers']}/"
-                f"h{arch['n_heads']} | {row['param_count']:,} | {row['samples_per_param']:.3g} | "
-                f"{_interval(m['log_loss'])} | {_interval(m['roc_auc'], 3)} |"
+    return blocks
+
+
+def scaling_table_markdown(results: dict[str, Any]) -> str:
+    """The scaling table and verdicts of every horizon, as markdown (the CLI prints it)."""
+    return render_markdown(scaling_blocks(results))
+
+
+def _fit_text(fit: dict[str, Any]) -> str:
+    if "skipped" in fit:
+        return f"fit skipped: {fit['skipped']}"
+    alpha = fit["alpha"]
+    return f"fitted alpha {fmt_interval(alpha['value'], alpha['low'], alpha['high'])}"
+
+
+def _best_row(h: dict[str, Any]) -> dict[str, Any]:
+    """The transformer a user would pick: the lowest mean validation log loss of its final
+    runs (picking the lowest test loss would select on the test split)."""
+    return min(h["budgets"], key=lambda r: (_mean(r["val_log_loss"]), r["budget"]))
+
+
+def _beats(comparison: dict[str, Any]) -> str:
+    return "beats" if comparison["beats"] else "does not beat"
+
+
+def short_answer_blocks(results: dict[str, Any]) -> list[Block]:
+    blocks: list[Block] = [
+        Heading("Short answer"),
+        Paragraph(
+            f"All intervals in this report are {results['confidence_level']:.0%} intervals. A "
+            "difference is called only when its interval excludes zero; otherwise the verdict "
+            "is **no detectable difference**."
+        ),
+    ]
+    for horizon, h in results["horizons"].items():
+        best = _best_row(h)
+        items = _steps(h)
+        for name, c in sorted(best["vs_baselines"].items()):
+            items.append(
+                f"best transformer ({best['budget_label']}, chosen on validation) vs `{name}`: "
+                f"**{_beats(c)}** it (test log loss difference {_difference(c['log_loss'])}; "
+                "negative = transformer better)"
             )
-        lines.append("")
-        for step in h["steps"]:
-            d = step["log_loss"]
-            lines.append(
-                f"- {format_budget(step['from_budget'])} -> {format_budget(step['to_budget'])}: "
-                f"**{step['verdict']}** (log loss change {d['difference']:+.4f}, "
-                f"{round(100 * results['confidence_level'])}% interval {d['low']:+.4f} to "
-                f"{d['high']:+.4f})"
+        caveat = "" if "skipped" in h["fit"] else " (interval over seeds; test dates held fixed)"
+        items.append(f"scaling law: {_fit_text(h['fit'])}{caveat}")
+        blocks += [Paragraph(f"**h={horizon}** ({horizon}-day horizon):"), Bullets(tuple(items))]
+    runs = [r for h in results["horizons"].values() for r in h["budgets"]]
+    limited = sum(r["data_limited"] for r in runs)
+    if limited:
+        blocks.append(
+            Alert(
+                f"{limited} of {len(runs)} budget runs are in a data-limited regime (too few "
+                "training samples per parameter); see **Samples per parameter** below."
             )
-        lines.append("")
-    return "\n".join(lines)
+        )
+    return blocks
+
+
+def data_blocks(results: dict[str, Any], files: dict[tuple[str, int], StudyFiles]) -> list[Block]:
+    d = results["config"]["data"]
+    fractions = "/".join(f"{f:g}" for f in d["split_fractions"])
+    blocks: list[Block] = [
+        Heading("Data and splits"),
+        Paragraph(
+            f"Target `{d['target']}` (source {d['source']}, feature tier `{d['tier']}`) from "
+            f"{d['start'] or 'the first day'} to {d['end'] or 'the last day'}; label rule "
+            f"`{d['label_rule']}`, threshold {d['threshold']:g} ({d['threshold_mode']}); "
+            f"{d['context_days']}-day context windows; {d['split']} split {fractions}. Split "
+            "boundaries are purged by the label horizon; the test split is scored once, in "
+            "final evaluation."
+        ),
+    ]
+    header = _header("split | first date | last date | samples | positives | positive rate")
+    for horizon, h in results["horizons"].items():
+        stats = files[(horizon, h["budgets"][0]["budget"])].info.get("split_statistics")
+        blocks.append(Heading(f"h={horizon}", 3))
+        if not stats:
+            blocks.append(Paragraph("Split statistics not stored (no study.json)."))
+            continue
+        rows = tuple(
+            (
+                name,
+                s["first_date"],
+                s["last_date"],
+                f"{s['samples']:,}",
+                f"{s['positives']:,}",
+                fmt(s["positive_rate"], 3),
+            )
+            for name, s in ((n, stats[n]) for n in ("train", "val", "test") if n in stats)
+        )
+        blocks.append(Table(header, rows, "lllrrr"))
+    return blocks
+
+
+def samples_blocks(results: dict[str, Any]) -> list[Block]:
+    threshold = results["config"]["scale"]["min_samples_per_param"]
+    rows = tuple(
+        (
+            f"h={horizon}",
+            r["budget_label"],
+            f"{r['param_count']:,}",
+            f"{r['n_train']:,}",
+            f"{r['samples_per_param']:.3g}",
+            "**data-limited**" if r["data_limited"] else "ok",
+        )
+        for horizon, h in results["horizons"].items()
+        for r in h["budgets"]
+    )
+    header = _header("horizon | budget | params | training samples | samples/param | regime")
+    return [
+        Heading("Samples per parameter"),
+        Paragraph(
+            f"Training samples per trainable parameter; below {threshold:g} a model can memorise "
+            "its training split, and a flat or rising loss curve says more about the data than "
+            "about model size."
+        ),
+        Table(header, rows, "llrrrl"),
+        *(Alert(w) for w in results["warnings"]),
+    ]
+
+
+def fit_blocks(results: dict[str, Any], horizon: str, fit: dict[str, Any]) -> list[Block]:
+    if "skipped" in fit:
+        return [Paragraph(f"Scaling-law fit skipped: {fit['skipped']}.")]
+    E, A = fit["E"], fit["A"]
+    blocks: list[Block] = [
+        Paragraph(
+            f"L(N) = E + A·N^-alpha fitted to {fit['fit']['n_points']} runs: "
+            f"E = {fmt_interval(E['value'], E['low'], E['high'])}, "
+            f"A = {A['value']:.4g} [{A['low']:.4g}, {A['high']:.4g}], **{_fit_text(fit)}** "
+            f"({fit['level']:.0%} bootstrap over runs within each budget; "
+            f"{fit['n_converged']} of {fit['n_resamples']} resamples converged)."
+        )
+    ]
+    if not fit["fit"]["converged"]:
+        blocks.append(Alert(f"h={horizon}: the full-sample scaling-law fit did not converge."))
+    if results["seeds"] < 2:
+        blocks.append(
+            Alert(
+                "one run per budget: the bootstrap over runs cannot vary the data, so the "
+                "fit's intervals have zero width and say nothing about its uncertainty"
+            )
+        )
+    return blocks
+
+
+def baseline_blocks(h: dict[str, Any]) -> list[Block]:
+    if not h["baselines"]:
+        return [Paragraph("No baselines stored for this horizon.")]
+    scores = tuple(
+        (
+            f"`{name}`",
+            _dates(b["metrics"]["log_loss"], LOSS_DIGITS, with_mean=True),
+            _dates(b["metrics"]["roc_auc"], AUC_DIGITS, with_mean=True),
+        )
+        for name, b in sorted(h["baselines"].items())
+    )
+    diffs = tuple(
+        (
+            r["budget_label"],
+            f"`{name}`",
+            _difference(c["log_loss"]),
+            _difference(c["roc_auc"], AUC_DIGITS),
+            f"**{_beats(c)}**",
+        )
+        for r in h["budgets"]
+        for name, c in sorted(r["vs_baselines"].items())
+    )
+    return [
+        Paragraph(
+            "Baselines on the same splits and test dates (deterministic: one run, so only the "
+            "test-date interval):"
+        ),
+        Table(_header("baseline | test log loss [dates] | test AUC [dates]"), scores, "lrr"),
+        Paragraph(
+            "Paired differences, transformer minus baseline, on the same resampled test dates "
+            "(log loss: negative is better; AUC: positive is better). A transformer **beats** a "
+            "baseline only when its log-loss interval lies wholly below zero."
+        ),
+        Table(
+            _header("budget | baseline | log loss difference | AUC difference | verdict"),
+            diffs,
+            "llrrl",
+        ),
+    ]
+
+
+def calibration_blocks(h: dict[str, Any]) -> list[Block]:
+    rows = []
+    for r in h["budgets"]:
+        cal = r["calibration"]
+        for name, entry in cal["methods"].items():
+            test, cv = entry.get("test", {}), entry.get("val_cv", {})
+            rows.append(
+                (
+                    r["budget_label"],
+                    name + " (chosen)" * (name == cal["best"]),
+                    fmt(cv.get("log_loss")),
+                    fmt(test.get("log_loss")),
+                    fmt(test.get("brier")),
+                    fmt(test.get("ece")),
+                )
+            )
+    header = _header(
+        "budget | method | val log loss (cross-fitted) | test log loss | test Brier | test ECE"
+    )
+    return [
+        Paragraph(
+            "Each method is fitted on each seed's validation predictions and scored on its test "
+            "predictions (means over seeds). The method is **chosen on validation** log loss, "
+            "cross-fitted over blocks of days, never on test; the test columns are only scores."
+        ),
+        Table(header, tuple(rows), "llrrrr"),
+    ]
+
+
+def cross_budget_blocks(cross: dict[str, Any] | None) -> list[Block]:
+    if cross is None:
+        return [Paragraph("No cross-budget matrix for this horizon.")]
+    labels = [format_budget(b) for b in cross["budgets"]]
+    rows = [
+        (f"values of {labels[i]}", *map(fmt, values))
+        for i, values in enumerate(cross["val_log_loss"])
+    ]
+    rows.append(("own-values margin", *(fmt(v, signed=True) for v in cross["own_values_margin"])))
+    return [
+        Paragraph(
+            "Validation log loss of each budget's winning architecture (columns) trained with "
+            "the winning training values of each budget (rows), seed 0; the diagonal is the "
+            "winner itself. Margin: best off-diagonal cell minus the diagonal (positive: the "
+            "budget's own values are the best of those tried)."
+        ),
+        Table(
+            ("", *(f"architecture of {x}" for x in labels)), tuple(rows), "l" + "r" * len(labels)
+        ),
+    ]
+
+
+def hpo_blocks(h: dict[str, Any], files: dict[int, StudyFiles]) -> list[Block]:
+    rows = []
+    for r in h["budgets"]:
+        trials = files[r["budget"]].trials
+        counts = [sum(t["state"] == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")]
+        duplicates = sum(t.get("duplicate_of") is not None for t in trials)
+        values = ", ".join(
+            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in sorted(r["params"].items())
+        )
+        rows.append(
+            (
+                r["budget_label"],
+                f"`{r['study']}`",
+                *map(str, (len(trials), *counts, duplicates)),
+                str(r["hpo_trial"]),
+                fmt(r["hpo_val_log_loss"]),
+                f"{_arch(r['architecture'])}, d_ff {r['architecture']['d_ff']}",
+                values,
+            )
+        )
+    header = _header(
+        "budget | study | trials | complete | pruned | failed | duplicates | best trial | "
+        "best val log loss | architecture | training values"
+    )
+    note = (
+        "Duplicates are complete trials whose configuration was within the duplicate tolerance "
+        "of an earlier one: they reused its value instead of training again."
+    )
+    return [Table(header, tuple(rows), "llrrrrrrrll"), Paragraph(note)]
+
+
+def methods_blocks(results: dict[str, Any]) -> list[Block]:
+    blocks = ", ".join(f"h={k}: {h['block_days']} days" for k, h in results["horizons"].items())
+    return [
+        Heading("Methods"),
+        Bullets(
+            (
+                f"Each budget's HPO winner is retrained with {results['seeds']} seeds and scored "
+                "once on the test split; the search itself sees validation only.",
+                "Seed intervals: Student t of the mean over seeds. Test-date intervals: circular "
+                f"block bootstrap over test dates, blocks at least the label horizon ({blocks}).",
+                "Comparisons (budget steps, transformer vs baseline) are paired: every model of a "
+                "horizon is scored on the same resampled dates, and each resample also redraws "
+                "each model's seeds.",
+                "Verdict rule: a difference is called (improves, worsens, beats) only when its "
+                "interval excludes zero; otherwise **no detectable difference**.",
+                "Scaling law L(N) = E + A·N^-alpha: Huber loss of log losses, L-BFGS from a grid "
+                "of starts (Hoffmann et al. 2022); its intervals come from a bootstrap over runs "
+                "within each budget: seed noise only, the test dates held fixed, and narrower "
+                "than nominal with few seeds per budget.",
+                f"Data handling (causal features, purged splits, labels): see `{METHODOLOGY_DOC}`.",
+            )
+        ),
+    ]
+
+
+# ----------------------------------------------------------------- the report
+
+
+# Alt text and caption of each kind of figure; a figure's id and file stem is f"{kind}_h{horizon}".
+FIGURE_TEXT = {
+    "scaling": (
+        "Scaling curve: test log loss against parameter count",
+        "Test log loss by exact parameter count: each seed (dots), seed mean with its seed "
+        "interval (error bar) and test-date interval (light bar), the fitted law with its "
+        "prediction band, and each baseline (dashed).",
+    ),
+    "baselines": (
+        "Baseline comparison: test log loss and AUC with intervals",
+        "Each budget's transformer (blue) and each baseline (grey): point = mean, light bar = "
+        "test-date interval, dark bar = seed interval.",
+    ),
+    "reliability": (
+        "Reliability diagrams: uncalibrated vs chosen calibration",
+        "Pooled test predictions of every seed in ten bins: observed positive rate against mean "
+        "predicted probability, before and after the chosen method; shaded: how many "
+        "predictions fall in each bin.",
+    ),
+    "cross_budget": (
+        "Cross-budget matrix: validation log loss",
+        "Rows: training values from a budget; columns: architecture of a budget; cells: "
+        "validation log loss (outlined: each budget's winner).",
+    ),
+    "hpo": (
+        "HPO history: validation log loss by trial",
+        "Each trial's validation log loss by trial number, the best so far (line), pruned "
+        "trials at their last reported value, duplicates that reused a value, and the winner.",
+    ),
+    "architecture": (
+        "Architecture heatmap: best validation log loss by d_model and n_layers",
+        "Best validation log loss over each study's complete trials per d_model x n_layers "
+        "cell (blank: no complete trial there).",
+    ),
+    "learning_curves": (
+        "Learning curves: train and validation loss per epoch",
+        "Final-evaluation runs of each winner: train loss (dashed) and validation loss (solid) "
+        "per epoch, one colour per seed.",
+    ),
+}
+
+
+def _arch_panel(label: str, f: StudyFiles) -> tuple[str, list[int], list[int], np.ndarray]:
+    """The heatmap axes are the study's grid dimensions (from study.json), so cells the
+    search never tried show as blank instead of disappearing."""
+    dims = f.info.get("dimension_values") or {}
+    archs = [t["architecture"] for t in f.trials if t.get("architecture")]
+    d_models = dims.get("d_model") or sorted({a["d_model"] for a in archs})
+    n_layers = dims.get("n_layers") or sorted({a["n_layers"] for a in archs})
+    return label, d_models, n_layers, architecture_grid(f.trials, d_models, n_layers)
+
+
+def horizon_figures(horizon: str, h: dict[str, Any], files: dict[int, StudyFiles]) -> dict:
+    """Every figure of one horizon as an Image block, by kind (no cross_budget without
+    a matrix)."""
+    rows, fit = h["budgets"], h["fit"]
+    baselines = sorted(h["baselines"].items())
+    models = [(f"transformer {r['budget_label']}", r["metrics"], False) for r in rows]
+    models += [(name, b["metrics"], True) for name, b in baselines]
+    figures = {
+        "scaling": scaling_figure(
+            (fit["points"]["n_params"], fit["points"]["test_log_loss"]),
+            [(r["budget_label"], r["param_count"], r["metrics"]["log_loss"]) for r in rows],
+            fit,
+            {name: b["metrics"]["log_loss"]["mean"] for name, b in baselines},
+            f"h={horizon}: test log loss by parameter count",
+        ),
+        "baselines": baseline_figure(
+            [(name, m["log_loss"], m["roc_auc"], is_baseline) for name, m, is_baseline in models],
+            f"h={horizon}: transformers and baselines",
+        ),
+        "reliability": reliability_figure(
+            [
+                (r["budget_label"], r["calibration"]["reliability"], r["calibration"]["best"])
+                for r in rows
+            ]
+        ),
+        "hpo": hpo_history_figure(
+            [(r["budget_label"], files[r["budget"]].trials, r["hpo_trial"]) for r in rows]
+        ),
+        "architecture": architecture_figure(
+            [_arch_panel(r["budget_label"], files[r["budget"]]) for r in rows]
+        ),
+        "learning_curves": learning_curves_figure(
+            [(r["budget_label"], files[r["budget"]].curves) for r in rows]
+        ),
+    }
+    if h["cross_budget"] is not None:
+        cross = h["cross_budget"]
+        figures["cross_budget"] = cross_budget_figure(
+            [format_budget(b) for b in cross["budgets"]],
+            cross["val_log_loss"],
+            f"h={horizon}: cross-budget matrix",
+        )
+    return {
+        kind: Image(
+            f"{kind}_h{horizon}",
+            f"{FIGURE_TEXT[kind][0]}, h={horizon}",
+            FIGURE_TEXT[kind][1],
+            _png(fig),
+        )
+        for kind, fig in figures.items()
+    }
+
+
+def horizon_blocks(
+    results: dict[str, Any], horizon: str, h: dict[str, Any], files: dict[int, StudyFiles]
+) -> list[Block]:
+    """Fit, baselines, calibration, cross-budget and HPO of one horizon, with its figures."""
+    figures = horizon_figures(horizon, h, files)
+    return [
+        Heading(f"Horizon h={horizon}"),
+        Heading("Scaling-law fit", 3),
+        *fit_blocks(results, horizon, h["fit"]),
+        figures["scaling"],
+        Heading("Baselines", 3),
+        *baseline_blocks(h),
+        figures["baselines"],
+        Heading("Calibration", 3),
+        *calibration_blocks(h),
+        figures["reliability"],
+        Heading("Cross-budget transfer", 3),
+        *cross_budget_blocks(h["cross_budget"]),
+        *([figures["cross_budget"]] if "cross_budget" in figures else []),
+        Heading("Hyperparameter search", 3),
+        *hpo_blocks(h, files),
+        figures["hpo"],
+        figures["architecture"],
+        figures["learning_curves"],
+    ]
+
+
+def build_blocks(run_dir: Path, results: dict[str, Any]) -> list[Block]:
+    """The whole report as blocks; figures are rendered to PNG bytes here."""
+    files = {
+        (horizon, r["budget"]): load_study_files(run_dir, r["study"], r["seeds"])
+        for horizon, h in results["horizons"].items()
+        for r in h["budgets"]
+    }
+    budgets = sorted({budget for _, budget in files})
+    blocks: list[Block] = [
+        Heading(
+            f"Scaling study {results['study']}: does a bigger transformer predict "
+            f"{results['target']} better?",
+            1,
+        ),
+        Paragraph(
+            f"PatchTST classifiers at parameter budgets {', '.join(map(format_budget, budgets))}; "
+            f"label horizons (days): {', '.join(results['horizons'])}; feature tier "
+            f"`{results['tier']}`; {results['seeds']} seeds per winner. Built from "
+            "`scaling.json` and the run directory's records by `finscale report`."
+        ),
+        *short_answer_blocks(results),
+        *data_blocks(results, files),
+        Heading("Scaling table"),
+        *scaling_blocks(results),
+        *samples_blocks(results),
+    ]
+    for horizon, h in results["horizons"].items():
+        by_budget = {r["budget"]: files[(horizon, r["budget"])] for r in h["budgets"]}
+        blocks += horizon_blocks(results, horizon, h, by_budget)
+    return blocks + methods_blocks(results)
 
 
 def write_report(run_dir: Path, results: dict[str, Any]) -> list[Path]:
-    return [write_text_atomic(run_dir / "report.md", scaling_table_markdown(results))]
+    """Write figures/*.png, report.md and report.html into `run_dir`; returns the paths in
+    the order written (figures first, so report.md never points at a missing file)."""
+    run_dir = Path(run_dir)
+    if not results.get("horizons"):
+        raise InputError("no scaling results to report; run `finscale scale` first", str(run_dir))
+    blocks = build_blocks(run_dir, results)
+    paths = [
+        write_bytes_atomic(run_dir / FIGURES_DIR / f"{b.figure_id}.png", b.png)
+        for b in blocks
+        if isinstance(b, Image)
+    ]
+    # A figure kind this run no longer draws (no cross-budget matrix, a dropped horizon)
+    # must not linger next to the report as if it were current.
+    drawn = set(paths)
+    stale = re.compile(rf"({'|'.join(FIGURE_TEXT)})_h\d+\.png")
+    for old in (run_dir / FIGURES_DIR).glob("*.png"):
+        if old not in drawn and stale.fullmatch(old.name):
+            old.unlink()
+    title = blocks[0].text if isinstance(blocks[0], Heading) else "scaling study"
+    paths.append(write_text_atomic(run_dir / "report.md", render_markdown(blocks)))
+    paths.append(write_text_atomic(run_dir / "report.html", render_html(blocks, title)))
+    return paths

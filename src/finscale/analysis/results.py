@@ -120,6 +120,13 @@ def experiment_rows(evaluations: dict[tuple[int, int], list[dict[str, Any]]]) ->
     return pd.DataFrame(rows)
 
 
+def per_sample_log_loss(y: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    """(n_runs, n_samples) binary cross-entropy of each run's prediction of each sample,
+    clipped as scikit-learn's log loss clips, so means over samples equal it."""
+    p = np.clip(preds, np.finfo(float).eps, 1 - np.finfo(float).eps)
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+
+
 def _predictions(records: list[dict[str, Any]], split: str) -> np.ndarray:
     return np.array([r["predictions"][split] for r in records], dtype=float)
 
@@ -266,8 +273,16 @@ def horizon_results(
             f"parameter counts; this horizon has {len(set(n_params.tolist()))}"
         }
     else:
+        # Each date resample of the comparisons rescored for every run, so the law's
+        # intervals carry the same test-date noise as the verdicts.
+        per_sample = np.concatenate([per_sample_log_loss(y_test, preds[b]) for b in budgets])
         fit = bootstrap_scaling_law(
-            n_params, losses, n_resamples=scale.bootstrap_resamples, seed=0, level=level
+            n_params,
+            losses,
+            n_resamples=scale.bootstrap_resamples,
+            seed=0,
+            level=level,
+            resampled_losses=per_sample[:, indices].mean(axis=2).T,
         )
     fit["points"] = {"n_params": n_params.tolist(), "test_log_loss": losses.tolist()}
 

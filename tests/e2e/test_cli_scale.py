@@ -1,0 +1,150 @@
+"""`finscale scale`, `report`, `validate-cross-budget` and `stop` as a user runs them:
+the installed script in subprocesses on a tiny study of the bundled S&P 500."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from finscale.cli import main
+from finscale.hpo.study import open_storage
+from tests.analysis.conftest import TINY_SCALE_SETS
+from tests.e2e.test_cli_data import run
+
+SCRIPT = os.path.join(os.path.dirname(sys.executable), "finscale")
+
+
+def scale_args(run_dir, **overrides):
+    sets = {k: v for k, v in TINY_SCALE_SETS.items() if not k.startswith("scale.budgets")}
+    flags = []
+    for key, value in {**sets, **overrides}.items():
+        text = "[" + ",".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+        flags += ["--set", f"{key}={text}"]
+    return [
+        "scale",
+        "--budgets",
+        TINY_SCALE_SETS["scale.budgets"],
+        "--run-dir",
+        str(run_dir),
+        *flags,
+    ]
+
+
+def finished_trials(run_dir):
+    counts = {}
+    for study_dir in sorted((run_dir / "studies").iterdir()):
+        study = optuna.load_study(
+            study_name=study_dir.name, storage=open_storage(str(study_dir / "study.journal"))
+        )
+        counts[study_dir.name] = sum(
+            t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials
+        )
+    return counts
+
+
+def test_scale_runs_then_resumes_without_training_and_reports(tmp_path):
+    run_dir = tmp_path / "run"
+    code, stdout, stderr = run(scale_args(run_dir), tmp_path)
+    assert code == 0, stderr
+    assert "h=1: test log loss by budget" in stdout
+    assert "| 4K |" in stdout and "| 32K |" in stdout
+    verdicts = [line for line in stdout.splitlines() if line.startswith("- ") and "**" in line]
+    assert len(verdicts) == 2, stdout  # one per adjacent pair of budgets
+    assert verdicts[0].startswith("- 4K -> 16K") and verdicts[1].startswith("- 16K -> 32K")
+    for stage in ("[hpo 3/3]", "[evaluation 6/6]", "[baselines 1/1]", "[cross_budget 6/6]"):
+        assert stage in stderr, stage
+    for name in ("experiment_results.csv", "scaling.json", "report.md", "report.html"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert len(pd.read_csv(run_dir / "experiment_results.csv")) == 6
+    assert finished_trials(run_dir) == {"a25_16K_h1": 3, "a25_32K_h1": 3, "a25_4K_h1": 3}
+    report = (run_dir / "report.md").read_text()
+
+    # The same command again trains nothing: every unit is already done.
+    code, stdout, stderr = run(scale_args(run_dir), tmp_path)
+    assert code == 0, stderr
+    unit_lines = [line for line in stderr.splitlines() if line.startswith("[")]
+    trained = [
+        line
+        for line in unit_lines
+        if not line.endswith("already done, skipped")
+        and not line.startswith(("[results", "[report"))
+    ]
+    assert trained == [] and " trial " not in stderr, stderr
+    assert finished_trials(run_dir)["a25_4K_h1"] == 3
+
+    # The report is rebuilt from what is stored, identically.
+    (run_dir / "report.md").unlink()
+    code, stdout, stderr = run(["report", str(run_dir)], tmp_path)
+    assert code == 0, stderr
+    assert (run_dir / "report.md").read_text() == report
+
+    code, stdout, stderr = run(["validate-cross-budget", str(run_dir), "--dry-run"], tmp_path)
+    assert code == 0, stderr
+    assert "6 trainings planned, 0 to run" in stdout
+    assert stdout.count("stored") >= 6
+
+
+def test_stop_mid_study_then_resume_reaches_exact_counts(tmp_path):
+    run_dir = tmp_path / "run"
+    # Slower trials (more epochs) so the stop lands inside the HPO stage.
+    args = scale_args(run_dir, **{"train.max_epochs": 30, "train.patience": 30})
+    proc = subprocess.Popen(
+        [SCRIPT, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FINSCALE_STORE": str(tmp_path / "store"), "COLUMNS": "200"},
+    )
+    deadline = time.time() + 180
+    while not list(run_dir.glob("studies/*/trials/trial_0000.json")):
+        assert time.time() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    code, stdout, _ = run(["stop", str(run_dir)], tmp_path)
+    assert code == 0 and "stop" in stdout
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "stopped" in err and "run the same command to resume" in err
+    assert not (run_dir / "scaling.json").exists()
+    stopped_at = finished_trials(run_dir)
+    assert sum(stopped_at.values()) < 9
+
+    code, stdout, stderr = run(args, tmp_path)
+    assert code == 0, stderr
+    assert finished_trials(run_dir) == {"a25_16K_h1": 3, "a25_32K_h1": 3, "a25_4K_h1": 3}
+    assert json.loads((run_dir / "scaling.json").read_text())["horizons"]["1"]["steps"]
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FINSCALE_STORE", str(tmp_path / "store"))
+    run_dir = tmp_path / "run"
+    cases = [
+        ["scale", "--budgets", "20Q", "--run-dir", str(run_dir)],
+        ["scale", "--horizons", "0", "--run-dir", str(run_dir)],
+        ["scale", "--seeds", "0", "--run-dir", str(run_dir)],
+        ["scale", "--preset", "quick", "--set", "scale.seed=3", "--run-dir", str(run_dir)],
+        ["report", str(tmp_path / "nothing")],
+        ["validate-cross-budget", str(tmp_path / "nothing"), "--dry-run"],
+    ]
+    for args in cases:
+        code = main(args)
+        stderr = capsys.readouterr().err
+        assert code == 2, (args, stderr)
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, stderr)
+    assert not run_dir.exists()
+
+
+def test_a_run_directory_refuses_other_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FINSCALE_STORE", str(tmp_path / "store"))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "scale.json").write_text(json.dumps({"config": {"data": {"tier": "a50"}}}))
+    code = main(scale_args(run_dir))
+    err = capsys.readouterr().err
+    assert code == 2 and "other data" in err and err.startswith("error: ")
+    assert sorted(p.name for p in run_dir.iterdir()) == ["scale.json"]
