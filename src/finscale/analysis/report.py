@@ -636,7 +636,7 @@ def short_answer_blocks(results: dict[str, Any]) -> list[Block]:
                 f"**{_beats(c)}** it (test log loss difference {_difference(c['log_loss'])}; "
                 "negative = transformer better)"
             )
-        caveat = "" if "skipped" in h["fit"] else " (interval over seeds; test dates held fixed)"
+        caveat = "" if "skipped" in h["fit"] else " (interval over seeds and test dates)"
         items.append(f"scaling law: {_fit_text(h['fit'])}{caveat}")
         blocks += [Paragraph(f"**h={horizon}** ({horizon}-day horizon):"), Bullets(tuple(items))]
     runs = [r for h in results["horizons"].values() for r in h["budgets"]]
@@ -658,7 +658,8 @@ def data_blocks(results: dict[str, Any], files: dict[tuple[str, int], StudyFiles
         Heading("Data and splits"),
         Paragraph(
             f"Target `{d['target']}` (source {d['source']}, feature tier `{d['tier']}`) from "
-            f"{d['start'] or 'the first day'} to {d['end'] or 'the last day'}; label rule "
+            f"{d['start'] or 'the first day of the data'} to "
+            f"{d['end'] or 'the last day of the data'}; label rule "
             f"`{d['label_rule']}`, threshold {d['threshold']:g} ({d['threshold_mode']}); "
             f"{d['context_days']}-day context windows; {d['split']} split {fractions}. Split "
             "boundaries are purged by the label horizon; the test split is scored once, in "
@@ -723,7 +724,8 @@ def fit_blocks(results: dict[str, Any], horizon: str, fit: dict[str, Any]) -> li
             f"L(N) = E + A·N^-alpha fitted to {fit['fit']['n_points']} runs: "
             f"E = {fmt_interval(E['value'], E['low'], E['high'])}, "
             f"A = {A['value']:.4g} [{A['low']:.4g}, {A['high']:.4g}], **{_fit_text(fit)}** "
-            f"({fit['level']:.0%} bootstrap over runs within each budget; "
+            f"({fit['level']:.0%} bootstrap over runs within each budget and over the test "
+            "dates of the comparisons; "
             f"{fit['n_converged']} of {fit['n_resamples']} resamples converged)."
         )
     ]
@@ -879,9 +881,10 @@ def methods_blocks(results: dict[str, Any]) -> list[Block]:
                 "Verdict rule: a difference is called (improves, worsens, beats) only when its "
                 "interval excludes zero; otherwise **no detectable difference**.",
                 "Scaling law L(N) = E + A·N^-alpha: Huber loss of log losses, L-BFGS from a grid "
-                "of starts (Hoffmann et al. 2022); its intervals come from a bootstrap over runs "
-                "within each budget: seed noise only, the test dates held fixed, and narrower "
-                "than nominal with few seeds per budget.",
+                "of starts (Hoffmann et al. 2022); its intervals come from refitting on each "
+                "resample of the test dates (the comparisons' own draws) with the runs redrawn "
+                "within each budget, so they carry date and seed noise; with few seeds per "
+                "budget they are somewhat narrower than nominal.",
                 f"Data handling (causal features, purged splits, labels): see `{METHODOLOGY_DOC}`.",
             )
         ),
