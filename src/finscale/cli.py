@@ -1075,7 +1075,7 @@ class _ScaleProgress:
         self.count += 1
         where = [f"budget {format_budget(budget)}"] if budget is not None else []
         where += [f"h={horizon}"] if horizon is not None else []
-        self.current = " · ".join([f"[{name} {self.count}/{self.total}]", *where, detail])
+        self.current = f"[{name} {self.count}/{self.total}] " + " · ".join([*where, detail])
         self.progress.update(self.task, description=self.current)
 
     def done(self, seconds: float, skipped: bool) -> None:

@@ -194,7 +194,7 @@ def test_reliability_bins_count_every_sample_and_reproduce_the_ece():
         (lambda: fit_calibrator("platt", [0.2, 1.2], [0, 1]), r"\[0, 1\]"),
         (lambda: fit_calibrator("temperature", [-0.1, 0.8], [0, 1]), r"\[0, 1\]"),
         (lambda: fit_calibrator("isotonic", [np.nan, 0.8], [0, 1]), r"\[0, 1\]"),
-        (lambda: fit_calibrator("platt", [0.2, 0.8, 0.5], [0, 1]), "3 predictions but 2"),
+        (lambda: fit_calibrator("platt", [0.2, 0.8, 0.5], [0, 1]), "2 labels but 3 predictions"),
         (lambda: fit_calibrator("platt", [], []), "no samples"),
         (lambda: fit_calibrator("platt", [0.2, 0.8], [1, 1]), "both classes"),
         (lambda: fit_calibrator("temperature", [0.2, 0.8], [0, 0]), "both classes"),

@@ -14,17 +14,14 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from finscale.analysis.figures import architecture_grid, fmt, hpo_history_figure, scaling_figure
 from finscale.analysis.report import (
     Alert,
     Paragraph,
-    architecture_grid,
     build_blocks,
-    fmt,
     fmt_interval,
-    hpo_history_figure,
     render_html,
     render_markdown,
-    scaling_figure,
     write_report,
 )
 from finscale.analysis.results import build_results

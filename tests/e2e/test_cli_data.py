@@ -25,6 +25,18 @@ def run(args, tmp_path, **env):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+def assert_one_line_errors(cases, capsys):
+    """Each command of `cases` (argument lists) exits 2 with one `error: ` line on stderr."""
+    from finscale.cli import main
+
+    for args in cases:
+        code = main(args)
+        stderr = capsys.readouterr().err
+        assert code == 2, (args, stderr)
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (args, stderr)
+
+
 def test_build_bundled_writes_model_ready_table(tmp_path):
     out = tmp_path / "sp500_h1.parquet"
     code, stdout, stderr = run(["data", "build", "--out", str(out), "--json"], tmp_path)

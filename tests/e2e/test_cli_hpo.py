@@ -12,9 +12,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from finscale.cli import main
 from finscale.hpo.study import open_storage
-from tests.e2e.test_cli_data import run
+from tests.e2e.test_cli_data import assert_one_line_errors, run
 from tests.hpo.conftest import TINY_BUDGET, set_flags
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "finscale")
@@ -93,12 +92,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monke
         ["summary", str(tmp_path / "nothing")],
         ["hpo", "import-trials", str(tmp_path / "nothing")],
     ]
-    for args in cases:
-        code = main(args)
-        stderr = capsys.readouterr().err
-        assert code == 2, (args, stderr)
-        lines = stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), (args, stderr)
+    assert_one_line_errors(cases, capsys)
     assert not run_dir.exists()
     # The installed script says the same, without a traceback.
     code, _, stderr = run(cases[1], tmp_path)

@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from finscale.cli import main
 from finscale.hpo.study import open_storage
 from tests.analysis.conftest import TINY_SCALE_SETS
-from tests.e2e.test_cli_data import run
+from tests.e2e.test_cli_data import assert_one_line_errors, run
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "finscale")
 
@@ -130,12 +130,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monke
         ["report", str(tmp_path / "nothing")],
         ["validate-cross-budget", str(tmp_path / "nothing"), "--dry-run"],
     ]
-    for args in cases:
-        code = main(args)
-        stderr = capsys.readouterr().err
-        assert code == 2, (args, stderr)
-        lines = stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), (args, stderr)
+    assert_one_line_errors(cases, capsys)
     assert not run_dir.exists()
 
 

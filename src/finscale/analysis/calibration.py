@@ -28,7 +28,7 @@ from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from finscale.train.metrics import classification_metrics
+from finscale.train.metrics import check_binary, classification_metrics
 
 METHODS = ("temperature", "platt", "isotonic")
 
@@ -78,14 +78,7 @@ def _probabilities(p: Any, name: str = "predictions") -> np.ndarray:
 
 def _checked(p: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     """Flat float arrays of probabilities and 0/1 labels of one split, checked."""
-    p = _probabilities(p).ravel()
-    y = np.asarray(y, dtype=float).ravel()
-    if p.shape != y.shape:
-        raise ValueError(f"{p.size} predictions but {y.size} labels")
-    if p.size == 0:
-        raise ValueError("no samples given")
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0 or 1")
+    y, p = check_binary(y, p)
     return p, y
 
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from finscale.analysis.evaluate import input_key
+from finscale.analysis.evaluate import run_key
 
 CROSS_SEED = 0
 
@@ -27,14 +27,8 @@ def plan_pairs(winners: dict[int, dict[str, Any]]) -> list[tuple[int, int]]:
 
 
 def cell_key(info: dict[str, Any], source: dict[str, Any], target: dict[str, Any], train: dict):
-    return input_key(
-        stage="cross_budget",
-        dataset=info["dataset_key"],
-        grid=info["grid_hash"],
-        architecture=target["architecture"]["index"],
-        params=source["params"],
-        train=train,
-        seed=CROSS_SEED,
+    return run_key(
+        "cross_budget", info, target["architecture"], source["params"], train, CROSS_SEED
     )
 
 

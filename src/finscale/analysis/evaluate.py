@@ -59,16 +59,30 @@ def input_key(**inputs: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def evaluation_key(info: dict[str, Any], winner: dict[str, Any], config: StudyConfig, seed: int):
+def run_key(
+    stage: str,
+    info: dict[str, Any],
+    architecture: dict[str, Any],
+    params: dict[str, Any],
+    train: dict[str, Any],
+    seed: int,
+) -> str:
+    """The input hash of one training run of a stage: the study's dataset and grid, the
+    architecture trained, its training values, the training config and the seed."""
     return input_key(
-        stage="evaluation",
+        stage=stage,
         dataset=info["dataset_key"],
         grid=info["grid_hash"],
-        architecture=winner["architecture"]["index"],
-        params=winner["params"],
-        train=config.train.model_dump(mode="json"),
+        architecture=architecture["index"],
+        params=params,
+        train=train,
         seed=seed,
     )
+
+
+def evaluation_key(info: dict[str, Any], winner: dict[str, Any], config: StudyConfig, seed: int):
+    train = config.train.model_dump(mode="json")
+    return run_key("evaluation", info, winner["architecture"], winner["params"], train, seed)
 
 
 def evaluate_seed(

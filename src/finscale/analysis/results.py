@@ -20,6 +20,7 @@ import pandas as pd
 
 from finscale.analysis.bootstrap import (
     IMPROVES,
+    METRICS,
     block_length_days,
     bootstrap_indices,
     paired_difference,
@@ -43,21 +44,7 @@ from finscale.model.grid import format_budget
 RESULTS_CSV = "experiment_results.csv"
 SCALING_JSON = "scaling.json"
 # Scalar metrics of a record's val/test metrics, as CSV columns.
-METRIC_NAMES = (
-    "log_loss",
-    "brier",
-    "brier_skill",
-    "roc_auc",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "ece",
-    "prediction_range",
-    "predicted_positive_rate",
-    "positive_rate",
-    "n_samples",
-)
+METRIC_NAMES = (*METRICS, "predicted_positive_rate", "positive_rate", "n_samples")
 COMPARED_METRICS = ("log_loss", "roc_auc")  # transformer vs baseline, each with its interval
 # Fewer distinct parameter counts than this leave E, A and alpha unidentified.
 MIN_FIT_BUDGETS = 3

@@ -17,7 +17,9 @@ from sklearn import metrics as skm
 ECE_BINS = 15
 
 
-def _checked(y_true: Any, p_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+def check_binary(y_true: Any, p_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Flat float arrays of 0/1 labels and probabilities, checked (ValueError says what
+    is wrong)."""
     y = np.asarray(y_true, dtype=float).ravel()
     p = np.asarray(p_pred, dtype=float).ravel()
     if y.shape != p.shape:
@@ -33,13 +35,13 @@ def _checked(y_true: Any, p_pred: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def log_loss(y_true: Any, p_pred: Any) -> float:
     """Mean binary cross-entropy in nats (the study's objective)."""
-    y, p = _checked(y_true, p_pred)
+    y, p = check_binary(y_true, p_pred)
     return float(skm.log_loss(y, p, labels=[0, 1]))
 
 
 def roc_auc(y_true: Any, p_pred: Any) -> float:
     """Area under the ROC curve; NaN when only one class is present."""
-    y, p = _checked(y_true, p_pred)
+    y, p = check_binary(y_true, p_pred)
     if y.min() == y.max():
         return math.nan
     return float(skm.roc_auc_score(y, p))
@@ -48,7 +50,7 @@ def roc_auc(y_true: Any, p_pred: Any) -> float:
 def expected_calibration_error(y_true: Any, p_pred: Any, n_bins: int = ECE_BINS) -> float:
     """Mean |observed positive rate - mean predicted probability| over `n_bins`
     equal-width probability bins, weighted by the share of samples in each bin."""
-    y, p = _checked(y_true, p_pred)
+    y, p = check_binary(y_true, p_pred)
     # Bin i holds p in [i/n, (i+1)/n); p == 1 falls in the last bin.
     bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
     # (n_b / N) x |mean label - mean prediction| of bin b is |sum labels - sum predictions| / N.
@@ -76,7 +78,7 @@ def classification_metrics(
     [[tn, fp], [fn, tp]] and predicted_positive_rate. Also positive_rate
     (share of positive labels) and n_samples.
     """
-    y, p = _checked(y_true, p_pred)
+    y, p = check_binary(y_true, p_pred)
     hard = (p >= threshold).astype(float)
     positive_rate = float(y.mean())
     brier = float(skm.brier_score_loss(y, p, pos_label=1))
