@@ -239,6 +239,17 @@ class Pipeline:
     # ------------------------------------------------------------ hpo
 
     def hpo(self) -> None:
+        import torch
+
+        threads = torch.get_num_threads()
+        try:
+            self._hpo()
+        finally:
+            # Workers share the cores (N workers, cores/N threads each); the stages
+            # after the search train one model at a time on all of them.
+            torch.set_num_threads(threads)
+
+    def _hpo(self) -> None:
         from finscale.hpo.study import run_study, summarize_run
 
         studies = list(self.spec.studies())
