@@ -4,6 +4,7 @@ what a changed input reruns, and that a stop loses nothing."""
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,7 +15,12 @@ from finscale.analysis.pipeline import (
     evaluation_path,
     write_scale_file,
 )
-from finscale.analysis.results import RESULTS_CSV, SCALING_JSON, build_results
+from finscale.analysis.results import (
+    RESULTS_CSV,
+    SCALING_JSON,
+    build_results,
+    calibration_summary,
+)
 from finscale.hpo.control import request_stop
 from tests.analysis.conftest import QuietReporter, run_pipeline, tiny_scale_spec
 
@@ -137,3 +143,28 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
     assert sorted(set(fit["points"]["n_params"])) == [r["param_count"] for r in h1["budgets"]]
     # The runs' test log loss the law is fitted to is the records' own.
     assert sorted(fit["points"]["test_log_loss"]) == pytest.approx(sorted(frame["test_log_loss"]))
+
+
+def _record(y_val, y_test, seed):
+    rng = np.random.default_rng(seed)
+    p_val = np.clip(0.2 + 0.5 * np.asarray(y_val) + rng.normal(0, 0.1, len(y_val)), 0.01, 0.99)
+    p_test = np.clip(0.2 + 0.5 * np.asarray(y_test) + rng.normal(0, 0.1, len(y_test)), 0.01, 0.99)
+    return {
+        "labels": {"val": list(y_val), "test": list(y_test)},
+        "predictions": {"val": p_val.tolist(), "test": p_test.tolist()},
+    }
+
+
+def test_calibration_is_chosen_on_validation_or_skipped_with_its_reason():
+    y_test = [0, 1] * 50
+    spread = [int(i % 7 == 0) for i in range(140)]
+    summary = calibration_summary([_record(spread, y_test, s) for s in range(2)])
+    assert summary["best"] in ("temperature", "platt", "isotonic")
+    assert summary["best"] in summary["reliability"]
+    # Every positive of validation in its first fifth: fitted on the other four fifths,
+    # a calibrator sees no positive. The report says so instead of failing.
+    clustered = [1] * 10 + [0] * 130
+    summary = calibration_summary([_record(clustered, y_test, s) for s in range(2)])
+    assert summary["best"] is None and "both classes" in summary["skipped"]
+    assert summary["methods"]["uncalibrated"]["test"]["log_loss"] > 0
+    assert sum(summary["reliability"]["uncalibrated"]["count"]) == 2 * len(y_test)

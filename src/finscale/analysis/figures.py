@@ -231,9 +231,10 @@ def architecture_figure(
     return fig
 
 
-def reliability_figure(panels: Sequence[tuple[str, dict[str, Any], str]]) -> Figure:
+def reliability_figure(panels: Sequence[tuple[str, dict[str, Any], str | None]]) -> Figure:
     """Reliability diagrams of pooled test predictions, one panel per budget:
-    (label, {"uncalibrated": bins, best: bins}, best), bins from `reliability_bins`."""
+    (label, {"uncalibrated": bins, best: bins}, best), bins from `reliability_bins`;
+    best is None when no calibrator could be fitted."""
     fig, axes = _panels(len(panels))
     for ax, (label, reliability, best) in zip(axes, panels, strict=True):
         ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
@@ -253,7 +254,8 @@ def reliability_figure(panels: Sequence[tuple[str, dict[str, Any], str]]) -> Fig
             tallest = max(tallest, *bins["count"])
         counts.set_ylim(0, 4 * tallest)
         counts.set_yticks([])
-        ax.set(xlim=(0, 1), ylim=(0, 1), title=f"{label}: uncalibrated vs {best}")
+        title = f"{label}: uncalibrated vs {best}" if best else f"{label}: no calibrator fitted"
+        ax.set(xlim=(0, 1), ylim=(0, 1), title=title)
         ax.set(xlabel="mean predicted probability", ylabel="observed positive rate")
         ax.legend(fontsize=7, loc="upper left")
     return fig

@@ -498,12 +498,18 @@ def calibration_blocks(h: dict[str, Any]) -> list[Block]:
     header = _header(
         "budget | method | val log loss (cross-fitted) | test log loss | test Brier | test ECE"
     )
+    skipped = [
+        Alert(f"budget {r['budget_label']}: {r['calibration']['skipped']}")
+        for r in h["budgets"]
+        if r["calibration"].get("skipped")
+    ]
     return [
         Paragraph(
             "Each method is fitted on each seed's validation predictions and scored on its test "
             "predictions (means over seeds). The method is **chosen on validation** log loss, "
             "cross-fitted over blocks of days, never on test; the test columns are only scores."
         ),
+        *skipped,
         Table(header, tuple(rows), "llrrrr"),
     ]
 

@@ -26,7 +26,13 @@ from finscale.analysis.bootstrap import (
     paired_difference,
     summarize_runs,
 )
-from finscale.analysis.calibration import METHODS, calibrate, fit_calibrator, reliability_bins
+from finscale.analysis.calibration import (
+    METHODS,
+    calibrate,
+    calibration_scores,
+    fit_calibrator,
+    reliability_bins,
+)
 from finscale.analysis.cross_budget import matrix
 from finscale.analysis.pipeline import (
     baselines_path,
@@ -131,16 +137,43 @@ def _labels(records: list[dict[str, Any]], split: str, what: str) -> np.ndarray:
     return labels
 
 
+def _split_arrays(record: dict[str, Any], split: str) -> tuple[np.ndarray, np.ndarray]:
+    """A stored run's (labels, predictions) of one split."""
+    return (
+        np.array(record["labels"][split], dtype=int),
+        np.array(record["predictions"][split], dtype=float),
+    )
+
+
 def calibration_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Calibration of one budget's runs: every method fitted on each seed's validation
     predictions and scored on its test predictions, averaged over seeds; the best method
-    by cross-fitted validation log loss; reliability bins of the pooled test predictions before and
-    after the best method."""
-    per_seed = []
-    for r in records:
-        y_val, y_test = (np.array(r["labels"][s], dtype=int) for s in ("val", "test"))
-        p_val, p_test = (np.array(r["predictions"][s], dtype=float) for s in ("val", "test"))
-        per_seed.append(calibrate(p_val, y_val, p_test, y_test))
+    by cross-fitted validation log loss; reliability bins of the pooled test predictions
+    before and after the best method.
+
+    When the validation split cannot fit a calibrator (a block of days without a
+    positive, common with rare labels), the summary says why (`skipped`) and keeps
+    the uncalibrated scores and bins instead of failing the whole report.
+    """
+    splits = [(_split_arrays(r, "val"), _split_arrays(r, "test")) for r in records]
+    y = np.concatenate([y_test for _, (y_test, _) in splits])
+    raw = np.concatenate([p_test for _, (_, p_test) in splits])
+    try:
+        per_seed = [
+            calibrate(p_val, y_val, p_test, y_test) for (y_val, p_val), (y_test, p_test) in splits
+        ]
+    except ValueError as exc:
+        scores = [calibration_scores(y_test, p_test) for _, (y_test, p_test) in splits]
+        return {
+            "skipped": f"no calibrator could be fitted on the validation split: {exc}",
+            "methods": {
+                "uncalibrated": {
+                    "test": {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+                }
+            },
+            "best": None,
+            "reliability": {"uncalibrated": reliability_bins(y, raw)},
+        }
     methods: dict[str, Any] = {}
     for name in ("uncalibrated", *METHODS):
         entry: dict[str, Any] = {}
@@ -152,20 +185,18 @@ def calibration_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     # Chosen on validation log loss cross-fitted over blocks of days: in-sample, isotonic
     # regression always wins, and the test split is only scored.
     best = min(METHODS, key=lambda m: methods[m]["val_cv"]["log_loss"])
-    y_test_all, raw, calibrated = [], [], []
-    for r in records:
-        y_val, y_test = (np.array(r["labels"][s], dtype=int) for s in ("val", "test"))
-        p_val, p_test = (np.array(r["predictions"][s], dtype=float) for s in ("val", "test"))
-        y_test_all.append(y_test)
-        raw.append(p_test)
-        calibrated.append(fit_calibrator(best, p_val, y_val).transform(p_test))
-    y = np.concatenate(y_test_all)
+    calibrated = np.concatenate(
+        [
+            fit_calibrator(best, p_val, y_val).transform(p_test)
+            for (y_val, p_val), (_, p_test) in splits
+        ]
+    )
     return {
         "methods": methods,
         "best": best,
         "reliability": {
-            "uncalibrated": reliability_bins(y, np.concatenate(raw)),
-            best: reliability_bins(y, np.concatenate(calibrated)),
+            "uncalibrated": reliability_bins(y, raw),
+            best: reliability_bins(y, calibrated),
         },
     }
 
