@@ -15,16 +15,15 @@ from finscale.cli import main
 from finscale.hpo.study import open_storage
 from tests.analysis.conftest import TINY_SCALE_SETS
 from tests.e2e.test_cli_data import assert_one_line_errors, run
+from tests.hpo.conftest import set_flags
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "finscale")
 
 
 def scale_args(run_dir, **overrides):
-    sets = {k: v for k, v in TINY_SCALE_SETS.items() if not k.startswith("scale.budgets")}
-    flags = []
-    for key, value in {**sets, **overrides}.items():
-        text = "[" + ",".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
-        flags += ["--set", f"{key}={text}"]
+    # The budgets go through their own flag, as a user gives them.
+    sets = {k: v for k, v in TINY_SCALE_SETS.items() if k != "scale.budgets"}
+    flags = set_flags(base=sets, **overrides)
     return [
         "scale",
         "--budgets",

@@ -25,9 +25,10 @@ TINY_SETS = {
 }
 
 
-def set_flags(**overrides) -> list[str]:
+def set_flags(base: dict | None = None, **overrides) -> list[str]:
+    """`--set` flags of `base` (default: TINY_SETS) updated by `overrides`."""
     flags = []
-    for key, value in {**TINY_SETS, **overrides}.items():
+    for key, value in {**(TINY_SETS if base is None else base), **overrides}.items():
         text = "[" + ",".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
         flags += ["--set", f"{key}={text}"]
     return flags

@@ -28,9 +28,9 @@ from finscale.analysis.bootstrap import (
 )
 from finscale.analysis.calibration import (
     METHODS,
+    Calibrator,
     calibrate,
     calibration_scores,
-    fit_calibrator,
     reliability_bins,
 )
 from finscale.analysis.cross_budget import matrix
@@ -185,10 +185,11 @@ def calibration_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     # Chosen on validation log loss cross-fitted over blocks of days: in-sample, isotonic
     # regression always wins, and the test split is only scored.
     best = min(METHODS, key=lambda m: methods[m]["val_cv"]["log_loss"])
+    # The calibrators calibrate() fitted, rebuilt from their params: not fitted twice.
     calibrated = np.concatenate(
         [
-            fit_calibrator(best, p_val, y_val).transform(p_test)
-            for (y_val, p_val), (_, p_test) in splits
+            Calibrator(best, seed_result[best]["params"]).transform(p_test)
+            for seed_result, (_, (_, p_test)) in zip(per_seed, splits, strict=True)
         ]
     )
     return {
