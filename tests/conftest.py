@@ -1,5 +1,16 @@
+import os
+import re
+import uuid
+
 import arch.data.sp500
 import pytest
+
+from tests.postgres import PostgresServer, find_bin_dir
+
+NO_POSTGRES = (
+    "no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; "
+    "install Debian's postgresql to run the multi-machine tests"
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +46,30 @@ def csv_folder(tmp_path, sp500_frame, nasdaq_frame):
     write_symbol_csv(folder, "SP500", sp500_frame, slice(-1000, None))
     write_symbol_csv(folder, "NASDAQ", nasdaq_frame, slice(-1000, None))
     return folder
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the whole session, deleted at the end.
+
+    Skipped where PostgreSQL is not installed, unless FINSCALE_REQUIRE_POSTGRES=1 (CI), where
+    a missing server is a failure rather than a silent skip.
+    """
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        if os.environ.get("FINSCALE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"FINSCALE_REQUIRE_POSTGRES=1 but {NO_POSTGRES}", pytrace=False)
+        pytest.skip(NO_POSTGRES)
+    server = PostgresServer(bin_dir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """The URL (with password) of a fresh, empty database for this test alone."""
+    stem = re.sub(r"[^a-z0-9_]+", "_", request.node.name.lower()).strip("_")[:51] or "db"
+    return postgres_server.create_database(f"{stem}_{uuid.uuid4().hex[:8]}")

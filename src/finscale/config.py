@@ -232,6 +232,18 @@ class SearchConfig(_Strict):
         description="a trial on the same architecture whose every training value is within "
         "this fraction of its (log) range of a completed trial's reuses that result",
     )
+    heartbeat_seconds: int = Field(
+        10, ge=1, description="on a database storage, how often a running trial beats"
+    )
+    heartbeat_grace_seconds: int = Field(
+        60,
+        ge=2,
+        description="on a database storage, a running trial silent for this long is failed "
+        "and re-run with the same values by another worker",
+    )
+    storage_retry_seconds: float = Field(
+        300, ge=0, description="how long a worker waits for a lost database before it exits"
+    )
 
     @field_validator("learning_rate", "weight_decay")
     @classmethod
@@ -253,6 +265,15 @@ class SearchConfig(_Strict):
     @classmethod
     def _index_list(cls, value: object) -> object:
         return as_int_list(value)
+
+    @model_validator(mode="after")
+    def _grace_outlasts_beats(self) -> SearchConfig:
+        if self.heartbeat_grace_seconds <= self.heartbeat_seconds:
+            raise ValueError(
+                f"heartbeat_grace_seconds ({self.heartbeat_grace_seconds}) must exceed "
+                f"heartbeat_seconds ({self.heartbeat_seconds}), or live trials count as dead"
+            )
+        return self
 
 
 class ScaleConfig(_Strict):
@@ -341,7 +362,6 @@ def load_study_config(
     unknown key or an invalid value.
     """
     import yaml
-    from pydantic import ValidationError
 
     from finscale.errors import InputError
 
@@ -365,6 +385,21 @@ def load_study_config(
         if loaded is not None and not isinstance(loaded, dict):
             raise InputError(f"config file {path} must hold a mapping of sections", "--config")
         raw = loaded or {}
+    return config_from_mapping(raw, overrides, source)
+
+
+def config_from_mapping(
+    raw: dict[str, object], overrides: dict[str, object] | None = None, source: str = "config"
+) -> StudyConfig:
+    """A study config from a mapping of sections (a YAML file's, or one stored on a
+    study) with dotted overrides applied; `InputError` names the bad key."""
+    import copy
+
+    from pydantic import ValidationError
+
+    from finscale.errors import InputError
+
+    raw = copy.deepcopy(raw)
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")

@@ -139,7 +139,7 @@ def stored(path: Path, key: str) -> dict[str, Any] | None:
 
 
 def write_scale_file(spec: ScaleSpec) -> Path:
-    from finscale.hpo.study import redact
+    from finscale.hpo.storage import redact
 
     return write_json_atomic(
         spec.run_dir / SCALE_FILE,
@@ -309,7 +309,7 @@ class Pipeline:
         stages run on their own: `finscale validate-cross-budget`)."""
         import optuna
 
-        from finscale.hpo.study import open_storage
+        from finscale.hpo.storage import open_storage
 
         for budget, horizon in self.spec.studies():
             study_spec = self.spec.study_spec(budget, horizon)

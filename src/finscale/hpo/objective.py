@@ -19,6 +19,7 @@ from finscale.data.dataset import WindowDataset
 from finscale.hpo.control import ResourceMonitor, StopSignal, wait_until_cool
 from finscale.hpo.forced import FORCED_ATTR
 from finscale.hpo.space import ArchitectureSpace, within_tolerance
+from finscale.hpo.storage import STORAGE_ERRORS
 from finscale.model.grid import Architecture, PlannedArchitecture
 from finscale.model.patchtst import PatchTSTConfig
 
@@ -164,6 +165,8 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
     except KeyboardInterrupt:
         fail_for_resume(study, trial, "interrupted", curve, resources, started)
         raise
+    except (optuna.exceptions.UpdateFinishedTrialError, *STORAGE_ERRORS):
+        raise  # the storage's fault, not this configuration's: the worker handles it
     except Exception as exc:  # a fault of this configuration; the study goes on
         reason = f"{type(exc).__name__}: {exc}"
         _record_run(trial, curve, resources, started)

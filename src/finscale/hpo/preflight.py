@@ -16,7 +16,8 @@ from typing import Any
 import psutil
 
 from finscale.errors import InputError
-from finscale.hpo.study import Prepared, StudySpec, open_storage, redact
+from finscale.hpo.storage import open_storage, redact
+from finscale.hpo.study import Prepared, StudySpec
 from finscale.model.memory import format_bytes
 
 # A trial record with its learning curve and resource samples, with room to spare.

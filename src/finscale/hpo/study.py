@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import multiprocessing
 import os
 import socket
@@ -50,6 +51,15 @@ from finscale.hpo.objective import (
 )
 from finscale.hpo.records import RecordWriter, state_counts
 from finscale.hpo.space import ArchitectureSpace
+from finscale.hpo.storage import (
+    STORAGE_ERRORS,
+    Heartbeat,
+    describe_error,
+    heartbeats_on,
+    open_storage,
+    redact,
+    wait_for_storage,
+)
 from finscale.model.grid import ArchitectureGrid, PlannedArchitecture, format_budget
 
 STUDY_FILE = "study.json"
@@ -61,6 +71,7 @@ POLL_SECONDS = 1.0
 MEDIAN_PRUNER_STARTUP_TRIALS = 5
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+log = logging.getLogger("finscale.hpo")
 
 
 def default_study_name(tier: str, budget: int, horizon_days: int) -> str:
@@ -80,35 +91,19 @@ class StudySpec:
     workers: int = 1
     max_temp_c: float | None = None
     deadline: float | None = None  # time.time() after which workers stop
+    # Base of the workers' TPE seeds (default: the config's sampler_seed); worker i of
+    # this spec samples with base + 1000 i + (trials in the study when it starts).
+    sampler_seed: int | None = None
 
     @property
     def trials(self) -> int:
         return self.config.search.trials
 
 
-def open_storage(storage: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage from a URL (sqlite:///, postgresql://, ...) or a journal path."""
-    try:
-        if "://" in storage:
-            return optuna.storages.RDBStorage(storage)
-        path = Path(storage)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-    except Exception as exc:  # every driver raises its own kind
-        raise InputError(
-            f"storage {redact(storage)} is not reachable: {type(exc).__name__}: {exc}",
-            "--storage",
-        ) from None
-
-
-def redact(storage: str) -> str:
-    """A storage URL without its password."""
-    if "://" not in storage or "@" not in storage:
-        return storage
-    scheme, rest = storage.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in credentials else storage
+def open_study_storage(spec: StudySpec) -> optuna.storages.BaseStorage:
+    """The spec's storage, with heartbeats on when it is a database."""
+    search = spec.config.search
+    return open_storage(spec.storage, search.heartbeat_seconds, search.heartbeat_grace_seconds)
 
 
 # ---------------------------------------------------------------- preparing a worker
@@ -128,8 +123,12 @@ class Prepared:
     info: dict[str, Any] = field(default_factory=dict)  # stored on the study
 
 
-def prepare(spec: StudySpec) -> Prepared:
-    """Build (or load from the store) the dataset, the grid and its memory plan."""
+def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
+    """Build (or load from the store) the dataset, the grid and its memory plan.
+
+    `joined` is the attrs of an existing study a worker joins: its excluded
+    architectures define the space, whatever fits this worker's device, so every
+    worker searches the same space."""
     from finscale.data.dataset import build_dataset
     from finscale.data.store import DataStore
     from finscale.model.grid import build_grid, plan_grid
@@ -146,7 +145,10 @@ def prepare(spec: StudySpec) -> Prepared:
     dtype = "bf16" if precision.dtype == "bf16" else "fp32"
     planned = plan_grid(grid, config.train.effective_batch, limit, dtype, device.type)
     too_large = {p.architecture.index for p in planned if not p.fits}
-    space = ArchitectureSpace.from_grid(grid, set(config.search.exclude_archs) | too_large)
+    excluded = set(config.search.exclude_archs) | too_large
+    if joined is not None:
+        excluded = set(joined.get("excluded_archs", []))
+    space = ArchitectureSpace.from_grid(grid, excluded)
     info = {
         "study_name": spec.study_name,
         "budget": spec.budget,
@@ -154,8 +156,8 @@ def prepare(spec: StudySpec) -> Prepared:
         "horizon_days": config.data.horizon_days,
         "grid_hash": grid.hash,
         "grid_size": len(grid),
-        "excluded_archs": sorted(set(config.search.exclude_archs) | too_large),
-        "excluded_by_memory": sorted(too_large),
+        "excluded_archs": sorted(excluded),
+        "excluded_by_memory": sorted(too_large & excluded),
         "dimension_values": {name: list(v) for name, v in space.values.items()},
         "dataset_key": dataset.key,
         "split_statistics": dataset.summary()["splits"],
@@ -202,7 +204,7 @@ def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
 def create_or_load(spec: StudySpec, prepared: Prepared) -> tuple[optuna.Study, bool]:
     """The study, created with its attrs and forced extremes if new; returns
     (study, created). Refuses to resume a study of another grid or dataset."""
-    storage = open_storage(spec.storage)
+    storage = open_study_storage(spec)
     try:
         study = optuna.create_study(
             storage=storage, study_name=spec.study_name, direction="minimize"
@@ -210,6 +212,10 @@ def create_or_load(spec: StudySpec, prepared: Prepared) -> tuple[optuna.Study, b
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=spec.study_name, storage=storage)
         _check_resumable(study, spec, prepared)
+        if study.user_attrs.get("trials") != spec.trials:
+            # A resume with another --trials: workers that join later read the new target.
+            study.set_user_attr("trials", spec.trials)
+            study.set_user_attr("config", spec.config.model_dump(mode="json"))
         return study, False
     for key, value in prepared.info.items():
         study.set_user_attr(key, value)
@@ -284,13 +290,22 @@ def _alive(identity: dict[str, Any]) -> bool:
         return False
 
 
-def reap_dead_trials(study: optuna.Study, lock_dir: Path) -> list[int]:
-    """Fail and re-queue the running trials whose worker on this machine is gone.
-    Returns their numbers. Trials of other machines are left to their own host
-    (or to heartbeats on a database storage)."""
+def reap_dead_trials(
+    study: optuna.Study, lock_dir: Path, heartbeat_grace_seconds: int | None = None
+) -> list[int]:
+    """Fail and re-queue the running trials whose worker is gone; returns their numbers.
+
+    On a database with heartbeats, a trial is dead when its heartbeat is older than
+    the grace period, whichever machine ran it. On a journal file (one machine),
+    when the process that ran it on this machine no longer exists. On both, a
+    trial asked but never marked with its worker is dead after a minute. Many
+    workers may reap at once: the storage lets exactly one of them fail each
+    trial, and only that one re-queues it."""
+    storage = study._storage
+    beating = heartbeats_on(storage)
     host = socket.gethostname()
     now = datetime.now(UTC)
-    reaped = []
+    dead: dict[int, tuple[FrozenTrial, str]] = {}
     with _file_lock(lock_dir / ".reap.lock"):
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             identity = trial.user_attrs.get(WORKER_ATTR)
@@ -299,17 +314,37 @@ def reap_dead_trials(study: optuna.Study, lock_dir: Path) -> list[int]:
                 if start is None or (now - _aware(start)).total_seconds() < UNMARKED_GRACE_SECONDS:
                     continue
                 reason = "its worker died before the trial started training"
-            elif identity["host"] != host or _alive(identity):
+            elif beating or identity["host"] != host or _alive(identity):
                 continue
             else:
                 reason = f"its worker (pid {identity['pid']} on {host}) died mid-trial; re-queued"
-            storage = study._storage
-            storage.set_trial_user_attr(trial._trial_id, FAIL_ATTR, reason)
-            storage.set_trial_user_attr(trial._trial_id, RESUME_ATTR, True)
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-            requeue(study, trial)
-            reaped.append(trial.number)
-    return reaped
+            dead[trial._trial_id] = (trial, reason)
+        if beating:
+            for trial_id in storage._get_stale_trial_ids(study._study_id):
+                trial = storage.get_trial(trial_id)
+                identity = trial.user_attrs.get(WORKER_ATTR) or {}
+                who = f"pid {identity.get('pid')} on {identity.get('host')}"
+                reason = (
+                    f"no heartbeat for over {heartbeat_grace_seconds} s from its worker ({who}), "
+                    "which died or lost the study storage; re-queued"
+                )
+                dead.setdefault(trial_id, (trial, reason))
+        return [t.number for t, reason in dead.values() if _fail_and_requeue(study, t, reason)]
+
+
+def _fail_and_requeue(study: optuna.Study, trial: FrozenTrial, reason: str) -> bool:
+    """Fail a dead worker's trial for resume and queue its configuration again; False
+    when another worker (or the trial's own) finished it first."""
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, FAIL_ATTR, reason)
+        storage.set_trial_user_attr(trial._trial_id, RESUME_ATTR, True)
+        if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    requeue(study, trial)
+    return True
 
 
 def _aware(moment: datetime) -> datetime:
@@ -324,6 +359,8 @@ class WorkerResult:
     trials_run: int = 0
     stop_reason: str | None = None
     reaped: list[int] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)  # failed as stale by another worker
+    outages: int = 0  # times the storage was lost and found again
 
 
 # on_trial(study, trial, outcome, counts, worker_index); counts has "target" too.
@@ -379,6 +416,10 @@ def _next_trial(
         if counts["finished"] + counts["running"] >= spec.trials:
             return "wait"
         trial = _ask(study)
+        if heartbeats_on(study._storage):
+            # Beat before the worker mark: a marked trial always has a heartbeat, so
+            # a worker that dies from here on is found by its stale heartbeat.
+            study._storage.record_heartbeat(trial._trial_id)
         trial.set_user_attr(WORKER_ATTR, identity)
         frozen = study.get_trials(deepcopy=False)[trial.number]
         if _admitted(study, frozen, spec.trials):
@@ -403,15 +444,20 @@ def run_worker(
     prepared: Prepared | None = None,
 ) -> WorkerResult:
     """Run trials of the (existing) study until it has `spec.trials` finished trials
-    or a stop is requested."""
+    or a stop is requested.
+
+    A lost database (a restart, a network cut) is waited for up to the config's
+    `storage_retry_seconds`; the trial in flight is failed and re-queued once it is
+    back, and the worker goes on. Longer, it exits with a `RunError`."""
     _set_torch_threads(spec.workers)
     prepared = prepared or prepare(spec)
-    storage = open_storage(spec.storage)
+    storage = open_study_storage(spec)
     probe = optuna.load_study(study_name=spec.study_name, storage=storage)
     _check_resumable(probe, spec, prepared)
     # Each worker and each resume samples with its own seed, so a resumed random
     # start does not replay the first run's draws.
-    seed = spec.config.search.sampler_seed + 1000 * worker_index + len(probe.trials)
+    base = spec.config.search.sampler_seed if spec.sampler_seed is None else spec.sampler_seed
+    seed = base + 1000 * worker_index + len(probe.trials)
     study = optuna.load_study(
         study_name=spec.study_name,
         storage=storage,
@@ -420,7 +466,8 @@ def run_worker(
     )
     writer = RecordWriter(spec.run_dir, {**prepared.info, "study_name": spec.study_name})
     result = WorkerResult()
-    identity = worker_identity(worker_index)
+    identity = {**worker_identity(worker_index), "sampler_seed": seed}
+    search = spec.config.search
     with StopSignal(spec.run_dir, spec.deadline) as stop:
         ctx = TrialContext(
             spec.config,
@@ -432,27 +479,49 @@ def run_worker(
         )
         failed_in_a_row = 0
         while True:
-            result.reaped += reap_dead_trials(study, spec.run_dir)
-            if stop.requested():
-                break
-            trial = _next_trial(study, spec, identity)
-            if trial == "done":
-                break
-            if trial == "wait":
-                time.sleep(POLL_SECONDS)
+            trial: optuna.Trial | str | None = None
+            try:
+                result.reaped += reap_dead_trials(
+                    study, spec.run_dir, search.heartbeat_grace_seconds
+                )
+                if stop.requested():
+                    break
+                trial = _next_trial(study, spec, identity)
+                if trial == "done":
+                    break
+                if trial == "wait":
+                    time.sleep(POLL_SECONDS)
+                    continue
+                with Heartbeat(study._storage, trial._trial_id):
+                    outcome = run_trial(study, trial, ctx)
+                result.trials_run += 1
+                counts = writer.export(study)
+                if on_trial is not None:
+                    frozen = study.get_trials(deepcopy=False)[trial.number]
+                    counts = {**counts, "target": spec.trials}
+                    on_trial(study, frozen, outcome, counts, worker_index)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Another worker failed this trial as stale (its heartbeats did not
+                # reach the storage within the grace period) and re-queued it.
+                if isinstance(trial, optuna.Trial):
+                    result.lost.append(trial.number)
                 continue
-            outcome = run_trial(study, trial, ctx)
-            result.trials_run += 1
+            except STORAGE_ERRORS as exc:
+                result.outages += 1
+                if not _await_storage(study, spec, stop, exc):
+                    break
+                if isinstance(trial, optuna.Trial):
+                    why = describe_error(exc, spec.storage)
+                    frozen = study._storage.get_trial(trial._trial_id)
+                    reason = f"the study storage was lost mid-trial ({why}); re-queued"
+                    _fail_and_requeue(study, frozen, reason)
+                continue
             failed_in_a_row = (
                 failed_in_a_row + 1
                 if outcome.state == TrialState.FAIL and stop.reason is None
                 else 0
             )
-            counts = writer.export(study)
-            if on_trial is not None:
-                frozen = study.get_trials(deepcopy=False)[trial.number]
-                on_trial(study, frozen, outcome, {**counts, "target": spec.trials}, worker_index)
-            if failed_in_a_row >= spec.config.search.max_consecutive_failures:
+            if failed_in_a_row >= search.max_consecutive_failures:
                 raise RunError(
                     f"{failed_in_a_row} trials in a row failed, the last with: {outcome.reason}; "
                     f"fix the study config (records in {spec.run_dir / 'trials'}) and resume"
@@ -460,6 +529,32 @@ def run_worker(
         result.stop_reason = stop.reason
         writer.export(study)
     return result
+
+
+def _await_storage(
+    study: optuna.Study, spec: StudySpec, stop: StopSignal, exc: BaseException
+) -> bool:
+    """Wait for a lost storage to answer again: True when it does, False when a stop
+    is requested first; a `RunError` after `storage_retry_seconds`."""
+    limit_s = spec.config.search.storage_retry_seconds
+    log.warning(
+        "study storage %s lost (%s); waiting up to %.0f s for it",
+        redact(spec.storage),
+        describe_error(exc, spec.storage),
+        limit_s,
+    )
+    if wait_for_storage(
+        lambda: study._storage.get_study_id_from_name(spec.study_name), limit_s, stop.requested
+    ):
+        log.warning("study storage %s is back; going on", redact(spec.storage))
+        return True
+    if stop.requested():
+        return False
+    raise RunError(
+        f"lost the study storage {redact(spec.storage)} for over {limit_s:.0f} s "
+        f"({describe_error(exc, spec.storage)}); every finished trial is stored there: once it "
+        "is back, run the same command to go on"
+    )
 
 
 def _worker_process(spec: StudySpec, worker_index: int, on_trial: TrialCallback | None) -> None:
