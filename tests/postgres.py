@@ -77,7 +77,7 @@ class PostgresServer:
     `start()` creates the cluster the first time and starts it; `stop()`, `restart()` (same
     port, open client connections are dropped) and `cleanup()` (stop, then delete everything).
     Logins over TCP need the password (scram-sha-256); `url()` and `create_database()` give
-    SQLAlchemy/psycopg2-style URLs.
+    SQLAlchemy/psycopg-style URLs.
     """
 
     def __init__(self, bin_dir: Path) -> None:
@@ -173,16 +173,11 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         """Create an empty database called `name` and return its URL (with the password)."""
-        import psycopg2
-        from psycopg2 import sql
+        import psycopg
+        from psycopg import sql
 
-        conn = psycopg2.connect(self.url(), connect_timeout=30)
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        finally:
-            conn.close()
+        with psycopg.connect(self.url(), connect_timeout=30, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
     # -- internals ---------------------------------------------------------------------------

@@ -716,6 +716,26 @@ TrialsOpt = Annotated[
     int | None,
     typer.Option(help="Finished trials (complete + pruned) per study (default: the config's)."),
 ]
+WorkersOpt = Annotated[int, typer.Option(help="Worker processes on this machine.")]
+TimeoutHoursOpt = Annotated[
+    float | None, typer.Option(help="Stop gracefully after this many hours.")
+]
+MaxTempOpt = Annotated[
+    float | None, typer.Option(help="Pause between epochs while hotter than this (C).")
+]
+
+
+def _deadline(workers: int, timeout_hours: float | None) -> float | None:
+    """Checks --workers and --timeout-hours; the time.time() at which workers stop."""
+    import time
+
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}", "--workers")
+    if timeout_hours is not None and timeout_hours <= 0:
+        raise InputError(
+            f"--timeout-hours must be positive, got {timeout_hours}", "--timeout-hours"
+        )
+    return time.time() + timeout_hours * 3600 if timeout_hours else None
 
 
 def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
@@ -756,13 +776,9 @@ def hpo(
     study: Annotated[
         str | None, typer.Option(help="Study name (default: {tier}_{budget}_h{horizon}).")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes on this machine.")] = 1,
-    timeout_hours: Annotated[
-        float | None, typer.Option(help="Stop gracefully after this many hours.")
-    ] = None,
-    max_temp: Annotated[
-        float | None, typer.Option(help="Pause between epochs while hotter than this (C).")
-    ] = None,
+    workers: WorkersOpt = 1,
+    timeout_hours: TimeoutHoursOpt = None,
+    max_temp: MaxTempOpt = None,
     preflight_only: Annotated[
         bool, typer.Option("--preflight-only", help="Print the pre-flight checks and exit.")
     ] = False,
@@ -772,8 +788,6 @@ def hpo(
     command resumes it; `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
     if ctx.invoked_subcommand is not None:
         return
-    import time
-
     from finscale.config import load_study_config
     from finscale.hpo.control import clear_stop
     from finscale.hpo.preflight import preflight, preflight_lines
@@ -782,12 +796,7 @@ def hpo(
 
     if budget is None:
         raise InputError("hpo needs --budget (e.g. --budget 200K)", "--budget")
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}", "--workers")
-    if timeout_hours is not None and timeout_hours <= 0:
-        raise InputError(
-            f"--timeout-hours must be positive, got {timeout_hours}", "--timeout-hours"
-        )
+    deadline = _deadline(workers, timeout_hours)
     overrides = _parse_sets(set_)
     if horizon is not None:
         overrides["data.horizon_days"] = horizon
@@ -810,7 +819,7 @@ def hpo(
         store_dir=store or default_store_dir(),
         workers=workers,
         max_temp_c=max_temp,
-        deadline=time.time() + timeout_hours * 3600 if timeout_hours else None,
+        deadline=deadline,
     )
     err = Console(stderr=True)
     with err.status("building dataset and grid", spinner="dots"):
@@ -826,6 +835,96 @@ def hpo(
         err.print(escape(line), soft_wrap=True, highlight=False)
     clear_stop(run_dir)
     _run_study_with_progress(spec, prepared)
+
+
+@app.command("worker")
+def worker_command(
+    storage: Annotated[
+        str,
+        typer.Option(
+            help="Storage of the study: postgresql://USER:PASSWORD@HOST:5432/DB "
+            "(any Optuna RDB URL, or a local journal file)."
+        ),
+    ],
+    study: Annotated[
+        list[str],
+        typer.Option(
+            help="Study to join, made by finscale hpo or scale; repeat it to work through "
+            "several in order (the budgets of a scaling run)."
+        ),
+    ],
+    device: Annotated[
+        str | None,
+        typer.Option(help="This worker's device: cpu, cuda, cuda:N or mps (default: the study's)."),
+    ] = None,
+    workers: WorkersOpt = 1,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Base of this worker's TPE seed (default: random; kept on its trials)."),
+    ] = None,
+    wait_minutes: Annotated[
+        float,
+        typer.Option(
+            help="Wait this long for a study to be created (workers of a job array may "
+            "start before the job that creates it)."
+        ),
+    ] = 0.0,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder of this machine's copy of the records (default: runs/STUDY)."),
+    ] = None,
+    timeout_hours: TimeoutHoursOpt = None,
+    max_temp: MaxTempOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Join a study on a shared storage and run its trials until the study has its count.
+    The config, grid and trial target come from the study itself, so every worker
+    searches the same space. Start one per GPU, on as many machines as you have
+    (docs/distributed.md); `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
+    import secrets
+
+    from finscale.hpo.control import clear_stop
+    from finscale.hpo.storage import redact
+    from finscale.hpo.study import join_spec, prepare
+
+    deadline = _deadline(workers, timeout_hours)
+    if wait_minutes < 0:
+        raise InputError(f"--wait-minutes must be 0 or more, got {wait_minutes}", "--wait-minutes")
+    if run_dir is not None and len(study) > 1:
+        raise InputError(
+            "--run-dir names one study's folder; with several --study, leave it out "
+            "(each study's records go to runs/STUDY)",
+            "--run-dir",
+        )
+    base_seed = seed if seed is not None else secrets.randbelow(2**31 - 2**20)
+    err = Console(stderr=True)
+    for name in study:
+        spec, attrs = join_spec(
+            storage,
+            name,
+            store or default_store_dir(),
+            run_dir,
+            device=device,
+            sampler_seed=base_seed,
+            workers=workers,
+            max_temp_c=max_temp,
+            deadline=deadline,
+            wait_seconds=wait_minutes * 60,
+        )
+        with err.status(f"{name}: building dataset and grid", spinner="dots"):
+            prepared = prepare(spec, joined=attrs)
+        err.print(
+            escape(
+                f"joining study {name} on {redact(storage)}: budget {attrs['budget']:,}, "
+                f"{len(prepared.space.allowed)} architectures, target {spec.trials} trials, "
+                f"device {prepared.device}, seed base {base_seed}"
+            ),
+            soft_wrap=True,
+            highlight=False,
+        )
+        clear_stop(spec.run_dir)
+        if not _run_study_with_progress(spec, prepared):
+            return  # stopped: the later studies wait for the same command
 
 
 def _trial_line(trial, outcome, counts: dict[str, int], best: str) -> str:
@@ -859,7 +958,8 @@ def _child_trial_line(study, trial, outcome, counts, worker_index) -> None:
     )
 
 
-def _run_study_with_progress(spec, prepared) -> None:
+def _run_study_with_progress(spec, prepared) -> bool:
+    """Run the study with a progress bar and trial lines; True when it has its count."""
     import time
 
     from rich.progress import (
@@ -930,6 +1030,7 @@ def _run_study_with_progress(spec, prepared) -> None:
     best = _best_so_far(outcome.study)
     console.print(f"  best       {best}", soft_wrap=True, highlight=False)
     console.print(f"  records    {spec.run_dir}", soft_wrap=True, highlight=False)
+    return outcome.finished
 
 
 def _duration(seconds: float) -> str:

@@ -97,7 +97,7 @@ def open_storage(
         except ImportError:
             raise InputError(
                 f"no database driver for {redact(storage)}: for PostgreSQL, "
-                "pip install 'finscale[postgres]' (psycopg2)",
+                "pip install 'finscale[postgres]' (psycopg)",
                 "--storage",
             ) from None
         except Exception as exc:  # every driver raises its own kind

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import socket
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -229,6 +230,80 @@ def create_or_load(spec: StudySpec, prepared: Prepared) -> tuple[optuna.Study, b
     return study, True
 
 
+def join_spec(
+    storage: str,
+    study_name: str,
+    store_dir: Path,
+    run_dir: Path | None = None,
+    *,
+    device: str | None = None,
+    sampler_seed: int | None = None,
+    workers: int = 1,
+    max_temp_c: float | None = None,
+    deadline: float | None = None,
+    wait_seconds: float = 0.0,
+) -> tuple[StudySpec, dict[str, Any]]:
+    """The spec of a worker joining a study that `finscale hpo` or `scale` created.
+
+    Its config, budget and trial target are read from the study's attrs on the
+    storage, so every worker searches the same space; only the device (and the
+    seed) are this worker's. Waits up to `wait_seconds` for the study to appear.
+    Returns (spec, the study's attrs)."""
+    from finscale.config import config_from_mapping
+
+    backend = open_storage(storage)
+    give_up = time.time() + wait_seconds
+    while True:
+        attrs = _study_attrs(backend, study_name)
+        if attrs is not None and attrs.get("initialized"):
+            break
+        if time.time() >= give_up:
+            raise _not_joinable(storage, backend, study_name, attrs)
+        time.sleep(POLL_SECONDS)
+    overrides: dict[str, Any] = {"search.trials": attrs["trials"]}
+    if device is not None:
+        overrides["train.device"] = device
+    config = config_from_mapping(attrs["config"], overrides, f"study {study_name}")
+    spec = StudySpec(
+        config=config,
+        budget=int(attrs["budget"]),
+        study_name=study_name,
+        run_dir=run_dir or Path("runs") / study_name,
+        storage=storage,
+        store_dir=store_dir,
+        workers=workers,
+        max_temp_c=max_temp_c,
+        deadline=deadline,
+        sampler_seed=sampler_seed,
+    )
+    return spec, attrs
+
+
+def _study_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict[str, Any] | None:
+    try:
+        return storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+    except KeyError:
+        return None
+
+
+def _not_joinable(
+    url: str, storage: optuna.storages.BaseStorage, name: str, attrs: dict[str, Any] | None
+) -> InputError:
+    if attrs is not None:
+        return InputError(
+            f"study {name} in {redact(url)} was not created by finscale (no config stored "
+            "on it); join a study made by finscale hpo or finscale scale",
+            "--study",
+        )
+    names = sorted(s.study_name for s in storage.get_all_studies())
+    there = f"studies there: {', '.join(names)}" if names else "it holds no study yet"
+    return InputError(
+        f"no study {name} in {redact(url)} ({there}); create it with finscale hpo (or scale) "
+        "--storage URL first, or give --wait-minutes to wait for it",
+        "--study",
+    )
+
+
 def _check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) -> None:
     deadline = time.time() + UNMARKED_GRACE_SECONDS
     while not study.user_attrs.get("initialized"):
@@ -385,7 +460,11 @@ def _ask(study: optuna.Study) -> optuna.Trial:
                 return optuna.Trial(study, frozen._trial_id)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
-    return study.ask()
+    with warnings.catch_warnings():
+        # Optuna warns that heartbeats belong to `optimize`; the worker loop beats
+        # itself (`Heartbeat`), as `optimize` does.
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        return study.ask()
 
 
 def _admitted(study: optuna.Study, trial: FrozenTrial, target: int) -> bool:

@@ -1,0 +1,188 @@
+"""Study storages shared by many workers, against a real PostgreSQL server: passwords
+kept out of messages, reconnection after a restart, heartbeats and stale trials,
+creation by many workers at once, and joining a study from its stored config."""
+
+import dataclasses
+import multiprocessing
+import threading
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from finscale.config import load_study_config
+from finscale.errors import InputError
+from finscale.hpo.forced import FORCED_ATTR
+from finscale.hpo.objective import RETRY_ATTR, WORKER_ATTR
+from finscale.hpo.storage import Heartbeat, describe_error, open_storage, redact, scrub
+from finscale.hpo.study import create_or_load, join_spec, prepare, reap_dead_trials
+
+# Heartbeats fast enough for a test: a silent trial is stale after 2 s.
+BEATS = {"search.heartbeat_seconds": 1, "search.heartbeat_grace_seconds": 2}
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://ana:s3cr@t:x@db.lan:5432/optuna", "postgresql://ana:***@db.lan:5432/optuna"),
+        ("postgresql://ana@db.lan/optuna", "postgresql://ana@db.lan/optuna"),
+        ("sqlite:///runs/study.db", "sqlite:///runs/study.db"),
+        ("runs/a25_2M_h1/study.journal", "runs/a25_2M_h1/study.journal"),
+    ],
+)
+def test_redact_hides_only_the_password(url, expected):
+    assert redact(url) == expected
+    if "s3cr" in url:
+        assert scrub("login s3cr@t:x refused", url) == "login *** refused"
+
+
+def test_a_wrong_password_is_one_clear_error_without_any_password(postgres_server, postgres_url):
+    wrong = postgres_url.replace(postgres_server.password, "Wr0ng-Pa55word")
+    started = time.time()
+    with pytest.raises(InputError) as caught:
+        open_storage(wrong)
+    message = str(caught.value)
+    assert "password authentication failed" in message
+    assert "Wr0ng-Pa55word" not in message and postgres_server.password not in message
+    assert "\n" not in message and "Background on this error" not in message
+    assert time.time() - started < 10  # a refused login is not retried
+
+
+def test_a_storage_reconnects_after_the_server_restarts(postgres_server, postgres_url):
+    storage = open_storage(postgres_url)
+    optuna.create_study(storage=storage, study_name="before")
+    postgres_server.restart()
+    # The pool's connections died with the server; pre-ping replaces them.
+    optuna.create_study(storage=storage, study_name="after")
+    assert sorted(s.study_name for s in storage.get_all_studies()) == ["after", "before"]
+
+
+def test_describe_error_gives_the_drivers_line_without_the_password(postgres_server):
+    url = postgres_server.url("no_such_db")
+    with pytest.raises(InputError) as caught:
+        open_storage(url)
+    assert 'database "no_such_db" does not exist' in str(caught.value)
+    error = optuna.exceptions.StorageInternalError("commit failed")
+    error.__cause__ = ValueError(f"cannot reach {url}")
+    assert describe_error(error, url) == f"ValueError: cannot reach {redact(url)}"
+
+
+def pg_spec(make_spec, url, **overrides):
+    return dataclasses.replace(make_spec(**{**BEATS, **overrides}), storage=url)
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # this test asks by hand
+def test_a_silent_trial_is_failed_once_and_requeued_however_many_workers_sweep(
+    make_spec, postgres_url
+):
+    spec = pg_spec(make_spec, postgres_url)
+    prepared = prepare(spec)
+    study, created = create_or_load(spec, prepared)
+    assert created
+    # A worker on another machine asks a (forced) trial, beats once and dies.
+    dead = study.ask()
+    prepared.space.suggest(dead, spec.config.search)
+    study._storage.record_heartbeat(dead._trial_id)
+    dead.set_user_attr(WORKER_ATTR, {"host": "gpu-node-7", "pid": 4242, "index": 0})
+    # A live one keeps beating on its thread.
+    alive = study.ask()
+    prepared.space.suggest(alive, spec.config.search)
+    alive.set_user_attr(WORKER_ATTR, {"host": "gpu-node-8", "pid": 4343, "index": 0})
+    with Heartbeat(study._storage, alive._trial_id):
+        time.sleep(3.5)
+        handles = [
+            optuna.load_study(study_name=spec.study_name, storage=open_storage(postgres_url, 1, 2))
+            for _ in range(4)
+        ]
+        reaped: list[list[int]] = [[] for _ in handles]
+
+        def sweep(i):
+            reaped[i] = reap_dead_trials(handles[i], spec.run_dir, 2)
+
+        threads = [threading.Thread(target=sweep, args=(i,)) for i in range(len(handles))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sorted(n for numbers in reaped for n in numbers) == [dead.number]
+    trials = optuna.load_study(study_name=spec.study_name, storage=postgres_url).trials
+    failed = trials[dead.number]
+    assert failed.state == TrialState.FAIL
+    assert "no heartbeat for over 2 s" in failed.user_attrs["fail_reason"]
+    assert "pid 4242 on gpu-node-7" in failed.user_attrs["fail_reason"]
+    assert trials[alive.number].state == TrialState.RUNNING
+    retries = [t for t in trials if t.user_attrs.get(RETRY_ATTR) == dead.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.WAITING
+    assert retries[0].system_attrs["fixed_params"] == failed.params
+    assert retries[0].user_attrs[FORCED_ATTR] == failed.user_attrs[FORCED_ATTR]
+
+
+def _create(spec, results):
+    study, created = create_or_load(spec, prepare(spec))
+    results.put(created)
+
+
+def test_workers_starting_at_once_create_the_study_and_its_extremes_once(
+    make_spec, postgres_url
+):
+    spec = pg_spec(make_spec, postgres_url)
+    prepare(spec)  # the dataset is in the store before the race
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=_create, args=(spec, results)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    created = sorted(results.get(timeout=5) for _ in processes)
+    assert created == [False, False, False, True]
+    study = optuna.load_study(study_name=spec.study_name, storage=postgres_url)
+    labels = [t.user_attrs[FORCED_ATTR] for t in study.trials]
+    assert len(labels) == len(set(labels)) == len(study.user_attrs["forced_extremes"]) == 4
+    assert all(t.state == TrialState.WAITING for t in study.trials)
+
+
+def test_a_joining_worker_waits_for_the_study_and_reads_its_config(
+    make_spec, postgres_url, store_dir
+):
+    spec = pg_spec(make_spec, postgres_url, **{"search.trials": 5})
+    with pytest.raises(InputError, match=r"no study tiny in .*it holds no study yet"):
+        join_spec(postgres_url, "tiny", store_dir)
+
+    def create_later():
+        time.sleep(1.5)
+        create_or_load(spec, prepare(spec))
+
+    creator = threading.Thread(target=create_later)
+    creator.start()
+    joined, attrs = join_spec(postgres_url, "tiny", store_dir, device="cpu", wait_seconds=60)
+    creator.join()
+    assert joined.budget == spec.budget and joined.trials == 5
+    assert joined.config.model.model_dump() == spec.config.model.model_dump()
+    assert joined.config.data.model_dump() == spec.config.data.model_dump()
+    assert joined.config.train.device == "cpu"
+    assert joined.run_dir.name == "tiny" and joined.storage == postgres_url
+    # The space is the study's, whatever fits this worker's device.
+    assert prepare(joined, joined=attrs).info["excluded_archs"] == attrs["excluded_archs"]
+    with pytest.raises(InputError, match=r"no study other in .*studies there: tiny"):
+        join_spec(postgres_url, "other", store_dir)
+
+
+def test_a_resume_with_another_target_is_what_joining_workers_read(
+    make_spec, postgres_url, store_dir
+):
+    spec = pg_spec(make_spec, postgres_url, **{"search.trials": 5})
+    create_or_load(spec, prepare(spec))
+    bigger = pg_spec(make_spec, postgres_url, **{"search.trials": 9})
+    create_or_load(bigger, prepare(bigger))
+    joined, _ = join_spec(postgres_url, "tiny", store_dir)
+    assert joined.trials == 9
+
+
+def test_heartbeat_grace_must_outlast_the_interval():
+    with pytest.raises(InputError, match="heartbeat_grace_seconds"):
+        load_study_config(
+            overrides={"search.heartbeat_seconds": 30, "search.heartbeat_grace_seconds": 30}
+        )
