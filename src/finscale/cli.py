@@ -885,7 +885,7 @@ def worker_command(
 
     from finscale.hpo.control import clear_stop
     from finscale.hpo.storage import redact
-    from finscale.hpo.study import join_spec, prepare
+    from finscale.hpo.study import SEED_BASES, join_spec, prepare
 
     deadline = _deadline(workers, timeout_hours)
     if wait_minutes < 0:
@@ -896,7 +896,7 @@ def worker_command(
             "(each study's records go to runs/STUDY)",
             "--run-dir",
         )
-    base_seed = seed if seed is not None else secrets.randbelow(2**31 - 2**20)
+    base_seed = seed if seed is not None else secrets.randbelow(SEED_BASES)
     err = Console(stderr=True)
     for name in study:
         spec, attrs = join_spec(

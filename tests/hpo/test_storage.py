@@ -119,13 +119,11 @@ def test_a_silent_trial_is_failed_once_and_requeued_however_many_workers_sweep(
 
 
 def _create(spec, results):
-    study, created = create_or_load(spec, prepare(spec))
+    _, created = create_or_load(spec, prepare(spec))
     results.put(created)
 
 
-def test_workers_starting_at_once_create_the_study_and_its_extremes_once(
-    make_spec, postgres_url
-):
+def test_workers_starting_at_once_create_the_study_and_its_extremes_once(make_spec, postgres_url):
     spec = pg_spec(make_spec, postgres_url)
     prepare(spec)  # the dataset is in the store before the race
     context = multiprocessing.get_context("spawn")

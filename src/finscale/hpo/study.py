@@ -17,10 +17,12 @@ re-queued by the next worker on that machine that finds it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import multiprocessing
 import os
+import secrets
 import socket
 import time
 import warnings
@@ -70,6 +72,9 @@ UNMARKED_GRACE_SECONDS = 60.0
 POLL_SECONDS = 1.0
 # Trials the median pruner waits for before it compares a curve with their median.
 MEDIAN_PRUNER_STARTUP_TRIALS = 5
+# Random seed bases of joining workers stay below this, leaving room for the
+# 1000-per-worker offsets inside numpy's 32-bit seeds.
+SEED_BASES = 2**31
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 log = logging.getLogger("finscale.hpo")
@@ -690,6 +695,11 @@ def run_study(
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     prepared = prepared or prepare(spec)
     study, created = create_or_load(spec, prepared)
+    if not created and spec.sampler_seed is None:
+        # A resume, or one of several commands on several machines: others may be
+        # sampling this study now from the config's seed. A random base keeps their
+        # draws apart; a fresh study's run stays reproducible.
+        spec = dataclasses.replace(spec, sampler_seed=secrets.randbelow(SEED_BASES))
     write_study_file(spec, prepared)
     if on_start is not None:
         on_start(state_counts(study.get_trials(deepcopy=False)))

@@ -1,0 +1,279 @@
+"""Many workers on one study in a real PostgreSQL server, as users run them: the
+installed `finscale hpo` and `finscale worker` in subprocesses (each with its own
+run directory, as on separate machines), real SIGKILL, a real server restart."""
+
+import collections
+import signal
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from finscale.hpo.forced import FORCED_ATTR
+from finscale.hpo.objective import RETRY_ATTR
+from finscale.hpo.storage import open_storage
+from tests.e2e.test_cli_data import run
+from tests.e2e.test_cli_hpo import check_records, finished, start
+from tests.e2e.test_cli_scale import scale_args
+from tests.hpo.conftest import TINY_BUDGET, set_flags
+
+# A worker that dies is found within seconds: beats every second, stale after 3.
+BEATS = {"search.heartbeat_seconds": 1, "search.heartbeat_grace_seconds": 3}
+
+
+def hpo_args(run_dir, url, **overrides):
+    return [
+        "hpo",
+        "--budget",
+        str(TINY_BUDGET),
+        "--run-dir",
+        str(run_dir),
+        "--storage",
+        url,
+        "--study",
+        "tiny",
+        *set_flags(**{**BEATS, **overrides}),
+    ]
+
+
+def worker_args(run_dir, url, *extra):
+    return [
+        "worker",
+        "--storage",
+        url,
+        "--study",
+        "tiny",
+        "--run-dir",
+        str(run_dir),
+        "--wait-minutes",
+        "2",
+        *extra,
+    ]
+
+
+class Watch:
+    """Polls the study on the server, as an onlooker would."""
+
+    def __init__(self, url):
+        self.storage = open_storage(url)
+
+    def study(self):
+        try:
+            return optuna.load_study(study_name="tiny", storage=self.storage)
+        except KeyError:
+            return None
+
+    def until(self, condition, timeout_s=180, what="condition"):
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            study = self.study()
+            found = condition(study) if study is not None else None
+            if found:
+                return found
+            time.sleep(0.2)
+        raise AssertionError(f"{what} not met after {timeout_s} s")
+
+
+def in_flight(study, pid=None):
+    """A trial well inside its training (1 to 40 epochs reported), of process `pid`."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if pid is not None and trial.user_attrs.get("worker", {}).get("pid") != pid:
+            continue
+        if 1 <= len(trial.intermediate_values) <= 40:
+            return trial
+    return None
+
+
+def assert_no_password(password, folder, *texts):
+    """The password is in no file under `folder` and in none of `texts`."""
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    assert files
+    for path in files:
+        assert password.encode() not in path.read_bytes(), path
+    for text in texts:
+        assert password not in text
+
+
+def communicate(procs, timeout_s=400):
+    return [proc.communicate(timeout=timeout_s) for proc in procs]
+
+
+def test_three_workers_started_at_once_reach_exactly_the_count(
+    tmp_path, postgres_server, postgres_url
+):
+    settings = {"search.trials": 12, "train.max_epochs": 8, "train.patience": 8}
+    # Two creators racing to create the study and a worker waiting to join it,
+    # each with its own run directory (its own machine).
+    procs = [
+        start(hpo_args(tmp_path / "a", postgres_url, **settings), tmp_path),
+        start(hpo_args(tmp_path / "b", postgres_url, **settings), tmp_path),
+        start(worker_args(tmp_path / "c", postgres_url), tmp_path),
+    ]
+    outputs = communicate(procs)
+    for proc, (_, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, stderr
+    study = Watch(postgres_url).study()
+    done = finished(study)
+    assert len(done) == 12
+    assert all(t.state != TrialState.RUNNING for t in study.trials)
+    # The forced extremes were enqueued once and each ran once.
+    labels = study.user_attrs["forced_extremes"]
+    enqueued = [
+        t.user_attrs[FORCED_ATTR]
+        for t in study.trials
+        if FORCED_ATTR in t.user_attrs and RETRY_ATTR not in t.user_attrs
+    ]
+    assert sorted(enqueued) == sorted(labels) and len(labels) == 4
+    ran = collections.Counter(
+        t.user_attrs[FORCED_ATTR] for t in done if FORCED_ATTR in t.user_attrs
+    )
+    assert ran == dict.fromkeys(labels, 1)
+    # No configuration was trained twice.
+    configs = [
+        tuple(sorted(t.params.items())) for t in study.trials if t.state == TrialState.COMPLETE
+    ]
+    assert len(configs) == len(set(configs))
+    # Every process ran trials with its own sampler seed.
+    seeds = {t.user_attrs["worker"]["pid"]: t.user_attrs["worker"]["sampler_seed"] for t in done}
+    print(f"trials per worker: {collections.Counter(t.user_attrs['worker']['pid'] for t in done)}")
+    assert len(seeds) >= 2 and len(set(seeds.values())) == len(seeds)
+    for name in ("a", "b", "c"):
+        check_records(tmp_path / name, study)
+    assert "joining study tiny on postgresql://finscale:***@" in outputs[2][1]
+    assert_no_password(postgres_server.password, tmp_path, *(o + e for o, e in outputs))
+
+
+def test_a_killed_workers_trial_is_failed_by_heartbeat_and_rerun_by_a_survivor(
+    tmp_path, postgres_server, postgres_url
+):
+    slow = {"search.trials": 4, "train.max_epochs": 100, "train.patience": 100}
+    survivor = start(hpo_args(tmp_path / "a", postgres_url, **slow), tmp_path)
+    doomed = start(worker_args(tmp_path / "b", postgres_url), tmp_path)
+    watch = Watch(postgres_url)
+    victim = watch.until(lambda s: in_flight(s, doomed.pid), what="a trial of the worker")
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    stdout, stderr = survivor.communicate(timeout=400)
+    assert survivor.returncode == 0, stderr
+    study = watch.study()
+    assert len(finished(study)) == 4
+    dead = study.trials[victim.number]
+    assert dead.state == TrialState.FAIL
+    assert "no heartbeat for over 3 s" in dead.user_attrs["fail_reason"]
+    assert f"pid {doomed.pid}" in dead.user_attrs["fail_reason"]
+    retries = [t for t in study.trials if t.user_attrs.get(RETRY_ATTR) == victim.number]
+    assert len(retries) == 1 and retries[0].params == dead.params
+    assert retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    assert retries[0].user_attrs["worker"]["pid"] == survivor.pid
+    assert "finished: 4/4" in stdout
+    check_records(tmp_path / "a", study)
+    assert_no_password(postgres_server.password, tmp_path, stdout, stderr)
+
+
+def test_a_database_restart_is_ridden_out_and_a_long_outage_ends_in_one_clear_error(
+    tmp_path, postgres_server, postgres_url
+):
+    settings = {
+        "search.trials": 12,
+        "train.max_epochs": 60,
+        "train.patience": 60,
+        "search.storage_retry_seconds": 5,
+    }
+    procs = [
+        start(hpo_args(tmp_path / "a", postgres_url, **settings), tmp_path),
+        start(worker_args(tmp_path / "b", postgres_url), tmp_path),
+    ]
+    watch = Watch(postgres_url)
+    watch.until(lambda s: finished(s) and in_flight(s), what="a finished trial and one in flight")
+    before = {t.number: (t.state, t.value) for t in finished(watch.study())}
+
+    postgres_server.restart()
+    # Both workers go on: trials finish after the restart while both still run.
+    watch.until(lambda s: len(finished(s)) >= len(before) + 2, what="trials after the restart")
+    assert [proc.poll() for proc in procs] == [None, None], communicate(procs)
+    done_before_outage = len(finished(watch.study()))
+    assert done_before_outage < 12, "the study finished before the outage; make trials longer"
+
+    postgres_server.stop()
+    try:
+        outputs = communicate(procs, timeout_s=120)
+    finally:
+        postgres_server.start()
+    for proc, (_, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 1, stderr
+        assert "Traceback" not in stderr
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith("error: lost the study storage postgresql://finscale:***@"), stderr
+        assert "run the same command to go on" in last
+
+    code, stdout, stderr = run(hpo_args(tmp_path / "a", postgres_url, **settings), tmp_path)
+    assert code == 0, stderr
+    study = watch.study()
+    assert len(finished(study)) == 12
+    for number, (state, value) in before.items():
+        assert (study.trials[number].state, study.trials[number].value) == (state, value)
+    # A trial cut off by the outage was re-queued and run again, not lost.
+    for cut in (t for t in study.trials if t.user_attrs.get("failed_for_resume")):
+        retry = [t for t in study.trials if t.user_attrs.get(RETRY_ATTR) == cut.number]
+        assert len(retry) == 1 and retry[0].params == cut.params, cut.user_attrs
+    check_records(tmp_path / "a", study)
+    assert_no_password(
+        postgres_server.password, tmp_path, stdout, stderr, *(o + e for o, e in outputs)
+    )
+
+
+def test_the_password_shows_in_no_output_of_a_scaling_run(tmp_path, postgres_server, postgres_url):
+    run_dir = tmp_path / "run"
+    code, stdout, stderr = run([*scale_args(run_dir), "--storage", postgres_url], tmp_path)
+    assert code == 0, stderr
+    study_dir = next((run_dir / "studies").iterdir())
+    texts = [stdout, stderr]
+    for args in (
+        ["summary", str(study_dir), "--storage", postgres_url],
+        ["report", str(run_dir)],
+    ):
+        code, stdout, stderr = run(args, tmp_path)
+        assert code == 0, stderr
+        texts += [stdout, stderr]
+    assert (study_dir / "summary.md").exists() and (run_dir / "report.html").exists()
+
+    wrong = postgres_url.replace(postgres_server.password, "Wr0ng-Pa55word")
+    for args, message in (
+        (["worker", "--storage", wrong, "--study", "x"], "password authentication failed"),
+        (["worker", "--storage", postgres_url, "--study", "x"], f"studies there: {study_dir.name}"),
+    ):
+        code, stdout, stderr = run(args, tmp_path)
+        assert code == 2 and message in stderr, stderr
+        assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("error: ")
+        assert "Wr0ng-Pa55word" not in stderr
+        texts += [stdout, stderr]
+    assert_no_password(postgres_server.password, tmp_path, *texts)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["worker", "--study", "x"], "Missing option '--storage'"),
+        (["worker", "--storage", "sqlite:///x.db", "--study", "x", "--workers", "0"], "--workers"),
+        (
+            [
+                "worker",
+                "--storage",
+                "sqlite:///x.db",
+                "--study",
+                "a",
+                "--study",
+                "b",
+                "--run-dir",
+                "r",
+            ],
+            "--run-dir names one study",
+        ),
+    ],
+)
+def test_bad_worker_options_are_one_line_errors(tmp_path, args, message):
+    code, _, stderr = run(args, tmp_path)
+    assert code == 2, stderr
+    assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("error: ")
+    assert message in stderr
