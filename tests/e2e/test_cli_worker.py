@@ -75,12 +75,13 @@ class Watch:
         raise AssertionError(f"{what} not met after {timeout_s} s")
 
 
-def in_flight(study, pid=None):
-    """A trial well inside its training (1 to 40 epochs reported), of process `pid`."""
+def in_flight(study, pid=None, most_epochs=40):
+    """A trial well inside its training (1 to `most_epochs` epochs reported), of process
+    `pid`."""
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if pid is not None and trial.user_attrs.get("worker", {}).get("pid") != pid:
             continue
-        if 1 <= len(trial.intermediate_values) <= 40:
+        if 1 <= len(trial.intermediate_values) <= most_epochs:
             return trial
     return None
 
@@ -174,18 +175,23 @@ def test_a_killed_workers_trial_is_failed_by_heartbeat_and_rerun_by_a_survivor(
 def test_a_database_restart_is_ridden_out_and_a_long_outage_ends_in_one_clear_error(
     tmp_path, postgres_server, postgres_url
 ):
+    trials = 8
     settings = {
-        "search.trials": 12,
-        "train.max_epochs": 60,
-        "train.patience": 60,
+        "search.trials": trials,
+        "train.max_epochs": 30,
+        "train.patience": 30,
         "search.storage_retry_seconds": 5,
     }
+
+    def cuttable(study):
+        return in_flight(study, most_epochs=20)
+
     procs = [
         start(hpo_args(tmp_path / "a", postgres_url, **settings), tmp_path),
         start(worker_args(tmp_path / "b", postgres_url), tmp_path),
     ]
     watch = Watch(postgres_url)
-    watch.until(lambda s: finished(s) and in_flight(s), what="a finished trial and one in flight")
+    watch.until(lambda s: finished(s) and cuttable(s), what="a finished trial and one in flight")
     before = {t.number: (t.state, t.value) for t in finished(watch.study())}
 
     postgres_server.restart()
@@ -193,9 +199,9 @@ def test_a_database_restart_is_ridden_out_and_a_long_outage_ends_in_one_clear_er
     watch.until(lambda s: len(finished(s)) >= len(before) + 2, what="trials after the restart")
     assert [proc.poll() for proc in procs] == [None, None], communicate(procs)
     done_before_outage = len(finished(watch.study()))
-    assert done_before_outage < 12, "the study finished before the outage; make trials longer"
+    assert done_before_outage < trials, "the study finished before the outage; make trials longer"
 
-    watch.until(in_flight, what="a trial in flight to cut")
+    watch.until(cuttable, what="a trial in flight to cut")
     postgres_server.stop()
     try:
         outputs = communicate(procs, timeout_s=120)
@@ -211,7 +217,7 @@ def test_a_database_restart_is_ridden_out_and_a_long_outage_ends_in_one_clear_er
     code, stdout, stderr = run(hpo_args(tmp_path / "a", postgres_url, **settings), tmp_path)
     assert code == 0, stderr
     study = watch.study()
-    assert len(finished(study)) == 12
+    assert len(finished(study)) == trials
     for number, (state, value) in before.items():
         assert (study.trials[number].state, study.trials[number].value) == (state, value)
     # A trial cut off by the outage was re-queued and run again, not lost (one cut
