@@ -9,7 +9,8 @@ on its own database, as users run it:
 - `hpo --workers N`: one `finscale hpo --workers N` command (N processes on one
   machine, each with its share of the cores);
 - `hpo + worker`: one `finscale hpo` and N-1 `finscale worker` processes, each with
-  its own run directory, as on separate machines (each believes it owns every core).
+  its own run directory, as on separate machines; they find each other on the
+  machine and share its cores (`CoreShare`).
 
 Each line: wall time of the commands, trials finished, and trials per hour over the
 trials' own span (first trial start to last trial end, so dataset building and
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -106,6 +108,8 @@ def main() -> None:
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise SystemExit("error: no PostgreSQL binaries found (apt install postgresql)")
+    # A SIGTERM ends the run through `finally`, which deletes the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     server = PostgresServer(bin_dir)
     server.start()
     print(f"cpus={os.cpu_count()} trials={args.trials} postgres={bin_dir}", flush=True)

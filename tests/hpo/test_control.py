@@ -2,9 +2,12 @@
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from finscale.hpo.control import (
+    CoreShare,
     ResourceMonitor,
     StopSignal,
     clear_stop,
@@ -58,3 +61,48 @@ def test_resource_samples_hold_memory_and_cpu():
     sample = ResourceMonitor("cpu").sample(epoch=1)
     assert sample["epoch"] == 1 and sample["rss_bytes"] > 10**6
     assert sample["cpu_percent"] >= 0 and "temperature_c" in sample
+
+
+HOLD_A_SHARE = """
+import sys, time
+from pathlib import Path
+from finscale.hpo.control import CoreShare
+share = CoreShare(Path(sys.argv[1]))
+if sys.argv[2] != "same":
+    share.cores = {10_000}  # a worker pinned to other cores (another Slurm task)
+with share:
+    print("holding", flush=True)
+    time.sleep(300)
+"""
+
+
+def _hold_share(folder, cores="same"):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_A_SHARE, str(folder), cores],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+def test_workers_on_one_machine_share_its_cores_and_a_dead_one_gives_them_back(tmp_path):
+    with CoreShare(tmp_path) as share:
+        cores = len(share.cores)
+        assert share.sharing() == 1 and share.threads() == cores
+        others = [_hold_share(tmp_path), _hold_share(tmp_path), _hold_share(tmp_path, "other")]
+        try:
+            # The worker on other cores does not count.
+            assert share.sharing() == 3
+            assert share.threads() == max(1, cores // 3)
+            others[0].send_signal(signal.SIGKILL)
+            others[0].wait(timeout=30)
+            assert share.sharing() == 2
+            assert not (tmp_path / f"{others[0].pid}.cores").exists()
+            assert (tmp_path / f"{others[1].pid}.cores").exists()
+        finally:
+            for proc in others:
+                proc.kill()
+                proc.wait(timeout=30)
+        assert share.sharing() == 1
+    assert list(tmp_path.glob("*.cores")) == []

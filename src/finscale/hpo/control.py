@@ -1,4 +1,4 @@
-"""Stopping a study gracefully, and watching the machine it runs on.
+"""Stopping a study gracefully, and watching and sharing the machine it runs on.
 
 A stop is requested by Ctrl-C, SIGTERM, `finscale stop RUN_DIR` (a STOP file
 in the run directory, seen by every worker of the study) or the study's
@@ -8,8 +8,11 @@ failed-for-resume and re-queued, and the worker exits cleanly.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -122,3 +125,83 @@ def wait_until_cool(
         sleep(poll_seconds)
         paused += poll_seconds
     return paused
+
+
+class CoreShare:
+    """This process's share of the CPU cores among the finscale workers running on
+    the machine, whichever command started them (`hpo --workers N`, several
+    `finscale worker`, a `scale` beside workers).
+
+    Two processes that each run torch on every core fight over them: on 2 cores,
+    two small-model workers with 2 threads each train about 3 times slower than
+    with 1 thread each (OpenMP threads spin waiting for a descheduled sibling).
+    Each worker therefore holds a lock on its own file in a per-user folder of the
+    machine, naming the cores it may run on; the kernel drops the lock when the
+    process ends, however it ends. `threads()` counts the live workers whose
+    cores overlap this one's and gives it its share; it is asked again before
+    every trial, so workers that start or stop later rebalance the rest."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder or Path(tempfile.gettempdir()) / f"finscale-workers-{os.getuid()}"
+        self.cores = _cores()
+        self._handle: Any = None
+        self._path: Path | None = None
+
+    def __enter__(self) -> CoreShare:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._path = self.folder / f"{os.getpid()}.cores"
+        # Locked before it is visible under its name, so nobody takes it for a
+        # dead worker's file in between.
+        staging = self.folder / f".{os.getpid()}.{time.monotonic_ns()}"
+        self._handle = open(staging, "w")  # held open: the lock lives as long as it
+        fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._handle.write(",".join(map(str, sorted(self.cores))))
+        self._handle.flush()
+        staging.replace(self._path)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._path.unlink()
+            self._handle.close()
+            self._handle = None
+
+    def sharing(self) -> int:
+        """Live workers on this machine whose cores overlap this one's (itself included)."""
+        count = 1 if self._handle is not None else 0
+        for path in self.folder.glob("*.cores"):
+            if path == self._path:
+                continue
+            cores = _live_cores(path)
+            if cores is not None and cores & self.cores:
+                count += 1
+        return count
+
+    def threads(self) -> int:
+        """Torch threads for this worker: its cores divided among the workers on them."""
+        return max(1, len(self.cores) // max(1, self.sharing()))
+
+
+def _cores() -> set[int]:
+    """The cores this process may run on (a Slurm task or a container may hold fewer
+    than the machine has)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+def _live_cores(path: Path) -> set[int] | None:
+    """The cores named in a worker's file while its worker lives; None once it has
+    ended (its file is then removed)."""
+    try:
+        with open(path) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = handle.read()
+                return {int(c) for c in text.split(",") if c.strip().isdigit()}
+            path.unlink(missing_ok=True)  # a worker that died without removing it
+            return None
+    except OSError:
+        return None

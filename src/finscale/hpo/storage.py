@@ -78,9 +78,9 @@ def open_storage(
     """An Optuna storage from a URL (sqlite:///, postgresql://, ...) or a journal path.
 
     On a database, `heartbeat_seconds` turns heartbeats on: a running trial whose
-    heartbeat is older than `grace_seconds` counts as stale (see
-    `study.fail_stale_trials`). Journal files have no heartbeats; their dead
-    workers are found by process id (`study.reap_dead_trials`)."""
+    heartbeat is older than `grace_seconds` counts as stale, whichever machine ran
+    it. Journal files have no heartbeats; their dead workers are found by process
+    id. Both are swept by `study.reap_dead_trials`."""
     if not is_database(storage):
         from pathlib import Path
 

@@ -21,7 +21,6 @@ import dataclasses
 import fcntl
 import logging
 import multiprocessing
-import os
 import secrets
 import socket
 import time
@@ -39,7 +38,7 @@ from optuna.trial import FrozenTrial, TrialState
 from finscale.atomic import write_json_atomic
 from finscale.config import StudyConfig
 from finscale.errors import InputError, RunError
-from finscale.hpo.control import StopSignal, request_stop
+from finscale.hpo.control import CoreShare, StopSignal, request_stop
 from finscale.hpo.forced import FORCED_ATTR, forced_extremes
 from finscale.hpo.objective import (
     FAIL_ATTR,
@@ -515,12 +514,6 @@ def _next_trial(
         return "wait"
 
 
-def _set_torch_threads(workers: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
-
-
 def run_worker(
     spec: StudySpec,
     worker_index: int = 0,
@@ -533,7 +526,8 @@ def run_worker(
     A lost database (a restart, a network cut) is waited for up to the config's
     `storage_retry_seconds`; the trial in flight is failed and re-queued once it is
     back, and the worker goes on. Longer, it exits with a `RunError`."""
-    _set_torch_threads(spec.workers)
+    import torch
+
     prepared = prepared or prepare(spec)
     storage = open_study_storage(spec)
     probe = optuna.load_study(study_name=spec.study_name, storage=storage)
@@ -552,7 +546,7 @@ def run_worker(
     result = WorkerResult()
     identity = {**worker_identity(worker_index), "sampler_seed": seed}
     search = spec.config.search
-    with StopSignal(spec.run_dir, spec.deadline) as stop:
+    with StopSignal(spec.run_dir, spec.deadline) as stop, CoreShare() as cores:
         ctx = TrialContext(
             spec.config,
             prepared.space,
@@ -576,6 +570,7 @@ def run_worker(
                 if trial == "wait":
                     time.sleep(POLL_SECONDS)
                     continue
+                torch.set_num_threads(cores.threads())
                 with Heartbeat(study._storage, trial._trial_id):
                     outcome = run_trial(study, trial, ctx)
                 result.trials_run += 1
