@@ -14,7 +14,8 @@ on its own database, as users run it:
 
 Each line: wall time of the commands, trials finished, and trials per hour over the
 trials' own span (first trial start to last trial end, so dataset building and
-process start-up are left out) and over the whole wall time.
+process start-up are left out) and over the whole wall time, and the most
+connections the study's database had open at once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -81,6 +83,7 @@ def run_case(url: str, budget: str, workers: int, trials: int, mode: str, tmp: P
             )
     env = {**os.environ, "FINSCALE_STORE": str(tmp.parent / "store")}
     started = time.perf_counter()
+    peak = ConnectionPeak(url)
     procs = [
         subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for c in commands
@@ -90,12 +93,44 @@ def run_case(url: str, budget: str, workers: int, trials: int, mode: str, tmp: P
         if proc.returncode != 0:
             raise SystemExit(f"error: finscale {command[1]} failed: {stderr.strip()}")
     wall_s = time.perf_counter() - started
+    peak.stop()
     study = optuna.load_study(study_name=STUDY, storage=open_storage(url))
     done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     span_s = (
         max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
     ).total_seconds()
-    return {"wall_s": wall_s, "span_s": span_s, "finished": len(done)}
+    return {
+        "wall_s": wall_s,
+        "span_s": span_s,
+        "finished": len(done),
+        "peak_connections": peak.most,
+    }
+
+
+class ConnectionPeak:
+    """The most connections the study's database had open at once (pg_stat_activity,
+    sampled every 0.2 s on a thread)."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.most = 0
+        self._database = url.rsplit("/", 1)[1]
+        self._conn = psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+        while not self._done.wait(0.2):
+            (count,) = self._conn.execute(query, (self._database,)).fetchone()
+            self.most = max(self.most, count)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self._conn.close()
 
 
 def main() -> None:
@@ -130,7 +165,8 @@ def main() -> None:
                             f"budget={budget} mode={mode!r:<18} workers={workers} "
                             f"wall_s={r['wall_s']:.1f} finished={r['finished']} "
                             f"trials_per_hour_span={3600 * r['finished'] / r['span_s']:.0f} "
-                            f"trials_per_hour_wall={3600 * r['finished'] / r['wall_s']:.0f}",
+                            f"trials_per_hour_wall={3600 * r['finished'] / r['wall_s']:.0f} "
+                            f"peak_connections={r['peak_connections']}",
                             flush=True,
                         )
     finally:

@@ -91,6 +91,22 @@ def open_storage(
             return optuna.storages.JournalStorage(backend)
         except OSError as exc:
             raise InputError(f"cannot open the study file {storage}: {exc}", "--storage") from None
+    key = (storage, heartbeat_seconds, grace_seconds if heartbeat_seconds else None)
+    with _OPENED_LOCK:
+        if key not in _OPENED:
+            _OPENED[key] = _open_with_retries(storage, heartbeat_seconds, grace_seconds)
+        return _OPENED[key]
+
+
+# One storage (one engine, one pool) per URL and heartbeat setting in a process, however
+# many times the process opens it: separate engines would each keep their own connections.
+_OPENED: dict[tuple[str, int | None, int | None], BaseStorage] = {}
+_OPENED_LOCK = threading.Lock()
+
+
+def _open_with_retries(
+    storage: str, heartbeat_seconds: int | None, grace_seconds: int | None
+) -> BaseStorage:
     for attempt in range(OPEN_ATTEMPTS):
         try:
             return _open_database(storage, heartbeat_seconds, grace_seconds)

@@ -264,6 +264,11 @@ def join_spec(
         if time.time() >= give_up:
             raise _not_joinable(storage, backend, study_name, attrs)
         time.sleep(POLL_SECONDS)
+    engine = getattr(backend, "engine", None)
+    if engine is not None:
+        # Its pooled connection would idle for the worker's lifetime: the worker's
+        # own storage (with heartbeats) takes over from here.
+        engine.dispose()
     overrides: dict[str, Any] = {"search.trials": attrs["trials"]}
     if device is not None:
         overrides["train.device"] = device
