@@ -58,6 +58,14 @@ def test_a_storage_reconnects_after_the_server_restarts(postgres_server, postgre
     assert sorted(s.study_name for s in storage.get_all_studies()) == ["after", "before"]
 
 
+def test_a_process_opens_one_storage_per_url_and_heartbeat_setting(postgres_url):
+    plain = open_storage(postgres_url)
+    assert open_storage(postgres_url) is plain  # one engine, one connection pool
+    beating = open_storage(postgres_url, heartbeat_seconds=5, grace_seconds=20)
+    assert beating is not plain and beating.get_heartbeat_interval() == 5
+    assert open_storage(postgres_url, heartbeat_seconds=5, grace_seconds=20) is beating
+
+
 def test_describe_error_gives_the_drivers_line_without_the_password(postgres_server):
     url = postgres_server.url("no_such_db")
     with pytest.raises(InputError) as caught:
