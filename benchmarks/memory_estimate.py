@@ -95,7 +95,8 @@ def main() -> None:
         return
 
     from finscale.model import PatchTSTConfig, count_parameters
-    from finscale.model.memory import estimate_training_memory, format_bytes
+    from finscale.model.memory import estimate_training_memory
+    from finscale.units import format_bytes
 
     print(f"device={args.device} steps={args.steps} (measured: fresh subprocess per line)")
     errors = []

@@ -1,15 +1,19 @@
-"""Atomic file writes: a temp file in the target's folder, fsync, then `os.replace`.
+"""Atomic file writes (a temp file in the target's folder, fsync, then
+`os.replace`) and the file lock that serialises processes on one machine.
 
 A crash or Ctrl-C mid-write leaves either the old file or the new one, never a
-half-written file that a later run would trust.
+half-written file that a later run would trust. A lock is the kernel's
+(`flock`): it is released when its holder ends, however it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +61,27 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
 
 def write_parquet_atomic(path: str | Path, frame: pd.DataFrame) -> Path:
     return write_atomic(path, lambda tmp: frame.to_parquet(tmp, engine="pyarrow"))
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the block: processes
+    of one machine that lock the same path run the block one at a time."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def try_lock(handle: Any) -> bool:
+    """Take an exclusive lock on an open file without waiting: False when another
+    process holds it (a live worker's file), True once this process does."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True

@@ -353,13 +353,13 @@ def grid(
 ) -> None:
     """List every architecture of a parameter budget with its memory plan."""
     from finscale.model.grid import plan_grid
-    from finscale.model.memory import format_bytes, parse_memory_size
     from finscale.train.device import (
         MemoryLimit,
         default_memory_limit,
         resolve_device,
         resolve_precision,
     )
+    from finscale.units import format_bytes, parse_memory_size
 
     arch_grid = _arch_grid(
         budget,
@@ -523,8 +523,8 @@ def train_command(
     print its validation metrics."""
     options = locals()
     from finscale.config import TrainConfig
-    from finscale.model.memory import format_bytes
     from finscale.train.device import resolve_device, resolve_precision
+    from finscale.units import format_bytes
 
     if out is not None and out.suffix != ".json":
         raise InputError(f"output must be a .json file, got {out.name}", "--out")
@@ -792,7 +792,7 @@ def hpo(
     from finscale.hpo.control import clear_stop
     from finscale.hpo.preflight import preflight, preflight_lines
     from finscale.hpo.study import JOURNAL_FILE, StudySpec, default_study_name, prepare
-    from finscale.model.grid import parse_budget
+    from finscale.units import parse_budget
 
     if budget is None:
         raise InputError("hpo needs --budget (e.g. --budget 200K)", "--budget")
@@ -1171,7 +1171,7 @@ class _ScaleProgress:
             self.print(f"[{name}] nothing to do")
 
     def unit(self, name: str, budget: int | None, horizon: int | None, detail: str) -> None:
-        from finscale.model.grid import format_budget
+        from finscale.units import format_budget
 
         self.count += 1
         where = [f"budget {format_budget(budget)}"] if budget is not None else []
@@ -1391,7 +1391,7 @@ def validate_cross_budget_command(
     """Train every winner's architecture with every other budget's winning training
     values (the cross-budget matrix of validation log loss); --dry-run prints the plan."""
     from finscale.analysis.pipeline import Pipeline, StopRequested
-    from finscale.model.grid import format_budget
+    from finscale.units import format_budget
 
     spec = _spec_of_run_dir(run_dir, storage, store)
     with _ScaleProgress() as progress:

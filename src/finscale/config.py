@@ -14,10 +14,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+
+from finscale.errors import InputError
+from finscale.units import parse_budget, parse_memory_size
 
 TierName = Literal["a25", "a50", "a100"]
 
@@ -188,8 +192,6 @@ class TrainConfig(_Strict):
     @classmethod
     def _memory_size(cls, value: object) -> object:
         if isinstance(value, str):
-            from finscale.model.memory import parse_memory_size
-
             return parse_memory_size(value)
         return value
 
@@ -305,9 +307,6 @@ class ScaleConfig(_Strict):
     @field_validator("budgets", mode="before")
     @classmethod
     def _budget_list(cls, value: object) -> object:
-        from finscale.errors import InputError
-        from finscale.model.grid import parse_budget
-
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list | tuple):
             items = [items]
@@ -363,8 +362,6 @@ def load_study_config(
     """
     import yaml
 
-    from finscale.errors import InputError
-
     if preset is not None and path is not None:
         raise InputError("give --preset or --config, not both", "--config")
     raw: dict[str, object] = {}
@@ -394,10 +391,6 @@ def config_from_mapping(
     """A study config from a mapping of sections (a YAML file's, or one stored on a
     study) with dotted overrides applied; `InputError` names the bad key."""
     import copy
-
-    from pydantic import ValidationError
-
-    from finscale.errors import InputError
 
     raw = copy.deepcopy(raw)
     for dotted, value in (overrides or {}).items():

@@ -27,7 +27,7 @@ from finscale.analysis.report import (
 from finscale.analysis.results import build_results
 from finscale.cli import main
 from finscale.errors import InputError
-from finscale.model.grid import format_budget
+from finscale.units import format_budget
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Every horizon has these figures; cross_budget_h{h} too when the matrix was computed.

@@ -3,15 +3,8 @@ import pytest
 from finscale.config import ModelConfig
 from finscale.errors import InputError
 from finscale.model import count_parameters
-from finscale.model.grid import (
-    budget_range,
-    build_grid,
-    candidates,
-    format_budget,
-    parse_budget,
-    parse_budgets,
-    template_config,
-)
+from finscale.model.grid import budget_range, build_grid, candidates, template_config
+from finscale.units import format_budget, parse_budget, parse_budgets
 
 
 @pytest.mark.parametrize(

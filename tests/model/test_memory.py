@@ -6,12 +6,11 @@ from finscale.model import PatchTST, PatchTSTConfig, count_parameters
 from finscale.model.memory import (
     ArchitectureTooLarge,
     estimate_training_memory,
-    format_bytes,
     memory_safe_batch_config,
-    parse_memory_size,
     saved_activation_bytes,
 )
 from finscale.train.trainer import forward_context
+from finscale.units import format_bytes, parse_memory_size
 
 CONFIG = PatchTSTConfig(d_model=64, n_layers=3, n_heads=4, d_ff=256)
 

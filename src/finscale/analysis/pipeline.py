@@ -41,7 +41,7 @@ from finscale.config import StudyConfig
 from finscale.errors import InputError, RunError
 from finscale.hpo.control import StopSignal
 from finscale.hpo.study import JOURNAL_FILE, StudySpec, default_study_name
-from finscale.model.grid import format_budget
+from finscale.units import format_budget
 
 SCALE_FILE = "scale.json"
 STUDIES_DIR = "studies"

@@ -9,8 +9,6 @@ directory stored; nothing is trained or scored here.
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 import re
 from collections.abc import Sequence
@@ -38,10 +36,22 @@ from finscale.analysis.figures import (
 )
 from finscale.analysis.pipeline import STUDIES_DIR, evaluation_path, read_json
 from finscale.atomic import write_bytes_atomic, write_text_atomic
+from finscale.document import (
+    FIGURES_DIR,
+    Alert,
+    Block,
+    Bullets,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    render_html,
+    render_markdown,
+    table_header,
+)
 from finscale.errors import InputError
-from finscale.model.grid import format_budget
+from finscale.units import format_budget
 
-FIGURES_DIR = "figures"
 METHODOLOGY_DOC = "docs/methodology.md"
 
 # ----------------------------------------------------------------- formatting
@@ -72,144 +82,6 @@ def _arch(arch: dict[str, Any]) -> str:
 def _mean(values: Sequence[Any]) -> float:
     finite = [as_float(v) for v in values if all_finite(v)]
     return sum(finite) / len(finite) if finite else math.nan
-
-
-# ----------------------------------------------------------------- blocks
-
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    level: int = 2
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    text: str  # may hold **bold** and `code`: the only inline markup both renderers know
-
-
-@dataclass(frozen=True)
-class Bullets:
-    items: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    align: str = ""  # 'l' or 'r' per column; columns beyond it are left-aligned
-
-
-@dataclass(frozen=True)
-class Image:
-    figure_id: str  # the PNG's file stem and the HTML id: tests find figures by it
-    alt: str
-    caption: str
-    png: bytes
-
-
-@dataclass(frozen=True)
-class Alert:
-    text: str
-
-
-Block = Heading | Paragraph | Bullets | Table | Image | Alert
-
-
-def _header(text: str) -> tuple[str, ...]:
-    """Column names written as a markdown header row: "budget | params | ..."."""
-    return tuple(name.strip() for name in text.split("|"))
-
-
-_BOLD = re.compile(r"\*\*(.+?)\*\*")
-_CODE = re.compile(r"`([^`]+)`")
-
-
-def _inline_html(text: str) -> str:
-    return _BOLD.sub(r"<strong>\1</strong>", _CODE.sub(r"<code>\1</code>", html.escape(text)))
-
-
-def _md_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-
-def render_markdown(blocks: Sequence[Block]) -> str:
-    parts = []
-    for block in blocks:
-        if isinstance(block, Heading):
-            parts.append(f"{'#' * block.level} {block.text}")
-        elif isinstance(block, Paragraph):
-            parts.append(block.text)
-        elif isinstance(block, Bullets):
-            parts.append("\n".join(f"- {item}" for item in block.items))
-        elif isinstance(block, Table):
-            align = block.align.ljust(len(block.header), "l")
-            rule = "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"
-            parts.append("\n".join([_md_row(block.header), rule, *map(_md_row, block.rows)]))
-        elif isinstance(block, Image):
-            path = f"{FIGURES_DIR}/{block.figure_id}.png"
-            parts.append(f"![{block.alt}]({path})\n\n*{block.caption}*")
-        elif isinstance(block, Alert):
-            parts.append(f"> **Warning:** {block.text}")
-    return "\n\n".join(parts) + "\n"
-
-
-_CSS = """
-body { font-family: system-ui, sans-serif; color: #222; max-width: 1100px; margin: 2em auto;
-       padding: 0 1em; line-height: 1.45; }
-h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: .9em; display: block;
-        overflow-x: auto; }
-th, td { border: 1px solid #ccc; padding: .25em .55em; vertical-align: top; }
-th { background: #f3f3f3; }
-.r { text-align: right; font-variant-numeric: tabular-nums; }
-code { background: #f3f3f3; padding: 0 .2em; }
-.warning { background: #fff4e0; border-left: 5px solid #e69500; padding: .5em .9em; }
-figure { margin: 1.2em 0; } figure img { max-width: 100%; height: auto; }
-figcaption { font-size: .9em; color: #555; }
-"""
-
-
-def _html_row(cells: Sequence[str], tag: str, align: str) -> str:
-    return "".join(
-        f'<{tag} class="{a}">{_inline_html(c)}</{tag}>' for c, a in zip(cells, align, strict=False)
-    )
-
-
-def render_html(blocks: Sequence[Block], title: str) -> str:
-    """One self-contained page: inline CSS, figures as data URIs, no script, no links."""
-    body = []
-    for block in blocks:
-        if isinstance(block, Heading):
-            body.append(f"<h{block.level}>{_inline_html(block.text)}</h{block.level}>")
-        elif isinstance(block, Paragraph):
-            body.append(f"<p>{_inline_html(block.text)}</p>")
-        elif isinstance(block, Bullets):
-            body.append(
-                "<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in block.items) + "</ul>"
-            )
-        elif isinstance(block, Table):
-            align = block.align.ljust(len(block.header), "l")
-            rows = "".join(f"<tr>{_html_row(r, 'td', align)}</tr>" for r in block.rows)
-            head = _html_row(block.header, "th", align)
-            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-        elif isinstance(block, Image):
-            data = base64.b64encode(block.png).decode("ascii")
-            name, alt = html.escape(block.figure_id), html.escape(block.alt)
-            body.append(
-                f'<figure><img id="{name}" data-figure="{name}" alt="{alt}" '
-                f'src="data:image/png;base64,{data}">'
-                f"<figcaption>{_inline_html(block.caption)}</figcaption></figure>"
-            )
-        elif isinstance(block, Alert):
-            text = _inline_html(block.text)
-            body.append(f'<div class="warning"><strong>Warning:</strong> {text}</div>')
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
-    )
 
 
 # ----------------------------------------------------------------- stored records
@@ -277,7 +149,7 @@ def scaling_blocks(results: dict[str, Any]) -> list[Block]:
             )
             for r in h["budgets"]
         )
-        header = _header(
+        header = table_header(
             "budget | architecture | params | samples/param | test log loss | log loss, dates | "
             "test AUC | AUC, dates"
         )
@@ -363,7 +235,7 @@ def data_blocks(results: dict[str, Any], files: dict[tuple[str, int], StudyFiles
             "final evaluation."
         ),
     ]
-    header = _header("split | first date | last date | samples | positives | positive rate")
+    header = table_header("split | first date | last date | samples | positives | positive rate")
     for horizon, h in results["horizons"].items():
         stats = files[(horizon, h["budgets"][0]["budget"])].info.get("split_statistics")
         blocks.append(Heading(f"h={horizon}", 3))
@@ -399,7 +271,7 @@ def samples_blocks(results: dict[str, Any]) -> list[Block]:
         for horizon, h in results["horizons"].items()
         for r in h["budgets"]
     )
-    header = _header("horizon | budget | params | training samples | samples/param | regime")
+    header = table_header("horizon | budget | params | training samples | samples/param | regime")
     return [
         Heading("Samples per parameter"),
         Paragraph(
@@ -465,14 +337,14 @@ def baseline_blocks(h: dict[str, Any]) -> list[Block]:
             "Baselines on the same splits and test dates (deterministic: one run, so only the "
             "test-date interval):"
         ),
-        Table(_header("baseline | test log loss [dates] | test AUC [dates]"), scores, "lrr"),
+        Table(table_header("baseline | test log loss [dates] | test AUC [dates]"), scores, "lrr"),
         Paragraph(
             "Paired differences, transformer minus baseline, on the same resampled test dates "
             "(log loss: negative is better; AUC: positive is better). A transformer **beats** a "
             "baseline only when its log-loss interval lies wholly below zero."
         ),
         Table(
-            _header("budget | baseline | log loss difference | AUC difference | verdict"),
+            table_header("budget | baseline | log loss difference | AUC difference | verdict"),
             diffs,
             "llrrl",
         ),
@@ -495,7 +367,7 @@ def calibration_blocks(h: dict[str, Any]) -> list[Block]:
                     fmt(test.get("ece")),
                 )
             )
-    header = _header(
+    header = table_header(
         "budget | method | val log loss (cross-fitted) | test log loss | test Brier | test ECE"
     )
     skipped = [
@@ -557,7 +429,7 @@ def hpo_blocks(h: dict[str, Any], files: dict[int, StudyFiles]) -> list[Block]:
                 values,
             )
         )
-    header = _header(
+    header = table_header(
         "budget | study | trials | complete | pruned | failed | duplicates | best trial | "
         "best val log loss | architecture | training values"
     )

@@ -45,7 +45,7 @@ from finscale.analysis.scaling import bootstrap_scaling_law
 from finscale.atomic import write_json_atomic, write_text_atomic
 from finscale.config import ScaleConfig
 from finscale.errors import InputError
-from finscale.model.grid import format_budget
+from finscale.units import format_budget
 
 RESULTS_CSV = "experiment_results.csv"
 SCALING_JSON = "scaling.json"

@@ -17,7 +17,6 @@ processes can share one store.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finscale.atomic import write_json_atomic, write_parquet_atomic
+from finscale.atomic import file_lock, write_json_atomic, write_parquet_atomic
 
 MANIFEST_VERSION = 1
 
@@ -84,9 +83,7 @@ class DataStore:
 
     @contextlib.contextmanager
     def _locked_manifest(self) -> Iterator[dict[str, dict[str, Any]]]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "manifest.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with file_lock(self.root / "manifest.lock"):
             entries = self.entries()
             yield entries
             write_json_atomic(self.manifest_path, {"version": MANIFEST_VERSION, "entries": entries})

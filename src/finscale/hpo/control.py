@@ -9,7 +9,6 @@ failed-for-resume and re-queued, and the worker exits cleanly.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import signal
 import tempfile
@@ -20,13 +19,13 @@ from typing import Any
 
 import psutil
 
+from finscale.atomic import try_lock, write_text_atomic
+
 STOP_FILE = "STOP"
 
 
 def request_stop(run_dir: Path) -> Path:
     """Ask every worker of the study in `run_dir` to stop after its current epoch."""
-    from finscale.atomic import write_text_atomic
-
     return write_text_atomic(run_dir / STOP_FILE, f"stop requested by pid {os.getpid()}\n")
 
 
@@ -154,7 +153,7 @@ class CoreShare:
         # dead worker's file in between.
         staging = self.folder / f".{os.getpid()}.{time.monotonic_ns()}"
         self._handle = open(staging, "w")  # held open: the lock lives as long as it
-        fcntl.flock(self._handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try_lock(self._handle)
         self._handle.write(",".join(map(str, sorted(self.cores))))
         self._handle.flush()
         staging.replace(self._path)
@@ -196,9 +195,7 @@ def _live_cores(path: Path) -> set[int] | None:
     ended (its file is then removed)."""
     try:
         with open(path) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not try_lock(handle):
                 text = handle.read()
                 return {int(c) for c in text.split(",") if c.strip().isdigit()}
             path.unlink(missing_ok=True)  # a worker that died without removing it

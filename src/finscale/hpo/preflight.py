@@ -18,7 +18,7 @@ import psutil
 from finscale.errors import InputError
 from finscale.hpo.storage import open_storage, redact
 from finscale.hpo.study import Prepared, StudySpec
-from finscale.model.memory import format_bytes
+from finscale.units import format_bytes
 
 # A trial record with its learning curve and resource samples, with room to spare.
 RECORD_BYTES_PER_EPOCH = 600

@@ -16,16 +16,14 @@ re-queued by the next worker on that machine that finds it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import logging
 import multiprocessing
 import secrets
 import socket
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +33,7 @@ import optuna
 import psutil
 from optuna.trial import FrozenTrial, TrialState
 
-from finscale.atomic import write_json_atomic
+from finscale.atomic import file_lock, write_json_atomic
 from finscale.config import StudyConfig
 from finscale.errors import InputError, RunError
 from finscale.hpo.control import CoreShare, StopSignal, request_stop
@@ -62,7 +60,8 @@ from finscale.hpo.storage import (
     redact,
     wait_for_storage,
 )
-from finscale.model.grid import ArchitectureGrid, PlannedArchitecture, format_budget
+from finscale.model.grid import ArchitectureGrid, PlannedArchitecture
+from finscale.units import format_budget
 
 STUDY_FILE = "study.json"
 JOURNAL_FILE = "study.journal"
@@ -345,17 +344,6 @@ def _check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) -
 # ---------------------------------------------------------------- dead workers
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def worker_identity(index: int) -> dict[str, Any]:
     process = psutil.Process()
     return {
@@ -390,7 +378,7 @@ def reap_dead_trials(
     host = socket.gethostname()
     now = datetime.now(UTC)
     dead: dict[int, tuple[FrozenTrial, str]] = {}
-    with _file_lock(lock_dir / ".reap.lock"):
+    with file_lock(lock_dir / ".reap.lock"):
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             identity = trial.user_attrs.get(WORKER_ATTR)
             if identity is None:
@@ -497,7 +485,7 @@ def _next_trial(
 
     On one machine the check and the pop run under a file lock, so local workers
     never race; across machines the admission rule keeps the count exact."""
-    with _file_lock(spec.run_dir / ".ask.lock"):
+    with file_lock(spec.run_dir / ".ask.lock"):
         counts = state_counts(study.get_trials(deepcopy=False))
         if counts["finished"] >= spec.trials:
             return "done"

@@ -28,7 +28,7 @@ from finscale.atomic import write_json_atomic, write_text_atomic
 from finscale.hpo.coverage import coverage, render_coverage
 from finscale.hpo.objective import DUPLICATE_ATTR, SURPLUS_ATTR
 from finscale.hpo.space import DIMENSIONS, RANK_PARAMS, TRAINING_PARAMS
-from finscale.model.grid import format_budget
+from finscale.units import format_budget
 
 SUMMARY_VERSION = 1
 SUMMARY_JSON = "summary.json"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from dataclasses import dataclass, field
 
 from finscale.config import ModelConfig
@@ -27,6 +26,7 @@ from finscale.model.memory import (
 )
 from finscale.model.params import count_parameters
 from finscale.model.patchtst import PatchTSTConfig
+from finscale.units import format_budget, parse_budget
 
 DEFAULT_BUDGETS = ("2M", "20M", "200M", "2B")
 
@@ -41,44 +41,6 @@ SHAPE_FIELDS = (
     "position_padding",
     "bias",
 )
-
-_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "G": 10**9}
-
-
-def parse_budget(text: str | int) -> int:
-    """Parameters of a budget written as "50K", "2M", "1.5B", "2000000" or an int."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        value = text
-    else:
-        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([kKmMbBgG]?)\s*", str(text))
-        if match is None:
-            raise InputError(
-                f"budget {text!r} is not a parameter count like 50K, 2M, 2B or 2000000",
-                "--budget",
-            )
-        value = round(float(match.group(1)) * _SUFFIXES[match.group(2).upper()])
-    if value < 1:
-        raise InputError(f"budget {text!r} must be at least 1 parameter", "--budget")
-    return value
-
-
-def format_budget(n_params: int) -> str:
-    """Shortest exact spelling: 2000000 -> "2M", 1500000 -> "1.5M", 123457 -> "123457"."""
-    spellings = [str(n_params)]
-    for suffix, scale in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if n_params >= scale:
-            text = f"{n_params / scale:.3f}".rstrip("0").rstrip(".")
-            if round(float(text) * scale) == n_params:
-                spellings.append(text + suffix)
-    return min(spellings, key=len)
-
-
-def parse_budgets(text: str) -> tuple[int, ...]:
-    """A comma-separated list of budgets, in the order given, duplicates dropped."""
-    budgets = [parse_budget(part) for part in text.split(",") if part.strip()]
-    if not budgets:
-        raise InputError("no budget given", "--budgets")
-    return tuple(dict.fromkeys(budgets))
 
 
 def candidates(model: ModelConfig, template: PatchTSTConfig) -> list[PatchTSTConfig]:

@@ -48,13 +48,13 @@ second micro-batch on.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 from finscale.errors import InputError
 from finscale.model.params import parameter_breakdown
 from finscale.model.patchtst import PatchTSTConfig
+from finscale.units import format_bytes
 
 ComputeDtype = Literal["fp32", "bf16"]
 DeviceType = Literal["cpu", "cuda", "mps"]
@@ -235,45 +235,3 @@ def memory_safe_batch_config(
         if estimate.peak_bytes <= memory_limit_bytes:
             return BatchConfig(micro_batch, steps, target_effective_batch, estimate.peak_bytes)
     raise ArchitectureTooLarge(config, estimate.peak_bytes, memory_limit_bytes)
-
-
-_UNITS = {
-    "": 1,
-    "B": 1,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "TB": 10**12,
-    "KIB": 2**10,
-    "MIB": 2**20,
-    "GIB": 2**30,
-    "TIB": 2**40,
-}
-
-
-def parse_memory_size(text: str | int) -> int:
-    """Bytes of "16GB" (10^9), "16GiB" (2^30), "512MB", "1.5GB" or a plain integer."""
-    if isinstance(text, int) and not isinstance(text, bool):
-        value = text
-    else:
-        match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
-        unit = match.group(2).upper() if match else ""
-        if match is None or unit not in _UNITS:
-            raise InputError(
-                f"memory size {text!r} is not like 16GB, 512MB, 8GiB or a number of bytes",
-                "--memory-limit",
-            )
-        value = round(float(match.group(1)) * _UNITS[unit])
-    if value < 1:
-        raise InputError(f"memory size {text!r} must be positive", "--memory-limit")
-    return value
-
-
-def format_bytes(n_bytes: int) -> str:
-    """Binary units, three significant digits: 1536 -> "1.50 KiB"."""
-    value = float(n_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.3g} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")

@@ -34,12 +34,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from finscale.config import TrainConfig
 from finscale.data.dataset import WindowDataset
 from finscale.errors import InputError, RunError
-from finscale.model.memory import (
-    BatchConfig,
-    estimate_training_memory,
-    format_bytes,
-    memory_safe_batch_config,
-)
+from finscale.model.memory import BatchConfig, estimate_training_memory, memory_safe_batch_config
 from finscale.model.patchtst import PatchTST, PatchTSTConfig
 from finscale.train.device import (
     RAM_AVAILABLE_FRACTION,
@@ -49,6 +44,7 @@ from finscale.train.device import (
     resolve_precision,
 )
 from finscale.train.metrics import classification_metrics, log_loss, roc_auc
+from finscale.units import format_bytes
 
 # Inference keeps no activations for backward, so evaluation batches can be
 # several times the training micro-batch.

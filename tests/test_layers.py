@@ -1,0 +1,134 @@
+"""The house's floor order (DESIGN.md): each floor imports only the floors below it,
+and no two modules import each other, however deep inside a function the import
+hides."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import finscale
+
+PACKAGE_DIR = Path(finscale.__file__).parent
+# Lowest first. A module of the ground floor is named by its file; every other
+# floor is a subpackage (or the config module).
+FLOORS = (
+    ("ground", ("errors", "atomic", "units", "document")),
+    ("config", ("config",)),
+    ("data", ("data",)),
+    ("model", ("model",)),
+    ("train", ("train",)),
+    ("hpo", ("hpo",)),
+    ("analysis", ("analysis",)),
+    ("report", ("report",)),
+    ("scale", ("scale",)),
+    ("cli", ("cli",)),
+)
+
+
+def module_name(path: Path) -> str:
+    parts = ["finscale", *path.relative_to(PACKAGE_DIR).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE_DIR.rglob("*.py"))}
+
+
+def floor_of(module: str) -> int:
+    """Index of a finscale module's floor; the package's own __init__ is the ground."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return 0
+    for index, (_, heads) in enumerate(FLOORS):
+        if parts[1] in heads:
+            return index
+    raise AssertionError(f"{module} is on no floor of DESIGN.md; add it to FLOORS")
+
+
+def imports_in(source: str, package: str) -> set[str]:
+    """Every dotted name a module's source imports, at the top or inside a function;
+    `from a import b` counts as importing `a.b` where that is a finscale module."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                anchor = parts[: len(parts) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+    return found
+
+
+def imported_modules(module: str) -> set[str]:
+    path = MODULES[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    return {m for m in imports_in(path.read_text(), package) if m in MODULES and m != module}
+
+
+GRAPH = {module: imported_modules(module) for module in MODULES}
+
+
+def test_the_floors_cover_every_module():
+    for module in MODULES:
+        floor_of(module)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_imports_a_floor_above_its_own(module):
+    own = floor_of(module)
+    upward = sorted(m for m in GRAPH[module] if floor_of(m) > own)
+    assert not upward, (
+        f"{module} ({FLOORS[own][0]} floor) imports {upward}, which live on higher floors"
+    )
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of the graph (its modules in order), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle():
+    cycle = find_cycle(GRAPH)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_a_hidden_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_imports_inside_functions_and_relative_imports_are_read():
+    source = (
+        "import os\n"
+        "from finscale.data import features\n"
+        "def f():\n"
+        "    from finscale.units import parse_budget\n"
+        "    from . import labels\n"
+    )
+    found = imports_in(source, "finscale.data")
+    assert {"finscale.data.features", "finscale.units", "finscale.data.labels"} <= found
