@@ -10,8 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from finscale.hpo.forced import FORCED_ATTR
-from finscale.hpo.objective import RETRY_ATTR
+from finscale.hpo.attrs import FORCED_ATTR, RETRY_ATTR
 from finscale.hpo.storage import open_storage
 from tests.e2e.test_cli_data import run
 from tests.e2e.test_cli_hpo import check_records, finished, start

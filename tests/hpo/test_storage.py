@@ -13,8 +13,7 @@ from optuna.trial import TrialState
 
 from finscale.config import load_study_config
 from finscale.errors import InputError
-from finscale.hpo.forced import FORCED_ATTR
-from finscale.hpo.objective import RETRY_ATTR, WORKER_ATTR
+from finscale.hpo.attrs import FORCED_ATTR, RETRY_ATTR, WORKER_ATTR
 from finscale.hpo.storage import Heartbeat, describe_error, open_storage, redact, scrub
 from finscale.hpo.study import create_or_load, join_spec, prepare, reap_dead_trials
 

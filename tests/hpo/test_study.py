@@ -10,8 +10,8 @@ import pytest
 from optuna.trial import TrialState
 
 from finscale.errors import InputError, RunError
+from finscale.hpo.attrs import FORCED_ATTR
 from finscale.hpo.control import request_stop
-from finscale.hpo.forced import FORCED_ATTR
 from finscale.hpo.records import read_trial_records, state_counts
 from finscale.hpo.study import (
     create_or_load,

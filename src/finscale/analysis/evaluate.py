@@ -19,7 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from finscale.config import StudyConfig
 from finscale.errors import InputError
-from finscale.hpo.objective import SURPLUS_ATTR, training_configs
+from finscale.hpo.attrs import SURPLUS_ATTR
+from finscale.hpo.objective import training_configs
 from finscale.hpo.space import TRAINING_PARAMS
 
 SPLITS = ("val", "test")

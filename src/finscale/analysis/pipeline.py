@@ -39,7 +39,7 @@ from finscale.analysis.evaluate import (
 from finscale.atomic import write_json_atomic
 from finscale.config import StudyConfig
 from finscale.errors import InputError, RunError
-from finscale.hpo.control import StopSignal
+from finscale.hpo.control import StopRequested, StopSignal
 from finscale.hpo.study import JOURNAL_FILE, StudySpec, default_study_name
 from finscale.units import format_budget
 
@@ -61,10 +61,6 @@ class Reporter(Protocol):
     def done(self, seconds: float, skipped: bool) -> None: ...
 
     def hpo_callbacks(self, spec: StudySpec) -> dict[str, Callable | None]: ...
-
-
-class StopRequested(Exception):
-    """A unit saw a stop request between epochs; nothing of it was written."""
 
 
 @dataclass(frozen=True)

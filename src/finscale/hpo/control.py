@@ -33,6 +33,11 @@ def clear_stop(run_dir: Path) -> None:
     (run_dir / STOP_FILE).unlink(missing_ok=True)
 
 
+class StopRequested(Exception):
+    """A stop was asked for (a signal, a STOP file, a deadline) and seen between two
+    epochs; the unit in flight was not written, and a rerun resumes it."""
+
+
 class StopSignal:
     """Whether this worker should stop, and why. Installs SIGINT/SIGTERM handlers
     while used as a context manager; a second Ctrl-C stops at once."""

@@ -16,7 +16,6 @@ from finscale.config import SearchConfig
 from finscale.hpo.space import DIMENSIONS, ArchitectureSpace
 
 # The user attr that marks an enqueued extreme, e.g. "max n_layers".
-FORCED_ATTR = "forced_extreme"
 
 
 def forced_extremes(space: ArchitectureSpace, search: SearchConfig) -> list[dict[str, Any]]:

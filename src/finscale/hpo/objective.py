@@ -16,24 +16,18 @@ from optuna.trial import TrialState
 
 from finscale.config import StudyConfig, TrainConfig
 from finscale.data.dataset import WindowDataset
-from finscale.hpo.control import ResourceMonitor, StopSignal, wait_until_cool
-from finscale.hpo.forced import FORCED_ATTR
+from finscale.hpo.attrs import (
+    DUPLICATE_ATTR,
+    FAIL_ATTR,
+    FORCED_ATTR,
+    RESUME_ATTR,
+    RETRY_ATTR,
+)
+from finscale.hpo.control import ResourceMonitor, StopRequested, StopSignal, wait_until_cool
 from finscale.hpo.space import ArchitectureSpace, within_tolerance
 from finscale.hpo.storage import STORAGE_ERRORS
 from finscale.model.grid import Architecture, PlannedArchitecture
 from finscale.model.patchtst import PatchTSTConfig
-
-# User attrs a trial carries (besides the metrics of a completed one).
-WORKER_ATTR = "worker"
-FAIL_ATTR = "fail_reason"
-RESUME_ATTR = "failed_for_resume"
-RETRY_ATTR = "retry_of"
-DUPLICATE_ATTR = "duplicate_of"
-SURPLUS_ATTR = "surplus"
-
-
-class StopRequested(Exception):
-    """Raised between epochs when the worker was asked to stop."""
 
 
 @dataclass

@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from finscale.atomic import write_json_atomic
 from finscale.errors import InputError
-from finscale.hpo.objective import FAIL_ATTR, SURPLUS_ATTR
+from finscale.hpo.attrs import FAIL_ATTR, SURPLUS_ATTR
 
 RECORD_VERSION = 1
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

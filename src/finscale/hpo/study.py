@@ -36,19 +36,17 @@ from optuna.trial import FrozenTrial, TrialState
 from finscale.atomic import file_lock, write_json_atomic
 from finscale.config import StudyConfig
 from finscale.errors import InputError, RunError
-from finscale.hpo.control import CoreShare, StopSignal, request_stop
-from finscale.hpo.forced import FORCED_ATTR, forced_extremes
-from finscale.hpo.objective import (
+from finscale.hpo.attrs import (
     FAIL_ATTR,
+    FORCED_ATTR,
     RESUME_ATTR,
     RETRY_ATTR,
     SURPLUS_ATTR,
     WORKER_ATTR,
-    TrialContext,
-    TrialOutcome,
-    requeue,
-    run_trial,
 )
+from finscale.hpo.control import CoreShare, StopSignal, request_stop
+from finscale.hpo.forced import forced_extremes
+from finscale.hpo.objective import TrialContext, TrialOutcome, requeue, run_trial
 from finscale.hpo.records import RecordWriter, state_counts
 from finscale.hpo.space import ArchitectureSpace
 from finscale.hpo.storage import (

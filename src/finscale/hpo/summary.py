@@ -25,8 +25,8 @@ import optuna
 from optuna.trial import TrialState
 
 from finscale.atomic import write_json_atomic, write_text_atomic
+from finscale.hpo.attrs import DUPLICATE_ATTR, SURPLUS_ATTR
 from finscale.hpo.coverage import coverage, render_coverage
-from finscale.hpo.objective import DUPLICATE_ATTR, SURPLUS_ATTR
 from finscale.hpo.space import DIMENSIONS, RANK_PARAMS, TRAINING_PARAMS
 from finscale.units import format_budget
 
