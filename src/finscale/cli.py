@@ -791,7 +791,7 @@ def hpo(
     from finscale.config import load_study_config
     from finscale.hpo.control import clear_stop
     from finscale.hpo.preflight import preflight, preflight_lines
-    from finscale.hpo.study import JOURNAL_FILE, StudySpec, default_study_name, prepare
+    from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name, prepare
     from finscale.units import parse_budget
 
     if budget is None:
@@ -885,7 +885,7 @@ def worker_command(
 
     from finscale.hpo.control import clear_stop
     from finscale.hpo.storage import redact
-    from finscale.hpo.study import SEED_BASES, join_spec, prepare
+    from finscale.hpo import SEED_BASES, join_spec, prepare
 
     deadline = _deadline(workers, timeout_hours)
     if wait_minutes < 0:
@@ -1068,7 +1068,7 @@ def hpo_import_trials(
 ) -> None:
     """Build a study in a storage from a folder of trial records (moving a study
     between machines or storages)."""
-    from finscale.hpo.study import JOURNAL_FILE, import_trials
+    from finscale.hpo import JOURNAL_FILE, import_trials
 
     source = folder.parent if folder.name == "trials" else folder
     run_dir = run_dir or source
@@ -1089,7 +1089,7 @@ def stop_command(run_dir: RunDirArg) -> None:
     trial for resume and exits."""
     from finscale.analysis.pipeline import SCALE_FILE, STUDIES_DIR
     from finscale.hpo.control import request_stop
-    from finscale.hpo.study import STUDY_FILE
+    from finscale.hpo import STUDY_FILE
 
     if (run_dir / SCALE_FILE).exists():
         # A scaling study: its own stages and every HPO study inside it.

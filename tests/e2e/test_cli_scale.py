@@ -12,7 +12,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from finscale.cli import main
-from finscale.hpo.study import open_storage
+from finscale.hpo.storage import open_storage
 from tests.analysis.conftest import TINY_SCALE_SETS
 from tests.e2e.test_cli_data import assert_one_line_errors, run
 from tests.hpo.conftest import set_flags

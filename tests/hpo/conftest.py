@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from finscale.config import load_study_config
-from finscale.hpo.study import JOURNAL_FILE, StudySpec
+from finscale.hpo.spec import JOURNAL_FILE, StudySpec
 
 TINY_BUDGET = 8000
 # The same settings as `--set` flags, for the CLI tests.

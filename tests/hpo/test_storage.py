@@ -14,8 +14,18 @@ from optuna.trial import TrialState
 from finscale.config import load_study_config
 from finscale.errors import InputError
 from finscale.hpo.attrs import FORCED_ATTR, RETRY_ATTR, WORKER_ATTR
-from finscale.hpo.storage import Heartbeat, describe_error, open_storage, redact, scrub
-from finscale.hpo.study import create_or_load, join_spec, prepare, reap_dead_trials
+from finscale.hpo.storage import (
+    Heartbeat,
+    describe_error,
+    enqueued_params,
+    open_storage,
+    record_heartbeat,
+    redact,
+    scrub,
+)
+from finscale.hpo.reaper import reap_dead_trials
+from finscale.hpo.spec import prepare
+from finscale.hpo.study import create_or_load, join_spec
 
 # Heartbeats fast enough for a test: a silent trial is stale after 2 s.
 BEATS = {"search.heartbeat_seconds": 1, "search.heartbeat_grace_seconds": 2}
@@ -90,13 +100,13 @@ def test_a_silent_trial_is_failed_once_and_requeued_however_many_workers_sweep(
     # A worker on another machine asks a (forced) trial, beats once and dies.
     dead = study.ask()
     prepared.space.suggest(dead, spec.config.search)
-    study._storage.record_heartbeat(dead._trial_id)
+    record_heartbeat(study, dead)
     dead.set_user_attr(WORKER_ATTR, {"host": "gpu-node-7", "pid": 4242, "index": 0})
     # A live one keeps beating on its thread.
     alive = study.ask()
     prepared.space.suggest(alive, spec.config.search)
     alive.set_user_attr(WORKER_ATTR, {"host": "gpu-node-8", "pid": 4343, "index": 0})
-    with Heartbeat(study._storage, alive._trial_id):
+    with Heartbeat(study, alive):
         time.sleep(3.5)
         handles = [
             optuna.load_study(study_name=spec.study_name, storage=open_storage(postgres_url, 1, 2))
@@ -121,7 +131,7 @@ def test_a_silent_trial_is_failed_once_and_requeued_however_many_workers_sweep(
     assert trials[alive.number].state == TrialState.RUNNING
     retries = [t for t in trials if t.user_attrs.get(RETRY_ATTR) == dead.number]
     assert len(retries) == 1 and retries[0].state == TrialState.WAITING
-    assert retries[0].system_attrs["fixed_params"] == failed.params
+    assert enqueued_params(retries[0]) == failed.params
     assert retries[0].user_attrs[FORCED_ATTR] == failed.user_attrs[FORCED_ATTR]
 
 

@@ -13,15 +13,10 @@ from finscale.errors import InputError, RunError
 from finscale.hpo.attrs import FORCED_ATTR
 from finscale.hpo.control import request_stop
 from finscale.hpo.records import read_trial_records, state_counts
-from finscale.hpo.study import (
-    create_or_load,
-    import_trials,
-    open_storage,
-    prepare,
-    reap_dead_trials,
-    run_study,
-    worker_identity,
-)
+from finscale.hpo.reaper import reap_dead_trials, worker_identity
+from finscale.hpo.spec import prepare
+from finscale.hpo.storage import enqueued_params, open_storage
+from finscale.hpo.study import create_or_load, import_trials, run_study
 
 
 def load(spec):
@@ -163,7 +158,7 @@ def test_a_dead_workers_trial_is_failed_and_requeued(make_spec):
     assert study.trials[live.number].state == TrialState.RUNNING
     retry = [t for t in study.trials if t.user_attrs.get("retry_of") == trial.number]
     assert len(retry) == 1 and retry[0].state == TrialState.WAITING
-    assert retry[0].system_attrs["fixed_params"] == dead.params
+    assert enqueued_params(retry[0]) == dead.params
     study.tell(live, state=TrialState.FAIL)
 
 

@@ -133,7 +133,8 @@ def record(
 def real_study(tmp_path_factory):
     """Eight trials of the quick preset at a 20K budget (about 8 seconds)."""
     from finscale.config import load_study_config
-    from finscale.hpo.study import StudySpec, default_study_name, run_study
+    from finscale.hpo.spec import StudySpec, default_study_name
+    from finscale.hpo.study import run_study
 
     root = tmp_path_factory.mktemp("summary_study")
     config = load_study_config(

@@ -40,7 +40,7 @@ from finscale.atomic import write_json_atomic
 from finscale.config import StudyConfig
 from finscale.errors import InputError, RunError
 from finscale.hpo.control import StopRequested, StopSignal
-from finscale.hpo.study import JOURNAL_FILE, StudySpec, default_study_name
+from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name
 from finscale.units import format_budget
 
 SCALE_FILE = "scale.json"
@@ -174,7 +174,7 @@ class Pipeline:
         self.report_paths: list[Path] = []
 
     def prepared(self, budget: int, horizon: int) -> Any:
-        from finscale.hpo.study import prepare
+        from finscale.hpo import prepare
 
         key = (budget, horizon)
         if key not in self._prepared:

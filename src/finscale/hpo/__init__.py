@@ -1,0 +1,72 @@
+from finscale.hpo.control import StopRequested, StopSignal, clear_stop, request_stop
+from finscale.hpo.coverage import coverage
+from finscale.hpo.forced import forced_extremes
+from finscale.hpo.journal import repair_torn_tail
+from finscale.hpo.objective import training_configs
+from finscale.hpo.preflight import preflight, preflight_lines
+from finscale.hpo.reaper import reap_dead_trials
+from finscale.hpo.records import best_trial, read_trial_records, state_counts
+from finscale.hpo.space import TRAINING_PARAMS, ArchitectureSpace
+from finscale.hpo.spec import (
+    JOURNAL_FILE,
+    SEED_BASES,
+    STUDY_FILE,
+    Prepared,
+    StudySpec,
+    default_study_name,
+    prepare,
+)
+from finscale.hpo.storage import open_storage, redact
+from finscale.hpo.study import (
+    StudyOutcome,
+    create_or_load,
+    import_trials,
+    join_spec,
+    read_study_file,
+    run_study,
+    summarize_run,
+)
+from finscale.hpo.summary import param_importances, summarize, write_summary
+from finscale.hpo.summary_document import summary_blocks
+from finscale.hpo.worker import WorkerResult, run_worker
+
+__all__ = [
+    "JOURNAL_FILE",
+    "SEED_BASES",
+    "STUDY_FILE",
+    "TRAINING_PARAMS",
+    "ArchitectureSpace",
+    "Prepared",
+    "StopRequested",
+    "StopSignal",
+    "StudyOutcome",
+    "StudySpec",
+    "WorkerResult",
+    "best_trial",
+    "clear_stop",
+    "coverage",
+    "create_or_load",
+    "default_study_name",
+    "forced_extremes",
+    "import_trials",
+    "join_spec",
+    "open_storage",
+    "param_importances",
+    "preflight",
+    "preflight_lines",
+    "prepare",
+    "read_study_file",
+    "read_trial_records",
+    "reap_dead_trials",
+    "redact",
+    "repair_torn_tail",
+    "request_stop",
+    "run_study",
+    "run_worker",
+    "state_counts",
+    "summarize",
+    "summarize_run",
+    "summary_blocks",
+    "training_configs",
+    "write_summary",
+]

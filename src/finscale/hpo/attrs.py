@@ -2,7 +2,8 @@
 
 The storage is the study's truth, read back by other workers, by the scaling
 study, by `summary` and by `import-trials`: a key spelled in one place only
-cannot drift between writer and reader.
+cannot drift between writer and reader. A study's attributes are also the
+keys of its run directory's study.json.
 """
 
 # ---------------------------------------------------------------- trial user attrs
@@ -13,3 +14,32 @@ RETRY_ATTR = "retry_of"  # a re-queued configuration: the number of the trial it
 DUPLICATE_ATTR = "duplicate_of"
 SURPLUS_ATTR = "surplus"  # asked beyond the study's count by a racing worker, never run
 FORCED_ATTR = "forced_extreme"  # the label of a forced extreme
+ARCHITECTURE_ATTR = "architecture"  # grid index, d_model, n_layers, n_heads, d_ff, param_count
+BATCH_ATTR = "batch"  # micro-batch, accumulation steps, effective batch, memory estimate
+TRAINING_ATTR = "training"  # what the trainer reports: epochs, device, speed, peak memory
+VAL_METRICS_ATTR = "val_metrics"
+LEARNING_CURVE_ATTR = "learning_curve"  # one record per epoch
+RESOURCES_ATTR = "resources"  # one memory, CPU and temperature sample per epoch
+EPOCHS_RUN_ATTR = "epochs_run"
+TRAIN_SECONDS_ATTR = "train_seconds"
+# On a trial: the number it had in the study it was imported from.
+# On a study: the folder of records it was imported from.
+IMPORTED_FROM_ATTR = "imported_from"
+
+# ---------------------------------------------------------------- study user attrs
+STUDY_NAME_ATTR = "study_name"
+BUDGET_ATTR = "budget"
+TIER_ATTR = "tier"
+HORIZON_ATTR = "horizon_days"
+GRID_HASH_ATTR = "grid_hash"
+GRID_SIZE_ATTR = "grid_size"
+EXCLUDED_ATTR = "excluded_archs"  # grid indexes the search never tries
+EXCLUDED_BY_MEMORY_ATTR = "excluded_by_memory"
+DIMENSION_VALUES_ATTR = "dimension_values"  # the searched values of each dimension
+DATASET_KEY_ATTR = "dataset_key"
+SPLITS_ATTR = "split_statistics"
+CONFIG_ATTR = "config"  # the study config as JSON: what a joining worker searches with
+TRIALS_ATTR = "trials"  # the target count of finished trials
+FORCED_EXTREMES_ATTR = "forced_extremes"  # labels of the enqueued forced extremes
+# Written last by the creator: a study without it is still being set up.
+INITIALIZED_ATTR = "initialized"

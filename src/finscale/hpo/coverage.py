@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from finscale.document import Block, Heading, Table
+from finscale.document import render_markdown as render_blocks
+from finscale.hpo.records import state_counts
 from finscale.hpo.space import DIMENSIONS
 
-# Record states (Optuna's TrialState names) and the count each one adds to.
-STATE_COUNT_KEYS = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
 COUNT_KEYS = ("trials", "complete", "pruned", "failed", "duplicates")
 
 
@@ -37,46 +38,37 @@ def coverage(
     with_architecture = [r for r in records if r.get("architecture")]
     result: dict[str, dict[str, dict[str, int]]] = {}
     for name in DIMENSIONS:
-        seen = {
-            int(r["architecture"][name])
-            for r in with_architecture
-            if r["architecture"].get(name) is not None
-        }
-        declared = {int(v) for v in values.get(name, ())}
-        cells = {str(v): dict.fromkeys(COUNT_KEYS, 0) for v in sorted(declared | seen)}
+        by_value: dict[int, list[dict[str, Any]]] = {int(v): [] for v in values.get(name, ())}
         for record in with_architecture:
             value = record["architecture"].get(name)
-            if value is None:
-                continue
-            cell = cells[str(int(value))]
-            cell["trials"] += 1
-            state_key = STATE_COUNT_KEYS.get(record.get("state", ""))
-            if state_key is not None:
-                cell[state_key] += 1
-            if record.get("state") == "COMPLETE" and record.get("duplicate_of") is not None:
-                cell["duplicates"] += 1
-        result[name] = cells
+            if value is not None:
+                by_value.setdefault(int(value), []).append(record)
+        result[name] = {str(v): _cell(by_value[v]) for v in sorted(by_value)}
     return result
 
 
-def render_coverage(cov: dict[str, dict[str, dict[str, int]]]) -> str:
-    """One markdown table per dimension of a `coverage` result, under a ### heading."""
-    sections = []
+def _cell(records: list[dict[str, Any]]) -> dict[str, int]:
+    counts = state_counts(records)
+    return {"trials": len(records), **{key: counts[key] for key in COUNT_KEYS[1:]}}
+
+
+def coverage_blocks(cov: dict[str, dict[str, dict[str, int]]]) -> list[Block]:
+    """One table per dimension of a `coverage` result, under a level-3 heading."""
+    blocks: list[Block] = []
     # Fixed dimension order: a result read back from JSON has its keys sorted.
     names = [n for n in DIMENSIONS if n in cov] + sorted(n for n in cov if n not in DIMENSIONS)
     for name in names:
-        cells = cov[name]
-        lines = [
-            f"### {name}",
-            "",
-            f"| {name} | " + " | ".join(COUNT_KEYS) + " |",
-            "|---:|" + "---:|" * len(COUNT_KEYS),
-        ]
+        rows = []
         # Keys of a result read back from JSON may be sorted as text ("128" < "16").
-        for value, counts in sorted(cells.items(), key=lambda item: int(item[0])):
-            row = " | ".join(str(counts.get(key, 0)) for key in COUNT_KEYS)
+        for value, counts in sorted(cov[name].items(), key=lambda item: int(item[0])):
             # A value never tried is the finding a reader must not miss.
             marker = " (never tried)" if counts.get("trials", 0) == 0 else ""
-            lines.append(f"| {value}{marker} | {row} |")
-        sections.append("\n".join(lines))
-    return "\n\n".join(sections) + "\n"
+            rows.append((f"{value}{marker}", *(str(counts.get(key, 0)) for key in COUNT_KEYS)))
+        header = (name, *COUNT_KEYS)
+        blocks += [Heading(name, 3), Table(header, tuple(rows), align="r" * len(header))]
+    return blocks
+
+
+def render_coverage(cov: dict[str, dict[str, dict[str, int]]]) -> str:
+    """The markdown of `coverage_blocks`."""
+    return render_blocks(coverage_blocks(cov))

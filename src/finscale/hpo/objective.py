@@ -17,14 +17,27 @@ from optuna.trial import TrialState
 from finscale.config import StudyConfig, TrainConfig
 from finscale.data.dataset import WindowDataset
 from finscale.hpo.attrs import (
+    ARCHITECTURE_ATTR,
+    BATCH_ATTR,
     DUPLICATE_ATTR,
+    EPOCHS_RUN_ATTR,
     FAIL_ATTR,
-    FORCED_ATTR,
+    LEARNING_CURVE_ATTR,
+    RESOURCES_ATTR,
     RESUME_ATTR,
-    RETRY_ATTR,
+    TRAIN_SECONDS_ATTR,
+    TRAINING_ATTR,
+    VAL_METRICS_ATTR,
 )
 from finscale.hpo.control import ResourceMonitor, StopRequested, StopSignal, wait_until_cool
-from finscale.hpo.space import ArchitectureSpace, within_tolerance
+from finscale.hpo.reaper import requeue
+from finscale.hpo.space import (
+    MODEL_PARAMS,
+    RANK_PARAMS,
+    TRAINING_PARAMS,
+    ArchitectureSpace,
+    within_tolerance,
+)
 from finscale.hpo.storage import STORAGE_ERRORS
 from finscale.model.grid import Architecture, PlannedArchitecture
 from finscale.model.patchtst import PatchTSTConfig
@@ -61,6 +74,18 @@ def architecture_attr(arch: Architecture) -> dict[str, int]:
     }
 
 
+def batch_attr(
+    micro_batch: int, accumulation_steps: int, effective_batch: int, memory_bytes: int
+) -> dict[str, int]:
+    """The batch plan a trial trains with, as its `BATCH_ATTR`."""
+    return {
+        "micro_batch": micro_batch,
+        "accumulation_steps": accumulation_steps,
+        "effective_batch": effective_batch,
+        "memory_estimate_bytes": memory_bytes,
+    }
+
+
 def training_configs(
     arch: Architecture,
     planned: PlannedArchitecture,
@@ -70,11 +95,9 @@ def training_configs(
 ) -> tuple[PatchTSTConfig, TrainConfig]:
     """The model and training configs of one architecture with a trial's training values
     (`params`), on the memory planner's micro-batch; `seed` replaces the config's."""
-    model_config = arch.config.replace(dropout=params["dropout"])
+    model_config = arch.config.replace(**{name: params[name] for name in MODEL_PARAMS})
     update: dict[str, Any] = {
-        "learning_rate": params["learning_rate"],
-        "weight_decay": params["weight_decay"],
-        "warmup_steps": params["warmup_steps"],
+        name: params[name] for name in TRAINING_PARAMS if name not in MODEL_PARAMS
     }
     if planned.batch is not None and config.train.micro_batch is None:
         update["micro_batch"] = planned.batch.micro_batch
@@ -90,7 +113,7 @@ def find_duplicate(
     are within the study's duplicate tolerance of `params`."""
     for other in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         attrs = other.user_attrs
-        if DUPLICATE_ATTR in attrs or attrs.get("architecture", {}).get("index") != arch_index:
+        if DUPLICATE_ATTR in attrs or attrs.get(ARCHITECTURE_ATTR, {}).get("index") != arch_index:
             continue
         if within_tolerance(params, other.params, config.search, config.search.duplicate_tolerance):
             return other
@@ -108,18 +131,19 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
 
     config, space = ctx.config, ctx.space
     params = space.suggest(trial, config.search)
-    arch = space.nearest({k: v for k, v in params.items() if k.endswith("_rank")})
+    arch = space.nearest({name: params[name] for name in RANK_PARAMS})
     planned = ctx.planned[arch.index]
-    trial.set_user_attr("architecture", architecture_attr(arch))
+    trial.set_user_attr(ARCHITECTURE_ATTR, architecture_attr(arch))
     if planned.batch is not None:
+        batch = planned.batch
         trial.set_user_attr(
-            "batch",
-            {
-                "micro_batch": planned.batch.micro_batch,
-                "accumulation_steps": planned.batch.accumulation_steps,
-                "effective_batch": planned.batch.effective_batch,
-                "memory_estimate_bytes": planned.batch.memory_bytes,
-            },
+            BATCH_ATTR,
+            batch_attr(
+                batch.micro_batch,
+                batch.accumulation_steps,
+                batch.effective_batch,
+                batch.memory_bytes,
+            ),
         )
 
     original = find_duplicate(study, arch.index, params, config)
@@ -170,16 +194,16 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
 
     _record_run(trial, curve, resources, started)
     trial.set_user_attr(
-        "batch",
-        {
-            "micro_batch": result.micro_batch,
-            "accumulation_steps": result.accumulation_steps,
-            "effective_batch": result.effective_batch,
-            "memory_estimate_bytes": result.memory_estimate_bytes,
-        },
+        BATCH_ATTR,
+        batch_attr(
+            result.micro_batch,
+            result.accumulation_steps,
+            result.effective_batch,
+            result.memory_estimate_bytes,
+        ),
     )
     trial.set_user_attr(
-        "training",
+        TRAINING_ATTR,
         {
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,
@@ -193,7 +217,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
             "pos_weight": result.pos_weight,
         },
     )
-    trial.set_user_attr("val_metrics", result.val_metrics)
+    trial.set_user_attr(VAL_METRICS_ATTR, result.val_metrics)
     study.tell(trial, result.val_loss)
     return TrialOutcome(TrialState.COMPLETE, result.val_loss)
 
@@ -214,29 +238,16 @@ def fail_for_resume(
     requeue(study, frozen)
 
 
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Queue a stopped or orphaned trial's configuration again, ahead of other queued
-    trials (see `study._ask`); a trial that had sampled nothing yet keeps its
-    enqueued params if it had any."""
-    params = dict(trial.params) or dict(trial.system_attrs.get("fixed_params", {}))
-    if not params:
-        return
-    attrs: dict[str, Any] = {RETRY_ATTR: trial.number}
-    if FORCED_ATTR in trial.user_attrs:
-        attrs[FORCED_ATTR] = trial.user_attrs[FORCED_ATTR]
-    study.enqueue_trial(params, user_attrs=attrs)
-
-
 def _record_run(
     trial: optuna.Trial,
     curve: list[dict[str, Any]],
     resources: list[dict[str, Any]],
     started: float,
 ) -> None:
-    trial.set_user_attr("learning_curve", curve)
-    trial.set_user_attr("resources", resources)
-    trial.set_user_attr("epochs_run", len(curve))
-    trial.set_user_attr("train_seconds", round(time.time() - started, 3))
+    trial.set_user_attr(LEARNING_CURVE_ATTR, curve)
+    trial.set_user_attr(RESOURCES_ATTR, resources)
+    trial.set_user_attr(EPOCHS_RUN_ATTR, len(curve))
+    trial.set_user_attr(TRAIN_SECONDS_ATTR, round(time.time() - started, 3))
 
 
 def _device_type(device: str) -> str:

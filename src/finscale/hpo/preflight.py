@@ -16,8 +16,9 @@ from typing import Any
 import psutil
 
 from finscale.errors import InputError
+from finscale.hpo.attrs import EXCLUDED_ATTR, SPLITS_ATTR
+from finscale.hpo.spec import Prepared, StudySpec
 from finscale.hpo.storage import open_storage, redact
-from finscale.hpo.study import Prepared, StudySpec
 from finscale.units import format_bytes
 
 # A trial record with its learning curve and resource samples, with room to spare.
@@ -58,7 +59,9 @@ def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> 
     if "://" in spec.storage or Path(spec.storage).exists():
         storage = open_storage(spec.storage)
         existing = {
-            s.study_name: len(storage.get_all_trials(s._study_id, deepcopy=False))
+            s.study_name: len(
+                storage.get_all_trials(storage.get_study_id_from_name(s.study_name), deepcopy=False)
+            )
             for s in storage.get_all_studies()
         }
     elif not os.access(_existing_parent(Path(spec.storage)), os.W_OK):
@@ -84,7 +87,7 @@ def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> 
         free, total = torch.cuda.mem_get_info(torch.device(prepared.device))
         device.update(gpu_free_bytes=free, gpu_total_bytes=total)
     architectures = []
-    excluded = set(prepared.info["excluded_archs"])
+    excluded = set(prepared.info[EXCLUDED_ATTR])
     for index, planned in sorted(prepared.planned.items()):
         c = planned.architecture.config
         architectures.append(
@@ -112,7 +115,7 @@ def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> 
         "run_dir": str(spec.run_dir),
         "dataset": {
             "key": prepared.dataset.key,
-            "splits": prepared.info["split_statistics"],
+            "splits": prepared.info[SPLITS_ATTR],
             "n_features": len(prepared.dataset.feature_names),
         },
         "storage": {

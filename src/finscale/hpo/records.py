@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from optuna.distributions import distribution_to_json, json_to_distribution
@@ -25,10 +26,42 @@ from optuna.trial import FrozenTrial, TrialState
 
 from finscale.atomic import write_json_atomic
 from finscale.errors import InputError
-from finscale.hpo.attrs import FAIL_ATTR, SURPLUS_ATTR
+from finscale.hpo.attrs import (
+    ARCHITECTURE_ATTR,
+    BATCH_ATTR,
+    BUDGET_ATTR,
+    DUPLICATE_ATTR,
+    EPOCHS_RUN_ATTR,
+    FAIL_ATTR,
+    FORCED_ATTR,
+    GRID_HASH_ATTR,
+    IMPORTED_FROM_ATTR,
+    LEARNING_CURVE_ATTR,
+    RESOURCES_ATTR,
+    RETRY_ATTR,
+    SPLITS_ATTR,
+    STUDY_NAME_ATTR,
+    SURPLUS_ATTR,
+    TRAINING_ATTR,
+    VAL_METRICS_ATTR,
+)
+from finscale.hpo.storage import validate_trial
 
 RECORD_VERSION = 1
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# The counts by state, in the order a reader scans them. Records and trials count
+# alike; "finished" (complete + pruned) is what a study's target counts.
+COUNT_KEYS = ("complete", "pruned", "failed", "running", "waiting", "duplicates", "finished")
+# A trial's state (Optuna's TrialState name, as records store it) and the count it adds to.
+STATE_COUNT_KEYS = {
+    "COMPLETE": "complete",
+    "PRUNED": "pruned",
+    "FAIL": "failed",
+    "RUNNING": "running",
+    "WAITING": "waiting",
+}
+# A trial, or a trial record (the dict of `trial_record`).
+TrialLike = TypeVar("TrialLike", FrozenTrial, Mapping[str, Any])
 
 
 def trial_path(run_dir: Path, number: int) -> Path:
@@ -47,10 +80,10 @@ def trial_record(trial: FrozenTrial, study_info: dict[str, Any]) -> dict[str, An
     """The JSON record of one trial."""
     attrs = trial.user_attrs
     duration = trial.duration.total_seconds() if trial.duration is not None else None
-    metrics = attrs.get("val_metrics")
+    metrics = attrs.get(VAL_METRICS_ATTR)
     return {
         "record_version": RECORD_VERSION,
-        "study": study_info.get("study_name"),
+        "study": study_info.get(STUDY_NAME_ATTR),
         "number": trial.number,
         "state": trial.state.name,
         "value": _finite(trial.value) if trial.state == TrialState.COMPLETE else None,
@@ -60,22 +93,22 @@ def trial_record(trial: FrozenTrial, study_info: dict[str, Any]) -> dict[str, An
             else None
         ),
         "params": trial.params,
-        "architecture": attrs.get("architecture"),
-        "batch": attrs.get("batch"),
+        "architecture": attrs.get(ARCHITECTURE_ATTR),
+        "batch": attrs.get(BATCH_ATTR),
         "start_time": _iso(trial.datetime_start),
         "end_time": _iso(trial.datetime_complete),
         "duration_seconds": duration,
-        "epochs_run": attrs.get("epochs_run", 0),
-        "training": attrs.get("training"),
-        "learning_curve": attrs.get("learning_curve", []),
+        "epochs_run": attrs.get(EPOCHS_RUN_ATTR, 0),
+        "training": attrs.get(TRAINING_ATTR),
+        "learning_curve": attrs.get(LEARNING_CURVE_ATTR, []),
         "val_metrics": metrics,
         "confusion_matrix": metrics.get("confusion_matrix") if metrics else None,
-        "split_statistics": study_info.get("split_statistics"),
-        "resources": attrs.get("resources", []),
+        "split_statistics": study_info.get(SPLITS_ATTR),
+        "resources": attrs.get(RESOURCES_ATTR, []),
         "failure_reason": attrs.get(FAIL_ATTR),
-        "duplicate_of": attrs.get("duplicate_of"),
-        "retry_of": attrs.get("retry_of"),
-        "forced_extreme": attrs.get("forced_extreme"),
+        "duplicate_of": attrs.get(DUPLICATE_ATTR),
+        "retry_of": attrs.get(RETRY_ATTR),
+        "forced_extreme": attrs.get(FORCED_ATTR),
         "optuna": {
             "distributions": {
                 name: json.loads(distribution_to_json(d)) for name, d in trial.distributions.items()
@@ -86,33 +119,83 @@ def trial_record(trial: FrozenTrial, study_info: dict[str, Any]) -> dict[str, An
     }
 
 
-def state_counts(trials: list[FrozenTrial]) -> dict[str, int]:
-    counts = {
-        name: 0 for name in ("complete", "pruned", "failed", "running", "waiting", "duplicates")
-    }
-    for t in trials:
-        if t.user_attrs.get(SURPLUS_ATTR):
+# ---------------------------------------------------------------- facts of many trials
+
+
+def _state(trial: FrozenTrial | Mapping[str, Any]) -> str:
+    return trial.state.name if isinstance(trial, FrozenTrial) else str(trial.get("state"))
+
+
+def _is_duplicate(trial: FrozenTrial | Mapping[str, Any]) -> bool:
+    if isinstance(trial, FrozenTrial):
+        return DUPLICATE_ATTR in trial.user_attrs
+    return trial.get("duplicate_of") is not None
+
+
+def _is_surplus(trial: FrozenTrial | Mapping[str, Any]) -> bool:
+    # A surplus trial never ran and is never recorded: only trials can be one.
+    return isinstance(trial, FrozenTrial) and bool(trial.user_attrs.get(SURPLUS_ATTR))
+
+
+def _number(trial: FrozenTrial | Mapping[str, Any]) -> int:
+    return trial.number if isinstance(trial, FrozenTrial) else int(trial["number"])
+
+
+def _complete_value(trial: FrozenTrial | Mapping[str, Any]) -> float | None:
+    """The finite value of a complete trial, else None."""
+    if _state(trial) != "COMPLETE":
+        return None
+    value = trial.value if isinstance(trial, FrozenTrial) else trial.get("value")
+    return _finite(None if value is None else float(value))
+
+
+def state_counts(trials: Iterable[FrozenTrial | Mapping[str, Any]]) -> dict[str, int]:
+    """How many trials (or trial records) are in each state: every key of `COUNT_KEYS`.
+
+    ``duplicates`` counts the complete trials that reused a near-duplicate's value
+    (also counted in ``complete``); ``finished`` is complete + pruned. Surplus
+    trials (asked beyond the count by a racing worker, never run) count nowhere."""
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    for trial in trials:
+        if _is_surplus(trial):
             continue
-        key = {"FAIL": "failed"}.get(t.state.name, t.state.name.lower())
-        counts[key] += 1
-        if t.state == TrialState.COMPLETE and "duplicate_of" in t.user_attrs:
+        state = _state(trial)
+        if state not in STATE_COUNT_KEYS:
+            continue  # a record without a state
+        counts[STATE_COUNT_KEYS[state]] += 1
+        if state == "COMPLETE" and _is_duplicate(trial):
             counts["duplicates"] += 1
     counts["finished"] = counts["complete"] + counts["pruned"]
     return counts
 
 
+def best_trial(trials: Iterable[TrialLike]) -> TrialLike | None:
+    """The complete trial (or trial record) with the lowest finite value; the lowest
+    number among equals. None when no trial completed.
+
+    A duplicate (a trial that reused a near-duplicate's value instead of training)
+    is never the best: its original, trained on its own params, holds the same
+    value under a lower number."""
+    scored = [
+        (value, _number(t), t)
+        for t in trials
+        if (value := _complete_value(t)) is not None and not _is_duplicate(t) and not _is_surplus(t)
+    ]
+    return min(scored, key=lambda item: item[:2])[2] if scored else None
+
+
 def best_record(trials: list[FrozenTrial], study_info: dict[str, Any]) -> dict[str, Any]:
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    best = min(complete, key=lambda t: (t.value, t.number)) if complete else None
+    """The content of RUN_DIR/{study}_best.json."""
+    best = best_trial(trials)
     return {
-        "study": study_info.get("study_name"),
-        "budget": study_info.get("budget"),
-        "grid_hash": study_info.get("grid_hash"),
+        "study": study_info.get(STUDY_NAME_ATTR),
+        "budget": study_info.get(BUDGET_ATTR),
+        "grid_hash": study_info.get(GRID_HASH_ATTR),
         "best_value": best.value if best else None,
         "best_trial": best.number if best else None,
         "params": best.params if best else None,
-        "architecture": best.user_attrs.get("architecture") if best else None,
-        "val_metrics": best.user_attrs.get("val_metrics") if best else None,
+        "architecture": best.user_attrs.get(ARCHITECTURE_ATTR) if best else None,
+        "val_metrics": best.user_attrs.get(VAL_METRICS_ATTR) if best else None,
         "counts": state_counts(trials),
     }
 
@@ -149,7 +232,7 @@ class RecordWriter:
                 continue
             write_json_atomic(trial_path(self.run_dir, t.number), trial_record(t, self.study_info))
             self._written[t.number] = t.state.name
-        name = self.study_info["study_name"]
+        name = self.study_info[STUDY_NAME_ATTR]
         best = best_record(trials, self.study_info)
         write_json_atomic(self.run_dir / f"{name}_best.json", best)
         write_json_atomic(
@@ -192,7 +275,7 @@ def frozen_from_record(record: dict[str, Any]) -> FrozenTrial:
         for name, d in optuna_part["distributions"].items()
     }
     intermediate = {int(k): v for k, v in optuna_part["intermediate_values"].items()}
-    user_attrs = {**optuna_part["user_attrs"], "imported_from": record["number"]}
+    user_attrs = {**optuna_part["user_attrs"], IMPORTED_FROM_ATTR: record["number"]}
     trial = FrozenTrial(
         number=record["number"],
         state=state,
@@ -206,7 +289,7 @@ def frozen_from_record(record: dict[str, Any]) -> FrozenTrial:
         intermediate_values=intermediate,
         trial_id=record["number"],
     )
-    trial._validate()
+    validate_trial(trial)
     return trial
 
 

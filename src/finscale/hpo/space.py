@@ -23,7 +23,12 @@ from finscale.model.grid import Architecture, ArchitectureGrid
 
 DIMENSIONS = ("d_model", "n_layers", "n_heads")
 RANK_PARAMS = tuple(f"{name}_rank" for name in DIMENSIONS)
+# The training values a trial samples with its architecture, each named as the
+# SearchConfig range it is drawn from; every other module takes the names from here.
 TRAINING_PARAMS = ("learning_rate", "weight_decay", "warmup_steps", "dropout")
+LOG_PARAMS = ("learning_rate", "weight_decay")  # sampled (and compared) in log space
+INTEGER_PARAMS = ("warmup_steps",)
+MODEL_PARAMS = ("dropout",)  # set on the model config; the others on the train config
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,12 @@ class ArchitectureSpace:
         dists: dict[str, BaseDistribution] = {
             f"{name}_rank": IntDistribution(0, len(self.values[name]) - 1) for name in DIMENSIONS
         }
-        dists["learning_rate"] = FloatDistribution(*search.learning_rate, log=True)
-        dists["weight_decay"] = FloatDistribution(*search.weight_decay, log=True)
-        dists["warmup_steps"] = IntDistribution(*search.warmup_steps)
-        dists["dropout"] = FloatDistribution(*search.dropout)
+        for name in TRAINING_PARAMS:
+            low, high = getattr(search, name)
+            if name in INTEGER_PARAMS:
+                dists[name] = IntDistribution(low, high)
+            else:
+                dists[name] = FloatDistribution(low, high, log=name in LOG_PARAMS)
         return dists
 
     def suggest(self, trial: optuna.Trial, search: SearchConfig) -> dict[str, Any]:
@@ -99,12 +106,16 @@ class ArchitectureSpace:
 
     def middle(self, search: SearchConfig) -> dict[str, Any]:
         """Training values at the middle of their ranges (geometric for log ranges)."""
-        return {
-            "learning_rate": math.sqrt(search.learning_rate[0] * search.learning_rate[1]),
-            "weight_decay": math.sqrt(search.weight_decay[0] * search.weight_decay[1]),
-            "warmup_steps": (search.warmup_steps[0] + search.warmup_steps[1]) // 2,
-            "dropout": (search.dropout[0] + search.dropout[1]) / 2,
-        }
+        middle: dict[str, Any] = {}
+        for name in TRAINING_PARAMS:
+            low, high = getattr(search, name)
+            if name in LOG_PARAMS:
+                middle[name] = math.sqrt(low * high)
+            elif name in INTEGER_PARAMS:
+                middle[name] = (low + high) // 2
+            else:
+                middle[name] = (low + high) / 2
+        return middle
 
 
 def within_tolerance(
@@ -115,7 +126,7 @@ def within_tolerance(
     for name in TRAINING_PARAMS:
         low, high = getattr(search, name)
         x, y = float(a[name]), float(b[name])
-        if name in ("learning_rate", "weight_decay"):
+        if name in LOG_PARAMS:
             low, high, x, y = (math.log(v) for v in (low, high, x, y))
         span = high - low
         if span > 0 and abs(x - y) / span > tolerance:

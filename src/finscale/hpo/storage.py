@@ -1,11 +1,19 @@
 """Where a study lives: opening its Optuna storage, keeping a URL's password out of
-every output, heartbeats of running trials, and riding out a database restart.
+every output, heartbeats of running trials, riding out a database restart, and
+every use of Optuna's private API.
 
 A local study is a journal file: one machine, any number of worker processes.
 A study shared by many machines is an RDB URL, PostgreSQL in practice
 (`postgresql://user:password@host/db`). Each worker process holds a small
 connection pool (`DATABASE_POOL`), so a 16-GPU cluster needs about 16 x 4
 connections, well inside PostgreSQL's default `max_connections` of 100.
+
+Optuna's public API has no way to pop a queued trial in a chosen order, find
+stale trials, or mark a trial failed from another process; those need names
+Optuna keeps private (`study._storage`, `trial._trial_id`, ...). They are used
+here only, each behind one named function that tests/hpo/test_optuna_private.py
+exercises against real storages, so an Optuna release that renames one fails
+there, naming the function to fix.
 """
 
 from __future__ import annotations
@@ -16,13 +24,16 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
 import sqlalchemy.exc
 from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from finscale.errors import InputError
+from finscale.hpo.journal import repair_torn_tail
 
 # One connection for the worker's own calls, one for its heartbeat thread, a little
 # headroom; `pool_pre_ping` replaces connections a database restart killed, so a
@@ -80,22 +91,26 @@ def open_storage(
     On a database, `heartbeat_seconds` turns heartbeats on: a running trial whose
     heartbeat is older than `grace_seconds` counts as stale, whichever machine ran
     it. Journal files have no heartbeats; their dead workers are found by process
-    id. Both are swept by `study.reap_dead_trials`."""
+    id. Both are swept by `reaper.reap_dead_trials`. A journal whose last line a
+    crash tore is repaired first (`journal.repair_torn_tail`)."""
     if not is_database(storage):
-        from pathlib import Path
-
-        try:
-            path = Path(storage)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            backend = optuna.storages.journal.JournalFileBackend(str(path))
-            return optuna.storages.JournalStorage(backend)
-        except OSError as exc:
-            raise InputError(f"cannot open the study file {storage}: {exc}", "--storage") from None
+        return _open_journal(Path(storage))
     key = (storage, heartbeat_seconds, grace_seconds if heartbeat_seconds else None)
     with _OPENED_LOCK:
         if key not in _OPENED:
             _OPENED[key] = _open_with_retries(storage, heartbeat_seconds, grace_seconds)
         return _OPENED[key]
+
+
+def _open_journal(path: Path) -> BaseStorage:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            repair_torn_tail(path)
+        backend = optuna.storages.journal.JournalFileBackend(str(path))
+        return optuna.storages.JournalStorage(backend)
+    except OSError as exc:
+        raise InputError(f"cannot open the study file {path}: {exc}", "--storage") from None
 
 
 # One storage (one engine, one pool) per URL and heartbeat setting in a process, however
@@ -168,27 +183,21 @@ def describe_error(exc: BaseException, storage: str) -> str:
     return scrub(f"{type(inner).__name__}: {text}", storage)
 
 
-def heartbeats_on(storage: BaseStorage) -> bool:
-    from optuna.storages._heartbeat import is_heartbeat_enabled
-
-    return is_heartbeat_enabled(storage)
-
-
 class Heartbeat:
     """Records a running trial's heartbeat every interval on a thread, as Optuna's
     `optimize` does, except that a failed write (the database restarting) is
     retried at the next beat instead of ending the thread with a traceback. A
     no-op on storages without heartbeats."""
 
-    def __init__(self, storage: BaseStorage, trial_id: int) -> None:
-        self._storage = storage
-        self._trial_id = trial_id
+    def __init__(self, study: optuna.Study, trial: optuna.Trial) -> None:
+        self._study = study
+        self._trial = trial
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.missed = 0  # beats that did not reach the storage
 
     def __enter__(self) -> Heartbeat:
-        if heartbeats_on(self._storage):
+        if heartbeats_on(storage_of(self._study)):
             self._thread = threading.Thread(target=self._beat, daemon=True, name="heartbeat")
             self._thread.start()
         return self
@@ -199,10 +208,10 @@ class Heartbeat:
             self._thread.join()
 
     def _beat(self) -> None:
-        interval = self._storage.get_heartbeat_interval()
+        interval = storage_of(self._study).get_heartbeat_interval()
         while not self._stop.is_set():
             try:
-                self._storage.record_heartbeat(self._trial_id)
+                record_heartbeat(self._study, self._trial)
             except STORAGE_ERRORS:
                 self.missed += 1
             if self._stop.wait(interval):
@@ -228,3 +237,93 @@ def wait_for_storage(
             return False
         time.sleep(min(pause, max(0.0, deadline - time.time())))
         pause = min(pause * 2, 10.0)
+
+
+# ---------------------------------------------------------------- Optuna's private API
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """The storage a study reads and writes (`Study._storage`)."""
+    return study._storage
+
+
+def study_id(study: optuna.Study) -> int:
+    """The study's id in its storage (`Study._study_id`)."""
+    return study._study_id
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
+    """The trial's id in its storage (`_trial_id`), which storage calls take; unlike
+    its number it is unique across the studies of one storage."""
+    return trial._trial_id
+
+
+def heartbeats_on(storage: BaseStorage) -> bool:
+    """Whether the storage records heartbeats (an RDB storage opened with an interval)."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(storage)
+
+
+def record_heartbeat(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> None:
+    """Record one heartbeat of a running trial now."""
+    storage_of(study).record_heartbeat(trial_id(trial))
+
+
+def stale_trial_ids(study: optuna.Study) -> list[int]:
+    """Ids of the running trials whose last heartbeat is older than the storage's grace
+    period (`_get_stale_trial_ids`); the storage must record heartbeats."""
+    return list(storage_of(study)._get_stale_trial_ids(study_id(study)))
+
+
+def reload_trial(study: optuna.Study, trial: optuna.Trial | FrozenTrial) -> FrozenTrial:
+    """The trial as its storage holds it now."""
+    return storage_of(study).get_trial(trial_id(trial))
+
+
+def pop_waiting_trial(study: optuna.Study, trial: FrozenTrial) -> optuna.Trial | None:
+    """Run a queued trial: the storage's atomic WAITING -> RUNNING change, as in Optuna's
+    `Study.ask`. None when another worker popped or finished it first."""
+    try:
+        if not storage_of(study).set_trial_state_values(trial_id(trial), TrialState.RUNNING):
+            return None
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None
+    return optuna.Trial(study, trial_id(trial))
+
+
+def fail_running_trial(study: optuna.Study, trial: FrozenTrial, attrs: dict[str, Any]) -> bool:
+    """Set user attrs on a running trial that another process asked, then fail it.
+    False when it finished (or was failed by another worker) first; exactly one of
+    several processes that fail the same trial gets True."""
+    storage = storage_of(study)
+    try:
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(trial_id(trial), key, value)
+        return storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
+def study_ping(study: optuna.Study) -> int:
+    """A cheap query of the study's storage (its id by name): raises when it is lost."""
+    return storage_of(study).get_study_id_from_name(study.study_name)
+
+
+def enqueued_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The params `Study.enqueue_trial` fixed for a trial (its `fixed_params` system
+    attr); empty for a trial that was not enqueued."""
+    return dict(trial.system_attrs.get("fixed_params") or {})
+
+
+def validate_trial(trial: FrozenTrial) -> None:
+    """Optuna's own check of a trial built by hand (`FrozenTrial._validate`): raises
+    ValueError on states, values or params that `Study.add_trial` would refuse."""
+    trial._validate()
+
+
+def release_connections(storage: BaseStorage) -> None:
+    """Close the pooled connections of an RDB storage (a no-op on a journal)."""
+    engine = getattr(storage, "engine", None)
+    if engine is not None:
+        engine.dispose()

@@ -25,10 +25,23 @@ import optuna
 from optuna.trial import TrialState
 
 from finscale.atomic import write_json_atomic, write_text_atomic
-from finscale.hpo.attrs import DUPLICATE_ATTR, SURPLUS_ATTR
-from finscale.hpo.coverage import coverage, render_coverage
-from finscale.hpo.space import DIMENSIONS, RANK_PARAMS, TRAINING_PARAMS
-from finscale.units import format_budget
+from finscale.hpo.attrs import (
+    BUDGET_ATTR,
+    DIMENSION_VALUES_ATTR,
+    DUPLICATE_ATTR,
+    EXCLUDED_ATTR,
+    GRID_HASH_ATTR,
+    GRID_SIZE_ATTR,
+    HORIZON_ATTR,
+    STUDY_NAME_ATTR,
+    SURPLUS_ATTR,
+    TIER_ATTR,
+    TRIALS_ATTR,
+)
+from finscale.hpo.coverage import coverage
+from finscale.hpo.records import best_trial, state_counts
+from finscale.hpo.space import DIMENSIONS, TRAINING_PARAMS
+from finscale.hpo.summary_document import render_markdown, sensitivity_rank
 
 SUMMARY_VERSION = 1
 SUMMARY_JSON = "summary.json"
@@ -45,8 +58,8 @@ BEST_METRICS = (
     "positive_rate",
     "n_samples",
 )
-# Architecture first, then training: the order a reader scans the sensitivity table in.
-SENSITIVITY_ORDER = (*RANK_PARAMS, "param_count", *TRAINING_PARAMS)
+# The counts of summary.json: a summary is made of records, which are all finished.
+SUMMARY_COUNT_KEYS = ("complete", "pruned", "failed", "duplicates", "finished")
 TRIAL_COLUMNS = (
     "number",
     "state",
@@ -133,21 +146,6 @@ def _architecture_value(record: dict[str, Any], name: str) -> Any:
     return (record.get("architecture") or {}).get(name)
 
 
-def _counts(records: list[dict[str, Any]]) -> dict[str, int]:
-    states = [r.get("state") for r in records]
-    complete = states.count("COMPLETE")
-    pruned = states.count("PRUNED")
-    return {
-        "complete": complete,
-        "pruned": pruned,
-        "failed": states.count("FAIL"),
-        "duplicates": sum(
-            1 for r in records if r.get("state") == "COMPLETE" and r.get("duplicate_of") is not None
-        ),
-        "finished": complete + pruned,
-    }
-
-
 def _trial_row(record: dict[str, Any]) -> dict[str, Any]:
     params = record.get("params") or {}
     return {
@@ -171,7 +169,7 @@ def _by_dimension(
     for value in dimension_values:
         group = [r for r in scored if str(_architecture_value(r, name)) == value]
         losses = [float(r["value"]) for r in group]
-        best = min(group, key=lambda r: (r["value"], r["number"])) if group else None
+        best = best_trial(group)
         table[value] = {
             "complete": len(group),
             "best_value": best["value"] if best else None,
@@ -198,11 +196,6 @@ def _param_value(record: dict[str, Any], name: str) -> Any:
     return (record.get("params") or {}).get(name)
 
 
-def _sensitivity_rank(name: str) -> tuple[int, str]:
-    known = name in SENSITIVITY_ORDER
-    return (SENSITIVITY_ORDER.index(name) if known else len(SENSITIVITY_ORDER), name)
-
-
 def _sensitivity(
     scored: list[dict[str, Any]],
     records: list[dict[str, Any]],
@@ -210,7 +203,7 @@ def _sensitivity(
 ) -> dict[str, dict[str, Any]]:
     names = {name for r in records for name in (r.get("params") or {})} | {"param_count"}
     table = {}
-    for name in sorted(names, key=_sensitivity_rank):
+    for name in sorted(names, key=sensitivity_rank):
         pairs = [
             (float(x), float(r["value"]))
             for r in scored
@@ -245,9 +238,9 @@ def _distribution(scored: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _best(scored: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if not scored:
+    best = best_trial(scored)
+    if best is None:
         return None
-    best = min(scored, key=lambda r: (r["value"], r["number"]))
     metrics = best.get("val_metrics") or {}
     return {
         "number": best["number"],
@@ -284,20 +277,21 @@ def summarize(
     """
     records = sorted(records, key=lambda r: r["number"])
     scored = _scored(records)
-    cov = coverage(records, study_info.get("dimension_values") or {})
+    cov = coverage(records, study_info.get(DIMENSION_VALUES_ATTR) or {})
+    counts = state_counts(records)
     summary: dict[str, Any] = {
         "summary_version": SUMMARY_VERSION,
         "study": {
-            "name": study_info.get("study_name"),
-            "budget": study_info.get("budget"),
-            "tier": study_info.get("tier"),
-            "horizon_days": study_info.get("horizon_days"),
-            "grid_hash": study_info.get("grid_hash"),
-            "grid_size": study_info.get("grid_size"),
-            "excluded_archs": study_info.get("excluded_archs"),
-            "trials_target": study_info.get("trials"),
+            "name": study_info.get(STUDY_NAME_ATTR),
+            "budget": study_info.get(BUDGET_ATTR),
+            "tier": study_info.get(TIER_ATTR),
+            "horizon_days": study_info.get(HORIZON_ATTR),
+            "grid_hash": study_info.get(GRID_HASH_ATTR),
+            "grid_size": study_info.get(GRID_SIZE_ATTR),
+            "excluded_archs": study_info.get(EXCLUDED_ATTR),
+            "trials_target": study_info.get(TRIALS_ATTR),
         },
-        "counts": _counts(records),
+        "counts": {key: counts[key] for key in SUMMARY_COUNT_KEYS},
         "best": _best(scored),
         "distribution": _distribution(scored),
     }
@@ -307,248 +301,6 @@ def summarize(
     summary["coverage"] = cov
     summary["trials"] = [_trial_row(r) for r in records]
     return summary
-
-
-# ---------------------------------------------------------------- markdown
-
-MISSING = "-"
-
-
-def _loss(value: Any) -> str:
-    return MISSING if value is None else f"{value:.4f}"
-
-
-def _sci(value: Any) -> str:
-    return MISSING if value is None else f"{value:.2e}"
-
-
-def _ratio(value: Any) -> str:
-    return MISSING if value is None else f"{value:.3f}"
-
-
-def _integer(value: Any) -> str:
-    return MISSING if value is None else f"{int(value):,}"
-
-
-def _seconds(value: Any) -> str:
-    return MISSING if value is None else f"{value:.1f}"
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return MISSING
-    # A failure reason may hold pipes or newlines that would break the table.
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-# How each param's values read in a table: rates span decades, ranks are integers.
-PARAM_FORMATS = {
-    "learning_rate": _sci,
-    "weight_decay": _sci,
-    "dropout": _ratio,
-    "warmup_steps": _integer,
-    "param_count": _integer,
-}
-
-
-def _format_param(name: str, value: Any) -> str:
-    if value is None:
-        return MISSING
-    if name in PARAM_FORMATS:
-        return PARAM_FORMATS[name](value)
-    return str(value) if isinstance(value, int) else f"{value:.4g}"
-
-
-def _table(header: list[str], rows: list[list[str]], align: str = "---:") -> list[str]:
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join(align for _ in header) + "|",
-        *("| " + " | ".join(row) + " |" for row in rows),
-    ]
-
-
-def _numeric_order(cells: dict[str, Any]) -> list[tuple[str, Any]]:
-    # A summary read back from summary.json has its keys sorted as text ("128" < "16").
-    return sorted(cells.items(), key=lambda item: int(item[0]))
-
-
-def _title(study: dict[str, Any]) -> str:
-    budget = study.get("budget")
-    parts = [f"budget {format_budget(budget)}" if budget is not None else None]
-    if study.get("tier") is not None:
-        parts.append(f"tier {study['tier']}")
-    if study.get("horizon_days") is not None:
-        days = study["horizon_days"]
-        parts.append(f"horizon {days} day" + ("" if days == 1 else "s"))
-    details = ", ".join(p for p in parts if p)
-    return f"# Study {study.get('name') or '(unnamed)'}" + (f": {details}" if details else "")
-
-
-def _best_section(best: dict[str, Any] | None) -> list[str]:
-    lines = ["## Best trial", ""]
-    if best is None:
-        return [*lines, "No complete trial yet.", ""]
-    arch = best.get("architecture") or {}
-    lines.append(
-        f"Trial {best['number']}: validation log loss **{_loss(best['value'])}**, "
-        f"d_model {arch.get('d_model', MISSING)}, n_layers {arch.get('n_layers', MISSING)}, "
-        f"n_heads {arch.get('n_heads', MISSING)} "
-        f"({_integer(arch.get('param_count'))} parameters)"
-        + (f", forced extreme '{best['forced_extreme']}'" if best.get("forced_extreme") else "")
-        + "."
-    )
-    params = best.get("params") or {}
-    training = [n for n in TRAINING_PARAMS if n in params]
-    if training:
-        lines += ["", ", ".join(f"{n} {_format_param(n, params[n])}" for n in training) + "."]
-    matrix = best.get("confusion_matrix")
-    if matrix:
-        lines += [
-            "",
-            "Confusion matrix on validation (rows: actual, columns: predicted):",
-            "",
-            *_table(
-                ["actual \\ predicted", "0", "1"],
-                [[str(label), *(str(int(n)) for n in row)] for label, row in enumerate(matrix)],
-            ),
-        ]
-    lines += [
-        "",
-        f"Precision {_ratio(best.get('precision'))}, recall {_ratio(best.get('recall'))}, "
-        f"F1 {_ratio(best.get('f1'))}, ROC AUC {_ratio(best.get('roc_auc'))}, "
-        f"accuracy {_ratio(best.get('accuracy'))}; positive rate "
-        f"{_ratio(best.get('positive_rate'))} of {_integer(best.get('n_samples'))} samples.",
-        "",
-        f"Prediction range {_loss(best.get('prediction_range'))} (max - min predicted "
-        "probability; near 0 means the model predicts a constant).",
-        "",
-    ]
-    return lines
-
-
-def render_markdown(summary: dict[str, Any]) -> str:
-    """A readable report of a `summarize` result."""
-    study, counts = summary["study"], summary["counts"]
-    lines = [_title(study), ""]
-    if study.get("grid_hash"):
-        lines += [
-            f"Grid {str(study['grid_hash'])[:12]} ({_integer(study.get('grid_size'))} "
-            f"architectures, excluded {study.get('excluded_archs') or 'none'}); "
-            f"target {_integer(study.get('trials_target'))} finished trials.",
-            "",
-        ]
-    lines += [
-        "## Counts",
-        "",
-        *_table(
-            ["complete", "pruned", "failed", "duplicates", "finished"],
-            [[str(counts[k]) for k in ("complete", "pruned", "failed", "duplicates", "finished")]],
-        ),
-        "",
-        *_best_section(summary["best"]),
-    ]
-
-    dist = summary["distribution"]
-    stats = ("min", "q1", "median", "q3", "max", "mean", "std")
-    lines += [
-        "## Distribution of validation log loss",
-        "",
-        "Complete trials, duplicates left out.",
-        "",
-        *_table(["n", *stats], [[str(dist["n"]), *(_loss(dist[k]) for k in stats)]]),
-        "",
-    ]
-
-    for name in DIMENSIONS:
-        rows = [
-            [
-                value,
-                str(cell["complete"]),
-                _loss(cell["best_value"]),
-                MISSING if cell["best_trial"] is None else str(cell["best_trial"]),
-                _loss(cell["mean_value"]),
-                _loss(cell["median_value"]),
-            ]
-            for value, cell in _numeric_order(summary[f"by_{name}"])
-        ]
-        lines += [
-            f"## By {name}",
-            "",
-            *_table([name, "complete", "best", "best trial", "mean", "median"], rows),
-            "",
-        ]
-
-    rows = [
-        [
-            name,
-            str(cell["n"]),
-            _ratio(cell["spearman"]),
-            _ratio(cell["p_value"]),
-            _ratio(cell["importance"]),
-        ]
-        for name, cell in sorted(
-            summary["sensitivity"].items(), key=lambda item: _sensitivity_rank(item[0])
-        )
-    ]
-    lines += [
-        "## Sensitivity",
-        "",
-        "Spearman rank correlation of validation log loss with each param over complete, "
-        "non-duplicate trials (positive: larger values lose more); importance from Optuna, "
-        "normalised to sum 1.",
-        "",
-        *_table(["param", "n", "spearman", "p-value", "importance"], rows),
-        "",
-        "## Coverage",
-        "",
-        "Trials per value of each dimension, by how they ended.",
-        "",
-        render_coverage(summary["coverage"]).rstrip("\n"),
-        "",
-    ]
-
-    header = [
-        "#",
-        "state",
-        "value",
-        "d_model",
-        "n_layers",
-        "n_heads",
-        "params",
-        "learning_rate",
-        "weight_decay",
-        "warmup",
-        "dropout",
-        "epochs",
-        "seconds",
-        "duplicate of",
-        "forced",
-        "failure",
-    ]
-    rows = [
-        [
-            str(row["number"]),
-            row["state"] or MISSING,
-            _loss(row["value"]),
-            *(_text(row[name]) for name in DIMENSIONS),
-            _integer(row["param_count"]),
-            *(_format_param(name, row[name]) for name in TRAINING_PARAMS),
-            _text(row["epochs_run"]),
-            _seconds(row["duration_seconds"]),
-            _text(row["duplicate_of"]),
-            _text(row["forced_extreme"]),
-            _text(row["failure_reason"]),
-        ]
-        for row in summary["trials"]
-    ]
-    lines += [
-        "## Trials",
-        "",
-        "Value: validation log loss of a complete trial, the last epoch's of a pruned one.",
-        "",
-        *_table(header, rows),
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:

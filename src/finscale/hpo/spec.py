@@ -1,0 +1,215 @@
+"""What a study is: its spec (config, budget, name, run directory, storage), what a
+worker builds from it before the first trial, and the sampler and pruner it
+searches with.
+
+    spec = StudySpec(config, budget=..., study_name=..., run_dir=..., storage=..., ...)
+    prepared = prepare(spec)
+
+A stored study is the same search as a spec when its grid hash and dataset key
+are the ones `prepare` computes; `check_resumable` refuses any other.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from finscale.config import StudyConfig
+from finscale.errors import InputError
+from finscale.hpo.attrs import (
+    BUDGET_ATTR,
+    CONFIG_ATTR,
+    DATASET_KEY_ATTR,
+    DIMENSION_VALUES_ATTR,
+    EXCLUDED_ATTR,
+    EXCLUDED_BY_MEMORY_ATTR,
+    GRID_HASH_ATTR,
+    GRID_SIZE_ATTR,
+    HORIZON_ATTR,
+    INITIALIZED_ATTR,
+    SPLITS_ATTR,
+    STUDY_NAME_ATTR,
+    TIER_ATTR,
+    TRIALS_ATTR,
+)
+from finscale.hpo.space import ArchitectureSpace
+from finscale.hpo.storage import open_storage, redact
+from finscale.model.grid import ArchitectureGrid, PlannedArchitecture
+from finscale.units import format_budget
+
+# A run directory's files beside its trials/ records.
+STUDY_FILE = "study.json"
+JOURNAL_FILE = "study.journal"
+# How often a worker that waits (for a study to appear, for trials running
+# elsewhere) looks at the storage again.
+POLL_SECONDS = 1.0
+# A study its creator has not initialised this long after a worker found it never
+# will be (its creator died in between).
+INITIALIZATION_WAIT_SECONDS = 60.0
+# Trials the median pruner waits for before it compares a curve with their median.
+MEDIAN_PRUNER_STARTUP_TRIALS = 5
+# Random seed bases of joining workers stay below this, leaving room for the
+# 1000-per-worker offsets inside numpy's 32-bit seeds.
+SEED_BASES = 2**31
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def default_study_name(tier: str, budget: int, horizon_days: int) -> str:
+    return f"{tier}_{format_budget(budget)}_h{horizon_days}"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything a worker needs to join a study; picklable for worker processes."""
+
+    config: StudyConfig
+    budget: int
+    study_name: str
+    run_dir: Path
+    storage: str  # an Optuna storage URL, or the path of a local journal file
+    store_dir: Path  # the data store
+    workers: int = 1
+    max_temp_c: float | None = None
+    deadline: float | None = None  # time.time() after which workers stop
+    # Base of the workers' TPE seeds (default: the config's sampler_seed); worker i of
+    # this spec samples with base + 1000 i + (trials in the study when it starts).
+    sampler_seed: int | None = None
+
+    @property
+    def trials(self) -> int:
+        return self.config.search.trials
+
+
+def open_study_storage(spec: StudySpec) -> optuna.storages.BaseStorage:
+    """The spec's storage, with heartbeats on when it is a database."""
+    search = spec.config.search
+    return open_storage(spec.storage, search.heartbeat_seconds, search.heartbeat_grace_seconds)
+
+
+@dataclass
+class Prepared:
+    """What a worker builds before its first trial: data, grid, memory plan, space."""
+
+    dataset: Any  # ProcessedDataset
+    grid: ArchitectureGrid
+    planned: dict[int, PlannedArchitecture]
+    space: ArchitectureSpace
+    memory_limit_bytes: int
+    device: str
+    dtype: str
+    info: dict[str, Any] = field(default_factory=dict)  # stored on the study
+
+
+def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
+    """Build (or load from the store) the dataset, the grid and its memory plan.
+
+    `joined` is the attrs of an existing study a worker joins: its excluded
+    architectures define the space, whatever fits this worker's device, so every
+    worker searches the same space."""
+    from finscale.data.dataset import build_dataset
+    from finscale.data.store import DataStore
+    from finscale.model.grid import build_grid, plan_grid
+    from finscale.train.device import default_memory_limit, resolve_device, resolve_precision
+
+    config = spec.config
+    dataset = build_dataset(config.data, DataStore(spec.store_dir))
+    grid = build_grid(
+        spec.budget, config.model, len(dataset.feature_names), config.data.context_days
+    )
+    device = resolve_device(config.train.device)
+    precision = resolve_precision(config.train.dtype, device)
+    limit = config.train.memory_limit_bytes or default_memory_limit(device).bytes
+    dtype = "bf16" if precision.dtype == "bf16" else "fp32"
+    planned = plan_grid(grid, config.train.effective_batch, limit, dtype, device.type)
+    too_large = {p.architecture.index for p in planned if not p.fits}
+    excluded = set(config.search.exclude_archs) | too_large
+    if joined is not None:
+        excluded = set(joined.get(EXCLUDED_ATTR, []))
+    space = ArchitectureSpace.from_grid(grid, excluded)
+    info = {
+        STUDY_NAME_ATTR: spec.study_name,
+        BUDGET_ATTR: spec.budget,
+        TIER_ATTR: config.data.tier,
+        HORIZON_ATTR: config.data.horizon_days,
+        GRID_HASH_ATTR: grid.hash,
+        GRID_SIZE_ATTR: len(grid),
+        EXCLUDED_ATTR: sorted(excluded),
+        EXCLUDED_BY_MEMORY_ATTR: sorted(too_large & excluded),
+        DIMENSION_VALUES_ATTR: {name: list(v) for name, v in space.values.items()},
+        DATASET_KEY_ATTR: dataset.key,
+        SPLITS_ATTR: dataset.summary()["splits"],
+        CONFIG_ATTR: config.model_dump(mode="json"),
+        TRIALS_ATTR: spec.trials,
+    }
+    return Prepared(
+        dataset,
+        grid,
+        {p.architecture.index: p for p in planned},
+        space,
+        limit,
+        str(device),
+        dtype,
+        info,
+    )
+
+
+def check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) -> None:
+    """Refuse to go on with a stored study that is another search than this spec's
+    (another grid or dataset), or that its creator never initialised; waits up to
+    `INITIALIZATION_WAIT_SECONDS` for a creator that is still at it."""
+    deadline = time.time() + INITIALIZATION_WAIT_SECONDS
+    while not study.user_attrs.get(INITIALIZED_ATTR):
+        if time.time() > deadline:
+            raise InputError(
+                f"study {spec.study_name} exists in {redact(spec.storage)} but was never "
+                "initialised by finscale; give another --study name",
+                "--study",
+            )
+        time.sleep(0.2)
+    attrs = study.user_attrs
+    if attrs.get(GRID_HASH_ATTR) != prepared.grid.hash:
+        raise InputError(
+            f"study {spec.study_name} was searched on grid "
+            f"{str(attrs.get(GRID_HASH_ATTR))[:12]}, this run's grid is "
+            f"{prepared.grid.hash[:12]} (budget, tier, context, patch or architecture space "
+            "changed); resuming would mix two searches: use another --run-dir or --study",
+            "--budget",
+        )
+    if attrs.get(DATASET_KEY_ATTR) != prepared.dataset.key:
+        raise InputError(
+            f"study {spec.study_name} was searched on dataset "
+            f"{str(attrs.get(DATASET_KEY_ATTR))[:16]}, "
+            f"this run's dataset is {prepared.dataset.key[:16]} (data options changed); use "
+            "another --run-dir or --study",
+            "--config",
+        )
+
+
+def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(
+        n_startup_trials=config.search.n_startup_trials,
+        multivariate=True,
+        constant_liar=True,  # parallel workers do not all sample the same point
+        seed=seed,
+    )
+
+
+def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    search = config.search
+    if search.pruner == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=MEDIAN_PRUNER_STARTUP_TRIALS,
+            n_warmup_steps=search.pruner_warmup_epochs,
+        )
+    if search.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=max(1, search.pruner_warmup_epochs),
+            max_resource=config.train.max_epochs,
+            reduction_factor=3,
+        )
+    return optuna.pruners.NopPruner()
