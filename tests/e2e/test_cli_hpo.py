@@ -197,3 +197,37 @@ def test_import_trials_then_summary_from_the_new_storage(tmp_path):
     assert again["best"]["value"] == original["best"]["value"]
     assert again["counts"] == original["counts"]
     assert (moved / "summary.md").read_text().count("\n") > 10
+
+
+def test_a_torn_journal_resumes_with_one_warning_and_a_damaged_one_is_one_error(
+    tmp_path, capsys, caplog, monkeypatch
+):
+    from finscale.cli import main
+
+    monkeypatch.setenv("FINSCALE_STORE", str(tmp_path / "store"))
+    run_dir = tmp_path / "run"
+    args = hpo_args(run_dir, **{"search.trials": 2})
+    assert main(args) == 0
+    journal = run_dir / "study.journal"
+    lines = journal.read_bytes().splitlines(keepends=True)
+    # A crash (or a full disk) halfway through an append.
+    journal.write_bytes(b"".join(lines) + lines[-1][: len(lines[-1]) // 2])
+    capsys.readouterr()
+
+    assert main(args) == 0
+    torn = [r.getMessage() for r in caplog.records if "torn" in r.getMessage()]
+    (copy,) = run_dir.glob("study.journal.torn-*")
+    assert len(torn) == 1 and "\n" not in torn[0]
+    assert str(journal) in torn[0] and str(copy) in torn[0] and "resuming" in torn[0]
+    assert "finished: 2/2" in capsys.readouterr().out
+    assert journal.read_bytes().startswith(b"".join(lines))  # the resume appended to it
+    assert len(finished(load(run_dir))) == 2
+
+    # Damage before the last line is no interrupted write: refused, the journal untouched.
+    damaged = b"".join([lines[0], b"not json\n", *lines[2:]])
+    journal.write_bytes(damaged)
+    code = main(args)
+    (error,) = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and error.startswith("error: line 2 of ")
+    assert error.endswith(f"({journal}, line 2)")
+    assert journal.read_bytes() == damaged
