@@ -3,10 +3,13 @@ bundled S&P 500 from 2012, trained for a few epochs (well under a second per tri
 
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 from finscale.config import load_study_config
 from finscale.hpo.spec import JOURNAL_FILE, StudySpec
+from finscale.hpo.storage import open_storage
 
 TINY_BUDGET = 8000
 # The same settings as `--set` flags, for the CLI tests.
@@ -55,3 +58,12 @@ def make_spec(tmp_path, store_dir):
         )
 
     return make
+
+
+def load(spec):
+    """The spec's study, read afresh from its storage."""
+    return optuna.load_study(study_name=spec.study_name, storage=open_storage(spec.storage))
+
+
+def finished(study):
+    return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]

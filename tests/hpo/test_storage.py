@@ -14,6 +14,8 @@ from optuna.trial import TrialState
 from finscale.config import load_study_config
 from finscale.errors import InputError
 from finscale.hpo.attrs import FORCED_ATTR, RETRY_ATTR, WORKER_ATTR
+from finscale.hpo.reaper import reap_dead_trials
+from finscale.hpo.spec import prepare
 from finscale.hpo.storage import (
     Heartbeat,
     describe_error,
@@ -23,8 +25,6 @@ from finscale.hpo.storage import (
     redact,
     scrub,
 )
-from finscale.hpo.reaper import reap_dead_trials
-from finscale.hpo.spec import prepare
 from finscale.hpo.study import create_or_load, join_spec
 
 # Heartbeats fast enough for a test: a silent trial is stale after 2 s.

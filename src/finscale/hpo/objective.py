@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import TrialState
@@ -41,6 +41,9 @@ from finscale.hpo.space import (
 from finscale.hpo.storage import STORAGE_ERRORS
 from finscale.model.grid import Architecture, PlannedArchitecture
 from finscale.model.patchtst import PatchTSTConfig
+
+if TYPE_CHECKING:
+    from finscale.train.trainer import TrainResult
 
 
 @dataclass
@@ -129,23 +132,8 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
     """
     from finscale.train.trainer import train
 
-    config, space = ctx.config, ctx.space
-    params = space.suggest(trial, config.search)
-    arch = space.nearest({name: params[name] for name in RANK_PARAMS})
-    planned = ctx.planned[arch.index]
-    trial.set_user_attr(ARCHITECTURE_ATTR, architecture_attr(arch))
-    if planned.batch is not None:
-        batch = planned.batch
-        trial.set_user_attr(
-            BATCH_ATTR,
-            batch_attr(
-                batch.micro_batch,
-                batch.accumulation_steps,
-                batch.effective_batch,
-                batch.memory_bytes,
-            ),
-        )
-
+    config = ctx.config
+    params, arch, planned = _choose_architecture(trial, ctx)
     original = find_duplicate(study, arch.index, params, config)
     if original is not None:
         trial.set_user_attr(DUPLICATE_ATTR, original.number)
@@ -193,6 +181,37 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
         return TrialOutcome(TrialState.FAIL, None, reason)
 
     _record_run(trial, curve, resources, started)
+    _record_result(trial, result)
+    study.tell(trial, result.val_loss)
+    return TrialOutcome(TrialState.COMPLETE, result.val_loss)
+
+
+def _choose_architecture(
+    trial: optuna.Trial, ctx: TrialContext
+) -> tuple[dict[str, Any], Architecture, PlannedArchitecture]:
+    """Sample the trial's params, map its ranks to the nearest allowed architecture and
+    record it with its planned batch; returns (params, architecture, plan)."""
+    params = ctx.space.suggest(trial, ctx.config.search)
+    arch = ctx.space.nearest({name: params[name] for name in RANK_PARAMS})
+    planned = ctx.planned[arch.index]
+    trial.set_user_attr(ARCHITECTURE_ATTR, architecture_attr(arch))
+    if planned.batch is not None:
+        batch = planned.batch
+        trial.set_user_attr(
+            BATCH_ATTR,
+            batch_attr(
+                batch.micro_batch,
+                batch.accumulation_steps,
+                batch.effective_batch,
+                batch.memory_bytes,
+            ),
+        )
+    return params, arch, planned
+
+
+def _record_result(trial: optuna.Trial, result: TrainResult) -> None:
+    """What a completed training reports: the batch it ran on, the trainer's figures
+    and the validation metrics."""
     trial.set_user_attr(
         BATCH_ATTR,
         batch_attr(
@@ -218,8 +237,6 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
         },
     )
     trial.set_user_attr(VAL_METRICS_ATTR, result.val_metrics)
-    study.tell(trial, result.val_loss)
-    return TrialOutcome(TrialState.COMPLETE, result.val_loss)
 
 
 def fail_for_resume(

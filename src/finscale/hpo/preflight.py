@@ -86,30 +86,6 @@ def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> 
 
         free, total = torch.cuda.mem_get_info(torch.device(prepared.device))
         device.update(gpu_free_bytes=free, gpu_total_bytes=total)
-    architectures = []
-    excluded = set(prepared.info[EXCLUDED_ATTR])
-    for index, planned in sorted(prepared.planned.items()):
-        c = planned.architecture.config
-        architectures.append(
-            {
-                "index": index,
-                "d_model": c.d_model,
-                "n_layers": c.n_layers,
-                "n_heads": c.n_heads,
-                "param_count": planned.architecture.param_count,
-                "micro_batch": planned.batch.micro_batch if planned.batch else None,
-                "accumulation_steps": planned.batch.accumulation_steps if planned.batch else None,
-                "memory_estimate_bytes": planned.memory_bytes,
-                "excluded": index in excluded,
-                "why_excluded": (
-                    "memory estimate over the limit"
-                    if not planned.fits
-                    else "exclude_archs"
-                    if index in excluded
-                    else None
-                ),
-            }
-        )
     report: dict[str, Any] = {
         "study": spec.study_name,
         "run_dir": str(spec.run_dir),
@@ -133,32 +109,64 @@ def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> 
             "hash": prepared.grid.hash,
             "size": len(prepared.grid),
             "allowed": len(prepared.space.allowed),
-            "architectures": architectures,
+            "architectures": _architecture_rows(prepared),
         },
         "duration": None,
     }
     if time_epochs:
-        allowed = sorted(prepared.space.allowed, key=lambda a: a.param_count)
-        smallest, largest = allowed[0], allowed[-1]
-        small_s = time_one_epoch(spec, prepared, smallest.index)
-        large_s = small_s if largest is smallest else time_one_epoch(spec, prepared, largest.index)
-        mean_epoch_s = (small_s + large_s) / 2
-        # An upper bound: every trial runs every epoch. Early stopping, pruning
-        # and duplicate reuse only shorten it.
-        worst_s = mean_epoch_s * config.train.max_epochs * trials_needed / spec.workers
-        report["duration"] = {
-            "smallest": {
-                "index": smallest.index,
-                "params": smallest.param_count,
-                "epoch_s": small_s,
-            },
-            "largest": {"index": largest.index, "params": largest.param_count, "epoch_s": large_s},
-            "max_epochs": config.train.max_epochs,
-            "trials": trials_needed,
-            "workers": spec.workers,
-            "study_upper_bound_s": worst_s,
-        }
+        report["duration"] = _duration_estimate(spec, prepared)
     return report
+
+
+def _architecture_rows(prepared: Prepared) -> list[dict[str, Any]]:
+    """Every grid architecture with its memory plan and why it is excluded, if it is."""
+    rows = []
+    excluded = set(prepared.info[EXCLUDED_ATTR])
+    for index, planned in sorted(prepared.planned.items()):
+        c = planned.architecture.config
+        rows.append(
+            {
+                "index": index,
+                "d_model": c.d_model,
+                "n_layers": c.n_layers,
+                "n_heads": c.n_heads,
+                "param_count": planned.architecture.param_count,
+                "micro_batch": planned.batch.micro_batch if planned.batch else None,
+                "accumulation_steps": planned.batch.accumulation_steps if planned.batch else None,
+                "memory_estimate_bytes": planned.memory_bytes,
+                "excluded": index in excluded,
+                "why_excluded": (
+                    "memory estimate over the limit"
+                    if not planned.fits
+                    else "exclude_archs"
+                    if index in excluded
+                    else None
+                ),
+            }
+        )
+    return rows
+
+
+def _duration_estimate(spec: StudySpec, prepared: Prepared) -> dict[str, Any]:
+    """An upper bound of the study's duration from one timed epoch of the smallest and
+    of the largest allowed architecture."""
+    epochs, trials = spec.config.train.max_epochs, spec.trials
+    allowed = sorted(prepared.space.allowed, key=lambda a: a.param_count)
+    smallest, largest = allowed[0], allowed[-1]
+    small_s = time_one_epoch(spec, prepared, smallest.index)
+    large_s = small_s if largest is smallest else time_one_epoch(spec, prepared, largest.index)
+    mean_epoch_s = (small_s + large_s) / 2
+    # An upper bound: every trial runs every epoch. Early stopping, pruning
+    # and duplicate reuse only shorten it.
+    worst_s = mean_epoch_s * epochs * trials / spec.workers
+    return {
+        "smallest": {"index": smallest.index, "params": smallest.param_count, "epoch_s": small_s},
+        "largest": {"index": largest.index, "params": largest.param_count, "epoch_s": large_s},
+        "max_epochs": epochs,
+        "trials": trials,
+        "workers": spec.workers,
+        "study_upper_bound_s": worst_s,
+    }
 
 
 def preflight_lines(report: dict[str, Any]) -> list[str]:

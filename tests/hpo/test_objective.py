@@ -1,0 +1,77 @@
+"""Trials of a real study: duplicate reuse, failures recorded with their reason,
+pruning of trials behind the others."""
+
+import pytest
+from optuna.trial import TrialState
+
+from finscale.hpo.records import read_trial_records
+from finscale.hpo.study import run_study
+from tests.hpo.conftest import load
+
+
+def test_near_duplicates_reuse_the_earlier_result(make_spec):
+    # Zero-width training ranges: every trial on an architecture already trained is
+    # a duplicate, so at most one trial per architecture trains.
+    spec = make_spec(
+        **{
+            "search.learning_rate": [1e-3, 1e-3],
+            "search.weight_decay": [1e-2, 1e-2],
+            "search.warmup_steps": [10, 10],
+            "search.dropout": [0.1, 0.1],
+            "search.trials": 12,
+        }
+    )
+    outcome = run_study(spec)
+    study = load(spec)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    duplicates = [t for t in complete if "duplicate_of" in t.user_attrs]
+    trained = [t for t in complete if "duplicate_of" not in t.user_attrs]
+    assert duplicates and outcome.counts["duplicates"] == len(duplicates)
+    assert len({t.user_attrs["architecture"]["index"] for t in trained}) == len(trained)
+    by_number = {t.number: t for t in study.trials}
+    for dup in duplicates:
+        original = by_number[dup.user_attrs["duplicate_of"]]
+        assert dup.value == original.value
+        assert dup.user_attrs["architecture"] == original.user_attrs["architecture"]
+        assert "learning_curve" not in dup.user_attrs  # nothing was trained
+
+
+def test_failed_trials_are_recorded_with_their_reason_and_the_study_goes_on(make_spec):
+    # Half the log range is absurd: those trials diverge, the others complete.
+    spec = make_spec(
+        **{
+            "search.learning_rate": [1e-3, 1e7],
+            "train.grad_clip": 0.0,
+            "search.forced_extremes": False,
+            "search.trials": 4,
+            "search.max_consecutive_failures": 50,
+        }
+    )
+    outcome = run_study(spec)
+    assert outcome.counts["finished"] == 4 and outcome.counts["failed"] >= 1
+    failed = [r for r in read_trial_records(spec.run_dir) if r["state"] == "FAIL"]
+    assert failed and all("diverged" in r["failure_reason"] for r in failed)
+
+
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+def test_pruning_stops_trials_behind_the_others(make_spec, pruner):
+    # Learning rates down to 1e-7 barely move the loss: those trials fall behind.
+    spec = make_spec(
+        **{
+            "search.pruner": pruner,
+            "search.pruner_warmup_epochs": 1,
+            "search.learning_rate": [1e-7, 3e-3],
+            "search.forced_extremes": False,
+            "search.n_startup_trials": 12,
+            "search.trials": 12,
+            "train.max_epochs": 6,
+            "train.patience": 6,
+        }
+    )
+    outcome = run_study(spec)
+    assert outcome.counts["finished"] == 12 and outcome.counts["pruned"] >= 1
+    for record in read_trial_records(spec.run_dir):
+        if record["state"] == "PRUNED":
+            assert record["value"] is None and record["last_value"] is not None
+            assert 1 <= record["epochs_run"] < 6
+            assert record["val_metrics"] is None
