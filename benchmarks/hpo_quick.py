@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from finscale.config import load_study_config
-from finscale.hpo.records import read_trial_records
 from finscale.hpo import JOURNAL_FILE, StudySpec, run_study
+from finscale.hpo.records import read_trial_records
 from finscale.units import parse_budget
 
 VARIANTS = {

@@ -789,9 +789,9 @@ def hpo(
     if ctx.invoked_subcommand is not None:
         return
     from finscale.config import load_study_config
+    from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name, prepare
     from finscale.hpo.control import clear_stop
     from finscale.hpo.preflight import preflight, preflight_lines
-    from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name, prepare
     from finscale.units import parse_budget
 
     if budget is None:
@@ -883,9 +883,9 @@ def worker_command(
     (docs/distributed.md); `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
     import secrets
 
+    from finscale.hpo import SEED_BASES, join_spec, prepare
     from finscale.hpo.control import clear_stop
     from finscale.hpo.storage import redact
-    from finscale.hpo import SEED_BASES, join_spec, prepare
 
     deadline = _deadline(workers, timeout_hours)
     if wait_minutes < 0:
@@ -1088,8 +1088,8 @@ def stop_command(run_dir: RunDirArg) -> None:
     """Ask every worker of a study to stop after its current epoch; each records its
     trial for resume and exits."""
     from finscale.analysis.pipeline import SCALE_FILE, STUDIES_DIR
-    from finscale.hpo.control import request_stop
     from finscale.hpo import STUDY_FILE
+    from finscale.hpo.control import request_stop
 
     if (run_dir / SCALE_FILE).exists():
         # A scaling study: its own stages and every HPO study inside it.

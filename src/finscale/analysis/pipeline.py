@@ -39,8 +39,8 @@ from finscale.analysis.evaluate import (
 from finscale.atomic import write_json_atomic
 from finscale.config import StudyConfig
 from finscale.errors import InputError, RunError
-from finscale.hpo.control import StopRequested, StopSignal
 from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name
+from finscale.hpo.control import StopRequested, StopSignal
 from finscale.units import format_budget
 
 SCALE_FILE = "scale.json"

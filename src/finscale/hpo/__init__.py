@@ -1,3 +1,7 @@
+"""The search of one budget: an Optuna study of architectures and training values,
+run by any number of workers to an exact count of finished trials, resumable,
+recorded and summarised. Every public name is re-exported here."""
+
 from finscale.hpo.control import StopRequested, StopSignal, clear_stop, request_stop
 from finscale.hpo.coverage import coverage
 from finscale.hpo.forced import forced_extremes

@@ -11,6 +11,9 @@ Duplicates (trials that reused a near-duplicate's value instead of training)
 are left out of every statistic: they repeat a value already counted and would
 weight that configuration twice. They still appear in the counts, the
 coverage and the trials table.
+
+This module holds the summary's data (`summarize`, summary.json);
+`summary_document` turns it into the blocks of summary.md.
 """
 
 from __future__ import annotations
