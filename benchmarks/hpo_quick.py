@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 from finscale.config import load_study_config
-from finscale.hpo import JOURNAL_FILE, StudySpec, run_study
-from finscale.hpo.records import read_trial_records
+from finscale.hpo import JOURNAL_FILE, StudySpec, read_trial_records, run_study
 from finscale.units import parse_budget
 
 VARIANTS = {

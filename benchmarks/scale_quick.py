@@ -16,9 +16,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from finscale.analysis.pipeline import STAGES, Pipeline, ScaleSpec, write_scale_file
-from finscale.analysis.report import scaling_table_markdown
 from finscale.config import load_study_config
+from finscale.report import scaling_table_markdown
+from finscale.scale import STAGES, Pipeline, ScaleSpec, write_scale_file
 
 TARGET_SECONDS = 15 * 60
 

@@ -7,6 +7,9 @@ import pytest
 
 from tests.postgres import PostgresServer, find_bin_dir
 
+# The tiny scaling study, run once per session for tests/scale and tests/report.
+from tests.scale.tiny import tiny_scale_run  # noqa: F401
+
 NO_POSTGRES = (
     "no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; "
     "install Debian's postgresql to run the multi-machine tests"

@@ -789,9 +789,15 @@ def hpo(
     if ctx.invoked_subcommand is not None:
         return
     from finscale.config import load_study_config
-    from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name, prepare
-    from finscale.hpo.control import clear_stop
-    from finscale.hpo.preflight import preflight, preflight_lines
+    from finscale.hpo import (
+        JOURNAL_FILE,
+        StudySpec,
+        clear_stop,
+        default_study_name,
+        preflight,
+        preflight_lines,
+        prepare,
+    )
     from finscale.units import parse_budget
 
     if budget is None:
@@ -883,9 +889,7 @@ def worker_command(
     (docs/distributed.md); `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
     import secrets
 
-    from finscale.hpo import SEED_BASES, join_spec, prepare
-    from finscale.hpo.control import clear_stop
-    from finscale.hpo.storage import redact
+    from finscale.hpo import SEED_BASES, clear_stop, join_spec, prepare, redact
 
     deadline = _deadline(workers, timeout_hours)
     if wait_minutes < 0:
@@ -970,7 +974,7 @@ def _run_study_with_progress(spec, prepared) -> bool:
         TimeRemainingColumn,
     )
 
-    from finscale.hpo.study import run_study, summarize_run
+    from finscale.hpo import run_study, summarize_run
 
     target = spec.trials
     progress = Progress(
@@ -1087,21 +1091,9 @@ def hpo_import_trials(
 def stop_command(run_dir: RunDirArg) -> None:
     """Ask every worker of a study to stop after its current epoch; each records its
     trial for resume and exits."""
-    from finscale.analysis.pipeline import SCALE_FILE, STUDIES_DIR
-    from finscale.hpo import STUDY_FILE
-    from finscale.hpo.control import request_stop
+    from finscale.scale import stop_run_dir
 
-    if (run_dir / SCALE_FILE).exists():
-        # A scaling study: its own stages and every HPO study inside it.
-        for study_dir in (run_dir / STUDIES_DIR).glob("*"):
-            if (study_dir / STUDY_FILE).exists():
-                request_stop(study_dir)
-    elif not (run_dir / STUDY_FILE).exists():
-        raise InputError(
-            f"{run_dir} is not a study's run directory (no {STUDY_FILE} or {SCALE_FILE})",
-            "RUN_DIR",
-        )
-    path = request_stop(run_dir)
+    path = stop_run_dir(run_dir)
     console.print(
         f"asked the workers of {run_dir} to stop after their current epoch ({path})",
         soft_wrap=True,
@@ -1112,7 +1104,7 @@ def stop_command(run_dir: RunDirArg) -> None:
 @app.command("summary")
 def summary_command(run_dir: RunDirArg, storage: StorageOpt = None) -> None:
     """Write summary.json and summary.md of a study from its storage, and print them."""
-    from finscale.hpo.study import summarize_run
+    from finscale.hpo import summarize_run
     from finscale.hpo.summary import render_markdown
 
     summary, paths = summarize_run(run_dir, storage)
@@ -1218,42 +1210,20 @@ def _scale_spec(
     workers: int = 1,
     **overrides: Any,
 ):
-    from finscale.analysis.pipeline import ScaleSpec
-    from finscale.config import load_study_config
+    from finscale.scale import new_scale_spec
 
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}", "--workers")
     merged = _parse_sets(set_)
     merged.update({k: v for k, v in overrides.items() if v is not None})
-    study_config = load_study_config(preset, config, merged)
-    name = preset or (config.stem if config is not None else "scale")
-    return ScaleSpec(
-        config=study_config,
-        run_dir=run_dir or Path("runs") / name,
-        store_dir=store or default_store_dir(),
-        storage=storage,
-        workers=workers,
+    return new_scale_spec(
+        preset, config, merged, run_dir, storage, store or default_store_dir(), workers
     )
 
 
 def _spec_of_run_dir(run_dir: Path, storage: str | None, store: Path | None):
     """The ScaleSpec a run directory was made with (its scale.json)."""
-    from finscale.analysis.pipeline import ScaleSpec, read_scale_file
-    from finscale.config import StudyConfig
+    from finscale.scale import spec_of_run_dir
 
-    info = read_scale_file(run_dir)
-    recorded = info.get("storage")
-    if storage is None and recorded and "***" in recorded:
-        raise InputError(
-            f"the study's storage {recorded} needs its password: pass --storage with the full URL",
-            "--storage",
-        )
-    return ScaleSpec(
-        config=StudyConfig(**info["config"]),
-        run_dir=run_dir,
-        store_dir=store or default_store_dir(),
-        storage=storage or recorded,
-    )
+    return spec_of_run_dir(run_dir, storage, store or default_store_dir())
 
 
 @app.command("scale")
@@ -1288,8 +1258,8 @@ def scale_command(
     the winners' final evaluation on test with several seeds, baselines, cross-budget
     validation, the scaling-law fit and the report. Re-running the same command resumes
     it and skips every finished step; `finscale stop RUN_DIR` or Ctrl-C stops it."""
-    from finscale.analysis.pipeline import Pipeline, StopRequested, write_scale_file
-    from finscale.hpo.control import clear_stop
+    from finscale.hpo import StopRequested
+    from finscale.scale import Pipeline, write_scale_file
 
     spec = _scale_spec(
         preset,
@@ -1310,7 +1280,7 @@ def scale_command(
     _check_run_dir_matches(spec)
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     write_scale_file(spec)
-    _clear_stops(spec.run_dir, clear_stop)
+    _clear_stops(spec.run_dir)
     with _ScaleProgress() as progress:
         pipeline = Pipeline(spec, progress)
         try:
@@ -1329,35 +1299,19 @@ def scale_command(
 def _check_run_dir_matches(spec) -> None:
     """A run directory holds one study's config: resuming with other data or model options
     would mix two studies (the HPO storage would refuse it later, after hours)."""
-    from finscale.analysis.pipeline import SCALE_FILE, read_json
+    from finscale.scale import check_run_dir_matches
 
-    stored = read_json(spec.run_dir / SCALE_FILE)
-    if stored is None:
-        return
-    now = spec.config.model_dump(mode="json")
-    changed = [
-        section
-        for section in ("data", "model")
-        if stored.get("config", {}).get(section) != now[section]
-    ]
-    if changed:
-        raise InputError(
-            f"{spec.run_dir} holds a study with other {' and '.join(changed)} settings; "
-            "use another --run-dir or the same options",
-            "--run-dir",
-        )
+    check_run_dir_matches(spec)
 
 
-def _clear_stops(run_dir: Path, clear_stop) -> None:
-    from finscale.analysis.pipeline import STUDIES_DIR
+def _clear_stops(run_dir: Path) -> None:
+    from finscale.scale import clear_stops
 
-    clear_stop(run_dir)
-    for study_dir in (run_dir / STUDIES_DIR).glob("*"):
-        clear_stop(study_dir)
+    clear_stops(run_dir)
 
 
 def _print_scaling_table(results: dict[str, Any]) -> None:
-    from finscale.analysis.report import scaling_table_markdown
+    from finscale.report import scaling_table_markdown
 
     console.print(scaling_table_markdown(results), soft_wrap=True, highlight=False, markup=False)
 
@@ -1368,8 +1322,7 @@ def report_command(
 ) -> None:
     """Rebuild experiment_results.csv, scaling.json, report.md, report.html and the
     figures of a scaling study from what it stored (no training)."""
-    from finscale.analysis.report import write_report
-    from finscale.analysis.results import build_results
+    from finscale.scale import build_results, write_report
 
     results = build_results(run_dir)
     paths = write_report(run_dir, results)
@@ -1390,7 +1343,8 @@ def validate_cross_budget_command(
 ) -> None:
     """Train every winner's architecture with every other budget's winning training
     values (the cross-budget matrix of validation log loss); --dry-run prints the plan."""
-    from finscale.analysis.pipeline import Pipeline, StopRequested
+    from finscale.hpo import StopRequested
+    from finscale.scale import Pipeline
     from finscale.units import format_budget
 
     spec = _spec_of_run_dir(run_dir, storage, store)

@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from finscale.hpo.storage import open_storage
+from finscale.hpo import open_storage
 from tests.e2e.test_cli_data import assert_one_line_errors, run
 from tests.hpo.conftest import TINY_BUDGET, set_flags
 

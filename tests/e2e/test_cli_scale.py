@@ -12,10 +12,10 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from finscale.cli import main
-from finscale.hpo.storage import open_storage
-from tests.analysis.conftest import TINY_SCALE_SETS
+from finscale.hpo import open_storage
 from tests.e2e.test_cli_data import assert_one_line_errors, run
 from tests.hpo.conftest import set_flags
+from tests.scale.tiny import TINY_SCALE_SETS
 
 SCRIPT = os.path.join(os.path.dirname(sys.executable), "finscale")
 

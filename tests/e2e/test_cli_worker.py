@@ -10,8 +10,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from finscale.hpo import open_storage
 from finscale.hpo.attrs import FORCED_ATTR, RETRY_ATTR
-from finscale.hpo.storage import open_storage
 from tests.e2e.test_cli_data import run
 from tests.e2e.test_cli_hpo import check_records, finished, start
 from tests.e2e.test_cli_scale import scale_args

@@ -1,0 +1,26 @@
+"""Final evaluation of a study's winners, and the math of finished runs: baselines,
+intervals (bootstrap), calibration, the scaling law, the cross-budget matrix, and
+the results they add up to. Nothing here knows where a run directory keeps its
+files: `finscale.scale` reads and writes them."""
+
+from finscale.analysis.baselines import evaluate_baselines
+from finscale.analysis.cross_budget import cross_budget_cell, matrix
+from finscale.analysis.evaluate import best_trial, evaluate_seed, winner_of
+from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow, Winner
+from finscale.analysis.results import experiment_rows, horizon_results, scaling_results
+
+__all__ = [
+    "CrossBudgetCell",
+    "EvaluationRun",
+    "ScalingRow",
+    "Winner",
+    "best_trial",
+    "cross_budget_cell",
+    "evaluate_baselines",
+    "evaluate_seed",
+    "experiment_rows",
+    "horizon_results",
+    "matrix",
+    "scaling_results",
+    "winner_of",
+]

@@ -16,56 +16,55 @@ from collections.abc import Callable
 from typing import Any
 
 from finscale.analysis.evaluate import run_key
+from finscale.analysis.records import CrossBudgetCell, Winner
 
 CROSS_SEED = 0
 
 
-def plan_pairs(winners: dict[int, dict[str, Any]]) -> list[tuple[int, int]]:
+def plan_pairs(winners: dict[int, Winner]) -> list[tuple[int, int]]:
     """Every ordered (values_from, architecture_of) pair of distinct budgets, in order."""
     budgets = sorted(winners)
     return [(a, b) for a in budgets for b in budgets if a != b]
 
 
-def cell_key(info: dict[str, Any], source: dict[str, Any], target: dict[str, Any], train: dict):
-    return run_key(
-        "cross_budget", info, target["architecture"], source["params"], train, CROSS_SEED
-    )
+def cell_key(info: dict[str, Any], source: Winner, target: Winner, train: dict[str, Any]) -> str:
+    return run_key("cross_budget", info, target.architecture, source.params, train, CROSS_SEED)
 
 
-def estimate_seconds(target: dict[str, Any], max_epochs: int) -> float:
-    """Upper-bound seconds to train `target`'s architecture once: its measured seconds
-    per epoch (final evaluation, else its HPO trial) times the epoch limit."""
-    per_epoch = target.get("seconds_per_epoch")
+def estimate_seconds(target: Winner, max_epochs: int) -> float:
+    """Upper-bound seconds to train `target`'s architecture once: its HPO trial's
+    measured seconds per epoch times the epoch limit (NaN when not measured)."""
+    per_epoch = target.seconds_per_epoch
     return math.nan if per_epoch is None else per_epoch * max_epochs
 
 
 def cross_budget_cell(
     prepared: Any,
     config: Any,
-    source: dict[str, Any],
-    target: dict[str, Any],
+    source: Winner,
+    target: Winner,
     on_epoch: Callable[[Any], None] | None = None,
-) -> dict[str, Any]:
+) -> CrossBudgetCell:
     """Train `target`'s architecture with `source`'s training values (seed 0) on the
     study of `target`'s budget (`prepared`); returns the cell's record."""
-    from finscale.hpo.objective import training_configs
+    from finscale.hpo import training_configs
     from finscale.train.trainer import train
 
-    index = target["architecture"]["index"]
+    index = target.architecture["index"]
     model_config, train_config = training_configs(
-        prepared.grid[index], prepared.planned[index], source["params"], config, seed=CROSS_SEED
+        prepared.grid[index], prepared.planned[index], source.params, config, seed=CROSS_SEED
     )
     result = train(model_config, prepared.dataset.windows(), train_config, on_epoch=on_epoch)
-    return {
-        "key": cell_key(prepared.info, source, target, config.train.model_dump(mode="json")),
-        "values_from": source["budget"],
-        "architecture_of": target["budget"],
-        "architecture": target["architecture"],
-        "params": source["params"],
-        "val_log_loss": result.val_loss,
-        "epochs": result.epochs_run,
-        "train_seconds": result.train_seconds,
-    }
+    return CrossBudgetCell(
+        key=cell_key(prepared.info, source, target, config.train.model_dump(mode="json")),
+        values_from=source.budget,
+        architecture_of=target.budget,
+        architecture=target.architecture,
+        params=source.params,
+        val_log_loss=result.val_loss,
+        epochs_run=result.epochs_run,
+        train_seconds=result.train_seconds,
+    )
 
 
 def matrix(budgets: list[int], cells: dict[tuple[int, int], float]) -> dict[str, Any]:

@@ -15,42 +15,46 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
+from finscale.analysis.records import EvaluationRun, Winner
 from finscale.config import StudyConfig
 from finscale.errors import InputError
-from finscale.hpo.attrs import SURPLUS_ATTR
-from finscale.hpo.objective import training_configs
-from finscale.hpo.space import TRAINING_PARAMS
+from finscale.hpo import TRAINING_PARAMS, training_configs
+from finscale.hpo import best_trial as hpo_best_trial
 
 SPLITS = ("val", "test")
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The completed trial with the lowest validation log loss (the earliest of equals,
-    so a reused near-duplicate never wins over the trial that was trained)."""
-    complete = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and not t.user_attrs.get(SURPLUS_ATTR)
-    ]
-    if not complete:
+    """The study's best trial (`finscale.hpo.best_trial`), or an error that says what to
+    run when no trial completed."""
+    best = hpo_best_trial(study.get_trials(deepcopy=False))
+    if best is None:
         raise InputError(
             f"study {study.study_name} has no completed trial to evaluate; run more trials "
             "(finscale hpo/scale resumes it)",
             study.study_name,
         )
-    return min(complete, key=lambda t: (t.value, t.number))
+    return best
 
 
-def winner_of(trial: FrozenTrial) -> dict[str, Any]:
-    """What final evaluation needs of a study's best trial, as plain values."""
-    return {
-        "trial": trial.number,
-        "hpo_val_log_loss": trial.value,
-        "architecture": trial.user_attrs["architecture"],
-        "params": {name: trial.params[name] for name in TRAINING_PARAMS},
-    }
+def winner_of(study: optuna.Study, budget: int, horizon_days: int) -> Winner:
+    """The study's best trial as the `Winner` that final evaluation trains again."""
+    trial = best_trial(study)
+    training = trial.user_attrs.get("training") or {}
+    epochs_run = training.get("epochs_run")
+    seconds = training.get("train_seconds")
+    return Winner(
+        study=study.study_name,
+        budget=budget,
+        horizon_days=horizon_days,
+        trial=trial.number,
+        hpo_val_log_loss=trial.value,
+        architecture=trial.user_attrs["architecture"],
+        params={name: trial.params[name] for name in TRAINING_PARAMS},
+        seconds_per_epoch=seconds / epochs_run if seconds and epochs_run else None,
+    )
 
 
 def input_key(**inputs: Any) -> str:
@@ -81,32 +85,32 @@ def run_key(
     )
 
 
-def evaluation_key(info: dict[str, Any], winner: dict[str, Any], config: StudyConfig, seed: int):
+def evaluation_key(info: dict[str, Any], winner: Winner, config: StudyConfig, seed: int) -> str:
     train = config.train.model_dump(mode="json")
-    return run_key("evaluation", info, winner["architecture"], winner["params"], train, seed)
+    return run_key("evaluation", info, winner.architecture, winner.params, train, seed)
 
 
 def evaluate_seed(
     prepared: Any,
     config: StudyConfig,
-    winner: dict[str, Any],
+    winner: Winner,
     seed: int,
     on_epoch: Callable[[Any], None] | None = None,
-) -> dict[str, Any]:
+) -> EvaluationRun:
     """Train the winner's architecture with its training values and `seed` on the train
     split, early-stopped on val, then predict val and test once.
 
     `prepared` is the study's `finscale.hpo.study.Prepared` (dataset, grid, plan).
-    Returns the JSON record of the run, predictions included.
+    Returns the run, predictions included.
     """
     from finscale.train.device import resolve_device
     from finscale.train.metrics import classification_metrics
     from finscale.train.trainer import predict_proba, train
 
-    index = winner["architecture"]["index"]
+    index = winner.architecture["index"]
     arch = prepared.grid[index]
     model_config, train_config = training_configs(
-        arch, prepared.planned[index], winner["params"], config, seed=seed
+        arch, prepared.planned[index], winner.params, config, seed=seed
     )
     windows = prepared.dataset.windows()
     result = train(model_config, windows, train_config, on_epoch=on_epoch)
@@ -121,33 +125,30 @@ def evaluate_seed(
         metrics[split] = classification_metrics(y, p, threshold)
     n_train = len(windows.rows("train"))
     test_rows = windows.rows("test").numpy()
-    return {
-        "key": evaluation_key(prepared.info, winner, config, seed),
-        "study": prepared.info["study_name"],
-        "tier": prepared.info["tier"],
-        "budget": prepared.info["budget"],
-        "horizon_days": prepared.info["horizon_days"],
-        "seed": seed,
-        **winner,
-        "micro_batch": result.micro_batch,
-        "accumulation": result.accumulation_steps,
-        "effective_batch": result.effective_batch,
-        "epochs": result.epochs_run,
-        "best_epoch": result.best_epoch,
-        "stopped_early": result.stopped_early,
-        "device": result.device,
-        "dtype": result.dtype,
-        "train_seconds": result.train_seconds,
-        "samples_per_second": result.samples_per_second,
-        "n_train": n_train,
-        "samples_per_param": n_train / result.param_count,
-        "val_metrics": metrics["val"],
-        "test_metrics": metrics["test"],
-        "learning_curve": [
+    return EvaluationRun(
+        key=evaluation_key(prepared.info, winner, config, seed),
+        tier=prepared.info["tier"],
+        seed=seed,
+        winner=winner,
+        micro_batch=result.micro_batch,
+        accumulation_steps=result.accumulation_steps,
+        effective_batch=result.effective_batch,
+        epochs_run=result.epochs_run,
+        best_epoch=result.best_epoch,
+        stopped_early=result.stopped_early,
+        device=result.device,
+        dtype=result.dtype,
+        train_seconds=result.train_seconds,
+        samples_per_second=result.samples_per_second,
+        n_train=n_train,
+        samples_per_param=n_train / result.param_count,
+        val_metrics=metrics["val"],
+        test_metrics=metrics["test"],
+        learning_curve=tuple(
             {"epoch": r.epoch, "train_loss": r.train_loss, "val_loss": r.val_loss}
             for r in result.history
-        ],
-        "predictions": predictions,
-        "labels": labels,
-        "test_dates": [str(d)[:10] for d in windows.dates[test_rows]],
-    }
+        ),
+        predictions=predictions,
+        labels=labels,
+        test_dates=tuple(str(d)[:10] for d in windows.dates[test_rows]),
+    )

@@ -1,18 +1,19 @@
-"""From stored runs to the study's answer: `experiment_results.csv` and `scaling.json`.
+"""From a study's finished runs to its answer: the rows of `experiment_results.csv`
+and the content of `scaling.json`.
 
-Reads only what the pipeline stored (final-evaluation records, baselines,
-cross-budget cells), so `finscale report` rebuilds everything without
-training. Every figure compared across budgets carries an interval: across
-seeds (Student t) and over test dates (a block bootstrap whose index draws are
-shared by every model of a horizon, so comparisons are paired).
+Pure computation on records already loaded (final-evaluation runs, baselines,
+cross-budget cells); `finscale.scale` reads them from a run directory and
+writes what this returns. Every figure compared across budgets carries an
+interval: across seeds (Student t) and over test dates (a block bootstrap
+whose index draws are shared by every model of a horizon, so comparisons are
+paired).
 """
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,81 +35,54 @@ from finscale.analysis.calibration import (
     reliability_bins,
 )
 from finscale.analysis.cross_budget import matrix
-from finscale.analysis.pipeline import (
-    baselines_path,
-    cross_budget_path,
-    evaluation_path,
-    read_json,
-    read_scale_file,
-)
+from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow
 from finscale.analysis.scaling import bootstrap_scaling_law
-from finscale.atomic import write_json_atomic, write_text_atomic
-from finscale.config import ScaleConfig
+from finscale.config import ScaleConfig, StudyConfig
 from finscale.errors import InputError
 from finscale.units import format_budget
 
-RESULTS_CSV = "experiment_results.csv"
-SCALING_JSON = "scaling.json"
 # Scalar metrics of a record's val/test metrics, as CSV columns.
 METRIC_NAMES = (*METRICS, "predicted_positive_rate", "positive_rate", "n_samples")
 COMPARED_METRICS = ("log_loss", "roc_auc")  # transformer vs baseline, each with its interval
 # Fewer distinct parameter counts than this leave E, A and alpha unidentified.
 MIN_FIT_BUDGETS = 3
 
-
-def load_evaluations(
-    run_dir: Path, studies: list[dict[str, Any]], seeds: int
-) -> dict[tuple[int, int], list[dict[str, Any]]]:
-    """The stored final-evaluation records of every study, seed 0 first. A study
-    without all its seeds is an error that names what to run."""
-    out = {}
-    for study in studies:
-        records = []
-        for seed in range(seeds):
-            record = read_json(evaluation_path(run_dir, study["study_name"], seed))
-            if record is None:
-                raise InputError(
-                    f"study {study['study_name']} has no final evaluation of seed {seed}; "
-                    "run `finscale scale` with the same options to finish it",
-                    str(run_dir),
-                )
-            records.append(record)
-        out[(study["budget"], study["horizon_days"])] = records
-    return out
+# Labels and predictions of one split: (n_samples,) 0/1 labels and P(label 1).
+SplitArrays = tuple[np.ndarray, np.ndarray]
 
 
-def experiment_rows(evaluations: dict[tuple[int, int], list[dict[str, Any]]]) -> pd.DataFrame:
-    """One row per budget x horizon x seed."""
+def experiment_rows(evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]]) -> pd.DataFrame:
+    """One row per budget x horizon x seed; `evaluations` is keyed by (budget, horizon)."""
     rows = []
-    for (budget, horizon), records in sorted(evaluations.items(), key=lambda kv: kv[0][::-1]):
-        for r in records:
-            arch = r["architecture"]
+    for (budget, horizon), runs in sorted(evaluations.items(), key=lambda kv: kv[0][::-1]):
+        for r in runs:
+            arch, params = r.winner.architecture, r.winner.params
             row = {
-                "tier": r["tier"],
+                "tier": r.tier,
                 "budget": budget,
                 "horizon": horizon,
-                "seed": r["seed"],
+                "seed": r.seed,
                 "d_model": arch["d_model"],
                 "n_layers": arch["n_layers"],
                 "n_heads": arch["n_heads"],
                 "d_ff": arch["d_ff"],
                 "param_count": arch["param_count"],
-                "micro_batch": r["micro_batch"],
-                "accumulation": r["accumulation"],
-                "epochs": r["epochs"],
-                "best_epoch": r["best_epoch"],
+                "micro_batch": r.micro_batch,
+                "accumulation": r.accumulation_steps,
+                "epochs": r.epochs_run,
+                "best_epoch": r.best_epoch,
                 "arch_index": arch["index"],
-                "hpo_trial": r["trial"],
-                **{name: r["params"][name] for name in sorted(r["params"])},
-                "n_train": r["n_train"],
-                "samples_per_param": r["samples_per_param"],
-                "train_seconds": r["train_seconds"],
-                "device": r["device"],
-                "dtype": r["dtype"],
+                "hpo_trial": r.winner.trial,
+                **{name: params[name] for name in sorted(params)},
+                "n_train": r.n_train,
+                "samples_per_param": r.samples_per_param,
+                "train_seconds": r.train_seconds,
+                "device": r.device,
+                "dtype": r.dtype,
             }
-            for split in ("test", "val"):
+            for split, metrics in (("test", r.test_metrics), ("val", r.val_metrics)):
                 for name in METRIC_NAMES:
-                    row[f"{split}_{name}"] = r[f"{split}_metrics"][name]
+                    row[f"{split}_{name}"] = metrics[name]
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -120,14 +94,14 @@ def per_sample_log_loss(y: np.ndarray, preds: np.ndarray) -> np.ndarray:
     return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
 
-def _predictions(records: list[dict[str, Any]], split: str) -> np.ndarray:
-    return np.array([r["predictions"][split] for r in records], dtype=float)
+def _predictions(runs: Sequence[EvaluationRun], split: str) -> np.ndarray:
+    return np.array([r.predictions[split] for r in runs], dtype=float)
 
 
-def _labels(records: list[dict[str, Any]], split: str, what: str) -> np.ndarray:
-    labels = np.array(records[0]["labels"][split], dtype=int)
-    for r in records[1:]:
-        if r["labels"][split] != records[0]["labels"][split]:
+def _labels(runs: Sequence[EvaluationRun], split: str, what: str) -> np.ndarray:
+    labels = np.array(runs[0].labels[split], dtype=int)
+    for r in runs[1:]:
+        if r.labels[split] != runs[0].labels[split]:
             raise InputError(
                 f"{what}: the stored {split} labels differ between runs of one horizon; the "
                 "runs were made on different data; remove the run directory's evaluation/ "
@@ -137,25 +111,24 @@ def _labels(records: list[dict[str, Any]], split: str, what: str) -> np.ndarray:
     return labels
 
 
-def _split_arrays(record: dict[str, Any], split: str) -> tuple[np.ndarray, np.ndarray]:
+def split_arrays(run: EvaluationRun, split: str) -> SplitArrays:
     """A stored run's (labels, predictions) of one split."""
     return (
-        np.array(record["labels"][split], dtype=int),
-        np.array(record["predictions"][split], dtype=float),
+        np.array(run.labels[split], dtype=int),
+        np.array(run.predictions[split], dtype=float),
     )
 
 
-def calibration_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Calibration of one budget's runs: every method fitted on each seed's validation
-    predictions and scored on its test predictions, averaged over seeds; the best method
-    by cross-fitted validation log loss; reliability bins of the pooled test predictions
-    before and after the best method.
+def calibration_summary(splits: Sequence[tuple[SplitArrays, SplitArrays]]) -> dict[str, Any]:
+    """Calibration of one budget's runs, given each seed's ((y_val, p_val), (y_test,
+    p_test)): every method fitted on each seed's validation predictions and scored on its
+    test predictions, averaged over seeds; the best method by cross-fitted validation log
+    loss; reliability bins of the pooled test predictions before and after the best method.
 
     When the validation split cannot fit a calibrator (a block of days without a
     positive, common with rare labels), the summary says why (`skipped`) and keeps
     the uncalibrated scores and bins instead of failing the whole report.
     """
-    splits = [(_split_arrays(r, "val"), _split_arrays(r, "test")) for r in records]
     y = np.concatenate([y_test for _, (y_test, _) in splits])
     raw = np.concatenate([p_test for _, (_, p_test) in splits])
     try:
@@ -202,193 +175,247 @@ def calibration_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def horizon_results(
-    horizon: int,
-    evaluations: dict[int, list[dict[str, Any]]],
-    baselines: dict[str, Any] | None,
-    cross_cells: dict[tuple[int, int], float],
-    scale: ScaleConfig,
-    threshold: float,
-) -> dict[str, Any]:
-    """Everything the report says about one horizon (see the module docstring)."""
-    budgets = sorted(evaluations)
-    what = f"h={horizon}"
-    all_records = [r for b in budgets for r in evaluations[b]]
-    y_test = _labels(all_records, "test", what)
-    n_test = len(y_test)
-    block = scale.block_days or block_length_days(n_test, horizon)
-    indices = bootstrap_indices(n_test, block, scale.bootstrap_resamples, seed=0)
-    level = scale.confidence_level
-    preds = {b: _predictions(evaluations[b], "test") for b in budgets}
+def calibration_of_runs(runs: Sequence[EvaluationRun]) -> dict[str, Any]:
+    """`calibration_summary` of a budget's stored runs."""
+    return calibration_summary([(split_arrays(r, "val"), split_arrays(r, "test")) for r in runs])
 
-    baseline_out: dict[str, Any] = {}
-    baseline_preds: dict[str, np.ndarray] = {}
+
+class _Horizon:
+    """What every comparison of one horizon shares: its test labels, the bootstrap's
+    date draws, the interval level and the decision threshold."""
+
+    def __init__(
+        self,
+        horizon: int,
+        evaluations: Mapping[int, Sequence[EvaluationRun]],
+        scale: ScaleConfig,
+        threshold: float,
+    ) -> None:
+        self.what = f"h={horizon}"
+        self.budgets = sorted(evaluations)
+        self.runs = [r for b in self.budgets for r in evaluations[b]]
+        self.y_test = _labels(self.runs, "test", self.what)
+        self.n_test = len(self.y_test)
+        self.block_days = scale.block_days or block_length_days(self.n_test, horizon)
+        self.indices = bootstrap_indices(
+            self.n_test, self.block_days, scale.bootstrap_resamples, seed=0
+        )
+        self.level = scale.confidence_level
+        self.threshold = threshold
+        self.preds = {b: _predictions(evaluations[b], "test") for b in self.budgets}
+
+    def summarize(self, preds: np.ndarray) -> dict[str, Any]:
+        return summarize_runs(self.y_test, preds, self.indices, self.threshold, self.level)
+
+    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> dict[str, Any]:
+        return paired_difference(
+            self.y_test, first, second, self.indices, metric, 0, self.level, self.threshold
+        )
+
+
+def _baseline_predictions(
+    h: _Horizon, baselines: Mapping[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Each stored baseline's summary, and its (1, n_test) test predictions."""
+    summaries: dict[str, Any] = {}
+    preds: dict[str, np.ndarray] = {}
     for name, result in (baselines or {}).items():
         if not isinstance(result, dict) or "predictions" not in result:
             continue
         p = np.array(result["predictions"]["test"], dtype=float)[None, :]
-        if p.shape[1] != n_test:
-            raise InputError(f"{what}: baseline {name} was scored on other test dates", what)
-        baseline_preds[name] = p
-        baseline_out[name] = {
-            "metrics": summarize_runs(y_test, p, indices, threshold, level),
-            "details": result.get("details", {}),
-        }
+        if p.shape[1] != h.n_test:
+            raise InputError(f"{h.what}: baseline {name} was scored on other test dates", h.what)
+        preds[name] = p
+        summaries[name] = {"metrics": h.summarize(p), "details": result.get("details", {})}
+    return summaries, preds
 
-    rows = []
-    for b in budgets:
-        records = evaluations[b]
-        first = records[0]
-        samples_per_param = first["samples_per_param"]
-        entry = {
-            "budget": b,
-            "budget_label": format_budget(b),
-            "study": first["study"],
-            "hpo_trial": first["trial"],
-            "hpo_val_log_loss": first["hpo_val_log_loss"],
-            "architecture": first["architecture"],
-            "param_count": first["architecture"]["param_count"],
-            "params": first["params"],
-            "n_train": first["n_train"],
-            "samples_per_param": samples_per_param,
-            "data_limited": samples_per_param < scale.min_samples_per_param,
-            "seeds": len(records),
-            "epochs": [r["epochs"] for r in records],
-            "metrics": summarize_runs(y_test, preds[b], indices, threshold, level),
-            "val_log_loss": [r["val_metrics"]["log_loss"] for r in records],
-            "vs_baselines": {},
-            "calibration": calibration_summary(records),
-        }
-        for name, p in baseline_preds.items():
-            comparison = {
-                metric: paired_difference(y_test, p, preds[b], indices, metric, 0, level, threshold)
-                for metric in COMPARED_METRICS
-            }
-            comparison["beats"] = comparison["log_loss"]["verdict"] == IMPROVES
-            entry["vs_baselines"][name] = comparison
-        rows.append(entry)
 
+def _scaling_row(
+    h: _Horizon,
+    budget: int,
+    runs: Sequence[EvaluationRun],
+    baseline_preds: Mapping[str, np.ndarray],
+    scale: ScaleConfig,
+) -> ScalingRow:
+    winner = runs[0].winner
+    vs_baselines = {}
+    for name, p in baseline_preds.items():
+        comparison: dict[str, Any] = {
+            metric: h.difference(p, h.preds[budget], metric) for metric in COMPARED_METRICS
+        }
+        comparison["beats"] = comparison["log_loss"]["verdict"] == IMPROVES
+        vs_baselines[name] = comparison
+    samples_per_param = runs[0].samples_per_param
+    return ScalingRow(
+        budget=budget,
+        budget_label=format_budget(budget),
+        study=winner.study,
+        hpo_trial=winner.trial,
+        hpo_val_log_loss=winner.hpo_val_log_loss,
+        architecture=winner.architecture,
+        param_count=winner.param_count,
+        params=winner.params,
+        n_train=runs[0].n_train,
+        samples_per_param=samples_per_param,
+        data_limited=samples_per_param < scale.min_samples_per_param,
+        seeds=len(runs),
+        epochs_run=tuple(r.epochs_run for r in runs),
+        metrics=h.summarize(h.preds[budget]),
+        val_log_loss=tuple(r.val_metrics["log_loss"] for r in runs),
+        vs_baselines=vs_baselines,
+        calibration=calibration_of_runs(runs),
+    )
+
+
+def _steps(h: _Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> list[dict]:
+    """The verdict of each step from one budget to the next larger one."""
     steps = []
-    for small, large in itertools.pairwise(budgets):
-        diff = paired_difference(
-            y_test, preds[small], preds[large], indices, "log_loss", 0, level, threshold
-        )
+    for small, large in itertools.pairwise(h.budgets):
+        diff = h.difference(h.preds[small], h.preds[large], "log_loss")
         steps.append(
             {
                 "from_budget": small,
                 "to_budget": large,
-                "from_params": evaluations[small][0]["architecture"]["param_count"],
-                "to_params": evaluations[large][0]["architecture"]["param_count"],
+                "from_params": evaluations[small][0].winner.param_count,
+                "to_params": evaluations[large][0].winner.param_count,
                 "log_loss": diff,
                 "verdict": diff["verdict"],
             }
         )
+    return steps
 
-    n_params = np.array([r["architecture"]["param_count"] for r in all_records], dtype=float)
-    losses = np.array([r["test_metrics"]["log_loss"] for r in all_records], dtype=float)
-    if len(set(n_params.tolist())) < MIN_FIT_BUDGETS:
+
+def _fit(h: _Horizon, scale: ScaleConfig) -> dict[str, Any]:
+    """The scaling law L(N) fitted to every run's test log loss, with its intervals."""
+    n_params = np.array([r.winner.param_count for r in h.runs], dtype=float)
+    losses = np.array([r.test_metrics["log_loss"] for r in h.runs], dtype=float)
+    distinct = len(set(n_params.tolist()))
+    if distinct < MIN_FIT_BUDGETS:
         fit: dict[str, Any] = {
             "skipped": f"the law has 3 parameters and needs at least {MIN_FIT_BUDGETS} distinct "
-            f"parameter counts; this horizon has {len(set(n_params.tolist()))}"
+            f"parameter counts; this horizon has {distinct}"
         }
     else:
         # Each date resample of the comparisons rescored for every run, so the law's
         # intervals carry the same test-date noise as the verdicts.
-        per_sample = np.concatenate([per_sample_log_loss(y_test, preds[b]) for b in budgets])
+        per_sample = np.concatenate([per_sample_log_loss(h.y_test, h.preds[b]) for b in h.budgets])
         fit = bootstrap_scaling_law(
             n_params,
             losses,
             n_resamples=scale.bootstrap_resamples,
             seed=0,
-            level=level,
-            resampled_losses=per_sample[:, indices].mean(axis=2).T,
+            level=h.level,
+            resampled_losses=per_sample[:, h.indices].mean(axis=2).T,
         )
     fit["points"] = {"n_params": n_params.tolist(), "test_log_loss": losses.tolist()}
+    return fit
 
+
+def horizon_results(
+    horizon: int,
+    evaluations: Mapping[int, Sequence[EvaluationRun]],
+    baselines: Mapping[str, Any] | None,
+    cross_cells: Mapping[tuple[int, int], float],
+    scale: ScaleConfig,
+    threshold: float,
+) -> dict[str, Any]:
+    """Everything the report says about one horizon: each budget's row, the baselines,
+    the budget steps, the scaling-law fit and the cross-budget matrix.
+
+    `evaluations` maps each budget to its runs (seed 0 first); `baselines` is the
+    stored baselines record of the horizon; `cross_cells` maps (values_from,
+    architecture_of) to the cell's validation log loss.
+    """
+    h = _Horizon(horizon, evaluations, scale, threshold)
+    baseline_out, baseline_preds = _baseline_predictions(h, baselines)
+    rows = [_scaling_row(h, b, evaluations[b], baseline_preds, scale) for b in h.budgets]
     cross = None
     if cross_cells:
-        for b in budgets:  # the diagonal: the winner itself, final evaluation seed 0
-            cross_cells.setdefault((b, b), evaluations[b][0]["val_metrics"]["log_loss"])
-        cross = matrix(budgets, cross_cells)
-
+        cells = dict(cross_cells)
+        for b in h.budgets:  # the diagonal: the winner itself, final evaluation seed 0
+            cells.setdefault((b, b), evaluations[b][0].val_metrics["log_loss"])
+        cross = matrix(h.budgets, cells)
     return {
         "horizon_days": horizon,
-        "n_test": n_test,
-        "test_first_date": all_records[0]["test_dates"][0],
-        "test_last_date": all_records[0]["test_dates"][-1],
-        "block_days": block,
+        "n_test": h.n_test,
+        "test_first_date": h.runs[0].test_dates[0],
+        "test_last_date": h.runs[0].test_dates[-1],
+        "block_days": h.block_days,
         "bootstrap_resamples": scale.bootstrap_resamples,
-        "budgets": rows,
+        "budgets": [row.to_dict() for row in rows],
         "baselines": baseline_out,
-        "steps": steps,
-        "fit": fit,
+        "steps": _steps(h, evaluations),
+        "fit": _fit(h, scale),
         "cross_budget": cross,
     }
 
 
-def build_results(run_dir: Path) -> dict[str, Any]:
-    """Write experiment_results.csv and scaling.json of a scaling study's run directory
-    from what its stages stored; returns the scaling.json content."""
-    from finscale.config import StudyConfig
+def data_limited_warnings(horizon: int, rows: Sequence[ScalingRow], threshold: float) -> list[str]:
+    """One line per budget with fewer training samples per parameter than `threshold`."""
+    return [
+        f"h={horizon}, budget {row.budget_label}: {row.samples_per_param:.3g} training "
+        f"samples per parameter (< {threshold:g}): a data-limited regime; a flat or rising "
+        "curve here says more about the data than about model size"
+        for row in rows
+        if row.data_limited
+    ]
 
-    info = read_scale_file(run_dir)
-    config = StudyConfig(**info["config"])
-    scale = config.scale
-    evaluations = load_evaluations(run_dir, info["studies"], scale.seeds)
-    frame = experiment_rows(evaluations)
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False)
-    write_text_atomic(run_dir / RESULTS_CSV, buffer.getvalue())
 
+def scaling_results(
+    study: str,
+    config: Mapping[str, Any],
+    evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]],
+    baselines: Mapping[int, Mapping[str, Any] | None],
+    cells: Mapping[int, Sequence[CrossBudgetCell]],
+) -> dict[str, Any]:
+    """The content of `scaling.json`.
+
+    `config` is the study config as stored (a `StudyConfig` dump); `evaluations`
+    maps (budget, horizon) to its runs, seed 0 first; `baselines` and `cells` map
+    each horizon to its stored baselines record and cross-budget cells.
+    """
+    study_config = StudyConfig(**config)
+    scale = study_config.scale
     horizons = {}
     warnings = []
     for horizon in scale.horizons:
-        by_budget = {b: recs for (b, h), recs in evaluations.items() if h == horizon}
-        cells = {}
-        for a in by_budget:
-            for b in by_budget:
-                cell = read_json(cross_budget_path(run_dir, horizon, a, b)) if a != b else None
-                if cell is not None:
-                    cells[(a, b)] = cell["val_log_loss"]
+        by_budget = {b: runs for (b, h), runs in evaluations.items() if h == horizon}
+        cross = {
+            (c.values_from, c.architecture_of): c.val_log_loss
+            for c in cells.get(horizon, ())
+            if c.values_from != c.architecture_of
+        }
         result = horizon_results(
             horizon,
             by_budget,
-            read_json(baselines_path(run_dir, horizon)),
-            cells,
+            baselines.get(horizon),
+            cross,
             scale,
-            config.train.decision_threshold,
+            study_config.train.decision_threshold,
         )
         horizons[str(horizon)] = result
-        for row in result["budgets"]:
-            if row["data_limited"]:
-                warnings.append(
-                    f"h={horizon}, budget {row['budget_label']}: {row['samples_per_param']:.3g} "
-                    f"training samples per parameter (< {scale.min_samples_per_param:g}): a "
-                    "data-limited regime; a flat or rising curve here says more about the data "
-                    "than about model size"
-                )
-    out = {
-        "study": run_dir.name,
-        "tier": config.data.tier,
-        "target": config.data.target,
+        rows = [ScalingRow.from_dict(row) for row in result["budgets"]]
+        warnings += data_limited_warnings(horizon, rows, scale.min_samples_per_param)
+    return {
+        "study": study,
+        "tier": study_config.data.tier,
+        "target": study_config.data.target,
         "confidence_level": scale.confidence_level,
         "seeds": scale.seeds,
-        "config": info["config"],
+        "config": dict(config),
         "horizons": horizons,
         "warnings": warnings,
     }
-    write_json_atomic(run_dir / SCALING_JSON, _json_safe(out))
-    return out
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN and infinities as null: strict JSON readers (browsers, jq) reject them."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
-        return _json_safe(value.item())
+        return json_safe(value.item())
     return value

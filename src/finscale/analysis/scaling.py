@@ -284,25 +284,8 @@ def bootstrap_scaling_law(
       level, n_resamples, n_converged, seed.
     """
     n, loss = _checked_points(n_params, losses)
-    if int(n_resamples) != n_resamples or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
-    if grid is None:
-        grid = np.geomspace(n.min(), n.max(), 50)
-    grid = np.asarray(grid, dtype=float).ravel()
-    if grid.size == 0 or not (np.isfinite(grid).all() and (grid > 0).all()):
-        raise ValueError("grid must be non-empty, finite and positive")
-    if resampled_losses is not None:
-        resampled_losses = np.asarray(resampled_losses, dtype=float)
-        if resampled_losses.shape != (int(n_resamples), n.size):
-            raise ValueError(
-                f"resampled_losses must have shape ({int(n_resamples)}, {n.size}), "
-                f"got {resampled_losses.shape}"
-            )
-        if not (np.isfinite(resampled_losses).all() and (resampled_losses > 0).all()):
-            raise ValueError("resampled_losses must be finite and positive")
-    elif np.unique(n).size == n.size:
+    grid, resampled_losses = _checked_bootstrap_args(n, n_resamples, level, grid, resampled_losses)
+    if resampled_losses is None and np.unique(n).size == n.size:
         warnings.warn(
             "every parameter count has one run: the stratified bootstrap cannot vary the data "
             "and its intervals have zero width",
@@ -336,6 +319,47 @@ def bootstrap_scaling_law(
                 params[row] = solver.from_theta(result.x)
     converged = ~np.isnan(params[:, 0])
 
+    summary = _bootstrap_summary(full, params[converged], grid, level)
+    summary.update(
+        level=float(level),
+        n_resamples=int(n_resamples),
+        n_converged=int(converged.sum()),
+        seed=int(seed),
+    )
+    return summary
+
+
+def _checked_bootstrap_args(
+    n: np.ndarray, n_resamples: int, level: float, grid: Any, resampled_losses: Any
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The prediction grid and resampled losses of `bootstrap_scaling_law` as arrays;
+    raises ValueError on a count, level, grid or shape it cannot use."""
+    if int(n_resamples) != n_resamples or n_resamples < 1:
+        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+    if grid is None:
+        grid = np.geomspace(n.min(), n.max(), 50)
+    grid = np.asarray(grid, dtype=float).ravel()
+    if grid.size == 0 or not (np.isfinite(grid).all() and (grid > 0).all()):
+        raise ValueError("grid must be non-empty, finite and positive")
+    if resampled_losses is not None:
+        resampled_losses = np.asarray(resampled_losses, dtype=float)
+        if resampled_losses.shape != (int(n_resamples), n.size):
+            raise ValueError(
+                f"resampled_losses must have shape ({int(n_resamples)}, {n.size}), "
+                f"got {resampled_losses.shape}"
+            )
+        if not (np.isfinite(resampled_losses).all() and (resampled_losses > 0).all()):
+            raise ValueError("resampled_losses must be finite and positive")
+    return grid, resampled_losses
+
+
+def _bootstrap_summary(
+    full: ScalingFit, kept: np.ndarray, grid: np.ndarray, level: float
+) -> dict[str, Any]:
+    """The full-sample fit with percentile intervals of its parameters and of its
+    prediction over `grid`, from `kept` (n_converged, 3) resampled (E, A, alpha)."""
     tail = 100.0 * (1.0 - level) / 2.0
 
     def interval(values: np.ndarray) -> tuple[Any, Any]:
@@ -344,7 +368,6 @@ def bootstrap_scaling_law(
             return nan, nan
         return np.percentile(values, tail, axis=0), np.percentile(values, 100.0 - tail, axis=0)
 
-    kept = params[converged]
     low, high = interval(kept)
     summary: dict[str, Any] = {"fit": full.to_dict()}
     for column, name in enumerate(("E", "A", "alpha")):
@@ -361,10 +384,4 @@ def bootstrap_scaling_law(
         "low": [float(v) for v in np.broadcast_to(band_low, grid.shape)],
         "high": [float(v) for v in np.broadcast_to(band_high, grid.shape)],
     }
-    summary.update(
-        level=float(level),
-        n_resamples=int(n_resamples),
-        n_converged=int(converged.sum()),
-        seed=int(seed),
-    )
     return summary

@@ -1,12 +1,15 @@
 """A tiny scaling study on the bundled S&P 500 from 2012, run once per test session
-through the real pipeline (HPO, final evaluation, baselines, cross-budget, results)."""
+through the real pipeline (HPO, final evaluation, baselines, cross-budget, results).
+
+`tests/conftest.py` imports `tiny_scale_run`, so the scale and report tests (and any
+other) share the one session's run."""
 
 from pathlib import Path
 
 import pytest
 
-from finscale.analysis.pipeline import Pipeline, ScaleSpec, write_scale_file
 from finscale.config import load_study_config
+from finscale.scale import Pipeline, ScaleSpec, write_scale_file
 
 # Three budgets whose grids do not overlap, so the fit sees three parameter counts.
 TINY_SCALE_SETS = {
@@ -75,3 +78,8 @@ def tiny_scale_run(tmp_path_factory) -> Path:
     spec = tiny_scale_spec(root / "run", root / "store")
     run_pipeline(spec)
     return spec.run_dir
+
+
+def spec_of(run_dir: Path, **overrides) -> ScaleSpec:
+    """The spec of a copy of the tiny study (its store is the session's, beside it)."""
+    return tiny_scale_spec(run_dir, run_dir.parent.parent / "store", **overrides)

@@ -1,53 +1,36 @@
 """The scaling study, stage by stage: `finscale scale`.
 
-    hpo -> evaluation -> baselines -> cross-budget -> results -> report
+    hpo -> evaluation -> baselines -> cross_budget -> results -> report
 
-Every stage stores its results in the run directory, one atomic file per unit
-of work (a study, a seed, a horizon, a pair of budgets), each with the hash of
-its inputs. A rerun skips every unit whose stored hash matches and runs only
-what is missing or changed, so a crash or a stop costs at most the unit in
-flight. The HPO studies resume through their Optuna storage.
-
-Layout of a run directory:
-
-    scale.json                       the config and the plan
-    studies/{tier}_{budget}_h{h}/    each HPO study (journal, trial records, summary)
-    evaluation/{study}/seed_{k}.json final evaluation of the study's winner
-    baselines/h{h}.json              base rate, logistic, volatility-only logistic
-    cross_budget/h{h}/{A}_to_{B}.json
-    experiment_results.csv, scaling.json, report.md, report.html, figures/
+Every stage stores its results in the run directory (`finscale.scale.layout`),
+one atomic file per unit of work (a study, a seed, a horizon, a pair of
+budgets), each with the hash of its inputs: its resume key. A rerun skips every
+unit whose stored key matches and runs only what is missing or changed, so a
+crash or a stop costs at most the unit in flight. The HPO studies resume
+through their Optuna storage; results and report are cheap and rebuilt on
+every run.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from finscale.analysis.baselines import C_GRID
 from finscale.analysis.cross_budget import cell_key, cross_budget_cell, plan_pairs
-from finscale.analysis.evaluate import (
-    best_trial,
-    evaluate_seed,
-    evaluation_key,
-    input_key,
-    winner_of,
-)
+from finscale.analysis.evaluate import evaluate_seed, evaluation_key, input_key, winner_of
+from finscale.analysis.records import Winner
 from finscale.atomic import write_json_atomic
-from finscale.config import StudyConfig
 from finscale.errors import InputError, RunError
-from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name
-from finscale.hpo.control import StopRequested, StopSignal
+from finscale.hpo import StopRequested, StopSignal, StudySpec
+from finscale.scale.layout import baselines_path, cross_budget_path, evaluation_path, stored
+from finscale.scale.results import build_results, write_report
+from finscale.scale.spec import ScaleSpec
 from finscale.units import format_budget
 
-SCALE_FILE = "scale.json"
-STUDIES_DIR = "studies"
-EVALUATION_DIR = "evaluation"
-BASELINES_DIR = "baselines"
-CROSS_BUDGET_DIR = "cross_budget"
 STAGES = ("hpo", "evaluation", "baselines", "cross_budget", "results", "report")
 
 
@@ -64,103 +47,38 @@ class Reporter(Protocol):
 
 
 @dataclass(frozen=True)
-class ScaleSpec:
-    """One scaling study: its config, where it lives, and where its studies are stored."""
+class PlannedCell:
+    """One training of the cross-budget matrix: `target`'s architecture with `source`'s
+    training values, where it is stored, and what it would cost."""
 
-    config: StudyConfig
-    run_dir: Path
-    store_dir: Path
-    storage: str | None = None  # one Optuna URL for every study; None: a journal per study
-    workers: int = 1
+    horizon_days: int
+    source: Winner  # whose training values are used
+    target: Winner  # whose architecture is trained, on its own budget's study
+    path: Path
+    key: str  # the cell's resume key
+    stored: bool  # already stored with this key: a run skips it
+    estimated_seconds: float  # upper bound; NaN when the winner's epoch time is unknown
 
     @property
-    def budgets(self) -> tuple[int, ...]:
-        return self.config.scale.budgets
+    def values_from(self) -> int:
+        return self.source.budget
 
     @property
-    def horizons(self) -> tuple[int, ...]:
-        return self.config.scale.horizons
+    def architecture_of(self) -> int:
+        return self.target.budget
 
-    def horizon_config(self, horizon_days: int) -> StudyConfig:
-        data = self.config.data.model_copy(update={"horizon_days": horizon_days})
-        return self.config.model_copy(update={"data": data})
-
-    def study_name(self, budget: int, horizon_days: int) -> str:
-        return default_study_name(self.config.data.tier, budget, horizon_days)
-
-    def study_spec(self, budget: int, horizon_days: int) -> StudySpec:
-        name = self.study_name(budget, horizon_days)
-        run_dir = self.run_dir / STUDIES_DIR / name
-        return StudySpec(
-            config=self.horizon_config(horizon_days),
-            budget=budget,
-            study_name=name,
-            run_dir=run_dir,
-            storage=self.storage or str(run_dir / JOURNAL_FILE),
-            store_dir=self.store_dir,
-            workers=self.workers,
-        )
-
-    def studies(self) -> Iterator[tuple[int, int]]:
-        """(budget, horizon) of every study, horizon by horizon, smallest budget first."""
-        for horizon in self.horizons:
-            for budget in self.budgets:
-                yield budget, horizon
-
-
-def evaluation_path(run_dir: Path, study: str, seed: int) -> Path:
-    return run_dir / EVALUATION_DIR / study / f"seed_{seed}.json"
-
-
-def baselines_path(run_dir: Path, horizon_days: int) -> Path:
-    return run_dir / BASELINES_DIR / f"h{horizon_days}.json"
-
-
-def cross_budget_path(run_dir: Path, horizon_days: int, source: int, target: int) -> Path:
-    name = f"{format_budget(source)}_to_{format_budget(target)}.json"
-    return run_dir / CROSS_BUDGET_DIR / f"h{horizon_days}" / name
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A stored result, or None when it is missing (or unreadable: it is redone)."""
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def stored(path: Path, key: str) -> dict[str, Any] | None:
-    record = read_json(path)
-    return record if record is not None and record.get("key") == key else None
-
-
-def write_scale_file(spec: ScaleSpec) -> Path:
-    from finscale.hpo.storage import redact
-
-    return write_json_atomic(
-        spec.run_dir / SCALE_FILE,
-        {
-            "config": spec.config.model_dump(mode="json"),
-            "storage": redact(spec.storage) if spec.storage else None,
-            "studies": [
-                {"budget": b, "horizon_days": h, "study_name": spec.study_name(b, h)}
-                for b, h in spec.studies()
-            ],
-        },
-    )
-
-
-def read_scale_file(run_dir: Path) -> dict[str, Any]:
-    info = read_json(run_dir / SCALE_FILE)
-    if info is None:
-        raise InputError(
-            f"{run_dir} is not a scaling study's run directory (no readable {SCALE_FILE})",
-            str(run_dir),
-        )
-    return info
-
-
-# ---------------------------------------------------------------- the run
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "horizon_days": self.horizon_days,
+            "values_from": self.values_from,
+            "architecture_of": self.architecture_of,
+            "source": self.source.to_dict(),
+            "target": self.target.to_dict(),
+            "path": self.path,
+            "key": self.key,
+            "stored": self.stored,
+            "estimated_seconds": self.estimated_seconds,
+        }
 
 
 class Pipeline:
@@ -170,7 +88,7 @@ class Pipeline:
         self.spec = spec
         self.reporter = reporter
         self._prepared: dict[tuple[int, int], Any] = {}
-        self.winners: dict[tuple[int, int], dict[str, Any]] = {}
+        self.winners: dict[tuple[int, int], Winner] = {}
         self.report_paths: list[Path] = []
 
     def prepared(self, budget: int, horizon: int) -> Any:
@@ -212,9 +130,6 @@ class Pipeline:
     def results_and_report(self) -> dict[str, Any]:
         """Intervals, comparisons, fit and calibration from the stored runs, then the
         report; both cheap, rebuilt on every run."""
-        from finscale.analysis.report import write_report
-        from finscale.analysis.results import build_results
-
         box: dict[str, Any] = {}
 
         def results() -> bool:
@@ -246,7 +161,7 @@ class Pipeline:
             torch.set_num_threads(threads)
 
     def _hpo(self) -> None:
-        from finscale.hpo.study import run_study, summarize_run
+        from finscale.hpo import run_study, summarize_run
 
         studies = list(self.spec.studies())
         self.reporter.stage("hpo", len(studies))
@@ -284,28 +199,14 @@ class Pipeline:
                     f"study {study_spec.study_name} ended with {outcome.counts['finished']} of "
                     f"{study_spec.trials} trials finished; rerun to resume it"
                 )
-            self.winners[(budget, horizon)] = self._winner(outcome.study, budget, horizon)
-
-    def _winner(self, study: Any, budget: int, horizon: int) -> dict[str, Any]:
-        trial = best_trial(study)
-        winner = {
-            **winner_of(trial),
-            "budget": budget,
-            "horizon_days": horizon,
-            "study": study.study_name,
-        }
-        training = trial.user_attrs.get("training") or {}
-        epochs = training.get("epochs_run")
-        if training.get("train_seconds") and epochs:
-            winner["seconds_per_epoch"] = training["train_seconds"] / epochs
-        return winner
+            self.winners[(budget, horizon)] = winner_of(outcome.study, budget, horizon)
 
     def load_winners(self) -> None:
         """The winners of studies already searched, read from their storage (for the
         stages run on their own: `finscale validate-cross-budget`)."""
         import optuna
 
-        from finscale.hpo.storage import open_storage
+        from finscale.hpo import open_storage
 
         for budget, horizon in self.spec.studies():
             study_spec = self.spec.study_spec(budget, horizon)
@@ -324,7 +225,7 @@ class Pipeline:
                     f"study {study_spec.study_name} is not in its storage; run `finscale scale`",
                     str(self.spec.run_dir),
                 ) from None
-            self.winners[(budget, horizon)] = self._winner(study, budget, horizon)
+            self.winners[(budget, horizon)] = winner_of(study, budget, horizon)
 
     # ------------------------------------------------------------ evaluation
 
@@ -339,16 +240,16 @@ class Pipeline:
                 def run(budget=budget, horizon=horizon, seed=seed, winner=winner) -> bool:
                     prepared = self.prepared(budget, horizon)
                     config = self.spec.horizon_config(horizon)
-                    path = evaluation_path(self.spec.run_dir, winner["study"], seed)
+                    path = evaluation_path(self.spec.run_dir, winner.study, seed)
                     if stored(path, evaluation_key(prepared.info, winner, config, seed)):
                         return True
-                    record = evaluate_seed(
+                    evaluated = evaluate_seed(
                         prepared, config, winner, seed, on_epoch=lambda r: self._check_stop(stop)
                     )
-                    write_json_atomic(path, record)
+                    write_json_atomic(path, evaluated.to_dict())
                     return False
 
-                self._unit("evaluation", budget, horizon, f"{winner['study']} seed {seed}", run)
+                self._unit("evaluation", budget, horizon, f"{winner.study} seed {seed}", run)
 
     # ------------------------------------------------------------ baselines
 
@@ -378,7 +279,7 @@ class Pipeline:
 
     # ------------------------------------------------------------ cross-budget
 
-    def cross_budget_plan(self) -> list[dict[str, Any]]:
+    def plan_cross_budget(self) -> list[PlannedCell]:
         """Every cell to train, with its inputs, stored state and estimated cost."""
         from finscale.analysis.cross_budget import estimate_seconds
 
@@ -392,48 +293,49 @@ class Pipeline:
                 prepared = self.prepared(target, horizon)
                 key = cell_key(prepared.info, winners[source], winners[target], train_dump)
                 plan.append(
-                    {
-                        "horizon_days": horizon,
-                        "values_from": source,
-                        "architecture_of": target,
-                        "source": winners[source],
-                        "target": winners[target],
-                        "path": path,
-                        "key": key,
-                        "stored": stored(path, key) is not None,
-                        "estimated_seconds": estimate_seconds(winners[target], train.max_epochs),
-                    }
+                    PlannedCell(
+                        horizon_days=horizon,
+                        source=winners[source],
+                        target=winners[target],
+                        path=path,
+                        key=key,
+                        stored=stored(path, key) is not None,
+                        estimated_seconds=estimate_seconds(winners[target], train.max_epochs),
+                    )
                 )
         return plan
+
+    def cross_budget_plan(self) -> list[dict[str, Any]]:
+        """The plan as plain values (what `validate-cross-budget --dry-run` prints)."""
+        return [cell.to_dict() for cell in self.plan_cross_budget()]
 
     def cross_budget(self) -> None:
         if not self.spec.config.scale.cross_budget:
             self.reporter.stage("cross_budget", 0)
             return
-        plan = self.cross_budget_plan()
+        plan = self.plan_cross_budget()
         self.reporter.stage("cross_budget", len(plan))
         with StopSignal(self.spec.run_dir) as stop:
             for cell in plan:
-                target = cell["target"]
 
-                def run(cell=cell, target=target) -> bool:
-                    if cell["stored"]:
+                def run(cell=cell) -> bool:
+                    if cell.stored:
                         return True
-                    prepared = self.prepared(target["budget"], cell["horizon_days"])
+                    prepared = self.prepared(cell.target.budget, cell.horizon_days)
                     self._check_stop(stop)
-                    config = self.spec.horizon_config(cell["horizon_days"])
+                    config = self.spec.horizon_config(cell.horizon_days)
                     record = cross_budget_cell(
                         prepared,
                         config,
-                        cell["source"],
-                        target,
+                        cell.source,
+                        cell.target,
                         on_epoch=lambda r: self._check_stop(stop),
                     )
-                    write_json_atomic(cell["path"], record)
+                    write_json_atomic(cell.path, record.to_dict())
                     return False
 
                 detail = (
-                    f"values of {format_budget(cell['values_from'])} on the architecture of "
-                    f"{format_budget(cell['architecture_of'])}"
+                    f"values of {format_budget(cell.values_from)} on the architecture of "
+                    f"{format_budget(cell.architecture_of)}"
                 )
-                self._unit("cross_budget", target["budget"], cell["horizon_days"], detail, run)
+                self._unit("cross_budget", cell.target.budget, cell.horizon_days, detail, run)

@@ -11,22 +11,14 @@ import subprocess
 from collections import Counter
 from html.parser import HTMLParser
 
-import numpy as np
 import pytest
 
-from finscale.analysis.figures import architecture_grid, fmt, hpo_history_figure, scaling_figure
-from finscale.analysis.report import (
-    Alert,
-    Paragraph,
-    build_blocks,
-    fmt_interval,
-    render_html,
-    render_markdown,
-    write_report,
-)
-from finscale.analysis.results import build_results
 from finscale.cli import main
+from finscale.document import render_markdown
 from finscale.errors import InputError
+from finscale.report import build_blocks
+from finscale.report.figures import scaling_figure
+from finscale.scale import build_results, study_files_of, write_report
 from finscale.units import format_budget
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -187,7 +179,7 @@ def test_a_skipped_fit_is_reported_and_drawn_without_a_law(report_run):
     skipped = copy.deepcopy(results)
     for h in skipped["horizons"].values():
         h["fit"] = {"skipped": "needs 3 parameter counts", "points": h["fit"]["points"]}
-    markdown = render_markdown(build_blocks(run_dir, skipped))
+    markdown = render_markdown(build_blocks(skipped, study_files_of(run_dir, skipped)))
     assert "Scaling-law fit skipped: needs 3 parameter counts." in markdown
     assert "fitted alpha" not in markdown
 
@@ -204,54 +196,6 @@ def test_a_skipped_fit_is_reported_and_drawn_without_a_law(report_run):
     labels = ax.get_legend_handles_labels()[1]
     assert "each seed" in labels and "base_rate (0.4000)" in labels
     assert not any(label.startswith("E + A") for label in labels)
-
-
-def trial(number, state, value=None, last=None, duplicate_of=None, d_model=8, n_layers=1):
-    return {
-        "number": number,
-        "state": state,
-        "value": value,
-        "last_value": last if last is not None else value,
-        "duplicate_of": duplicate_of,
-        "architecture": {"d_model": d_model, "n_layers": n_layers},
-    }
-
-
-TRIALS = [
-    trial(0, "COMPLETE", 0.70, d_model=4),
-    trial(1, "PRUNED", last=0.72, d_model=8),
-    trial(2, "COMPLETE", 0.65, d_model=8, n_layers=2),
-    trial(3, "COMPLETE", 0.65, duplicate_of=2, d_model=8, n_layers=2),
-    trial(4, "FAIL"),
-    trial(5, "COMPLETE", 0.69, d_model=4),
-]
-
-
-def test_hpo_history_marks_pruned_duplicate_failed_and_best_so_far():
-    fig = hpo_history_figure([("4K", TRIALS, 2)])
-    ax = fig.axes[0]
-    labels = ax.get_legend_handles_labels()[1]
-    for label in ("complete", "pruned (last value)", "duplicate (value reused)", "winner"):
-        assert label in labels
-    assert "1 failed" in ax.get_title()
-    (best_line,) = [line for line in ax.get_lines() if line.get_label() == "best so far"]
-    assert list(best_line.get_ydata()) == [0.70, 0.65, 0.65, 0.65]
-
-
-def test_architecture_grid_keeps_the_best_complete_trial_per_cell():
-    grid = architecture_grid(TRIALS, d_models=[4, 8, 16], n_layers=[1, 2])
-    expected = np.array([[0.69, np.nan, np.nan], [np.nan, 0.65, np.nan]])
-    np.testing.assert_array_equal(grid, expected)  # the pruned d8/L1 trial is not a result
-
-
-def test_numbers_and_text_are_formatted_and_escaped_once():
-    assert fmt(None) == fmt(float("nan")) == "n/a"
-    assert fmt_interval(0.31264, 0.308, 0.31712) == "0.3126 [0.3080, 0.3171]"
-    assert fmt_interval(0.5, 0.45, 0.55, digits=3) == "0.500 [0.450, 0.550]"
-    assert fmt_interval(-0.0046, -0.023, 0.0158, signed=True) == "-0.0046 [-0.0230, +0.0158]"
-    page = render_html([Paragraph("a <b> & **c** `d`"), Alert("x < 20")], "t")
-    assert "a &lt;b&gt; &amp; <strong>c</strong> <code>d</code>" in page
-    assert '<div class="warning"><strong>Warning:</strong> x &lt; 20</div>' in page
 
 
 def test_every_figure_loads_in_a_headless_browser(report_run, tmp_path):

@@ -1,0 +1,206 @@
+"""The sections of one horizon of the scaling report: the scaling-law fit, the
+baselines, calibration, cross-budget transfer and the hyperparameter search,
+each followed by its figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from finscale.document import Alert, Block, Heading, Paragraph, Table, table_header
+from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, fmt
+from finscale.report.images import horizon_figures
+from finscale.report.study_files import StudyFiles
+from finscale.report.text import (
+    beats_text,
+    dates_text,
+    difference_text,
+    fit_text,
+    fmt_interval,
+    rows_of,
+)
+from finscale.units import architecture_label, format_budget
+
+
+def fit_blocks(results: Mapping[str, Any], horizon: str, fit: Mapping[str, Any]) -> list[Block]:
+    if "skipped" in fit:
+        return [Paragraph(f"Scaling-law fit skipped: {fit['skipped']}.")]
+    E, A = fit["E"], fit["A"]
+    blocks: list[Block] = [
+        Paragraph(
+            f"L(N) = E + A·N^-alpha fitted to {fit['fit']['n_points']} runs: "
+            f"E = {fmt_interval(E['value'], E['low'], E['high'])}, "
+            f"A = {A['value']:.4g} [{A['low']:.4g}, {A['high']:.4g}], **{fit_text(fit)}** "
+            f"({fit['level']:.0%} bootstrap over runs within each budget and over the test "
+            "dates of the comparisons; "
+            f"{fit['n_converged']} of {fit['n_resamples']} resamples converged)."
+        )
+    ]
+    if not fit["fit"]["converged"]:
+        blocks.append(Alert(f"h={horizon}: the full-sample scaling-law fit did not converge."))
+    if results["seeds"] < 2:
+        blocks.append(
+            Alert(
+                "one run per budget: the bootstrap over runs cannot vary the data, so the "
+                "fit's intervals have zero width and say nothing about its uncertainty"
+            )
+        )
+    return blocks
+
+
+def baseline_blocks(h: Mapping[str, Any]) -> list[Block]:
+    if not h["baselines"]:
+        return [Paragraph("No baselines stored for this horizon.")]
+    scores = tuple(
+        (
+            f"`{name}`",
+            dates_text(b["metrics"]["log_loss"], LOSS_DIGITS, with_mean=True),
+            dates_text(b["metrics"]["roc_auc"], AUC_DIGITS, with_mean=True),
+        )
+        for name, b in sorted(h["baselines"].items())
+    )
+    diffs = tuple(
+        (
+            r.budget_label,
+            f"`{name}`",
+            difference_text(c["log_loss"]),
+            difference_text(c["roc_auc"], AUC_DIGITS),
+            f"**{beats_text(c)}**",
+        )
+        for r in rows_of(h)
+        for name, c in sorted(r.vs_baselines.items())
+    )
+    return [
+        Paragraph(
+            "Baselines on the same splits and test dates (deterministic: one run, so only the "
+            "test-date interval):"
+        ),
+        Table(table_header("baseline | test log loss [dates] | test AUC [dates]"), scores, "lrr"),
+        Paragraph(
+            "Paired differences, transformer minus baseline, on the same resampled test dates "
+            "(log loss: negative is better; AUC: positive is better). A transformer **beats** a "
+            "baseline only when its log-loss interval lies wholly below zero."
+        ),
+        Table(
+            table_header("budget | baseline | log loss difference | AUC difference | verdict"),
+            diffs,
+            "llrrl",
+        ),
+    ]
+
+
+def calibration_blocks(h: Mapping[str, Any]) -> list[Block]:
+    rows = []
+    for r in rows_of(h):
+        cal = r.calibration
+        for name, entry in cal["methods"].items():
+            test, cv = entry.get("test", {}), entry.get("val_cv", {})
+            rows.append(
+                (
+                    r.budget_label,
+                    name + " (chosen)" * (name == cal["best"]),
+                    fmt(cv.get("log_loss")),
+                    fmt(test.get("log_loss")),
+                    fmt(test.get("brier")),
+                    fmt(test.get("ece")),
+                )
+            )
+    header = table_header(
+        "budget | method | val log loss (cross-fitted) | test log loss | test Brier | test ECE"
+    )
+    skipped = [
+        Alert(f"budget {r.budget_label}: {r.calibration['skipped']}")
+        for r in rows_of(h)
+        if r.calibration.get("skipped")
+    ]
+    return [
+        Paragraph(
+            "Each method is fitted on each seed's validation predictions and scored on its test "
+            "predictions (means over seeds). The method is **chosen on validation** log loss, "
+            "cross-fitted over blocks of days, never on test; the test columns are only scores."
+        ),
+        *skipped,
+        Table(header, tuple(rows), "llrrrr"),
+    ]
+
+
+def cross_budget_blocks(cross: Mapping[str, Any] | None) -> list[Block]:
+    if cross is None:
+        return [Paragraph("No cross-budget matrix for this horizon.")]
+    labels = [format_budget(b) for b in cross["budgets"]]
+    rows = [
+        (f"values of {labels[i]}", *map(fmt, values))
+        for i, values in enumerate(cross["val_log_loss"])
+    ]
+    rows.append(("own-values margin", *(fmt(v, signed=True) for v in cross["own_values_margin"])))
+    return [
+        Paragraph(
+            "Validation log loss of each budget's winning architecture (columns) trained with "
+            "the winning training values of each budget (rows), seed 0; the diagonal is the "
+            "winner itself. Margin: best off-diagonal cell minus the diagonal (positive: the "
+            "budget's own values are the best of those tried)."
+        ),
+        Table(
+            ("", *(f"architecture of {x}" for x in labels)), tuple(rows), "l" + "r" * len(labels)
+        ),
+    ]
+
+
+def hpo_blocks(h: Mapping[str, Any], files: Mapping[int, StudyFiles]) -> list[Block]:
+    rows = []
+    for r in rows_of(h):
+        trials = files[r.budget].trials
+        counts = [sum(t["state"] == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")]
+        duplicates = sum(t.get("duplicate_of") is not None for t in trials)
+        values = ", ".join(
+            f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in sorted(r.params.items())
+        )
+        rows.append(
+            (
+                r.budget_label,
+                f"`{r.study}`",
+                *map(str, (len(trials), *counts, duplicates)),
+                str(r.hpo_trial),
+                fmt(r.hpo_val_log_loss),
+                f"{architecture_label(r.architecture)}, d_ff {r.architecture['d_ff']}",
+                values,
+            )
+        )
+    header = table_header(
+        "budget | study | trials | complete | pruned | failed | duplicates | best trial | "
+        "best val log loss | architecture | training values"
+    )
+    note = (
+        "Duplicates are complete trials whose configuration was within the duplicate tolerance "
+        "of an earlier one: they reused its value instead of training again."
+    )
+    return [Table(header, tuple(rows), "llrrrrrrrll"), Paragraph(note)]
+
+
+def horizon_blocks(
+    results: Mapping[str, Any], horizon: str, h: Mapping[str, Any], files: Mapping[int, StudyFiles]
+) -> list[Block]:
+    """Fit, baselines, calibration, cross-budget and HPO of one horizon, with its figures;
+    `files` holds each budget's study files."""
+    figures = horizon_figures(horizon, h, files)
+    return [
+        Heading(f"Horizon h={horizon}"),
+        Heading("Scaling-law fit", 3),
+        *fit_blocks(results, horizon, h["fit"]),
+        figures["scaling"],
+        Heading("Baselines", 3),
+        *baseline_blocks(h),
+        figures["baselines"],
+        Heading("Calibration", 3),
+        *calibration_blocks(h),
+        figures["reliability"],
+        Heading("Cross-budget transfer", 3),
+        *cross_budget_blocks(h["cross_budget"]),
+        *([figures["cross_budget"]] if "cross_budget" in figures else []),
+        Heading("Hyperparameter search", 3),
+        *hpo_blocks(h, files),
+        figures["hpo"],
+        figures["architecture"],
+        figures["learning_curves"],
+    ]

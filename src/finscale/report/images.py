@@ -1,0 +1,127 @@
+"""Every figure of one horizon of the report, drawn and captioned as an Image block."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from finscale.document import Image
+from finscale.report.figures import (
+    architecture_figure,
+    architecture_grid,
+    baseline_figure,
+    cross_budget_figure,
+    hpo_history_figure,
+    learning_curves_figure,
+    png,
+    reliability_figure,
+    scaling_figure,
+)
+from finscale.report.study_files import StudyFiles
+from finscale.report.text import rows_of
+from finscale.units import format_budget
+
+# Alt text and caption of each kind of figure; a figure's id and file stem is f"{kind}_h{horizon}".
+FIGURE_TEXT = {
+    "scaling": (
+        "Scaling curve: test log loss against parameter count",
+        "Test log loss by exact parameter count: each seed (dots), seed mean with its seed "
+        "interval (error bar) and test-date interval (light bar), the fitted law with its "
+        "prediction band, and each baseline (dashed).",
+    ),
+    "baselines": (
+        "Baseline comparison: test log loss and AUC with intervals",
+        "Each budget's transformer (blue) and each baseline (grey): point = mean, light bar = "
+        "test-date interval, dark bar = seed interval.",
+    ),
+    "reliability": (
+        "Reliability diagrams: uncalibrated vs chosen calibration",
+        "Pooled test predictions of every seed in ten bins: observed positive rate against mean "
+        "predicted probability, before and after the chosen method; shaded: how many "
+        "predictions fall in each bin.",
+    ),
+    "cross_budget": (
+        "Cross-budget matrix: validation log loss",
+        "Rows: training values from a budget; columns: architecture of a budget; cells: "
+        "validation log loss (outlined: each budget's winner).",
+    ),
+    "hpo": (
+        "HPO history: validation log loss by trial",
+        "Each trial's validation log loss by trial number, the best so far (line), pruned "
+        "trials at their last reported value, duplicates that reused a value, and the winner.",
+    ),
+    "architecture": (
+        "Architecture heatmap: best validation log loss by d_model and n_layers",
+        "Best validation log loss over each study's complete trials per d_model x n_layers "
+        "cell (blank: no complete trial there).",
+    ),
+    "learning_curves": (
+        "Learning curves: train and validation loss per epoch",
+        "Final-evaluation runs of each winner: train loss (dashed) and validation loss (solid) "
+        "per epoch, one colour per seed.",
+    ),
+}
+
+
+def _arch_panel(label: str, f: StudyFiles) -> tuple[str, list[int], list[int], np.ndarray]:
+    """The heatmap axes are the study's grid dimensions (from study.json), so cells the
+    search never tried show as blank instead of disappearing."""
+    dims = f.info.get("dimension_values") or {}
+    archs = [t["architecture"] for t in f.trials if t.get("architecture")]
+    d_models = dims.get("d_model") or sorted({a["d_model"] for a in archs})
+    n_layers = dims.get("n_layers") or sorted({a["n_layers"] for a in archs})
+    return label, d_models, n_layers, architecture_grid(f.trials, d_models, n_layers)
+
+
+def horizon_figures(
+    horizon: str, h: Mapping[str, Any], files: Mapping[int, StudyFiles]
+) -> dict[str, Image]:
+    """Every figure of one horizon as an Image block, by kind (no cross_budget without
+    a matrix); `files` holds each budget's study files."""
+    rows, fit = rows_of(h), h["fit"]
+    baselines = sorted(h["baselines"].items())
+    models = [(f"transformer {r.budget_label}", r.metrics, False) for r in rows]
+    models += [(name, b["metrics"], True) for name, b in baselines]
+    figures = {
+        "scaling": scaling_figure(
+            (fit["points"]["n_params"], fit["points"]["test_log_loss"]),
+            [(r.budget_label, r.param_count, r.metrics["log_loss"]) for r in rows],
+            fit,
+            {name: b["metrics"]["log_loss"]["mean"] for name, b in baselines},
+            f"h={horizon}: test log loss by parameter count",
+        ),
+        "baselines": baseline_figure(
+            [(name, m["log_loss"], m["roc_auc"], is_baseline) for name, m, is_baseline in models],
+            f"h={horizon}: transformers and baselines",
+        ),
+        "reliability": reliability_figure(
+            [(r.budget_label, r.calibration["reliability"], r.calibration["best"]) for r in rows]
+        ),
+        "hpo": hpo_history_figure(
+            [(r.budget_label, files[r.budget].trials, r.hpo_trial) for r in rows]
+        ),
+        "architecture": architecture_figure(
+            [_arch_panel(r.budget_label, files[r.budget]) for r in rows]
+        ),
+        "learning_curves": learning_curves_figure(
+            [(r.budget_label, files[r.budget].curves) for r in rows]
+        ),
+    }
+    if h["cross_budget"] is not None:
+        cross = h["cross_budget"]
+        figures["cross_budget"] = cross_budget_figure(
+            [format_budget(b) for b in cross["budgets"]],
+            cross["val_log_loss"],
+            f"h={horizon}: cross-budget matrix",
+        )
+    return {
+        kind: Image(
+            f"{kind}_h{horizon}",
+            f"{FIGURE_TEXT[kind][0]}, h={horizon}",
+            FIGURE_TEXT[kind][1],
+            png(fig),
+        )
+        for kind, fig in figures.items()
+    }

@@ -1,0 +1,197 @@
+"""The study-wide sections of the scaling report: the short answer, the data and
+splits, the scaling table, samples per parameter, and the methods."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from finscale.document import (
+    Alert,
+    Block,
+    Bullets,
+    Heading,
+    Paragraph,
+    Table,
+    render_markdown,
+    table_header,
+)
+from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, fmt
+from finscale.report.study_files import StudyFiles
+from finscale.report.text import (
+    beats_text,
+    best_row,
+    dates_text,
+    difference_text,
+    fit_text,
+    level_note,
+    rows_of,
+    seeds_text,
+    steps_text,
+)
+from finscale.units import architecture_label
+
+METHODOLOGY_DOC = "docs/methodology.md"
+
+
+def scaling_blocks(results: Mapping[str, Any]) -> list[Block]:
+    """The scaling table and budget-step verdicts of every horizon."""
+    blocks: list[Block] = []
+    for horizon, h in results["horizons"].items():
+        rows = tuple(
+            (
+                r.budget_label,
+                architecture_label(r.architecture),
+                f"{r.param_count:,}",
+                f"{r.samples_per_param:.3g}",
+                seeds_text(r.metrics["log_loss"], LOSS_DIGITS),
+                dates_text(r.metrics["log_loss"], LOSS_DIGITS),
+                seeds_text(r.metrics["roc_auc"], AUC_DIGITS),
+                dates_text(r.metrics["roc_auc"], AUC_DIGITS),
+            )
+            for r in rows_of(h)
+        )
+        header = table_header(
+            "budget | architecture | params | samples/param | test log loss | log loss, dates | "
+            "test AUC | AUC, dates"
+        )
+        blocks += [
+            Heading(f"h={horizon}: test log loss by budget", 3),
+            Paragraph(
+                f"{level_note(results, h)} Architecture: d_model/layers/heads. Each metric: "
+                "seed mean [seed interval], then its test-date interval."
+            ),
+            Table(header, rows, "llrrrrrr"),
+            Bullets(tuple(steps_text(h))),
+        ]
+    return blocks
+
+
+def scaling_table_markdown(results: Mapping[str, Any]) -> str:
+    """The scaling table and verdicts of every horizon, as markdown (the CLI prints it)."""
+    return render_markdown(scaling_blocks(results))
+
+
+def short_answer_blocks(results: Mapping[str, Any]) -> list[Block]:
+    blocks: list[Block] = [
+        Heading("Short answer"),
+        Paragraph(
+            f"All intervals in this report are {results['confidence_level']:.0%} intervals. A "
+            "difference is called only when its interval excludes zero; otherwise the verdict "
+            "is **no detectable difference**."
+        ),
+    ]
+    for horizon, h in results["horizons"].items():
+        best = best_row(h)
+        items = steps_text(h)
+        for name, c in sorted(best.vs_baselines.items()):
+            items.append(
+                f"best transformer ({best.budget_label}, chosen on validation) vs `{name}`: "
+                f"**{beats_text(c)}** it (test log loss difference "
+                f"{difference_text(c['log_loss'])}; negative = transformer better)"
+            )
+        caveat = "" if "skipped" in h["fit"] else " (interval over seeds and test dates)"
+        items.append(f"scaling law: {fit_text(h['fit'])}{caveat}")
+        blocks += [Paragraph(f"**h={horizon}** ({horizon}-day horizon):"), Bullets(tuple(items))]
+    runs = [r for h in results["horizons"].values() for r in rows_of(h)]
+    limited = sum(r.data_limited for r in runs)
+    if limited:
+        blocks.append(
+            Alert(
+                f"{limited} of {len(runs)} budget runs are in a data-limited regime (too few "
+                "training samples per parameter); see **Samples per parameter** below."
+            )
+        )
+    return blocks
+
+
+def data_blocks(
+    results: Mapping[str, Any], files: Mapping[tuple[str, int], StudyFiles]
+) -> list[Block]:
+    d = results["config"]["data"]
+    fractions = "/".join(f"{f:g}" for f in d["split_fractions"])
+    blocks: list[Block] = [
+        Heading("Data and splits"),
+        Paragraph(
+            f"Target `{d['target']}` (source {d['source']}, feature tier `{d['tier']}`) from "
+            f"{d['start'] or 'the first day of the data'} to "
+            f"{d['end'] or 'the last day of the data'}; label rule "
+            f"`{d['label_rule']}`, threshold {d['threshold']:g} ({d['threshold_mode']}); "
+            f"{d['context_days']}-day context windows; {d['split']} split {fractions}. Split "
+            "boundaries are purged by the label horizon; the test split is scored once, in "
+            "final evaluation."
+        ),
+    ]
+    header = table_header("split | first date | last date | samples | positives | positive rate")
+    for horizon, h in results["horizons"].items():
+        stats = files[(horizon, h["budgets"][0]["budget"])].info.get("split_statistics")
+        blocks.append(Heading(f"h={horizon}", 3))
+        if not stats:
+            blocks.append(Paragraph("Split statistics not stored (no study.json)."))
+            continue
+        rows = tuple(
+            (
+                name,
+                s["first_date"],
+                s["last_date"],
+                f"{s['samples']:,}",
+                f"{s['positives']:,}",
+                fmt(s["positive_rate"], 3),
+            )
+            for name, s in ((n, stats[n]) for n in ("train", "val", "test") if n in stats)
+        )
+        blocks.append(Table(header, rows, "lllrrr"))
+    return blocks
+
+
+def samples_blocks(results: Mapping[str, Any]) -> list[Block]:
+    threshold = results["config"]["scale"]["min_samples_per_param"]
+    rows = tuple(
+        (
+            f"h={horizon}",
+            r.budget_label,
+            f"{r.param_count:,}",
+            f"{r.n_train:,}",
+            f"{r.samples_per_param:.3g}",
+            "**data-limited**" if r.data_limited else "ok",
+        )
+        for horizon, h in results["horizons"].items()
+        for r in rows_of(h)
+    )
+    header = table_header("horizon | budget | params | training samples | samples/param | regime")
+    return [
+        Heading("Samples per parameter"),
+        Paragraph(
+            f"Training samples per trainable parameter; below {threshold:g} a model can memorise "
+            "its training split, and a flat or rising loss curve says more about the data than "
+            "about model size."
+        ),
+        Table(header, rows, "llrrrl"),
+        *(Alert(w) for w in results["warnings"]),
+    ]
+
+
+def methods_blocks(results: Mapping[str, Any]) -> list[Block]:
+    blocks = ", ".join(f"h={k}: {h['block_days']} days" for k, h in results["horizons"].items())
+    return [
+        Heading("Methods"),
+        Bullets(
+            (
+                f"Each budget's HPO winner is retrained with {results['seeds']} seeds and scored "
+                "once on the test split; the search itself sees validation only.",
+                "Seed intervals: Student t of the mean over seeds. Test-date intervals: circular "
+                f"block bootstrap over test dates, blocks at least the label horizon ({blocks}).",
+                "Comparisons (budget steps, transformer vs baseline) are paired: every model of a "
+                "horizon is scored on the same resampled dates, and each resample also redraws "
+                "each model's seeds.",
+                "Verdict rule: a difference is called (improves, worsens, beats) only when its "
+                "interval excludes zero; otherwise **no detectable difference**.",
+                "Scaling law L(N) = E + A·N^-alpha: Huber loss of log losses, L-BFGS from a grid "
+                "of starts (Hoffmann et al. 2022); its intervals come from refitting on each "
+                "resample of the test dates (the comparisons' own draws) with the runs redrawn "
+                "within each budget, so they carry date and seed noise; with few seeds per "
+                "budget they are somewhat narrower than nominal.",
+                f"Data handling (causal features, purged splits, labels): see `{METHODOLOGY_DOC}`.",
+            )
+        ),
+    ]

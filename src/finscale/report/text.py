@@ -1,0 +1,82 @@
+"""How the report words its numbers: intervals, differences, verdicts, the chosen row.
+
+Shared by every section so a figure reads the same wherever it appears.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from finscale.analysis.records import ScalingRow
+from finscale.report.figures import LOSS_DIGITS, all_finite, as_float, fmt
+from finscale.units import format_budget
+
+
+def fmt_interval(value: Any, low: Any, high: Any, digits: int = LOSS_DIGITS, signed=False) -> str:
+    """'0.3126 [0.3080, 0.3171]'; the level is stated once per section, not per number."""
+    return f"{fmt(value, digits, signed)} [{fmt(low, digits, signed)}, {fmt(high, digits, signed)}]"
+
+
+def seeds_text(metric: Mapping[str, Any], digits: int) -> str:
+    """A metric's seed mean with its interval over seeds."""
+    return fmt_interval(metric["mean"], metric["seed_low"], metric["seed_high"], digits)
+
+
+def dates_text(metric: Mapping[str, Any], digits: int, with_mean: bool = False) -> str:
+    """A metric's interval over test dates, after its mean when `with_mean`."""
+    interval = f"[{fmt(metric['boot_low'], digits)}, {fmt(metric['boot_high'], digits)}]"
+    return f"{fmt(metric['mean'], digits)} {interval}" if with_mean else interval
+
+
+def difference_text(diff: Mapping[str, Any], digits: int = LOSS_DIGITS) -> str:
+    return fmt_interval(diff["difference"], diff["low"], diff["high"], digits, signed=True)
+
+
+def mean_of(values: Sequence[Any]) -> float:
+    """The mean of the finite values (scaling.json stores NaN as None); NaN if none."""
+    finite = [as_float(v) for v in values if all_finite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def rows_of(h: Mapping[str, Any]) -> list[ScalingRow]:
+    """The budget rows of one horizon of scaling.json, smallest budget first."""
+    return [ScalingRow.from_dict(row) for row in h["budgets"]]
+
+
+def level_note(results: Mapping[str, Any], h: Mapping[str, Any]) -> str:
+    return (
+        f"Intervals are {results['confidence_level']:.0%}: across {results['seeds']} training "
+        f"seeds (Student t of the seed mean) and over test dates (circular block bootstrap, "
+        f"{h['block_days']}-day blocks, {h['bootstrap_resamples']} resamples)."
+    )
+
+
+def step_text(step: Mapping[str, Any]) -> str:
+    return (
+        f"{format_budget(step['from_budget'])} -> {format_budget(step['to_budget'])} "
+        f"({step['from_params']:,} -> {step['to_params']:,} parameters): **{step['verdict']}** "
+        f"(test log loss change {difference_text(step['log_loss'])})"
+    )
+
+
+def steps_text(h: Mapping[str, Any]) -> list[str]:
+    return [step_text(s) for s in h["steps"]] or ["one budget: no budget step to compare"]
+
+
+def fit_text(fit: Mapping[str, Any]) -> str:
+    if "skipped" in fit:
+        return f"fit skipped: {fit['skipped']}"
+    alpha = fit["alpha"]
+    return f"fitted alpha {fmt_interval(alpha['value'], alpha['low'], alpha['high'])}"
+
+
+def best_row(h: Mapping[str, Any]) -> ScalingRow:
+    """The transformer a user would pick: the lowest mean validation log loss of its final
+    runs (picking the lowest test loss would select on the test split)."""
+    return min(rows_of(h), key=lambda r: (mean_of(r.val_log_loss), r.budget))
+
+
+def beats_text(comparison: Mapping[str, Any]) -> str:
+    return "beats" if comparison["beats"] else "does not beat"

@@ -1,0 +1,133 @@
+"""The results and the report of a run directory: `finscale report` and the last two
+stages of `finscale scale`.
+
+Reads only what the stages stored (final-evaluation runs, baselines,
+cross-budget cells, the studies' trial records), hands them to
+`finscale.analysis.results` and `finscale.report`, and writes what they
+return, so a report is rebuilt without training.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from finscale.analysis.records import CrossBudgetCell, EvaluationRun
+from finscale.analysis.results import experiment_rows, json_safe, scaling_results
+from finscale.atomic import write_json_atomic, write_text_atomic
+from finscale.config import StudyConfig
+from finscale.errors import InputError
+from finscale.hpo import STUDY_FILE
+from finscale.report import StudyFiles
+from finscale.report import write_report as write_report_document
+from finscale.scale.layout import (
+    RESULTS_CSV,
+    SCALING_JSON,
+    baselines_path,
+    cross_budget_path,
+    evaluation_path,
+    read_json,
+    study_dir,
+)
+from finscale.scale.spec import read_scale_file
+
+
+def load_evaluations(
+    run_dir: Path, studies: Sequence[Mapping[str, Any]], seeds: int
+) -> dict[tuple[int, int], list[EvaluationRun]]:
+    """The stored final-evaluation runs of every study of scale.json's plan, by (budget,
+    horizon), seed 0 first. A study without all its seeds is an error that names what
+    to run."""
+    out = {}
+    for study in studies:
+        runs = []
+        for seed in range(seeds):
+            path = evaluation_path(run_dir, study["study_name"], seed)
+            record = read_json(path)
+            if record is None:
+                raise InputError(
+                    f"study {study['study_name']} has no final evaluation of seed {seed}; "
+                    "run `finscale scale` with the same options to finish it",
+                    str(run_dir),
+                )
+            runs.append(_parsed(EvaluationRun, record, path))
+        out[(study["budget"], study["horizon_days"])] = runs
+    return out
+
+
+def load_cross_budget_cells(run_dir: Path, horizon: int, budgets: Sequence[int]) -> list:
+    """The stored cross-budget cells among `budgets` at `horizon` (none when the stage
+    was not run)."""
+    cells = []
+    for a in budgets:
+        for b in budgets:
+            path = cross_budget_path(run_dir, horizon, a, b)
+            record = read_json(path) if a != b else None
+            if record is not None:
+                cells.append(_parsed(CrossBudgetCell, record, path))
+    return cells
+
+
+def _parsed(kind: Any, record: dict[str, Any], path: Path) -> Any:
+    try:
+        return kind.from_dict(record)
+    except KeyError as exc:
+        raise InputError(
+            f"{path} lacks {exc}; it was written by another version: remove it and rerun "
+            "`finscale scale` with the same options to redo it",
+            str(path),
+        ) from None
+
+
+def build_results(run_dir: Path) -> dict[str, Any]:
+    """Write experiment_results.csv and scaling.json of a scaling study's run directory
+    from what its stages stored; returns the scaling.json content."""
+    info = read_scale_file(run_dir)
+    config = StudyConfig(**info["config"])
+    scale = config.scale
+    evaluations = load_evaluations(run_dir, info["studies"], scale.seeds)
+    buffer = io.StringIO()
+    experiment_rows(evaluations).to_csv(buffer, index=False)
+    write_text_atomic(run_dir / RESULTS_CSV, buffer.getvalue())
+
+    baselines, cells = {}, {}
+    for horizon in scale.horizons:
+        budgets = [b for (b, h) in evaluations if h == horizon]
+        baselines[horizon] = read_json(baselines_path(run_dir, horizon))
+        cells[horizon] = load_cross_budget_cells(run_dir, horizon, budgets)
+    out = scaling_results(run_dir.name, info["config"], evaluations, baselines, cells)
+    write_json_atomic(run_dir / SCALING_JSON, json_safe(out))
+    return out
+
+
+def load_study_files(run_dir: Path, study: str, seeds: int) -> StudyFiles:
+    """What the report draws of one study: its study.json, its finished trials' records
+    and the learning curve of each seed's final evaluation."""
+    folder = study_dir(run_dir, study)
+    trials = [read_json(p) for p in sorted((folder / "trials").glob("trial_*.json"))]
+    if not trials:  # a run whose per-trial records are gone: the export of finished trials
+        trials = read_json(folder / f"{study}_all_trials.json") or []
+    curves = [
+        (read_json(evaluation_path(run_dir, study, seed)) or {}).get("learning_curve", [])
+        for seed in range(seeds)
+    ]
+    trials = sorted((t for t in trials if t), key=lambda t: t["number"])
+    return StudyFiles(read_json(folder / STUDY_FILE) or {}, trials, curves)
+
+
+def study_files_of(run_dir: Path, results: Mapping[str, Any]) -> dict[tuple[str, int], StudyFiles]:
+    """The study files of every (horizon, budget) row of `results` (scaling.json)."""
+    return {
+        (horizon, row["budget"]): load_study_files(run_dir, row["study"], row["seeds"])
+        for horizon, h in results.get("horizons", {}).items()
+        for row in h["budgets"]
+    }
+
+
+def write_report(run_dir: Path, results: Mapping[str, Any]) -> list[Path]:
+    """Write figures/*.png, report.md and report.html of a run directory from its results
+    and its studies' records; returns the paths in the order written."""
+    run_dir = Path(run_dir)
+    return write_report_document(run_dir, results, study_files_of(run_dir, results))

@@ -1,0 +1,156 @@
+"""One scaling study: its config, where it lives, and its record in `scale.json`.
+
+A run directory holds one study's config: `check_run_dir_matches` refuses to
+resume it with other data or model settings, and `spec_of_run_dir` rebuilds
+the spec a directory was made with, for the commands that work on a finished
+or stopped study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finscale.atomic import write_json_atomic
+from finscale.config import StudyConfig, load_study_config
+from finscale.errors import InputError
+from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name, redact
+from finscale.scale.layout import SCALE_FILE, read_json, study_dir
+
+# The run directory of a study made without --run-dir: runs/{preset or config stem}.
+DEFAULT_RUNS_DIR = Path("runs")
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """One scaling study: its config, where it lives, and where its studies are stored."""
+
+    config: StudyConfig
+    run_dir: Path
+    store_dir: Path
+    storage: str | None = None  # one Optuna URL for every study; None: a journal per study
+    workers: int = 1
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        return self.config.scale.budgets
+
+    @property
+    def horizons(self) -> tuple[int, ...]:
+        return self.config.scale.horizons
+
+    def horizon_config(self, horizon_days: int) -> StudyConfig:
+        data = self.config.data.model_copy(update={"horizon_days": horizon_days})
+        return self.config.model_copy(update={"data": data})
+
+    def study_name(self, budget: int, horizon_days: int) -> str:
+        return default_study_name(self.config.data.tier, budget, horizon_days)
+
+    def study_spec(self, budget: int, horizon_days: int) -> StudySpec:
+        name = self.study_name(budget, horizon_days)
+        run_dir = study_dir(self.run_dir, name)
+        return StudySpec(
+            config=self.horizon_config(horizon_days),
+            budget=budget,
+            study_name=name,
+            run_dir=run_dir,
+            storage=self.storage or str(run_dir / JOURNAL_FILE),
+            store_dir=self.store_dir,
+            workers=self.workers,
+        )
+
+    def studies(self) -> Iterator[tuple[int, int]]:
+        """(budget, horizon) of every study, horizon by horizon, smallest budget first."""
+        for horizon in self.horizons:
+            for budget in self.budgets:
+                yield budget, horizon
+
+
+def new_scale_spec(
+    preset: str | None,
+    config_path: Path | None,
+    overrides: Mapping[str, Any],
+    run_dir: Path | None,
+    storage: str | None,
+    store_dir: Path,
+    workers: int = 1,
+) -> ScaleSpec:
+    """The spec of a study from a preset or a config file and dotted overrides; without
+    `run_dir` it lives in runs/{preset, or the config file's stem, or "scale"}."""
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}", "--workers")
+    study_config = load_study_config(preset, config_path, dict(overrides))
+    name = preset or (config_path.stem if config_path is not None else "scale")
+    return ScaleSpec(
+        config=study_config,
+        run_dir=run_dir or DEFAULT_RUNS_DIR / name,
+        store_dir=store_dir,
+        storage=storage,
+        workers=workers,
+    )
+
+
+def write_scale_file(spec: ScaleSpec) -> Path:
+    """scale.json: the config and every study of the plan (the storage's password
+    redacted)."""
+    return write_json_atomic(
+        spec.run_dir / SCALE_FILE,
+        {
+            "config": spec.config.model_dump(mode="json"),
+            "storage": redact(spec.storage) if spec.storage else None,
+            "studies": [
+                {"budget": b, "horizon_days": h, "study_name": spec.study_name(b, h)}
+                for b, h in spec.studies()
+            ],
+        },
+    )
+
+
+def read_scale_file(run_dir: Path) -> dict[str, Any]:
+    info = read_json(run_dir / SCALE_FILE)
+    if info is None:
+        raise InputError(
+            f"{run_dir} is not a scaling study's run directory (no readable {SCALE_FILE})",
+            str(run_dir),
+        )
+    return info
+
+
+def spec_of_run_dir(run_dir: Path, storage: str | None, store_dir: Path) -> ScaleSpec:
+    """The ScaleSpec a run directory was made with (its scale.json); `storage`, when
+    given, replaces the recorded one (whose password scale.json does not keep)."""
+    info = read_scale_file(run_dir)
+    recorded = info.get("storage")
+    if storage is None and recorded and "***" in recorded:
+        raise InputError(
+            f"the study's storage {recorded} needs its password: pass --storage with the full URL",
+            "--storage",
+        )
+    return ScaleSpec(
+        config=StudyConfig(**info["config"]),
+        run_dir=run_dir,
+        store_dir=store_dir,
+        storage=storage or recorded,
+    )
+
+
+def check_run_dir_matches(spec: ScaleSpec) -> None:
+    """A run directory holds one study's config: resuming with other data or model options
+    would mix two studies (the HPO storage would refuse it later, after hours)."""
+    recorded = read_json(spec.run_dir / SCALE_FILE)
+    if recorded is None:
+        return
+    now = spec.config.model_dump(mode="json")
+    changed = [
+        section
+        for section in ("data", "model")
+        if recorded.get("config", {}).get(section) != now[section]
+    ]
+    if changed:
+        raise InputError(
+            f"{spec.run_dir} holds a study with other {' and '.join(changed)} settings; "
+            "use another --run-dir or the same options",
+            "--run-dir",
+        )

@@ -1,0 +1,127 @@
+"""The results of a run directory: experiment_results.csv and scaling.json from what the
+stages stored, with the columns and keys users script against."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from finscale.analysis.bootstrap import IMPROVES, NO_DIFFERENCE, WORSENS
+from finscale.analysis.records import ScalingRow
+from finscale.scale import RESULTS_CSV, SCALING_JSON, build_results, evaluation_path
+from tests.analysis.test_records import SCALING_ROW_KEYS
+
+CONTRACT_COLUMNS = [
+    "tier",
+    "budget",
+    "horizon",
+    "seed",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "d_ff",
+    "param_count",
+    "micro_batch",
+    "accumulation",
+    "epochs",
+]
+# Every column of experiment_results.csv of the tiny study: the contract's columns, then
+# the winner's training values and each split's metrics.
+ALL_COLUMNS = [
+    *CONTRACT_COLUMNS,
+    "best_epoch",
+    "arch_index",
+    "hpo_trial",
+    "dropout",
+    "learning_rate",
+    "warmup_steps",
+    "weight_decay",
+    "n_train",
+    "samples_per_param",
+    "train_seconds",
+    "device",
+    "dtype",
+    *(
+        f"{split}_{name}"
+        for split in ("test", "val")
+        for name in (
+            "log_loss",
+            "brier",
+            "brier_skill",
+            "roc_auc",
+            "accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "ece",
+            "prediction_range",
+            "predicted_positive_rate",
+            "positive_rate",
+            "n_samples",
+        )
+    ),
+]
+SCALING_KEYS = {
+    "confidence_level",
+    "config",
+    "horizons",
+    "seeds",
+    "study",
+    "target",
+    "tier",
+    "warnings",
+}
+HORIZON_KEYS = {
+    "baselines",
+    "block_days",
+    "bootstrap_resamples",
+    "budgets",
+    "cross_budget",
+    "fit",
+    "horizon_days",
+    "n_test",
+    "steps",
+    "test_first_date",
+    "test_last_date",
+}
+
+
+def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
+    results = build_results(run_copy)
+    frame = pd.read_csv(run_copy / RESULTS_CSV)
+    assert list(frame.columns[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
+    assert list(frame.columns) == ALL_COLUMNS
+    assert len(frame) == 3 * 2  # budgets x seeds
+    assert {"test_log_loss", "test_roc_auc", "test_brier_skill", "val_log_loss"} <= set(frame)
+    stored = json.loads((run_copy / SCALING_JSON).read_text())
+    h1 = stored["horizons"]["1"]
+    assert set(stored) == SCALING_KEYS and set(h1) == HORIZON_KEYS
+    for row in h1["budgets"]:
+        assert set(row) == SCALING_ROW_KEYS
+        assert ScalingRow.from_dict(row).to_dict() == row
+    assert [row["budget"] for row in h1["budgets"]] == [4000, 16000, 32000]
+    for step in h1["steps"]:
+        d = step["log_loss"]
+        assert step["verdict"] in (IMPROVES, NO_DIFFERENCE, WORSENS)
+        if d["low"] <= 0 <= d["high"]:
+            assert step["verdict"] == NO_DIFFERENCE
+    for row in h1["budgets"]:
+        # 1,155 training samples against thousands of parameters.
+        assert row["data_limited"] and row["samples_per_param"] < 1
+        assert set(row["vs_baselines"]) == {"base_rate", "logistic", "volatility"}
+        m = row["metrics"]["log_loss"]
+        assert m["boot_low"] <= m["mean"] <= m["boot_high"]
+    assert len(results["warnings"]) == 3
+    # The diagonal of the cross-budget matrix is each winner's own seed-0 run.
+    cross = h1["cross_budget"]
+    for j, row in enumerate(h1["budgets"]):
+        seed0 = json.loads(evaluation_path(run_copy, row["study"], 0).read_text())
+        assert cross["val_log_loss"][j][j] == pytest.approx(seed0["val_metrics"]["log_loss"])
+    # Three distinct parameter counts: the law is fitted, with intervals around it.
+    fit = h1["fit"]
+    for name in ("E", "A", "alpha"):
+        assert fit[name]["low"] <= fit[name]["value"] <= fit[name]["high"], name
+    assert fit["n_converged"] > 0.9 * fit["n_resamples"]
+    assert sorted(set(fit["points"]["n_params"])) == [r["param_count"] for r in h1["budgets"]]
+    # The runs' test log loss the law is fitted to is the records' own.
+    assert sorted(fit["points"]["test_log_loss"]) == pytest.approx(sorted(frame["test_log_loss"]))
