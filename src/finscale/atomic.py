@@ -35,6 +35,13 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
         # so a report or dataset can be read by others as any file of the user's.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename is None:
+            # A failed write() (a full disk) names no file: name the one being written,
+            # so the error line says where.
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

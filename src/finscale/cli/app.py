@@ -1,0 +1,91 @@
+"""The `finscale` command line: the app, its command groups, and the one place where
+errors become exit codes.
+
+A command parses its flags, calls one function of a layer, and prints. Bad input
+ends with one line ``error: <what> (<where>)`` on stderr and exit code 2; a run
+that cannot go on (training diverged, a full disk) with one ``error:`` line and
+exit code 1; nothing is written before every check has passed.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+
+import typer
+
+from finscale.cli.data import data_app
+from finscale.cli.hpo import hpo_app, stop_command, summary_command, worker_command
+from finscale.cli.model import grid, train_command
+from finscale.cli.scale import report_command, scale_command, validate_cross_budget_command
+from finscale.errors import InputError, RunError
+
+app = typer.Typer(
+    help="Parameter-scaling studies of PatchTST classifiers on daily market data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+app.command("grid")(grid)
+app.command("train")(train_command)
+app.add_typer(hpo_app, name="hpo")
+app.command("worker")(worker_command)
+app.command("stop")(stop_command)
+app.command("summary")(summary_command)
+app.command("scale")(scale_command)
+app.command("report")(report_command)
+app.command("validate-cross-budget")(validate_cross_budget_command)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a filesystem fault: what failed, on which path, and what to do.
+
+    Every file finscale writes is atomic and every finished unit (trial, seed,
+    cell) is stored before the next starts, so the advice is always the same:
+    fix the cause, then run the same command again to resume."""
+    where = exc.filename or "a file finscale writes"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = f"no space left on the device writing {where}"
+        todo = "free space or move the run directory elsewhere"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = f"cannot write {where} ({exc.strerror})"
+        todo = "make it writable or choose another folder (--run-dir, --store)"
+    else:
+        what = f"{exc.strerror or exc} ({where})"
+        todo = "fix the cause"
+    return f"{what}; {todo}, then rerun the same command to resume with every finished step"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `finscale` script; returns the exit code."""
+    try:
+        app(args=argv, prog_name="finscale", standalone_mode=False)
+    except InputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except RunError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 1
+    except OSError as exc:
+        typer.echo(f"error: {os_error_line(exc)}", err=True)
+        return 1
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.TyperException as exc:
+        # Usage errors (unknown flag, bad value); a bare `finscale data` shows help.
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+            return 0
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return getattr(exc, "exit_code", 2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

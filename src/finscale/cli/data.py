@@ -1,0 +1,163 @@
+"""`finscale data build | show | features`: datasets and their features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from finscale.cli.options import (
+    DATA_FLAG_OF_FIELD,
+    JsonOpt,
+    TierOpt,
+    data_fields,
+    store_dir,
+    validated,
+    with_data_options,
+)
+from finscale.cli.progress import console
+from finscale.errors import InputError
+
+data_app = typer.Typer(help="Build, inspect and describe datasets.", no_args_is_help=True)
+
+
+def build(options: dict[str, Any], must_exist: bool = False):
+    """Build (or, with `must_exist`, only look up) the dataset a command's options select."""
+    from finscale.config import DataConfig
+    from finscale.data.dataset import build_dataset
+    from finscale.data.store import DataStore
+
+    config = validated(DataConfig, DATA_FLAG_OF_FIELD, **data_fields(options))
+    with console.status("building dataset", spinner="dots"):
+        return build_dataset(config, DataStore(store_dir(options["store"])), must_exist=must_exist)
+
+
+def print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    roles = ", ".join(f"{role} {symbol}" for role, symbol in summary["roles"].items())
+    label = summary["label"]
+    how = "reused from store" if summary["reused"] else "built"
+    console.print(
+        f"[bold]dataset {summary['key'][:16]}[/] ({how}"
+        f" in {summary['build_seconds']:.2f} s)\n"
+        f"  inputs     {roles}\n"
+        f"  rows       {summary['rows']} ({summary['first_date']} to {summary['last_date']})\n"
+        f"  features   {summary['n_features']} (tier {summary['tier']})\n"
+        f"  label      rise >= {label['threshold']:g} ({label['threshold_mode']}) "
+        f"by {label['rule']} within {label['horizon_days']} day(s)\n"
+        f"  windows    {summary['context_days']} days, {summary['split_kind']} split"
+    )
+    table = Table("split", "samples", "positives", "positive rate", "first date", "last date")
+    for name, s in summary["splits"].items():
+        table.add_row(
+            name,
+            str(s["samples"]),
+            str(s["positives"]),
+            f"{s['positive_rate']:.3f}",
+            s["first_date"],
+            s["last_date"],
+        )
+    console.print(table)
+    excluded = ", ".join(f"{k} {v}" for k, v in summary["row_states"].items())
+    console.print(f"  rows outside the splits: {excluded}")
+    # Hashes are printed whole and unwrapped so they can be copied and compared.
+    for symbol, sha in summary["inputs"].items():
+        console.print(f"  sha256 {symbol:<8} {sha}", soft_wrap=True)
+    console.print(f"  sha256 dataset  {summary['sha256']}", soft_wrap=True)
+
+
+@data_app.command("build")
+@with_data_options
+def data_build(
+    data: dict[str, Any],
+    out: Annotated[
+        Path | None, typer.Option(help="Also write the model-ready table to this parquet file.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the processed dataset (or reuse it from the store) and print its summary."""
+    if out is not None and out.suffix != ".parquet":
+        raise InputError(f"output must be a .parquet file, got {out.name}", "--out")
+    dataset = build(data)
+    summary = dataset.summary()
+    if out is not None:
+        from finscale.atomic import write_parquet_atomic
+
+        table = dataset.model_ready()
+        write_parquet_atomic(out, table)
+        summary["out"] = {"path": str(out), "rows": len(table), "columns": len(table.columns)}
+    print_summary(summary, as_json)
+    if out is not None and not as_json:
+        console.print(f"  wrote {out} ({len(table)} rows, {len(table.columns)} columns)")
+
+
+@data_app.command("show")
+@with_data_options
+def data_show(
+    data: dict[str, Any],
+    all_entries: Annotated[
+        bool, typer.Option("--all", help="List every entry of the store's manifest instead.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a dataset: rows, date range, label balance per split, feature count, hashes."""
+    if all_entries:
+        _print_entries(store_dir(data["store"]), as_json)
+        return
+    dataset = build(data, must_exist=True)
+    print_summary(dataset.summary(), as_json)
+
+
+def _print_entries(folder: Path, as_json: bool) -> None:
+    from finscale.data.store import DataStore
+
+    entries = DataStore(folder).entries()
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    table = Table("key", "kind", "rows", "first date", "last date", "sha256", "created")
+    for key, e in sorted(entries.items()):
+        table.add_row(
+            key,
+            e["kind"],
+            str(e["rows"]),
+            e["first_date"],
+            e["last_date"],
+            e["sha256"][:16],
+            e["created_at"],
+        )
+    console.print(table if entries else f"store {folder} is empty")
+
+
+@data_app.command("features")
+def data_features(
+    tier: TierOpt = "a25",
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List every feature of a tier with a one-line description."""
+    from finscale.data.features import tier_features, tier_roles
+
+    features = tier_features(tier)
+    if as_json:
+        rows = [
+            {"name": f.name, "role": f.role, "kind": f.kind, "description": f.description}
+            for f in features
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table(
+        "#",
+        "feature",
+        "input",
+        "kind",
+        "description",
+        title=f"tier {tier}: {len(features)} features, needs {', '.join(tier_roles(tier))}",
+    )
+    for i, f in enumerate(features, 1):
+        table.add_row(str(i), f.name, f.role, f.kind, f.description)
+    console.print(table)
