@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from finscale import atomic
 from finscale.cli import main
-from finscale.cli.app import os_error_line
+from finscale.errors import os_error_line
 from tests.hpo.conftest import TINY_BUDGET, set_flags
 
 FULL_AT = "trial_0002.json"  # the record of the third trial meets a full disk

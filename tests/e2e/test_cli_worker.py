@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from finscale.hpo import open_storage
 from finscale.hpo.attrs import FORCED_ATTR, RETRY_ATTR
+from finscale.hpo.storage import enqueued_params
 from tests.e2e.test_cli_data import run
 from tests.e2e.test_cli_hpo import check_records, finished, start
 from tests.e2e.test_cli_scale import scale_args
@@ -87,7 +88,7 @@ def in_flight(study, pid=None, most_epochs=40):
 
 def configuration(trial):
     """The params a trial ran or was to run with (a queued trial's are fixed ones)."""
-    return trial.params or trial.system_attrs.get("fixed_params", {})
+    return trial.params or enqueued_params(trial)
 
 
 def assert_no_password(password, folder, *texts):

@@ -22,6 +22,7 @@ from finscale.config import StudyConfig
 from finscale.errors import InputError
 from finscale.hpo import TRAINING_PARAMS, training_configs
 from finscale.hpo import best_trial as hpo_best_trial
+from finscale.hpo.attrs import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_ATTR, TRAINING_ATTR
 
 SPLITS = ("val", "test")
 
@@ -42,7 +43,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
 def winner_of(study: optuna.Study, budget: int, horizon_days: int) -> Winner:
     """The study's best trial as the `Winner` that final evaluation trains again."""
     trial = best_trial(study)
-    training = trial.user_attrs.get("training") or {}
+    training = trial.user_attrs.get(TRAINING_ATTR) or {}
     epochs_run = training.get("epochs_run")
     seconds = training.get("train_seconds")
     return Winner(
@@ -51,7 +52,7 @@ def winner_of(study: optuna.Study, budget: int, horizon_days: int) -> Winner:
         horizon_days=horizon_days,
         trial=trial.number,
         hpo_val_log_loss=trial.value,
-        architecture=trial.user_attrs["architecture"],
+        architecture=trial.user_attrs[ARCHITECTURE_ATTR],
         params={name: trial.params[name] for name in TRAINING_PARAMS},
         seconds_per_epoch=seconds / epochs_run if seconds and epochs_run else None,
     )
@@ -76,8 +77,8 @@ def run_key(
     architecture trained, its training values, the training config and the seed."""
     return input_key(
         stage=stage,
-        dataset=info["dataset_key"],
-        grid=info["grid_hash"],
+        dataset=info[DATASET_KEY_ATTR],
+        grid=info[GRID_HASH_ATTR],
         architecture=architecture["index"],
         params=params,
         train=train,

@@ -9,7 +9,6 @@ exit code 1; nothing is written before every check has passed.
 
 from __future__ import annotations
 
-import errno
 import sys
 
 import typer
@@ -18,7 +17,7 @@ from finscale.cli.data import data_app
 from finscale.cli.hpo import hpo_app, stop_command, summary_command, worker_command
 from finscale.cli.model import grid, train_command
 from finscale.cli.scale import report_command, scale_command, validate_cross_budget_command
-from finscale.errors import InputError, RunError
+from finscale.errors import InputError, RunError, os_error_line
 
 app = typer.Typer(
     help="Parameter-scaling studies of PatchTST classifiers on daily market data.",
@@ -36,25 +35,6 @@ app.command("summary")(summary_command)
 app.command("scale")(scale_command)
 app.command("report")(report_command)
 app.command("validate-cross-budget")(validate_cross_budget_command)
-
-
-def os_error_line(exc: OSError) -> str:
-    """One line for a filesystem fault: what failed, on which path, and what to do.
-
-    Every file finscale writes is atomic and every finished unit (trial, seed,
-    cell) is stored before the next starts, so the advice is always the same:
-    fix the cause, then run the same command again to resume."""
-    where = exc.filename or "a file finscale writes"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        what = f"no space left on the device writing {where}"
-        todo = "free space or move the run directory elsewhere"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        what = f"cannot write {where} ({exc.strerror})"
-        todo = "make it writable or choose another folder (--run-dir, --store)"
-    else:
-        what = f"{exc.strerror or exc} ({where})"
-        todo = "fix the cause"
-    return f"{what}; {todo}, then rerun the same command to resume with every finished step"
 
 
 def main(argv: list[str] | None = None) -> int:

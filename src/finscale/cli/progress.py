@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from finscale.hpo.attrs import ARCHITECTURE_ATTR, DUPLICATE_ATTR
 from finscale.units import architecture_label, format_budget, format_clock
 
 # Piped output is not wrapped at 80 columns: tables and hashes stay whole in logs.
@@ -42,19 +43,19 @@ def best_so_far(study: Any) -> str:
     best = best_trial(study.get_trials(deepcopy=False))
     if best is None:
         return "-"
-    arch = best.user_attrs.get("architecture", {})
+    arch = best.user_attrs.get(ARCHITECTURE_ATTR, {})
     return f"{best.value:.4f} (#{best.number}, {architecture_label(arch)})"
 
 
 def trial_line(trial: Any, outcome: Any, counts: dict[str, int], best: str) -> str:
-    arch = trial.user_attrs.get("architecture")
+    arch = trial.user_attrs.get(ARCHITECTURE_ATTR)
     what = (
         f"{architecture_label(arch)} {arch['param_count']:,} params" if arch else "no architecture"
     )
     value = f"{outcome.value:.4f}" if outcome.value is not None else "-"
     extra = ""
-    if "duplicate_of" in trial.user_attrs:
-        extra = f" (duplicate of #{trial.user_attrs['duplicate_of']}, not trained)"
+    if DUPLICATE_ATTR in trial.user_attrs:
+        extra = f" (duplicate of #{trial.user_attrs[DUPLICATE_ATTR]}, not trained)"
     elif outcome.reason:
         extra = f" ({outcome.reason})"
     seconds = trial.duration.total_seconds() if trial.duration else 0.0

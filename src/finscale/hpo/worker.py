@@ -22,7 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from finscale.atomic import file_lock
-from finscale.errors import InputError, RunError
+from finscale.errors import InputError, RunError, os_error_line
 from finscale.hpo.attrs import RETRY_ATTR, STUDY_NAME_ATTR, SURPLUS_ATTR, WORKER_ATTR
 from finscale.hpo.control import CoreShare, StopSignal
 from finscale.hpo.objective import TrialContext, TrialOutcome, run_trial
@@ -295,6 +295,9 @@ def worker_process(spec: StudySpec, worker_index: int, on_trial: TrialCallback |
         pass
     except (InputError, RunError) as exc:
         print(f"error: worker {worker_index}: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        print(f"error: worker {worker_index}: {os_error_line(exc)}", file=sys.stderr)
         sys.exit(1)
 
 

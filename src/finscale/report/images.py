@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from finscale.document import Image
+from finscale.hpo.attrs import DIMENSION_VALUES_ATTR
 from finscale.report.figures import (
     architecture_figure,
     architecture_grid,
@@ -68,7 +69,7 @@ FIGURE_TEXT = {
 def _arch_panel(label: str, f: StudyFiles) -> tuple[str, list[int], list[int], np.ndarray]:
     """The heatmap axes are the study's grid dimensions (from study.json), so cells the
     search never tried show as blank instead of disappearing."""
-    dims = f.info.get("dimension_values") or {}
+    dims = f.info.get(DIMENSION_VALUES_ATTR) or {}
     archs = [t["architecture"] for t in f.trials if t.get("architecture")]
     d_models = dims.get("d_model") or sorted({a["d_model"] for a in archs})
     n_layers = dims.get("n_layers") or sorted({a["n_layers"] for a in archs})

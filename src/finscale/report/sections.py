@@ -16,6 +16,7 @@ from finscale.document import (
     render_markdown,
     table_header,
 )
+from finscale.hpo.attrs import SPLITS_ATTR
 from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, fmt
 from finscale.report.study_files import StudyFiles
 from finscale.report.text import (
@@ -124,7 +125,7 @@ def data_blocks(
     ]
     header = table_header("split | first date | last date | samples | positives | positive rate")
     for horizon, h in results["horizons"].items():
-        stats = files[(horizon, h["budgets"][0]["budget"])].info.get("split_statistics")
+        stats = files[(horizon, h["budgets"][0]["budget"])].info.get(SPLITS_ATTR)
         blocks.append(Heading(f"h={horizon}", 3))
         if not stats:
             blocks.append(Paragraph("Split statistics not stored (no study.json)."))
