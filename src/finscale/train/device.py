@@ -132,16 +132,16 @@ def default_memory_limit(device: torch.device) -> MemoryLimit:
 # (PyTorch's default keeps TF32 off for matmuls). First match of the device name
 # wins, so the more specific names come first. None: no bf16 units.
 CUDA_PEAK_FLOPS: tuple[tuple[str, float | None, float], ...] = (
-    (r"H100.*PCIe", 756e12, 51.2e12),
-    (r"H100 NVL", 835e12, 60.0e12),
-    (r"H100", 989.4e12, 66.9e12),
-    (r"H200 NVL", 835e12, 60.0e12),
-    (r"H200", 989.4e12, 66.9e12),
-    (r"A100", 312e12, 19.5e12),
-    (r"L40S", 362e12, 91.6e12),
+    (r"\bH100\b.*\bPCIe\b", 756e12, 51.2e12),
+    (r"\bH100 NVL\b", 835e12, 60.0e12),
+    (r"\bH100\b", 989.4e12, 66.9e12),
+    (r"\bH200 NVL\b", 835e12, 60.0e12),
+    (r"\bG?H200\b", 989.4e12, 66.9e12),
+    (r"\bA100\b", 312e12, 19.5e12),
+    (r"\bL40S\b", 362e12, 91.6e12),
     (r"\bL4\b", 121e12, 30.3e12),
     (r"\bA10\b", 125e12, 31.2e12),
-    (r"V100", None, 15.7e12),
+    (r"\bV100\b", None, 15.7e12),
     (r"\bT4\b", None, 8.1e12),
 )
 
