@@ -1,6 +1,7 @@
 """One optimizer step of training and what surrounds it: the learning-rate
-schedule, the loss weight, exact gradient accumulation over micro-batches, and
-the out-of-memory retry that halves the micro-batch.
+schedule, the loss (binary cross-entropy, optionally weighted), gradient
+clipping, exact gradient accumulation over micro-batches, and the
+out-of-memory retry that halves the micro-batch.
 
 Faults never take a study down silently: a non-finite loss is
 `TrainingDiverged` naming the epoch and step; an out-of-memory error halves
