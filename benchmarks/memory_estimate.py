@@ -42,7 +42,7 @@ def train_steps(config, micro_batch: int, accumulation_steps: int, steps: int, d
     from finscale.config import TrainConfig
     from finscale.model import PatchTST
     from finscale.train.device import Precision
-    from finscale.train.trainer import OptimizerStep
+    from finscale.train.step import OptimizerStep
 
     group = micro_batch * accumulation_steps
     x = torch.randn(group, config.context_days, config.n_features, device=device)

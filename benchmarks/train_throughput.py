@@ -11,11 +11,18 @@ machine varies by +-20% between runs; each line is the median). Both print
 
     arch d=.. L=.. h=.. params=.. samples/s=.. GFLOP/s=.. of_peak=..
 
-with the anchor's FLOP formula (6 x body parameters x tokens + 12 x layers x
-tokens^2 x d_model per sample, body = parameters - head weight - position
-table) against this machine's measured fp32 matmul peak (1024^2 as the anchor
-measures it, best of 5). A ratio line per architecture compares samples/s with
-the target: 1.5x for d_model >= 128, 1.2x for 64/48/8.
+finscale's figures are the trainer's own: `PatchTST.estimate_flops` (matrix
+products counted exactly, as its records count them) and `estimate_mfu`
+against the peak. The anchor's formula (6 x body parameters x tokens + 12 x
+layers x tokens^2 x d_model per sample, body = parameters - head weight -
+position table) counts biases and norms as products and the embedding's
+backward twice: 0.8% to 2.5% above finscale's count for the default
+architectures, so compare samples/s for speed and of_peak for efficiency.
+On CPU the peak is this machine's fp32 matmul peak measured as the anchor
+measures it (1024^2, the mean of 10, best of 5); on CUDA the data-sheet peak
+of `finscale.train.device.peak_flops` at the run's dtype. A ratio line per
+architecture compares samples/s with the target: 1.5x for d_model >= 128,
+1.2x for 64/48/8.
 """
 
 from __future__ import annotations
@@ -30,9 +37,9 @@ from pathlib import Path
 import torch
 
 from finscale.config import TrainConfig
-from finscale.model import PatchTST, PatchTSTConfig
-from finscale.train.device import resolve_device, resolve_precision
-from finscale.train.trainer import OptimizerStep
+from finscale.model import PatchTST, PatchTSTConfig, estimate_mfu
+from finscale.train.device import peak_flops, resolve_hardware
+from finscale.train.step import OptimizerStep
 
 ARCHITECTURES = ["64,48,8", "128,10,8", "256,2,8", "512,4,8"]
 DEFAULT_ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "seed_baseline.py"
@@ -48,7 +55,7 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> float:
     return 2 * n**3 / ((time.perf_counter() - started) / repeats) / 1e9
 
 
-def finscale_line(args, spec: str, dtype: str, peak: float) -> tuple[str, float]:
+def finscale_line(args, spec: str, dtype: str, cpu_peak: float) -> tuple[str, float]:
     d, n_layers, h = map(int, spec.split(","))
     config = PatchTSTConfig(
         n_features=args.features,
@@ -60,12 +67,13 @@ def finscale_line(args, spec: str, dtype: str, peak: float) -> tuple[str, float]
         n_heads=h,
         d_ff=4 * d,
     )
-    device = resolve_device(args.device)
-    precision = resolve_precision(dtype, device)
+    train_config = TrainConfig(learning_rate=1e-4, warmup_steps=0, device=args.device, dtype=dtype)
+    hardware = resolve_hardware(train_config)
+    device = hardware.device
+    peak = cpu_peak if device.type == "cpu" else hardware.peak_flops_per_second
     torch.manual_seed(0)
     model = PatchTST(config).to(device).train()
-    train_config = TrainConfig(learning_rate=1e-4, warmup_steps=0, device=args.device)
-    step = OptimizerStep(model, train_config, device, precision, args.batch, 10**6)
+    step = OptimizerStep(model, train_config, device, hardware.precision, args.batch, 10**6)
     x = torch.randn(args.batch, args.context, args.features, device=device)
     y = torch.randint(0, 2, (args.batch,), device=device).float()
     for _ in range(2):
@@ -74,17 +82,15 @@ def finscale_line(args, spec: str, dtype: str, peak: float) -> tuple[str, float]
     for _ in range(args.steps):
         step(x, y)  # returns host floats: every step is synchronised
     seconds = (time.perf_counter() - started) / args.steps
-    n = model.num_parameters()
-    tokens = config.num_patches
-    body = n - model.head.weight.numel() - model.position.numel()
-    flops = 6 * body * tokens + 12 * n_layers * tokens * tokens * d
-    gflops = flops * args.batch / seconds / 1e9
+    flops_per_second = model.estimate_flops(args.batch) / seconds
+    mfu = estimate_mfu(flops_per_second, peak)
     samples = args.batch / seconds
     line = (
-        f"arch d={d} L={n_layers} h={h} params={n} samples/s={samples:.0f} "
-        f"GFLOP/s={gflops:.1f} of_peak={gflops / peak:.2f}"
+        f"arch d={d} L={n_layers} h={h} params={model.num_parameters()} "
+        f"samples/s={samples:.0f} GFLOP/s={flops_per_second / 1e9:.1f} "
+        f"of_peak={'n/a' if mfu is None else f'{mfu:.2f}'}"
     )
-    return f"{line} dtype={precision.dtype}", samples
+    return f"{line} dtype={hardware.dtype}", samples
 
 
 def anchor_line(args, spec: str) -> tuple[str, float]:
@@ -138,8 +144,17 @@ def main() -> None:
 
     # A peak is a maximum: the best of a few measurements, so that one slow sample on
     # a shared machine does not inflate every of_peak figure.
-    peak = max(matmul_peak_gflops() for _ in range(5))
-    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s, threads={torch.get_num_threads()}", flush=True)
+    cpu_peak = max(matmul_peak_gflops() for _ in range(5)) * 1e9
+    print(
+        f"fp32 matmul peak: {cpu_peak / 1e9:.0f} GFLOP/s, threads={torch.get_num_threads()}",
+        flush=True,
+    )
+    if args.device != "cpu":
+        device = resolve_hardware(TrainConfig(device=args.device)).device
+        for dtype in ("fp32", "bf16"):
+            peak, source = peak_flops(device, dtype)
+            shown = "unknown" if peak is None else f"{peak / 1e12:.1f} TFLOP/s"
+            print(f"{device} {dtype} peak: {shown} ({source})", flush=True)
     print(f"each line: the median of {args.rounds} rounds, anchor and finscale alternating")
     dtypes = args.dtype.split(",")
     for spec in args.arch:
@@ -150,7 +165,7 @@ def main() -> None:
             if not args.no_anchor:
                 runs["anchor"].append(anchor_line(args, spec))
             for dtype in dtypes:
-                runs[dtype].append(finscale_line(args, spec, dtype, peak))
+                runs[dtype].append(finscale_line(args, spec, dtype, cpu_peak))
         anchor = median_run(runs["anchor"]) if not args.no_anchor else None
         if anchor:
             print(f"anchor   {anchor[0]}", flush=True)

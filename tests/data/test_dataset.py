@@ -1,10 +1,12 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from finscale.config import DataConfig
-from finscale.data.dataset import build_dataset, resolve_roles
+from finscale.data.dataset import Normalizer, build_dataset, resolve_roles
 from finscale.data.splits import NO_LABEL, PURGED, SPLIT_NAMES, TRAIN
 from finscale.data.store import DataStore
 from finscale.errors import InputError
@@ -54,6 +56,39 @@ def test_normalisation_uses_training_rows_only(bundled_a25):
     )
     test = data.features[data.rows("test")].double()
     assert test.mean(0).abs().max() > 0.05  # the test period is not standardised on itself
+
+
+def test_every_windows_call_shares_one_feature_tensor(bundled_a25):
+    first, second = bundled_a25.windows(), bundled_a25.windows()
+    assert first is not second
+    assert first.features is second.features and first.labels is second.labels
+    storage = first.features.untyped_storage().data_ptr()
+    assert second.windows.untyped_storage().data_ptr() == storage
+
+
+def test_the_normaliser_is_fitted_once_on_training_rows(bundled_a25, monkeypatch):
+    fresh = dataclasses.replace(bundled_a25)  # nothing fitted or built yet
+    fits = []
+    original = Normalizer.fit.__func__
+
+    def counting_fit(cls, values, train_rows, continuous):
+        fits.append(train_rows)
+        return original(cls, values, train_rows, continuous)
+
+    monkeypatch.setattr(Normalizer, "fit", classmethod(counting_fit))
+    normalizer = fresh.normalizer()
+    data = fresh.windows()
+    fresh.windows()
+    fresh.model_ready()
+    assert fresh.normalizer() is normalizer and len(fits) == 1
+    train_rows = fresh.table["split"].to_numpy() == TRAIN
+    np.testing.assert_array_equal(fits[0], train_rows)
+    raw = fresh.table.loc[train_rows, fresh.feature_names].to_numpy(float)
+    continuous = fresh.continuous
+    np.testing.assert_allclose(normalizer.mean[continuous], raw.mean(0)[continuous])
+    np.testing.assert_allclose(normalizer.std[continuous], raw.std(0)[continuous])
+    expected = normalizer.transform(fresh.table[fresh.feature_names].to_numpy(float))
+    torch.testing.assert_close(data.features, torch.from_numpy(expected.astype(np.float32)))
 
 
 def test_model_ready_table(bundled_a25):

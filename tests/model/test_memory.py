@@ -3,13 +3,15 @@ import torch
 
 from finscale.errors import InputError
 from finscale.model import PatchTST, PatchTSTConfig, count_parameters
+from finscale.model.grid import build_grid, plan_grid
 from finscale.model.memory import (
     ArchitectureTooLarge,
     estimate_training_memory,
     memory_safe_batch_config,
+    plan_batch,
     saved_activation_bytes,
 )
-from finscale.train.trainer import forward_context
+from finscale.train.step import forward_context
 from finscale.units import format_bytes, parse_memory_size
 
 CONFIG = PatchTSTConfig(d_model=64, n_layers=3, n_heads=4, d_ff=256)
@@ -105,6 +107,35 @@ def test_architecture_too_large_even_at_micro_batch_one():
     assert info.value.memory_bytes == at_one
     assert "at micro-batch 1" in str(info.value)
     assert memory_safe_batch_config(CONFIG, 128, at_one).micro_batch == 1
+
+
+def test_a_given_micro_batch_is_planned_as_given_with_its_estimate():
+    limit = estimate_training_memory(CONFIG, 8, accumulation_steps=13).peak_bytes
+    planned = plan_batch(CONFIG, 100, limit)
+    assert planned == memory_safe_batch_config(CONFIG, 100, limit)
+    assert (planned.micro_batch, planned.accumulation_steps) == (8, 13)
+    # A user's (or an out-of-memory retry's) micro-batch is kept, even over the limit.
+    given = plan_batch(CONFIG, 100, limit, micro_batch=30)
+    assert (given.micro_batch, given.accumulation_steps, given.effective_batch) == (30, 4, 100)
+    assert given.memory_bytes == estimate_training_memory(CONFIG, 30, "fp32", "cpu", 4).peak_bytes
+    assert given.memory_bytes > limit
+    bf16 = plan_batch(CONFIG, 100, limit, "bf16", "cuda", micro_batch=30)
+    assert bf16.memory_bytes == estimate_training_memory(CONFIG, 30, "bf16", "cuda", 4).peak_bytes
+
+
+def test_the_grid_plan_is_plan_batch_for_every_architecture():
+    grid = build_grid("2M")
+    limit = 40 * 2**20  # half the 2M grid fits
+    planned = plan_grid(grid, 256, limit, "bf16", "cuda")
+    assert [p.architecture for p in planned] == list(grid.architectures)
+    for p in planned:
+        if p.fits:
+            assert p.batch == plan_batch(p.architecture.config, 256, limit, "bf16", "cuda")
+            assert p.memory_bytes == p.batch.memory_bytes
+        else:
+            with pytest.raises(ArchitectureTooLarge):
+                plan_batch(p.architecture.config, 256, limit, "bf16", "cuda")
+    assert any(p.fits for p in planned) and not all(p.fits for p in planned)
 
 
 @pytest.mark.parametrize(

@@ -1,3 +1,5 @@
+import functools
+
 import pytest
 import torch
 
@@ -13,12 +15,41 @@ def built_count(config: PatchTSTConfig) -> int:
         return sum(p.numel() for p in PatchTST(config).parameters())
 
 
+@functools.cache
+def built_parts(config: PatchTSTConfig) -> tuple[int, int]:
+    """(parameters outside the blocks, parameters of one block) of `config` built on the
+    meta device with one layer: a grid's many depths of one width cost one build."""
+    with torch.device("meta"):
+        model = PatchTST(config.replace(n_layers=1))
+    block = sum(p.numel() for p in model.blocks[0].parameters())
+    return sum(p.numel() for p in model.parameters()) - block, block
+
+
+def built_count_by_parts(config: PatchTSTConfig) -> int:
+    outside, block = built_parts(config.replace(n_layers=1))
+    return outside + config.n_layers * block
+
+
+@pytest.mark.parametrize(
+    ("d_model", "n_layers", "n_heads"), [(64, 1, 8), (64, 48, 8), (96, 7, 32), (512, 3, 16)]
+)
+def test_a_built_model_is_its_parts_and_one_block_per_layer(d_model, n_layers, n_heads):
+    """What makes counting by parts exact: every block of a built model is the same."""
+    config = PatchTSTConfig(d_model=d_model, n_layers=n_layers, n_heads=n_heads, d_ff=4 * d_model)
+    assert built_count(config) == built_count_by_parts(config) == count_parameters(config)
+
+
 @pytest.mark.parametrize("budget", DEFAULT_BUDGETS)
 def test_count_is_exact_for_every_architecture_of_the_default_grids(budget):
     grid = build_grid(budget)
     assert len(grid) > 0
     for arch in grid.architectures:
-        assert count_parameters(arch.config) == built_count(arch.config) == arch.param_count
+        parts = parameter_breakdown(arch.config)
+        outside, block = built_parts(arch.config.replace(n_layers=1))
+        assert parts["blocks"] == arch.config.n_layers * block
+        assert sum(parts.values()) - parts["blocks"] == outside
+        assert count_parameters(arch.config) == built_count_by_parts(arch.config)
+        assert count_parameters(arch.config) == arch.param_count
 
 
 @pytest.mark.parametrize(
@@ -40,7 +71,7 @@ def test_count_is_exact_for_other_shapes_and_knobs(changes):
 def test_count_is_exact_on_a_grid_of_another_data_shape():
     grid = build_grid("20M", ModelConfig(patch_len=8, stride=4), n_features=100, context_days=90)
     for arch in grid.architectures:
-        assert count_parameters(arch.config) == built_count(arch.config)
+        assert count_parameters(arch.config) == built_count_by_parts(arch.config)
 
 
 def test_breakdown_parts_sum_to_the_count_and_match_the_modules():

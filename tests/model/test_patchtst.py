@@ -2,9 +2,11 @@ import json
 
 import pytest
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
 
 from finscale.errors import InputError
-from finscale.model import PatchTST, PatchTSTConfig
+from finscale.model import PatchTST, PatchTSTConfig, estimate_flops, estimate_mfu
 
 
 def small(**changes):
@@ -123,3 +125,77 @@ def test_invalid_config_names_the_field(changes, field):
 def test_unknown_field_is_rejected():
     with pytest.raises(InputError, match="unknown PatchTSTConfig field"):
         PatchTSTConfig.from_dict({**small().to_dict(), "n_layer": 3})
+
+
+# ---------------------------------------------------------------- the honest helpers
+
+
+@pytest.mark.parametrize("device_type", ["cpu", "cuda", "mps"])
+def test_optimizer_decays_matrices_only(device_type):
+    model = PatchTST(small(bias=True))
+    model.head.bias.requires_grad_(False)  # a frozen parameter is left out
+    optimizer = model.configure_optimizers(0.1, 3e-4, device_type)
+    decay, no_decay = optimizer.param_groups
+    assert (decay["weight_decay"], no_decay["weight_decay"]) == (0.1, 0.0)
+    assert decay["lr"] == no_decay["lr"] == 3e-4
+    decayed, not_decayed = ({id(p) for p in g["params"]} for g in (decay, no_decay))
+    assert decayed == {id(p) for p in model.parameters() if p.dim() == 2}
+    assert not_decayed == {id(p) for p in model.parameters() if p.dim() == 1 and p.requires_grad}
+    assert {id(model.position), id(model.blocks[0].ff.fc.weight)} <= decayed
+    assert {id(model.norm.weight), id(model.blocks[0].ff.fc.bias)} <= not_decayed
+    assert id(model.head.bias) not in decayed | not_decayed
+    assert optimizer.defaults["fused"] is (device_type != "mps")
+
+
+def test_estimate_flops_is_a_hand_count_for_a_tiny_config():
+    config = PatchTSTConfig(
+        n_features=3,
+        context_days=8,
+        patch_len=4,
+        stride=2,
+        d_model=8,
+        n_layers=2,
+        n_heads=2,
+        d_ff=16,
+    )
+    assert (config.num_patches, config.patch_dim) == (3, 12)
+    forward = (
+        2 * 3 * 12 * 8  # embedding
+        + 2 * (2 * 3 * (8 * 24 + 8 * 8 + 8 * 16 + 16 * 8) + 2 * 2 * 3 * 3 * 8)  # two blocks
+        + 2 * 24 * 1  # head
+    )
+    embedding_input_gradient = 2 * 3 * 12 * 8
+    assert estimate_flops(config) == 3 * forward - embedding_input_gradient
+    assert estimate_flops(config, 5) == 5 * estimate_flops(config)
+    assert PatchTST(config).estimate_flops(5) == estimate_flops(config, 5)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(),
+        dict(num_classes=3, n_layers=3, d_ff=96),
+        dict(context_days=30, patch_len=10, stride=5, n_features=7, bias=False),
+    ],
+)
+def test_estimate_flops_matches_what_torch_counts_on_forward_and_backward(changes):
+    config = small(dropout=0.0, **changes)
+    model = PatchTST(config)
+    x = torch.randn(3, config.context_days, config.n_features)
+    # The math attention kernel is made of batched matmuls the counter sees; the
+    # fused CPU kernel does the same products unseen.
+    with sdpa_kernel(SDPBackend.MATH):
+        with FlopCounterMode(display=False) as forward:
+            logits = model(x)
+        with FlopCounterMode(display=False) as backward:
+            logits.sum().backward()
+    total = forward.get_total_flops() + backward.get_total_flops()
+    assert total == estimate_flops(config, 3)
+    embedding = 2 * 3 * config.num_patches * config.patch_dim * config.d_model
+    assert total == 3 * forward.get_total_flops() - embedding  # no gradient for the windows
+
+
+def test_mfu_is_achieved_over_peak_and_none_without_a_peak():
+    assert estimate_mfu(2e12, 8e12) == pytest.approx(0.25)
+    assert estimate_mfu(2e12, None) is None
+    assert estimate_mfu(2e12, 0.0) is None

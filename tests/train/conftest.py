@@ -2,9 +2,18 @@ import dataclasses
 
 import pytest
 
-from finscale.config import DataConfig
+from finscale.config import DataConfig, TrainConfig
 from finscale.data.dataset import build_dataset
 from finscale.model import PatchTSTConfig
+from finscale.train.device import Precision
+
+FP32 = Precision("fp32", "test")
+
+
+def fast(**changes) -> TrainConfig:
+    """fp32 on CPU so that runs compare exactly; a short schedule."""
+    values = {"device": "cpu", "dtype": "fp32", "max_epochs": 2, "warmup_steps": 5, "seed": 0}
+    return TrainConfig(**(values | changes))
 
 
 @pytest.fixture(scope="session")

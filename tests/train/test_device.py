@@ -2,12 +2,20 @@ import psutil
 import pytest
 import torch
 
+from finscale.config import TrainConfig
 from finscale.errors import InputError
 from finscale.train.device import (
+    MemoryLimit,
+    clear_hardware_cache,
     cpu_flags,
     cpu_has_bf16,
+    cpu_peak_flops,
+    cuda_peak_flops,
     default_memory_limit,
+    measure_matmul_flops,
+    peak_flops,
     resolve_device,
+    resolve_hardware,
     resolve_precision,
 )
 
@@ -59,3 +67,101 @@ def test_default_cpu_memory_limit_is_a_share_of_available_ram():
     limit = default_memory_limit(torch.device("cpu"))
     assert 0 < limit.bytes < psutil.virtual_memory().total
     assert "available RAM" in limit.source
+
+
+# ---------------------------------------------------------------- peaks and Hardware
+
+
+@pytest.fixture
+def fresh_caches():
+    """Forget resolved hardware and measured peaks before and after: a test that fakes
+    them must not leak its figures into later tests."""
+    clear_hardware_cache()
+    cpu_peak_flops.cache_clear()
+    yield
+    clear_hardware_cache()
+    cpu_peak_flops.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("name", "dtype", "peak"),
+    [
+        ("NVIDIA H100 80GB HBM3", "bf16", 989.4e12),
+        ("NVIDIA H100 PCIe", "bf16", 756e12),
+        ("NVIDIA H100 PCIe", "fp32", 51.2e12),
+        ("NVIDIA H200", "bf16", 989.4e12),
+        ("NVIDIA GH200 480GB", "fp32", 66.9e12),
+        ("NVIDIA A100-SXM4-80GB", "bf16", 312e12),
+        ("NVIDIA A100-PCIE-40GB", "fp32", 19.5e12),
+        ("NVIDIA L40S", "fp32", 91.6e12),
+        ("NVIDIA L4", "fp32", 30.3e12),
+        ("NVIDIA A10", "bf16", 125e12),
+        ("Tesla V100-SXM2-16GB", "fp32", 15.7e12),
+        ("Tesla V100-SXM2-16GB", "bf16", None),  # no bf16 units
+        ("Tesla T4", "bf16", None),
+        ("NVIDIA A10G", "bf16", None),  # not in the table
+        ("NVIDIA RTX A1000", "fp32", None),
+        ("NVIDIA GeForce GTX 1080", "fp32", None),
+    ],
+)
+def test_cuda_peaks_come_from_the_table_by_name(name, dtype, peak):
+    assert cuda_peak_flops(name, dtype) == peak
+
+
+def test_matmul_measurement_leaves_the_global_seed_alone():
+    torch.manual_seed(7)
+    state = torch.get_rng_state()
+    assert measure_matmul_flops("fp32", n=64, repeats=2) > 0
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_cpu_peak_is_measured_once_per_process_and_dtype(monkeypatch, fresh_caches):
+    calls = []
+
+    def measure(dtype="fp32", n=1024, repeats=3):
+        calls.append(dtype)
+        return 1e11
+
+    monkeypatch.setattr("finscale.train.device.measure_matmul_flops", measure)
+    cpu = torch.device("cpu")
+    assert peak_flops(cpu, "fp32") == (1e11, "measured: best fp32 1024x1024 matmul on this CPU")
+    assert peak_flops(cpu, "fp32")[0] == cpu_peak_flops("fp32") == 1e11
+    peak_flops(cpu, "bf16")
+    assert calls == ["fp32", "bf16"]
+    assert peak_flops(torch.device("mps"), "fp32") == (None, "unknown: no peak for mps")
+
+
+def test_hardware_is_resolved_once_per_request(monkeypatch, fresh_caches):
+    limits = []
+
+    def default_limit(device):
+        limits.append(device)
+        return MemoryLimit(2**30, "test share")
+
+    monkeypatch.setattr("finscale.train.device.default_memory_limit", default_limit)
+    monkeypatch.setattr("finscale.train.device.measure_matmul_flops", lambda *a, **k: 1e11)
+    first = resolve_hardware(TrainConfig(device="cpu", dtype="fp32"))
+    again = resolve_hardware(TrainConfig(device="cpu", dtype="fp32", learning_rate=1.0))
+    assert again is first and limits == [torch.device("cpu")]
+    assert (first.device, first.dtype, first.precision.reason) == (
+        torch.device("cpu"),
+        "fp32",
+        "asked",
+    )
+    assert (first.memory_limit_bytes, first.memory_limit.source) == (2**30, "test share")
+    assert (first.peak_flops_per_second, first.peak_source.split(":")[0]) == (1e11, "measured")
+
+    asked = resolve_hardware(TrainConfig(device="cpu", dtype="fp32", memory_limit_bytes="2GB"))
+    assert asked is not first and asked.memory_limit == MemoryLimit(2 * 10**9, "asked")
+    assert resolve_hardware(TrainConfig(device="cpu", dtype="bf16")).dtype == "bf16"
+    assert len(limits) == 2  # the bf16 request resolved its own default limit, once
+    clear_hardware_cache()
+    assert resolve_hardware(TrainConfig(device="cpu", dtype="fp32")) is not first
+
+
+def test_a_bad_hardware_request_is_refused_and_not_cached(fresh_caches):
+    with pytest.raises(InputError) as info:
+        resolve_hardware(TrainConfig(device="tpu"))
+    assert info.value.where == "--device"
+    with pytest.raises(InputError):
+        resolve_hardware(TrainConfig(device="tpu"))

@@ -1,4 +1,3 @@
-import itertools
 import json
 import math
 
@@ -8,29 +7,19 @@ import torch
 
 from finscale.config import TrainConfig
 from finscale.errors import InputError
-from finscale.model import PatchTST, PatchTSTConfig
-from finscale.model.memory import estimate_training_memory
-from finscale.train.device import Precision, resolve_precision
+from finscale.model import PatchTST, PatchTSTConfig, estimate_flops
+from finscale.model.memory import estimate_training_memory, plan_batch
+from finscale.train.device import Hardware, MemoryLimit, resolve_hardware, resolve_precision
 from finscale.train.metrics import log_loss
 from finscale.train.trainer import (
     MemoryLimitExceeded,
-    OptimizerStep,
     TrainingDiverged,
     TrainingOutOfMemory,
     balanced_pos_weight,
-    is_out_of_memory,
-    learning_rate_factor,
     predict_proba,
     train,
 )
-
-FP32 = Precision("fp32", "test")
-
-
-def fast(**changes):
-    """fp32 on CPU so that runs compare exactly; a short schedule."""
-    values = {"device": "cpu", "dtype": "fp32", "max_epochs": 2, "warmup_steps": 5, "seed": 0}
-    return TrainConfig(**(values | changes))
+from tests.train.conftest import FP32, fast
 
 
 def assert_same_history(a, b, rel=1e-5):
@@ -40,43 +29,7 @@ def assert_same_history(a, b, rel=1e-5):
         assert x.val_loss == pytest.approx(y.val_loss, rel=rel)
 
 
-# ---------------------------------------------------------------- schedule
-
-
-def test_learning_rate_warms_up_linearly_then_decays_by_cosine_to_the_floor():
-    factors = [learning_rate_factor(s, 10, 110, 0.1) for s in range(130)]
-    assert factors[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])
-    assert factors[10] == pytest.approx(1.0)
-    assert factors[60] == pytest.approx(0.1 + 0.9 * 0.5)
-    assert factors[110] == pytest.approx(0.1) and factors[129] == pytest.approx(0.1)
-    after = factors[10:111]
-    assert all(a >= b for a, b in itertools.pairwise(after))
-    assert learning_rate_factor(0, 0, 100, 0.0) == pytest.approx(1.0)
-
-
 # ---------------------------------------------------------------- accumulation
-
-
-@pytest.mark.parametrize(("group", "micro_batch"), [(12, 4), (10, 4), (7, 3), (5, 1)])
-def test_accumulated_step_equals_one_batch_step(group, micro_batch, tiny):
-    """k micro-batches of b, the last one partial, give the same parameters after the
-    optimizer step as one batch of the whole group."""
-    torch.manual_seed(0)
-    x = torch.randn(group, tiny.context_days, tiny.n_features)
-    y = (torch.rand(group) < 0.4).float()
-    config = fast(grad_clip=1.0, weight_decay=0.1, learning_rate=1e-2, pos_weight=2.0)
-    after = []
-    for size in (group, micro_batch):
-        torch.manual_seed(1)
-        model = PatchTST(tiny)
-        step = OptimizerStep(model, config, torch.device("cpu"), FP32, size, 100, 2.0)
-        for _ in range(2):
-            loss, _norm = step(x, y)
-        after.append((loss, [p.detach().clone() for p in model.parameters()]))
-    (loss_one, params_one), (loss_acc, params_acc) = after
-    assert loss_acc == pytest.approx(loss_one, rel=1e-6)
-    for a, b in zip(params_one, params_acc, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_training_with_accumulation_matches_training_without(sp500_windows, tiny):
@@ -181,9 +134,9 @@ class FakeOOM:
 def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(
     monkeypatch, sp500_windows, tiny
 ):
-    direct = train(tiny, sp500_windows, fast(effective_batch=32, micro_batch=8))
+    direct = train(tiny, sp500_windows, fast(effective_batch=32, micro_batch=8, max_epochs=1))
     fake = FakeOOM(monkeypatch, max_batch=8)
-    result = train(tiny, sp500_windows, fast(effective_batch=32, micro_batch=32))
+    result = train(tiny, sp500_windows, fast(effective_batch=32, micro_batch=32, max_epochs=1))
     assert (result.micro_batch, result.accumulation_steps, result.effective_batch) == (8, 4, 32)
     assert [(r["micro_batch"], r["retry_micro_batch"]) for r in result.oom_retries] == [
         (32, 16),
@@ -222,12 +175,19 @@ def test_memory_guard_stops_before_swapping(sp500_windows, tiny):
         train(tiny, sp500_windows, config, on_step=grow)
 
 
-def test_the_planner_picks_the_micro_batch_under_a_memory_limit(sp500_windows, tiny):
+def test_the_planner_picks_the_micro_batch_under_a_handed_down_memory_limit(sp500_windows, tiny):
     wide = tiny.replace(d_model=64, d_ff=256)
     limit = estimate_training_memory(wide, 32, "fp32", "cpu", 4).peak_bytes
-    result = train(wide, sp500_windows, fast(max_epochs=1, memory_limit_bytes=limit))
+    hardware = Hardware(torch.device("cpu"), FP32, MemoryLimit(limit, "test"), 1e12, "test")
+    # The hardware handed down wins over the config's request.
+    config = fast(max_epochs=1, memory_limit_bytes=10**12, dtype="bf16")
+    result = train(wide, sp500_windows, config, hardware=hardware)
     assert (result.micro_batch, result.accumulation_steps, result.effective_batch) == (32, 4, 128)
-    assert result.memory_estimate_bytes == limit
+    assert result.memory_estimate_bytes == plan_batch(wide, 128, limit).memory_bytes == limit
+    assert (result.memory_limit_bytes, result.dtype, result.dtype_reason) == (limit, "fp32", "test")
+    assert (result.peak_flops_per_second, result.peak_source) == (1e12, "test")
+    assert result.mfu == pytest.approx(result.flops_per_second / 1e12)
+    assert result.history[0].mfu == pytest.approx(result.history[0].flops_per_second / 1e12)
 
 
 # ---------------------------------------------------------------- hooks, records, inputs
@@ -278,6 +238,31 @@ def test_result_records_device_precision_and_batch(sp500_windows, tiny):
     assert np.isfinite(record["samples_per_second"]) and record["samples_per_second"] > 0
 
 
+def test_records_carry_achieved_flops_and_mfu(sp500_windows, tiny):
+    result = train(tiny, sp500_windows, fast(max_epochs=2, patience=5))
+    hardware = resolve_hardware(fast())
+    n_train = len(sp500_windows.rows("train"))
+    epoch_flops = estimate_flops(tiny, n_train)
+    assert result.flops_per_step == estimate_flops(tiny, 128)
+    for record in result.history:
+        # Training FLOPs over training time: at least over the epoch with validation.
+        assert record.flops_per_second >= epoch_flops / record.seconds > 0
+        assert record.mfu == pytest.approx(record.flops_per_second / hardware.peak_flops_per_second)
+    assert result.flops_per_second == pytest.approx(
+        result.samples_per_second * estimate_flops(tiny)
+    )
+    assert result.flops_per_second == pytest.approx(
+        epoch_flops * len(result.history) / result.train_seconds
+    )
+    assert result.peak_flops_per_second == hardware.peak_flops_per_second > 0
+    assert result.peak_source.startswith("measured: best fp32")
+    assert result.mfu == pytest.approx(result.flops_per_second / result.peak_flops_per_second)
+    record = json.loads(json.dumps(result.to_dict()))
+    for key in ("flops_per_step", "flops_per_second", "mfu", "peak_flops_per_second"):
+        assert record[key] == getattr(result, key)
+    assert {"flops_per_second", "mfu"} <= set(record["history"][0])
+
+
 def test_a_model_for_another_data_shape_is_refused(sp500_windows):
     with pytest.raises(InputError, match="model expects 50 features x 60 days"):
         train(PatchTSTConfig(n_features=50), sp500_windows, fast())
@@ -300,18 +285,3 @@ def test_compiled_model_trains_like_the_eager_one(sp500_windows, tiny):
     compiled = train(tiny, sp500_windows, fast(max_epochs=1, compile=True))
     assert_same_history(eager, compiled, rel=1e-4)
     assert compiled.train_config.compile and compiled.to_dict()["train_config"]["compile"]
-
-
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), True),
-        (RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 8"), True),
-        (RuntimeError("[enforce fail at alloc_cpu.cpp:117] can't allocate memory"), True),
-        (RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"), True),
-        (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False),
-        (ValueError("out of memory"), False),
-    ],
-)
-def test_out_of_memory_errors_are_recognised(error, expected):
-    assert is_out_of_memory(error) is expected

@@ -10,6 +10,7 @@ one feature tensor.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -159,7 +160,12 @@ class WindowDataset:
 
 @dataclass
 class ProcessedDataset:
-    """One built dataset: raw features, labels and splits per row, plus provenance."""
+    """One built dataset: raw features, labels and splits per row, plus provenance.
+
+    The normaliser is fitted once, on the training rows, and the normalised
+    feature tensor built once: every `windows()` shares it (the table is
+    read-only once built).
+    """
 
     table: pd.DataFrame  # date index; feature columns (not normalised), label, split code
     config: DataConfig
@@ -172,19 +178,35 @@ class ProcessedDataset:
     build_seconds: float
 
     def normalizer(self) -> Normalizer:
-        values = self.table[self.feature_names].to_numpy(float)
+        """z-score statistics of the training rows, fitted on the first call."""
+        return self._normalizer
+
+    @functools.cached_property
+    def _normalizer(self) -> Normalizer:
         train_rows = self.table[SPLIT].to_numpy() == TRAIN
-        return Normalizer.fit(values, train_rows, self.continuous)
+        return Normalizer.fit(self._raw_features(), train_rows, self.continuous)
+
+    def _raw_features(self) -> np.ndarray:
+        return self.table[self.feature_names].to_numpy(float)
 
     def normalised_features(self) -> np.ndarray:
-        return self.normalizer().transform(self.table[self.feature_names].to_numpy(float))
+        """(n_rows, n_features) float64, normalised by the training rows' statistics."""
+        return self.normalizer().transform(self._raw_features())
+
+    @functools.cached_property
+    def _window_tensors(self) -> dict[str, Any]:
+        return {
+            "features": torch.from_numpy(self.normalised_features().astype(np.float32)),
+            "labels": torch.from_numpy(self.table[LABEL].to_numpy(np.float32)),
+            "assignment": self.table[SPLIT].to_numpy(np.int8),
+            "dates": self.table.index.to_numpy(),
+        }
 
     def windows(self) -> WindowDataset:
+        """The model-ready tensors. Every call shares one feature tensor (and one
+        label tensor): treat them as read-only, copy before changing them."""
         return WindowDataset(
-            features=torch.from_numpy(self.normalised_features().astype(np.float32)),
-            labels=torch.from_numpy(self.table[LABEL].to_numpy(np.float32)),
-            assignment=self.table[SPLIT].to_numpy(np.int8),
-            dates=self.table.index.to_numpy(),
+            **self._window_tensors,
             context_days=self.config.context_days,
             feature_names=list(self.feature_names),
         )
@@ -369,6 +391,35 @@ def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], co
         )
 
 
+def _split_table(
+    loaded: dict[str, pd.DataFrame], roles: dict[str, str], config: DataConfig
+) -> pd.DataFrame:
+    """Features and labels on the configured dates, with each row's split code."""
+    # The date range trims the inputs of this dataset, never the stored raw series.
+    start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
+    frames = {role: frame.loc[start:end] for role, frame in loaded.items()}
+    table, _ = _assemble(frames, roles, config)
+    plan = plan_splits(
+        len(table),
+        config.context_days,
+        config.horizon_days,
+        config.split,
+        config.split_fractions,
+        config.n_chunks,
+        labeled=~np.isnan(table[LABEL].to_numpy()),
+    )
+    _check_sizes(plan, table, roles, config)
+    table[SPLIT] = plan.assignment
+    return table
+
+
+def _dataset_key(meta: dict[str, Any]) -> str:
+    """sha256 of what a dataset is made of: the pipeline version, the sha256 of every
+    raw input and its role, the feature spec and every label/split parameter."""
+    fields = ("inputs", "roles", "feature_spec", "params")
+    return params_sha256({"pipeline": PIPELINE_VERSION, **{name: meta[name] for name in fields}})
+
+
 def build_dataset(
     config: DataConfig,
     store: DataStore | None = None,
@@ -395,17 +446,14 @@ def build_dataset(
         for role, symbol in roles.items()
     }
     inputs = {roles[role]: frame_sha256(frame) for role, frame in loaded.items()}
-    spec = feats.feature_spec(config.tier)
-    params = _params(config)
-    key = params_sha256(
-        {
-            "pipeline": PIPELINE_VERSION,
-            "inputs": inputs,
-            "roles": roles,
-            "feature_spec": spec,
-            "params": params,
-        }
-    )
+    meta = {
+        "inputs": inputs,
+        "roles": roles,
+        "feature_spec": feats.feature_spec(config.tier),
+        "params": _params(config),
+        "tier": config.tier,
+    }
+    key = _dataset_key(meta)
     feature_list = feats.tier_features(config.tier)
     names = [f.name for f in feature_list]
     continuous = np.array([f.kind == "continuous" for f in feature_list])
@@ -434,29 +482,8 @@ def build_dataset(
             f"store {store.root if store is not None else 'none'}",
         )
 
-    # The date range trims the inputs of this dataset, never the stored raw series.
-    start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
-    frames = {role: frame.loc[start:end] for role, frame in loaded.items()}
-    table, _ = _assemble(frames, roles, config)
-    plan = plan_splits(
-        len(table),
-        config.context_days,
-        config.horizon_days,
-        config.split,
-        config.split_fractions,
-        config.n_chunks,
-        labeled=~np.isnan(table[LABEL].to_numpy()),
-    )
-    _check_sizes(plan, table, roles, config)
-    table[SPLIT] = plan.assignment
+    table = _split_table(loaded, roles, config)
     source = config.source if config.source != "csv" else f"csv:{config.path}"
-    meta = {
-        "inputs": inputs,
-        "roles": roles,
-        "feature_spec": spec,
-        "params": params,
-        "tier": config.tier,
-    }
     if store is None:
         return finish(
             table, {"key": key, "sha256": frame_sha256(table), "source": source, **meta}, False

@@ -22,7 +22,7 @@ from finscale.model.memory import (
     BatchConfig,
     ComputeDtype,
     DeviceType,
-    memory_safe_batch_config,
+    plan_batch,
 )
 from finscale.model.params import count_parameters
 from finscale.model.patchtst import PatchTSTConfig
@@ -206,7 +206,7 @@ def plan_grid(
     planned = []
     for arch in grid.architectures:
         try:
-            batch = memory_safe_batch_config(
+            batch = plan_batch(
                 arch.config, target_effective_batch, memory_limit_bytes, dtype, device_type
             )
             planned.append(PlannedArchitecture(arch, batch, batch.memory_bytes))

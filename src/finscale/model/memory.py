@@ -205,6 +205,44 @@ def estimate_training_memory(
     return MemoryEstimate(weights, gradients, optimizer, sum(saved), peak)
 
 
+def plan_batch(
+    config: PatchTSTConfig,
+    effective_batch: int,
+    memory_limit_bytes: int,
+    dtype: ComputeDtype = "fp32",
+    device_type: DeviceType = "cpu",
+    micro_batch: int | None = None,
+) -> BatchConfig:
+    """How an architecture trains within a memory limit: the micro-batch and the
+    accumulation steps that keep `effective_batch`. The one place that decides it,
+    for the grid's plan, the trainer and its out-of-memory retries.
+
+    Without `micro_batch`, the planner chooses: the whole effective batch when
+    its estimate fits, otherwise the largest power of two below it that fits;
+    raises `ArchitectureTooLarge` when even micro-batch 1 does not fit. A given
+    `micro_batch` (the user's, or the trainer's halving after an out-of-memory
+    error) is taken as it is, with its estimate. The last accumulation group
+    may be partial (an effective batch of 100 at micro-batch 64 is 64 + 36).
+    """
+    if effective_batch < 1:
+        raise InputError(f"effective batch must be at least 1, got {effective_batch}", "--batch")
+    if memory_limit_bytes < 1:
+        raise InputError("memory limit must be positive", "--memory-limit")
+    if micro_batch is not None:
+        steps = math.ceil(effective_batch / micro_batch)
+        estimate = estimate_training_memory(config, micro_batch, dtype, device_type, steps)
+        return BatchConfig(micro_batch, steps, effective_batch, estimate.peak_bytes)
+    candidates = [effective_batch] + [
+        2**k for k in reversed(range(int(math.log2(effective_batch)) + 1))
+    ]
+    for size in dict.fromkeys(c for c in candidates if c <= effective_batch):
+        steps = math.ceil(effective_batch / size)
+        estimate = estimate_training_memory(config, size, dtype, device_type, steps)
+        if estimate.peak_bytes <= memory_limit_bytes:
+            return BatchConfig(size, steps, effective_batch, estimate.peak_bytes)
+    raise ArchitectureTooLarge(config, estimate.peak_bytes, memory_limit_bytes)
+
+
 def memory_safe_batch_config(
     config: PatchTSTConfig,
     target_effective_batch: int,
@@ -212,26 +250,5 @@ def memory_safe_batch_config(
     dtype: ComputeDtype = "fp32",
     device_type: DeviceType = "cpu",
 ) -> BatchConfig:
-    """The largest micro-batch whose estimate fits, and the accumulation steps that
-    keep the effective batch.
-
-    The micro-batch is the whole effective batch when it fits, otherwise the
-    largest power of two below it that fits; the last accumulation group may be
-    partial (an effective batch of 100 at micro-batch 64 is 64 + 36). Raises
-    `ArchitectureTooLarge` when even micro-batch 1 does not fit.
-    """
-    if target_effective_batch < 1:
-        raise InputError(
-            f"effective batch must be at least 1, got {target_effective_batch}", "--batch"
-        )
-    if memory_limit_bytes < 1:
-        raise InputError("memory limit must be positive", "--memory-limit")
-    candidates = [target_effective_batch] + [
-        2**k for k in reversed(range(int(math.log2(target_effective_batch)) + 1))
-    ]
-    for micro_batch in dict.fromkeys(c for c in candidates if c <= target_effective_batch):
-        steps = math.ceil(target_effective_batch / micro_batch)
-        estimate = estimate_training_memory(config, micro_batch, dtype, device_type, steps)
-        if estimate.peak_bytes <= memory_limit_bytes:
-            return BatchConfig(micro_batch, steps, target_effective_batch, estimate.peak_bytes)
-    raise ArchitectureTooLarge(config, estimate.peak_bytes, memory_limit_bytes)
+    """The planner's choice: `plan_batch` without a given micro-batch."""
+    return plan_batch(config, target_effective_batch, memory_limit_bytes, dtype, device_type)

@@ -1,1 +1,2 @@
-"""The training layer: device and precision choice, the trainer, metrics."""
+"""The training layer: the hardware a run uses (device), one optimizer step (step),
+the training loop (trainer), metrics."""

@@ -1,19 +1,32 @@
-"""Which device and precision a run uses, and how much memory it may take.
+"""Which device and precision a run uses, how much memory it may take, and the
+device's peak FLOP/s.
 
+`resolve_hardware(train_config)` resolves all of it once per process and
+request into one frozen `Hardware` that is handed down to the trainer; the
+pieces (`resolve_device`, `resolve_precision`, `default_memory_limit`,
+`peak_flops`) stay public for the checks that need only one of them.
 Automatic choices are recorded in every result, so a figure can always be
 traced to the hardware and precision that produced it.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import torch
 
 from finscale.errors import InputError
 from finscale.model.memory import ComputeDtype
+
+if TYPE_CHECKING:
+    from finscale.config import TrainConfig
 
 # Leave room for what the estimate does not see: the CUDA context and other
 # processes on the GPU; the OS, the page cache and the user's own programs on CPU.
@@ -111,3 +124,133 @@ def default_memory_limit(device: torch.device) -> MemoryLimit:
         int(available * RAM_AVAILABLE_FRACTION),
         f"{RAM_AVAILABLE_FRACTION:.0%} of available RAM",
     )
+
+
+# ---------------------------------------------------------------- peak FLOP/s
+
+# Dense peaks of the data sheets, FLOP/s: bf16 on tensor cores, fp32 without them
+# (PyTorch's default keeps TF32 off for matmuls). First match of the device name
+# wins, so the more specific names come first. None: no bf16 units.
+CUDA_PEAK_FLOPS: tuple[tuple[str, float | None, float], ...] = (
+    (r"\bH100\b.*\bPCIe\b", 756e12, 51.2e12),
+    (r"\bH100 NVL\b", 835e12, 60.0e12),
+    (r"\bH100\b", 989.4e12, 66.9e12),
+    (r"\bH200 NVL\b", 835e12, 60.0e12),
+    (r"\bG?H200\b", 989.4e12, 66.9e12),
+    (r"\bA100\b", 312e12, 19.5e12),
+    (r"\bL40S\b", 362e12, 91.6e12),
+    (r"\bL4\b", 121e12, 30.3e12),
+    (r"\bA10\b", 125e12, 31.2e12),
+    (r"\bV100\b", None, 15.7e12),
+    (r"\bT4\b", None, 8.1e12),
+)
+
+# One n x n matmul per timing: at 1024 about 2 GFLOP, large enough for the BLAS
+# to reach its peak, small enough that a few take a fraction of a second.
+PEAK_MATMUL_SIZE = 1024
+PEAK_MATMUL_REPEATS = 3
+
+
+def cuda_peak_flops(device_name: str, dtype: ComputeDtype) -> float | None:
+    """The data-sheet peak of a CUDA device by name, or None for a device not in
+    `CUDA_PEAK_FLOPS` (or bf16 on one without bf16 units)."""
+    for pattern, bf16, fp32 in CUDA_PEAK_FLOPS:
+        if re.search(pattern, device_name):
+            return bf16 if dtype == "bf16" else fp32
+    return None
+
+
+def measure_matmul_flops(
+    dtype: ComputeDtype = "fp32", n: int = PEAK_MATMUL_SIZE, repeats: int = PEAK_MATMUL_REPEATS
+) -> float:
+    """FLOP/s of the fastest of `repeats` n x n matmuls on CPU in `dtype`, after one
+    warm-up. Uses its own random generator: the global seed is left as it was."""
+    generator = torch.Generator().manual_seed(0)
+    torch_dtype = torch.float32 if dtype == "fp32" else torch.bfloat16
+    a, b = (torch.randn(n, n, generator=generator).to(torch_dtype) for _ in range(2))
+    a @ b
+    best = math.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - started)
+    return 2 * n**3 / best
+
+
+@functools.cache
+def cpu_peak_flops(dtype: ComputeDtype = "fp32") -> float:
+    """This machine's measured CPU matmul peak in `dtype`, measured once per process
+    (`measure_matmul_flops`: about 0.1-0.5 s on a 2-core machine at fp32)."""
+    return measure_matmul_flops(dtype)
+
+
+def peak_flops(device: torch.device, dtype: ComputeDtype) -> tuple[float | None, str]:
+    """(peak FLOP/s, where the figure comes from) of `device` at `dtype`.
+
+    CUDA: the data-sheet table `CUDA_PEAK_FLOPS` by device name; None for a
+    device it does not know. CPU: measured, a matmul in the run's own compute
+    dtype (fp32, or bf16 under bf16 autocast, whose matrix products run in
+    bf16), once per process. MPS: None, not measured.
+    """
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        peak = cuda_peak_flops(name, dtype)
+        if peak is None:
+            return None, f"unknown: {name} {dtype} is not in the peak table"
+        return peak, f"data sheet: {name} {dtype}"
+    if device.type == "cpu":
+        n = PEAK_MATMUL_SIZE
+        return cpu_peak_flops(dtype), f"measured: best {dtype} {n}x{n} matmul on this CPU"
+    return None, f"unknown: no peak for {device.type}"
+
+
+# ---------------------------------------------------------------- the hardware of a run
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Everything a run needs to know about where it runs, resolved once."""
+
+    device: torch.device
+    precision: Precision
+    memory_limit: MemoryLimit
+    peak_flops_per_second: float | None  # at the run's compute dtype; None where unknown
+    peak_source: str  # where the peak comes from, for the records
+
+    @property
+    def dtype(self) -> ComputeDtype:
+        return self.precision.dtype
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return self.memory_limit.bytes
+
+
+def resolve_hardware(config: TrainConfig) -> Hardware:
+    """The device, precision, memory limit and peak FLOP/s of `config.device`,
+    `config.dtype` and `config.memory_limit_bytes` (None: `default_memory_limit`).
+
+    Resolved once per process for each such request and cached: every later
+    call (every trial of a study) gets the same `Hardware`, so the plan made
+    before a study and the batch each trial trains at agree. Raises
+    `InputError` for an unknown or unavailable device or dtype (not cached).
+    `clear_hardware_cache()` forgets every resolved request.
+    """
+    return _resolve_hardware(config.device, config.dtype, config.memory_limit_bytes)
+
+
+@functools.cache
+def _resolve_hardware(device_name: str, dtype: str, memory_limit_bytes: int | None) -> Hardware:
+    device = resolve_device(device_name)
+    precision = resolve_precision(dtype, device)
+    if memory_limit_bytes is None:
+        limit = default_memory_limit(device)
+    else:
+        limit = MemoryLimit(memory_limit_bytes, "asked")
+    peak, source = peak_flops(device, precision.dtype)
+    return Hardware(device, precision, limit, peak, source)
+
+
+def clear_hardware_cache() -> None:
+    """Forget every resolved `Hardware` (the measured CPU peaks stay measured)."""
+    _resolve_hardware.cache_clear()

@@ -2,23 +2,20 @@
 
     result = train(model_config, data.windows(), TrainConfig(max_epochs=50))
 
-AdamW (weight decay on matrices only, fused where available) with linear
-warmup then cosine decay, binary cross-entropy with an optional positive
-weight, gradient clipping, exact gradient accumulation, and early stopping on
-validation log loss that restores the best weights. Batches are gathered from
-the dataset's in-memory window view; there are no DataLoader workers.
+Each epoch shuffles the training rows, runs `OptimizerStep` over groups of
+the effective batch (AdamW with warmup and cosine decay, exact gradient
+accumulation: `finscale.train.step`), validates, and records the learning
+curve with its achieved FLOP/s and MFU. Early stopping on validation log loss
+restores the best weights. Batches are gathered from the dataset's in-memory
+window view; there are no DataLoader workers.
 
-Faults never take a study down silently: a non-finite loss raises
-`TrainingDiverged` naming the epoch and step; an out-of-memory error halves
-the micro-batch, doubles accumulation and restarts the run (the effective
-batch never changes), down to micro-batch 1; resident memory growing past the
-memory limit raises `MemoryLimitExceeded` instead of swapping.
+The hardware (device, precision, memory limit, peak FLOP/s) is resolved once
+per process (`resolve_hardware`) or handed down by the caller; the batch plan
+comes from `plan_batch`. Faults are `TrainingError`s (see `finscale.train.step`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -28,67 +25,52 @@ from typing import Any
 import numpy as np
 import psutil
 import torch
-import torch.nn.functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from finscale.config import TrainConfig
 from finscale.data.dataset import WindowDataset
-from finscale.errors import InputError, RunError
-from finscale.model.memory import BatchConfig, estimate_training_memory, memory_safe_batch_config
-from finscale.model.patchtst import PatchTST, PatchTSTConfig
-from finscale.train.device import (
-    RAM_AVAILABLE_FRACTION,
-    Precision,
-    default_memory_limit,
-    resolve_device,
-    resolve_precision,
-)
+from finscale.errors import InputError
+from finscale.model.memory import BatchConfig, plan_batch
+from finscale.model.patchtst import PatchTST, PatchTSTConfig, estimate_flops, estimate_mfu
+from finscale.train.device import RAM_AVAILABLE_FRACTION, Hardware, resolve_hardware
 from finscale.train.metrics import classification_metrics, log_loss, roc_auc
-from finscale.units import format_bytes
+from finscale.train.step import (
+    MemoryLimitExceeded,
+    OptimizerStep,
+    TrainingDiverged,
+    TrainingError,
+    TrainingOutOfMemory,
+    attention_kernel,
+    balanced_pos_weight,
+    forward_context,
+    halve_on_out_of_memory,
+    is_out_of_memory,
+    learning_rate_factor,
+)
+
+# The step's names keep their old home here too.
+__all__ = [
+    "EVAL_BATCH_FACTOR",
+    "EpochRecord",
+    "MemoryLimitExceeded",
+    "OptimizerStep",
+    "TrainResult",
+    "TrainingDiverged",
+    "TrainingError",
+    "TrainingOutOfMemory",
+    "attention_kernel",
+    "balanced_pos_weight",
+    "device_windows",
+    "forward_context",
+    "is_out_of_memory",
+    "learning_rate_factor",
+    "predict_logits",
+    "predict_proba",
+    "train",
+]
 
 # Inference keeps no activations for backward, so evaluation batches can be
 # several times the training micro-batch.
 EVAL_BATCH_FACTOR = 4
-
-
-class TrainingError(RunError):
-    """Training stopped on a fault; the message says where and what to change."""
-
-
-class TrainingDiverged(TrainingError):
-    def __init__(self, epoch: int, step: int, what: str) -> None:
-        self.epoch = epoch
-        self.step = step
-        super().__init__(
-            f"training diverged at epoch {epoch}, step {step}: {what}; "
-            "lower the learning rate or keep gradient clipping on"
-        )
-
-
-class TrainingOutOfMemory(TrainingError):
-    """Out of memory even at micro-batch 1."""
-
-
-class MemoryLimitExceeded(TrainingError):
-    def __init__(self, rss_bytes: int, limit_bytes: int, epoch: int, step: int) -> None:
-        self.rss_bytes = rss_bytes
-        self.limit_bytes = limit_bytes
-        super().__init__(
-            f"resident memory {format_bytes(rss_bytes)} passed the limit "
-            f"{format_bytes(limit_bytes)} at epoch {epoch}, step {step}; stopped instead of "
-            "swapping. Raise the memory limit, or lower the micro-batch"
-        )
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA raises `torch.OutOfMemoryError`; the CPU allocator and MPS may raise a
-    plain RuntimeError saying they could not allocate."""
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    text = str(exc).lower()
-    return isinstance(exc, RuntimeError) and any(
-        words in text for words in ("can't allocate memory", "not enough memory", "out of memory")
-    )
 
 
 # ---------------------------------------------------------------- records
@@ -105,6 +87,8 @@ class EpochRecord:
     learning_rate: float  # at the end of the epoch
     seconds: float  # training and validation of the epoch
     rss_bytes: int  # resident memory of the process after the epoch
+    flops_per_second: float  # training FLOPs of the epoch (`estimate_flops`) per training second
+    mfu: float | None  # flops_per_second / the device's peak; None where the peak is unknown
 
 
 @dataclass
@@ -133,6 +117,11 @@ class TrainResult:
     train_seconds: float
     samples_per_second: float  # training samples per second of training time
     peak_rss_bytes: int
+    flops_per_step: int  # training FLOPs of one optimizer step (the effective batch)
+    flops_per_second: float  # training FLOPs per second of training time
+    mfu: float | None  # flops_per_second / peak_flops_per_second
+    peak_flops_per_second: float | None  # the device's, at the run's dtype; None: unknown
+    peak_source: str  # where the peak comes from (data sheet, measured, unknown)
 
     @property
     def val_loss(self) -> float:
@@ -145,139 +134,6 @@ class TrainResult:
         out["train_config"] = self.train_config.model_dump(mode="json")
         out["history"] = [asdict(r) for r in self.history]
         return out
-
-
-# ---------------------------------------------------------------- pure pieces
-
-
-def learning_rate_factor(
-    step: int, warmup_steps: int, total_steps: int, min_lr_ratio: float
-) -> float:
-    """Multiplier of the peak learning rate for optimizer step `step` (0-based):
-    linear warmup over `warmup_steps`, then cosine decay to `min_lr_ratio` at
-    `total_steps`, flat after."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def balanced_pos_weight(labels: torch.Tensor) -> float:
-    """negatives / positives: positives then weigh as much as negatives in the loss."""
-    positives = float(labels.sum())
-    if positives == 0 or positives == len(labels):
-        raise InputError("the training split has only one class", "labels")
-    return (len(labels) - positives) / positives
-
-
-def configure_optimizer(
-    model: torch.nn.Module, config: TrainConfig, device: torch.device
-) -> torch.optim.AdamW:
-    """AdamW decaying matrices (linear weights, the position table) but not biases
-    and norm gains, as nanoGPT does; fused where the device has the kernel."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    fused = device.type in ("cpu", "cuda")
-    return torch.optim.AdamW(groups, lr=config.learning_rate, fused=fused)
-
-
-def attention_kernel(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
-    """Under bf16 autocast on CPU, the math attention path (batched matmuls): at the
-    few tokens a daily window makes, the fused flash kernel's bf16 path is up to 2x
-    slower per training step. fp32 and CUDA keep PyTorch's choice."""
-    if device.type == "cpu" and dtype == "bf16":
-        return sdpa_kernel(SDPBackend.MATH)
-    return contextlib.nullcontext()
-
-
-@contextlib.contextmanager
-def forward_context(device: torch.device, dtype: str) -> Iterator[None]:
-    """How every forward pass runs, in training and in prediction: bf16 autocast
-    when asked, with the attention kernel that suits it."""
-    with (
-        attention_kernel(device, dtype),
-        torch.autocast(device.type, torch.bfloat16, enabled=dtype == "bf16"),
-    ):
-        yield
-
-
-# ---------------------------------------------------------------- the optimizer step
-
-
-class OptimizerStep:
-    """One optimizer step over a group of samples, run as micro-batches.
-
-    Each micro-batch's summed loss is divided by the size of the whole group
-    before backward, so the accumulated gradient equals the gradient of one
-    batch of the group, however it is split (a last partial group included).
-    """
-
-    def __init__(
-        self,
-        model: PatchTST,
-        config: TrainConfig,
-        device: torch.device,
-        precision: Precision,
-        micro_batch: int,
-        total_steps: int,
-        pos_weight: float | None = None,
-    ) -> None:
-        self.model = model
-        self.forward = torch.compile(model) if config.compile else model
-        self.device = device
-        self.dtype = precision.dtype
-        self.micro_batch = micro_batch
-        self.grad_clip = config.grad_clip
-        self.pos_weight = (
-            torch.tensor(pos_weight, device=device) if pos_weight is not None else None
-        )
-        self.optimizer = configure_optimizer(model, config, device)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lambda step: learning_rate_factor(
-                step, config.warmup_steps, total_steps, config.min_lr_ratio
-            ),
-        )
-
-    def accumulate(self, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Forward and backward every micro-batch of the group; returns the group's
-        mean loss (a 0-d tensor on the device)."""
-        n = len(labels)
-        total = torch.zeros((), device=self.device)
-        for start in range(0, n, self.micro_batch):
-            x = inputs[start : start + self.micro_batch]
-            y = labels[start : start + self.micro_batch]
-            with forward_context(self.device, self.dtype):
-                logits = self.forward(x)
-            loss = F.binary_cross_entropy_with_logits(
-                logits.float(), y, pos_weight=self.pos_weight, reduction="sum"
-            )
-            (loss / n).backward()
-            total += loss.detach()
-        return total / n
-
-    def __call__(self, inputs: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
-        """Accumulate, clip, step. Returns (mean loss, gradient norm) of the group; the
-        weights are left unchanged when either is not finite."""
-        loss = self.accumulate(inputs, labels)
-        if self.grad_clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        else:
-            norm = torch.zeros((), device=self.device)
-        # One host sync per step: the loss is needed on the host anyway.
-        loss_value, norm_value = torch.stack([loss, norm.float()]).tolist()
-        if math.isfinite(loss_value) and math.isfinite(norm_value):
-            self.optimizer.step()
-            self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return loss_value, norm_value
-
-    @property
-    def learning_rate(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
 
 
 # ---------------------------------------------------------------- prediction
@@ -330,6 +186,51 @@ def predict_proba(
 # ---------------------------------------------------------------- the run
 
 
+def train(
+    model_config: PatchTSTConfig,
+    data: WindowDataset,
+    config: TrainConfig | None = None,
+    *,
+    hardware: Hardware | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    on_step: Callable[[int, int, int], None] | None = None,
+) -> TrainResult:
+    """Train `model_config` on the train split of `data`, early-stopped on val.
+
+    `hardware` is where it runs; None resolves `config`'s device, dtype and
+    memory limit (`resolve_hardware`, once per process). The micro-batch is
+    `config.micro_batch`, or the planner's (`plan_batch`) within the memory
+    limit. `on_epoch(record)` runs after every epoch's validation (HPO
+    reports and prunes there; an exception it raises stops the run and
+    propagates). `on_step(epoch, step, steps_per_epoch)` runs after every
+    optimizer step, for progress bars. Raises `InputError` on inconsistent
+    inputs and `TrainingError` on a fault (see `finscale.train.step`).
+    """
+    config = config or TrainConfig()
+    _check_inputs(model_config, data)
+    hardware = hardware or resolve_hardware(config)
+    rss_limit = _rss_limit(hardware)
+
+    def plan(micro_batch: int | None) -> BatchConfig:
+        return plan_batch(
+            model_config,
+            config.effective_batch,
+            hardware.memory_limit_bytes,
+            hardware.dtype,
+            hardware.device.type,
+            micro_batch,
+        )
+
+    def attempt(batch: BatchConfig) -> TrainResult:
+        return _run(model_config, data, config, hardware, batch, rss_limit, on_epoch, on_step)
+
+    result, retries = halve_on_out_of_memory(
+        attempt, plan(config.micro_batch), plan, hardware.device
+    )
+    result.oom_retries = retries
+    return result
+
+
 def _check_inputs(model_config: PatchTSTConfig, data: WindowDataset) -> None:
     if model_config.num_classes != 2:
         raise InputError("the trainer trains binary classifiers (num_classes 2)", "num_classes")
@@ -345,119 +246,99 @@ def _check_inputs(model_config: PatchTSTConfig, data: WindowDataset) -> None:
             raise InputError(f"the dataset has no {split} samples", "dataset")
 
 
-def _batch_config(
-    model_config: PatchTSTConfig,
-    config: TrainConfig,
-    limit_bytes: int,
-    precision: Precision,
-    device: torch.device,
-    micro_batch: int | None,
-) -> BatchConfig:
-    """The planner's batch, or the given micro-batch with its estimate."""
-    if micro_batch is None:
-        return memory_safe_batch_config(
-            model_config, config.effective_batch, limit_bytes, precision.dtype, device.type
-        )
-    steps = math.ceil(config.effective_batch / micro_batch)
-    estimate = estimate_training_memory(
-        model_config, micro_batch, precision.dtype, device.type, steps
-    )
-    return BatchConfig(micro_batch, steps, config.effective_batch, estimate.peak_bytes)
-
-
-def train(
-    model_config: PatchTSTConfig,
-    data: WindowDataset,
-    config: TrainConfig | None = None,
-    *,
-    on_epoch: Callable[[EpochRecord], None] | None = None,
-    on_step: Callable[[int, int, int], None] | None = None,
-) -> TrainResult:
-    """Train `model_config` on the train split of `data`, early-stopped on val.
-
-    `on_epoch(record)` runs after every epoch's validation (HPO reports and
-    prunes there; an exception it raises stops the run and propagates).
-    `on_step(epoch, step, steps_per_epoch)` runs after every optimizer step,
-    for progress bars. Raises `InputError` on inconsistent inputs and
-    `TrainingError` on a fault (see the module docstring).
-    """
-    config = config or TrainConfig()
-    _check_inputs(model_config, data)
-    device = resolve_device(config.device)
-    precision = resolve_precision(config.dtype, device)
+def _rss_limit(hardware: Hardware) -> int:
+    """The resident size this process may reach. On CPU and MPS training memory is
+    RAM, so it may grow by the memory limit; on CUDA the limit is the GPU's and host
+    memory may grow by the default share of available RAM."""
     rss_start = psutil.Process().memory_info().rss
-    if config.memory_limit_bytes is not None:
-        limit_bytes = config.memory_limit_bytes
-    else:
-        limit_bytes = default_memory_limit(device).bytes
-    # The guard watches this process's RAM. On CPU and MPS training memory is RAM,
-    # so it may grow by the limit; on CUDA the limit is the GPU's and host memory
-    # may grow by the default share of available RAM.
-    if device.type == "cuda":
-        rss_limit = rss_start + int(psutil.virtual_memory().available * RAM_AVAILABLE_FRACTION)
-    else:
-        rss_limit = rss_start + limit_bytes
-    plan = _batch_config(model_config, config, limit_bytes, precision, device, config.micro_batch)
+    if hardware.device.type == "cuda":
+        return rss_start + int(psutil.virtual_memory().available * RAM_AVAILABLE_FRACTION)
+    return rss_start + hardware.memory_limit_bytes
 
-    retries: list[dict[str, Any]] = []
-    while True:
-        failure = None
-        try:
-            result = _run(
-                model_config,
-                data,
-                config,
-                device,
-                precision,
-                plan,
-                limit_bytes,
-                rss_limit,
-                on_epoch,
-                on_step,
-            )
-        except RuntimeError as exc:
-            if not is_out_of_memory(exc):
-                raise
-            failure = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if failure is None:
-            break
-        # The exception (and the frames holding the model) is gone here; return
-        # the memory before the retry allocates again.
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        if plan.micro_batch == 1:
-            raise TrainingOutOfMemory(
-                f"out of memory at micro-batch 1 on {device} ({failure}); this architecture "
-                "does not fit here: set a lower memory limit so that the planner excludes it, "
-                "or use a device with more memory"
-            )
-        retry = _batch_config(
-            model_config, config, limit_bytes, precision, device, plan.micro_batch // 2
-        )
-        retries.append(
-            {
-                "micro_batch": plan.micro_batch,
-                "accumulation_steps": plan.accumulation_steps,
-                "retry_micro_batch": retry.micro_batch,
-                "retry_accumulation_steps": retry.accumulation_steps,
-                "error": failure,
+
+class MemoryGuard:
+    """Reads the process's resident size after every step: keeps its peak, and
+    stops the run before it swaps."""
+
+    def __init__(self, rss_limit: int) -> None:
+        self.process = psutil.Process()  # one handle: read every step
+        self.rss_limit = rss_limit
+        self.peak_rss = self.rss()
+
+    def rss(self) -> int:
+        return self.process.memory_info().rss
+
+    def check(self, epoch: int, step: int) -> None:
+        rss = self.rss()
+        self.peak_rss = max(self.peak_rss, rss)
+        if rss > self.rss_limit:
+            raise MemoryLimitExceeded(rss, self.rss_limit, epoch, step)
+
+
+class EarlyStopping:
+    """Keras' rule: only a drop of more than `min_delta` is an improvement, the run
+    stops after `patience` epochs without one, and the weights restored are those
+    of the last improvement."""
+
+    def __init__(self, patience: int, min_delta: float) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best_loss, self.best_epoch = math.inf, 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.epochs_without_improvement = 0
+
+    def update(self, model: PatchTST, epoch: int, val_loss: float) -> None:
+        if val_loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch = val_loss, epoch
+            self.best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()
             }
-        )
-        plan = retry
+            self.epochs_without_improvement = 0
+        else:
+            self.epochs_without_improvement += 1
 
-    result.oom_retries = retries
-    return result
+    @property
+    def should_stop(self) -> bool:
+        return self.epochs_without_improvement >= self.patience
+
+    def restore(self, model: PatchTST) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+@dataclass(frozen=True)
+class DeviceBatches:
+    """The dataset's windows and labels on the training device, copied there once
+    per run; a group of rows becomes (inputs, labels) by indexing, no copy of a
+    window."""
+
+    windows: torch.Tensor
+    labels: torch.Tensor
+    first_row: int  # the first row with a full window
+    device: torch.device
+
+    @classmethod
+    def of(cls, data: WindowDataset, device: torch.device) -> DeviceBatches:
+        windows = device_windows(data, device)
+        return cls(windows, data.labels.to(device), data.context_days - 1, device)
+
+    def __call__(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        device_rows = rows.to(self.device)
+        return self.windows[device_rows - self.first_row], self.labels[device_rows]
+
+
+def _pos_weight(config: TrainConfig, data: WindowDataset) -> float | None:
+    if config.pos_weight == "balanced":
+        return balanced_pos_weight(data.labels[data.rows("train")])
+    return config.pos_weight  # type: ignore[return-value]
 
 
 def _run(
     model_config: PatchTSTConfig,
     data: WindowDataset,
     config: TrainConfig,
-    device: torch.device,
-    precision: Precision,
+    hardware: Hardware,
     plan: BatchConfig,
-    limit_bytes: int,
     rss_limit: int,
     on_epoch: Callable[[EpochRecord], None] | None = None,
     on_step: Callable[[int, int, int], None] | None = None,
@@ -465,116 +346,144 @@ def _run(
     """One attempt at one micro-batch; seeded, so a retry starts from the same state."""
     torch.manual_seed(config.seed)
     shuffle = torch.Generator().manual_seed(config.seed)
+    device, dtype = hardware.device, hardware.dtype
     model = PatchTST(model_config).to(device)
     train_rows, val_rows = data.rows("train"), data.rows("val")
-    labels = data.labels.to(device)
-    windows = device_windows(data, device)
-    first_row = data.context_days - 1
     val_labels = data.labels[val_rows].numpy()
-
-    pos_weight: float | None
-    if config.pos_weight == "balanced":
-        pos_weight = balanced_pos_weight(data.labels[train_rows])
-    else:
-        pos_weight = config.pos_weight  # type: ignore[assignment]
+    pos_weight = _pos_weight(config, data)
     n_train = len(train_rows)
     steps_per_epoch = math.ceil(n_train / config.effective_batch)
+    total_steps = config.max_epochs * steps_per_epoch
     step = OptimizerStep(
-        model,
-        config,
-        device,
-        precision,
-        plan.micro_batch,
-        config.max_epochs * steps_per_epoch,
-        pos_weight,
+        model, config, device, hardware.precision, plan.micro_batch, total_steps, pos_weight
     )
+    batches = DeviceBatches.of(data, device)
+    epoch_flops = estimate_flops(model_config, n_train)
     eval_batch = plan.micro_batch * EVAL_BATCH_FACTOR
-
+    guard, stopping = MemoryGuard(rss_limit), EarlyStopping(config.patience, config.min_delta)
     history: list[EpochRecord] = []
-    best_loss, best_epoch, best_state = math.inf, 0, None
-    epochs_without_improvement = 0
     train_seconds = 0.0
-    process = psutil.Process()  # one handle: the guard reads it every step
-    peak_rss = process.memory_info().rss
-    stopped_early = False
     for epoch in range(1, config.max_epochs + 1):
         started = time.perf_counter()
-        model.train()
         order = train_rows[torch.randperm(n_train, generator=shuffle)]
-        loss_sum = 0.0
-        for index, group in enumerate(_groups(order, config.effective_batch), 1):
-            device_rows = group.to(device)
-            loss, norm = step(windows[device_rows - first_row], labels[device_rows])
-            if not math.isfinite(loss):
-                raise TrainingDiverged(epoch, index, f"loss is {loss}")
-            if not math.isfinite(norm):
-                raise TrainingDiverged(epoch, index, f"gradient norm is {norm}")
-            loss_sum += loss * len(group)
-            rss = process.memory_info().rss
-            peak_rss = max(peak_rss, rss)
-            if rss > rss_limit:
-                raise MemoryLimitExceeded(rss, rss_limit, epoch, index)
-            if on_step is not None:
-                on_step(epoch, index, steps_per_epoch)
-        train_seconds += time.perf_counter() - started
-        probabilities = predict_proba(model, data, val_rows, device, precision.dtype, eval_batch)
+        loss_sum = _train_epoch(step, batches, order, config.effective_batch, epoch, guard, on_step)
+        epoch_seconds = time.perf_counter() - started
+        train_seconds += epoch_seconds
+        probabilities = predict_proba(model, data, val_rows, device, dtype, eval_batch)
         if not np.isfinite(probabilities).all():
             # The last step's update overflowed the weights although its loss and
             # gradient norm were finite.
             raise TrainingDiverged(epoch, steps_per_epoch, "validation predictions are not finite")
-        val_loss = log_loss(val_labels, probabilities)
+        flops_per_second = epoch_flops / epoch_seconds
         record = EpochRecord(
             epoch=epoch,
             train_loss=loss_sum / n_train,
-            val_loss=val_loss,
+            val_loss=log_loss(val_labels, probabilities),
             val_auc=roc_auc(val_labels, probabilities),
             learning_rate=step.learning_rate,
             seconds=time.perf_counter() - started,
-            rss_bytes=process.memory_info().rss,
+            rss_bytes=guard.rss(),
+            flops_per_second=flops_per_second,
+            mfu=estimate_mfu(flops_per_second, hardware.peak_flops_per_second),
         )
         history.append(record)
-        # Keras' rule: only a drop of more than min_delta is an improvement, and
-        # the weights restored are those of the last improvement.
-        if val_loss < best_loss - config.min_delta:
-            best_loss, best_epoch = val_loss, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            epochs_without_improvement = 0
-        else:
-            epochs_without_improvement += 1
+        stopping.update(model, epoch, record.val_loss)
         if on_epoch is not None:
             on_epoch(record)
-        if epochs_without_improvement >= config.patience:
-            stopped_early = True
+        if stopping.should_stop:
             break
 
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    stopping.restore(model)
     model.eval()
-    probabilities = predict_proba(model, data, val_rows, device, precision.dtype, eval_batch)
+    probabilities = predict_proba(model, data, val_rows, device, dtype, eval_batch)
+    val_metrics = classification_metrics(val_labels, probabilities, config.decision_threshold)
+    return _result(
+        model,
+        config,
+        hardware,
+        plan,
+        pos_weight,
+        history,
+        stopping,
+        val_metrics,
+        guard,
+        train_seconds,
+        n_train,
+    )
+
+
+def _result(
+    model: PatchTST,
+    config: TrainConfig,
+    hardware: Hardware,
+    plan: BatchConfig,
+    pos_weight: float | None,
+    history: list[EpochRecord],
+    stopping: EarlyStopping,
+    val_metrics: dict[str, Any],
+    guard: MemoryGuard,
+    train_seconds: float,
+    n_train: int,
+) -> TrainResult:
+    """The record of a finished run: what ran where, its curve and its throughput."""
+    samples_per_second = n_train * len(history) / train_seconds if train_seconds else 0.0
+    flops_per_second = samples_per_second * estimate_flops(model.config)
     return TrainResult(
         model=model,
-        model_config=model_config,
+        model_config=model.config,
         train_config=config,
         param_count=model.num_parameters(),
-        device=str(device),
-        dtype=precision.dtype,
-        dtype_reason=precision.reason,
+        device=str(hardware.device),
+        dtype=hardware.dtype,
+        dtype_reason=hardware.precision.reason,
         micro_batch=plan.micro_batch,
         accumulation_steps=plan.accumulation_steps,
         effective_batch=config.effective_batch,
         memory_estimate_bytes=plan.memory_bytes,
-        memory_limit_bytes=limit_bytes,
+        memory_limit_bytes=hardware.memory_limit_bytes,
         oom_retries=[],
         pos_weight=pos_weight,
         epochs_run=len(history),
-        best_epoch=best_epoch,
-        stopped_early=stopped_early,
+        best_epoch=stopping.best_epoch,
+        stopped_early=stopping.should_stop,
         history=history,
-        val_metrics=classification_metrics(val_labels, probabilities, config.decision_threshold),
+        val_metrics=val_metrics,
         train_seconds=train_seconds,
-        samples_per_second=n_train * len(history) / train_seconds if train_seconds else 0.0,
-        peak_rss_bytes=peak_rss,
+        samples_per_second=samples_per_second,
+        peak_rss_bytes=guard.peak_rss,
+        flops_per_step=estimate_flops(model.config, config.effective_batch),
+        flops_per_second=flops_per_second,
+        mfu=estimate_mfu(flops_per_second, hardware.peak_flops_per_second),
+        peak_flops_per_second=hardware.peak_flops_per_second,
+        peak_source=hardware.peak_source,
     )
+
+
+def _train_epoch(
+    step: OptimizerStep,
+    batches: DeviceBatches,
+    order: torch.Tensor,
+    effective_batch: int,
+    epoch: int,
+    guard: MemoryGuard,
+    on_step: Callable[[int, int, int], None] | None,
+) -> float:
+    """One pass over the shuffled training rows `order`, one optimizer step per
+    `effective_batch` rows; returns the summed loss (mean loss x samples)."""
+    step.model.train()
+    steps_per_epoch = math.ceil(len(order) / effective_batch)
+    loss_sum = 0.0
+    for index, group in enumerate(_groups(order, effective_batch), 1):
+        loss, norm = step(*batches(group))
+        if not math.isfinite(loss):
+            raise TrainingDiverged(epoch, index, f"loss is {loss}")
+        if not math.isfinite(norm):
+            raise TrainingDiverged(epoch, index, f"gradient norm is {norm}")
+        loss_sum += loss * len(group)
+        guard.check(epoch, index)
+        if on_step is not None:
+            on_step(epoch, index, steps_per_epoch)
+    return loss_sum
 
 
 def _groups(order: torch.Tensor, size: int) -> Iterator[torch.Tensor]:
