@@ -54,7 +54,13 @@ def cross_budget_cell(
     model_config, train_config = training_configs(
         prepared.grid[index], prepared.planned[index], source.params, config, seed=CROSS_SEED
     )
-    result = train(model_config, prepared.dataset.windows(), train_config, on_epoch=on_epoch)
+    result = train(
+        model_config,
+        prepared.dataset.windows(),
+        train_config,
+        on_epoch=on_epoch,
+        hardware=prepared.hardware,
+    )
     return CrossBudgetCell(
         key=cell_key(prepared.info, source, target, config.train.model_dump(mode="json")),
         values_from=source.budget,

@@ -104,7 +104,6 @@ def evaluate_seed(
     `prepared` is the study's `finscale.hpo.study.Prepared` (dataset, grid, plan).
     Returns the run, predictions included.
     """
-    from finscale.train.device import resolve_device
     from finscale.train.metrics import classification_metrics
     from finscale.train.trainer import predict_proba, train
 
@@ -114,8 +113,9 @@ def evaluate_seed(
         arch, prepared.planned[index], winner.params, config, seed=seed
     )
     windows = prepared.dataset.windows()
-    result = train(model_config, windows, train_config, on_epoch=on_epoch)
-    device = resolve_device(train_config.device)
+    hardware = prepared.hardware
+    result = train(model_config, windows, train_config, on_epoch=on_epoch, hardware=hardware)
+    device = hardware.device
     threshold = train_config.decision_threshold
     predictions, labels, metrics = {}, {}, {}
     for split in SPLITS:

@@ -69,14 +69,9 @@ def grid(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """List every architecture of a parameter budget with its memory plan."""
+    from finscale.config import TrainConfig
     from finscale.model.grid import plan_grid
-    from finscale.train.device import (
-        MemoryLimit,
-        default_memory_limit,
-        resolve_device,
-        resolve_precision,
-    )
-    from finscale.units import parse_memory_size
+    from finscale.train.device import resolve_hardware
 
     the_grid = arch_grid(
         budget,
@@ -92,21 +87,28 @@ def grid(
     )
     if batch < 1:
         raise InputError(f"effective batch must be at least 1, got {batch}", "--batch")
-    the_device = resolve_device(device)
-    precision = resolve_precision(dtype, the_device)
-    limit = (
-        MemoryLimit(parse_memory_size(memory_limit), "--memory-limit")
-        if memory_limit is not None
-        else default_memory_limit(the_device)
+    hardware = resolve_hardware(
+        validated(
+            TrainConfig,
+            TRAIN_FLAG_OF_FIELD,
+            device=device,
+            dtype=dtype,
+            memory_limit_bytes=memory_limit,
+            effective_batch=batch,
+        )
     )
-    planned = plan_grid(the_grid, batch, limit.bytes, precision.dtype, the_device.type)
+    planned = plan_grid(
+        the_grid, batch, hardware.memory_limit_bytes, hardware.dtype, hardware.device.type
+    )
     if as_json:
         typer.echo(json.dumps([_planned_dict(p, the_grid.budget) for p in planned], indent=2))
         return
     console.print(f"[bold]{the_grid.describe()}[/] (tier {tier})", soft_wrap=True)
+    limit = hardware.memory_limit
+    source = "--memory-limit" if limit.source == "asked" else limit.source
     console.print(
-        f"memory limit {format_bytes(limit.bytes)} ({limit.source}) on {the_device}, "
-        f"{precision.dtype} ({precision.reason}), effective batch {batch} "
+        f"memory limit {format_bytes(limit.bytes)} ({source}) on {hardware.device}, "
+        f"{hardware.dtype} ({hardware.precision.reason}), effective batch {batch} "
         "(batch column: micro-batch x accumulation steps)",
         soft_wrap=True,
     )
@@ -204,7 +206,7 @@ def train_command(
     """Train one architecture of a budget on the train split, early-stopped on val;
     print its validation metrics."""
     from finscale.config import TrainConfig
-    from finscale.train.device import resolve_device, resolve_precision
+    from finscale.train.device import resolve_hardware
 
     if out is not None and out.suffix != ".json":
         raise InputError(f"output must be a .json file, got {out.name}", "--out")
@@ -247,10 +249,12 @@ def train_command(
         memory_limit_bytes=memory_limit,
     )
     # Hardware choices are checked before the dataset is built.
-    resolve_precision(train_config.dtype, resolve_device(train_config.device))
+    hardware = resolve_hardware(train_config)
     architecture = the_grid[arch_index]
     dataset = build(data)
-    result = _train_with_progress(architecture.config, dataset.windows(), train_config, as_json)
+    result = _train_with_progress(
+        architecture.config, dataset.windows(), train_config, hardware, as_json
+    )
     record = {
         "budget": the_grid.budget,
         "arch_index": arch_index,
@@ -336,7 +340,7 @@ def _metrics_table(metrics: dict[str, Any], title: str) -> Table:
     return table
 
 
-def _train_with_progress(model_config, windows, train_config, quiet: bool):
+def _train_with_progress(model_config, windows, train_config, hardware, quiet: bool):
     """Train with a bar of the epoch's steps (stdout stays clean for --json)."""
     from finscale.train.trainer import train
 
@@ -358,4 +362,11 @@ def _train_with_progress(model_config, windows, train_config, quiet: bool):
                 f"{best['epoch']}), val AUC {record.val_auc:.3f}"
             )
 
-        return train(model_config, windows, train_config, on_epoch=on_epoch, on_step=on_step)
+        return train(
+            model_config,
+            windows,
+            train_config,
+            hardware=hardware,
+            on_epoch=on_epoch,
+            on_step=on_step,
+        )

@@ -86,6 +86,9 @@ def validated(config_class: type[pydantic.BaseModel], flag_of_field: dict[str, s
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else ""
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, InputError):  # a parser of the ground floor already said it
+            raise InputError(cause.what, flag_of_field.get(field, cause.where)) from None
         message = first["msg"].removeprefix("Value error, ")
         raise InputError(
             f"{field}: {message}" if field else message, flag_of_field.get(field, "config")

@@ -41,6 +41,7 @@ from finscale.hpo.space import (
 from finscale.hpo.storage import STORAGE_ERRORS
 from finscale.model.grid import Architecture, PlannedArchitecture
 from finscale.model.patchtst import PatchTSTConfig
+from finscale.train.device import Hardware, resolve_hardware
 
 if TYPE_CHECKING:
     from finscale.train.trainer import TrainResult
@@ -56,6 +57,7 @@ class TrialContext:
     windows: WindowDataset
     stop: StopSignal
     max_temp_c: float | None = None
+    hardware: Hardware | None = None  # None: each training resolves the config's
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
         return TrialOutcome(TrialState.COMPLETE, original.value)
 
     model_config, train_config = training_configs(arch, planned, params, config)
-    monitor = ResourceMonitor(_device_type(train_config.device))
+    monitor = ResourceMonitor(_device_type(train_config, ctx.hardware))
     curve: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []
     pruning = config.search.pruner != "none"
@@ -159,7 +161,9 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
 
     started = time.time()
     try:
-        result = train(model_config, ctx.windows, train_config, on_epoch=on_epoch)
+        result = train(
+            model_config, ctx.windows, train_config, on_epoch=on_epoch, hardware=ctx.hardware
+        )
     except optuna.TrialPruned as exc:
         _record_run(trial, curve, resources, started)
         study.tell(trial, state=TrialState.PRUNED)
@@ -231,6 +235,8 @@ def _record_result(trial: optuna.Trial, result: TrainResult) -> None:
             "dtype": result.dtype,
             "train_seconds": result.train_seconds,
             "samples_per_second": result.samples_per_second,
+            "flops_per_second": result.flops_per_second,
+            "mfu": result.mfu,
             "peak_rss_bytes": result.peak_rss_bytes,
             "oom_retries": result.oom_retries,
             "pos_weight": result.pos_weight,
@@ -267,7 +273,5 @@ def _record_run(
     trial.set_user_attr(TRAIN_SECONDS_ATTR, round(time.time() - started, 3))
 
 
-def _device_type(device: str) -> str:
-    from finscale.train.device import resolve_device
-
-    return resolve_device(device).type
+def _device_type(config: TrainConfig, hardware: Hardware | None) -> str:
+    return (hardware or resolve_hardware(config)).device.type

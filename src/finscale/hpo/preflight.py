@@ -47,7 +47,12 @@ def time_one_epoch(spec: StudySpec, prepared: Prepared, arch_index: int) -> floa
     if planned.batch is not None and spec.config.train.micro_batch is None:
         update["micro_batch"] = planned.batch.micro_batch
     config = spec.config.train.model_copy(update=update)
-    result = train(planned.architecture.config, prepared.dataset.windows(), config)
+    result = train(
+        planned.architecture.config,
+        prepared.dataset.windows(),
+        config,
+        hardware=prepared.hardware,
+    )
     return result.history[-1].seconds
 
 

@@ -39,6 +39,7 @@ from finscale.hpo.attrs import (
 from finscale.hpo.space import ArchitectureSpace
 from finscale.hpo.storage import open_storage, redact
 from finscale.model.grid import ArchitectureGrid, PlannedArchitecture
+from finscale.train.device import Hardware
 from finscale.units import format_budget
 
 # A run directory's files beside its trials/ records.
@@ -99,10 +100,20 @@ class Prepared:
     grid: ArchitectureGrid
     planned: dict[int, PlannedArchitecture]
     space: ArchitectureSpace
-    memory_limit_bytes: int
-    device: str
-    dtype: str
+    hardware: Hardware  # resolved once for the worker; every trial trains on it
     info: dict[str, Any] = field(default_factory=dict)  # stored on the study
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return self.hardware.memory_limit_bytes
+
+    @property
+    def device(self) -> str:
+        return str(self.hardware.device)
+
+    @property
+    def dtype(self) -> str:
+        return self.hardware.dtype
 
 
 def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
@@ -114,18 +125,21 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     from finscale.data.dataset import build_dataset
     from finscale.data.store import DataStore
     from finscale.model.grid import build_grid, plan_grid
-    from finscale.train.device import default_memory_limit, resolve_device, resolve_precision
+    from finscale.train.device import resolve_hardware
 
     config = spec.config
     dataset = build_dataset(config.data, DataStore(spec.store_dir))
     grid = build_grid(
         spec.budget, config.model, len(dataset.feature_names), config.data.context_days
     )
-    device = resolve_device(config.train.device)
-    precision = resolve_precision(config.train.dtype, device)
-    limit = config.train.memory_limit_bytes or default_memory_limit(device).bytes
-    dtype = "bf16" if precision.dtype == "bf16" else "fp32"
-    planned = plan_grid(grid, config.train.effective_batch, limit, dtype, device.type)
+    hardware = resolve_hardware(config.train)
+    planned = plan_grid(
+        grid,
+        config.train.effective_batch,
+        hardware.memory_limit_bytes,
+        hardware.dtype,
+        hardware.device.type,
+    )
     too_large = {p.architecture.index for p in planned if not p.fits}
     excluded = set(config.search.exclude_archs) | too_large
     if joined is not None:
@@ -151,9 +165,7 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
         grid,
         {p.architecture.index: p for p in planned},
         space,
-        limit,
-        str(device),
-        dtype,
+        hardware,
         info,
     )
 

@@ -242,6 +242,7 @@ def run_worker(
             prepared.dataset.windows(),
             stop,
             spec.max_temp_c,
+            prepared.hardware,
         )
         worker = _Worker(spec, worker_index, study, ctx, identity, writer, cores, on_trial, result)
         failed_in_a_row = 0
