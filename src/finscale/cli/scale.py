@@ -130,7 +130,7 @@ def validate_cross_budget_command(
     with ProgressRenderer() as progress:
         pipeline = Pipeline(spec, progress)
         pipeline.load_winners()
-        plan = pipeline.cross_budget_plan()
+        plan = pipeline.plan_cross_budget()
         if dry_run:
             _print_plan(plan, spec.config.train.max_epochs)
             return
@@ -142,7 +142,7 @@ def validate_cross_budget_command(
     say(f"cross-budget matrix stored in {run_dir}; `finscale report {run_dir}` draws it")
 
 
-def _print_plan(plan: list[dict[str, Any]], max_epochs: int) -> None:
+def _print_plan(plan: list[Any], max_epochs: int) -> None:
     from finscale.hpo import TRAINING_PARAMS
 
     table = Table(title="cross-budget plan", box=box.SIMPLE_HEAD)
@@ -151,19 +151,19 @@ def _print_plan(plan: list[dict[str, Any]], max_epochs: int) -> None:
     total_s = 0.0
     todo = 0
     for cell in plan:
-        arch = cell["target"]["architecture"]
-        seconds = cell["estimated_seconds"]
+        arch = cell.target.architecture
+        seconds = cell.estimated_seconds
         known = seconds == seconds  # NaN: the winner's epoch time was not recorded
-        if not cell["stored"]:
+        if not cell.stored:
             todo += 1
             total_s += seconds if known else 0.0
         table.add_row(
-            str(cell["horizon_days"]),
-            format_budget(cell["values_from"]),
-            format_budget(cell["architecture_of"]),
+            str(cell.horizon_days),
+            format_budget(cell.values_from),
+            format_budget(cell.architecture_of),
             f"{architecture_label(arch)} {arch['param_count']:,}",
-            _values_text(cell["source"]["params"], TRAINING_PARAMS),
-            "stored" if cell["stored"] else (f"{seconds:.0f} s" if known else "?"),
+            _values_text(cell.source.params, TRAINING_PARAMS),
+            "stored" if cell.stored else (f"{seconds:.0f} s" if known else "?"),
         )
     console.print(table)
     say(

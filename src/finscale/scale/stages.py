@@ -67,19 +67,6 @@ class PlannedCell:
     def architecture_of(self) -> int:
         return self.target.budget
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "horizon_days": self.horizon_days,
-            "values_from": self.values_from,
-            "architecture_of": self.architecture_of,
-            "source": self.source.to_dict(),
-            "target": self.target.to_dict(),
-            "path": self.path,
-            "key": self.key,
-            "stored": self.stored,
-            "estimated_seconds": self.estimated_seconds,
-        }
-
 
 class Pipeline:
     """Runs the stages of one `ScaleSpec`; each stage method is resumable alone."""
@@ -304,10 +291,6 @@ class Pipeline:
                     )
                 )
         return plan
-
-    def cross_budget_plan(self) -> list[dict[str, Any]]:
-        """The plan as plain values (what `validate-cross-budget --dry-run` prints)."""
-        return [cell.to_dict() for cell in self.plan_cross_budget()]
 
     def cross_budget(self) -> None:
         if not self.spec.config.scale.cross_budget:
