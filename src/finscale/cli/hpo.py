@@ -21,8 +21,8 @@ from finscale.cli.options import (
     TimeoutHoursOpt,
     TrialsOpt,
     WorkersOpt,
+    config_overrides,
     deadline,
-    parse_sets,
     store_dir,
 )
 from finscale.cli.progress import ProgressRenderer, best_so_far, console, err_console, say
@@ -68,41 +68,22 @@ def hpo(
     command resumes it; `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
     if ctx.invoked_subcommand is not None:
         return
-    from finscale.config import load_study_config
-    from finscale.hpo import (
-        JOURNAL_FILE,
-        StudySpec,
-        clear_stop,
-        default_study_name,
-        preflight,
-        preflight_lines,
-        prepare,
-    )
-    from finscale.units import parse_budget
+    from finscale.hpo import clear_stop, new_study_spec, preflight, preflight_lines, prepare
 
     if budget is None:
         raise InputError("hpo needs --budget (e.g. --budget 200K)", "--budget")
     stop_at = deadline(workers, timeout_hours)
-    overrides = parse_sets(set_)
-    for key, value in (
-        ("data.horizon_days", horizon),
-        ("data.tier", tier),
-        ("search.trials", trials),
-    ):
-        if value is not None:
-            overrides[key] = value
-    study_config = load_study_config(preset, config, overrides)
-    n_params = parse_budget(budget)
-    name = study or default_study_name(
-        study_config.data.tier, n_params, study_config.data.horizon_days
+    overrides = config_overrides(
+        set_, {"data.horizon_days": horizon, "data.tier": tier, "search.trials": trials}
     )
-    run_dir = run_dir or Path("runs") / name
-    spec = StudySpec(
-        config=study_config,
-        budget=n_params,
-        study_name=name,
+    spec = new_study_spec(
+        budget,
+        preset,
+        config,
+        overrides,
+        study_name=study,
         run_dir=run_dir,
-        storage=storage or str(run_dir / JOURNAL_FILE),
+        storage=storage,
         store_dir=store_dir(store),
         workers=workers,
         max_temp_c=max_temp,
@@ -119,7 +100,7 @@ def hpo(
         return
     for line in preflight_lines(preflight(spec, prepared, time_epochs=False)):
         say(line, err)
-    clear_stop(run_dir)
+    clear_stop(spec.run_dir)
     run_with_progress(spec, prepared)
 
 

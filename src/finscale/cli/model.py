@@ -14,6 +14,7 @@ from rich.table import Table
 from finscale.cli.data import build
 from finscale.cli.options import (
     MODEL_FLAG_OF_FIELD,
+    TRAIN_FIELD_OF_OPTION,
     TRAIN_FLAG_OF_FIELD,
     BatchOpt,
     BudgetOpt,
@@ -204,10 +205,15 @@ def train_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train one architecture of a budget on the train split, early-stopped on val;
-    print its validation metrics."""
+    print its validation metrics.
+
+    \f
+    Long only for its signature, the declaration of each of its 45 options (click
+    shows none of the text after the form feed in --help)."""
     from finscale.config import TrainConfig
     from finscale.train.device import resolve_hardware
 
+    options = locals()
     if out is not None and out.suffix != ".json":
         raise InputError(f"output must be a .json file, got {out.name}", "--out")
     the_grid = arch_grid(
@@ -232,21 +238,8 @@ def train_command(
     train_config = validated(
         TrainConfig,
         TRAIN_FLAG_OF_FIELD,
-        learning_rate=lr,
-        weight_decay=weight_decay,
-        warmup_steps=warmup_steps,
-        max_epochs=epochs,
-        effective_batch=batch,
-        micro_batch=micro_batch,
-        grad_clip=grad_clip,
+        **{field: options[option] for option, field in TRAIN_FIELD_OF_OPTION.items()},
         pos_weight=_pos_weight(pos_weight),
-        patience=patience,
-        min_delta=min_delta,
-        seed=seed,
-        device=device,
-        dtype=dtype,
-        compile=compile_model,
-        memory_limit_bytes=memory_limit,
     )
     # Hardware choices are checked before the dataset is built.
     hardware = resolve_hardware(train_config)

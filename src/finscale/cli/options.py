@@ -58,23 +58,28 @@ MODEL_FLAG_OF_FIELD = {
     "stride": "--stride",
 }
 
-# The options of `train` that set TrainConfig fields under another name.
+# The options of `train` that set TrainConfig fields (its `--pos-weight` is parsed
+# first), and the flag of each field.
+TRAIN_FIELD_OF_OPTION = {
+    "lr": "learning_rate",
+    "weight_decay": "weight_decay",
+    "warmup_steps": "warmup_steps",
+    "epochs": "max_epochs",
+    "batch": "effective_batch",
+    "micro_batch": "micro_batch",
+    "grad_clip": "grad_clip",
+    "patience": "patience",
+    "min_delta": "min_delta",
+    "seed": "seed",
+    "device": "device",
+    "dtype": "dtype",
+    "compile_model": "compile",
+    "memory_limit": "memory_limit_bytes",
+}
 TRAIN_FLAG_OF_FIELD = {
-    "learning_rate": "--lr",
-    "weight_decay": "--weight-decay",
-    "warmup_steps": "--warmup-steps",
-    "max_epochs": "--epochs",
-    "effective_batch": "--batch",
-    "micro_batch": "--micro-batch",
-    "grad_clip": "--grad-clip",
-    "pos_weight": "--pos-weight",
-    "patience": "--patience",
-    "min_delta": "--min-delta",
-    "seed": "--seed",
-    "device": "--device",
-    "dtype": "--dtype",
+    **{field: "--" + option.replace("_", "-") for option, field in TRAIN_FIELD_OF_OPTION.items()},
     "compile": "--compile",
-    "memory_limit_bytes": "--memory-limit",
+    "pos_weight": "--pos-weight",
 }
 
 
@@ -124,6 +129,14 @@ def parse_sets(pairs: list[str] | None) -> dict[str, Any]:
             overrides[key.strip()] = yaml.safe_load(text)
         except yaml.YAMLError:
             raise InputError(f"value of {key} is not valid: {text!r}", "--set") from None
+    return overrides
+
+
+def config_overrides(pairs: list[str] | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """The dotted config overrides of a command: its `--set` pairs, then the flags
+    that name a config field (`{"data.tier": tier}`), those left out skipped."""
+    overrides = parse_sets(pairs)
+    overrides.update({key: value for key, value in flags.items() if value is not None})
     return overrides
 
 

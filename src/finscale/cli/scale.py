@@ -18,7 +18,7 @@ from finscale.cli.options import (
     StorageOpt,
     StoreOpt,
     TrialsOpt,
-    parse_sets,
+    config_overrides,
     store_dir,
 )
 from finscale.cli.progress import ProgressRenderer, console, say
@@ -65,16 +65,16 @@ def scale_command(
         write_scale_file,
     )
 
-    overrides = parse_sets(set_)
-    for key, value in (
-        ("data.tier", tier),
-        ("scale.budgets", budgets),
-        ("scale.horizons", horizons),
-        ("search.trials", trials),
-        ("scale.seeds", seeds),
-    ):
-        if value is not None:
-            overrides[key] = value
+    overrides = config_overrides(
+        set_,
+        {
+            "data.tier": tier,
+            "scale.budgets": budgets,
+            "scale.horizons": horizons,
+            "search.trials": trials,
+            "scale.seeds": seeds,
+        },
+    )
     spec = new_scale_spec(preset, config, overrides, run_dir, storage, store_dir(store), workers)
     check_run_dir_matches(spec)
     spec.run_dir.mkdir(parents=True, exist_ok=True)

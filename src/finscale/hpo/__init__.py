@@ -18,6 +18,7 @@ from finscale.hpo.spec import (
     Prepared,
     StudySpec,
     default_study_name,
+    new_study_spec,
     prepare,
 )
 from finscale.hpo.storage import open_storage, redact
@@ -54,6 +55,7 @@ __all__ = [
     "forced_extremes",
     "import_trials",
     "join_spec",
+    "new_study_spec",
     "open_storage",
     "param_importances",
     "preflight",

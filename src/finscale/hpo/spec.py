@@ -12,13 +12,14 @@ are the ones `prepare` computes; `check_resumable` refuses any other.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from finscale.config import StudyConfig
+from finscale.config import StudyConfig, load_study_config
 from finscale.errors import InputError
 from finscale.hpo.attrs import (
     BUDGET_ATTR,
@@ -40,7 +41,7 @@ from finscale.hpo.space import ArchitectureSpace
 from finscale.hpo.storage import open_storage, redact
 from finscale.model.grid import ArchitectureGrid, PlannedArchitecture
 from finscale.train.device import Hardware
-from finscale.units import format_budget
+from finscale.units import format_budget, parse_budget
 
 # A run directory's files beside its trials/ records.
 STUDY_FILE = "study.json"
@@ -84,6 +85,40 @@ class StudySpec:
     @property
     def trials(self) -> int:
         return self.config.search.trials
+
+
+def new_study_spec(
+    budget: str | int,
+    preset: str | None = None,
+    config_path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    study_name: str | None = None,
+    run_dir: Path | None = None,
+    storage: str | None = None,
+    store_dir: Path,
+    workers: int = 1,
+    max_temp_c: float | None = None,
+    deadline: float | None = None,
+) -> StudySpec:
+    """The spec of one budget's study from a preset or a config file and dotted
+    overrides. Without a name it is `{tier}_{budget}_h{horizon}`; without a run
+    directory it lives in runs/{name}; without a storage, in a journal file there."""
+    config = load_study_config(preset, config_path, dict(overrides or {}))
+    n_params = parse_budget(budget)
+    name = study_name or default_study_name(config.data.tier, n_params, config.data.horizon_days)
+    run_dir = run_dir or Path("runs") / name
+    return StudySpec(
+        config=config,
+        budget=n_params,
+        study_name=name,
+        run_dir=run_dir,
+        storage=storage or str(run_dir / JOURNAL_FILE),
+        store_dir=store_dir,
+        workers=workers,
+        max_temp_c=max_temp_c,
+        deadline=deadline,
+    )
 
 
 def open_study_storage(spec: StudySpec) -> optuna.storages.BaseStorage:
