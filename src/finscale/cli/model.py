@@ -208,7 +208,7 @@ def train_command(
     print its validation metrics.
 
     \f
-    Long only for its signature, the declaration of each of its 45 options (click
+    Long only for its signature, the declaration of every one of its options (click
     shows none of the text after the form feed in --help)."""
     from finscale.config import TrainConfig
     from finscale.train.device import resolve_hardware
