@@ -1,6 +1,7 @@
 import os
 import re
 import uuid
+from pathlib import Path
 
 import arch.data.sp500
 import pytest
@@ -10,10 +11,36 @@ from tests.postgres import PostgresServer, find_bin_dir
 # The tiny scaling study, run once per session for tests/scale and tests/report.
 from tests.scale.tiny import tiny_scale_run  # noqa: F401
 
+E2E_DIR = Path(__file__).parent / "e2e"
+POSTGRES_FIXTURES = {"postgres_server", "postgres_url"}
+# Session fixtures that cost far more than the inner loop's budget: a test that needs one
+# is slow even where its own body is quick.
+SLOW_FIXTURES = {"tiny_scale_run"}  # a whole tiny scaling study (tests/scale/tiny.py)
 NO_POSTGRES = (
     "no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; "
     "install Debian's postgresql to run the multi-machine tests"
 )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every CLI test (tests/e2e) `e2e`, every test on the PostgreSQL server
+    `postgres` and every test on the tiny scaling study `slow`, so `-m` selects them
+    without a marker to forget."""
+    for item in items:
+        fixtures = set(item.fixturenames)
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+        if POSTGRES_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.postgres)
+        if SLOW_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.slow)
+
+
+def skip_unless_required(variable, reason):
+    """Skip for want of `reason`, or fail where `variable`=1 (CI), where the test must run."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{variable}=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -60,9 +87,7 @@ def postgres_server():
     """
     bin_dir = find_bin_dir()
     if bin_dir is None:
-        if os.environ.get("FINSCALE_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"FINSCALE_REQUIRE_POSTGRES=1 but {NO_POSTGRES}", pytrace=False)
-        pytest.skip(NO_POSTGRES)
+        skip_unless_required("FINSCALE_REQUIRE_POSTGRES", NO_POSTGRES)
     server = PostgresServer(bin_dir)
     try:
         server.start()

@@ -1,9 +1,6 @@
-"""The `finscale data` commands as a user runs them: the installed script, real files."""
+"""The `finscale data` commands as a user runs them, on real files."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
@@ -12,34 +9,9 @@ from finscale.cli import main
 from tests.conftest import write_symbol_csv
 
 
-def run(args, tmp_path, **env):
-    """Run the installed `finscale` script; returns (exit code, stdout, stderr)."""
-    script = os.path.join(os.path.dirname(sys.executable), "finscale")
-    proc = subprocess.run(
-        [script, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "FINSCALE_STORE": str(tmp_path / "store"), "COLUMNS": "200", **env},
-    )
-    return proc.returncode, proc.stdout, proc.stderr
-
-
-def assert_one_line_errors(cases, capsys):
-    """Each command of `cases` (argument lists) exits 2 with one `error: ` line on stderr."""
-    from finscale.cli import main
-
-    for args in cases:
-        code = main(args)
-        stderr = capsys.readouterr().err
-        assert code == 2, (args, stderr)
-        lines = stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), (args, stderr)
-
-
-def test_build_bundled_writes_model_ready_table(tmp_path):
+def test_build_bundled_writes_model_ready_table(tmp_path, finscale):
     out = tmp_path / "sp500_h1.parquet"
-    code, stdout, stderr = run(["data", "build", "--out", str(out), "--json"], tmp_path)
+    code, stdout, stderr = finscale("data", "build", "--out", out, "--json")
     assert code == 0, stderr
     summary = json.loads(stdout)
     table = pd.read_parquet(out)
@@ -53,32 +25,15 @@ def test_build_bundled_writes_model_ready_table(tmp_path):
     kinds = sorted(e["kind"] for e in manifest["entries"].values())
     assert kinds == ["processed", "raw"]
 
-    code, stdout, _ = run(["data", "show", "--json"], tmp_path)
+    code, stdout, _ = finscale("data", "show", "--json")
     assert code == 0 and json.loads(stdout)["reused"] is True
 
 
-def test_build_csv_folder_human_summary(tmp_path, csv_folder):
+def test_build_csv_folder_human_summary(tmp_path, csv_folder, finscale):
     out = tmp_path / "ready.parquet"
-    code, stdout, stderr = run(
-        [
-            "data",
-            "build",
-            "--source",
-            "csv",
-            "--path",
-            str(csv_folder),
-            "--symbols",
-            "NASDAQ",
-            "--tier",
-            "a50",
-            "--horizon",
-            "3",
-            "--split",
-            "chunked",
-            "--out",
-            str(out),
-        ],
-        tmp_path,
+    code, stdout, stderr = finscale(
+        *("data", "build", "--source", "csv", "--path", csv_folder, "--symbols", "NASDAQ"),
+        *("--tier", "a50", "--horizon", "3", "--split", "chunked", "--out", out),
     )
     assert code == 0, stderr
     assert "features   50 (tier a50)" in stdout
@@ -86,8 +41,8 @@ def test_build_csv_folder_human_summary(tmp_path, csv_folder):
     assert len(pd.read_parquet(out).columns) == 50 + 3
 
 
-def test_features_lists_every_feature(tmp_path):
-    code, stdout, _ = run(["data", "features", "--tier", "a50", "--json"], tmp_path)
+def test_features_lists_every_feature(finscale):
+    code, stdout, _ = finscale("data", "features", "--tier", "a50", "--json")
     features = json.loads(stdout)
     assert code == 0 and len(features) == 50
     assert all(f["description"] for f in features)
@@ -101,18 +56,19 @@ def test_features_lists_every_feature(tmp_path):
         (lambda t: t.replace("2016-03-01", "yesterday", 1), "unparseable date 'yesterday'"),
     ],
 )
-def test_bad_file_one_error_line_exit_2_nothing_written(tmp_path, sp500_frame, corrupt, message):
+def test_bad_file_one_error_line_exit_2_nothing_written(
+    tmp_path, sp500_frame, corrupt, message, finscale
+):
     folder = tmp_path / "prices"
     path = write_symbol_csv(folder, "SP500", sp500_frame, slice(-1000, None))
     path.write_text(corrupt(path.read_text()))
     out = tmp_path / "out.parquet"
-    code, _, stderr = run(
-        ["data", "build", "--source", "csv", "--path", str(folder), "--out", str(out)], tmp_path
-    )
+    # In-process, a traceback would be an exception out of main(), failing the test.
+    code, _, stderr = finscale("data", "build", "--source", "csv", "--path", folder, "--out", out)
     assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
-    assert "SP500.csv" in lines[0] and "Traceback" not in stderr
+    assert "SP500.csv" in lines[0]
     assert not out.exists() and not (tmp_path / "store").exists()
 
 

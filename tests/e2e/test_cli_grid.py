@@ -1,4 +1,4 @@
-"""`finscale grid` as a user runs it."""
+"""`finscale grid` as a user runs it (in-process: it starts nothing)."""
 
 import json
 
@@ -7,12 +7,11 @@ import pytest
 from finscale.cli import main
 from finscale.model import PatchTSTConfig, count_parameters
 from finscale.model.memory import estimate_training_memory
-from tests.e2e.test_cli_data import run
 
 
 @pytest.mark.parametrize("budget", ["2M", "20M", "200M", "2B"])
-def test_grid_json_rebuilds_every_architecture(budget, tmp_path):
-    code, stdout, stderr = run(["grid", "--budget", budget, "--json", "--dtype", "fp32"], tmp_path)
+def test_grid_json_rebuilds_every_architecture(budget, finscale):
+    code, stdout, stderr = finscale("grid", "--budget", budget, "--json", "--dtype", "fp32")
     assert code == 0, stderr
     rows = json.loads(stdout)
     assert [r["index"] for r in rows] == list(range(len(rows))) and rows
@@ -28,10 +27,9 @@ def test_grid_json_rebuilds_every_architecture(budget, tmp_path):
             assert row["memory_bytes"] == estimate.peak_bytes
 
 
-def test_grid_table_says_the_data_shape_and_memory_plan(tmp_path):
-    code, stdout, stderr = run(
-        ["grid", "--budget", "2M", "--tier", "a100", "--memory-limit", "8GB", "--dtype", "bf16"],
-        tmp_path,
+def test_grid_table_says_the_data_shape_and_memory_plan(finscale):
+    code, stdout, stderr = finscale(
+        "grid", "--budget", "2M", "--tier", "a100", "--memory-limit", "8GB", "--dtype", "bf16"
     )
     assert code == 0, stderr
     assert "100 features x 60 days, patch 16 stride 8 (6 patches)" in stdout
@@ -40,10 +38,8 @@ def test_grid_table_says_the_data_shape_and_memory_plan(tmp_path):
     assert " 128 x 1" in stdout
 
 
-def test_tight_memory_limit_excludes_architectures_instead_of_trying_them(tmp_path):
-    code, stdout, stderr = run(
-        ["grid", "--budget", "2M", "--memory-limit", "40MB", "--json"], tmp_path
-    )
+def test_tight_memory_limit_excludes_architectures_instead_of_trying_them(finscale):
+    code, stdout, stderr = finscale("grid", "--budget", "2M", "--memory-limit", "40MB", "--json")
     assert code == 0, stderr
     rows = json.loads(stdout)
     fits = [r for r in rows if r["fits"]]
@@ -52,7 +48,7 @@ def test_tight_memory_limit_excludes_architectures_instead_of_trying_them(tmp_pa
     assert all(r["memory_bytes"] > 40e6 for r in excluded)
     assert all(r["memory_bytes"] <= 40e6 and r["micro_batch"] < 128 for r in fits)
 
-    code, stdout, _ = run(["grid", "--budget", "2M", "--memory-limit", "40MB"], tmp_path)
+    code, stdout, _ = finscale("grid", "--budget", "2M", "--memory-limit", "40MB")
     assert f"{len(excluded)} of {len(rows)} architectures do not fit" in stdout
 
 

@@ -1,11 +1,9 @@
-"""`finscale hpo`, `stop`, `summary` and `hpo import-trials` as a user runs them: the
-installed script in subprocesses, real signals, a real journal storage."""
+"""`finscale hpo`, `stop`, `summary` and `hpo import-trials` as a user runs them on a
+real journal storage: the installed script where signals, kill -9 or several processes
+are the point, the CLI in-process otherwise."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import optuna
@@ -13,24 +11,12 @@ import pytest
 from optuna.trial import TrialState
 
 from finscale.hpo import open_storage
-from tests.e2e.test_cli_data import assert_one_line_errors, run
+from tests.e2e.cli import assert_one_line_errors, run, start
 from tests.hpo.conftest import TINY_BUDGET, set_flags
-
-SCRIPT = os.path.join(os.path.dirname(sys.executable), "finscale")
 
 
 def hpo_args(run_dir, **overrides):
     return ["hpo", "--budget", str(TINY_BUDGET), "--run-dir", str(run_dir), *set_flags(**overrides)]
-
-
-def start(args, tmp_path):
-    return subprocess.Popen(
-        [SCRIPT, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "FINSCALE_STORE": str(tmp_path / "store"), "COLUMNS": "200"},
-    )
 
 
 def load(run_dir):
@@ -38,15 +24,16 @@ def load(run_dir):
     return optuna.load_study(study_name=name, storage=open_storage(str(run_dir / "study.journal")))
 
 
-def wait_for_epoch_in_flight(run_dir, finished_before=0, timeout_s=120):
-    """Block until a trial is running and has reported an epoch, after at least
-    `finished_before` trials finished."""
+def wait_for_epoch_in_flight(proc, run_dir, finished_before=0, timeout_s=300):
+    """Block until a trial of the study that `proc` runs is running and has reported an
+    epoch, after at least `finished_before` trials finished."""
     deadline = time.time() + timeout_s
     while time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
         if (run_dir / "study.json").exists() and (run_dir / "study.journal").exists():
             trials = load(run_dir).trials
             done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-            # Well inside a trial (1 to 40 of its 100 epochs), not at its end, where a
+            # Well inside a trial (1 to 40 of its 60 epochs), not at its end, where a
             # signal could land between two trials.
             running = [
                 t
@@ -74,8 +61,9 @@ def check_records(run_dir, study):
     return files
 
 
-# Slow enough to be caught mid-trial: up to 100 epochs of about 0.05 s.
-SLOW = {"train.max_epochs": 100, "train.patience": 100, "search.trials": 3}
+# Slow enough to be caught mid-trial: 60 epochs of about 0.05 s (no early stop), the
+# first 40 of them the window to catch it in.
+SLOW = {"train.max_epochs": 60, "train.patience": 60, "search.trials": 3}
 
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
@@ -94,15 +82,21 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monke
     ]
     assert_one_line_errors(cases, capsys)
     assert not run_dir.exists()
-    # The installed script says the same, without a traceback.
-    code, _, stderr = run(cases[1], tmp_path)
-    assert code == 2 and stderr.startswith("error: search.trails: unknown key")
-    assert "Traceback" not in stderr
 
 
-def test_preflight_only_reports_and_starts_nothing(tmp_path):
+@pytest.mark.slow
+def test_the_installed_script_exits_2_with_the_error_line_and_no_traceback(tmp_path):
     run_dir = tmp_path / "run"
-    code, stdout, stderr = run([*hpo_args(run_dir), "--preflight-only"], tmp_path)
+    code, _, stderr = run([*hpo_args(run_dir), "--set", "search.trails=3"], tmp_path)
+    assert code == 2 and stderr.startswith("error: search.trails: unknown key")
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert not run_dir.exists()
+
+
+@pytest.mark.slow
+def test_preflight_only_reports_and_starts_nothing(tmp_path, finscale):
+    run_dir = tmp_path / "run"
+    code, stdout, stderr = finscale(*hpo_args(run_dir), "--preflight-only")
     assert code == 0, stderr
     for word in ("dataset", "storage", "device", "disk", "grid", "duration"):
         assert any(line.startswith(word) for line in stdout.splitlines()), (word, stdout)
@@ -110,18 +104,22 @@ def test_preflight_only_reports_and_starts_nothing(tmp_path):
     assert not run_dir.exists()
 
 
-def test_kill_9_mid_trial_then_resume_reaches_exactly_the_count(tmp_path):
+@pytest.mark.slow
+def test_kill_9_mid_trial_then_resume_reaches_exactly_the_count(tmp_path, finscale):
     run_dir = tmp_path / "run"
-    proc = start(hpo_args(run_dir, **SLOW), tmp_path)
-    victim = wait_for_epoch_in_flight(run_dir, finished_before=1)
+    # Two trials: the first finishes, the second dies with its process and runs again.
+    args = hpo_args(run_dir, **{**SLOW, "search.trials": 2})
+    proc = start(args, tmp_path)
+    victim = wait_for_epoch_in_flight(proc, run_dir, finished_before=1)
     first_record = (run_dir / "trials" / "trial_0000.json").read_text()
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
 
-    code, stdout, stderr = run(hpo_args(run_dir, **SLOW), tmp_path)
+    # The same command resumes; in-process, since only the killed one needs to be real.
+    code, stdout, stderr = finscale(*args)
     assert code == 0, stderr
     study = load(run_dir)
-    assert len(finished(study)) == 3
+    assert len(finished(study)) == 2
     dead = study.trials[victim.number]
     assert dead.state == TrialState.FAIL and "died" in dead.user_attrs["fail_reason"]
     retry = [t for t in study.trials if t.user_attrs.get("retry_of") == victim.number]
@@ -130,18 +128,19 @@ def test_kill_9_mid_trial_then_resume_reaches_exactly_the_count(tmp_path):
     check_records(run_dir, study)
     # The finished trial before the kill was not touched.
     assert (run_dir / "trials" / "trial_0000.json").read_text() == first_record
-    assert "finished: 3/3" in stdout
+    assert "finished: 2/2" in stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["sigterm", "stop-command"])
-def test_graceful_stop_records_the_trial_for_resume_and_exits_0(tmp_path, how):
+def test_graceful_stop_records_the_trial_for_resume_and_exits_0(tmp_path, how, finscale):
     run_dir = tmp_path / "run"
     proc = start(hpo_args(run_dir, **SLOW), tmp_path)
-    wait_for_epoch_in_flight(run_dir)
+    wait_for_epoch_in_flight(proc, run_dir)
     if how == "sigterm":
         proc.send_signal(signal.SIGTERM)
     else:
-        code, stdout, _ = run(["stop", str(run_dir)], tmp_path)
+        code, stdout, _ = finscale("stop", run_dir)
         assert code == 0 and "stop" in stdout
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
@@ -154,6 +153,7 @@ def test_graceful_stop_records_the_trial_for_resume_and_exits_0(tmp_path, how):
     assert (run_dir / "tiny_best.json").exists() or list(run_dir.glob("*_best.json"))
 
 
+@pytest.mark.slow
 def test_three_workers_in_two_commands_share_one_study_exactly(tmp_path):
     run_dir = tmp_path / "run"
     # Trials of about a second, so the spawned worker (a few seconds to start) gets some.
@@ -180,17 +180,16 @@ def test_three_workers_in_two_commands_share_one_study_exactly(tmp_path):
     check_records(run_dir, study)
 
 
-def test_import_trials_then_summary_from_the_new_storage(tmp_path):
+@pytest.mark.slow
+def test_import_trials_then_summary_from_the_new_storage(tmp_path, finscale):
     run_dir = tmp_path / "run"
-    code, _, stderr = run(hpo_args(run_dir, **{"search.trials": 4}), tmp_path)
+    code, _, stderr = finscale(*hpo_args(run_dir, **{"search.trials": 4}))
     assert code == 0, stderr
     moved = tmp_path / "moved"
-    code, stdout, stderr = run(
-        ["hpo", "import-trials", str(run_dir / "trials"), "--run-dir", str(moved)], tmp_path
-    )
+    code, stdout, stderr = finscale("hpo", "import-trials", run_dir / "trials", "--run-dir", moved)
     assert code == 0, stderr
     assert "imported 4 trials" in stdout
-    code, stdout, stderr = run(["summary", str(moved)], tmp_path)
+    code, stdout, stderr = finscale("summary", moved)
     assert code == 0, stderr
     original = json.loads((run_dir / "summary.json").read_text())
     again = json.loads((moved / "summary.json").read_text())

@@ -1,23 +1,20 @@
-"""`finscale scale`, `report`, `validate-cross-budget` and `stop` as a user runs them:
-the installed script in subprocesses on a tiny study of the bundled S&P 500."""
+"""`finscale scale`, `report`, `validate-cross-budget` and `stop` as a user runs them on a
+tiny study of the bundled S&P 500: in-process, and the installed script for the study
+that another process stops."""
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import optuna
 import pandas as pd
+import pytest
 from optuna.trial import TrialState
 
 from finscale.cli import main
 from finscale.hpo import open_storage
-from tests.e2e.test_cli_data import assert_one_line_errors, run
+from tests.e2e.cli import assert_one_line_errors, start
 from tests.hpo.conftest import set_flags
 from tests.scale.tiny import TINY_SCALE_SETS
-
-SCRIPT = os.path.join(os.path.dirname(sys.executable), "finscale")
 
 
 def scale_args(run_dir, **overrides):
@@ -46,9 +43,10 @@ def finished_trials(run_dir):
     return counts
 
 
-def test_scale_runs_then_resumes_without_training_and_reports(tmp_path):
+@pytest.mark.slow
+def test_scale_runs_then_resumes_without_training_and_reports(tmp_path, finscale):
     run_dir = tmp_path / "run"
-    code, stdout, stderr = run(scale_args(run_dir), tmp_path)
+    code, stdout, stderr = finscale(*scale_args(run_dir))
     assert code == 0, stderr
     assert "h=1: test log loss by budget" in stdout
     assert "| 4K |" in stdout and "| 32K |" in stdout
@@ -64,7 +62,7 @@ def test_scale_runs_then_resumes_without_training_and_reports(tmp_path):
     report = (run_dir / "report.md").read_text()
 
     # The same command again trains nothing: every unit is already done.
-    code, stdout, stderr = run(scale_args(run_dir), tmp_path)
+    code, stdout, stderr = finscale(*scale_args(run_dir))
     assert code == 0, stderr
     unit_lines = [line for line in stderr.splitlines() if line.startswith("[")]
     trained = [
@@ -78,43 +76,40 @@ def test_scale_runs_then_resumes_without_training_and_reports(tmp_path):
 
     # The report is rebuilt from what is stored, identically.
     (run_dir / "report.md").unlink()
-    code, stdout, stderr = run(["report", str(run_dir)], tmp_path)
+    code, stdout, stderr = finscale("report", run_dir)
     assert code == 0, stderr
     assert (run_dir / "report.md").read_text() == report
 
-    code, stdout, stderr = run(["validate-cross-budget", str(run_dir), "--dry-run"], tmp_path)
+    code, stdout, stderr = finscale("validate-cross-budget", run_dir, "--dry-run")
     assert code == 0, stderr
     assert "6 trainings planned, 0 to run" in stdout
     assert stdout.count("stored") >= 6
 
 
-def test_stop_mid_study_then_resume_reaches_exact_counts(tmp_path):
+@pytest.mark.slow
+def test_stop_mid_study_then_resume_reaches_exact_counts(tmp_path, finscale):
     run_dir = tmp_path / "run"
-    # Slower trials (more epochs) so the stop lands inside the HPO stage.
-    args = scale_args(run_dir, **{"train.max_epochs": 30, "train.patience": 30})
-    proc = subprocess.Popen(
-        [SCRIPT, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "FINSCALE_STORE": str(tmp_path / "store"), "COLUMNS": "200"},
-    )
+    # Two studies, no cross-budget matrix, and trials of ten epochs (under a second): the
+    # stop, written within 0.2 s of the first trial's end, lands inside the HPO stage.
+    settings = {"scale.cross_budget": False, "train.max_epochs": 10, "train.patience": 10}
+    args = [*scale_args(run_dir, **settings), "--budgets", "4K,16K"]
+    proc = start(args, tmp_path)
     deadline = time.time() + 180
     while not list(run_dir.glob("studies/*/trials/trial_0000.json")):
         assert time.time() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.2)
-    code, stdout, _ = run(["stop", str(run_dir)], tmp_path)
+    code, stdout, _ = finscale("stop", run_dir)
     assert code == 0 and "stop" in stdout
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     assert "stopped" in err and "run the same command to resume" in err
     assert not (run_dir / "scaling.json").exists()
     stopped_at = finished_trials(run_dir)
-    assert sum(stopped_at.values()) < 9
+    assert sum(stopped_at.values()) < 6
 
-    code, stdout, stderr = run(args, tmp_path)
+    code, stdout, stderr = finscale(*args)
     assert code == 0, stderr
-    assert finished_trials(run_dir) == {"a25_16K_h1": 3, "a25_32K_h1": 3, "a25_4K_h1": 3}
+    assert finished_trials(run_dir) == {"a25_16K_h1": 3, "a25_4K_h1": 3}
     assert json.loads((run_dir / "scaling.json").read_text())["horizons"]["1"]["steps"]
 
 

@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 from finscale.hpo import open_storage
 from finscale.hpo.attrs import FORCED_ATTR, RETRY_ATTR
 from finscale.hpo.storage import enqueued_params
-from tests.e2e.test_cli_data import run
-from tests.e2e.test_cli_hpo import check_records, finished, start
+from tests.e2e.cli import run, start
+from tests.e2e.test_cli_hpo import check_records, finished
 from tests.e2e.test_cli_scale import scale_args
 from tests.hpo.conftest import TINY_BUDGET, set_flags
 
@@ -105,6 +105,7 @@ def communicate(procs, timeout_s=400):
     return [proc.communicate(timeout=timeout_s) for proc in procs]
 
 
+@pytest.mark.slow
 def test_three_workers_started_at_once_reach_exactly_the_count(
     tmp_path, postgres_server, postgres_url
 ):
@@ -150,6 +151,7 @@ def test_three_workers_started_at_once_reach_exactly_the_count(
     assert_no_password(postgres_server.password, tmp_path, *(o + e for o, e in outputs))
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_failed_by_heartbeat_and_rerun_by_a_survivor(
     tmp_path, postgres_server, postgres_url
 ):
@@ -177,6 +179,7 @@ def test_a_killed_workers_trial_is_failed_by_heartbeat_and_rerun_by_a_survivor(
     assert_no_password(postgres_server.password, tmp_path, stdout, stderr)
 
 
+@pytest.mark.slow
 def test_a_database_restart_is_ridden_out_and_a_long_outage_ends_in_one_clear_error(
     tmp_path, postgres_server, postgres_url
 ):
@@ -240,6 +243,7 @@ def test_a_database_restart_is_ridden_out_and_a_long_outage_ends_in_one_clear_er
     )
 
 
+@pytest.mark.slow
 def test_the_password_shows_in_no_output_of_a_scaling_run(tmp_path, postgres_server, postgres_url):
     run_dir = tmp_path / "run"
     # Two budgets (the later --budgets wins) and no cross-budget matrix: records,
@@ -292,8 +296,8 @@ def test_the_password_shows_in_no_output_of_a_scaling_run(tmp_path, postgres_ser
         ),
     ],
 )
-def test_bad_worker_options_are_one_line_errors(tmp_path, args, message):
-    code, _, stderr = run(args, tmp_path)
+def test_bad_worker_options_are_one_line_errors(args, message, finscale):
+    code, _, stderr = finscale(*args)
     assert code == 2, stderr
     assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("error: ")
     assert message in stderr
