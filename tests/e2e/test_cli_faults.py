@@ -2,16 +2,13 @@
 `error:` line (exit 1) and the rerun resumes with every finished trial."""
 
 import errno
-import json
 import os
 from pathlib import Path
-
-import optuna
-from optuna.trial import TrialState
 
 from finscale import atomic
 from finscale.cli import main
 from finscale.errors import os_error_line
+from tests.e2e.test_cli_hpo import finished, load
 from tests.hpo.conftest import TINY_BUDGET, set_flags
 
 FULL_AT = "trial_0002.json"  # the record of the third trial meets a full disk
@@ -19,25 +16,13 @@ FULL_AT = "trial_0002.json"  # the record of the third trial meets a full disk
 
 def hpo_args(run_dir: Path, store: Path) -> list[str]:
     return [
-        "hpo",
-        "--budget",
-        str(TINY_BUDGET),
-        "--run-dir",
-        str(run_dir),
-        "--store",
-        str(store),
-        *set_flags(**{"search.trials": 5}),
+        *("hpo", "--budget", str(TINY_BUDGET), "--run-dir", str(run_dir)),
+        *("--store", str(store), *set_flags(**{"search.trials": 5})),
     ]
 
 
-def finished(run_dir: Path) -> dict[int, float | None]:
-    name = json.loads((run_dir / "study.json").read_text())["study_name"]
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(run_dir / "study.journal"))
-    )
-    study = optuna.load_study(study_name=name, storage=storage)
-    done = (TrialState.COMPLETE, TrialState.PRUNED)
-    return {t.number: t.value for t in study.trials if t.state in done}
+def finished_values(run_dir: Path) -> dict[int, float | None]:
+    return {t.number: t.value for t in finished(load(run_dir))}
 
 
 def test_a_full_disk_mid_study_is_one_line_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
@@ -62,14 +47,14 @@ def test_a_full_disk_mid_study_is_one_line_and_the_rerun_resumes(tmp_path, capsy
     assert str(run_dir / "trials" / FULL_AT) in lines[-1]
     assert "free space or move the run directory" in lines[-1]
     assert "rerun the same command to resume" in lines[-1]
-    before = finished(run_dir)
+    before = finished_values(run_dir)
     assert len(before) == 3  # trials 0-2 finished; the third's record was never written
     assert not (run_dir / "trials" / FULL_AT).exists()
     assert not list(run_dir.rglob("*.tmp")), "a temp file was left behind"
 
     monkeypatch.setattr(atomic, "write_atomic", real_write_atomic)
     assert main(hpo_args(run_dir, store)) == 0
-    after = finished(run_dir)
+    after = finished_values(run_dir)
     assert len(after) == 5
     assert {n: after[n] for n in before} == before  # resumed, nothing re-run
     assert (run_dir / "trials" / FULL_AT).exists()  # the missing record is written now

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from finscale.cli.data import build
 from finscale.cli.options import (
+    MODEL_FIELD_OF_OPTION,
     MODEL_FLAG_OF_FIELD,
     TRAIN_FIELD_OF_OPTION,
     TRAIN_FLAG_OF_FIELD,
@@ -20,49 +21,40 @@ from finscale.cli.options import (
     BudgetOpt,
     ContextOpt,
     DeviceOpt,
-    DModelsOpt,
     DtypeOpt,
-    FfRatioOpt,
     MemoryLimitOpt,
-    NHeadsOpt,
-    NLayersOpt,
-    PatchLenOpt,
-    StrideOpt,
     TierOpt,
-    ToleranceOpt,
     validated,
     with_data_options,
+    with_model_options,
 )
 from finscale.cli.progress import ProgressRenderer, console
 from finscale.errors import InputError
 from finscale.units import format_bytes
 
 
-def arch_grid(budget: str, tier: str, context: int, **model_fields: Any):
-    """The budget's architecture grid at the tier's data shape."""
+def arch_grid(budget: str, tier: str, context: int, model: dict[str, Any], **fields: Any):
+    """The budget's architecture grid at the tier's data shape, from the model options
+    (and further ModelConfig `fields`)."""
     from finscale.config import ModelConfig
     from finscale.data.features import tier_features
     from finscale.model.grid import build_grid
 
-    model = validated(ModelConfig, MODEL_FLAG_OF_FIELD, **model_fields)
-    if context < model.patch_len:
+    named = {MODEL_FIELD_OF_OPTION[option]: value for option, value in model.items()}
+    config = validated(ModelConfig, MODEL_FLAG_OF_FIELD, **named, **fields)
+    if context < config.patch_len:
         raise InputError(
-            f"context {context} days is shorter than a patch ({model.patch_len})", "--context"
+            f"context {context} days is shorter than a patch ({config.patch_len})", "--context"
         )
-    return build_grid(budget, model, len(tier_features(tier)), context)
+    return build_grid(budget, config, len(tier_features(tier)), context)
 
 
+@with_model_options
 def grid(
+    model: dict[str, Any],
     budget: BudgetOpt,
     tier: TierOpt = "a25",
     context: ContextOpt = 60,
-    patch_len: PatchLenOpt = 16,
-    stride: StrideOpt = 8,
-    d_models: DModelsOpt = None,
-    n_layers: NLayersOpt = None,
-    n_heads: NHeadsOpt = None,
-    ff_ratio: FfRatioOpt = 4.0,
-    tolerance: ToleranceOpt = 0.25,
     batch: BatchOpt = 128,
     memory_limit: MemoryLimitOpt = None,
     device: DeviceOpt = "auto",
@@ -74,18 +66,7 @@ def grid(
     from finscale.model.grid import plan_grid
     from finscale.train.device import resolve_hardware
 
-    the_grid = arch_grid(
-        budget,
-        tier,
-        context,
-        d_models=d_models,
-        n_layers=n_layers,
-        n_heads=n_heads,
-        ff_ratio=ff_ratio,
-        budget_tolerance=tolerance,
-        patch_len=patch_len,
-        stride=stride,
-    )
+    the_grid = arch_grid(budget, tier, context, model)
     if batch < 1:
         raise InputError(f"effective batch must be at least 1, got {batch}", "--batch")
     hardware = resolve_hardware(
@@ -161,19 +142,14 @@ def _grid_table(planned: list[Any], budget: int) -> Table:
 
 
 @with_data_options
+@with_model_options
 def train_command(
     data: dict[str, Any],
+    model: dict[str, Any],
     budget: BudgetOpt,
     arch_index: Annotated[
         int, typer.Option(help="Architecture of the budget's grid (see `finscale grid`).")
     ],
-    patch_len: PatchLenOpt = 16,
-    stride: StrideOpt = 8,
-    d_models: DModelsOpt = None,
-    n_layers: NLayersOpt = None,
-    n_heads: NHeadsOpt = None,
-    ff_ratio: FfRatioOpt = 4.0,
-    tolerance: ToleranceOpt = 0.25,
     dropout: Annotated[float, typer.Option(help="Dropout after embedding, attention, FF.")] = 0.1,
     lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-4,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay on matrices.")] = 0.01,
@@ -216,19 +192,7 @@ def train_command(
     options = locals()
     if out is not None and out.suffix != ".json":
         raise InputError(f"output must be a .json file, got {out.name}", "--out")
-    the_grid = arch_grid(
-        budget,
-        data["tier"],
-        data["context"],
-        d_models=d_models,
-        n_layers=n_layers,
-        n_heads=n_heads,
-        ff_ratio=ff_ratio,
-        budget_tolerance=tolerance,
-        patch_len=patch_len,
-        stride=stride,
-        dropout=dropout,
-    )
+    the_grid = arch_grid(budget, data["tier"], data["context"], model, dropout=dropout)
     if not 0 <= arch_index < len(the_grid):
         raise InputError(
             f"budget {budget} has {len(the_grid)} architectures (0 to {len(the_grid) - 1}), "

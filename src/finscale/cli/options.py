@@ -257,30 +257,54 @@ DATA_OPTIONS: dict[str, tuple[Any, Any]] = {
     "store": (StoreOpt, None),
 }
 
+# The options that shape a budget's architecture grid: `grid` and `train` take them.
+MODEL_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "patch_len": (PatchLenOpt, 16),
+    "stride": (StrideOpt, 8),
+    "d_models": (DModelsOpt, None),
+    "n_layers": (NLayersOpt, None),
+    "n_heads": (NHeadsOpt, None),
+    "ff_ratio": (FfRatioOpt, 4.0),
+    "tolerance": (ToleranceOpt, 0.25),
+}
+# The ModelConfig field of each model option.
+MODEL_FIELD_OF_OPTION = {option: option for option in MODEL_OPTIONS} | {
+    "tolerance": "budget_tolerance"
+}
 
-def with_data_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give a command every dataset option of `DATA_OPTIONS`; the command receives their
-    values as one `data` mapping (option name -> value) instead of 16 parameters.
+
+def with_option_group(group: dict[str, tuple[Any, Any]], into: str):
+    """A decorator that gives a command every option of `group`; the command receives
+    their values as one mapping (option name -> value) in its parameter `into`.
 
     Typer reads a command's parameters from its signature, so the wrapper's
-    signature is the command's own (without `data`) followed by the data options."""
-    hints = typing.get_type_hints(command, include_extras=True)
-    own = [
-        p.replace(annotation=hints.get(p.name, p.annotation))
-        for p in inspect.signature(command).parameters.values()
-        if p.name != "data"
-    ]
-    added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
-        for name, (ann, default) in DATA_OPTIONS.items()
-    ]
+    signature is the command's own (without `into`) followed by the group's."""
 
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> Any:
-        data = {name: kwargs.pop(name) for name in DATA_OPTIONS}
-        return command(data=data, **kwargs)
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [
+            p.replace(
+                annotation=hints.get(p.name, p.annotation), kind=inspect.Parameter.KEYWORD_ONLY
+            )
+            for p in inspect.signature(command).parameters.values()
+            if p.name != into
+        ]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
+            for name, (ann, default) in group.items()
+        ]
 
-    own_positional = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
-    wrapper.__signature__ = inspect.Signature([*own_positional, *added])  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *added)}
-    return wrapper
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name) for name in group}
+            return command(**{into: values}, **kwargs)
+
+        wrapper.__signature__ = inspect.Signature([*own, *added])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *added)}
+        return wrapper
+
+    return decorate
+
+
+with_data_options = with_option_group(DATA_OPTIONS, "data")
+with_model_options = with_option_group(MODEL_OPTIONS, "model")

@@ -19,7 +19,7 @@ from finscale.errors import InputError
 from finscale.hpo.attrs import EXCLUDED_ATTR, SPLITS_ATTR
 from finscale.hpo.spec import Prepared, StudySpec
 from finscale.hpo.storage import open_storage, redact
-from finscale.units import format_bytes
+from finscale.units import format_bytes, format_duration
 
 # A trial record with its learning curve and resource samples, with room to spare.
 RECORD_BYTES_PER_EPOCH = 600
@@ -222,16 +222,9 @@ def preflight_lines(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"duration   one epoch: {s['epoch_s']:.2f} s (smallest, {s['params']:,} params), "
             f"{large['epoch_s']:.2f} s (largest, {large['params']:,} params); "
-            f"at most {_hours(duration['study_upper_bound_s'])} for {duration['trials']} trials "
+            f"at most {format_duration(duration['study_upper_bound_s'])} for "
+            f"{duration['trials']} trials "
             f"x {duration['max_epochs']} epochs on {duration['workers']} worker(s), less with "
             "early stopping and pruning"
         )
     return lines
-
-
-def _hours(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
