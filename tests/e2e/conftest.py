@@ -2,12 +2,17 @@
 returns the exit code; the output is captured), which is the same code path as the
 installed script less a second of interpreter and import start-up per call; the tests
 that need a real process (signals, kill -9, spawned workers, racing machines) run the
-installed script with `tests.e2e.test_cli_data.run` or `start`."""
+installed script with `tests.e2e.cli.run` or `start`."""
 
 import pytest
+import torch
 
 from finscale.cli import main
 from tests.e2e.cli import kill_started
+
+# A fresh process's thread count: a command that shares the cores among workers sets its
+# own, and the next in-process call must start from where a new process would.
+STARTUP_THREADS = torch.get_num_threads()
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +31,11 @@ def finscale(tmp_path, monkeypatch, capsys):
 
     def call(*args) -> tuple[int, str, str]:
         capsys.readouterr()
-        code = main([str(arg) for arg in args])
+        torch.set_num_threads(STARTUP_THREADS)
+        try:
+            code = main([str(arg) for arg in args])
+        finally:
+            torch.set_num_threads(STARTUP_THREADS)
         stdout, stderr = capsys.readouterr()
         return code, stdout, stderr
 

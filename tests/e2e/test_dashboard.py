@@ -7,7 +7,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 
 import optuna
@@ -30,9 +29,9 @@ def get_json(url: str, server: subprocess.Popen, timeout_s: float = 60):
     deadline = time.time() + timeout_s
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=10) as response:
                 return json.load(response)
-        except (urllib.error.URLError, ConnectionError) as exc:
+        except OSError as exc:  # refused while it starts, or a timeout under load
             if server.poll() is not None:
                 raise AssertionError(f"optuna-dashboard exited: {server.communicate()}") from exc
             if time.time() > deadline:
