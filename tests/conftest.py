@@ -1,5 +1,6 @@
 import os
 import re
+import shutil
 import uuid
 from pathlib import Path
 
@@ -19,6 +20,23 @@ SLOW_FIXTURES = {"tiny_scale_run"}  # a whole tiny scaling study (tests/scale/ti
 NO_POSTGRES = (
     "no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; "
     "install Debian's postgresql to run the multi-machine tests"
+)
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+# Headless as root (CI) and off the network: no sandbox, GPU, first-run page or background
+# traffic. The caller adds a fresh --user-data-dir.
+BROWSER_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+NO_BROWSER = (
+    f"no headless browser on PATH (looked for {', '.join(BROWSERS)}); "
+    "install Debian's chromium to open the report in a real browser"
 )
 
 
@@ -76,6 +94,19 @@ def csv_folder(tmp_path, sp500_frame, nasdaq_frame):
     write_symbol_csv(folder, "SP500", sp500_frame, slice(-1000, None))
     write_symbol_csv(folder, "NASDAQ", nasdaq_frame, slice(-1000, None))
     return folder
+
+
+@pytest.fixture(scope="session")
+def headless_browser():
+    """The command line of a headless Chromium, less its --user-data-dir.
+
+    Skipped where none is on PATH, unless FINSCALE_REQUIRE_BROWSER=1 (CI) makes that a
+    failure. Session-scoped, so the skip comes before a test's costlier fixtures are built.
+    """
+    browser = next((path for name in BROWSERS if (path := shutil.which(name))), None)
+    if browser is None:
+        skip_unless_required("FINSCALE_REQUIRE_BROWSER", NO_BROWSER)
+    return [browser, *BROWSER_FLAGS]
 
 
 @pytest.fixture(scope="session")

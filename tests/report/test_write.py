@@ -20,24 +20,10 @@ from finscale.report import build_blocks
 from finscale.report.figures import scaling_figure
 from finscale.scale import build_results, study_files_of, write_report
 from finscale.units import format_budget
-from tests.conftest import skip_unless_required
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Every horizon has these figures; cross_budget_h{h} too when the matrix was computed.
 FIGURE_KINDS = ("scaling", "baselines", "reliability", "hpo", "architecture", "learning_curves")
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-# Headless as root (CI) and without a network: no sandbox, GPU, first-run page or
-# background traffic, and a fresh profile.
-BROWSER_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 
 
 @pytest.fixture(scope="module")
@@ -211,15 +197,7 @@ def test_a_skipped_fit_is_reported_and_drawn_without_a_law(report_run):
     assert not any(label.startswith("E + A") for label in labels)
 
 
-def test_every_figure_loads_in_a_headless_browser(report_run, tmp_path):
-    browser = next((path for name in BROWSERS if (path := shutil.which(name))), None)
-    if browser is None:
-        # FINSCALE_REQUIRE_BROWSER=1 (CI) makes a missing browser a failure.
-        skip_unless_required(
-            "FINSCALE_REQUIRE_BROWSER",
-            f"no headless browser on PATH (looked for {', '.join(BROWSERS)}); "
-            "install Debian's chromium to open the report in a real browser",
-        )
+def test_every_figure_loads_in_a_headless_browser(headless_browser, report_run, tmp_path):
     run_dir, results, _ = report_run
     # The probe goes into a copy in a folder without figures/, so only data URIs can load.
     probe = (
@@ -232,8 +210,7 @@ def test_every_figure_loads_in_a_headless_browser(report_run, tmp_path):
     page = tmp_path / "report.html"
     page.write_text((run_dir / "report.html").read_text().replace("</body>", probe + "</body>"))
     command = [
-        browser,
-        *BROWSER_FLAGS,
+        *headless_browser,
         f"--user-data-dir={tmp_path / 'profile'}",
         "--virtual-time-budget=10000",
         "--dump-dom",
