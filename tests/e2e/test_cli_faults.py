@@ -5,6 +5,8 @@ import errno
 import os
 from pathlib import Path
 
+import pytest
+
 from finscale import atomic
 from finscale.cli import main
 from finscale.errors import os_error_line
@@ -25,6 +27,7 @@ def finished_values(run_dir: Path) -> dict[int, float | None]:
     return {t.number: t.value for t in finished(load(run_dir))}
 
 
+@pytest.mark.slow
 def test_a_full_disk_mid_study_is_one_line_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
     run_dir, store = tmp_path / "run", tmp_path / "store"
     real_write_atomic = atomic.write_atomic

@@ -27,6 +27,7 @@ def test_grid_json_rebuilds_every_architecture(budget, finscale):
             assert row["memory_bytes"] == estimate.peak_bytes
 
 
+@pytest.mark.slow
 def test_grid_table_says_the_data_shape_and_memory_plan(finscale):
     code, stdout, stderr = finscale(
         "grid", "--budget", "2M", "--tier", "a100", "--memory-limit", "8GB", "--dtype", "bf16"

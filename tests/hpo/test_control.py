@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from finscale.hpo.control import (
     CoreShare,
     ResourceMonitor,
@@ -86,6 +88,7 @@ def _hold_share(folder, cores="same"):
     return proc
 
 
+@pytest.mark.slow
 def test_workers_on_one_machine_share_its_cores_and_a_dead_one_gives_them_back(tmp_path):
     with CoreShare(tmp_path) as share:
         cores = len(share.cores)

@@ -36,6 +36,7 @@ def test_near_duplicates_reuse_the_earlier_result(make_spec):
         assert "learning_curve" not in dup.user_attrs  # nothing was trained
 
 
+@pytest.mark.slow
 def test_failed_trials_are_recorded_with_their_reason_and_the_study_goes_on(make_spec):
     # Half the log range is absurd: those trials diverge, the others complete.
     spec = make_spec(
@@ -54,6 +55,7 @@ def test_failed_trials_are_recorded_with_their_reason_and_the_study_goes_on(make
 
 
 @pytest.mark.parametrize("pruner", ["median", "hyperband"])
+@pytest.mark.slow
 def test_pruning_stops_trials_behind_the_others(make_spec, pruner):
     # Learning rates down to 1e-7 barely move the loss: those trials fall behind.
     spec = make_spec(

@@ -90,6 +90,7 @@ def pg_spec(make_spec, url, **overrides):
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # this test asks by hand
+@pytest.mark.slow
 def test_a_silent_trial_is_failed_once_and_requeued_however_many_workers_sweep(
     make_spec, postgres_url
 ):
@@ -140,6 +141,7 @@ def _create(spec, results):
     results.put(created)
 
 
+@pytest.mark.slow
 def test_workers_starting_at_once_create_the_study_and_its_extremes_once(make_spec, postgres_url):
     spec = pg_spec(make_spec, postgres_url)
     prepare(spec)  # the dataset is in the store before the race

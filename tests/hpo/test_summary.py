@@ -164,6 +164,7 @@ def real_study(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_real_study_summary_counts_match_the_storage(real_study):
     summary = real_study["summary"]
     counts = real_study["outcome"].counts

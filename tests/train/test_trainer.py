@@ -280,6 +280,7 @@ def test_train_config_rejects_bad_values():
     assert TrainConfig(memory_limit_bytes="1GB").memory_limit_bytes == 10**9
 
 
+@pytest.mark.slow
 def test_compiled_model_trains_like_the_eager_one(sp500_windows, tiny):
     eager = train(tiny, sp500_windows, fast(max_epochs=1))
     compiled = train(tiny, sp500_windows, fast(max_epochs=1, compile=True))
