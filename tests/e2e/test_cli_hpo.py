@@ -26,12 +26,25 @@ def load(run_dir):
 
 def wait_for_epoch_in_flight(proc, run_dir, finished_before=0, timeout_s=300):
     """Block until a trial of the study that `proc` runs is running and has reported an
-    epoch, after at least `finished_before` trials finished."""
+    epoch, after at least `finished_before` trials finished.
+
+    One storage for the whole wait reads only the journal's new lines at each look: a
+    full replay every time would take CPU from the process under test, whose torch
+    threads then stall waiting for each other."""
     deadline = time.time() + timeout_s
+    journal = run_dir / "study.journal"
+    storage = name = None
     while time.time() < deadline:
         assert proc.poll() is None, proc.communicate()
-        if (run_dir / "study.json").exists() and (run_dir / "study.journal").exists():
-            trials = load(run_dir).trials
+        if storage is None and (run_dir / "study.json").exists() and journal.exists():
+            name = json.loads((run_dir / "study.json").read_text())["study_name"]
+            storage = open_storage(str(journal))
+        try:
+            study = optuna.load_study(study_name=name, storage=storage) if storage else None
+        except KeyError:  # study.json is written before the study exists in the journal
+            study = None
+        if study is not None:
+            trials = study.get_trials(deepcopy=False)
             done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
             # Well inside a trial (1 to 40 of its 60 epochs), not at its end, where a
             # signal could land between two trials.
@@ -42,7 +55,7 @@ def wait_for_epoch_in_flight(proc, run_dir, finished_before=0, timeout_s=300):
             ]
             if done >= finished_before and running:
                 return running[0]
-        time.sleep(0.2)
+        time.sleep(0.25)
     raise AssertionError(f"no trial in flight in {run_dir} after {timeout_s} s")
 
 
