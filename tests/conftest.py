@@ -16,7 +16,10 @@ E2E_DIR = Path(__file__).parent / "e2e"
 POSTGRES_FIXTURES = {"postgres_server", "postgres_url"}
 # Session fixtures that cost far more than the inner loop's budget: a test that needs one
 # is slow even where its own body is quick.
-SLOW_FIXTURES = {"tiny_scale_run"}  # a whole tiny scaling study (tests/scale/tiny.py)
+SLOW_FIXTURES = {
+    "tiny_scale_run",  # a whole tiny scaling study (tests/scale/tiny.py)
+    "real_study",  # a real study of several trials (tests/hpo/test_summary.py)
+}
 NO_POSTGRES = (
     "no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; "
     "install Debian's postgresql to run the multi-machine tests"

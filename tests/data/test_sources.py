@@ -1,11 +1,13 @@
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from finscale.data.sources import load_bundled, load_sources, load_yahoo
+from finscale.data.sources import _load_arch_data, load_bundled, load_sources, load_yahoo
 from finscale.data.validate import CLOSE_ONLY, validate_ohlcv
 from finscale.errors import InputError
 
@@ -35,6 +37,23 @@ def test_bundled_symbols_load_real_data():
     assert len(sp) == 5031
     assert vix.index[0].year == 2014 and vix.index[-1].year == 2019
     assert raw["NASDAQ"].source == "bundled:arch.data.nasdaq"
+
+
+@pytest.mark.parametrize("module_name", ["arch.data.sp500", "arch.data.nasdaq", "arch.data.vix"])
+def test_bundled_files_read_as_arch_loads_them(module_name):
+    import importlib
+
+    expected = importlib.import_module(module_name).load()
+    pd.testing.assert_frame_equal(_load_arch_data(module_name), expected)
+
+
+def test_bundled_symbols_load_without_importing_arch():
+    code = (
+        "import sys; from finscale.data.sources import load_bundled; "
+        "load_bundled(['SP500']); print('arch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_unknown_bundled_symbol_suggests_a_name():

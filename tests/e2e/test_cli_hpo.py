@@ -46,12 +46,12 @@ def wait_for_epoch_in_flight(proc, run_dir, finished_before=0, timeout_s=300):
         if study is not None:
             trials = study.get_trials(deepcopy=False)
             done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-            # Well inside a trial (1 to 40 of its 60 epochs), not at its end, where a
+            # Well inside a trial (1 to 20 of its 30 epochs), not at its end, where a
             # signal could land between two trials.
             running = [
                 t
                 for t in trials
-                if t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) <= 40
+                if t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) <= 20
             ]
             if done >= finished_before and running:
                 return running[0]
@@ -74,9 +74,9 @@ def check_records(run_dir, study):
     return files
 
 
-# Slow enough to be caught mid-trial: 60 epochs of about 0.05 s (no early stop), the
-# first 40 of them the window to catch it in.
-SLOW = {"train.max_epochs": 60, "train.patience": 60, "search.trials": 3}
+# Slow enough to be caught mid-trial: 30 epochs of about 0.05 s (no early stop), the first
+# 20 of them (about a second) the window to catch it in, against polls every 0.25 s.
+SLOW = {"train.max_epochs": 30, "train.patience": 30, "search.trials": 3}
 
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
@@ -172,7 +172,7 @@ def test_graceful_stop_records_the_trial_for_resume_and_exits_0(tmp_path, how, f
 def test_three_workers_in_two_commands_share_one_study_exactly(tmp_path):
     run_dir = tmp_path / "run"
     # Trials of about a second, so the spawned worker (a few seconds to start) gets some.
-    args = hpo_args(run_dir, **{"search.trials": 10, "train.max_epochs": 40, "train.patience": 40})
+    args = hpo_args(run_dir, **{"search.trials": 8, "train.max_epochs": 30, "train.patience": 30})
     both = [start([*args, "--workers", "2"], tmp_path), start(args, tmp_path)]
     errors = []
     for proc in both:
@@ -180,7 +180,7 @@ def test_three_workers_in_two_commands_share_one_study_exactly(tmp_path):
         assert proc.returncode == 0, stderr
         errors.append(stderr)
     study = load(run_dir)
-    assert len(finished(study)) == 10
+    assert len(finished(study)) == 8
     labels = [
         t.user_attrs["forced_extreme"] for t in finished(study) if "forced_extreme" in t.user_attrs
     ]

@@ -15,6 +15,7 @@ from finscale.hpo.study import create_or_load, import_trials, run_study
 from tests.hpo.conftest import finished, load
 
 
+@pytest.mark.slow
 def test_study_reaches_the_count_and_resumes_to_a_larger_one(make_spec):
     spec = make_spec()
     first = run_study(spec)

@@ -15,6 +15,7 @@ from finscale.hpo.study import run_study
 from tests.hpo.conftest import finished, load
 
 
+@pytest.mark.slow
 def test_deadline_stops_mid_trial_and_resume_reruns_that_configuration_first(make_spec):
     slow = {"train.max_epochs": 200, "train.patience": 200, "search.trials": 3}
     spec = make_spec(**slow)

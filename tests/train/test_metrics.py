@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
 from sklearn.calibration import calibration_curve
 
 from finscale.train.metrics import (
@@ -33,6 +34,31 @@ def test_scores_of_a_small_example_by_hand():
     assert m["predicted_positive_rate"] == pytest.approx(0.4)
     assert m["prediction_range"] == pytest.approx(0.7)
     assert m["n_samples"] == 5
+
+
+@pytest.mark.parametrize("case", ["random", "ties", "extremes", "all-below-threshold"])
+def test_every_score_equals_scikit_learns(case):
+    rng = np.random.default_rng(7)
+    y = (rng.random(500) < 0.4).astype(float)
+    p = {
+        "random": rng.random(500),
+        "ties": np.round(rng.random(500), 1),  # many tied scores across both classes
+        "extremes": np.where(y == 1, 1.0, 0.0) * (rng.random(500) < 0.7),  # 0 and 1 exactly
+        "all-below-threshold": rng.random(500) * 0.3,  # no predicted positive
+    }[case]
+    m = classification_metrics(y, p)
+    hard = (p >= 0.5).astype(float)
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, p, labels=[0, 1]), rel=1e-12)
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), rel=1e-12)
+    assert m["brier"] == pytest.approx(skm.brier_score_loss(y, p), rel=1e-12)
+    assert m["confusion_matrix"] == skm.confusion_matrix(y, hard, labels=[0, 1]).tolist()
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, hard))
+    for name, score in (
+        ("precision", skm.precision_score),
+        ("recall", skm.recall_score),
+        ("f1", skm.f1_score),
+    ):
+        assert m[name] == pytest.approx(score(y, hard, zero_division=0)), name
 
 
 def test_threshold_moves_the_hard_metrics_only():

@@ -131,6 +131,7 @@ class FakeOOM:
         monkeypatch.setattr(PatchTST, "forward", forward)
 
 
+@pytest.mark.slow
 def test_out_of_memory_halves_the_micro_batch_and_keeps_the_effective_batch(
     monkeypatch, sp500_windows, tiny
 ):

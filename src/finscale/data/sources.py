@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,27 @@ def _absent(symbol: str, available: Sequence[str], where: str) -> InputError:
     return InputError(f"symbol {symbol} not found{hint}", where)
 
 
+def _load_arch_data(module_name: str) -> pd.DataFrame:
+    """The frame `arch.data.<name>.load()` returns, read from the file arch ships.
+
+    Importing any `arch.data` module runs arch's `__init__`, which loads its models
+    with statsmodels and scipy: about 2.4 s of every command's start-up, for a CSV.
+    So the file is read where arch keeps it (`arch/data/<name>/<name>.csv.gz`), parsed
+    as arch parses it (tests hold the two equal); an arch that moved it is imported.
+    """
+    name = module_name.rsplit(".", 1)[-1]
+    spec = importlib.util.find_spec("arch")  # finds the package without running it
+    roots = spec.submodule_search_locations if spec is not None else None
+    path = Path(next(iter(roots or []), "")) / "data" / name / f"{name}.csv.gz"
+    if not roots or not path.is_file():
+        return importlib.import_module(module_name).load()
+    frame = pd.read_csv(path)
+    if "Date" in frame:
+        frame["Date"] = pd.to_datetime(frame["Date"])
+        frame = frame.set_index("Date")
+    return frame.apply(pd.to_numeric, errors="coerce")
+
+
 def load_bundled(symbols: Sequence[str]) -> dict[str, RawSeries]:
     """Load bundled symbols (`SP500`, `NASDAQ`, `VIX`) from the `arch` package."""
     out: dict[str, RawSeries] = {}
@@ -65,7 +87,7 @@ def load_bundled(symbols: Sequence[str]) -> dict[str, RawSeries]:
         module_name = BUNDLED_MODULES.get(symbol)
         if module_name is None:
             raise _absent(symbol, list(BUNDLED_MODULES), "--source bundled")
-        frame = importlib.import_module(module_name).load()
+        frame = _load_arch_data(module_name)
         if symbol == "VIX":
             # arch ships VIX as one column named 'vix' on a weekday calendar, with
             # NaN on the market holidays when no VIX was published: not data errors.

@@ -1,9 +1,12 @@
 """Scores of predicted probabilities against binary labels.
 
-Pure functions of numpy arrays; scikit-learn computes every metric it has
-(log loss, Brier, ROC AUC, accuracy, precision, recall, F1, confusion
-matrix). Expected calibration error is written out here because
-scikit-learn's `calibration_curve` returns bin means without bin sizes.
+Pure functions of numpy arrays, each the textbook definition in a line or two of
+numpy. They are not scikit-learn's because of its input checks: about 4 ms a call
+whatever the size, paid twice per epoch (validation log loss and ROC AUC) and ~25 ms
+per `classification_metrics`, a tenth to a third of a small model's epoch. The tests
+hold every score equal to scikit-learn's (`tests/train/test_metrics.py`).
+Expected calibration error has no scikit-learn counterpart: `calibration_curve`
+returns bin means without bin sizes.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
+from scipy.stats import rankdata
 
 ECE_BINS = 15
 
@@ -34,9 +37,12 @@ def check_binary(y_true: Any, p_pred: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def log_loss(y_true: Any, p_pred: Any) -> float:
-    """Mean binary cross-entropy in nats (the study's objective)."""
+    """Mean binary cross-entropy in nats (the study's objective); probabilities are
+    clipped to [eps, 1 - eps] of float64, as scikit-learn's `log_loss` clips them."""
     y, p = check_binary(y_true, p_pred)
-    return float(skm.log_loss(y, p, labels=[0, 1]))
+    eps = np.finfo(np.float64).eps
+    p = np.clip(p, eps, 1.0 - eps)
+    return float(-np.mean(y * np.log(p) + (1.0 - y) * np.log1p(-p)))
 
 
 def roc_auc(y_true: Any, p_pred: Any) -> float:
@@ -44,7 +50,12 @@ def roc_auc(y_true: Any, p_pred: Any) -> float:
     y, p = check_binary(y_true, p_pred)
     if y.min() == y.max():
         return math.nan
-    return float(skm.roc_auc_score(y, p))
+    # The Mann-Whitney form: the chance a positive outranks a negative, ties counting
+    # half (average ranks).
+    positives = y == 1.0
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    rank_sum = rankdata(p)[positives].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def expected_calibration_error(y_true: Any, p_pred: Any, n_bins: int = ECE_BINS) -> float:
@@ -66,6 +77,10 @@ def brier_skill(brier: float, reference_rate: float) -> float:
     return math.nan if reference == 0.0 else 1.0 - brier / reference
 
 
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else 0.0
+
+
 def classification_metrics(
     y_true: Any, p_pred: Any, threshold: float = 0.5
 ) -> dict[str, float | int | list[list[int]]]:
@@ -81,8 +96,10 @@ def classification_metrics(
     y, p = check_binary(y_true, p_pred)
     hard = (p >= threshold).astype(float)
     positive_rate = float(y.mean())
-    brier = float(skm.brier_score_loss(y, p, pos_label=1))
-    confusion = skm.confusion_matrix(y, hard, labels=[0, 1])
+    brier = float(np.mean((p - y) ** 2))
+    # [[tn, fp], [fn, tp]]: row = label, column = hard prediction.
+    confusion = np.bincount((2 * y + hard).astype(int), minlength=4).reshape(2, 2)
+    (tn, fp), (fn, tp) = confusion.tolist()
     return {
         "n_samples": int(y.size),
         "log_loss": log_loss(y, p),
@@ -90,11 +107,12 @@ def classification_metrics(
         "brier_skill": brier_skill(brier, positive_rate),
         "roc_auc": roc_auc(y, p),
         "ece": expected_calibration_error(y, p),
-        "accuracy": float(skm.accuracy_score(y, hard)),
-        "precision": float(skm.precision_score(y, hard, zero_division=0)),
-        "recall": float(skm.recall_score(y, hard, zero_division=0)),
-        "f1": float(skm.f1_score(y, hard, zero_division=0)),
-        "confusion_matrix": confusion.astype(int).tolist(),
+        "accuracy": (tp + tn) / y.size,
+        # 0 where the denominator is 0, as scikit-learn's zero_division=0.
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        "confusion_matrix": confusion.tolist(),
         "positive_rate": positive_rate,
         "predicted_positive_rate": float(hard.mean()),
         "prediction_range": float(p.max() - p.min()),
