@@ -228,6 +228,13 @@ class SearchConfig(_Strict):
     constant_liar: bool = Field(
         True, description="TPE counts running trials as bad, so parallel workers spread out"
     )
+    finalists: int = Field(
+        0,
+        ge=0,
+        description="once the trials are done, the best this many are trained again with "
+        "finalist_seeds more seeds and the lowest seed mean is crowned (0: the best value)",
+    )
+    finalist_seeds: int = Field(2, ge=1, description="more seeds per finalist")
     pruner: Literal["median", "hyperband", "none"] = Field(
         "median", description="pruning on the per-epoch validation log loss"
     )

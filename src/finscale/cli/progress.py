@@ -37,14 +37,17 @@ def say(text: str, out: Console | None = None) -> None:
 
 
 def best_so_far(study: Any) -> str:
-    """ "0.3126 (#12, d64/L4/h8)" of a study's best complete trial, or "-"."""
-    from finscale.hpo import best_trial
+    """ "0.3126 (#12, d64/L4/h8)" of a study's crowned trial (its best complete one, or
+    after its finalists "0.3131 mean of 3 seeds (#12, ...)"), or "-"."""
+    from finscale.hpo import crown
 
-    best = best_trial(study.get_trials(deepcopy=False))
-    if best is None:
+    crowning = crown(study.get_trials(deepcopy=False), study.user_attrs)
+    best = crowning.trial
+    if best is None or crowning.mean is None:
         return "-"
     arch = best.user_attrs.get(ARCHITECTURE_ATTR, {})
-    return f"{best.value:.4f} (#{best.number}, {architecture_label(arch)})"
+    seeds = f" mean of {crowning.seeds[best.number]} seeds" if crowning.by_finalists else ""
+    return f"{crowning.mean:.4f}{seeds} (#{best.number}, {architecture_label(arch)})"
 
 
 def trial_line(trial: Any, outcome: Any, counts: dict[str, int], best: str) -> str:
@@ -158,7 +161,18 @@ class ProgressRenderer:
             if not prefix:
                 self.update(completed=counts["finished"])
 
-        return {"on_trial": on_trial, "child_on_trial": child_trial_line, "on_start": on_start}
+        def on_finalist(run, done, total) -> None:
+            self.print(
+                f"{prefix}finalist {done}/{total}: trial #{run.number} seed {run.seed}: "
+                f"val log loss {run.val_loss:.4f} in {run.epochs} epochs"
+            )
+
+        return {
+            "on_trial": on_trial,
+            "child_on_trial": child_trial_line,
+            "on_start": on_start,
+            "on_finalist": on_finalist,
+        }
 
     # ------------------------------------------------------------ scaling-study stages
 
