@@ -20,8 +20,7 @@ from optuna.trial import FrozenTrial
 from finscale.analysis.records import EvaluationRun, Winner
 from finscale.config import StudyConfig
 from finscale.errors import InputError
-from finscale.hpo import TRAINING_PARAMS, training_configs
-from finscale.hpo import crown
+from finscale.hpo import TRAINING_PARAMS, crown, training_configs
 from finscale.hpo.attrs import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_ATTR, TRAINING_ATTR
 
 SPLITS = ("val", "test")
