@@ -93,7 +93,9 @@ def hpo(
     with err.status("building dataset and grid", spinner="dots"):
         prepared = prepare(spec)
     if preflight_only:
-        with err.status("pre-flight: timing one epoch of the smallest and largest architecture"):
+        with err.status(
+            "pre-flight: timing one epoch of the fewest and most parameters and layers"
+        ):
             report = preflight(spec, prepared)
         for line in preflight_lines(report):
             say(line)
