@@ -7,6 +7,7 @@ import pytest
 
 from finscale.config import ModelConfig
 from finscale.hpo.duration import (
+    StudyClock,
     corner_architectures,
     epoch_cost,
     fit_duration_model,
@@ -77,3 +78,22 @@ def test_a_fit_needs_one_duration_per_timing(costs):
     _, by_index = costs
     with pytest.raises(ValueError, match="one measured duration"):
         fit_duration_model(list(by_index.values())[:2], [1.0])
+
+
+def test_the_clock_prices_untried_architectures_from_the_first_trial(costs):
+    _, by_index = costs
+    clock = StudyClock(by_index, max_epochs=20, workers=2)
+    assert clock.remaining_seconds(10) is None  # nothing timed yet
+    first, second = list(by_index.values())[:2]
+    clock.observe(first.arch_index, [5 * priced(first)] + [priced(first)] * 7)  # a warm-up
+    eta_one = clock.remaining_seconds(10)
+    assert eta_one is not None and eta_one > 0
+    clock.observe(second.arch_index, [priced(second)] * 4)
+    clock.observe(None, [])  # a reused duplicate: no epochs
+    mean_epochs = (8 + 4 + 0) / 3
+    eta = clock.remaining_seconds(10)
+    # Never more than every remaining trial on the slowest priced architecture.
+    model = fit_duration_model([first, second], [priced(first), priced(second)])
+    slowest = max(model.epoch_seconds(c) for c in by_index.values())
+    assert 0 < eta <= 10 * mean_epochs * slowest / 2
+    assert clock.remaining_seconds(0) == 0.0

@@ -195,7 +195,7 @@ def run_with_progress(spec, prepared) -> bool:
 
     with ProgressRenderer("trials") as progress:
         progress.start(spec.study_name, spec.trials)
-        outcome = run_study(spec, prepared=prepared, **progress.trial_callbacks(spec))
+        outcome = run_study(spec, prepared=prepared, **progress.trial_callbacks(spec, prepared))
     counts = outcome.counts
     if counts["finished"]:
         summarize_run(spec.run_dir, spec.storage)

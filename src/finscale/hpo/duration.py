@@ -11,17 +11,21 @@ non-negative least squares, and the fit then prices every architecture of the gr
 the smallest model is not assumed to be the fastest (48 thin layers can be slower than
 2 wide ones).
 
-Pure functions of numbers; the timing itself is `preflight.time_one_epoch`.
+Pure functions of numbers; the timing itself is `preflight.time_one_epoch`. A running
+study fits the same model on the epochs its finished trials trained (`StudyClock`), so
+the ETA prices the architectures the search has not tried yet from its first trial on.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from finscale.hpo.attrs import SPLITS_ATTR
 from finscale.model.grid import PlannedArchitecture
 from finscale.model.patchtst import estimate_flops, estimate_traffic_bytes
 
@@ -135,3 +139,47 @@ def study_duration(
     expected = trials * per_trial * mean_epoch / workers
     worst = math.ceil(trials / workers) * max_epochs * max(seconds.values())
     return StudyDuration(seconds, expected, worst)
+
+
+def costs_of(prepared: Any, effective_batch: int) -> dict[int, EpochCost]:
+    """The epoch cost of every architecture a study may sample, by grid index;
+    `prepared` is the study's `Prepared`."""
+    splits = prepared.info[SPLITS_ATTR]
+    n_train, n_val = splits["train"]["samples"], splits["val"]["samples"]
+    return {
+        a.index: epoch_cost(prepared.planned[a.index], n_train, n_val, effective_batch)
+        for a in prepared.space.allowed
+    }
+
+
+class StudyClock:
+    """The expected time left of a running study: the duration model fitted on the
+    finished trials (each one's seconds per epoch on its architecture) prices every
+    architecture the search may sample, times the epochs a trial has run on average
+    (early stopping, pruning and reused duplicates included)."""
+
+    def __init__(self, costs: Mapping[int, EpochCost], max_epochs: int, workers: int) -> None:
+        self.costs = dict(costs)
+        self.max_epochs, self.workers = max_epochs, workers
+        self._timed: list[tuple[EpochCost, float]] = []
+        self._epochs: list[int] = []
+
+    def observe(self, arch_index: int | None, epoch_seconds: Sequence[float]) -> None:
+        """A finished trial: its architecture and the seconds of each epoch it trained
+        (none for a reused duplicate). Its median epoch is what is fitted: a process's
+        first epoch also pays one-off warm-up (imports, allocator, kernels)."""
+        self._epochs.append(len(epoch_seconds))
+        if epoch_seconds and arch_index in self.costs:
+            self._timed.append((self.costs[arch_index], float(np.median(epoch_seconds))))
+
+    def remaining_seconds(self, trials_left: int) -> float | None:
+        """Seconds until `trials_left` more trials finish, or None before any timing."""
+        if not self._timed or not self.costs:
+            return None
+        if trials_left <= 0:
+            return 0.0
+        model = fit_duration_model([c for c, _ in self._timed], [s for _, s in self._timed])
+        mean_epochs = sum(self._epochs) / len(self._epochs)
+        return study_duration(
+            model, self.costs.values(), trials_left, self.max_epochs, self.workers, mean_epochs
+        ).expected_s

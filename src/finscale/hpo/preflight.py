@@ -20,7 +20,7 @@ from finscale.hpo.attrs import EXCLUDED_ATTR, SPLITS_ATTR
 from finscale.hpo.duration import (
     COST_NAMES,
     corner_architectures,
-    epoch_cost,
+    costs_of,
     fit_duration_model,
     study_duration,
 )
@@ -165,10 +165,7 @@ def _duration_estimate(spec: StudySpec, prepared: Prepared) -> dict[str, Any]:
     (`duration.corner_architectures`), every other one priced by the fitted model."""
     epochs, trials = spec.config.train.max_epochs, spec.trials
     allowed = [prepared.planned[a.index] for a in prepared.space.allowed]
-    splits = prepared.info[SPLITS_ATTR]
-    n_train, n_val = splits["train"]["samples"], splits["val"]["samples"]
-    effective = spec.config.train.effective_batch
-    costs = {p.architecture.index: epoch_cost(p, n_train, n_val, effective) for p in allowed}
+    costs = costs_of(prepared, spec.config.train.effective_batch)
     timed = corner_architectures(allowed)
     seconds = [time_one_epoch(spec, prepared, p.architecture.index) for p in timed]
     model = fit_duration_model([costs[p.architecture.index] for p in timed], seconds)
