@@ -216,6 +216,25 @@ class SearchConfig(_Strict):
     dropout: tuple[float, float] = Field((0.1, 0.3), description="uniform range")
     sampler_seed: int = Field(0, ge=0, description="TPE seed; each worker offsets it")
     n_startup_trials: int = Field(20, ge=0, description="random trials before TPE models")
+    architecture_space: Literal["ordered", "categorical"] = Field(
+        "ordered",
+        description="ordered: d_model, n_layers and n_heads sampled as ranks into their sorted "
+        "values, mapped to the nearest architecture of the grid; categorical: one unordered "
+        "arch_idx over the grid",
+    )
+    multivariate: bool = Field(
+        True, description="TPE models the params jointly (False: each param on its own)"
+    )
+    constant_liar: bool = Field(
+        True, description="TPE counts running trials as bad, so parallel workers spread out"
+    )
+    finalists: int = Field(
+        0,
+        ge=0,
+        description="once the trials are done, the best this many are trained again with "
+        "finalist_seeds more seeds and the lowest seed mean is crowned (0: the best value)",
+    )
+    finalist_seeds: int = Field(2, ge=1, description="more seeds per finalist")
     pruner: Literal["median", "hyperband", "none"] = Field(
         "median", description="pruning on the per-epoch validation log loss"
     )

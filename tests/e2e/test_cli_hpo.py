@@ -196,6 +196,23 @@ def test_three_workers_in_two_commands_share_one_study_exactly(tmp_path):
 
 
 @pytest.mark.slow
+def test_finalists_are_reported_and_the_crowned_mean_is_the_best(tmp_path, finscale):
+    run_dir = tmp_path / "run"
+    sets = {"search.trials": 2, "search.finalists": 1, "search.finalist_seeds": 1}
+    code, stdout, stderr = finscale(*hpo_args(run_dir, **sets))
+    assert code == 0, stderr
+    assert "finalist 1/1: trial #" in stdout + stderr
+    assert "mean of 2 seeds" in stdout
+    name = json.loads((run_dir / "study.json").read_text())["study_name"]
+    best = json.loads((run_dir / f"{name}_best.json").read_text())
+    assert best["crowned_by"] == "finalists" and best["finalists"][0]["seeds"] == 2
+    assert best["epochs_spent"] > sum(len(t.intermediate_values) for t in load(run_dir).trials)
+    summary = (run_dir / "summary.md").read_text()
+    assert f"Trial {best['best_trial']}: validation log loss **" in summary
+    assert "(mean of 2 seeds; its trial's own " in summary
+
+
+@pytest.mark.slow
 def test_import_trials_then_summary_from_the_new_storage(tmp_path, finscale):
     run_dir = tmp_path / "run"
     code, _, stderr = finscale(*hpo_args(run_dir, **{"search.trials": 4}))

@@ -116,6 +116,36 @@ def test_suggest_samples_every_param_within_its_distribution(grid):
         study.tell(trial, 0.0)
 
 
+def test_the_categorical_space_samples_one_arch_idx_over_the_allowed_grid(grid):
+    excluded = {0, 3}
+    space = ArchitectureSpace.from_grid(grid, excluded, "categorical")
+    search = SearchConfig()
+    dists = space.distributions(search)
+    assert "arch_idx" in dists and not any(name.endswith("_rank") for name in dists)
+    assert sorted(dists["arch_idx"].choices) == [a.index for a in space.allowed]
+    for arch in space.allowed:
+        assert space.architecture_of(space.params_of(arch)) == arch
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    chosen = set()
+    for _ in range(60):
+        trial = study.ask()
+        arch = space.architecture_of(space.suggest(trial, search))
+        chosen.add(arch.index)
+        study.tell(trial, 0.0)
+    assert not chosen & excluded and len(chosen) > 10
+    # The extremes are the same architectures in either space, selected by arch_idx here.
+    ordered = ArchitectureSpace.from_grid(grid, excluded)
+    assert [e["arch_index"] for e in forced_extremes(space, search)] == [
+        e["arch_index"] for e in forced_extremes(ordered, search)
+    ]
+    assert all(set(e["params"]) >= {"arch_idx"} for e in forced_extremes(space, search))
+
+
+def test_an_unknown_architecture_space_is_refused(grid):
+    with pytest.raises(ValueError, match="not one of"):
+        ArchitectureSpace.from_grid(grid, set(), "sorted")
+
+
 def test_tolerance_is_relative_to_each_range_in_log_space():
     search = SearchConfig(learning_rate=(1e-5, 1e-1), weight_decay=(1e-4, 1e-1))
     base = {"learning_rate": 1e-3, "weight_decay": 1e-2, "warmup_steps": 100, "dropout": 0.2}

@@ -63,6 +63,25 @@ def test_resuming_on_another_grid_is_refused(make_spec):
         create_or_load(other, prepare(other))
 
 
+def test_resuming_with_another_architecture_space_is_refused(make_spec):
+    spec = make_spec(**{"search.trials": 1, "train.max_epochs": 1})
+    run_study(spec)
+    other = make_spec(**{"search.trials": 2, "search.architecture_space": "categorical"})
+    with pytest.raises(InputError, match="architecture space"):
+        create_or_load(other, prepare(other))
+
+
+def test_a_categorical_study_trains_the_architectures_its_arch_idx_names(make_spec):
+    spec = make_spec(**{"search.trials": 5, "search.architecture_space": "categorical"})
+    run_study(spec)
+    study = load(spec)
+    done = [t for t in study.trials if t.state.is_finished() and t.params]
+    assert len(done) >= 5
+    for trial in done:
+        assert set(trial.params) >= {"arch_idx", "learning_rate"}
+        assert trial.user_attrs["architecture"]["index"] == trial.params["arch_idx"]
+
+
 def test_import_trials_rebuilds_the_study_in_another_storage(make_spec, tmp_path):
     spec = make_spec(**{"search.trials": 5})
     run_study(spec)

@@ -7,6 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from finscale.errors import InputError
 from finscale.model import PatchTST, PatchTSTConfig, estimate_flops, estimate_mfu
+from finscale.model.patchtst import estimate_traffic_bytes
 
 
 def small(**changes):
@@ -168,6 +169,25 @@ def test_estimate_flops_is_a_hand_count_for_a_tiny_config():
     assert estimate_flops(config) == 3 * forward - embedding_input_gradient
     assert estimate_flops(config, 5) == 5 * estimate_flops(config)
     assert PatchTST(config).estimate_flops(5) == estimate_flops(config, 5)
+
+
+def test_traffic_is_the_hand_count_of_activations_weights_and_the_update():
+    config = PatchTSTConfig(
+        n_features=3,
+        context_days=8,
+        patch_len=4,
+        stride=2,
+        d_model=8,
+        n_layers=2,
+        n_heads=2,
+        d_ff=16,
+    )
+    n_params = 1000
+    # Per sample: the embedding (3 tokens x 8) and per block 3 x (10 x 8 + 2 x 16) + 2 x 3^2.
+    per_sample = 3 * 8 + 2 * (3 * (10 * 8 + 2 * 16) + 2 * 3 * 3)
+    got = estimate_traffic_bytes(config, 5, 2, 1, n_params)
+    assert got == 4 * (3 * per_sample * 5 + 3 * n_params * 2 + 8 * n_params * 1)
+    assert estimate_traffic_bytes(config, 5, 2, 1, n_params, bytes_per_value=2) == got // 2
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ class QuietReporter:
         assert self._current is not None
         self.units.append((*self._current, skipped))
 
-    def hpo_callbacks(self, spec) -> dict:
+    def hpo_callbacks(self, spec, prepared=None) -> dict:
         return {}
 
 

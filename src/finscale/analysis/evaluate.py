@@ -20,29 +20,33 @@ from optuna.trial import FrozenTrial
 from finscale.analysis.records import EvaluationRun, Winner
 from finscale.config import StudyConfig
 from finscale.errors import InputError
-from finscale.hpo import TRAINING_PARAMS, training_configs
-from finscale.hpo import best_trial as hpo_best_trial
+from finscale.hpo import TRAINING_PARAMS, crown, training_configs
 from finscale.hpo.attrs import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_ATTR, TRAINING_ATTR
 
 SPLITS = ("val", "test")
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The study's best trial (`finscale.hpo.best_trial`), or an error that says what to
-    run when no trial completed."""
-    best = hpo_best_trial(study.get_trials(deepcopy=False))
-    if best is None:
+    """The study's crowned trial (`finscale.hpo.crown`: the best finalist's seed mean, or
+    the best value), or an error that says what to run when no trial completed."""
+    return _crowned(study)[0]
+
+
+def _crowned(study: optuna.Study) -> tuple[FrozenTrial, float]:
+    crowning = crown(study.get_trials(deepcopy=False), study.user_attrs)
+    if crowning.trial is None or crowning.mean is None:
         raise InputError(
             f"study {study.study_name} has no completed trial to evaluate; run more trials "
             "(finscale hpo/scale resumes it)",
             study.study_name,
         )
-    return best
+    return crowning.trial, crowning.mean
 
 
 def winner_of(study: optuna.Study, budget: int, horizon_days: int) -> Winner:
-    """The study's best trial as the `Winner` that final evaluation trains again."""
-    trial = best_trial(study)
+    """The study's crowned trial as the `Winner` that final evaluation trains again; its
+    `hpo_val_log_loss` is the finalists' seed mean where the study ran finalists."""
+    trial, value = _crowned(study)
     training = trial.user_attrs.get(TRAINING_ATTR) or {}
     epochs_run = training.get("epochs_run")
     seconds = training.get("train_seconds")
@@ -51,7 +55,7 @@ def winner_of(study: optuna.Study, budget: int, horizon_days: int) -> Winner:
         budget=budget,
         horizon_days=horizon_days,
         trial=trial.number,
-        hpo_val_log_loss=trial.value,
+        hpo_val_log_loss=value,
         architecture=trial.user_attrs[ARCHITECTURE_ATTR],
         params={name: trial.params[name] for name in TRAINING_PARAMS},
         seconds_per_epoch=seconds / epochs_run if seconds and epochs_run else None,

@@ -93,7 +93,9 @@ def hpo(
     with err.status("building dataset and grid", spinner="dots"):
         prepared = prepare(spec)
     if preflight_only:
-        with err.status("pre-flight: timing one epoch of the smallest and largest architecture"):
+        with err.status(
+            "pre-flight: timing one epoch of the fewest and most parameters and layers"
+        ):
             report = preflight(spec, prepared)
         for line in preflight_lines(report):
             say(line)
@@ -193,7 +195,7 @@ def run_with_progress(spec, prepared) -> bool:
 
     with ProgressRenderer("trials") as progress:
         progress.start(spec.study_name, spec.trials)
-        outcome = run_study(spec, prepared=prepared, **progress.trial_callbacks(spec))
+        outcome = run_study(spec, prepared=prepared, **progress.trial_callbacks(spec, prepared))
     counts = outcome.counts
     if counts["finished"]:
         summarize_run(spec.run_dir, spec.storage)

@@ -17,7 +17,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from finscale.hpo.attrs import ARCHITECTURE_ATTR, DUPLICATE_ATTR
+from finscale.hpo.attrs import (
+    ARCHITECTURE_ATTR,
+    DUPLICATE_ATTR,
+    LEARNING_CURVE_ATTR,
+)
 from finscale.units import architecture_label, format_budget, format_clock
 
 # Piped output is not wrapped at 80 columns: tables and hashes stay whole in logs.
@@ -37,14 +41,17 @@ def say(text: str, out: Console | None = None) -> None:
 
 
 def best_so_far(study: Any) -> str:
-    """ "0.3126 (#12, d64/L4/h8)" of a study's best complete trial, or "-"."""
-    from finscale.hpo import best_trial
+    """ "0.3126 (#12, d64/L4/h8)" of a study's crowned trial (its best complete one, or
+    after its finalists "0.3131 mean of 3 seeds (#12, ...)"), or "-"."""
+    from finscale.hpo import crown
 
-    best = best_trial(study.get_trials(deepcopy=False))
-    if best is None:
+    crowning = crown(study.get_trials(deepcopy=False), study.user_attrs)
+    best = crowning.trial
+    if best is None or crowning.mean is None:
         return "-"
     arch = best.user_attrs.get(ARCHITECTURE_ATTR, {})
-    return f"{best.value:.4f} (#{best.number}, {architecture_label(arch)})"
+    seeds = f" mean of {crowning.seeds[best.number]} seeds" if crowning.by_finalists else ""
+    return f"{crowning.mean:.4f}{seeds} (#{best.number}, {architecture_label(arch)})"
 
 
 def trial_line(trial: Any, outcome: Any, counts: dict[str, int], best: str) -> str:
@@ -85,11 +92,15 @@ class Rate:
     def restart(self, finished_before: int) -> None:
         self.started, self.finished_before = time.time(), finished_before
 
-    def text(self, finished: int, target: int) -> str:
+    def text(self, finished: int, target: int, eta_s: float | None = None) -> str:
+        """ "0:01:02 elapsed, ETA 0:03:00": the ETA is `eta_s` where given (the study's
+        duration model), else the mean pace of the units finished since the start."""
         elapsed_s = time.time() - self.started
         done = finished - self.finished_before
         left = max(0, target - finished)
-        eta = f"ETA {format_clock(elapsed_s / done * left)}" if done > 0 else "ETA -"
+        if eta_s is None and done > 0:
+            eta_s = elapsed_s / done * left
+        eta = f"ETA {format_clock(eta_s)}" if eta_s is not None else "ETA -"
         return f"{format_clock(elapsed_s)} elapsed, {eta}"
 
 
@@ -142,10 +153,23 @@ class ProgressRenderer:
 
     # ------------------------------------------------------------ HPO trials
 
-    def trial_callbacks(self, spec: Any, prefix: str = "") -> dict[str, Any]:
+    def trial_callbacks(self, spec: Any, prepared: Any = None, prefix: str = "") -> dict[str, Any]:
         """`run_study`'s callbacks: a line per trial with the study's elapsed time and
-        ETA, the bar moved to the finished count; spawned workers print their own."""
+        ETA, the bar moved to the finished count; spawned workers print their own.
+        Given the study's `prepared`, the ETA is the duration model's
+        (`finscale.hpo.duration.StudyClock`), fitted on the trials as they finish."""
+        from finscale.hpo.duration import StudyClock, costs_of
+
         rate = Rate()
+        clock = (
+            StudyClock(
+                costs_of(prepared, spec.config.train.effective_batch),
+                spec.config.train.max_epochs,
+                spec.workers,
+            )
+            if prepared is not None
+            else None
+        )
 
         def on_start(counts: dict[str, int]) -> None:
             rate.restart(counts["finished"])
@@ -154,11 +178,31 @@ class ProgressRenderer:
 
         def on_trial(study, trial, outcome, counts, worker_index) -> None:
             line = trial_line(trial, outcome, counts, best_so_far(study))
-            self.print(f"{prefix}{line}  [{rate.text(counts['finished'], spec.trials)}]")
+            eta_s = None
+            if clock is not None:
+                attrs = trial.user_attrs
+                clock.observe(
+                    (attrs.get(ARCHITECTURE_ATTR) or {}).get("index"),
+                    [epoch["seconds"] for epoch in attrs.get(LEARNING_CURVE_ATTR, [])],
+                )
+                eta_s = clock.remaining_seconds(spec.trials - counts["finished"])
+            text = rate.text(counts["finished"], spec.trials, eta_s)
+            self.print(f"{prefix}{line}  [{text}]")
             if not prefix:
                 self.update(completed=counts["finished"])
 
-        return {"on_trial": on_trial, "child_on_trial": child_trial_line, "on_start": on_start}
+        def on_finalist(run, done, total) -> None:
+            self.print(
+                f"{prefix}finalist {done}/{total}: trial #{run.number} seed {run.seed}: "
+                f"val log loss {run.val_loss:.4f} in {run.epochs} epochs"
+            )
+
+        return {
+            "on_trial": on_trial,
+            "child_on_trial": child_trial_line,
+            "on_start": on_start,
+            "on_finalist": on_finalist,
+        }
 
     # ------------------------------------------------------------ scaling-study stages
 
@@ -188,5 +232,5 @@ class ProgressRenderer:
         else:
             self.progress.advance(self.task)
 
-    def hpo_callbacks(self, spec: Any) -> dict[str, Any]:
-        return self.trial_callbacks(spec, prefix=f"  {spec.study_name} ")
+    def hpo_callbacks(self, spec: Any, prepared: Any = None) -> dict[str, Any]:
+        return self.trial_callbacks(spec, prepared, prefix=f"  {spec.study_name} ")

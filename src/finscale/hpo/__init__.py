@@ -4,6 +4,7 @@ recorded and summarised. Every public name is re-exported here."""
 
 from finscale.hpo.control import StopRequested, StopSignal, clear_stop, request_stop
 from finscale.hpo.coverage import coverage
+from finscale.hpo.finalists import Crowning, crown
 from finscale.hpo.forced import forced_extremes
 from finscale.hpo.journal import repair_torn_tail
 from finscale.hpo.objective import training_configs
@@ -41,6 +42,7 @@ __all__ = [
     "STUDY_FILE",
     "TRAINING_PARAMS",
     "ArchitectureSpace",
+    "Crowning",
     "Prepared",
     "StopRequested",
     "StopSignal",
@@ -51,6 +53,7 @@ __all__ = [
     "clear_stop",
     "coverage",
     "create_or_load",
+    "crown",
     "default_study_name",
     "forced_extremes",
     "import_trials",

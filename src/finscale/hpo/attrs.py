@@ -41,5 +41,7 @@ SPLITS_ATTR = "split_statistics"
 CONFIG_ATTR = "config"  # the study config as JSON: what a joining worker searches with
 TRIALS_ATTR = "trials"  # the target count of finished trials
 FORCED_EXTREMES_ATTR = "forced_extremes"  # labels of the enqueued forced extremes
+# One per re-run of a finalist: "finalist:{trial number}:{seed}" -> val_loss and epochs.
+FINALIST_ATTR_PREFIX = "finalist:"
 # Written last by the creator: a study without it is still being set up.
 INITIALIZED_ATTR = "initialized"

@@ -43,7 +43,7 @@ def forced_extremes(space: ArchitectureSpace, search: SearchConfig) -> list[dict
             seen.add(arch.index)
             chosen.append(
                 {
-                    "params": {**space.ranks(arch), **space.middle(search)},
+                    "params": {**space.params_of(arch), **space.middle(search)},
                     "label": f"{label} {name}",
                     "arch_index": arch.index,
                 }

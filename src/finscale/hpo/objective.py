@@ -33,7 +33,6 @@ from finscale.hpo.control import ResourceMonitor, StopRequested, StopSignal, wai
 from finscale.hpo.reaper import requeue
 from finscale.hpo.space import (
     MODEL_PARAMS,
-    RANK_PARAMS,
     TRAINING_PARAMS,
     ArchitectureSpace,
     within_tolerance,
@@ -193,10 +192,10 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
 def _choose_architecture(
     trial: optuna.Trial, ctx: TrialContext
 ) -> tuple[dict[str, Any], Architecture, PlannedArchitecture]:
-    """Sample the trial's params, map its ranks to the nearest allowed architecture and
+    """Sample the trial's params, map them to the allowed architecture they select and
     record it with its planned batch; returns (params, architecture, plan)."""
     params = ctx.space.suggest(trial, ctx.config.search)
-    arch = ctx.space.nearest({name: params[name] for name in RANK_PARAMS})
+    arch = ctx.space.architecture_of(params)
     planned = ctx.planned[arch.index]
     trial.set_user_attr(ARCHITECTURE_ATTR, architecture_attr(arch))
     if planned.batch is not None:

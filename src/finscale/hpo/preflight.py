@@ -2,8 +2,8 @@
 
 A study that dies on hour six because the disk filled, the storage was
 unreachable or the largest architecture swaps is a lost day. The checks here
-run in seconds (plus one timed epoch of the smallest and the largest
-architecture) and print what was found.
+run in seconds (plus one timed epoch of up to four architectures at the grid's
+corners, `duration.py`) and print what was found.
 """
 
 from __future__ import annotations
@@ -17,9 +17,17 @@ import psutil
 
 from finscale.errors import InputError
 from finscale.hpo.attrs import EXCLUDED_ATTR, SPLITS_ATTR
+from finscale.hpo.duration import (
+    COST_NAMES,
+    corner_architectures,
+    costs_of,
+    fit_duration_model,
+    study_duration,
+)
+from finscale.hpo.objective import architecture_attr
 from finscale.hpo.spec import Prepared, StudySpec
 from finscale.hpo.storage import open_storage, redact
-from finscale.units import format_bytes, format_duration
+from finscale.units import architecture_label, format_bytes, format_duration
 
 # A trial record with its learning curve and resource samples, with room to spare.
 RECORD_BYTES_PER_EPOCH = 600
@@ -153,24 +161,45 @@ def _architecture_rows(prepared: Prepared) -> list[dict[str, Any]]:
 
 
 def _duration_estimate(spec: StudySpec, prepared: Prepared) -> dict[str, Any]:
-    """An upper bound of the study's duration from one timed epoch of the smallest and
-    of the largest allowed architecture."""
+    """The study's expected and worst-case duration: a few architectures' epochs timed
+    (`duration.corner_architectures`), every other one priced by the fitted model."""
     epochs, trials = spec.config.train.max_epochs, spec.trials
-    allowed = sorted(prepared.space.allowed, key=lambda a: a.param_count)
-    smallest, largest = allowed[0], allowed[-1]
-    small_s = time_one_epoch(spec, prepared, smallest.index)
-    large_s = small_s if largest is smallest else time_one_epoch(spec, prepared, largest.index)
-    mean_epoch_s = (small_s + large_s) / 2
-    # An upper bound: every trial runs every epoch. Early stopping, pruning
-    # and duplicate reuse only shorten it.
-    worst_s = mean_epoch_s * epochs * trials / spec.workers
+    allowed = [prepared.planned[a.index] for a in prepared.space.allowed]
+    costs = costs_of(prepared, spec.config.train.effective_batch)
+    timed = corner_architectures(allowed)
+    seconds = [time_one_epoch(spec, prepared, p.architecture.index) for p in timed]
+    model = fit_duration_model([costs[p.architecture.index] for p in timed], seconds)
+    duration = study_duration(model, costs.values(), trials, epochs, spec.workers)
+    by_params = sorted(allowed, key=lambda p: p.architecture.param_count)
+
+    def row(planned, measured: float | None = None) -> dict[str, Any]:
+        arch = planned.architecture
+        return {
+            "index": arch.index,
+            "params": arch.param_count,
+            "label": architecture_label(architecture_attr(arch)),
+            "epoch_s": measured if measured is not None else duration.epoch_seconds[arch.index],
+            "estimate_s": duration.epoch_seconds[arch.index],
+        }
+
+    measured = {p.architecture.index: s for p, s in zip(timed, seconds, strict=True)}
+    planned_of = {p.architecture.index: p for p in allowed}
+    fastest = min(duration.epoch_seconds, key=duration.epoch_seconds.get)
+    slowest = max(duration.epoch_seconds, key=duration.epoch_seconds.get)
     return {
-        "smallest": {"index": smallest.index, "params": smallest.param_count, "epoch_s": small_s},
-        "largest": {"index": largest.index, "params": largest.param_count, "epoch_s": large_s},
+        "smallest": row(by_params[0], measured.get(by_params[0].architecture.index)),
+        "largest": row(by_params[-1], measured.get(by_params[-1].architecture.index)),
+        "fastest": row(planned_of[fastest], measured.get(fastest)),
+        "slowest": row(planned_of[slowest], measured.get(slowest)),
+        "timed": [row(p, s) for p, s in zip(timed, seconds, strict=True)],
+        "coefficients": dict(zip(COST_NAMES, model.coefficients, strict=True)),
         "max_epochs": epochs,
         "trials": trials,
         "workers": spec.workers,
-        "study_upper_bound_s": worst_s,
+        "study_expected_s": duration.expected_s,
+        "study_worst_s": duration.worst_s,
+        # An upper bound: every trial on the slowest architecture for every epoch.
+        "study_upper_bound_s": duration.worst_s,
     }
 
 
@@ -218,13 +247,18 @@ def preflight_lines(report: dict[str, Any]) -> list[str]:
         lines.append("  warning: the disk may fill before the study ends")
     duration = report["duration"]
     if duration is not None:
-        s, large = duration["smallest"], duration["largest"]
+        fast, slow = duration["fastest"], duration["slowest"]
         lines.append(
-            f"duration   one epoch: {s['epoch_s']:.2f} s (smallest, {s['params']:,} params), "
-            f"{large['epoch_s']:.2f} s (largest, {large['params']:,} params); "
-            f"at most {format_duration(duration['study_upper_bound_s'])} for "
-            f"{duration['trials']} trials "
-            f"x {duration['max_epochs']} epochs on {duration['workers']} worker(s), less with "
-            "early stopping and pruning"
+            f"duration   one epoch {fast['epoch_s']:.2f} s ({fast['label']}, "
+            f"{fast['params']:,} params) to {slow['epoch_s']:.2f} s ({slow['label']}, "
+            f"{slow['params']:,} params): {len(duration['timed'])} timed, the rest from their "
+            "FLOPs and memory traffic"
+        )
+        lines.append(
+            f"           expected {format_duration(duration['study_expected_s'])} for "
+            f"{duration['trials']} trials x {duration['max_epochs']} epochs on "
+            f"{duration['workers']} worker(s), at most "
+            f"{format_duration(duration['study_worst_s'])} (every trial on the slowest); "
+            "early stopping and pruning shorten both"
         )
     return lines

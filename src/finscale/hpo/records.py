@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import optuna
 from optuna.distributions import distribution_to_json, json_to_distribution
@@ -45,23 +45,19 @@ from finscale.hpo.attrs import (
     TRAINING_ATTR,
     VAL_METRICS_ATTR,
 )
+from finscale.hpo.finalists import crown, finalist_epochs, finalist_record, finalist_runs
+from finscale.hpo.ranking import (  # noqa: F401  (re-exported: records are where readers look)
+    COUNT_KEYS,
+    TrialLike,
+    best_trial,
+    finite,
+    ranked_trials,
+    state_counts,
+)
 from finscale.hpo.storage import validate_trial
 
 RECORD_VERSION = 1
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-# The counts by state, in the order a reader scans them. Records and trials count
-# alike; "finished" (complete + pruned) is what a study's target counts.
-COUNT_KEYS = ("complete", "pruned", "failed", "running", "waiting", "duplicates", "finished")
-# A trial's state (Optuna's TrialState name, as records store it) and the count it adds to.
-STATE_COUNT_KEYS = {
-    "COMPLETE": "complete",
-    "PRUNED": "pruned",
-    "FAIL": "failed",
-    "RUNNING": "running",
-    "WAITING": "waiting",
-}
-# A trial, or a trial record (the dict of `trial_record`).
-TrialLike = TypeVar("TrialLike", FrozenTrial, Mapping[str, Any])
 
 
 def trial_path(run_dir: Path, number: int) -> Path:
@@ -72,12 +68,11 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _finite(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
-
-
-def trial_record(trial: FrozenTrial, study_info: dict[str, Any]) -> dict[str, Any]:
-    """The JSON record of one trial."""
+def trial_record(
+    trial: FrozenTrial, study_info: dict[str, Any], study_attrs: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON record of one trial; `study_attrs` (the study's user attrs) adds its
+    finalist re-runs, where it has some."""
     attrs = trial.user_attrs
     duration = trial.duration.total_seconds() if trial.duration is not None else None
     metrics = attrs.get(VAL_METRICS_ATTR)
@@ -86,8 +81,8 @@ def trial_record(trial: FrozenTrial, study_info: dict[str, Any]) -> dict[str, An
         "study": study_info.get(STUDY_NAME_ATTR),
         "number": trial.number,
         "state": trial.state.name,
-        "value": _finite(trial.value) if trial.state == TrialState.COMPLETE else None,
-        "last_value": _finite(
+        "value": finite(trial.value) if trial.state == TrialState.COMPLETE else None,
+        "last_value": finite(
             trial.intermediate_values[max(trial.intermediate_values)]
             if trial.intermediate_values
             else None
@@ -109,6 +104,7 @@ def trial_record(trial: FrozenTrial, study_info: dict[str, Any]) -> dict[str, An
         "duplicate_of": attrs.get(DUPLICATE_ATTR),
         "retry_of": attrs.get(RETRY_ATTR),
         "forced_extreme": attrs.get(FORCED_ATTR),
+        "finalist": finalist_record(trial.number, study_attrs or {}),
         "optuna": {
             "distributions": {
                 name: json.loads(distribution_to_json(d)) for name, d in trial.distributions.items()
@@ -119,83 +115,34 @@ def trial_record(trial: FrozenTrial, study_info: dict[str, Any]) -> dict[str, An
     }
 
 
-# ---------------------------------------------------------------- facts of many trials
-
-
-def _state(trial: FrozenTrial | Mapping[str, Any]) -> str:
-    return trial.state.name if isinstance(trial, FrozenTrial) else str(trial.get("state"))
-
-
-def _is_duplicate(trial: FrozenTrial | Mapping[str, Any]) -> bool:
-    if isinstance(trial, FrozenTrial):
-        return DUPLICATE_ATTR in trial.user_attrs
-    return trial.get("duplicate_of") is not None
-
-
-def _is_surplus(trial: FrozenTrial | Mapping[str, Any]) -> bool:
-    # A surplus trial never ran and is never recorded: only trials can be one.
-    return isinstance(trial, FrozenTrial) and bool(trial.user_attrs.get(SURPLUS_ATTR))
-
-
-def _number(trial: FrozenTrial | Mapping[str, Any]) -> int:
-    return trial.number if isinstance(trial, FrozenTrial) else int(trial["number"])
-
-
-def _complete_value(trial: FrozenTrial | Mapping[str, Any]) -> float | None:
-    """The finite value of a complete trial, else None."""
-    if _state(trial) != "COMPLETE":
-        return None
-    value = trial.value if isinstance(trial, FrozenTrial) else trial.get("value")
-    return _finite(None if value is None else float(value))
-
-
-def state_counts(trials: Iterable[FrozenTrial | Mapping[str, Any]]) -> dict[str, int]:
-    """How many trials (or trial records) are in each state: every key of `COUNT_KEYS`.
-
-    ``duplicates`` counts the complete trials that reused a near-duplicate's value
-    (also counted in ``complete``); ``finished`` is complete + pruned. Surplus
-    trials (asked beyond the count by a racing worker, never run) count nowhere."""
-    counts = dict.fromkeys(COUNT_KEYS, 0)
-    for trial in trials:
-        if _is_surplus(trial):
-            continue
-        state = _state(trial)
-        if state not in STATE_COUNT_KEYS:
-            continue  # a record without a state
-        counts[STATE_COUNT_KEYS[state]] += 1
-        if state == "COMPLETE" and _is_duplicate(trial):
-            counts["duplicates"] += 1
-    counts["finished"] = counts["complete"] + counts["pruned"]
-    return counts
-
-
-def best_trial(trials: Iterable[TrialLike]) -> TrialLike | None:
-    """The complete trial (or trial record) with the lowest finite value; the lowest
-    number among equals. None when no trial completed.
-
-    A duplicate (a trial that reused a near-duplicate's value instead of training)
-    is never the best: its original, trained on its own params, holds the same
-    value under a lower number."""
-    scored = [
-        (value, _number(t), t)
-        for t in trials
-        if (value := _complete_value(t)) is not None and not _is_duplicate(t) and not _is_surplus(t)
-    ]
-    return min(scored, key=lambda item: item[:2])[2] if scored else None
-
-
-def best_record(trials: list[FrozenTrial], study_info: dict[str, Any]) -> dict[str, Any]:
-    """The content of RUN_DIR/{study}_best.json."""
-    best = best_trial(trials)
+def best_record(
+    trials: list[FrozenTrial],
+    study_info: dict[str, Any],
+    study_attrs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The content of RUN_DIR/{study}_best.json: the crowned trial (the finalist with the
+    lowest seed mean once the finalists have run, else the best value), with
+    `epochs_spent`, every epoch the study trained (trials and finalists' re-runs)."""
+    attrs = study_attrs or {}
+    crowning = crown(trials, attrs)
+    best = crowning.trial
+    trial_epochs = sum(int(t.user_attrs.get(EPOCHS_RUN_ATTR, 0)) for t in trials)
     return {
         "study": study_info.get(STUDY_NAME_ATTR),
         "budget": study_info.get(BUDGET_ATTR),
         "grid_hash": study_info.get(GRID_HASH_ATTR),
-        "best_value": best.value if best else None,
+        "best_value": crowning.mean,
         "best_trial": best.number if best else None,
         "params": best.params if best else None,
         "architecture": best.user_attrs.get(ARCHITECTURE_ATTR) if best else None,
         "val_metrics": best.user_attrs.get(VAL_METRICS_ATTR) if best else None,
+        "crowned_by": "finalists" if crowning.by_finalists else "best value",
+        "trial_value": best.value if best else None,
+        "finalists": [
+            {"trial": number, "mean_val_loss": mean, "seeds": crowning.seeds[number]}
+            for number, mean in crowning.finalists.items()
+        ],
+        "epochs_spent": trial_epochs + finalist_epochs(attrs),
         "counts": state_counts(trials),
     }
 
@@ -218,22 +165,27 @@ class RecordWriter:
     def __init__(self, run_dir: Path, study_info: dict[str, Any]) -> None:
         self.run_dir = run_dir
         self.study_info = study_info
-        self._written: dict[int, str] = {}
+        self._written: dict[int, tuple[str, int]] = {}
 
     def export(self, study: optuna.Study) -> dict[str, int]:
         trials = study.get_trials(deepcopy=False)
+        attrs = study.user_attrs
+        reruns = {n: len(r) for n, r in finalist_runs(attrs).items()}
         for t in trials:
             if not t.state.is_finished() or t.user_attrs.get(SURPLUS_ATTR):
                 continue
+            # A record changes with its trial's state and with each finalist re-run.
+            written = (t.state.name, reruns.get(t.number, 0))
             if (
-                self._written.get(t.number) == t.state.name
+                self._written.get(t.number) == written
                 and trial_path(self.run_dir, t.number).exists()
             ):
                 continue
-            write_json_atomic(trial_path(self.run_dir, t.number), trial_record(t, self.study_info))
-            self._written[t.number] = t.state.name
+            record = trial_record(t, self.study_info, attrs)
+            write_json_atomic(trial_path(self.run_dir, t.number), record)
+            self._written[t.number] = written
         name = self.study_info[STUDY_NAME_ATTR]
-        best = best_record(trials, self.study_info)
+        best = best_record(trials, self.study_info, attrs)
         write_json_atomic(self.run_dir / f"{name}_best.json", best)
         write_json_atomic(
             self.run_dir / f"{name}_all_trials.json", all_trials_record(trials, self.study_info)

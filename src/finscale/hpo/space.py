@@ -2,10 +2,13 @@
 and the training values sampled with it.
 
 Optuna's TPE learns little from one unordered categorical of 75 architectures:
-every category it has not seen is equally likely. Here each dimension (d_model,
-n_layers, n_heads) is sampled as an integer rank into its sorted values, so TPE
-can learn that "deeper" or "wider" helps, and the ranks are mapped to the
-nearest architecture the grid holds (not every combination fits the budget).
+every category it has not seen is equally likely. So by default
+(`search.architecture_space = "ordered"`) each dimension (d_model, n_layers,
+n_heads) is sampled as an integer rank into its sorted values, so TPE can learn
+that "deeper" or "wider" helps, and the ranks are mapped to the nearest
+architecture the grid holds (not every combination fits the budget). The
+`"categorical"` space samples one `arch_idx` over the grid, as the method
+finscale is benchmarked against does (`benchmarks/hpo_vs_seed.py`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from finscale.config import SearchConfig
 from finscale.errors import InputError
@@ -23,6 +31,8 @@ from finscale.model.grid import Architecture, ArchitectureGrid
 
 DIMENSIONS = ("d_model", "n_layers", "n_heads")
 RANK_PARAMS = tuple(f"{name}_rank" for name in DIMENSIONS)
+ARCH_INDEX_PARAM = "arch_idx"  # the one param of the categorical space
+ARCHITECTURE_SPACES = ("ordered", "categorical")
 # The training values a trial samples with its architecture, each named as the
 # SearchConfig range it is drawn from; every other module takes the names from here.
 TRAINING_PARAMS = ("learning_rate", "weight_decay", "warmup_steps", "dropout")
@@ -34,14 +44,20 @@ MODEL_PARAMS = ("dropout",)  # set on the model config; the others on the train 
 @dataclass(frozen=True)
 class ArchitectureSpace:
     """The architectures a study may try (the grid minus excluded ones), with each
-    dimension's sorted values."""
+    dimension's sorted values, and how a trial's params select one (`mode`: one of
+    `ARCHITECTURE_SPACES`)."""
 
     grid: ArchitectureGrid
     allowed: tuple[Architecture, ...]
     values: dict[str, tuple[int, ...]]
+    mode: str = "ordered"
 
     @classmethod
-    def from_grid(cls, grid: ArchitectureGrid, excluded: set[int]) -> ArchitectureSpace:
+    def from_grid(
+        cls, grid: ArchitectureGrid, excluded: set[int], mode: str = "ordered"
+    ) -> ArchitectureSpace:
+        if mode not in ARCHITECTURE_SPACES:
+            raise ValueError(f"architecture space {mode!r} is not one of {ARCHITECTURE_SPACES}")
         unknown = sorted(i for i in excluded if not 0 <= i < len(grid))
         if unknown:
             raise InputError(
@@ -58,7 +74,7 @@ class ArchitectureSpace:
         values = {
             name: tuple(sorted({getattr(a.config, name) for a in allowed})) for name in DIMENSIONS
         }
-        return cls(grid, allowed, values)
+        return cls(grid, allowed, values, mode)
 
     def ranks(self, arch: Architecture) -> dict[str, int]:
         """The rank params that select exactly `arch`."""
@@ -81,11 +97,29 @@ class ArchitectureSpace:
 
         return min(self.allowed, key=lambda a: (distance(a), a.index))
 
+    def params_of(self, arch: Architecture) -> dict[str, int]:
+        """The architecture params that select exactly `arch` in this space."""
+        if self.mode == "categorical":
+            return {ARCH_INDEX_PARAM: arch.index}
+        return self.ranks(arch)
+
+    def architecture_of(self, params: dict[str, Any]) -> Architecture:
+        """The allowed architecture a trial's params select."""
+        if self.mode == "categorical":
+            index = int(params[ARCH_INDEX_PARAM])
+            return next(a for a in self.allowed if a.index == index)
+        return self.nearest({name: params[name] for name in RANK_PARAMS})
+
     def distributions(self, search: SearchConfig) -> dict[str, BaseDistribution]:
         """Every param a trial samples, by name."""
-        dists: dict[str, BaseDistribution] = {
-            f"{name}_rank": IntDistribution(0, len(self.values[name]) - 1) for name in DIMENSIONS
-        }
+        dists: dict[str, BaseDistribution]
+        if self.mode == "categorical":
+            dists = {ARCH_INDEX_PARAM: CategoricalDistribution([a.index for a in self.allowed])}
+        else:
+            dists = {
+                f"{name}_rank": IntDistribution(0, len(self.values[name]) - 1)
+                for name in DIMENSIONS
+            }
         for name in TRAINING_PARAMS:
             low, high = getattr(search, name)
             if name in INTEGER_PARAMS:
@@ -98,7 +132,9 @@ class ArchitectureSpace:
         """Sample (or, for an enqueued trial, read) every param of the space."""
         params: dict[str, Any] = {}
         for name, dist in self.distributions(search).items():
-            if isinstance(dist, IntDistribution):
+            if isinstance(dist, CategoricalDistribution):
+                params[name] = trial.suggest_categorical(name, dist.choices)
+            elif isinstance(dist, IntDistribution):
                 params[name] = trial.suggest_int(name, dist.low, dist.high)
             else:
                 params[name] = trial.suggest_float(name, dist.low, dist.high, log=dist.log)

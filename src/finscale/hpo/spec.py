@@ -179,7 +179,7 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     excluded = set(config.search.exclude_archs) | too_large
     if joined is not None:
         excluded = set(joined.get(EXCLUDED_ATTR, []))
-    space = ArchitectureSpace.from_grid(grid, excluded)
+    space = ArchitectureSpace.from_grid(grid, excluded, config.search.architecture_space)
     info = {
         STUDY_NAME_ATTR: spec.study_name,
         BUDGET_ATTR: spec.budget,
@@ -227,6 +227,14 @@ def check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) ->
             "changed); resuming would mix two searches: use another --run-dir or --study",
             "--budget",
         )
+    stored_space = attrs.get(CONFIG_ATTR, {}).get("search", {}).get("architecture_space")
+    if stored_space not in (None, spec.config.search.architecture_space):
+        raise InputError(
+            f"study {spec.study_name} samples a {stored_space} architecture space, this run "
+            f"a {spec.config.search.architecture_space} one; their trials cannot inform each "
+            "other: use another --run-dir or --study, or the same search.architecture_space",
+            "search.architecture_space",
+        )
     if attrs.get(DATASET_KEY_ATTR) != prepared.dataset.key:
         raise InputError(
             f"study {spec.study_name} was searched on dataset "
@@ -240,8 +248,8 @@ def check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) ->
 def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.TPESampler(
         n_startup_trials=config.search.n_startup_trials,
-        multivariate=True,
-        constant_liar=True,  # parallel workers do not all sample the same point
+        multivariate=config.search.multivariate,
+        constant_liar=config.search.constant_liar,  # parallel workers spread out
         seed=seed,
     )
 

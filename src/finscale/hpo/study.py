@@ -39,7 +39,8 @@ from finscale.hpo.attrs import (
     STUDY_NAME_ATTR,
     TRIALS_ATTR,
 )
-from finscale.hpo.control import request_stop
+from finscale.hpo.control import StopSignal, request_stop
+from finscale.hpo.finalists import FinalistRun, run_finalists, train_finalist
 from finscale.hpo.forced import forced_extremes
 from finscale.hpo.records import (
     RecordWriter,
@@ -195,9 +196,11 @@ def run_study(
     child_on_trial: TrialCallback | None = None,
     prepared: Prepared | None = None,
     on_start: Callable[[dict[str, int]], None] | None = None,
+    on_finalist: Callable[[FinalistRun, int, int], None] | None = None,
 ) -> StudyOutcome:
     """Create or resume the study and run `spec.workers` workers on it (this process
-    is worker 0; the others are spawned processes). Returns when every worker ended."""
+    is worker 0; the others are spawned processes); once it has its trials, train its
+    finalists' re-runs here (`finalists.py`). Returns when every worker ended."""
     started = time.time()
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     prepared = prepared or prepare(spec)
@@ -222,11 +225,24 @@ def run_study(
                 request_stop(spec.run_dir)
             for process in children:
                 process.join()
+    stop_reason = result.stop_reason
+    if stop_reason is None and _has_its_trials(study, prepared):
+        with StopSignal(spec.run_dir, spec.deadline) as stop:
+            _, stop_reason = run_finalists(
+                study,
+                lambda trial, seed: train_finalist(prepared, spec.config, trial, seed, stop),
+                on_finalist,
+            )
     info = {**prepared.info, STUDY_NAME_ATTR: spec.study_name}
     counts = RecordWriter(spec.run_dir, info).export(study)
     return StudyOutcome(
-        study, prepared, created, counts, result.stop_reason, result.reaped, time.time() - started
+        study, prepared, created, counts, stop_reason, result.reaped, time.time() - started
     )
+
+
+def _has_its_trials(study: optuna.Study, prepared: Prepared) -> bool:
+    counts = state_counts(study.get_trials(deepcopy=False))
+    return counts["finished"] >= prepared.info[TRIALS_ATTR]
 
 
 # ---------------------------------------------------------------- study.json, moving, reading

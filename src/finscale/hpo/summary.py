@@ -42,6 +42,7 @@ from finscale.hpo.attrs import (
     TRIALS_ATTR,
 )
 from finscale.hpo.coverage import coverage
+from finscale.hpo.finalists import attrs_of_records, crown
 from finscale.hpo.records import best_trial, state_counts
 from finscale.hpo.space import DIMENSIONS, TRAINING_PARAMS
 from finscale.hpo.summary_document import render_markdown, sensitivity_rank
@@ -240,14 +241,20 @@ def _distribution(scored: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _best(scored: list[dict[str, Any]]) -> dict[str, Any] | None:
-    best = best_trial(scored)
-    if best is None:
+def _best(scored: list[dict[str, Any]], attrs: dict[str, Any]) -> dict[str, Any] | None:
+    """The crowned trial (`finalists.crown`): `value` is its seed mean over `seeds` seeds
+    where the study ran finalists, `trial_value` its own trial's."""
+    crowning = crown(scored, attrs)
+    best = crowning.trial
+    if best is None or crowning.mean is None:
         return None
     metrics = best.get("val_metrics") or {}
     return {
         "number": best["number"],
-        "value": float(best["value"]),
+        "value": crowning.mean,
+        "trial_value": float(best["value"]),
+        "seeds": crowning.seeds.get(best["number"], 1),
+        "crowned_by": "finalists" if crowning.by_finalists else "best value",
         "params": best.get("params"),
         "architecture": best.get("architecture"),
         "forced_extreme": best.get("forced_extreme"),
@@ -295,7 +302,7 @@ def summarize(
             "trials_target": study_info.get(TRIALS_ATTR),
         },
         "counts": {key: counts[key] for key in SUMMARY_COUNT_KEYS},
-        "best": _best(scored),
+        "best": _best(scored, attrs_of_records(study_info, records)),
         "distribution": _distribution(scored),
     }
     for name in DIMENSIONS:

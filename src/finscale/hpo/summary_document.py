@@ -115,9 +115,15 @@ def _best_section(best: dict[str, Any] | None) -> list[Block]:
         return [*blocks, Paragraph("No complete trial yet.")]
     arch = best.get("architecture") or {}
     forced = f", forced extreme '{best['forced_extreme']}'" if best.get("forced_extreme") else ""
+    # Crowned by its finalists' re-runs: the mean is the figure, the one draw beside it.
+    seeds = (
+        f" (mean of {best['seeds']} seeds; its trial's own {_loss(best['trial_value'])})"
+        if best.get("crowned_by") == "finalists"
+        else ""
+    )
     blocks.append(
         Paragraph(
-            f"Trial {best['number']}: validation log loss **{_loss(best['value'])}**, "
+            f"Trial {best['number']}: validation log loss **{_loss(best['value'])}**{seeds}, "
             f"d_model {arch.get('d_model', MISSING)}, n_layers {arch.get('n_layers', MISSING)}, "
             f"n_heads {arch.get('n_heads', MISSING)} "
             f"({_integer(arch.get('param_count'))} parameters){forced}."

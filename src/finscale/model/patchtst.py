@@ -265,6 +265,33 @@ def estimate_flops(config: PatchTSTConfig, samples: int = 1) -> int:
     return per_sample * samples
 
 
+def estimate_traffic_bytes(
+    config: PatchTSTConfig,
+    samples: int,
+    micro_batches: int,
+    optimizer_steps: int,
+    n_params: int,
+    bytes_per_value: int = 4,
+) -> int:
+    """Bytes a training pass of `samples` samples moves through memory, roughly: the
+    activations each block writes forward and backward reads and writes again (x3),
+    the weights read by each of `micro_batches` forward and backward passes (x3), and
+    the AdamW update of `optimizer_steps` steps over `n_params` parameters (`finscale.
+    model.count_parameters`; parameter, gradient and two moments
+    read, three written: x8). Per sample and block, with T tokens, width d,
+    feed-forward width f and h heads, the activations are T (10 d + 2 f) + h T^2
+    values (q, k, v, attention output and projection, two norms, two residuals, the
+    feed-forward's two widths, the attention weights).
+
+    Small models on a CPU are bound by this traffic and per-kernel overhead more than
+    by FLOPs; the study's duration estimate (`finscale.hpo.duration`) weighs the three.
+    """
+    T, d, f, h = config.num_patches, config.d_model, config.d_ff, config.n_heads
+    per_sample = T * d + config.n_layers * (T * (10 * d + 2 * f) + h * T * T)
+    values = 3 * per_sample * samples + (3 * micro_batches + 8 * optimizer_steps) * n_params
+    return values * bytes_per_value
+
+
 def estimate_mfu(flops_per_second: float, peak_flops_per_second: float | None) -> float | None:
     """Model FLOPs utilisation: achieved FLOP/s (from `estimate_flops`) as a fraction
     of the device's peak, or None where the peak is unknown."""

@@ -25,7 +25,7 @@ from finscale.analysis.evaluate import evaluate_seed, evaluation_key, input_key,
 from finscale.analysis.records import Winner
 from finscale.atomic import write_json_atomic
 from finscale.errors import InputError, RunError
-from finscale.hpo import StopRequested, StopSignal, StudySpec
+from finscale.hpo import Prepared, StopRequested, StopSignal, StudySpec
 from finscale.scale.layout import baselines_path, cross_budget_path, evaluation_path, stored
 from finscale.scale.results import build_results, write_report
 from finscale.scale.spec import ScaleSpec
@@ -43,7 +43,9 @@ class Reporter(Protocol):
 
     def done(self, seconds: float, skipped: bool) -> None: ...
 
-    def hpo_callbacks(self, spec: StudySpec) -> dict[str, Callable | None]: ...
+    def hpo_callbacks(
+        self, spec: StudySpec, prepared: Prepared | None = None
+    ) -> dict[str, Callable | None]: ...
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,8 @@ class Pipeline:
             box: dict[str, Any] = {}
 
             def run(study_spec=study_spec, budget=budget, horizon=horizon, box=box) -> bool:
-                callbacks = dict(self.reporter.hpo_callbacks(study_spec))
+                prepared = self.prepared(budget, horizon)
+                callbacks = dict(self.reporter.hpo_callbacks(study_spec, prepared))
                 on_start = callbacks.pop("on_start", None)
 
                 def started(counts: dict[str, int]) -> None:
@@ -169,7 +172,7 @@ class Pipeline:
 
                 box["outcome"] = outcome = run_study(
                     study_spec,
-                    prepared=self.prepared(budget, horizon),
+                    prepared=prepared,
                     on_start=started,
                     **callbacks,
                 )

@@ -1,7 +1,8 @@
 """Scores of predicted probabilities against binary labels.
 
 Pure functions of numpy arrays, each the textbook definition in a line or two of
-numpy. They are not scikit-learn's because of its input checks: about 4 ms a call
+numpy (which also spares a training process the import of scikit-learn's metrics or
+scipy.stats, 2-4 s). They are not scikit-learn's because of its input checks: about 4 ms a call
 whatever the size, paid twice per epoch (validation log loss and ROC AUC) and ~25 ms
 per `classification_metrics`, a tenth to a third of a small model's epoch. The tests
 hold every score equal to scikit-learn's (`tests/train/test_metrics.py`).
@@ -15,7 +16,6 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
 
 ECE_BINS = 15
 
@@ -54,7 +54,11 @@ def roc_auc(y_true: Any, p_pred: Any) -> float:
     # half (average ranks).
     positives = y == 1.0
     n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    rank_sum = rankdata(p)[positives].sum()
+    # Average ranks (1-based) of the sorted unique scores, given back to every sample.
+    _, inverse, counts = np.unique(p, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = (ends - (counts - 1) / 2.0)[inverse]
+    rank_sum = ranks[positives].sum()
     return float((rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
