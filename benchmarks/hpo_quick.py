@@ -4,9 +4,12 @@
 
 Runs the same study (same sampler seed, same data) twice per seed in fresh
 temporary run directories: once as shipped (median pruning, duplicate reuse
-within 2% of each range) and once with both off. Each line: wall time, epochs
-trained (summed over every trial's learning curve), trials complete / pruned /
-reused as duplicates, and the best validation log loss reached.
+within 2% of each range) and once with both off. Each line: wall time, trials
+per hour, the share of the wall time spent in training epochs (the learning
+curves' epoch seconds: the training step and its validation pass; the rest is
+model build, sampling, storage and records), epochs trained (summed over every
+trial's learning curve), trials complete / pruned / reused as duplicates, and
+the best validation log loss reached.
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ def run_variant(budget: int, trials: int, seed: int, overrides: dict, store: Pat
         records = read_trial_records(run_dir)
         best = outcome.study.best_value
     epochs = sum(len(r["learning_curve"]) for r in records)
-    return {"wall_s": wall_s, "epochs": epochs, "best": best, **outcome.counts}
+    epoch_s = sum(e["seconds"] for r in records for e in r["learning_curve"])
+    return {
+        "wall_s": wall_s,
+        "trials_per_hour": trials / wall_s * 3600,
+        "epoch_share": epoch_s / wall_s,
+        "epochs": epochs,
+        "best": best,
+        **outcome.counts,
+    }
 
 
 def main() -> None:
@@ -55,7 +66,9 @@ def main() -> None:
                 r = run_variant(budget, args.trials, seed, overrides, Path(store))
                 print(
                     f"budget={args.budget} seed={seed} variant={name:<18} "
-                    f"wall_s={r['wall_s']:.1f} epochs={r['epochs']} complete={r['complete']} "
+                    f"wall_s={r['wall_s']:.1f} trials_per_hour={r['trials_per_hour']:.0f} "
+                    f"epoch_share={r['epoch_share']:.0%} epochs={r['epochs']} "
+                    f"complete={r['complete']} "
                     f"pruned={r['pruned']} duplicates={r['duplicates']} failed={r['failed']} "
                     f"best_val_log_loss={r['best']:.4f}",
                     flush=True,

@@ -78,14 +78,20 @@ with share:
 """
 
 
-def _hold_share(folder, cores="same"):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD_A_SHARE, str(folder), cores],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout.readline().strip() == "holding"
-    return proc
+def _hold_shares(folder, *cores):
+    """One process per entry of `cores` ("same" or "other"), started together (each
+    pays the package import), returned once every one holds its share."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", HOLD_A_SHARE, str(folder), which],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for which in cores
+    ]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "holding"
+    return procs
 
 
 @pytest.mark.slow
@@ -93,7 +99,7 @@ def test_workers_on_one_machine_share_its_cores_and_a_dead_one_gives_them_back(t
     with CoreShare(tmp_path) as share:
         cores = len(share.cores)
         assert share.sharing() == 1 and share.threads() == cores
-        others = [_hold_share(tmp_path), _hold_share(tmp_path), _hold_share(tmp_path, "other")]
+        others = _hold_shares(tmp_path, "same", "same", "other")
         try:
             # The worker on other cores does not count.
             assert share.sharing() == 3
