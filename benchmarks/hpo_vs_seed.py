@@ -52,7 +52,7 @@ from finscale.hpo import (
     prepare,
     read_trial_records,
     run_study,
-    training_configs,
+    train_configuration,
 )
 from finscale.units import format_budget, parse_budget
 
@@ -160,23 +160,12 @@ class Retrainer:
             self.prepared = prepare(spec)
 
     def val_loss(self, arch_index: int, params: dict[str, Any], seed: int) -> dict[str, Any]:
-        from finscale.train.trainer import train
-
         rounded = {k: round(float(v), 12) for k, v in sorted(params.items())}
         key = f"train/{self.budget}/{arch_index}/{json.dumps(rounded)}/{seed}"
         if (row := self.ledger.get(key)) is not None:
             return row
-        arch = self.prepared.grid[arch_index]
-        model_config, train_config = training_configs(
-            arch, self.prepared.planned[arch_index], params, self.config, seed=seed
-        )
         started = time.perf_counter()
-        result = train(
-            model_config,
-            self.prepared.dataset.windows(),
-            train_config,
-            hardware=self.prepared.hardware,
-        )
+        result = train_configuration(self.prepared, self.config, arch_index, params, seed)
         return self.ledger.add(
             {
                 "key": key,

@@ -47,19 +47,10 @@ def cross_budget_cell(
 ) -> CrossBudgetCell:
     """Train `target`'s architecture with `source`'s training values (seed 0) on the
     study of `target`'s budget (`prepared`); returns the cell's record."""
-    from finscale.hpo import training_configs
-    from finscale.train.trainer import train
+    from finscale.hpo import train_configuration
 
-    index = target.architecture["index"]
-    model_config, train_config = training_configs(
-        prepared.grid[index], prepared.planned[index], source.params, config, seed=CROSS_SEED
-    )
-    result = train(
-        model_config,
-        prepared.dataset.windows(),
-        train_config,
-        on_epoch=on_epoch,
-        hardware=prepared.hardware,
+    result = train_configuration(
+        prepared, config, target.architecture["index"], source.params, CROSS_SEED, on_epoch
     )
     return CrossBudgetCell(
         key=cell_key(prepared.info, source, target, config.train.model_dump(mode="json")),

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial
 from finscale.analysis.records import EvaluationRun, Winner
 from finscale.config import StudyConfig
 from finscale.errors import InputError
-from finscale.hpo import TRAINING_PARAMS, crown, training_configs
+from finscale.hpo import TRAINING_PARAMS, crown, train_configuration
 from finscale.hpo.attrs import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_ATTR, TRAINING_ATTR
 
 SPLITS = ("val", "test")
@@ -109,18 +109,13 @@ def evaluate_seed(
     Returns the run, predictions included.
     """
     from finscale.train.metrics import classification_metrics
-    from finscale.train.trainer import predict_proba, train
+    from finscale.train.trainer import predict_proba
 
     index = winner.architecture["index"]
-    arch = prepared.grid[index]
-    model_config, train_config = training_configs(
-        arch, prepared.planned[index], winner.params, config, seed=seed
-    )
+    result = train_configuration(prepared, config, index, winner.params, seed, on_epoch)
     windows = prepared.dataset.windows()
-    hardware = prepared.hardware
-    result = train(model_config, windows, train_config, on_epoch=on_epoch, hardware=hardware)
-    device = hardware.device
-    threshold = train_config.decision_threshold
+    device = prepared.hardware.device
+    threshold = config.train.decision_threshold
     predictions, labels, metrics = {}, {}, {}
     for split in SPLITS:
         rows = windows.rows(split)

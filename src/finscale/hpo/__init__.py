@@ -7,7 +7,7 @@ from finscale.hpo.coverage import coverage
 from finscale.hpo.finalists import Crowning, crown
 from finscale.hpo.forced import forced_extremes
 from finscale.hpo.journal import repair_torn_tail
-from finscale.hpo.objective import training_configs
+from finscale.hpo.objective import train_configuration, training_configs
 from finscale.hpo.preflight import preflight, preflight_lines
 from finscale.hpo.reaper import reap_dead_trials
 from finscale.hpo.records import best_trial, read_trial_records, state_counts
@@ -76,6 +76,7 @@ __all__ = [
     "summarize",
     "summarize_run",
     "summary_blocks",
+    "train_configuration",
     "training_configs",
     "write_summary",
 ]

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial
 from finscale.config import StudyConfig
 from finscale.hpo.attrs import ARCHITECTURE_ATTR, CONFIG_ATTR, FINALIST_ATTR_PREFIX
 from finscale.hpo.control import StopRequested
-from finscale.hpo.objective import training_configs
+from finscale.hpo.objective import train_configuration
 from finscale.hpo.ranking import TrialLike, best_trial, finite, ranked_trials
 
 # The seeds of a trial's re-runs: the training seed plus 1, 2, ... (never the trial's own).
@@ -141,24 +141,13 @@ def train_finalist(prepared: Any, config: StudyConfig, trial: FrozenTrial, seed:
     """Train a finalist's configuration (architecture, training values) with `seed`, as
     its trial trained; returns (validation log loss, epochs). `prepared` is the study's
     `Prepared`; a requested `stop` ends it after the current epoch (`StopRequested`)."""
-    from finscale.train.trainer import train
-
-    index = trial.user_attrs[ARCHITECTURE_ATTR]["index"]
-    model_config, train_config = training_configs(
-        prepared.grid[index], prepared.planned[index], trial.params, config, seed=seed
-    )
 
     def on_epoch(record) -> None:
         if stop is not None and stop.requested():
             raise StopRequested(stop.reason)
 
-    result = train(
-        model_config,
-        prepared.dataset.windows(),
-        train_config,
-        on_epoch=on_epoch,
-        hardware=prepared.hardware,
-    )
+    index = trial.user_attrs[ARCHITECTURE_ATTR]["index"]
+    result = train_configuration(prepared, config, index, trial.params, seed, on_epoch)
     return result.val_loss, result.epochs_run
 
 

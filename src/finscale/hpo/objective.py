@@ -8,6 +8,7 @@ the storage stays the single source of truth and records are plain exports.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +109,31 @@ def training_configs(
     if seed is not None:
         update["seed"] = seed
     return model_config, config.train.model_copy(update=update)
+
+
+def train_configuration(
+    prepared: Any,
+    config: StudyConfig,
+    arch_index: int,
+    params: dict[str, Any],
+    seed: int | None = None,
+    on_epoch: Callable[[Any], None] | None = None,
+) -> TrainResult:
+    """Train one grid architecture of a study (`prepared`, its `Prepared`) with training
+    values `params` and `seed` (None: the config's), as a trial trains it: the one
+    retraining that final evaluation, the cross-budget matrix and finalists share."""
+    from finscale.train.trainer import train
+
+    model_config, train_config = training_configs(
+        prepared.grid[arch_index], prepared.planned[arch_index], params, config, seed=seed
+    )
+    return train(
+        model_config,
+        prepared.dataset.windows(),
+        train_config,
+        on_epoch=on_epoch,
+        hardware=prepared.hardware,
+    )
 
 
 def find_duplicate(
