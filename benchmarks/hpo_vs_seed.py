@@ -4,7 +4,7 @@ chose, retrained with fresh seeds, not its best (luckiest) value.
 
     python benchmarks/hpo_vs_seed.py [--budgets 200K,2M] [--seeds 0,1,2,3,4]
         [--trials 40] [--fresh-seeds 3] [--methods original,finscale,...]
-        [--out hpo_vs_seed.jsonl]
+        [--threads 1] [--out benchmarks/results/hpo_vs_seed.jsonl]
 
 Every method runs the `quick` preset's study (same data, grid, trainer, epochs, early
 stopping and training-value ranges) with its own search settings:
@@ -24,9 +24,11 @@ sampler seeds, with its 95% t interval), the epochs and wall time the search spe
 best so far) a configuration at least as good as the original method's final choice (the
 original's mean at that budget; median over the seeds that got there, and how many did).
 
-Each search and each retraining is appended to `--out` as one JSON line as soon as it
-ends, so an interrupted benchmark resumes where it stopped and a finished one reprints
-its table without training.
+Every method trains in fp32 (`train.dtype`), whatever the machine's `auto` precision, and
+on `--threads` torch threads, so ledger rows from different sessions and machines compare;
+each row records both. Each search and each retraining is appended to `--out` as one
+JSON line as soon as it ends, so an interrupted benchmark resumes where it stopped and a
+finished one reprints its table without training.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from scipy import stats
 
 from finscale.config import StudyConfig, load_study_config
@@ -81,8 +84,15 @@ FRESH_SEED_BASE = 10_000  # fresh seeds of the quality measure: never a trial's 
 FINALIST_SEED_BASE = 20_000
 
 
+DTYPE = "fp32"  # pinned: bf16 `auto` on some CPUs would change what a row measures
+
+
 def study_config(method: str, trials: int, sampler_seed: int) -> StudyConfig:
-    overrides = {"search.trials": trials, "search.sampler_seed": sampler_seed}
+    overrides = {
+        "search.trials": trials,
+        "search.sampler_seed": sampler_seed,
+        "train.dtype": DTYPE,
+    }
     return load_study_config("quick", overrides={**overrides, **METHODS[method]})
 
 
@@ -95,14 +105,18 @@ class Ledger:
         self.rows: dict[str, dict[str, Any]] = {}
         if path.exists():
             for line in path.read_text().splitlines():
-                if line.strip():
+                try:
                     row = json.loads(line)
-                    self.rows[row["key"]] = row
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill: that unit runs again
+                self.rows[row["key"]] = row
 
     def get(self, key: str) -> dict[str, Any] | None:
         return self.rows.get(key)
 
     def add(self, row: dict[str, Any]) -> dict[str, Any]:
+        row = {**row, "dtype": DTYPE, "threads": torch.get_num_threads()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as out:
             out.write(json.dumps(row) + "\n")
         self.rows[row["key"]] = row
@@ -261,8 +275,13 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--fresh-seeds", type=int, default=3)
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--out", type=Path, default=Path("hpo_vs_seed.jsonl"))
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "hpo_vs_seed.jsonl"
+    )
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
