@@ -133,8 +133,11 @@ def search(ledger: Ledger, method: str, budget: int, seed: int, trials: int, sto
         run_dir = Path(tmp) / "run"
         spec = StudySpec(config, budget, "bench", run_dir, str(run_dir / JOURNAL_FILE), store)
         started = time.perf_counter()
-        run_study(spec)
+        outcome = run_study(spec)
         wall_s = time.perf_counter() - started
+        if outcome.stop_reason is not None or not outcome.finished:
+            # A search cut short (SIGTERM, a stop request) is not recorded: it reruns.
+            raise SystemExit(f"stopped: {key} ({outcome.stop_reason or 'unfinished'})")
         records = read_trial_records(run_dir)
     best = best_trial(records)
     trials_run = [
