@@ -1,6 +1,7 @@
 """Print what pruning and duplicate reuse save on a `quick`-preset study.
 
     python benchmarks/hpo_quick.py [--budget 200K] [--trials 16] [--seeds 0]
+        [--variants pruning+duplicates,neither] [--set train.dtype=fp32 ...]
 
 Runs the same study (same sampler seed, same data) twice per seed in fresh
 temporary run directories: once as shipped (median pruning, duplicate reuse
@@ -9,7 +10,8 @@ per hour, the share of the wall time spent in training epochs (the learning
 curves' epoch seconds: the training step and its validation pass; the rest is
 model build, sampling, storage and records), epochs trained (summed over every
 trial's learning curve), trials complete / pruned / reused as duplicates, and
-the best validation log loss reached.
+the best validation log loss reached. `--set KEY=VALUE` (repeatable) overrides the
+preset for every variant, as `finscale hpo --set` does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 from finscale.config import load_study_config
 from finscale.hpo import JOURNAL_FILE, StudySpec, read_trial_records, run_study
@@ -58,12 +62,19 @@ def main() -> None:
     parser.add_argument("--budget", default="200K")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--seeds", default="0", help="comma-separated sampler seeds")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     budget = parse_budget(args.budget)
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key.strip()] = yaml.safe_load(value)
+    variants = {name: {**overrides, **VARIANTS[name]} for name in args.variants.split(",")}
     with tempfile.TemporaryDirectory() as store:
         for seed in (int(s) for s in args.seeds.split(",")):
-            for name, overrides in VARIANTS.items():
-                r = run_variant(budget, args.trials, seed, overrides, Path(store))
+            for name, variant in variants.items():
+                r = run_variant(budget, args.trials, seed, variant, Path(store))
                 print(
                     f"budget={args.budget} seed={seed} variant={name:<18} "
                     f"wall_s={r['wall_s']:.1f} trials_per_hour={r['trials_per_hour']:.0f} "

@@ -2,9 +2,12 @@ import psutil
 import pytest
 import torch
 
+import finscale.train.device as device_module
 from finscale.config import TrainConfig
 from finscale.errors import InputError
+from finscale.model import estimate_flops
 from finscale.train.device import (
+    CPU_BF16_MIN_FLOPS_PER_SAMPLE,
     MemoryLimit,
     clear_hardware_cache,
     cpu_flags,
@@ -54,6 +57,47 @@ def test_auto_precision_on_cpu_follows_the_cpu_flags():
     assert cpu_has_bf16() is has_bf16
     assert precision.dtype == ("bf16" if has_bf16 else "fp32")
     assert precision.reason.startswith("auto:")
+
+
+def test_auto_keeps_small_models_in_fp32_on_a_cpu_with_bf16_units(monkeypatch):
+    monkeypatch.setattr(device_module, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(device_module, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    cpu, threshold = torch.device("cpu"), CPU_BF16_MIN_FLOPS_PER_SAMPLE
+    small = resolve_precision("auto", cpu, threshold - 1)
+    assert small.dtype == "fp32"
+    assert "trains faster in fp32" in small.reason and "avx512_bf16" in small.reason
+    assert resolve_precision("auto", cpu, threshold).dtype == "bf16"
+    assert resolve_precision("auto", cpu).dtype == "bf16"  # size unknown: as before
+    # Asked for, bf16 is bf16 whatever the size.
+    assert resolve_precision("bf16", cpu, 1).dtype == "bf16"
+
+
+def test_the_threshold_splits_the_quick_grids_as_measured():
+    """20K's models are below it (fp32 faster there), 200K's and 2M's above."""
+    from finscale.config import load_study_config
+    from finscale.model.grid import build_grid
+
+    model = load_study_config("quick").model
+    median = {b: build_grid(b, model, 25, 60).median_flops_per_sample for b in (20_000, 200_000)}
+    assert median[20_000] < CPU_BF16_MIN_FLOPS_PER_SAMPLE < median[200_000]
+    grid = build_grid(20_000, model, 25, 60)
+    flops = sorted(estimate_flops(a.config) for a in grid.architectures)
+    assert flops[0] <= grid.median_flops_per_sample <= flops[-1]
+
+
+def test_hardware_of_a_small_model_and_of_unknown_size_differ_only_in_precision(monkeypatch):
+    monkeypatch.setattr(device_module, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(device_module, "cpu_peak_flops", lambda dtype: 1e11)  # not measured
+    clear_hardware_cache()
+    try:
+        config = TrainConfig(device="cpu", dtype="auto", memory_limit_bytes=2**30)
+        small = resolve_hardware(config, 500_000)
+        large = resolve_hardware(config, 50_000_000)
+        assert (small.dtype, large.dtype) == ("fp32", "bf16")
+        assert resolve_hardware(config) is large  # one entry for every large model
+        assert small.memory_limit == large.memory_limit
+    finally:
+        clear_hardware_cache()
 
 
 def test_explicit_precision_is_kept_and_unknown_is_refused():

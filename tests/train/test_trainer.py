@@ -219,7 +219,7 @@ def test_result_records_device_precision_and_batch(sp500_windows, tiny):
         fast(dtype="auto", max_epochs=1, pos_weight="balanced"),
         on_step=lambda *a: steps.append(a),
     )
-    expected = resolve_precision("auto", torch.device("cpu"))
+    expected = resolve_precision("auto", torch.device("cpu"), estimate_flops(tiny))
     assert (result.device, result.dtype, result.dtype_reason) == (
         "cpu",
         expected.dtype,

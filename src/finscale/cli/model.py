@@ -77,7 +77,8 @@ def grid(
             dtype=dtype,
             memory_limit_bytes=memory_limit,
             effective_batch=batch,
-        )
+        ),
+        the_grid.median_flops_per_sample,  # the precision a study of this grid trains at
     )
     planned = plan_grid(
         the_grid, batch, hardware.memory_limit_bytes, hardware.dtype, hardware.device.type
@@ -187,6 +188,7 @@ def train_command(
     Long only for its signature, the declaration of every one of its options (click
     shows none of the text after the form feed in --help)."""
     from finscale.config import TrainConfig
+    from finscale.model.patchtst import estimate_flops
     from finscale.train.device import resolve_hardware
 
     options = locals()
@@ -206,8 +208,8 @@ def train_command(
         pos_weight=_pos_weight(pos_weight),
     )
     # Hardware choices are checked before the dataset is built.
-    hardware = resolve_hardware(train_config)
     architecture = the_grid[arch_index]
+    hardware = resolve_hardware(train_config, estimate_flops(architecture.config))
     dataset = build(data)
     result = _train_with_progress(
         architecture.config, dataset.windows(), train_config, hardware, as_json

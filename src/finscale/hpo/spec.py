@@ -167,7 +167,9 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     grid = build_grid(
         spec.budget, config.model, len(dataset.feature_names), config.data.context_days
     )
-    hardware = resolve_hardware(config.train)
+    # One precision for the whole study, from its median architecture: trials
+    # compare like with like.
+    hardware = resolve_hardware(config.train, grid.median_flops_per_sample)
     planned = plan_grid(
         grid,
         config.train.effective_batch,

@@ -25,7 +25,7 @@ from finscale.model.memory import (
     plan_batch,
 )
 from finscale.model.params import count_parameters
-from finscale.model.patchtst import PatchTSTConfig
+from finscale.model.patchtst import PatchTSTConfig, estimate_flops
 from finscale.units import format_budget, parse_budget
 
 DEFAULT_BUDGETS = ("2M", "20M", "200M", "2B")
@@ -98,6 +98,14 @@ class ArchitectureGrid:
 
     def __getitem__(self, index: int) -> Architecture:
         return self.architectures[index]
+
+    @property
+    def median_flops_per_sample(self) -> int | None:
+        """Training FLOPs per sample (`estimate_flops`) of the grid's median
+        architecture by that count; None for an empty grid. It chooses a study's
+        precision under `dtype: auto` (`finscale.train.device.resolve_precision`)."""
+        flops = sorted(estimate_flops(arch.config) for arch in self.architectures)
+        return flops[len(flops) // 2] if flops else None
 
     def describe(self) -> str:
         t = self.template

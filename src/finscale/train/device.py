@@ -36,6 +36,13 @@ RAM_AVAILABLE_FRACTION = 0.8
 # CPU flags of native bf16 matrix units: Intel AMX and AVX512-BF16 (Intel, AMD Zen 4+).
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
+# Below this many training FLOPs per sample (`estimate_flops`) bf16 autocast on a CPU
+# costs more than it saves: its casts and per-kernel overhead outweigh matrix products
+# too small to gain. `benchmarks/cpu_precision.py` on a Zen 4 core: the quick preset's
+# 20K models (0.5-0.7 MFLOP) step 5-21% faster in fp32; at 200K (4.9-8.6 MFLOP) bf16
+# is 0.90-1.37x, even over the grid; at 2M (58-88 MFLOP) 1.3-1.7x.
+CPU_BF16_MIN_FLOPS_PER_SAMPLE = 2_000_000
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """`auto` picks CUDA, then Apple MPS, then CPU; `cpu`, `cuda`, `cuda:1`, `mps` are checked."""
@@ -88,9 +95,16 @@ class Precision:
     reason: str  # why: recorded with results
 
 
-def resolve_precision(name: str, device: torch.device) -> Precision:
+def resolve_precision(
+    name: str, device: torch.device, flops_per_sample: int | None = None
+) -> Precision:
     """`auto`: bf16 autocast on CUDA with bf16 support and on CPUs with native bf16
-    units, fp32 elsewhere (MPS included); `fp32` and `bf16` are taken as asked."""
+    units, fp32 elsewhere (MPS included); `fp32` and `bf16` are taken as asked.
+
+    `flops_per_sample` is the training FLOPs of one sample of the model(s) to be
+    trained (`estimate_flops`; a study passes its grid's median): on a CPU, `auto`
+    keeps models below `CPU_BF16_MIN_FLOPS_PER_SAMPLE` in fp32, where bf16 is slower.
+    None: not known, the model is taken to be large enough."""
     if name in ("fp32", "bf16"):
         return Precision(name, "asked")  # type: ignore[arg-type]
     if name != "auto":
@@ -101,6 +115,13 @@ def resolve_precision(name: str, device: torch.device) -> Precision:
         return Precision("fp32", "auto: CUDA device without bf16")
     if device.type == "cpu" and cpu_has_bf16():
         units = ", ".join(sorted(cpu_flags() & set(BF16_CPU_FLAGS)))
+        if flops_per_sample is not None and flops_per_sample < CPU_BF16_MIN_FLOPS_PER_SAMPLE:
+            return Precision(
+                "fp32",
+                f"auto: CPU has native bf16 units ({units}), but a model of "
+                f"{flops_per_sample / 1e6:.2g} MFLOP per sample trains faster in fp32 "
+                f"(bf16 from {CPU_BF16_MIN_FLOPS_PER_SAMPLE / 1e6:.0f} MFLOP)",
+            )
         return Precision("bf16", f"auto: CPU has native bf16 units ({units})")
     return Precision("fp32", f"auto: no native bf16 on {device.type}")
 
@@ -226,9 +247,11 @@ class Hardware:
         return self.memory_limit.bytes
 
 
-def resolve_hardware(config: TrainConfig) -> Hardware:
+def resolve_hardware(config: TrainConfig, flops_per_sample: int | None = None) -> Hardware:
     """The device, precision, memory limit and peak FLOP/s of `config.device`,
-    `config.dtype` and `config.memory_limit_bytes` (None: `default_memory_limit`).
+    `config.dtype` and `config.memory_limit_bytes` (None: `default_memory_limit`);
+    `flops_per_sample` of the model(s) to train informs `dtype: auto` on a CPU
+    (`resolve_precision`).
 
     Resolved once per process for each such request and cached: every later
     call (every trial of a study) gets the same `Hardware`, so the plan made
@@ -236,13 +259,19 @@ def resolve_hardware(config: TrainConfig) -> Hardware:
     `InputError` for an unknown or unavailable device or dtype (not cached).
     `clear_hardware_cache()` forgets every resolved request.
     """
-    return _resolve_hardware(config.device, config.dtype, config.memory_limit_bytes)
+    if flops_per_sample is not None and flops_per_sample >= CPU_BF16_MIN_FLOPS_PER_SAMPLE:
+        flops_per_sample = None  # decides nothing: one cache entry for every large model
+    return _resolve_hardware(
+        config.device, config.dtype, config.memory_limit_bytes, flops_per_sample
+    )
 
 
 @functools.cache
-def _resolve_hardware(device_name: str, dtype: str, memory_limit_bytes: int | None) -> Hardware:
+def _resolve_hardware(
+    device_name: str, dtype: str, memory_limit_bytes: int | None, flops_per_sample: int | None
+) -> Hardware:
     device = resolve_device(device_name)
-    precision = resolve_precision(dtype, device)
+    precision = resolve_precision(dtype, device, flops_per_sample)
     if memory_limit_bytes is None:
         limit = default_memory_limit(device)
     else:

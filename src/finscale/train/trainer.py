@@ -208,7 +208,7 @@ def train(
     """
     config = config or TrainConfig()
     _check_inputs(model_config, data)
-    hardware = hardware or resolve_hardware(config)
+    hardware = hardware or resolve_hardware(config, estimate_flops(model_config))
     rss_limit = _rss_limit(hardware)
 
     def plan(micro_batch: int | None) -> BatchConfig:
