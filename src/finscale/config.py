@@ -172,7 +172,9 @@ class TrainConfig(_Strict):
     seed: int = Field(0, ge=0)
     device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda:N, mps")
     dtype: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast where the hardware has native bf16"
+        "auto",
+        description="auto: bf16 autocast where the hardware has native bf16 (on a CPU, "
+        "for models of 2 MFLOP per sample or more)",
     )
     compile: bool = Field(False, description="torch.compile the model")
     memory_limit_bytes: int | None = Field(
