@@ -1,17 +1,20 @@
 """Print what pruning and duplicate reuse save on a `quick`-preset study.
 
     python benchmarks/hpo_quick.py [--budget 200K] [--trials 16] [--seeds 0]
-        [--variants pruning+duplicates,neither] [--set train.dtype=fp32 ...]
+        [--variants pruning+duplicates,neither] [--set train.dtype=fp32 ...] [--workers 1]
 
 Runs the same study (same sampler seed, same data) twice per seed in fresh
 temporary run directories: once as shipped (median pruning, duplicate reuse
 within 2% of each range) and once with both off. Each line: wall time, trials
 per hour, the share of the wall time spent in training epochs (the learning
-curves' epoch seconds: the training step and its validation pass; the rest is
-model build, sampling, storage and records), epochs trained (summed over every
-trial's learning curve), trials complete / pruned / reused as duplicates, and
-the best validation log loss reached. `--set KEY=VALUE` (repeatable) overrides the
-preset for every variant, as `finscale hpo --set` does.
+curves' epoch seconds, summed over workers, so up to N x 100% on N workers: the
+training step and its validation pass; the rest is model build, sampling, storage
+and records), epochs trained (summed over every trial's learning curve), trials
+complete / pruned / reused as duplicates, and the best validation log loss reached.
+`--set KEY=VALUE` (repeatable) overrides the preset for every variant, as `finscale
+hpo --set` does; `--workers N` runs each study on N workers of this machine, as
+`finscale hpo --workers N` does (each with its share of the cores:
+`finscale.hpo.control.CoreShare`).
 """
 
 from __future__ import annotations
@@ -33,13 +36,17 @@ VARIANTS = {
 }
 
 
-def run_variant(budget: int, trials: int, seed: int, overrides: dict, store: Path) -> dict:
+def run_variant(
+    budget: int, trials: int, seed: int, overrides: dict, store: Path, workers: int = 1
+) -> dict:
     config = load_study_config(
         "quick", overrides={"search.trials": trials, "search.sampler_seed": seed, **overrides}
     )
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
-        spec = StudySpec(config, budget, "bench", run_dir, str(run_dir / JOURNAL_FILE), store)
+        spec = StudySpec(
+            config, budget, "bench", run_dir, str(run_dir / JOURNAL_FILE), store, workers
+        )
         started = time.perf_counter()
         outcome = run_study(spec)
         wall_s = time.perf_counter() - started
@@ -64,6 +71,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated sampler seeds")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     budget = parse_budget(args.budget)
     overrides = {}
@@ -74,9 +82,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as store:
         for seed in (int(s) for s in args.seeds.split(",")):
             for name, variant in variants.items():
-                r = run_variant(budget, args.trials, seed, variant, Path(store))
+                r = run_variant(budget, args.trials, seed, variant, Path(store), args.workers)
                 print(
-                    f"budget={args.budget} seed={seed} variant={name:<18} "
+                    f"budget={args.budget} seed={seed} workers={args.workers} variant={name:<18} "
                     f"wall_s={r['wall_s']:.1f} trials_per_hour={r['trials_per_hour']:.0f} "
                     f"epoch_share={r['epoch_share']:.0%} epochs={r['epochs']} "
                     f"complete={r['complete']} "
