@@ -73,7 +73,7 @@ def test_auto_keeps_small_models_in_fp32_on_a_cpu_with_bf16_units(monkeypatch):
 
 
 def test_the_threshold_splits_the_quick_grids_as_measured():
-    """20K's models are below it (fp32 faster there), 200K's and 2M's above."""
+    """The 20K grid is below it (fp32 faster there), the 200K grid above."""
     from finscale.config import load_study_config
     from finscale.model.grid import build_grid
 
