@@ -351,6 +351,41 @@ class ScaleConfig(_Strict):
         return tuple(sorted(set(value)))
 
 
+class EvaluationConfig(_Strict):
+    """How the winners are scored on data the search never saw, and what the
+    report says about the search's luck (docs/methodology.md)."""
+
+    scheme: Literal["holdout", "walk_forward"] = Field(
+        "holdout",
+        description="holdout: one test period, the last split; walk_forward: the search sees "
+        "the first search_fraction of history, the rest is tiled into test folds",
+    )
+    folds: int = Field(5, ge=2, le=100, description="contiguous test periods (walk_forward)")
+    search_fraction: float = Field(
+        0.5, gt=0, lt=1, description="share of history the search sees (walk_forward)"
+    )
+    window: Literal["expanding", "rolling"] = Field(
+        "expanding",
+        description="each fold trains on all history before it, or on its last rolling_days",
+    )
+    rolling_days: int = Field(
+        1260, ge=2, description="trading days of training history under window: rolling"
+    )
+    pbo_blocks: int = Field(
+        16, ge=2, le=24, description="even number of validation date blocks of the PBO's CSCV"
+    )
+    cost_bps: float = Field(
+        1.0, ge=0, description="cost per unit change of position of the long/flat illustration"
+    )
+
+    @field_validator("pbo_blocks")
+    @classmethod
+    def _even_blocks(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(f"must be even (half the blocks in-sample, half out), got {value}")
+        return value
+
+
 class StudyConfig(_Strict):
     """One study's whole configuration: data, architecture space, training defaults,
     search, and the scaling study around the searches. A YAML file or a shipped
@@ -362,6 +397,7 @@ class StudyConfig(_Strict):
     train: TrainConfig = TrainConfig()
     search: SearchConfig = SearchConfig()
     scale: ScaleConfig = ScaleConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
 
 
 PRESETS = ("quick", "paper")

@@ -27,6 +27,7 @@ import numpy as np
 from arch.bootstrap import CircularBlockBootstrap
 from scipy import stats
 
+from finscale.analysis.power import minimum_detectable_effect
 from finscale.train.metrics import ECE_BINS
 
 METRICS = (
@@ -263,6 +264,12 @@ def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float
     return float(low), float(high)
 
 
+def _spread(values: np.ndarray) -> float:
+    """Sample standard deviation of `values`, ignoring NaN; NaN with fewer than two."""
+    finite = values[~np.isnan(values)]
+    return float(finite.std(ddof=1)) if finite.size > 1 else math.nan
+
+
 def _check_level(level: float) -> None:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
@@ -394,7 +401,13 @@ def paired_difference(
         resamples left out);
       lower_is_better: from LOWER_IS_BETTER, None for a metric without a
         better direction (prediction_range);
-      verdict: for b against a, from `verdict`, None without a direction.
+      verdict: for b against a, from `verdict`, None without a direction;
+      spread: standard deviation of the resampled differences (its standard
+        error), and its two parts date_spread (dates resampled, every seed
+        kept) and seed_spread (what the redraw of seeds adds), whose squares
+        add up to spread's;
+      mde: the minimum detectable effect at `level` and 80% power, from
+        spread (`finscale.analysis.power`), in the metric's units.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
@@ -414,9 +427,15 @@ def paired_difference(
     full_a = per_seed(preds_a, identity, y[identity])[:, 0]
     full_b = per_seed(preds_b, identity, y[identity])[:, 0]
     rng = np.random.default_rng(seed)
-    boot_a = _seed_resampled_mean(per_seed(preds_a, indices, labels), rng)
-    boot_b = _seed_resampled_mean(per_seed(preds_b, indices, labels), rng)
+    resampled_a, resampled_b = (
+        per_seed(preds_a, indices, labels),
+        per_seed(preds_b, indices, labels),
+    )
+    boot_a = _seed_resampled_mean(resampled_a, rng)
+    boot_b = _seed_resampled_mean(resampled_b, rng)
     low, high = _percentile_interval(boot_b - boot_a, level)
+    spread = _spread(boot_b - boot_a)
+    date_spread = min(_spread(resampled_b.mean(axis=0) - resampled_a.mean(axis=0)), spread)
     lower_is_better = LOWER_IS_BETTER.get(metric)
     return {
         "metric": metric,
@@ -427,4 +446,8 @@ def paired_difference(
         "high": high,
         "lower_is_better": lower_is_better,
         "verdict": None if lower_is_better is None else verdict(low, high, lower_is_better),
+        "spread": spread,
+        "date_spread": date_spread,
+        "seed_spread": math.sqrt(max(spread**2 - date_spread**2, 0.0)),
+        "mde": minimum_detectable_effect(spread, level),
     }

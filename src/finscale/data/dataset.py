@@ -10,6 +10,7 @@ one feature tensor.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -21,16 +22,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from finscale.config import DataConfig
+from finscale.config import DataConfig, EvaluationConfig
 from finscale.data import features as feats
 from finscale.data.labels import label_thresholds, threshold_labels
 from finscale.data.sources import load_sources
 from finscale.data.splits import (
     ROW_STATES,
     SPLIT_NAMES,
+    TEST,
     TRAIN,
+    VAL,
     SplitPlan,
+    WalkForwardPlan,
     plan_splits,
+    plan_walk_forward,
 )
 from finscale.data.store import DataStore, frame_sha256, params_sha256
 from finscale.data.validate import CLOSE_ONLY, OHLCV, validate_ohlcv
@@ -176,6 +181,7 @@ class ProcessedDataset:
     entry: dict[str, Any]
     reused: bool
     build_seconds: float
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def normalizer(self) -> Normalizer:
         """z-score statistics of the training rows, fitted on the first call."""
@@ -210,6 +216,50 @@ class ProcessedDataset:
             context_days=self.config.context_days,
             feature_names=list(self.feature_names),
         )
+
+    def resplit(self, assignment: np.ndarray) -> ProcessedDataset:
+        """The same rows under another split plan (one code per row): its normaliser
+        is fitted afresh on the plan's own training rows."""
+        assignment = np.asarray(assignment, dtype=np.int8)
+        if assignment.shape != (len(self.table),):
+            raise ValueError(
+                f"assignment must have {len(self.table)} codes, got {assignment.shape}"
+            )
+        table = self.table.copy(deep=False)
+        table[SPLIT] = assignment
+        return dataclasses.replace(self, table=table)
+
+    def walk_forward(self) -> WalkForwardPlan:
+        """The walk-forward plans of this dataset's rows (`evaluation.scheme` walk_forward)."""
+        if self.evaluation.scheme != "walk_forward":
+            raise ValueError("walk_forward() needs evaluation.scheme walk_forward")
+        return _walk_forward_plan(len(self.table), self._labeled(), self.config, self.evaluation)
+
+    def folds(self) -> list[ProcessedDataset]:
+        """One dataset per test fold: train and early-stopping val before it, the fold as test."""
+        return [self.resplit(plan.assignment) for plan in self.walk_forward().folds]
+
+    def fold_dates(self) -> list[dict[str, Any]]:
+        """Each fold's `fold` (0-based), `train_start`, `train_end` (the first and last
+        training or early-stopping sample) and `test_start`, `test_end`, ISO dates."""
+        dates = self.table.index
+        out = []
+        for k, plan in enumerate(self.walk_forward().folds):
+            fitted = np.flatnonzero(np.isin(plan.assignment, (TRAIN, VAL)))
+            test = plan.rows(TEST)
+            out.append(
+                {
+                    "fold": k,
+                    "train_start": str(dates[fitted[0]].date()),
+                    "train_end": str(dates[fitted[-1]].date()),
+                    "test_start": str(dates[test[0]].date()),
+                    "test_end": str(dates[test[-1]].date()),
+                }
+            )
+        return out
+
+    def _labeled(self) -> np.ndarray:
+        return ~np.isnan(self.table[LABEL].to_numpy())
 
     def model_ready(self) -> pd.DataFrame:
         """`date`, normalised features, `label` (0/1) and `split` (train/val/test) per sample.
@@ -262,8 +312,9 @@ class ProcessedDataset:
             "context_days": self.config.context_days,
             "label": self.entry["params"]["labels"],
             "split_kind": self.config.split,
+            "scheme": self.evaluation.scheme,
             "splits": splits,
-            "row_states": {k: v for k, v in states.items() if k not in splits},
+            "row_states": {k: v for k, v in states.items() if k not in SPLIT_NAMES.values()},
             "reused": self.reused,
             "build_seconds": round(self.build_seconds, 3),
         }
@@ -303,7 +354,14 @@ def _align(frames: dict[str, pd.DataFrame], roles: dict[str, str], ffill_days: i
     return aligned
 
 
-def _params(config: DataConfig) -> dict[str, Any]:
+def _params(config: DataConfig, evaluation: EvaluationConfig) -> dict[str, Any]:
+    # Only what changes the search's rows enters the key: the folds, the window and
+    # the rolling length change the final evaluation, not the search.
+    scheme = (
+        {"scheme": "walk_forward", "search_fraction": evaluation.search_fraction}
+        if evaluation.scheme == "walk_forward"
+        else {}
+    )
     return {
         "labels": {
             "horizon_days": config.horizon_days,
@@ -321,6 +379,7 @@ def _params(config: DataConfig) -> dict[str, Any]:
             "fractions": list(config.split_fractions),
             "context_days": config.context_days,
             **({"n_chunks": config.n_chunks} if config.split == "chunked" else {}),
+            **scheme,
         },
         "context_ffill_days": config.context_ffill_days,
         "dates": [
@@ -376,8 +435,12 @@ def _assemble(
     return table, names
 
 
+def _split_counts(plan: SplitPlan) -> dict[str, int]:
+    return {name: int((plan.assignment == code).sum()) for code, name in SPLIT_NAMES.items()}
+
+
 def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], config: DataConfig):
-    counts = {name: int((plan.assignment == code).sum()) for code, name in SPLIT_NAMES.items()}
+    counts = _split_counts(plan)
     short = {k: v for k, v in counts.items() if v < config.min_samples_per_split}
     if short:
         detail = ", ".join(f"{k} {v}" for k, v in counts.items())
@@ -391,14 +454,65 @@ def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], co
         )
 
 
+def _walk_forward_plan(
+    n_rows: int, labeled: np.ndarray, config: DataConfig, evaluation: EvaluationConfig
+) -> WalkForwardPlan:
+    return plan_walk_forward(
+        n_rows,
+        config.context_days,
+        config.horizon_days,
+        config.split_fractions,
+        evaluation.folds,
+        evaluation.search_fraction,
+        evaluation.window,
+        evaluation.rolling_days,
+        labeled=labeled,
+    )
+
+
+def _check_walk_forward(plan: WalkForwardPlan, table: pd.DataFrame, config: DataConfig) -> None:
+    """Every split of the search and of every fold holds the minimum sample count."""
+    least = config.min_samples_per_split
+    search = _split_counts(plan.search)
+    if min(search["train"], search["val"]) < least:
+        raise InputError(
+            f"the search's share of history gives train {search['train']}, val "
+            f"{search['val']} samples ({len(table)} rows from {table.index[0].date()}); each "
+            f"needs at least {least}: raise search_fraction or use more history",
+            "evaluation.search_fraction",
+        )
+    for k, fold in enumerate(plan.folds):
+        counts = _split_counts(fold)
+        if min(counts.values()) < least:
+            detail = ", ".join(f"{name} {n}" for name, n in counts.items())
+            raise InputError(
+                f"test fold {k} of {len(plan.folds)} gets {detail} samples; each split "
+                f"needs at least {least}: the history after the search holds fewer than "
+                f"folds x {least} test samples, or a fold's training history is too short. "
+                "Use fewer folds, a smaller search_fraction, a longer rolling_days or more "
+                "history",
+                "evaluation.search_fraction",
+            )
+
+
 def _split_table(
-    loaded: dict[str, pd.DataFrame], roles: dict[str, str], config: DataConfig
+    loaded: dict[str, pd.DataFrame],
+    roles: dict[str, str],
+    config: DataConfig,
+    evaluation: EvaluationConfig,
 ) -> pd.DataFrame:
-    """Features and labels on the configured dates, with each row's split code."""
+    """Features and labels on the configured dates, with each row's split code (under
+    walk-forward, the search's plan: the test folds are OUTSIDE)."""
     # The date range trims the inputs of this dataset, never the stored raw series.
     start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
     frames = {role: frame.loc[start:end] for role, frame in loaded.items()}
     table, _ = _assemble(frames, roles, config)
+    labeled = ~np.isnan(table[LABEL].to_numpy())
+    if evaluation.scheme == "walk_forward":
+        walk = _walk_forward_plan(len(table), labeled, config, evaluation)
+        _check_walk_forward(walk, table, config)
+        table[SPLIT] = walk.search.assignment
+        return table
     plan = plan_splits(
         len(table),
         config.context_days,
@@ -406,7 +520,7 @@ def _split_table(
         config.split,
         config.split_fractions,
         config.n_chunks,
-        labeled=~np.isnan(table[LABEL].to_numpy()),
+        labeled=labeled,
     )
     _check_sizes(plan, table, roles, config)
     table[SPLIT] = plan.assignment
@@ -426,8 +540,12 @@ def build_dataset(
     *,
     download: Callable[..., pd.DataFrame] | None = None,
     must_exist: bool = False,
+    evaluation: EvaluationConfig | None = None,
 ) -> ProcessedDataset:
     """Build the processed dataset for `config`, or reuse the stored one.
+
+    Under `evaluation` walk_forward (default: holdout) the split column is the
+    search's plan, and `folds()` gives each test fold's dataset.
 
     A stored dataset is reused when the sha256 of every raw input, the feature
     spec and every label/split parameter are unchanged; with `must_exist`, a
@@ -435,6 +553,7 @@ def build_dataset(
     Raises `InputError` for bad data or parameters, before anything is written.
     """
     started = time.perf_counter()
+    evaluation = evaluation or EvaluationConfig()
     roles = resolve_roles(config)
     raw = load_sources(
         config.source, list(roles.values()), config.path, **_yahoo_args(config, download)
@@ -450,7 +569,7 @@ def build_dataset(
         "inputs": inputs,
         "roles": roles,
         "feature_spec": feats.feature_spec(config.tier),
-        "params": _params(config),
+        "params": _params(config, evaluation),
         "tier": config.tier,
     }
     key = _dataset_key(meta)
@@ -469,6 +588,7 @@ def build_dataset(
             entry,
             reused,
             time.perf_counter() - started,
+            evaluation,
         )
 
     stored = store.get_processed(key) if store is not None else None
@@ -482,7 +602,7 @@ def build_dataset(
             f"store {store.root if store is not None else 'none'}",
         )
 
-    table = _split_table(loaded, roles, config)
+    table = _split_table(loaded, roles, config, evaluation)
     source = config.source if config.source != "csv" else f"csv:{config.path}"
     if store is None:
         return finish(

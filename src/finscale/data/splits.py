@@ -17,6 +17,16 @@ Two splitters:
   history before it is cut into `n_chunks` chunks, each a train block followed
   by a val block, so validation is drawn from many regimes.
 
+And one scheme of several plans, `plan_walk_forward`: the search sees the
+first `search_fraction` of the samples (train then val, by the train:val
+ratio of the fractions), and the rest is tiled into `folds` contiguous test
+blocks. Fold k trains on every sample before its test block (expanding) or
+the last `rolling_days` of them (rolling), early-stopping on the last part of
+that history by the same ratio. Rows a plan does not use are OUTSIDE. The
+search's val block is followed by an OUTSIDE block (the test folds) and
+purged like any other, so no label of the search reads a row of the first
+test fold; a fold's test block is last in its plan and is not purged.
+
 Pure functions of integers: easy to test exhaustively.
 """
 
@@ -31,11 +41,18 @@ import numpy as np
 from finscale.errors import InputError
 
 SplitKind = Literal["chronological", "chunked"]
+WindowKind = Literal["expanding", "rolling"]
 
 TRAIN, VAL, TEST = 0, 1, 2
-PURGED, NO_WINDOW, NO_LABEL = -1, -2, -3
+PURGED, NO_WINDOW, NO_LABEL, OUTSIDE = -1, -2, -3, -4
 SPLIT_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}
-ROW_STATES = {**SPLIT_NAMES, PURGED: "purged", NO_WINDOW: "no_window", NO_LABEL: "no_label"}
+ROW_STATES = {
+    **SPLIT_NAMES,
+    PURGED: "purged",
+    NO_WINDOW: "no_window",
+    NO_LABEL: "no_label",
+    OUTSIDE: "outside",
+}
 EVALUATION = (VAL, TEST)
 
 
@@ -92,6 +109,55 @@ def _blocks(
     return [Block(split, first + lo, first + hi) for split, lo, hi in spans if hi > lo]
 
 
+def _check_shape(context_days: int, horizon_days: int, fractions: tuple[float, ...]) -> None:
+    if context_days < 1 or horizon_days < 1:
+        raise ValueError("context_days and horizon_days must be >= 1")
+    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1.0) > 1e-9:
+        raise InputError(
+            f"split fractions must be three positive numbers summing to 1, got {fractions}",
+            "split_fractions",
+        )
+
+
+def _samples(
+    n_rows: int, context_days: int, horizon_days: int, labeled: np.ndarray | None
+) -> tuple[np.ndarray, int, int]:
+    """The assignment before any split (NO_WINDOW, NO_LABEL, else OUTSIDE) and the
+    first and one-past-last sample row (equal when there is no sample)."""
+    assignment = np.full(n_rows, NO_LABEL, dtype=np.int8)
+    if labeled is None:
+        labeled = np.arange(n_rows) < n_rows - horizon_days
+    labeled = np.asarray(labeled, dtype=bool)
+    assignment[: context_days - 1] = NO_WINDOW
+
+    # Samples are the contiguous run of labelled rows from the first full window on.
+    candidates = np.flatnonzero(labeled[context_days - 1 :]) + context_days - 1
+    if len(candidates) == 0:
+        return assignment, 0, 0
+    first, stop = int(candidates[0]), int(candidates[-1]) + 1
+    if not labeled[first:stop].all():
+        gap = first + int(np.argmin(labeled[first:stop]))
+        raise ValueError(f"labelled rows must be contiguous; row {gap} has no label")
+    assignment[first:stop] = OUTSIDE
+    return assignment, first, stop
+
+
+def _purged(
+    assignment: np.ndarray, blocks: list[Block], context_days: int, horizon_days: int
+) -> SplitPlan:
+    """Write `blocks` into `assignment` and purge every boundary between them."""
+    for block in blocks:
+        assignment[block.start : block.stop] = block.split
+    for earlier, later in pairwise(blocks):
+        # The earlier block's last h labels would read rows of the later block.
+        assignment[max(earlier.start, later.start - horizon_days) : later.start] = PURGED
+        if later.split == TRAIN and earlier.split in EVALUATION:
+            # Training windows must not contain a row an evaluation label reads.
+            embargo = horizon_days + context_days - 1
+            assignment[later.start : min(later.stop, later.start + embargo)] = PURGED
+    return SplitPlan(assignment, tuple(blocks), context_days, horizon_days)
+
+
 def plan_splits(
     n_rows: int,
     context_days: int,
@@ -107,38 +173,90 @@ def plan_splits(
     `horizon_days`). Rows before the first full window are NO_WINDOW, rows
     without a label NO_LABEL; samples dropped at a boundary are PURGED.
     """
-    if context_days < 1 or horizon_days < 1:
-        raise ValueError("context_days and horizon_days must be >= 1")
-    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1.0) > 1e-9:
-        raise InputError(
-            f"split fractions must be three positive numbers summing to 1, got {fractions}",
-            "split_fractions",
-        )
+    _check_shape(context_days, horizon_days, fractions)
     if n_chunks < 1:
         raise InputError(f"n_chunks must be >= 1, got {n_chunks}", "n_chunks")
-    assignment = np.full(n_rows, NO_LABEL, dtype=np.int8)
-    if labeled is None:
-        labeled = np.arange(n_rows) < n_rows - horizon_days
-    labeled = np.asarray(labeled, dtype=bool)
-    assignment[: context_days - 1] = NO_WINDOW
-
-    # Samples are the contiguous run of labelled rows from the first full window on.
-    candidates = np.flatnonzero(labeled[context_days - 1 :]) + context_days - 1
-    if len(candidates) == 0:
+    assignment, first, stop = _samples(n_rows, context_days, horizon_days, labeled)
+    if stop == first:
         return SplitPlan(assignment, (), context_days, horizon_days)
-    first, stop = int(candidates[0]), int(candidates[-1]) + 1
-    if not labeled[first:stop].all():
-        gap = first + int(np.argmin(labeled[first:stop]))
-        raise ValueError(f"labelled rows must be contiguous; row {gap} has no label")
-
     blocks = _blocks(first, stop - first, kind, fractions, n_chunks)
-    for block in blocks:
-        assignment[block.start : block.stop] = block.split
-    for earlier, later in pairwise(blocks):
-        # The earlier block's last h labels would read rows of the later block.
-        assignment[max(earlier.start, later.start - horizon_days) : later.start] = PURGED
-        if later.split == TRAIN and earlier.split in EVALUATION:
-            # Training windows must not contain a row an evaluation label reads.
-            embargo = horizon_days + context_days - 1
-            assignment[later.start : min(later.stop, later.start + embargo)] = PURGED
-    return SplitPlan(assignment, tuple(blocks), context_days, horizon_days)
+    return _purged(assignment, blocks, context_days, horizon_days)
+
+
+@dataclass(frozen=True)
+class WalkForwardPlan:
+    """The search's plan (TRAIN, VAL, then OUTSIDE) and one plan per test fold
+    (TRAIN, VAL for early stopping, TEST, OUTSIDE elsewhere), in date order."""
+
+    search: SplitPlan
+    folds: tuple[SplitPlan, ...]
+
+
+def _train_val(
+    lo: int, hi: int, fractions: tuple[float, float, float]
+) -> list[tuple[int, int, int]]:
+    """[lo, hi) cut into a train span and a val span by the train:val ratio."""
+    train_f, val_f, _ = fractions
+    mid = lo + round((hi - lo) * train_f / (train_f + val_f))
+    return [(TRAIN, lo, mid), (VAL, mid, hi)]
+
+
+def plan_walk_forward(
+    n_rows: int,
+    context_days: int,
+    horizon_days: int,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    folds: int = 5,
+    search_fraction: float = 0.5,
+    window: WindowKind = "expanding",
+    rolling_days: int = 1260,
+    labeled: np.ndarray | None = None,
+) -> WalkForwardPlan:
+    """The search's plan and every test fold's plan of walk-forward evaluation.
+
+    `fractions` gives only the train:val ratio (its test share is unused: the
+    folds are the test). `rolling_days`, used under window ``rolling``, counts
+    samples (trading days) of training history before each fold, its
+    early-stopping block included.
+    """
+    _check_shape(context_days, horizon_days, fractions)
+    if folds < 2:
+        raise InputError(f"folds must be >= 2, got {folds}", "evaluation.folds")
+    if not 0.0 < search_fraction < 1.0:
+        raise InputError(
+            f"search_fraction must lie strictly between 0 and 1, got {search_fraction}",
+            "evaluation.search_fraction",
+        )
+    if window not in ("expanding", "rolling"):
+        raise InputError(
+            f"unknown window {window!r}; use expanding or rolling", "evaluation.window"
+        )
+    if rolling_days < 2:
+        raise InputError(
+            f"rolling_days must be >= 2, got {rolling_days}", "evaluation.rolling_days"
+        )
+    base, first, stop = _samples(n_rows, context_days, horizon_days, labeled)
+    if stop == first:
+        empty = SplitPlan(base, (), context_days, horizon_days)
+        return WalkForwardPlan(empty, (empty,) * folds)
+
+    end_search = first + round((stop - first) * search_fraction)
+    spans = [*_train_val(first, end_search, fractions), (OUTSIDE, end_search, stop)]
+    search = _purged(base.copy(), _as_blocks(spans), context_days, horizon_days)
+
+    test_cuts = [
+        end_search,
+        *(end_search + c for c in _cut(stop - end_search, (1.0 / folds,) * folds)),
+    ]
+    fold_plans = []
+    for test_start, test_stop in pairwise(test_cuts):
+        lo = first if window == "expanding" else max(first, test_start - rolling_days)
+        # Rows after the test block stay OUTSIDE without a purge: test labels may read
+        # them (they are the future), and this fold's model never sees them.
+        spans = [*_train_val(lo, test_start, fractions), (TEST, test_start, test_stop)]
+        fold_plans.append(_purged(base.copy(), _as_blocks(spans), context_days, horizon_days))
+    return WalkForwardPlan(search, tuple(fold_plans))
+
+
+def _as_blocks(spans: list[tuple[int, int, int]]) -> list[Block]:
+    return [Block(split, lo, hi) for split, lo, hi in spans if hi > lo]

@@ -163,7 +163,7 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     from finscale.train.device import resolve_hardware
 
     config = spec.config
-    dataset = build_dataset(config.data, DataStore(spec.store_dir))
+    dataset = build_dataset(config.data, DataStore(spec.store_dir), evaluation=config.evaluation)
     grid = build_grid(
         spec.budget, config.model, len(dataset.feature_names), config.data.context_days
     )

@@ -1,0 +1,134 @@
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from finscale.analysis.overfitting import (
+    choose_threshold,
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    probabilistic_sharpe_ratio,
+    probability_of_backtest_overfitting,
+    sharpe_ratio,
+    strategy_returns,
+    tranche_returns,
+)
+
+
+def _brute_force_pbo(losses, blocks):
+    pieces = np.array_split(np.arange(losses.shape[0]), blocks)
+    logits = []
+    for chosen in itertools.combinations(range(blocks), blocks // 2):
+        inside = np.concatenate([pieces[i] for i in chosen])
+        outside = np.concatenate([pieces[i] for i in range(blocks) if i not in chosen])
+        winner = int(np.argmin(losses[inside].mean(axis=0)))
+        # rank 1 = worst out-of-sample performance (highest loss), ties averaged
+        rank = stats.rankdata(-losses[outside].mean(axis=0))[winner]
+        omega = rank / (losses.shape[1] + 1)
+        logits.append(math.log(omega / (1 - omega)))
+    logits = np.array(logits)
+    return float(np.mean(logits < 0) + 0.5 * np.mean(logits == 0)), logits
+
+
+@pytest.mark.parametrize("n_trials,blocks", [(5, 6), (4, 4), (7, 8)])
+def test_pbo_equals_a_brute_force_reference(n_trials, blocks):
+    rng = np.random.default_rng(n_trials)
+    losses = rng.normal(0.69, 0.1, size=(61, n_trials))
+    result = probability_of_backtest_overfitting(losses, blocks)
+    value, logits = _brute_force_pbo(losses, blocks)
+    assert result.value == pytest.approx(value)
+    np.testing.assert_allclose(result.logits, logits)
+    assert result.combinations == math.comb(blocks, blocks // 2)
+    assert (result.blocks, result.trials) == (blocks, n_trials)
+
+
+def test_pure_noise_trials_overfit_half_the_time():
+    values, slopes = [], []
+    for seed in range(8):
+        losses = np.random.default_rng(seed).normal(0.69, 0.1, size=(800, 20))
+        result = probability_of_backtest_overfitting(losses, 16)
+        values.append(result.value)
+        slopes.append(result.degradation_slope)
+    assert np.mean(values) == pytest.approx(0.5, abs=0.1)
+    # in-sample luck is paid back out of sample
+    assert np.mean(slopes) < 0
+
+
+def test_one_truly_better_trial_gives_pbo_near_zero():
+    rng = np.random.default_rng(3)
+    losses = rng.normal(0.69, 0.1, size=(800, 20))
+    losses[:, 7] -= 0.05
+    result = probability_of_backtest_overfitting(losses, 16)
+    assert result.value < 0.02
+    assert result.to_dict()["value"] == result.value
+
+
+def test_pbo_rejects_odd_blocks_and_too_few_trials():
+    losses = np.zeros((40, 3))
+    with pytest.raises(ValueError, match="even"):
+        probability_of_backtest_overfitting(losses, 5)
+    with pytest.raises(ValueError, match="2 trials"):
+        probability_of_backtest_overfitting(losses[:, :1], 4)
+    with pytest.raises(ValueError, match="exceed"):
+        probability_of_backtest_overfitting(losses[:3], 4)
+
+
+def test_tranche_returns_by_hand():
+    r = np.array([0.01, -0.02, 0.03, 0.04])
+    out = tranche_returns([1, 1, 0, 0], r, horizon_days=2, cost_bps=10)
+    position = np.array([0.5, 1.0, 0.5, 0.0])
+    expected = position * r - 0.001 * np.array([0.5, 0.5, 0.5, 0.5])
+    np.testing.assert_allclose(out, expected)
+    np.testing.assert_allclose(
+        strategy_returns([0.9, 0.6, 0.2, 0.1], r, 0.5, horizon_days=2, cost_bps=10), expected
+    )
+
+
+def test_sharpe_of_a_flat_strategy_is_zero_and_annualises_by_sqrt_252():
+    assert sharpe_ratio(np.zeros(10)) == 0.0
+    r = np.random.default_rng(0).normal(0.001, 0.01, 500)
+    assert sharpe_ratio(r) == pytest.approx(sharpe_ratio(r, annualise=False) * math.sqrt(252))
+
+
+def test_threshold_chosen_on_validation_trades_the_informative_days():
+    rng = np.random.default_rng(4)
+    r = rng.normal(0, 0.01, 600)
+    # probabilities above 0.6 mark the up days, the others are noise below it
+    p = np.where(r > 0, rng.uniform(0.6, 0.7, 600), rng.uniform(0.3, 0.59, 600))
+    threshold = choose_threshold(p, r, horizon_days=1, cost_bps=0)
+    assert 0.5 <= threshold < 0.6
+    chosen = sharpe_ratio(strategy_returns(p, r, threshold, 1, 0))
+    oracle = sharpe_ratio(strategy_returns(p, r, 0.595, 1, 0))
+    assert chosen > 0.8 * oracle > sharpe_ratio(r)
+
+
+def test_expected_max_sharpe_matches_simulated_maxima():
+    simulated = np.random.default_rng(5).normal(0, 0.3, size=(20_000, 100)).max(axis=1).mean()
+    assert expected_max_sharpe(100, 0.09) == pytest.approx(simulated, rel=0.03)
+    assert expected_max_sharpe(1, 0.09) == 0.0
+
+
+def test_deflated_sharpe_of_the_luckiest_noise_trial_is_near_chance():
+    rng = np.random.default_rng(6)
+    dsr, psr = [], []
+    for _ in range(200):
+        returns = rng.normal(0, 0.01, size=(30, 500))
+        sharpes = sharpe_ratio(returns, annualise=False)
+        best = int(np.argmax(sharpes))
+        dsr.append(deflated_sharpe_ratio(returns[best], sharpes)["value"])
+        psr.append(probabilistic_sharpe_ratio(returns[best], 0.0))
+    assert np.mean(dsr) == pytest.approx(0.5, abs=0.15)
+    assert np.mean(np.array(dsr) > 0.95) < 0.1
+    # undeflated, the same luck looks like skill
+    assert np.mean(psr) > 0.9
+
+
+def test_deflated_sharpe_of_a_skilled_strategy_is_high():
+    rng = np.random.default_rng(7)
+    trials = rng.normal(0, 0.01, size=(30, 2000))
+    skilled = rng.normal(0.002, 0.01, size=2000)  # 3.2 a year
+    result = deflated_sharpe_ratio(skilled, sharpe_ratio(trials, annualise=False))
+    assert result["value"] > 0.95
+    assert result["trials"] == 30
