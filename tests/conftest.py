@@ -10,7 +10,7 @@ import pytest
 from tests.postgres import PostgresServer, find_bin_dir
 
 # The tiny scaling study, run once per session for tests/scale and tests/report.
-from tests.scale.tiny import tiny_scale_run  # noqa: F401
+from tests.scale.tiny import tiny_scale_run, tiny_walk_forward_run  # noqa: F401
 
 E2E_DIR = Path(__file__).parent / "e2e"
 POSTGRES_FIXTURES = {"postgres_server", "postgres_url"}
@@ -18,6 +18,7 @@ POSTGRES_FIXTURES = {"postgres_server", "postgres_url"}
 # is slow even where its own body is quick.
 SLOW_FIXTURES = {
     "tiny_scale_run",  # a whole tiny scaling study (tests/scale/tiny.py)
+    "tiny_walk_forward_run",  # the same study scored walk-forward
     "real_study",  # a real study of several trials (tests/hpo/test_summary.py)
 }
 NO_POSTGRES = (

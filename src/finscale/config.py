@@ -378,6 +378,11 @@ class EvaluationConfig(_Strict):
         1.0, ge=0, description="cost per unit change of position of the long/flat illustration"
     )
 
+    @property
+    def scored_folds(self) -> list[int | None]:
+        """The test folds of the final evaluation, in order: [None] under holdout."""
+        return list(range(self.folds)) if self.scheme == "walk_forward" else [None]
+
     @field_validator("pbo_blocks")
     @classmethod
     def _even_blocks(cls, value: int) -> int:

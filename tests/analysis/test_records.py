@@ -10,6 +10,9 @@ from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow
 # The keys of evaluation/{study}/seed_{k}.json (seconds_per_epoch only where the
 # winner's epoch time was measured).
 EVALUATION_KEYS = {
+    "fold",
+    "train_span",
+    "next_day_returns",
     "accumulation",
     "architecture",
     "best_epoch",
@@ -53,6 +56,9 @@ CROSS_BUDGET_KEYS = {
 }
 # The keys of a budget's row of scaling.json (horizons.{h}.budgets[i]).
 SCALING_ROW_KEYS = {
+    "folds",
+    "sharpe",
+    "dsr",
     "architecture",
     "budget",
     "budget_label",
@@ -132,6 +138,9 @@ def evaluation_run(**changes) -> EvaluationRun:
         "predictions": {"val": [0.4, 0.6], "test": [0.3, 0.5, 0.7, 0.2]},
         "labels": {"val": [0, 1], "test": [0, 1, 1, 0]},
         "test_dates": ("2018-01-02", "2018-01-03", "2018-01-04", "2018-01-05"),
+        "fold": 2,
+        "train_span": ("2009-01-02", "2017-12-29"),
+        "next_day_returns": {"val": [0.01, -0.02], "test": [0.0, 0.01, -0.01, 0.02]},
     }
     return EvaluationRun(**{**fields, **changes})
 

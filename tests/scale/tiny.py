@@ -80,6 +80,26 @@ def tiny_scale_run(tmp_path_factory) -> Path:
     return spec.run_dir
 
 
+# The same study scored walk-forward: the search sees the first half of history, the
+# rest is three test folds.
+TINY_WALK_FORWARD_SETS = {
+    "evaluation.scheme": "walk_forward",
+    "evaluation.folds": 3,
+    "evaluation.search_fraction": 0.5,
+    "scale.cross_budget": False,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_walk_forward_run(tmp_path_factory) -> Path:
+    """The run directory of the tiny study under walk-forward evaluation (stages up
+    to baselines)."""
+    root = tmp_path_factory.mktemp("walk_forward")
+    spec = tiny_scale_spec(root / "run", root / "store", **TINY_WALK_FORWARD_SETS)
+    run_pipeline(spec)
+    return spec.run_dir
+
+
 def spec_of(run_dir: Path, **overrides) -> ScaleSpec:
     """The spec of a copy of the tiny study (its store is the session's, beside it)."""
     return tiny_scale_spec(run_dir, run_dir.parent.parent / "store", **overrides)

@@ -116,6 +116,30 @@ def bootstrap_indices(n_samples: int, block_days: int, n_resamples: int, seed: i
     return np.stack(rows).astype(np.int64, copy=False)
 
 
+def stratified_bootstrap_indices(
+    sizes: Any, block_days: int, n_resamples: int, seed: int
+) -> np.ndarray:
+    """`bootstrap_indices` of consecutive strata (walk-forward test folds), side by side.
+
+    sizes: the sample count of each stratum, in order; the strata occupy
+    consecutive index ranges. Each stratum is resampled within itself (seed
+    `seed + k` for stratum k), so no block crosses a boundary and every
+    resample keeps each stratum's size. One stratum is `bootstrap_indices`.
+    Returns int (n_resamples, sum(sizes)).
+    """
+    sizes = [int(n) for n in sizes]
+    if not sizes:
+        raise ValueError("sizes must name at least one stratum")
+    offsets = np.cumsum([0, *sizes[:-1]])
+    return np.concatenate(
+        [
+            bootstrap_indices(n, min(block_days, n), n_resamples, seed + k) + offset
+            for k, (n, offset) in enumerate(zip(sizes, offsets, strict=True))
+        ],
+        axis=1,
+    )
+
+
 def _checked_labels_predictions(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
     """y as float (n_samples,), p as float (n_seeds, n_samples), both validated."""
     y = np.asarray(y, dtype=float)

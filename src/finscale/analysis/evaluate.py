@@ -90,8 +90,13 @@ def run_key(
     )
 
 
-def evaluation_key(info: dict[str, Any], winner: Winner, config: StudyConfig, seed: int) -> str:
+def evaluation_key(
+    info: dict[str, Any], winner: Winner, config: StudyConfig, seed: int, fold: int | None = None
+) -> str:
     train = config.train.model_dump(mode="json")
+    if fold is not None:
+        # A fold's rows depend on the whole scheme, not only on the search's dataset.
+        train = {**train, "fold": fold, "evaluation": config.evaluation.model_dump(mode="json")}
     return run_key("evaluation", info, winner.architecture, winner.params, train, seed)
 
 
@@ -101,13 +106,17 @@ def evaluate_seed(
     winner: Winner,
     seed: int,
     on_epoch: Callable[[Any], None] | None = None,
+    fold: int | None = None,
 ) -> EvaluationRun:
     """Train the winner's architecture with its training values and `seed` on the train
     split, early-stopped on val, then predict val and test once.
 
-    `prepared` is the study's `finscale.hpo.study.Prepared` (dataset, grid, plan).
+    `prepared` is the study's `finscale.hpo.study.Prepared` (dataset, grid, plan);
+    under walk-forward, with `fold`, its dataset is that fold's (`Prepared.on`).
     Returns the run, predictions included.
     """
+    import numpy as np
+
     from finscale.train.metrics import classification_metrics
     from finscale.train.trainer import predict_proba
 
@@ -125,8 +134,10 @@ def evaluate_seed(
         metrics[split] = classification_metrics(y, p, threshold)
     n_train = len(windows.rows("train"))
     test_rows = windows.rows("test").numpy()
+    fitted = np.sort(np.concatenate([windows.rows("train").numpy(), windows.rows("val").numpy()]))
+    returns = prepared.dataset.next_day_returns()
     return EvaluationRun(
-        key=evaluation_key(prepared.info, winner, config, seed),
+        key=evaluation_key(prepared.info, winner, config, seed, fold),
         tier=prepared.info["tier"],
         seed=seed,
         winner=winner,
@@ -151,4 +162,7 @@ def evaluate_seed(
         predictions=predictions,
         labels=labels,
         test_dates=tuple(str(d)[:10] for d in windows.dates[test_rows]),
+        fold=fold,
+        train_span=(str(windows.dates[fitted[0]])[:10], str(windows.dates[fitted[-1]])[:10]),
+        next_day_returns={split: returns[windows.rows(split).numpy()].tolist() for split in SPLITS},
     )

@@ -3,7 +3,8 @@
 - `Winner`: a study's best trial, what final evaluation and the cross-budget
   matrix train again.
 - `EvaluationRun`: one seed of a winner's final evaluation
-  (`evaluation/{study}/seed_{k}.json`).
+  (`evaluation/{study}/seed_{k}.json`; under walk-forward one per fold and
+  seed, `evaluation/{study}/fold_{f}/seed_{k}.json`).
 - `CrossBudgetCell`: one cell of the cross-budget matrix
   (`cross_budget/h{h}/{A}_to_{B}.json`).
 - `ScalingRow`: a budget's row of a horizon in `scaling.json`.
@@ -96,6 +97,11 @@ class EvaluationRun:
     predictions: Mapping[str, list[float]]  # by split ("val", "test"): P(label 1) per sample
     labels: Mapping[str, list[int]]  # by split: the 0/1 label per sample
     test_dates: tuple[str, ...]  # YYYY-MM-DD of each test sample
+    fold: int | None = None  # the walk-forward test fold; None under holdout
+    # First and last date of the samples the run trained and early-stopped on.
+    train_span: tuple[str, str] | None = None
+    # By split: the target's simple return from each sample's close to the next day's.
+    next_day_returns: Mapping[str, list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +127,9 @@ class EvaluationRun:
             "predictions": dict(self.predictions),
             "labels": dict(self.labels),
             "test_dates": list(self.test_dates),
+            "fold": self.fold,
+            "train_span": list(self.train_span) if self.train_span else None,
+            "next_day_returns": dict(self.next_day_returns) if self.next_day_returns else None,
         }
 
     @classmethod
@@ -148,6 +157,9 @@ class EvaluationRun:
             predictions=data["predictions"],
             labels=data["labels"],
             test_dates=tuple(data["test_dates"]),
+            fold=data.get("fold"),
+            train_span=tuple(data["train_span"]) if data.get("train_span") else None,
+            next_day_returns=data.get("next_day_returns"),
         )
 
 
@@ -212,6 +224,11 @@ class ScalingRow:
     val_log_loss: tuple[float, ...]  # of each seed's run
     vs_baselines: Mapping[str, Any]  # baseline name -> paired differences and "beats"
     calibration: Mapping[str, Any]
+    # Walk-forward: per test fold, its test log loss and comparisons; empty under holdout.
+    folds: tuple[Mapping[str, Any], ...] = ()
+    # The economic illustration: the long/flat signal's Sharpe ratio and its DSR.
+    sharpe: Mapping[str, Any] | None = None
+    dsr: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -232,6 +249,9 @@ class ScalingRow:
             "val_log_loss": list(self.val_log_loss),
             "vs_baselines": dict(self.vs_baselines),
             "calibration": dict(self.calibration),
+            "folds": [dict(f) for f in self.folds],
+            "sharpe": dict(self.sharpe) if self.sharpe else None,
+            "dsr": dict(self.dsr) if self.dsr else None,
         }
 
     @classmethod
@@ -254,4 +274,7 @@ class ScalingRow:
             val_log_loss=tuple(data["val_log_loss"]),
             vs_baselines=data["vs_baselines"],
             calibration=data["calibration"],
+            folds=tuple(data.get("folds") or ()),
+            sharpe=data.get("sharpe"),
+            dsr=data.get("dsr"),
         )

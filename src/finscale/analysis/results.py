@@ -22,9 +22,10 @@ import pandas as pd
 from finscale.analysis.bootstrap import (
     IMPROVES,
     METRICS,
+    WORSENS,
     block_length_days,
-    bootstrap_indices,
     paired_difference,
+    stratified_bootstrap_indices,
     summarize_runs,
 )
 from finscale.analysis.calibration import (
@@ -52,7 +53,8 @@ SplitArrays = tuple[np.ndarray, np.ndarray]
 
 
 def experiment_rows(evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]]) -> pd.DataFrame:
-    """One row per budget x horizon x seed; `evaluations` is keyed by (budget, horizon)."""
+    """One row per budget x horizon x fold x seed; `evaluations` is keyed by (budget,
+    horizon). `fold` is None (an empty CSV cell) under holdout."""
     rows = []
     for (budget, horizon), runs in sorted(evaluations.items(), key=lambda kv: kv[0][::-1]):
         for r in runs:
@@ -62,6 +64,7 @@ def experiment_rows(evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun
                 "budget": budget,
                 "horizon": horizon,
                 "seed": r.seed,
+                "fold": r.fold,
                 "d_model": arch["d_model"],
                 "n_layers": arch["n_layers"],
                 "n_heads": arch["n_heads"],
@@ -180,9 +183,62 @@ def calibration_of_runs(runs: Sequence[EvaluationRun]) -> dict[str, Any]:
     return calibration_summary([(split_arrays(r, "val"), split_arrays(r, "test")) for r in runs])
 
 
+def _by_fold(runs: Sequence[EvaluationRun]) -> dict[int | None, list[EvaluationRun]]:
+    """Runs grouped by test fold, folds and seeds in stored order."""
+    groups: dict[int | None, list[EvaluationRun]] = {}
+    for r in runs:
+        groups.setdefault(r.fold, []).append(r)
+    return groups
+
+
+def pooled_test(
+    runs: Sequence[EvaluationRun], what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One model's test labels (n,), predictions (n_seeds, n) and fold of each sample
+    (n,), the folds' test dates one after another (one fold, -1, under holdout)."""
+    labels, preds, fold_ids = [], [], []
+    seeds = None
+    for fold, group in _by_fold(runs).items():
+        y = _labels(group, "test", what)
+        p = _predictions(group, "test")
+        if seeds is not None and p.shape[0] != seeds:
+            raise InputError(f"{what}: fold {fold} has {p.shape[0]} seeds, another {seeds}", what)
+        seeds = p.shape[0]
+        labels.append(y)
+        preds.append(p)
+        fold_ids.append(np.full(len(y), -1 if fold is None else fold))
+    return np.concatenate(labels), np.concatenate(preds, axis=1), np.concatenate(fold_ids)
+
+
+class _Sample:
+    """Test dates that comparisons are paired on (all of a horizon's, or one fold's):
+    their labels, the bootstrap's date draws, the interval level and the threshold."""
+
+    def __init__(
+        self,
+        y: np.ndarray,
+        sizes: Sequence[int],
+        block_days: int,
+        scale: ScaleConfig,
+        threshold: float,
+    ) -> None:
+        self.y = y
+        self.indices = stratified_bootstrap_indices(sizes, block_days, scale.bootstrap_resamples, 0)
+        self.level = scale.confidence_level
+        self.threshold = threshold
+
+    def summarize(self, preds: np.ndarray) -> dict[str, Any]:
+        return summarize_runs(self.y, preds, self.indices, self.threshold, self.level)
+
+    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> dict[str, Any]:
+        return paired_difference(
+            self.y, first, second, self.indices, metric, 0, self.level, self.threshold
+        )
+
+
 class _Horizon:
-    """What every comparison of one horizon shares: its test labels, the bootstrap's
-    date draws, the interval level and the decision threshold."""
+    """What every comparison of one horizon shares: the pooled test dates of every fold
+    (one fold under holdout) and each fold's own; each budget's pooled predictions."""
 
     def __init__(
         self,
@@ -194,40 +250,141 @@ class _Horizon:
         self.what = f"h={horizon}"
         self.budgets = sorted(evaluations)
         self.runs = [r for b in self.budgets for r in evaluations[b]]
-        self.y_test = _labels(self.runs, "test", self.what)
+        self.preds = {}
+        for b in self.budgets:
+            y, self.preds[b], fold_ids = pooled_test(evaluations[b], self.what)
+            if b == self.budgets[0]:
+                self.y_test, self.fold_ids = y, fold_ids
+            elif not np.array_equal(y, self.y_test) or not np.array_equal(fold_ids, self.fold_ids):
+                raise InputError(
+                    f"{self.what}: budgets were scored on different test dates; remove the "
+                    "run directory's evaluation/ folder and rerun",
+                    self.what,
+                )
         self.n_test = len(self.y_test)
-        self.block_days = scale.block_days or block_length_days(self.n_test, horizon)
-        self.indices = bootstrap_indices(
-            self.n_test, self.block_days, scale.bootstrap_resamples, seed=0
+        self.fold_numbers = [int(f) for f in dict.fromkeys(self.fold_ids.tolist())]
+        self.masks = [self.fold_ids == f for f in self.fold_numbers]
+        sizes = [int(m.sum()) for m in self.masks]
+        self.block_days = scale.block_days or block_length_days(min(sizes), horizon)
+        self.pooled = _Sample(self.y_test, sizes, self.block_days, scale, threshold)
+        self.walk_forward = self.fold_numbers != [-1]
+        self.per_fold = (
+            [
+                _Sample(self.y_test[m], [int(m.sum())], self.block_days, scale, threshold)
+                for m in self.masks
+            ]
+            if self.walk_forward
+            else []
         )
         self.level = scale.confidence_level
         self.threshold = threshold
-        self.preds = {b: _predictions(evaluations[b], "test") for b in self.budgets}
+        first = evaluations[self.budgets[0]]
+        self.test_dates = [d for group in _by_fold(first).values() for d in group[0].test_dates]
+        self.fold_spans = [
+            {
+                "fold": fold,
+                "train_start": group[0].train_span[0] if group[0].train_span else None,
+                "train_end": group[0].train_span[1] if group[0].train_span else None,
+                "test_start": group[0].test_dates[0],
+                "test_end": group[0].test_dates[-1],
+                "n_test": len(group[0].test_dates),
+            }
+            for fold, group in _by_fold(first).items()
+            if fold is not None
+        ]
 
     def summarize(self, preds: np.ndarray) -> dict[str, Any]:
-        return summarize_runs(self.y_test, preds, self.indices, self.threshold, self.level)
+        return self.pooled.summarize(preds)
 
     def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> dict[str, Any]:
-        return paired_difference(
-            self.y_test, first, second, self.indices, metric, 0, self.level, self.threshold
-        )
+        return self.pooled.difference(first, second, metric)
+
+    def fold_differences(self, first: np.ndarray, second: np.ndarray) -> list[dict[str, Any]]:
+        """The log-loss difference second - first on each fold's own test dates."""
+        out = []
+        for fold, mask, sample in zip(self.fold_numbers, self.masks, self.per_fold, strict=False):
+            diff = sample.difference(first[:, mask], second[:, mask], "log_loss")
+            out.append({"fold": fold, **{k: diff[k] for k in FOLD_DIFFERENCE_KEYS}})
+        return out
+
+
+FOLD_DIFFERENCE_KEYS = ("difference", "low", "high", "verdict", "mde")
+
+
+def fold_agreement(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many folds a difference (lower is better) goes each way: `lower` by its
+    point estimate, `improves` and `worsens` by its interval."""
+    return {
+        "folds": len(per_fold),
+        "lower": sum(1 for f in per_fold if f["difference"] < 0),
+        "improves": sum(1 for f in per_fold if f["verdict"] == IMPROVES),
+        "worsens": sum(1 for f in per_fold if f["verdict"] == WORSENS),
+    }
 
 
 def _baseline_predictions(
-    h: _Horizon, baselines: Mapping[str, Any] | None
+    h: _Horizon, baselines: Sequence[Mapping[str, Any] | None]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Each stored baseline's summary, and its (1, n_test) test predictions."""
+    """Each stored baseline's summary, and its (1, n_test) pooled test predictions.
+
+    `baselines` holds one stored record per fold, in fold order (one under
+    holdout); a baseline missing from any fold is left out.
+    """
+    records = [r for r in baselines if isinstance(r, dict)]
+    if len(records) != len(baselines) or not records:
+        return {}, {}
+    names = [
+        name
+        for name, result in records[0].items()
+        if isinstance(result, dict)
+        and "predictions" in result
+        and all(isinstance(r.get(name), dict) and "predictions" in r[name] for r in records)
+    ]
     summaries: dict[str, Any] = {}
     preds: dict[str, np.ndarray] = {}
-    for name, result in (baselines or {}).items():
-        if not isinstance(result, dict) or "predictions" not in result:
-            continue
-        p = np.array(result["predictions"]["test"], dtype=float)[None, :]
-        if p.shape[1] != h.n_test:
+    for name in names:
+        p = np.concatenate([np.array(r[name]["predictions"]["test"], dtype=float) for r in records])
+        if p.shape[0] != h.n_test:
             raise InputError(f"{h.what}: baseline {name} was scored on other test dates", h.what)
-        preds[name] = p
-        summaries[name] = {"metrics": h.summarize(p), "details": result.get("details", {})}
+        preds[name] = p[None, :]
+        details = [r[name].get("details", {}) for r in records]
+        summaries[name] = {
+            "metrics": h.summarize(preds[name]),
+            "details": details[0] if len(details) == 1 else {"folds": details},
+        }
+        if h.walk_forward:
+            summaries[name]["folds"] = [
+                {"fold": fold, "log_loss": _loss_summary(sample, preds[name][:, mask])}
+                for fold, mask, sample in zip(h.fold_numbers, h.masks, h.per_fold, strict=True)
+            ]
     return summaries, preds
+
+
+def _loss_summary(sample: _Sample, preds: np.ndarray) -> dict[str, float]:
+    summary = sample.summarize(preds)["log_loss"]
+    return {k: summary[k] for k in ("mean", "seed_low", "seed_high", "boot_low", "boot_high")}
+
+
+def _fold_rows(h: _Horizon, budget: int, baseline_preds: Mapping[str, np.ndarray]) -> list[dict]:
+    """A budget's test log loss on each fold, and its difference to each baseline there."""
+    rows = []
+    preds = h.preds[budget]
+    for span, mask, sample in zip(h.fold_spans, h.masks, h.per_fold, strict=False):
+        vs = {}
+        for name, p in baseline_preds.items():
+            diff = sample.difference(p[:, mask], preds[:, mask], "log_loss")
+            vs[name] = {k: diff[k] for k in FOLD_DIFFERENCE_KEYS}
+        rows.append(
+            {
+                "fold": span["fold"],
+                "test_start": span["test_start"],
+                "test_end": span["test_end"],
+                "n_test": int(mask.sum()),
+                "log_loss": _loss_summary(sample, preds[:, mask]),
+                "vs_baselines": vs,
+            }
+        )
+    return rows
 
 
 def _scaling_row(
@@ -244,8 +401,14 @@ def _scaling_row(
             metric: h.difference(p, h.preds[budget], metric) for metric in COMPARED_METRICS
         }
         comparison["beats"] = comparison["log_loss"]["verdict"] == IMPROVES
+        if h.walk_forward:
+            per_fold = h.fold_differences(p, h.preds[budget])
+            comparison["folds_agree"] = fold_agreement(per_fold)
         vs_baselines[name] = comparison
-    samples_per_param = runs[0].samples_per_param
+    # Under walk-forward each fold trains on its own history: the row gives the mean.
+    first_of_fold = [group[0] for group in _by_fold(runs).values()]
+    n_train = round(float(np.mean([r.n_train for r in first_of_fold])))
+    samples_per_param = n_train / winner.param_count
     return ScalingRow(
         budget=budget,
         budget_label=format_budget(budget),
@@ -255,15 +418,16 @@ def _scaling_row(
         architecture=winner.architecture,
         param_count=winner.param_count,
         params=winner.params,
-        n_train=runs[0].n_train,
+        n_train=n_train,
         samples_per_param=samples_per_param,
         data_limited=samples_per_param < scale.min_samples_per_param,
-        seeds=len(runs),
+        seeds=len(_by_fold(runs)[runs[0].fold]),
         epochs_run=tuple(r.epochs_run for r in runs),
         metrics=h.summarize(h.preds[budget]),
         val_log_loss=tuple(r.val_metrics["log_loss"] for r in runs),
         vs_baselines=vs_baselines,
         calibration=calibration_of_runs(runs),
+        folds=tuple(_fold_rows(h, budget, baseline_preds)),
     )
 
 
@@ -272,23 +436,30 @@ def _steps(h: _Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> l
     steps = []
     for small, large in itertools.pairwise(h.budgets):
         diff = h.difference(h.preds[small], h.preds[large], "log_loss")
-        steps.append(
-            {
-                "from_budget": small,
-                "to_budget": large,
-                "from_params": evaluations[small][0].winner.param_count,
-                "to_params": evaluations[large][0].winner.param_count,
-                "log_loss": diff,
-                "verdict": diff["verdict"],
-            }
-        )
+        step = {
+            "from_budget": small,
+            "to_budget": large,
+            "from_params": evaluations[small][0].winner.param_count,
+            "to_params": evaluations[large][0].winner.param_count,
+            "log_loss": diff,
+            "verdict": diff["verdict"],
+            "mde": diff["mde"],
+        }
+        if h.walk_forward:
+            step["per_fold"] = h.fold_differences(h.preds[small], h.preds[large])
+            step["folds_agree"] = fold_agreement(step["per_fold"])
+        steps.append(step)
     return steps
 
 
 def _fit(h: _Horizon, scale: ScaleConfig) -> dict[str, Any]:
-    """The scaling law L(N) fitted to every run's test log loss, with its intervals."""
-    n_params = np.array([r.winner.param_count for r in h.runs], dtype=float)
-    losses = np.array([r.test_metrics["log_loss"] for r in h.runs], dtype=float)
+    """The scaling law L(N) fitted to every seed's pooled test log loss, with its intervals."""
+    per_sample = {b: per_sample_log_loss(h.y_test, h.preds[b]) for b in h.budgets}
+    param_counts = {r.winner.budget: r.winner.param_count for r in h.runs}
+    n_params = np.concatenate(
+        [np.full(len(per_sample[b]), param_counts[b], dtype=float) for b in h.budgets]
+    )
+    losses = np.concatenate([per_sample[b].mean(axis=1) for b in h.budgets])
     distinct = len(set(n_params.tolist()))
     if distinct < MIN_FIT_BUDGETS:
         fit: dict[str, Any] = {
@@ -298,14 +469,14 @@ def _fit(h: _Horizon, scale: ScaleConfig) -> dict[str, Any]:
     else:
         # Each date resample of the comparisons rescored for every run, so the law's
         # intervals carry the same test-date noise as the verdicts.
-        per_sample = np.concatenate([per_sample_log_loss(h.y_test, h.preds[b]) for b in h.budgets])
+        stacked = np.concatenate([per_sample[b] for b in h.budgets])
         fit = bootstrap_scaling_law(
             n_params,
             losses,
             n_resamples=scale.bootstrap_resamples,
             seed=0,
             level=h.level,
-            resampled_losses=per_sample[:, h.indices].mean(axis=2).T,
+            resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
         )
     fit["points"] = {"n_params": n_params.tolist(), "test_log_loss": losses.tolist()}
     return fit
@@ -314,7 +485,7 @@ def _fit(h: _Horizon, scale: ScaleConfig) -> dict[str, Any]:
 def horizon_results(
     horizon: int,
     evaluations: Mapping[int, Sequence[EvaluationRun]],
-    baselines: Mapping[str, Any] | None,
+    baselines: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None,
     cross_cells: Mapping[tuple[int, int], float],
     scale: ScaleConfig,
     threshold: float,
@@ -322,12 +493,14 @@ def horizon_results(
     """Everything the report says about one horizon: each budget's row, the baselines,
     the budget steps, the scaling-law fit and the cross-budget matrix.
 
-    `evaluations` maps each budget to its runs (seed 0 first); `baselines` is the
-    stored baselines record of the horizon; `cross_cells` maps (values_from,
+    `evaluations` maps each budget to its runs (fold by fold, seed 0 first within a
+    fold); `baselines` is the stored baselines record of the horizon, or one per
+    fold in fold order; `cross_cells` maps (values_from,
     architecture_of) to the cell's validation log loss.
     """
     h = _Horizon(horizon, evaluations, scale, threshold)
-    baseline_out, baseline_preds = _baseline_predictions(h, baselines)
+    records = baselines if isinstance(baselines, list | tuple) else [baselines]
+    baseline_out, baseline_preds = _baseline_predictions(h, records)
     rows = [_scaling_row(h, b, evaluations[b], baseline_preds, scale) for b in h.budgets]
     cross = None
     if cross_cells:
@@ -338,8 +511,10 @@ def horizon_results(
     return {
         "horizon_days": horizon,
         "n_test": h.n_test,
-        "test_first_date": h.runs[0].test_dates[0],
-        "test_last_date": h.runs[0].test_dates[-1],
+        "test_first_date": h.test_dates[0],
+        "test_last_date": h.test_dates[-1],
+        "scheme": "walk_forward" if h.walk_forward else "holdout",
+        "folds": [{k: v for k, v in span.items() if k != "n_test"} for span in h.fold_spans],
         "block_days": h.block_days,
         "bootstrap_resamples": scale.bootstrap_resamples,
         "budgets": [row.to_dict() for row in rows],

@@ -45,6 +45,7 @@ from finscale.errors import InputError
 PIPELINE_VERSION = "1"
 
 LABEL, SPLIT = "label", "split"
+DAILY_LOG_RETURN = "ret_1d"  # the target's one-day log return, a feature of every tier
 
 
 # ---------------------------------------------------------------- symbols and roles
@@ -256,6 +257,14 @@ class ProcessedDataset:
                     "test_end": str(dates[test[-1]].date()),
                 }
             )
+        return out
+
+    def next_day_returns(self) -> np.ndarray:
+        """(n_rows,) the target's simple return from each row's close to the next row's
+        (NaN on the last row), from the raw `ret_1d` feature (a log return)."""
+        log_returns = self.table[DAILY_LOG_RETURN].to_numpy(float)
+        out = np.full(len(log_returns), np.nan)
+        out[:-1] = np.expm1(log_returns[1:])
         return out
 
     def _labeled(self) -> np.ndarray:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,11 @@ class Prepared:
     @property
     def memory_limit_bytes(self) -> int:
         return self.hardware.memory_limit_bytes
+
+    def on(self, dataset: Any) -> Prepared:
+        """The same study on other rows of its data (a walk-forward fold's dataset):
+        grid, memory plan and hardware depend on the shapes only, so they are kept."""
+        return replace(self, dataset=dataset)
 
     @property
     def device(self) -> str:

@@ -332,3 +332,37 @@ def baseline_figure(
     axes[0].set_yticks(rows, [m[0] for m in models])
     fig.suptitle(title, fontsize=10)
     return fig
+
+
+def folds_figure(
+    folds: Sequence[str], series: Sequence[tuple[str, Sequence[dict[str, Any]], bool]], title: str
+) -> Figure:
+    """Test log loss on each walk-forward fold: one line per model.
+
+    folds: a label per fold (its test period). series: (label, a log-loss summary
+    per fold with mean, boot_low, boot_high, is_baseline); a transformer's
+    test-date interval is drawn as a band, a baseline is a dashed grey line.
+    """
+    fig = Figure(figsize=(max(6.0, 1.5 * len(folds) + 2.5), 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    x = np.arange(len(folds))
+    transformer, baseline_markers = 0, iter("Ds^vP" * 4)
+    for label, per_fold, baseline in series:
+        means = [as_float(f["mean"]) for f in per_fold]
+        if baseline:
+            marker = next(baseline_markers)
+            ax.plot(x, means, ls="--", marker=marker, ms=5, lw=1, color="grey", label=label)
+            continue
+        color = f"C{transformer}"
+        transformer += 1
+        low = [as_float(f["boot_low"]) for f in per_fold]
+        high = [as_float(f["boot_high"]) for f in per_fold]
+        ax.fill_between(x, low, high, color=color, alpha=0.12)
+        ax.plot(x, means, marker="o", color=color, lw=2, label=label)
+    ax.set_xticks(x, folds, fontsize=8)
+    ax.set_xlabel("test fold (first - last test date)")
+    ax.set_ylabel("test log loss (nats)")
+    ax.set_title(_title(title), fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig

@@ -89,6 +89,62 @@ def baseline_blocks(h: Mapping[str, Any]) -> list[Block]:
     ]
 
 
+def folds_blocks(h: Mapping[str, Any]) -> list[Block]:
+    """Walk-forward: each budget's and baseline's test log loss per fold, and each budget
+    step per fold."""
+    folds = h["folds"]
+    header = (
+        "model",
+        *(f"fold {f['fold']}: {f['test_start']} - {f['test_end']}" for f in folds),
+        "pooled",
+    )
+    rows = [
+        (
+            f"transformer {r.budget_label}",
+            *(dates_text(f["log_loss"], LOSS_DIGITS, with_mean=True) for f in r.folds),
+            dates_text(r.metrics["log_loss"], LOSS_DIGITS, with_mean=True),
+        )
+        for r in rows_of(h)
+    ]
+    rows += [
+        (
+            f"`{name}`",
+            *(dates_text(f["log_loss"], LOSS_DIGITS, with_mean=True) for f in b["folds"]),
+            dates_text(b["metrics"]["log_loss"], LOSS_DIGITS, with_mean=True),
+        )
+        for name, b in sorted(h["baselines"].items())
+        if "folds" in b
+    ]
+    steps = [
+        (
+            f"{format_budget(s['from_budget'])} -> {format_budget(s['to_budget'])}",
+            *(f"{difference_text(f)} {f['verdict']}" for f in s["per_fold"]),
+            f"{difference_text(s['log_loss'])} {s['verdict']}",
+        )
+        for s in h["steps"]
+    ]
+    align = "l" + "r" * (len(folds) + 1)
+    training = "; ".join(
+        f"fold {f['fold']} trains on {f['train_start']} - {f['train_end']}" for f in folds
+    )
+    blocks: list[Block] = [
+        Paragraph(
+            "The search saw only the history before the first fold. Each fold's winner is "
+            "retrained with every seed on the history before the fold (early-stopped on its "
+            f"last part) and scored once on the fold ({training}). Each cell: test log loss "
+            "(seed mean) [test-date interval of that fold]; pooled: all folds' test dates "
+            "together, resampled in blocks that never cross a fold boundary."
+        ),
+        Table(header, tuple(rows), align),
+    ]
+    if steps:
+        blocks += [
+            Paragraph("Budget steps on each fold (test log loss change [interval], verdict):"),
+            Table(("step", *header[1:]), tuple(steps), align),
+        ]
+    return blocks
+
+
 def calibration_blocks(h: Mapping[str, Any]) -> list[Block]:
     rows = []
     for r in rows_of(h):
@@ -192,6 +248,11 @@ def horizon_blocks(
         Heading("Baselines", 3),
         *baseline_blocks(h),
         figures["baselines"],
+        *(
+            [Heading("Walk-forward folds", 3), *folds_blocks(h), figures["folds"]]
+            if h.get("folds")
+            else []
+        ),
         Heading("Calibration", 3),
         *calibration_blocks(h),
         figures["reliability"],

@@ -14,6 +14,7 @@ from finscale.report.figures import (
     architecture_grid,
     baseline_figure,
     cross_budget_figure,
+    folds_figure,
     hpo_history_figure,
     learning_curves_figure,
     png,
@@ -57,6 +58,11 @@ FIGURE_TEXT = {
         "Architecture heatmap: best validation log loss by d_model and n_layers",
         "Best validation log loss over each study's complete trials per d_model x n_layers "
         "cell (blank: no complete trial there).",
+    ),
+    "folds": (
+        "Walk-forward folds: test log loss of each budget on each test period",
+        "Each budget's transformer (line, seed mean; band: test-date interval of the fold) and "
+        "each baseline (dashed grey) on every walk-forward test fold, in date order.",
     ),
     "learning_curves": (
         "Learning curves: train and validation loss per epoch",
@@ -110,6 +116,20 @@ def horizon_figures(
             [(r.budget_label, files[r.budget].curves) for r in rows]
         ),
     }
+    if h.get("folds"):
+        figures["folds"] = folds_figure(
+            [f"{f['test_start'][:7]}\n{f['test_end'][:7]}" for f in h["folds"]],
+            [
+                (f"transformer {r.budget_label}", [f["log_loss"] for f in r.folds], False)
+                for r in rows
+            ]
+            + [
+                (name, [f["log_loss"] for f in b["folds"]], True)
+                for name, b in baselines
+                if "folds" in b
+            ],
+            f"h={horizon}: test log loss by walk-forward fold",
+        )
     if h["cross_budget"] is not None:
         cross = h["cross_budget"]
         figures["cross_budget"] = cross_budget_figure(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from finscale.analysis.power import projected_mde, z_sum
 from finscale.document import (
     Alert,
     Block,
@@ -17,7 +18,7 @@ from finscale.document import (
     table_header,
 )
 from finscale.hpo.attrs import SPLITS_ATTR
-from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, fmt
+from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, all_finite, fmt
 from finscale.report.study_files import StudyFiles
 from finscale.report.text import (
     beats_text,
@@ -25,12 +26,13 @@ from finscale.report.text import (
     dates_text,
     difference_text,
     fit_text,
+    folds_text,
     level_note,
     rows_of,
     seeds_text,
     steps_text,
 )
-from finscale.units import architecture_label
+from finscale.units import architecture_label, format_budget
 
 METHODOLOGY_DOC = "docs/methodology.md"
 
@@ -86,10 +88,16 @@ def short_answer_blocks(results: Mapping[str, Any]) -> list[Block]:
         best = best_row(h)
         items = steps_text(h)
         for name, c in sorted(best.vs_baselines.items()):
+            could = ""
+            if not c["beats"] and all_finite(c["log_loss"].get("mde")):
+                could = (
+                    f"; this study could detect a change of {fmt(c['log_loss']['mde'])} or larger"
+                )
             items.append(
                 f"best transformer ({best.budget_label}, chosen on validation) vs `{name}`: "
-                f"**{beats_text(c)}** it (test log loss difference "
-                f"{difference_text(c['log_loss'])}; negative = transformer better)"
+                f"**{beats_text(c)}** it{could} (test log loss difference "
+                f"{difference_text(c['log_loss'])}; negative = transformer better"
+                f"{folds_text(c.get('folds_agree'))})"
             )
         caveat = "" if "skipped" in h["fit"] else " (interval over seeds and test dates)"
         items.append(f"scaling law: {fit_text(h['fit'])}{caveat}")
@@ -118,9 +126,10 @@ def data_blocks(
             f"{d['start'] or 'the first day of the data'} to "
             f"{d['end'] or 'the last day of the data'}; label rule "
             f"`{d['label_rule']}`, threshold {d['threshold']:g} ({d['threshold_mode']}); "
-            f"{d['context_days']}-day context windows; {d['split']} split {fractions}. Split "
-            "boundaries are purged by the label horizon; the test split is scored once, in "
-            "final evaluation."
+            f"{d['context_days']}-day context windows; "
+            f"{_scheme_text(results, d['split'], fractions)}"
+            " Split boundaries are purged by the label horizon; the test data is scored once, "
+            "in final evaluation."
         ),
     ]
     header = table_header("split | first date | last date | samples | positives | positive rate")
@@ -143,6 +152,23 @@ def data_blocks(
         )
         blocks.append(Table(header, rows, "lllrrr"))
     return blocks
+
+
+def _scheme_text(results: Mapping[str, Any], split: str, fractions: str) -> str:
+    evaluation = results["config"].get("evaluation") or {}
+    if evaluation.get("scheme") != "walk_forward":
+        return f"{split} split {fractions}."
+    window = (
+        "all history before it"
+        if evaluation["window"] == "expanding"
+        else f"its last {evaluation['rolling_days']} trading days"
+    )
+    return (
+        f"walk-forward evaluation: the search sees the first {evaluation['search_fraction']:.0%} "
+        f"of the samples (train, then val, by the {fractions} train:val ratio), and the rest is "
+        f"tiled into {evaluation['folds']} test folds, each scored by models retrained on "
+        f"{window} (see **Walk-forward folds**)."
+    )
 
 
 def samples_blocks(results: Mapping[str, Any]) -> list[Block]:
@@ -170,6 +196,67 @@ def samples_blocks(results: Mapping[str, Any]) -> list[Block]:
         Table(header, rows, "llrrrl"),
         *(Alert(w) for w in results["warnings"]),
     ]
+
+
+# (days factor, seeds factor) columns of the power table.
+POWER_PROJECTIONS = ((2, 1), (4, 1), (1, 2), (1, 4), (4, 4))
+
+
+def _power_row(name: str, diff: Mapping[str, Any], level: float) -> tuple[str, ...]:
+    if not all_finite(diff.get("date_spread"), diff.get("seed_spread")):
+        return (
+            name,
+            difference_text(diff),
+            fmt(diff.get("mde")),
+            *("n/a",) * len(POWER_PROJECTIONS),
+        )
+    projected = (
+        projected_mde(
+            diff["date_spread"], diff["seed_spread"], level, days_factor=k, seeds_factor=m
+        )
+        for k, m in POWER_PROJECTIONS
+    )
+    return (name, difference_text(diff), fmt(diff["mde"]), *map(fmt, projected))
+
+
+def power_blocks(results: Mapping[str, Any]) -> list[Block]:
+    """The minimum detectable effect of every comparison, and what more test days or
+    seeds would buy."""
+    level = results["confidence_level"]
+    blocks: list[Block] = [
+        Heading("Power"),
+        Paragraph(
+            f"The minimum detectable effect (MDE) of a comparison is the smallest true change of "
+            f"test log loss it detects with 80% power at the {level:.0%} level: "
+            f"{z_sum(level):.2f} times the bootstrap standard error of the paired difference. "
+            "A verdict of no detectable difference says nothing about changes below it. The "
+            "standard error has a test-date part, which shrinks like 1/sqrt(test days), and a "
+            "training-seed part, which shrinks like 1/sqrt(seeds); the columns project the MDE "
+            "for k times the test days (more history after the search, or a smaller "
+            "search_fraction under walk-forward; more folds over the same days add regimes, "
+            "not days) and m times the seeds."
+        ),
+    ]
+    header = table_header(
+        "comparison | difference | MDE | 2x days | 4x days | 2x seeds | 4x seeds | "
+        "4x days, 4x seeds"
+    )
+    for horizon, h in results["horizons"].items():
+        rows = [
+            _power_row(
+                f"{format_budget(st['from_budget'])} -> {format_budget(st['to_budget'])}",
+                st["log_loss"],
+                level,
+            )
+            for st in h["steps"]
+        ]
+        rows += [
+            _power_row(f"{r.budget_label} vs `{name}`", c["log_loss"], level)
+            for r in rows_of(h)
+            for name, c in sorted(r.vs_baselines.items())
+        ]
+        blocks += [Heading(f"h={horizon}", 3), Table(header, tuple(rows), "lrrrrrrr")]
+    return blocks
 
 
 def methods_blocks(results: Mapping[str, Any]) -> list[Block]:

@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from finscale.analysis.bootstrap import NO_DIFFERENCE
 from finscale.analysis.records import ScalingRow
 from finscale.report.figures import LOSS_DIGITS, all_finite, as_float, fmt
 from finscale.units import format_budget
@@ -53,11 +54,37 @@ def level_note(results: Mapping[str, Any], h: Mapping[str, Any]) -> str:
     )
 
 
+def verdict_text(diff: Mapping[str, Any], verdict: str | None = None) -> str:
+    """'**no detectable difference**; this study could detect a change of 0.011 or larger':
+    a verdict of no difference always says how large a change it could have seen."""
+    verdict = verdict or diff["verdict"]
+    return f"**{verdict}**{could_detect_text(diff)}"
+
+
+def could_detect_text(diff: Mapping[str, Any]) -> str:
+    """'; this study could detect a change of 0.011 or larger' after a verdict of no
+    detectable difference ('' after any other verdict)."""
+    if diff.get("verdict") != NO_DIFFERENCE or not all_finite(diff.get("mde")):
+        return ""
+    return f"; this study could detect a change of {fmt(diff['mde'])} or larger"
+
+
+def folds_text(agree: Mapping[str, Any] | None, better: str = "lower") -> str:
+    """'; lower in 4 of 5 folds (detectably in 1)', or '' without folds."""
+    if not agree:
+        return ""
+    detectably = f", detectably in {agree['improves']}" if agree["improves"] else ""
+    worse = f", detectably worse in {agree['worsens']}" if agree["worsens"] else ""
+    return f"; {better} in {agree['lower']} of {agree['folds']} folds{detectably}{worse}"
+
+
 def step_text(step: Mapping[str, Any]) -> str:
     return (
         f"{format_budget(step['from_budget'])} -> {format_budget(step['to_budget'])} "
-        f"({step['from_params']:,} -> {step['to_params']:,} parameters): **{step['verdict']}** "
-        f"(test log loss change {difference_text(step['log_loss'])})"
+        f"({step['from_params']:,} -> {step['to_params']:,} parameters): "
+        f"{verdict_text(step['log_loss'], step['verdict'])} "
+        f"(test log loss change {difference_text(step['log_loss'])}"
+        f"{folds_text(step.get('folds_agree'))})"
     )
 
 

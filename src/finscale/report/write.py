@@ -29,6 +29,7 @@ from finscale.report.images import FIGURE_TEXT
 from finscale.report.sections import (
     data_blocks,
     methods_blocks,
+    power_blocks,
     samples_blocks,
     scaling_blocks,
     short_answer_blocks,
@@ -63,6 +64,7 @@ def build_blocks(
         Heading("Scaling table"),
         *scaling_blocks(results),
         *samples_blocks(results),
+        *power_blocks(results),
     ]
     for horizon, h in results["horizons"].items():
         by_budget = {r["budget"]: files[(horizon, r["budget"])] for r in h["budgets"]}

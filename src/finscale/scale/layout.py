@@ -3,7 +3,9 @@
     scale.json                       the config and the plan
     studies/{tier}_{budget}_h{h}/    each HPO study (journal, trial records, summary)
     evaluation/{study}/seed_{k}.json final evaluation of the study's winner
+    evaluation/{study}/fold_{f}/seed_{k}.json   the same, per test fold (walk-forward)
     baselines/h{h}.json              base rate, logistic, volatility-only logistic
+    baselines/h{h}/fold_{f}.json     the same, per test fold (walk-forward)
     cross_budget/h{h}/{A}_to_{B}.json
     experiment_results.csv, scaling.json, report.md, report.html, figures/
 
@@ -42,12 +44,17 @@ def study_dirs(run_dir: Path) -> list[Path]:
     return sorted((run_dir / STUDIES_DIR).glob("*"))
 
 
-def evaluation_path(run_dir: Path, study: str, seed: int) -> Path:
-    return run_dir / EVALUATION_DIR / study / f"seed_{seed}.json"
+def evaluation_path(run_dir: Path, study: str, seed: int, fold: int | None = None) -> Path:
+    folder = run_dir / EVALUATION_DIR / study
+    if fold is not None:
+        folder = folder / f"fold_{fold}"
+    return folder / f"seed_{seed}.json"
 
 
-def baselines_path(run_dir: Path, horizon_days: int) -> Path:
-    return run_dir / BASELINES_DIR / f"h{horizon_days}.json"
+def baselines_path(run_dir: Path, horizon_days: int, fold: int | None = None) -> Path:
+    if fold is None:
+        return run_dir / BASELINES_DIR / f"h{horizon_days}.json"
+    return run_dir / BASELINES_DIR / f"h{horizon_days}" / f"fold_{fold}.json"
 
 
 def cross_budget_path(run_dir: Path, horizon_days: int, source: int, target: int) -> Path:

@@ -35,24 +35,26 @@ from finscale.scale.spec import read_scale_file
 
 
 def load_evaluations(
-    run_dir: Path, studies: Sequence[Mapping[str, Any]], seeds: int
+    run_dir: Path, studies: Sequence[Mapping[str, Any]], seeds: int, folds: Sequence[int | None]
 ) -> dict[tuple[int, int], list[EvaluationRun]]:
     """The stored final-evaluation runs of every study of scale.json's plan, by (budget,
-    horizon), seed 0 first. A study without all its seeds is an error that names what
-    to run."""
+    horizon), fold by fold and seed 0 first within a fold. A study without all its runs
+    is an error that names what to run."""
     out = {}
     for study in studies:
         runs = []
-        for seed in range(seeds):
-            path = evaluation_path(run_dir, study["study_name"], seed)
-            record = read_json(path)
-            if record is None:
-                raise InputError(
-                    f"study {study['study_name']} has no final evaluation of seed {seed}; "
-                    "run `finscale scale` with the same options to finish it",
-                    str(run_dir),
-                )
-            runs.append(_parsed(EvaluationRun, record, path))
+        for fold in folds:
+            for seed in range(seeds):
+                path = evaluation_path(run_dir, study["study_name"], seed, fold)
+                record = read_json(path)
+                if record is None:
+                    which = f"seed {seed}" if fold is None else f"fold {fold}, seed {seed}"
+                    raise InputError(
+                        f"study {study['study_name']} has no final evaluation of {which}; "
+                        "run `finscale scale` with the same options to finish it",
+                        str(run_dir),
+                    )
+                runs.append(_parsed(EvaluationRun, record, path))
         out[(study["budget"], study["horizon_days"])] = runs
     return out
 
@@ -87,7 +89,8 @@ def build_results(run_dir: Path) -> dict[str, Any]:
     info = read_scale_file(run_dir)
     config = StudyConfig(**info["config"])
     scale = config.scale
-    evaluations = load_evaluations(run_dir, info["studies"], scale.seeds)
+    folds = config.evaluation.scored_folds
+    evaluations = load_evaluations(run_dir, info["studies"], scale.seeds, folds)
     buffer = io.StringIO()
     experiment_rows(evaluations).to_csv(buffer, index=False)
     write_text_atomic(run_dir / RESULTS_CSV, buffer.getvalue())
@@ -95,7 +98,7 @@ def build_results(run_dir: Path) -> dict[str, Any]:
     baselines, cells = {}, {}
     for horizon in scale.horizons:
         budgets = [b for (b, h) in evaluations if h == horizon]
-        baselines[horizon] = read_json(baselines_path(run_dir, horizon))
+        baselines[horizon] = [read_json(baselines_path(run_dir, horizon, f)) for f in folds]
         cells[horizon] = load_cross_budget_cells(run_dir, horizon, budgets)
     out = scaling_results(run_dir.name, info["config"], evaluations, baselines, cells)
     write_json_atomic(run_dir / SCALING_JSON, json_safe(out))

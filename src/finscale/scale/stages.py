@@ -77,6 +77,7 @@ class Pipeline:
         self.spec = spec
         self.reporter = reporter
         self._prepared: dict[tuple[int, int], Any] = {}
+        self._fold_datasets: dict[tuple[int, int], list[Any]] = {}
         self.winners: dict[tuple[int, int], Winner] = {}
         self.report_paths: list[Path] = []
 
@@ -87,6 +88,17 @@ class Pipeline:
         if key not in self._prepared:
             self._prepared[key] = prepare(self.spec.study_spec(budget, horizon))
         return self._prepared[key]
+
+    def scored(self, budget: int, horizon: int, fold: int | None) -> Any:
+        """The study's `Prepared` on the rows `fold` is scored on (the study's own under
+        holdout): each fold's dataset is built once and shared by its budgets."""
+        prepared = self.prepared(budget, horizon)
+        if fold is None:
+            return prepared
+        key = (budget, horizon)
+        if key not in self._fold_datasets:
+            self._fold_datasets[key] = prepared.dataset.folds()
+        return prepared.on(self._fold_datasets[key][fold])
 
     def _unit(
         self,
@@ -221,51 +233,77 @@ class Pipeline:
 
     def evaluation(self) -> None:
         seeds = range(self.spec.config.scale.seeds)
-        units = [(b, h, s) for b, h in self.spec.studies() for s in seeds]
+        units = [
+            (b, h, f, s)
+            for b, h in self.spec.studies()
+            for f in self.spec.config.evaluation.scored_folds
+            for s in seeds
+        ]
         self.reporter.stage("evaluation", len(units))
         with StopSignal(self.spec.run_dir) as stop:
-            for budget, horizon, seed in units:
+            for budget, horizon, fold, seed in units:
                 winner = self.winners[(budget, horizon)]
 
-                def run(budget=budget, horizon=horizon, seed=seed, winner=winner) -> bool:
+                def run(
+                    budget=budget, horizon=horizon, fold=fold, seed=seed, winner=winner
+                ) -> bool:
                     prepared = self.prepared(budget, horizon)
                     config = self.spec.horizon_config(horizon)
-                    path = evaluation_path(self.spec.run_dir, winner.study, seed)
-                    if stored(path, evaluation_key(prepared.info, winner, config, seed)):
+                    path = evaluation_path(self.spec.run_dir, winner.study, seed, fold)
+                    key = evaluation_key(prepared.info, winner, config, seed, fold)
+                    if stored(path, key):
                         return True
                     evaluated = evaluate_seed(
-                        prepared, config, winner, seed, on_epoch=lambda r: self._check_stop(stop)
+                        self.scored(budget, horizon, fold),
+                        config,
+                        winner,
+                        seed,
+                        on_epoch=lambda r: self._check_stop(stop),
+                        fold=fold,
                     )
                     write_json_atomic(path, evaluated.to_dict())
                     return False
 
-                self._unit("evaluation", budget, horizon, f"{winner.study} seed {seed}", run)
+                where = f"{winner.study} seed {seed}{_fold_words(fold)}"
+                self._unit("evaluation", budget, horizon, where, run)
 
     # ------------------------------------------------------------ baselines
 
     def baselines(self) -> None:
         from finscale.analysis.baselines import evaluate_baselines
 
-        self.reporter.stage("baselines", len(self.spec.horizons))
-        for horizon in self.spec.horizons:
+        units = [
+            (h, f) for h in self.spec.horizons for f in self.spec.config.evaluation.scored_folds
+        ]
+        self.reporter.stage("baselines", len(units))
+        for horizon, fold in units:
 
-            def run(horizon=horizon) -> bool:
+            def run(horizon=horizon, fold=fold) -> bool:
                 prepared = self.prepared(self.spec.budgets[0], horizon)
                 threshold = self.spec.config.train.decision_threshold
+                scheme = (
+                    {}
+                    if fold is None
+                    else {"fold": fold, "evaluation": self.spec.config.evaluation.model_dump()}
+                )
                 key = input_key(
                     stage="baselines",
                     dataset=prepared.info["dataset_key"],
                     c_grid=C_GRID,
                     threshold=threshold,
+                    **scheme,
                 )
-                path = baselines_path(self.spec.run_dir, horizon)
+                path = baselines_path(self.spec.run_dir, horizon, fold)
                 if stored(path, key):
                     return True
-                result = evaluate_baselines(prepared.dataset.windows(), threshold)
-                write_json_atomic(path, {"key": key, "horizon_days": horizon, **result})
+                scored = self.scored(self.spec.budgets[0], horizon, fold)
+                result = evaluate_baselines(scored.dataset.windows(), threshold)
+                record = {"key": key, "horizon_days": horizon, "fold": fold, **result}
+                write_json_atomic(path, record)
                 return False
 
-            self._unit("baselines", None, horizon, "base rate, logistic, volatility", run)
+            detail = "base rate, logistic, volatility"
+            self._unit("baselines", None, horizon, detail + _fold_words(fold), run)
 
     # ------------------------------------------------------------ cross-budget
 
@@ -325,3 +363,7 @@ class Pipeline:
                     f"{format_budget(cell.architecture_of)}"
                 )
                 self._unit("cross_budget", cell.target.budget, cell.horizon_days, detail, run)
+
+
+def _fold_words(fold: int | None) -> str:
+    return "" if fold is None else f" (fold {fold})"

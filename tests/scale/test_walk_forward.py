@@ -1,0 +1,114 @@
+"""The tiny study scored walk-forward: what the search, early stopping and the
+baselines saw, and what the results say per fold and pooled."""
+
+import itertools
+import json
+import shutil
+from datetime import date
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from finscale.hpo import open_storage
+from finscale.hpo.attrs import SPLITS_ATTR
+from finscale.scale import RESULTS_CSV, SCALING_JSON, baselines_path, build_results, evaluation_path
+from finscale.scale.spec import read_scale_file
+from tests.scale.tiny import TINY_WALK_FORWARD_SETS, spec_of
+
+
+@pytest.fixture
+def walk_copy(tiny_walk_forward_run, tmp_path):
+    target = tmp_path / "run"
+    shutil.copytree(tiny_walk_forward_run, target)
+    return target
+
+
+def _study_attrs(run_dir, budget):
+    spec = spec_of(run_dir, **TINY_WALK_FORWARD_SETS).study_spec(budget, 1)
+    study = optuna.load_study(study_name=spec.study_name, storage=open_storage(spec.storage))
+    return study.user_attrs
+
+
+def test_no_test_date_reaches_the_search_early_stopping_or_the_baselines(walk_copy):
+    info = read_scale_file(walk_copy)
+    results = build_results(walk_copy)
+    folds = results["horizons"]["1"]["folds"]
+    assert [f["fold"] for f in folds] == [0, 1, 2]
+    first_test = folds[0]["test_start"]
+    for study in info["studies"]:
+        name = study["study_name"]
+        for fold in folds:
+            for seed in range(2):
+                run = json.loads(evaluation_path(walk_copy, name, seed, fold["fold"]).read_text())
+                # trained and early-stopped only before the fold's first test date
+                assert run["train_span"][1] < fold["test_start"] == run["test_dates"][0]
+                assert run["fold"] == fold["fold"]
+                assert run["test_dates"][-1] == fold["test_end"]
+        # the search validated (and trained) only before the first test fold
+        splits = _study_attrs(walk_copy, study["budget"])[SPLITS_ATTR]
+        assert set(splits) == {"train", "val"}
+        assert splits["val"]["last_date"] < first_test
+    for fold in folds:
+        record = json.loads(baselines_path(walk_copy, 1, fold["fold"]).read_text())
+        assert record["fold"] == fold["fold"]
+        n_test = (
+            date.fromisoformat(fold["test_end"]) - date.fromisoformat(fold["test_start"])
+        ).days
+        assert 0 < len(record["logistic"]["predictions"]["test"]) <= n_test + 1
+    # folds follow each other, and each fold's training ends before its test starts
+    for before, after in itertools.pairwise(folds):
+        assert before["test_end"] < after["test_start"]
+    for fold in folds:
+        assert fold["train_end"] < fold["test_start"]
+
+
+def test_results_are_given_per_fold_and_pooled(walk_copy):
+    results = build_results(walk_copy)
+    h = results["horizons"]["1"]
+    assert h["scheme"] == "walk_forward"
+    n_fold = [row["n_test"] for row in h["budgets"][0]["folds"]]
+    assert sum(n_fold) == h["n_test"] and len(n_fold) == 3
+    for row in h["budgets"]:
+        assert [f["fold"] for f in row["folds"]] == [0, 1, 2]
+        for f in row["folds"]:
+            loss = f["log_loss"]
+            assert loss["boot_low"] <= loss["mean"] <= loss["boot_high"]
+            assert set(f["vs_baselines"]) == set(row["vs_baselines"])
+        for comparison in row["vs_baselines"].values():
+            assert comparison["log_loss"]["mde"] > 0
+            assert comparison["folds_agree"]["folds"] == 3
+    for step in h["steps"]:
+        agree = step["folds_agree"]
+        assert agree["folds"] == 3
+        lower = sum(1 for f in step["per_fold"] if f["difference"] < 0)
+        assert agree["lower"] == lower
+        assert step["mde"] == step["log_loss"]["mde"] > 0
+    # The pooled mean is the folds' means weighted by their test days.
+    row = h["budgets"][0]
+    weighted = np.average([f["log_loss"]["mean"] for f in row["folds"]], weights=n_fold)
+    assert row["metrics"]["log_loss"]["mean"] == pytest.approx(weighted, rel=1e-9)
+    table = pd.read_csv(walk_copy / RESULTS_CSV)
+    assert sorted(table["fold"].unique().tolist()) == [0, 1, 2]
+    assert len(table) == 3 * 3 * 2  # budgets x folds x seeds
+    assert (
+        json.loads((walk_copy / SCALING_JSON).read_text())["horizons"]["1"]["folds"] == h["folds"]
+    )
+
+
+def test_the_report_shows_the_folds_the_power_and_the_mde_in_words(walk_copy):
+    from finscale.scale import write_report
+
+    results = build_results(walk_copy)
+    paths = write_report(walk_copy, results)
+    text = (walk_copy / "report.md").read_text()
+    assert "### Walk-forward folds" in text and "## Power" in text
+    assert "walk-forward evaluation: the search sees the first 50%" in text
+    assert any(p.name == "folds_h1.png" for p in paths)
+    h = results["horizons"]["1"]
+    for step in h["steps"]:
+        agree = step["folds_agree"]
+        assert f"lower in {agree['lower']} of 3 folds" in text
+        if step["verdict"] == "no detectable difference":
+            assert f"could detect a change of {step['mde']:.4f} or larger" in text
