@@ -18,6 +18,8 @@ ARCHITECTURE_ATTR = "architecture"  # grid index, d_model, n_layers, n_heads, d_
 BATCH_ATTR = "batch"  # micro-batch, accumulation steps, effective batch, memory estimate
 TRAINING_ATTR = "training"  # what the trainer reports: epochs, device, speed, peak memory
 VAL_METRICS_ATTR = "val_metrics"
+# P(label 1) of each validation sample, in the order of the study's VAL_DATES_ATTR.
+VAL_PREDICTIONS_ATTR = "val_predictions"
 LEARNING_CURVE_ATTR = "learning_curve"  # one record per epoch
 RESOURCES_ATTR = "resources"  # one memory, CPU and temperature sample per epoch
 EPOCHS_RUN_ATTR = "epochs_run"
@@ -38,6 +40,9 @@ EXCLUDED_BY_MEMORY_ATTR = "excluded_by_memory"
 DIMENSION_VALUES_ATTR = "dimension_values"  # the searched values of each dimension
 DATASET_KEY_ATTR = "dataset_key"
 SPLITS_ATTR = "split_statistics"
+VAL_DATES_ATTR = "val_dates"  # YYYY-MM-DD of each validation sample, in date order
+# The target's simple return from each validation date's close to the next day's.
+VAL_RETURNS_ATTR = "val_next_day_returns"
 CONFIG_ATTR = "config"  # the study config as JSON: what a joining worker searches with
 TRIALS_ATTR = "trials"  # the target count of finished trials
 FORCED_EXTREMES_ATTR = "forced_extremes"  # labels of the enqueued forced extremes

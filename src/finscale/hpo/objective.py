@@ -29,6 +29,7 @@ from finscale.hpo.attrs import (
     TRAIN_SECONDS_ATTR,
     TRAINING_ATTR,
     VAL_METRICS_ATTR,
+    VAL_PREDICTIONS_ATTR,
 )
 from finscale.hpo.control import ResourceMonitor, StopRequested, StopSignal, wait_until_cool
 from finscale.hpo.reaper import requeue
@@ -268,6 +269,9 @@ def _record_result(trial: optuna.Trial, result: TrainResult) -> None:
         },
     )
     trial.set_user_attr(VAL_METRICS_ATTR, result.val_metrics)
+    # By date, for the overfitting analysis of the search (PBO, the trials' Sharpe ratios);
+    # six decimals keep a trial's record small and change no log loss beyond 1e-6.
+    trial.set_user_attr(VAL_PREDICTIONS_ATTR, [round(p, 6) for p in result.val_probabilities])
 
 
 def fail_for_resume(

@@ -36,6 +36,8 @@ from finscale.hpo.attrs import (
     STUDY_NAME_ATTR,
     TIER_ATTR,
     TRIALS_ATTR,
+    VAL_DATES_ATTR,
+    VAL_RETURNS_ATTR,
 )
 from finscale.hpo.space import ArchitectureSpace
 from finscale.hpo.storage import open_storage, redact
@@ -199,6 +201,7 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
         DIMENSION_VALUES_ATTR: {name: list(v) for name, v in space.values.items()},
         DATASET_KEY_ATTR: dataset.key,
         SPLITS_ATTR: dataset.summary()["splits"],
+        **_validation_dates(dataset),
         CONFIG_ATTR: config.model_dump(mode="json"),
         TRIALS_ATTR: spec.trials,
     }
@@ -210,6 +213,19 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
         hardware,
         info,
     )
+
+
+def _validation_dates(dataset: Any) -> dict[str, list]:
+    """The study's validation dates and the target's next-day returns on them: what the
+    trials' stored validation predictions are aligned to."""
+    import numpy as np
+
+    rows = dataset.windows().rows("val").numpy()
+    returns = dataset.next_day_returns()[rows]
+    return {
+        VAL_DATES_ATTR: [str(d)[:10] for d in dataset.table.index[rows]],
+        VAL_RETURNS_ATTR: [round(float(r), 8) for r in np.nan_to_num(returns)],
+    }
 
 
 def check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) -> None:

@@ -122,6 +122,8 @@ class TrainResult:
     mfu: float | None  # flops_per_second / peak_flops_per_second
     peak_flops_per_second: float | None  # the device's, at the run's dtype; None: unknown
     peak_source: str  # where the peak comes from (data sheet, measured, unknown)
+    # P(label 1) of every validation sample (date order) by the restored best weights.
+    val_probabilities: list[float] = field(default_factory=list, repr=False)
 
     @property
     def val_loss(self) -> float:
@@ -129,7 +131,9 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict(self): it would deep-copy the model's weights.
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
+        # The validation predictions belong to the study's storage, not to this record.
+        skipped = ("model", "val_probabilities")
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skipped}
         out["model_config"] = self.model_config.to_dict()
         out["train_config"] = self.train_config.model_dump(mode="json")
         out["history"] = [asdict(r) for r in self.history]
@@ -409,6 +413,7 @@ def _run(
         guard,
         train_seconds,
         n_train,
+        probabilities.tolist(),
     )
 
 
@@ -424,6 +429,7 @@ def _result(
     guard: MemoryGuard,
     train_seconds: float,
     n_train: int,
+    val_probabilities: list[float],
 ) -> TrainResult:
     """The record of a finished run: what ran where, its curve and its throughput."""
     samples_per_second = n_train * len(history) / train_seconds if train_seconds else 0.0
@@ -456,6 +462,7 @@ def _result(
         mfu=estimate_mfu(flops_per_second, hardware.peak_flops_per_second),
         peak_flops_per_second=hardware.peak_flops_per_second,
         peak_source=hardware.peak_source,
+        val_probabilities=val_probabilities,
     )
 
 
