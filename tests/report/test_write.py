@@ -120,7 +120,11 @@ def test_html_is_self_contained_with_every_figure_and_verdict(report_run):
         for step in h["steps"]:
             budgets = f"{format_budget(step['from_budget'])} -> {format_budget(step['to_budget'])}"
             assert budgets in text
-            assert f"{step['verdict']} (test log loss change {signed(step['log_loss'])})" in text
+            could = ""
+            if step["verdict"] == "no detectable difference":
+                could = f"; this study could detect a change of {step['mde']:.4f} or larger"
+            change = f"(test log loss change {signed(step['log_loss'])})"
+            assert f"{step['verdict']}{could} {change}" in text
         for row in h["budgets"]:
             for comparison in row["vs_baselines"].values():
                 verdict = "beats" if comparison["beats"] else "does not beat"
