@@ -29,6 +29,7 @@ CONTRACT_COLUMNS = [
 # the winner's training values and each split's metrics.
 ALL_COLUMNS = [
     *CONTRACT_COLUMNS,
+    "fold",
     "best_epoch",
     "arch_index",
     "hpo_trial",
