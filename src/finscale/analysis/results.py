@@ -22,11 +22,7 @@ import pandas as pd
 from finscale.analysis.bootstrap import (
     IMPROVES,
     METRICS,
-    WORSENS,
     block_length_days,
-    paired_difference,
-    stratified_bootstrap_indices,
-    summarize_runs,
 )
 from finscale.analysis.calibration import (
     METHODS,
@@ -36,6 +32,14 @@ from finscale.analysis.calibration import (
     reliability_bins,
 )
 from finscale.analysis.cross_budget import matrix
+from finscale.analysis.folds import (
+    FOLD_DIFFERENCE_KEYS,
+    PairedDates,
+    by_fold,
+    fold_agreement,
+    loss_summary,
+    pooled_test,
+)
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow
 from finscale.analysis.scaling import bootstrap_scaling_law
 from finscale.config import ScaleConfig, StudyConfig
@@ -95,23 +99,6 @@ def per_sample_log_loss(y: np.ndarray, preds: np.ndarray) -> np.ndarray:
     clipped as scikit-learn's log loss clips, so means over samples equal it."""
     p = np.clip(preds, np.finfo(float).eps, 1 - np.finfo(float).eps)
     return -(y * np.log(p) + (1 - y) * np.log1p(-p))
-
-
-def _predictions(runs: Sequence[EvaluationRun], split: str) -> np.ndarray:
-    return np.array([r.predictions[split] for r in runs], dtype=float)
-
-
-def _labels(runs: Sequence[EvaluationRun], split: str, what: str) -> np.ndarray:
-    labels = np.array(runs[0].labels[split], dtype=int)
-    for r in runs[1:]:
-        if r.labels[split] != runs[0].labels[split]:
-            raise InputError(
-                f"{what}: the stored {split} labels differ between runs of one horizon; the "
-                "runs were made on different data; remove the run directory's evaluation/ "
-                "folder and rerun",
-                what,
-            )
-    return labels
 
 
 def split_arrays(run: EvaluationRun, split: str) -> SplitArrays:
@@ -183,59 +170,6 @@ def calibration_of_runs(runs: Sequence[EvaluationRun]) -> dict[str, Any]:
     return calibration_summary([(split_arrays(r, "val"), split_arrays(r, "test")) for r in runs])
 
 
-def _by_fold(runs: Sequence[EvaluationRun]) -> dict[int | None, list[EvaluationRun]]:
-    """Runs grouped by test fold, folds and seeds in stored order."""
-    groups: dict[int | None, list[EvaluationRun]] = {}
-    for r in runs:
-        groups.setdefault(r.fold, []).append(r)
-    return groups
-
-
-def pooled_test(
-    runs: Sequence[EvaluationRun], what: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One model's test labels (n,), predictions (n_seeds, n) and fold of each sample
-    (n,), the folds' test dates one after another (one fold, -1, under holdout)."""
-    labels, preds, fold_ids = [], [], []
-    seeds = None
-    for fold, group in _by_fold(runs).items():
-        y = _labels(group, "test", what)
-        p = _predictions(group, "test")
-        if seeds is not None and p.shape[0] != seeds:
-            raise InputError(f"{what}: fold {fold} has {p.shape[0]} seeds, another {seeds}", what)
-        seeds = p.shape[0]
-        labels.append(y)
-        preds.append(p)
-        fold_ids.append(np.full(len(y), -1 if fold is None else fold))
-    return np.concatenate(labels), np.concatenate(preds, axis=1), np.concatenate(fold_ids)
-
-
-class _Sample:
-    """Test dates that comparisons are paired on (all of a horizon's, or one fold's):
-    their labels, the bootstrap's date draws, the interval level and the threshold."""
-
-    def __init__(
-        self,
-        y: np.ndarray,
-        sizes: Sequence[int],
-        block_days: int,
-        scale: ScaleConfig,
-        threshold: float,
-    ) -> None:
-        self.y = y
-        self.indices = stratified_bootstrap_indices(sizes, block_days, scale.bootstrap_resamples, 0)
-        self.level = scale.confidence_level
-        self.threshold = threshold
-
-    def summarize(self, preds: np.ndarray) -> dict[str, Any]:
-        return summarize_runs(self.y, preds, self.indices, self.threshold, self.level)
-
-    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> dict[str, Any]:
-        return paired_difference(
-            self.y, first, second, self.indices, metric, 0, self.level, self.threshold
-        )
-
-
 class _Horizon:
     """What every comparison of one horizon shares: the pooled test dates of every fold
     (one fold under holdout) and each fold's own; each budget's pooled predictions."""
@@ -266,11 +200,11 @@ class _Horizon:
         self.masks = [self.fold_ids == f for f in self.fold_numbers]
         sizes = [int(m.sum()) for m in self.masks]
         self.block_days = scale.block_days or block_length_days(min(sizes), horizon)
-        self.pooled = _Sample(self.y_test, sizes, self.block_days, scale, threshold)
+        self.pooled = PairedDates(self.y_test, sizes, self.block_days, scale, threshold)
         self.walk_forward = self.fold_numbers != [-1]
         self.per_fold = (
             [
-                _Sample(self.y_test[m], [int(m.sum())], self.block_days, scale, threshold)
+                PairedDates(self.y_test[m], [int(m.sum())], self.block_days, scale, threshold)
                 for m in self.masks
             ]
             if self.walk_forward
@@ -279,7 +213,7 @@ class _Horizon:
         self.level = scale.confidence_level
         self.threshold = threshold
         first = evaluations[self.budgets[0]]
-        self.test_dates = [d for group in _by_fold(first).values() for d in group[0].test_dates]
+        self.test_dates = [d for group in by_fold(first).values() for d in group[0].test_dates]
         self.fold_spans = [
             {
                 "fold": fold,
@@ -289,7 +223,7 @@ class _Horizon:
                 "test_end": group[0].test_dates[-1],
                 "n_test": len(group[0].test_dates),
             }
-            for fold, group in _by_fold(first).items()
+            for fold, group in by_fold(first).items()
             if fold is not None
         ]
 
@@ -306,20 +240,6 @@ class _Horizon:
             diff = sample.difference(first[:, mask], second[:, mask], "log_loss")
             out.append({"fold": fold, **{k: diff[k] for k in FOLD_DIFFERENCE_KEYS}})
         return out
-
-
-FOLD_DIFFERENCE_KEYS = ("difference", "low", "high", "verdict", "mde")
-
-
-def fold_agreement(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """How many folds a difference (lower is better) goes each way: `lower` by its
-    point estimate, `improves` and `worsens` by its interval."""
-    return {
-        "folds": len(per_fold),
-        "lower": sum(1 for f in per_fold if f["difference"] < 0),
-        "improves": sum(1 for f in per_fold if f["verdict"] == IMPROVES),
-        "worsens": sum(1 for f in per_fold if f["verdict"] == WORSENS),
-    }
 
 
 def _baseline_predictions(
@@ -354,15 +274,10 @@ def _baseline_predictions(
         }
         if h.walk_forward:
             summaries[name]["folds"] = [
-                {"fold": fold, "log_loss": _loss_summary(sample, preds[name][:, mask])}
+                {"fold": fold, "log_loss": loss_summary(sample, preds[name][:, mask])}
                 for fold, mask, sample in zip(h.fold_numbers, h.masks, h.per_fold, strict=True)
             ]
     return summaries, preds
-
-
-def _loss_summary(sample: _Sample, preds: np.ndarray) -> dict[str, float]:
-    summary = sample.summarize(preds)["log_loss"]
-    return {k: summary[k] for k in ("mean", "seed_low", "seed_high", "boot_low", "boot_high")}
 
 
 def _fold_rows(h: _Horizon, budget: int, baseline_preds: Mapping[str, np.ndarray]) -> list[dict]:
@@ -380,7 +295,7 @@ def _fold_rows(h: _Horizon, budget: int, baseline_preds: Mapping[str, np.ndarray
                 "test_start": span["test_start"],
                 "test_end": span["test_end"],
                 "n_test": int(mask.sum()),
-                "log_loss": _loss_summary(sample, preds[:, mask]),
+                "log_loss": loss_summary(sample, preds[:, mask]),
                 "vs_baselines": vs,
             }
         )
@@ -406,7 +321,7 @@ def _scaling_row(
             comparison["folds_agree"] = fold_agreement(per_fold)
         vs_baselines[name] = comparison
     # Under walk-forward each fold trains on its own history: the row gives the mean.
-    first_of_fold = [group[0] for group in _by_fold(runs).values()]
+    first_of_fold = [group[0] for group in by_fold(runs).values()]
     n_train = round(float(np.mean([r.n_train for r in first_of_fold])))
     samples_per_param = n_train / winner.param_count
     return ScalingRow(
@@ -421,7 +336,7 @@ def _scaling_row(
         n_train=n_train,
         samples_per_param=samples_per_param,
         data_limited=samples_per_param < scale.min_samples_per_param,
-        seeds=len(_by_fold(runs)[runs[0].fold]),
+        seeds=len(by_fold(runs)[runs[0].fold]),
         epochs_run=tuple(r.epochs_run for r in runs),
         metrics=h.summarize(h.preds[budget]),
         val_log_loss=tuple(r.val_metrics["log_loss"] for r in runs),

@@ -35,10 +35,11 @@ from finscale.data.splits import (
     SplitPlan,
     WalkForwardPlan,
     plan_splits,
-    plan_walk_forward,
 )
 from finscale.data.store import DataStore, frame_sha256, params_sha256
 from finscale.data.validate import CLOSE_ONLY, OHLCV, validate_ohlcv
+from finscale.data.walk_forward import check_walk_forward, split_counts, walk_forward_plan
+from finscale.data.windows import Normalizer, WindowDataset
 from finscale.errors import InputError
 
 # Bumped when the assembly below (alignment, warmup, table layout) changes.
@@ -91,74 +92,6 @@ def resolve_roles(config: DataConfig) -> dict[str, str]:
             f"tier {config.tier} needs {' and '.join(what[r] for r in missing)}", "--symbols"
         )
     return roles
-
-
-# ---------------------------------------------------------------- normalisation
-
-
-@dataclass(frozen=True)
-class Normalizer:
-    """z-score statistics fitted on training rows only.
-
-    Non-continuous features (categorical, binary) keep mean 0 and std 1 so
-    they pass through unchanged.
-    """
-
-    mean: np.ndarray
-    std: np.ndarray
-
-    @classmethod
-    def fit(cls, values: np.ndarray, train_rows: np.ndarray, continuous: np.ndarray) -> Normalizer:
-        train = values[train_rows]
-        mean = np.where(continuous, train.mean(axis=0), 0.0)
-        std = np.where(continuous, train.std(axis=0), 1.0)
-        # A feature constant on the training rows carries no information there;
-        # dividing by ~0 would blow up its validation values.
-        std = np.where(std > 1e-12, std, 1.0)
-        return cls(mean=mean, std=std)
-
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        return (values - self.mean) / self.std
-
-
-# ---------------------------------------------------------------- windows
-
-
-@dataclass
-class WindowDataset:
-    """Model-ready tensors: every sample's input is a view of one feature tensor.
-
-    `features` is (n_rows, n_features) float32, normalised; `labels` (n_rows,)
-    float32 with NaN where a row has no label; `assignment` the per-row split
-    code from `finscale.data.splits`. The input window of row t is
-    ``features[t - context_days + 1 : t + 1]``, shape (context_days, n_features).
-    """
-
-    features: torch.Tensor
-    labels: torch.Tensor
-    assignment: np.ndarray
-    dates: np.ndarray
-    context_days: int
-    feature_names: list[str] = field(default_factory=list)
-
-    @property
-    def windows(self) -> torch.Tensor:
-        """All windows, (n_rows - context_days + 1, context_days, n_features): a strided view."""
-        return self.features.unfold(0, self.context_days, 1).transpose(1, 2)
-
-    def rows(self, split: str) -> torch.Tensor:
-        """Row indices of a split (`train`, `val` or `test`), in date order."""
-        codes = {name: code for code, name in SPLIT_NAMES.items()}
-        if split not in codes:
-            raise ValueError(f"unknown split {split!r}; use train, val or test")
-        return torch.from_numpy(np.flatnonzero(self.assignment == codes[split]))
-
-    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs (len(rows), context_days, n_features) and labels for the given rows.
-
-        Only the batch is gathered; the windows themselves are never materialised.
-        """
-        return self.windows[rows - (self.context_days - 1)], self.labels[rows]
 
 
 # ---------------------------------------------------------------- the processed dataset
@@ -234,7 +167,7 @@ class ProcessedDataset:
         """The walk-forward plans of this dataset's rows (`evaluation.scheme` walk_forward)."""
         if self.evaluation.scheme != "walk_forward":
             raise ValueError("walk_forward() needs evaluation.scheme walk_forward")
-        return _walk_forward_plan(len(self.table), self._labeled(), self.config, self.evaluation)
+        return walk_forward_plan(len(self.table), self._labeled(), self.config, self.evaluation)
 
     def folds(self) -> list[ProcessedDataset]:
         """One dataset per test fold: train and early-stopping val before it, the fold as test."""
@@ -444,12 +377,8 @@ def _assemble(
     return table, names
 
 
-def _split_counts(plan: SplitPlan) -> dict[str, int]:
-    return {name: int((plan.assignment == code).sum()) for code, name in SPLIT_NAMES.items()}
-
-
 def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], config: DataConfig):
-    counts = _split_counts(plan)
+    counts = split_counts(plan)
     short = {k: v for k, v in counts.items() if v < config.min_samples_per_split}
     if short:
         detail = ", ".join(f"{k} {v}" for k, v in counts.items())
@@ -461,47 +390,6 @@ def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], co
             f"a smaller tier",
             f"symbol {roles['target']}",
         )
-
-
-def _walk_forward_plan(
-    n_rows: int, labeled: np.ndarray, config: DataConfig, evaluation: EvaluationConfig
-) -> WalkForwardPlan:
-    return plan_walk_forward(
-        n_rows,
-        config.context_days,
-        config.horizon_days,
-        config.split_fractions,
-        evaluation.folds,
-        evaluation.search_fraction,
-        evaluation.window,
-        evaluation.rolling_days,
-        labeled=labeled,
-    )
-
-
-def _check_walk_forward(plan: WalkForwardPlan, table: pd.DataFrame, config: DataConfig) -> None:
-    """Every split of the search and of every fold holds the minimum sample count."""
-    least = config.min_samples_per_split
-    search = _split_counts(plan.search)
-    if min(search["train"], search["val"]) < least:
-        raise InputError(
-            f"the search's share of history gives train {search['train']}, val "
-            f"{search['val']} samples ({len(table)} rows from {table.index[0].date()}); each "
-            f"needs at least {least}: raise search_fraction or use more history",
-            "evaluation.search_fraction",
-        )
-    for k, fold in enumerate(plan.folds):
-        counts = _split_counts(fold)
-        if min(counts.values()) < least:
-            detail = ", ".join(f"{name} {n}" for name, n in counts.items())
-            raise InputError(
-                f"test fold {k} of {len(plan.folds)} gets {detail} samples; each split "
-                f"needs at least {least}: the history after the search holds fewer than "
-                f"folds x {least} test samples, or a fold's training history is too short. "
-                "Use fewer folds, a smaller search_fraction, a longer rolling_days or more "
-                "history",
-                "evaluation.search_fraction",
-            )
 
 
 def _split_table(
@@ -518,8 +406,8 @@ def _split_table(
     table, _ = _assemble(frames, roles, config)
     labeled = ~np.isnan(table[LABEL].to_numpy())
     if evaluation.scheme == "walk_forward":
-        walk = _walk_forward_plan(len(table), labeled, config, evaluation)
-        _check_walk_forward(walk, table, config)
+        walk = walk_forward_plan(len(table), labeled, config, evaluation)
+        check_walk_forward(walk, table, config)
         table[SPLIT] = walk.search.assignment
         return table
     plan = plan_splits(

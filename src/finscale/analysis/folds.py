@@ -1,0 +1,116 @@
+"""Test dates scored fold by fold (walk-forward) or all at once (holdout): one model's
+runs pooled over folds, the dates comparisons are paired on, and how many folds
+agree.
+
+Under walk-forward every fold is scored by its own retrained models; the pooled
+test dates are the folds' dates one after another, and every bootstrap draw
+resamples each fold within itself (`stratified_bootstrap_indices`), so no block
+crosses a fold boundary. Holdout is one fold, numbered -1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from finscale.analysis.bootstrap import (
+    IMPROVES,
+    WORSENS,
+    paired_difference,
+    stratified_bootstrap_indices,
+    summarize_runs,
+)
+from finscale.analysis.records import EvaluationRun
+from finscale.config import ScaleConfig
+from finscale.errors import InputError
+
+
+def stacked_predictions(runs: Sequence[EvaluationRun], split: str) -> np.ndarray:
+    return np.array([r.predictions[split] for r in runs], dtype=float)
+
+
+def shared_labels(runs: Sequence[EvaluationRun], split: str, what: str) -> np.ndarray:
+    labels = np.array(runs[0].labels[split], dtype=int)
+    for r in runs[1:]:
+        if r.labels[split] != runs[0].labels[split]:
+            raise InputError(
+                f"{what}: the stored {split} labels differ between runs of one horizon; the "
+                "runs were made on different data; remove the run directory's evaluation/ "
+                "folder and rerun",
+                what,
+            )
+    return labels
+
+
+def by_fold(runs: Sequence[EvaluationRun]) -> dict[int | None, list[EvaluationRun]]:
+    """Runs grouped by test fold, folds and seeds in stored order."""
+    groups: dict[int | None, list[EvaluationRun]] = {}
+    for r in runs:
+        groups.setdefault(r.fold, []).append(r)
+    return groups
+
+
+def pooled_test(
+    runs: Sequence[EvaluationRun], what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One model's test labels (n,), predictions (n_seeds, n) and fold of each sample
+    (n,), the folds' test dates one after another (one fold, -1, under holdout)."""
+    labels, preds, fold_ids = [], [], []
+    seeds = None
+    for fold, group in by_fold(runs).items():
+        y = shared_labels(group, "test", what)
+        p = stacked_predictions(group, "test")
+        if seeds is not None and p.shape[0] != seeds:
+            raise InputError(f"{what}: fold {fold} has {p.shape[0]} seeds, another {seeds}", what)
+        seeds = p.shape[0]
+        labels.append(y)
+        preds.append(p)
+        fold_ids.append(np.full(len(y), -1 if fold is None else fold))
+    return np.concatenate(labels), np.concatenate(preds, axis=1), np.concatenate(fold_ids)
+
+
+class PairedDates:
+    """Test dates that comparisons are paired on (all of a horizon's, or one fold's):
+    their labels, the bootstrap's date draws, the interval level and the threshold."""
+
+    def __init__(
+        self,
+        y: np.ndarray,
+        sizes: Sequence[int],
+        block_days: int,
+        scale: ScaleConfig,
+        threshold: float,
+    ) -> None:
+        self.y = y
+        self.indices = stratified_bootstrap_indices(sizes, block_days, scale.bootstrap_resamples, 0)
+        self.level = scale.confidence_level
+        self.threshold = threshold
+
+    def summarize(self, preds: np.ndarray) -> dict[str, Any]:
+        return summarize_runs(self.y, preds, self.indices, self.threshold, self.level)
+
+    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> dict[str, Any]:
+        return paired_difference(
+            self.y, first, second, self.indices, metric, 0, self.level, self.threshold
+        )
+
+
+FOLD_DIFFERENCE_KEYS = ("difference", "low", "high", "verdict", "mde")
+
+
+def fold_agreement(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How many folds a difference (lower is better) goes each way: `lower` by its
+    point estimate, `improves` and `worsens` by its interval."""
+    return {
+        "folds": len(per_fold),
+        "lower": sum(1 for f in per_fold if f["difference"] < 0),
+        "improves": sum(1 for f in per_fold if f["verdict"] == IMPROVES),
+        "worsens": sum(1 for f in per_fold if f["verdict"] == WORSENS),
+    }
+
+
+def loss_summary(sample: PairedDates, preds: np.ndarray) -> dict[str, float]:
+    summary = sample.summarize(preds)["log_loss"]
+    return {k: summary[k] for k in ("mean", "seed_low", "seed_high", "boot_low", "boot_high")}
