@@ -11,9 +11,11 @@ from finscale.analysis.overfitting import (
     expected_max_sharpe,
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
+    search_pbo,
     sharpe_ratio,
     strategy_returns,
     tranche_returns,
+    trial_sharpes,
 )
 
 
@@ -132,3 +134,39 @@ def test_deflated_sharpe_of_a_skilled_strategy_is_high():
     result = deflated_sharpe_ratio(skilled, sharpe_ratio(trials, annualise=False))
     assert result["value"] > 0.95
     assert result["trials"] == 30
+
+
+def _noisy_trials(rng, y, n_trials, skill):
+    """Predictions of n_trials trials; trial 0 leans `skill` towards the label."""
+    p = np.clip(rng.normal(0.5, 0.05, size=(n_trials, y.size)), 0.01, 0.99)
+    p[0] = np.clip(p[0] + skill * (y - 0.5), 0.01, 0.99)
+    return p
+
+
+def test_search_pbo_of_label_predictions_finds_the_planted_trial_and_noise():
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 640)
+    planted = search_pbo(y, _noisy_trials(rng, y, 12, skill=0.2), 16)
+    noise = [search_pbo(y, _noisy_trials(rng, y, 12, skill=0.0), 16)["value"] for _ in range(24)]
+    assert planted["value"] < 0.05
+    assert (planted["blocks"], planted["trials"]) == (16, 12)
+    assert sum(planted["logit_histogram"]["counts"]) == planted["combinations"]
+    assert np.mean(noise) == pytest.approx(0.5, abs=0.12)
+
+
+def test_search_pbo_says_why_it_cannot_judge_a_search():
+    y = np.array([0, 1] * 20)
+    one = search_pbo(y, np.full((1, 40), 0.5), 16)
+    assert one["value"] is None and "1 with stored predictions" in one["skipped"]
+    short = search_pbo(y[:10], np.full((3, 10), 0.5), 16)
+    assert short["value"] is None and "cannot be cut into 16 blocks" in short["skipped"]
+
+
+def test_trial_sharpes_rank_an_informed_trial_above_noise():
+    rng = np.random.default_rng(9)
+    r = rng.normal(0, 0.01, 500)
+    informed = np.where(r > 0, 0.7, 0.3) + rng.normal(0, 0.02, 500)
+    noise = rng.uniform(0.3, 0.7, size=(5, 500))
+    sharpes = trial_sharpes(np.vstack([informed, noise]), r, horizon_days=1, cost_bps=1)
+    assert sharpes.shape == (6,)
+    assert sharpes[0] > 5 * sharpes[1:].max()

@@ -59,6 +59,7 @@ SCALING_ROW_KEYS = {
     "folds",
     "sharpe",
     "dsr",
+    "pbo",
     "architecture",
     "budget",
     "budget_label",

@@ -23,7 +23,15 @@ from finscale.units import format_budget
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Every horizon has these figures; cross_budget_h{h} too when the matrix was computed.
-FIGURE_KINDS = ("scaling", "baselines", "reliability", "hpo", "architecture", "learning_curves")
+FIGURE_KINDS = (
+    "scaling",
+    "baselines",
+    "reliability",
+    "hpo",
+    "architecture",
+    "learning_curves",
+    "pbo",
+)
 
 
 @pytest.fixture(scope="module")

@@ -112,3 +112,46 @@ def test_the_report_shows_the_folds_the_power_and_the_mde_in_words(walk_copy):
         assert f"lower in {agree['lower']} of 3 folds" in text
         if step["verdict"] == "no detectable difference":
             assert f"could detect a change of {step['mde']:.4f} or larger" in text
+
+
+def test_each_study_carries_its_pbo_and_each_budget_its_sharpe_and_dsr(walk_copy):
+    from finscale.analysis.overfitting import search_pbo
+    from finscale.document import render_markdown
+    from finscale.hpo.attrs import VAL_LABELS_ATTR, VAL_PREDICTIONS_ATTR
+    from finscale.report.sections import short_answer_blocks
+    from finscale.scale import write_report
+
+    results = build_results(walk_copy)
+    stored = json.loads((walk_copy / SCALING_JSON).read_text())
+    rows, saved_rows = results["horizons"]["1"]["budgets"], stored["horizons"]["1"]["budgets"]
+    for row, saved in zip(rows, saved_rows, strict=True):
+        pbo, dsr, sharpe = row["pbo"], row["dsr"], row["sharpe"]
+        assert saved["pbo"]["value"] == pbo["value"]
+        assert 0 <= pbo["value"] <= 1 and pbo["blocks"] == 16
+        # the same figure straight from the study's storage
+        attrs = _study_attrs(walk_copy, row["budget"])
+        spec = spec_of(walk_copy, **TINY_WALK_FORWARD_SETS).study_spec(row["budget"], 1)
+        study = optuna.load_study(study_name=spec.study_name, storage=open_storage(spec.storage))
+        trained = [
+            t.user_attrs[VAL_PREDICTIONS_ATTR]
+            for t in study.get_trials(states=[optuna.trial.TrialState.COMPLETE])
+            if "duplicate_of" not in t.user_attrs
+        ]
+        assert pbo["trials"] == len(trained) >= 2
+        direct = search_pbo(np.array(attrs[VAL_LABELS_ATTR]), np.array(trained), 16)
+        assert direct["value"] == pytest.approx(pbo["value"], abs=1e-9)
+        assert 0 <= dsr["value"] <= 1 and dsr["trials"] == pbo["trials"]
+        low, high = sharpe["interval"]
+        assert low <= sharpe["value"] <= high
+        assert sharpe["n_days"] == results["horizons"]["1"]["n_test"]
+    paths = write_report(walk_copy, results)
+    text = (walk_copy / "report.md").read_text()
+    assert "### Overfitting of the search" in text
+    assert "### Economic illustration (not a trading system)" in text
+    assert any(p.name == "pbo_h1.png" for p in paths)
+    # a study whose winner is luck says so in the short answer
+    results["horizons"]["1"]["budgets"][1]["pbo"]["value"] = 0.7
+    answer = render_markdown(short_answer_blocks(results))
+    label = results["horizons"]["1"]["budgets"][1]["budget_label"]
+    assert f"the search at {label}: **its winner is indistinguishable from luck**" in answer
+    assert answer.count("indistinguishable from luck") == 1

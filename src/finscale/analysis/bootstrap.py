@@ -208,18 +208,28 @@ def _ece_rows(labels: np.ndarray, probs: np.ndarray, n_bins: int = ECE_BINS) -> 
     return gap.sum(axis=1) / n_cols
 
 
+def sample_log_loss(labels: Any, probs: Any) -> np.ndarray:
+    """The binary cross-entropy of each prediction, shaped like `probs` (labels broadcast).
+
+    scikit-learn clips p and 1 - p (each) to [eps, 1 - eps] of the dtype so a
+    confident wrong 0/1 prediction costs -log(eps) instead of infinity; means
+    over samples equal its log loss.
+    """
+    probs = np.asarray(probs, dtype=float)
+    labels = np.asarray(labels, dtype=float)
+    eps = np.finfo(probs.dtype).eps
+    log_p = np.log(np.clip(probs, eps, 1.0 - eps))
+    log_q = np.log(np.clip(1.0 - probs, eps, 1.0 - eps))
+    return -(labels * log_p + (1.0 - labels) * log_q)
+
+
 def _metric_rows(
     labels: np.ndarray, probs: np.ndarray, threshold: float, names: tuple[str, ...] = METRICS
 ) -> dict[str, np.ndarray]:
     """Metrics in `names` of every row of (labels, probs), both shape (n_resamples, n_samples)."""
     out: dict[str, np.ndarray] = {}
     if "log_loss" in names:
-        # scikit-learn clips p and 1 - p (each) to [eps, 1 - eps] of the dtype so a
-        # confident wrong 0/1 prediction costs -log(eps) instead of infinity.
-        eps = np.finfo(probs.dtype).eps
-        log_p = np.log(np.clip(probs, eps, 1.0 - eps))
-        log_q = np.log(np.clip(1.0 - probs, eps, 1.0 - eps))
-        out["log_loss"] = -(labels * log_p + (1.0 - labels) * log_q).mean(axis=1)
+        out["log_loss"] = sample_log_loss(labels, probs).mean(axis=1)
     if "brier" in names or "brier_skill" in names:
         brier = ((probs - labels) ** 2).mean(axis=1)
         if "brier" in names:
@@ -278,7 +288,7 @@ def resampled_metrics(
     return _metric_rows(y[indices], p2[0][indices], threshold)
 
 
-def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
+def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
     """Percentile interval of `values`, ignoring NaN; NaN bounds if all are NaN."""
     finite = values[~np.isnan(values)]
     if finite.size == 0:
@@ -341,7 +351,7 @@ def summarize_runs(
         mean = float(per_seed.mean())
         std = float(per_seed.std(ddof=1)) if n_seeds > 1 else 0.0
         half_width = t_quantile * std / math.sqrt(n_seeds)
-        boot_low, boot_high = _percentile_interval(resampled[name], level)
+        boot_low, boot_high = percentile_interval(resampled[name], level)
         summary[name] = {
             "mean": mean,
             "per_seed": [float(v) for v in per_seed],
@@ -457,7 +467,7 @@ def paired_difference(
     )
     boot_a = _seed_resampled_mean(resampled_a, rng)
     boot_b = _seed_resampled_mean(resampled_b, rng)
-    low, high = _percentile_interval(boot_b - boot_a, level)
+    low, high = percentile_interval(boot_b - boot_a, level)
     spread = _spread(boot_b - boot_a)
     date_spread = min(_spread(resampled_b.mean(axis=0) - resampled_a.mean(axis=0)), spread)
     lower_is_better = LOWER_IS_BETTER.get(metric)

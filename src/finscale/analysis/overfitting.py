@@ -51,9 +51,12 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from finscale.analysis.bootstrap import sample_log_loss
+
 TRADING_DAYS_PER_YEAR = 252
 EULER_GAMMA = 0.5772156649015329
 PBO_BLOCKS = 16
+LOGIT_BINS = 20  # of the logit histogram stored with a PBO
 # Candidate thresholds for the long/flat signal: these quantiles of the
 # validation predictions, so the rule adapts to models that never predict 0.5.
 THRESHOLD_QUANTILES = np.linspace(0.05, 0.95, 19)
@@ -79,7 +82,8 @@ class PBOResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: `value`, `blocks`, `trials`, the combination count, the
-        degradation line and the logits' quartiles (the full arrays stay here)."""
+        degradation line, the logits' quartiles and histogram (the full arrays stay
+        here)."""
         q25, q50, q75 = np.percentile(self.logits, [25, 50, 75]).tolist()
         return {
             "value": self.value,
@@ -87,11 +91,21 @@ class PBOResult:
             "trials": self.trials,
             "combinations": self.combinations,
             "logit_quartiles": [q25, q50, q75],
+            "logit_histogram": logit_histogram(self.logits, self.trials),
             "degradation_slope": self.degradation_slope,
             "degradation_intercept": self.degradation_intercept,
             "mean_in_sample_loss": float(self.in_sample_loss.mean()),
             "mean_out_of_sample_loss": float(self.out_of_sample_loss.mean()),
         }
+
+
+def logit_histogram(logits: np.ndarray, trials: int, bins: int = LOGIT_BINS) -> dict[str, list]:
+    """Counts of the combinations' logits in `bins` equal bins over the range a study of
+    `trials` trials can reach, [-ln(trials), ln(trials)] (rank 1 to rank n)."""
+    reach = math.log(max(int(trials), 2))
+    edges = np.linspace(-reach, reach, bins + 1)
+    counts, _ = np.histogram(np.clip(logits, -reach, reach), bins=edges)
+    return {"edges": edges.tolist(), "counts": counts.tolist()}
 
 
 def _checked_losses(losses: Any) -> np.ndarray:
@@ -303,3 +317,44 @@ def deflated_sharpe_ratio(returns: Any, trial_sharpes: Any) -> dict[str, Any]:
         "benchmark_sharpe": benchmark,
         "sharpe": float(sharpe_ratio(returns, annualise=False)),
     }
+
+
+# ---- a study's search ---------------------------------------------------------
+
+
+def search_pbo(labels: Any, predictions: Any, blocks: int = PBO_BLOCKS) -> dict[str, Any]:
+    """The PBO of a study's trials from their validation predictions.
+
+    labels: (n_dates,) 0/1; predictions: (n_trials, n_dates) P(label 1) of every
+    complete trained trial. The JSON form of `probability_of_backtest_overfitting`
+    of the per-date log losses, or, when the search cannot be judged (fewer than
+    two trials, fewer dates than blocks), `value` None and the reason `skipped`.
+    """
+    predictions = np.asarray(predictions, dtype=float).reshape(-1, len(labels))
+    n_trials, n_dates = predictions.shape
+    if n_trials < 2:
+        reason = f"PBO compares trials; this study has {n_trials} with stored predictions"
+    elif n_dates < blocks:
+        reason = f"{n_dates} validation dates cannot be cut into {blocks} blocks"
+    else:
+        losses = sample_log_loss(labels, predictions).T
+        return probability_of_backtest_overfitting(losses, blocks).to_dict()
+    return {"value": None, "blocks": int(blocks), "trials": n_trials, "skipped": reason}
+
+
+def trial_sharpes(
+    predictions: Any,
+    next_day_returns: Any,
+    horizon_days: int,
+    cost_bps: float = 1.0,
+) -> np.ndarray:
+    """(n_trials,) per-period Sharpe ratio of each trial's long/flat signal on its own
+    validation dates, each at the threshold best there: the Sharpe ratios the search
+    would have picked among, and whose spread deflates the winner's."""
+    p = np.atleast_2d(np.asarray(predictions, dtype=float))
+    out = np.empty(p.shape[0])
+    for i, row in enumerate(p):
+        threshold = choose_threshold(row, next_day_returns, horizon_days, cost_bps)
+        path = strategy_returns(row, next_day_returns, threshold, horizon_days, cost_bps)
+        out[i] = sharpe_ratio(path, annualise=False)
+    return out

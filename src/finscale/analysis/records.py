@@ -7,6 +7,9 @@
   seed, `evaluation/{study}/fold_{f}/seed_{k}.json`).
 - `CrossBudgetCell`: one cell of the cross-budget matrix
   (`cross_budget/h{h}/{A}_to_{B}.json`).
+- `SearchTrials`: what a study's search saw on validation, read from its
+  study.json and trial records (the probability of backtest overfitting and
+  the trials' Sharpe ratios are computed from it).
 - `ScalingRow`: a budget's row of a horizon in `scaling.json`.
 
 Inside the code each fact has one name, the training loop's (`epochs_run`,
@@ -229,6 +232,8 @@ class ScalingRow:
     # The economic illustration: the long/flat signal's Sharpe ratio and its DSR.
     sharpe: Mapping[str, Any] | None = None
     dsr: Mapping[str, Any] | None = None
+    # The probability of backtest overfitting of the budget's search (its study).
+    pbo: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -252,6 +257,7 @@ class ScalingRow:
             "folds": [dict(f) for f in self.folds],
             "sharpe": dict(self.sharpe) if self.sharpe else None,
             "dsr": dict(self.dsr) if self.dsr else None,
+            "pbo": dict(self.pbo) if self.pbo else None,
         }
 
     @classmethod
@@ -277,4 +283,22 @@ class ScalingRow:
             folds=tuple(data.get("folds") or ()),
             sharpe=data.get("sharpe"),
             dsr=data.get("dsr"),
+            pbo=data.get("pbo"),
         )
+
+
+@dataclass(frozen=True)
+class SearchTrials:
+    """A study's validation dates and every complete, trained trial's predictions on them.
+
+    Duplicates (never trained, their value copied) and trials without stored
+    predictions are left out of `predictions`; `complete` counts every complete
+    trial all the same, since each was a draw the search could have crowned.
+    """
+
+    study: str
+    dates: tuple[str, ...]  # YYYY-MM-DD of each validation sample
+    labels: tuple[int, ...]  # 0/1 of each validation sample
+    next_day_returns: tuple[float, ...]  # simple return from each date's close to the next
+    predictions: Mapping[int, tuple[float, ...]]  # trial number -> P(label 1) per date
+    complete: int  # complete trials of the study

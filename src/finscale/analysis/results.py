@@ -23,6 +23,7 @@ from finscale.analysis.bootstrap import (
     IMPROVES,
     METRICS,
     block_length_days,
+    sample_log_loss,
 )
 from finscale.analysis.calibration import (
     METHODS,
@@ -32,6 +33,7 @@ from finscale.analysis.calibration import (
     reliability_bins,
 )
 from finscale.analysis.cross_budget import matrix
+from finscale.analysis.economics import economic_view
 from finscale.analysis.folds import (
     FOLD_DIFFERENCE_KEYS,
     PairedDates,
@@ -40,9 +42,10 @@ from finscale.analysis.folds import (
     loss_summary,
     pooled_test,
 )
-from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow
+from finscale.analysis.overfitting import search_pbo
+from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow, SearchTrials
 from finscale.analysis.scaling import bootstrap_scaling_law
-from finscale.config import ScaleConfig, StudyConfig
+from finscale.config import EvaluationConfig, ScaleConfig, StudyConfig
 from finscale.errors import InputError
 from finscale.units import format_budget
 
@@ -92,13 +95,6 @@ def experiment_rows(evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun
                     row[f"{split}_{name}"] = metrics[name]
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def per_sample_log_loss(y: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    """(n_runs, n_samples) binary cross-entropy of each run's prediction of each sample,
-    clipped as scikit-learn's log loss clips, so means over samples equal it."""
-    p = np.clip(preds, np.finfo(float).eps, 1 - np.finfo(float).eps)
-    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
 
 def split_arrays(run: EvaluationRun, split: str) -> SplitArrays:
@@ -181,6 +177,7 @@ class _Horizon:
         scale: ScaleConfig,
         threshold: float,
     ) -> None:
+        self.horizon = horizon
         self.what = f"h={horizon}"
         self.budgets = sorted(evaluations)
         self.runs = [r for b in self.budgets for r in evaluations[b]]
@@ -308,6 +305,8 @@ def _scaling_row(
     runs: Sequence[EvaluationRun],
     baseline_preds: Mapping[str, np.ndarray],
     scale: ScaleConfig,
+    search: SearchTrials | None,
+    evaluation: EvaluationConfig,
 ) -> ScalingRow:
     winner = runs[0].winner
     vs_baselines = {}
@@ -324,6 +323,9 @@ def _scaling_row(
     first_of_fold = [group[0] for group in by_fold(runs).values()]
     n_train = round(float(np.mean([r.n_train for r in first_of_fold])))
     samples_per_param = n_train / winner.param_count
+    sharpe, dsr = economic_view(
+        runs, search, h.horizon, evaluation.cost_bps, h.pooled.indices, h.level
+    )
     return ScalingRow(
         budget=budget,
         budget_label=format_budget(budget),
@@ -343,7 +345,19 @@ def _scaling_row(
         vs_baselines=vs_baselines,
         calibration=calibration_of_runs(runs),
         folds=tuple(_fold_rows(h, budget, baseline_preds)),
+        sharpe=sharpe,
+        dsr=dsr,
+        pbo=_pbo(search, evaluation.pbo_blocks),
     )
+
+
+def _pbo(search: SearchTrials | None, blocks: int) -> dict[str, Any]:
+    """The study's probability of backtest overfitting, or why it is not known."""
+    if search is None:
+        reason = "the study's records hold no validation labels (made by an older version)"
+        return {"value": None, "blocks": blocks, "trials": 0, "skipped": reason}
+    predictions = np.array(list(search.predictions.values()), dtype=float)
+    return search_pbo(np.array(search.labels), predictions, blocks)
 
 
 def _steps(h: _Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> list[dict]:
@@ -369,7 +383,7 @@ def _steps(h: _Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> l
 
 def _fit(h: _Horizon, scale: ScaleConfig) -> dict[str, Any]:
     """The scaling law L(N) fitted to every seed's pooled test log loss, with its intervals."""
-    per_sample = {b: per_sample_log_loss(h.y_test, h.preds[b]) for b in h.budgets}
+    per_sample = {b: sample_log_loss(h.y_test, h.preds[b]) for b in h.budgets}
     param_counts = {r.winner.budget: r.winner.param_count for r in h.runs}
     n_params = np.concatenate(
         [np.full(len(per_sample[b]), param_counts[b], dtype=float) for b in h.budgets]
@@ -404,19 +418,28 @@ def horizon_results(
     cross_cells: Mapping[tuple[int, int], float],
     scale: ScaleConfig,
     threshold: float,
+    searches: Mapping[int, SearchTrials | None] | None = None,
+    evaluation: EvaluationConfig | None = None,
 ) -> dict[str, Any]:
-    """Everything the report says about one horizon: each budget's row, the baselines,
-    the budget steps, the scaling-law fit and the cross-budget matrix.
+    """Everything the report says about one horizon: each budget's row (with its
+    search's PBO and its economic illustration), the baselines, the budget steps,
+    the scaling-law fit and the cross-budget matrix.
 
     `evaluations` maps each budget to its runs (fold by fold, seed 0 first within a
     fold); `baselines` is the stored baselines record of the horizon, or one per
     fold in fold order; `cross_cells` maps (values_from,
-    architecture_of) to the cell's validation log loss.
+    architecture_of) to the cell's validation log loss; `searches` maps each budget
+    to what its study's trials predicted on validation.
     """
     h = _Horizon(horizon, evaluations, scale, threshold)
     records = baselines if isinstance(baselines, list | tuple) else [baselines]
     baseline_out, baseline_preds = _baseline_predictions(h, records)
-    rows = [_scaling_row(h, b, evaluations[b], baseline_preds, scale) for b in h.budgets]
+    searches = searches or {}
+    evaluation = evaluation or EvaluationConfig()
+    rows = [
+        _scaling_row(h, b, evaluations[b], baseline_preds, scale, searches.get(b), evaluation)
+        for b in h.budgets
+    ]
     cross = None
     if cross_cells:
         cells = dict(cross_cells)
@@ -457,12 +480,14 @@ def scaling_results(
     evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]],
     baselines: Mapping[int, Mapping[str, Any] | None],
     cells: Mapping[int, Sequence[CrossBudgetCell]],
+    searches: Mapping[tuple[int, int], SearchTrials | None] | None = None,
 ) -> dict[str, Any]:
     """The content of `scaling.json`.
 
     `config` is the study config as stored (a `StudyConfig` dump); `evaluations`
     maps (budget, horizon) to its runs, seed 0 first; `baselines` and `cells` map
-    each horizon to its stored baselines record and cross-budget cells.
+    each horizon to its stored baselines record and cross-budget cells; `searches`
+    maps (budget, horizon) to its study's trials' validation predictions.
     """
     study_config = StudyConfig(**config)
     scale = study_config.scale
@@ -482,6 +507,8 @@ def scaling_results(
             cross,
             scale,
             study_config.train.decision_threshold,
+            {b: s for (b, h), s in (searches or {}).items() if h == horizon},
+            study_config.evaluation,
         )
         horizons[str(horizon)] = result
         rows = [ScalingRow.from_dict(row) for row in result["budgets"]]

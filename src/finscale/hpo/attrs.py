@@ -43,6 +43,7 @@ SPLITS_ATTR = "split_statistics"
 VAL_DATES_ATTR = "val_dates"  # YYYY-MM-DD of each validation sample, in date order
 # The target's simple return from each validation date's close to the next day's.
 VAL_RETURNS_ATTR = "val_next_day_returns"
+VAL_LABELS_ATTR = "val_labels"  # the 0/1 label of each validation sample, in date order
 CONFIG_ATTR = "config"  # the study config as JSON: what a joining worker searches with
 TRIALS_ATTR = "trials"  # the target count of finished trials
 FORCED_EXTREMES_ATTR = "forced_extremes"  # labels of the enqueued forced extremes

@@ -37,6 +37,7 @@ from finscale.hpo.attrs import (
     TIER_ATTR,
     TRIALS_ATTR,
     VAL_DATES_ATTR,
+    VAL_LABELS_ATTR,
     VAL_RETURNS_ATTR,
 )
 from finscale.hpo.space import ArchitectureSpace
@@ -216,14 +217,17 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
 
 
 def _validation_dates(dataset: Any) -> dict[str, list]:
-    """The study's validation dates and the target's next-day returns on them: what the
-    trials' stored validation predictions are aligned to."""
+    """The study's validation dates, labels and the target's next-day returns on them:
+    what the trials' stored validation predictions are aligned to, and all the
+    probability of backtest overfitting and the trials' Sharpe ratios need."""
     import numpy as np
 
-    rows = dataset.windows().rows("val").numpy()
-    returns = dataset.next_day_returns()[rows]
+    windows = dataset.windows()
+    rows = windows.rows("val")
+    returns = dataset.next_day_returns()[rows.numpy()]
     return {
-        VAL_DATES_ATTR: [str(d)[:10] for d in dataset.table.index[rows]],
+        VAL_DATES_ATTR: [str(d)[:10] for d in dataset.table.index[rows.numpy()]],
+        VAL_LABELS_ATTR: windows.labels[rows].numpy().astype(int).tolist(),
         VAL_RETURNS_ATTR: [round(float(r), 8) for r in np.nan_to_num(returns)],
     }
 

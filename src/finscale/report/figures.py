@@ -366,3 +366,28 @@ def folds_figure(
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def pbo_figure(panels: Sequence[tuple[str, Sequence[float], Sequence[int], Any]]) -> Figure:
+    """The logit distribution of each study's CSCV: (label, bin edges, counts, PBO).
+
+    A logit below zero is a half/half split of the validation dates where the
+    in-sample best trial ranks below the out-of-sample median; PBO is their share.
+    """
+    fig, axes = _panels(len(panels))
+    for ax, (label, edges, counts, value) in zip(axes, panels, strict=True):
+        if not counts:
+            _empty(ax, f"{label}: no PBO (see the table)")
+            continue
+        edges = np.asarray(edges, dtype=float)
+        centres, widths = (edges[1:] + edges[:-1]) / 2, np.diff(edges)
+        colors = ["C3" if c < 0 else "C0" for c in centres]
+        ax.bar(centres, counts, width=widths, color=colors, alpha=0.75, ec="white")
+        ax.axvline(0, color="k", lw=1, ls=":")
+        ax.set(
+            xlabel="logit of the in-sample winner's out-of-sample rank",
+            ylabel="half/half splits",
+            title=f"{label}: PBO {fmt(value, 2)}",
+        )
+        ax.grid(True, axis="y", alpha=0.3)
+    return fig

@@ -17,7 +17,9 @@ from finscale.report.text import (
     difference_text,
     fit_text,
     fmt_interval,
+    pbo_text,
     rows_of,
+    sharpe_text,
 )
 from finscale.units import architecture_label, format_budget
 
@@ -234,6 +236,87 @@ def hpo_blocks(h: Mapping[str, Any], files: Mapping[int, StudyFiles]) -> list[Bl
     return [Table(header, tuple(rows), "llrrrrrrrll"), Paragraph(note)]
 
 
+def overfitting_blocks(h: Mapping[str, Any]) -> list[Block]:
+    """Each study's probability of backtest overfitting (CSCV over its trials)."""
+    rows = []
+    for r in rows_of(h):
+        pbo = r.pbo or {}
+        known = pbo.get("value") is not None
+        quartiles = pbo.get("logit_quartiles") or [None] * 3
+        rows.append(
+            (
+                r.budget_label,
+                str(pbo.get("trials", 0)),
+                str(pbo.get("blocks", "")),
+                f"{pbo['combinations']:,}" if known else "",
+                fmt(pbo.get("value"), 2) if known else "n/a",
+                fmt(quartiles[1], 2),
+                fmt(pbo.get("degradation_slope"), 2),
+                pbo_text(pbo),
+            )
+        )
+    header = table_header(
+        "budget | trials | blocks | splits | PBO | median logit | degradation slope | reading"
+    )
+    return [
+        Paragraph(
+            "Probability of backtest overfitting (Bailey, Borwein, Lopez de Prado and Zhu 2015) "
+            "by combinatorially symmetric cross-validation: each study's validation dates are "
+            "cut into contiguous blocks; for every way to take half of them as in-sample, the "
+            "trial with the lowest in-sample log loss is ranked among all trials on the other "
+            "half. PBO is the share of splits where it ranks below the median: near 0 the "
+            "search's winner is really better, near 0.5 or above it is the luckiest draw. The "
+            "degradation slope regresses the winner's out-of-sample loss on its in-sample loss "
+            "(near zero or negative: in-sample success says nothing out of sample). Complete, "
+            "trained trials only; duplicates reused a value and are left out."
+        ),
+        Table(header, tuple(rows), "lrrrrrrl"),
+    ]
+
+
+def economic_blocks(h: Mapping[str, Any]) -> list[Block]:
+    """The long/flat illustration of each budget's winner, with its Deflated Sharpe Ratio."""
+    rows = []
+    cost = None
+    for r in rows_of(h):
+        sharpe, dsr = r.sharpe or {}, r.dsr or {}
+        cost = sharpe.get("cost_bps", cost)
+        rows.append(
+            (
+                r.budget_label,
+                sharpe_text(sharpe),
+                fmt(sharpe.get("annual_return"), 3),
+                fmt(sharpe.get("annual_volatility"), 3),
+                str(dsr.get("trials", 0)),
+                fmt(dsr.get("annualised_benchmark_sharpe"), 2),
+                fmt(dsr.get("value"), 2) if dsr.get("value") is not None else "n/a",
+            )
+        )
+    header = table_header(
+        "budget | Sharpe (annualised) | annual return | annual volatility | trials | "
+        "SR_0 (annualised) | DSR"
+    )
+    cost_words = f"{cost:g} bp" if cost is not None else "the configured cost"
+    return [
+        Alert(
+            "An illustration of what the probabilities are worth, not a trading system: one "
+            "target, no capacity, financing or slippage model, one cost figure."
+        ),
+        Paragraph(
+            "Long/flat signal: long when the predicted probability exceeds a threshold chosen "
+            "on each run's validation dates, held over the label horizon in overlapping "
+            f"tranches, net of {cost_words} per unit of position change; the seeds share the "
+            "capital equally. Sharpe ratio: annualised, with its interval over the same "
+            "block-bootstrap draws of test dates as the comparisons. Deflated Sharpe Ratio "
+            "(Bailey and Lopez de Prado 2014): the probability that the true Sharpe ratio "
+            "exceeds SR_0, the best expected of as many unskilled trials as the study ran, "
+            "given the spread of its trials' validation Sharpe ratios; below 0.95 the Sharpe "
+            "ratio is not distinguishable from the luck of the search."
+        ),
+        Table(header, tuple(rows), "lrrrrrr"),
+    ]
+
+
 def horizon_blocks(
     results: Mapping[str, Any], horizon: str, h: Mapping[str, Any], files: Mapping[int, StudyFiles]
 ) -> list[Block]:
@@ -264,4 +347,9 @@ def horizon_blocks(
         figures["hpo"],
         figures["architecture"],
         figures["learning_curves"],
+        Heading("Overfitting of the search", 3),
+        *overfitting_blocks(h),
+        figures["pbo"],
+        Heading("Economic illustration (not a trading system)", 3),
+        *economic_blocks(h),
     ]

@@ -17,6 +17,7 @@ from finscale.report.figures import (
     folds_figure,
     hpo_history_figure,
     learning_curves_figure,
+    pbo_figure,
     png,
     reliability_figure,
     scaling_figure,
@@ -63,6 +64,12 @@ FIGURE_TEXT = {
         "Walk-forward folds: test log loss of each budget on each test period",
         "Each budget's transformer (line, seed mean; band: test-date interval of the fold) and "
         "each baseline (dashed grey) on every walk-forward test fold, in date order.",
+    ),
+    "pbo": (
+        "Overfitting of the search: the logit distribution of each study's CSCV",
+        "For every half/half split of the validation dates into blocks: the logit of the "
+        "in-sample best trial's out-of-sample rank (below zero, red: it ranks below the "
+        "out-of-sample median). PBO is the red share.",
     ),
     "learning_curves": (
         "Learning curves: train and validation loss per epoch",
@@ -114,6 +121,17 @@ def horizon_figures(
         ),
         "learning_curves": learning_curves_figure(
             [(r.budget_label, files[r.budget].curves) for r in rows]
+        ),
+        "pbo": pbo_figure(
+            [
+                (
+                    r.budget_label,
+                    ((r.pbo or {}).get("logit_histogram") or {}).get("edges", []),
+                    ((r.pbo or {}).get("logit_histogram") or {}).get("counts", []),
+                    (r.pbo or {}).get("value"),
+                )
+                for r in rows
+            ]
         ),
     }
     if h.get("folds"):

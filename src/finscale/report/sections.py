@@ -27,7 +27,9 @@ from finscale.report.text import (
     difference_text,
     fit_text,
     folds_text,
+    is_luck,
     level_note,
+    pbo_text,
     rows_of,
     seeds_text,
     steps_text,
@@ -101,6 +103,12 @@ def short_answer_blocks(results: Mapping[str, Any]) -> list[Block]:
             )
         caveat = "" if "skipped" in h["fit"] else " (interval over seeds and test dates)"
         items.append(f"scaling law: {fit_text(h['fit'])}{caveat}")
+        items += [
+            f"the search at {r.budget_label}: **its winner is indistinguishable from luck**, "
+            f"{pbo_text(r.pbo)}; its validation score overstates what it will do"
+            for r in rows_of(h)
+            if is_luck(r.pbo)
+        ]
         blocks += [Paragraph(f"**h={horizon}** ({horizon}-day horizon):"), Bullets(tuple(items))]
     runs = [r for h in results["horizons"].values() for r in rows_of(h)]
     limited = sum(r.data_limited for r in runs)

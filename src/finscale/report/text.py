@@ -107,3 +107,36 @@ def best_row(h: Mapping[str, Any]) -> ScalingRow:
 
 def beats_text(comparison: Mapping[str, Any]) -> str:
     return "beats" if comparison["beats"] else "does not beat"
+
+
+# A PBO at or above this share says the search's winner is indistinguishable from luck.
+LUCK_PBO = 0.5
+
+
+def pbo_text(pbo: Mapping[str, Any] | None) -> str:
+    """'PBO 0.56 over 16 trials (luck: ...)', or why it is not known."""
+    if not pbo or pbo.get("value") is None:
+        return f"PBO n/a ({(pbo or {}).get('skipped', 'not computed')})"
+    words = (
+        "the in-sample best trial is no better than a random one out of sample: luck"
+        if pbo["value"] >= LUCK_PBO
+        else "the search's ranking mostly holds out of sample"
+        if pbo["value"] < 0.2
+        else "the search's ranking partly holds out of sample"
+    )
+    return f"PBO {fmt(pbo['value'], 2)} over {pbo['trials']} trials ({words})"
+
+
+def is_luck(pbo: Mapping[str, Any] | None) -> bool:
+    return bool(pbo) and pbo.get("value") is not None and pbo["value"] >= LUCK_PBO
+
+
+def sharpe_text(sharpe: Mapping[str, Any] | None) -> str:
+    """'0.41 [-0.52, 1.33]' (annualised), or 'n/a'."""
+    if not sharpe or sharpe.get("value") is None:
+        return NA_TEXT
+    low, high = sharpe["interval"]
+    return fmt_interval(sharpe["value"], low, high, 2)
+
+
+NA_TEXT = "n/a"

@@ -14,12 +14,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from finscale.analysis.records import CrossBudgetCell, EvaluationRun
+from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials
 from finscale.analysis.results import experiment_rows, json_safe, scaling_results
 from finscale.atomic import write_json_atomic, write_text_atomic
 from finscale.config import StudyConfig
 from finscale.errors import InputError
 from finscale.hpo import STUDY_FILE
+from finscale.hpo.attrs import (
+    VAL_DATES_ATTR,
+    VAL_LABELS_ATTR,
+    VAL_PREDICTIONS_ATTR,
+    VAL_RETURNS_ATTR,
+)
 from finscale.report import StudyFiles
 from finscale.report import write_report as write_report_document
 from finscale.scale.layout import (
@@ -83,6 +89,39 @@ def _parsed(kind: Any, record: dict[str, Any], path: Path) -> Any:
         ) from None
 
 
+def study_trials(folder: Path, study: str) -> list[dict[str, Any]]:
+    """A study's finished trials' records in number order: the per-trial files, or the
+    export of finished trials where those are gone."""
+    trials = [read_json(p) for p in sorted((folder / "trials").glob("trial_*.json"))]
+    if not trials:
+        trials = read_json(folder / f"{study}_all_trials.json") or []
+    return sorted((t for t in trials if t), key=lambda t: t["number"])
+
+
+def load_search(run_dir: Path, study: str) -> SearchTrials | None:
+    """What a study's trials predicted on its validation dates, from its study.json and
+    trial records; None when the study stored no validation labels."""
+    folder = study_dir(run_dir, study)
+    info = read_json(folder / STUDY_FILE) or {}
+    if not info.get(VAL_LABELS_ATTR):
+        return None
+    dates = tuple(info[VAL_DATES_ATTR])
+    complete = [t for t in study_trials(folder, study) if t.get("state") == "COMPLETE"]
+    predictions = {}
+    for t in complete:
+        stored = ((t.get("optuna") or {}).get("user_attrs") or {}).get(VAL_PREDICTIONS_ATTR)
+        if t.get("duplicate_of") is None and stored and len(stored) == len(dates):
+            predictions[t["number"]] = tuple(stored)
+    return SearchTrials(
+        study=study,
+        dates=dates,
+        labels=tuple(info[VAL_LABELS_ATTR]),
+        next_day_returns=tuple(info[VAL_RETURNS_ATTR]),
+        predictions=predictions,
+        complete=len(complete),
+    )
+
+
 def build_results(run_dir: Path) -> dict[str, Any]:
     """Write experiment_results.csv and scaling.json of a scaling study's run directory
     from what its stages stored; returns the scaling.json content."""
@@ -100,33 +139,37 @@ def build_results(run_dir: Path) -> dict[str, Any]:
         budgets = [b for (b, h) in evaluations if h == horizon]
         baselines[horizon] = [read_json(baselines_path(run_dir, horizon, f)) for f in folds]
         cells[horizon] = load_cross_budget_cells(run_dir, horizon, budgets)
-    out = scaling_results(run_dir.name, info["config"], evaluations, baselines, cells)
+    searches = {
+        (study["budget"], study["horizon_days"]): load_search(run_dir, study["study_name"])
+        for study in info["studies"]
+    }
+    out = scaling_results(run_dir.name, info["config"], evaluations, baselines, cells, searches)
     write_json_atomic(run_dir / SCALING_JSON, json_safe(out))
     return out
 
 
-def load_study_files(run_dir: Path, study: str, seeds: int) -> StudyFiles:
+def load_study_files(run_dir: Path, study: str, seeds: int, fold: int | None = None) -> StudyFiles:
     """What the report draws of one study: its study.json, its finished trials' records
-    and the learning curve of each seed's final evaluation."""
+    and the learning curve of each seed's final evaluation (on `fold` under
+    walk-forward: the report draws the last, trained on the most history)."""
     folder = study_dir(run_dir, study)
-    trials = [read_json(p) for p in sorted((folder / "trials").glob("trial_*.json"))]
-    if not trials:  # a run whose per-trial records are gone: the export of finished trials
-        trials = read_json(folder / f"{study}_all_trials.json") or []
+    trials = study_trials(folder, study)
     curves = [
-        (read_json(evaluation_path(run_dir, study, seed)) or {}).get("learning_curve", [])
+        (read_json(evaluation_path(run_dir, study, seed, fold)) or {}).get("learning_curve", [])
         for seed in range(seeds)
     ]
-    trials = sorted((t for t in trials if t), key=lambda t: t["number"])
     return StudyFiles(read_json(folder / STUDY_FILE) or {}, trials, curves)
 
 
 def study_files_of(run_dir: Path, results: Mapping[str, Any]) -> dict[tuple[str, int], StudyFiles]:
     """The study files of every (horizon, budget) row of `results` (scaling.json)."""
-    return {
-        (horizon, row["budget"]): load_study_files(run_dir, row["study"], row["seeds"])
-        for horizon, h in results.get("horizons", {}).items()
-        for row in h["budgets"]
-    }
+    out = {}
+    for horizon, h in results.get("horizons", {}).items():
+        last_fold = h["folds"][-1]["fold"] if h.get("folds") else None
+        for row in h["budgets"]:
+            files = load_study_files(run_dir, row["study"], row["seeds"], last_fold)
+            out[(horizon, row["budget"])] = files
+    return out
 
 
 def write_report(run_dir: Path, results: Mapping[str, Any]) -> list[Path]:
