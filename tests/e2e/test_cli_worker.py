@@ -304,3 +304,123 @@ def test_bad_worker_options_are_one_line_errors(args, message, finscale):
     assert code == 2, stderr
     assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("error: ")
     assert message in stderr
+
+
+# ---------------------------------------------------------------- evaluation units
+
+
+def searched_on_postgres(tmp_path, url, **overrides):
+    """The tiny walk-forward study searched on the server (the head's side): its
+    pipeline, with every study's evaluation queue created."""
+    from dataclasses import replace
+
+    from finscale.scale import Pipeline, write_scale_file
+    from tests.scale.tiny import TINY_WALK_FORWARD_SETS, QuietReporter, tiny_scale_spec
+
+    sets = {**TINY_WALK_FORWARD_SETS, **BEATS, "scale.budgets": "4K,16K", **overrides}
+    spec = replace(tiny_scale_spec(tmp_path / "head", tmp_path / "store", **sets), storage=url)
+    spec.run_dir.mkdir(parents=True)
+    write_scale_file(spec)
+    pipeline = Pipeline(spec, QuietReporter())
+    pipeline.hpo()
+    return pipeline
+
+
+def unit_worker_args(url, pipeline, *extra):
+    studies = [f"--study={pipeline.spec.study_name(b, h)}" for b, h in pipeline.spec.studies()]
+    return ["worker", "--storage", url, *studies, "--wait-minutes", "2", *extra]
+
+
+def units_by_state(pipeline):
+    from finscale.scale.units import Unit, open_queue
+
+    out = {}
+    for budget, horizon in pipeline.spec.studies():
+        queue = open_queue(pipeline.spec.study_spec(budget, horizon))
+        for trial in queue.get_trials(deepcopy=False):
+            out.setdefault((budget, Unit.of(trial)), []).append(trial)
+    return out
+
+
+@pytest.mark.slow
+def test_two_workers_finish_every_evaluation_unit_exactly_once(
+    tmp_path, postgres_server, postgres_url
+):
+    pipeline = searched_on_postgres(tmp_path, postgres_url)
+    posted = pipeline.post_evaluation()
+    assert posted.count == 2 * 3 * 2  # budgets x folds x seeds
+    workers = [start(unit_worker_args(postgres_url, pipeline), tmp_path) for _ in range(2)]
+    outputs = communicate(workers)
+    for proc, (stdout, stderr) in zip(workers, outputs, strict=True):
+        assert proc.returncode == 0, stderr
+        assert "evaluation: every posted unit is done" in stdout
+        assert "running them as the scaling study posts them" in stderr
+    units = units_by_state(pipeline)
+    assert len(units) == posted.count
+    runners = collections.Counter()
+    for trials in units.values():
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        assert len(complete) == 1 and len(trials) == 1  # claimed once, run once
+        runners[complete[0].user_attrs["worker"]["pid"]] += 1
+    print(f"units per worker: {dict(runners)}")
+    assert set(runners) == {w.pid for w in workers}
+    # The head collects the workers' records without training, and they are the runs
+    # it would have made itself: same key, fold and seed.
+    pipeline.reporter.units.clear()
+    pipeline._work_queues(posted)
+    assert all(skipped for *_, skipped in pipeline.reporter.units)
+    pipeline.collect_evaluation(posted)
+    pipeline.baselines()
+    from finscale.scale import build_results
+
+    results = build_results(pipeline.spec.run_dir)
+    assert [f["fold"] for f in results["horizons"]["1"]["folds"]] == [0, 1, 2]
+    rerun = pipeline.post_evaluation()
+    assert rerun.count == 0  # every unit is stored in the run directory now
+    assert_no_password(postgres_server.password, tmp_path, *(o + e for o, e in outputs))
+
+
+@pytest.mark.slow
+def test_a_killed_workers_evaluation_unit_is_rerun_by_another(
+    tmp_path, postgres_server, postgres_url
+):
+    from finscale.scale.units import RUN_ATTR
+
+    # Long enough to be caught mid-run: 40 epochs without early stopping per unit.
+    slow = {"train.max_epochs": 40, "train.patience": 40, "scale.budgets": "4K", "scale.seeds": 1}
+    pipeline = searched_on_postgres(tmp_path, postgres_url, **slow)
+    posted = pipeline.post_evaluation()
+    doomed = start(unit_worker_args(postgres_url, pipeline), tmp_path)
+    deadline = time.time() + 120
+    victim = None
+    while victim is None and time.time() < deadline:
+        for trials in units_by_state(pipeline).values():
+            for t in trials:
+                if (
+                    t.state == TrialState.RUNNING
+                    and t.user_attrs.get("worker", {}).get("pid") == doomed.pid
+                ):
+                    victim = t
+        time.sleep(0.2)
+    assert victim is not None, doomed.communicate(timeout=5)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    survivor = start(unit_worker_args(postgres_url, pipeline), tmp_path)
+    _, stderr = survivor.communicate(timeout=400)
+    assert survivor.returncode == 0, stderr
+    units = units_by_state(pipeline)
+    assert len(units) == posted.count == 3
+    for trials in units.values():
+        assert sum(t.state == TrialState.COMPLETE for t in trials) == 1
+    dead = next(t for trials in units.values() for t in trials if t.number == victim.number)
+    assert dead.state == TrialState.FAIL and RUN_ATTR not in dead.user_attrs
+    assert "no heartbeat for over 3 s" in dead.user_attrs["fail_reason"]
+    retry = [
+        t
+        for trials in units.values()
+        for t in trials
+        if t.user_attrs.get(RETRY_ATTR) == dead.number
+    ]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    assert retry[0].user_attrs["worker"]["pid"] == survivor.pid
+    pipeline.collect_evaluation(posted)

@@ -155,3 +155,39 @@ def test_each_study_carries_its_pbo_and_each_budget_its_sharpe_and_dsr(walk_copy
     label = results["horizons"]["1"]["budgets"][1]["budget_label"]
     assert f"the search at {label}: **its winner is indistinguishable from luck**" in answer
     assert answer.count("indistinguishable from luck") == 1
+
+
+def test_local_workers_run_evaluation_units_side_by_side(walk_copy):
+    import collections
+    from dataclasses import replace
+
+    from finscale.hpo.attrs import RETRY_ATTR
+    from finscale.scale import Pipeline
+    from finscale.scale.units import RUN_ATTR, Unit, open_queue
+    from tests.scale.tiny import QuietReporter
+
+    shutil.rmtree(walk_copy / "evaluation")
+    # Seeds 2-5 are new units; seeds 0-1 are completed on the queues already and are
+    # collected from them without training.
+    spec = replace(spec_of(walk_copy, **TINY_WALK_FORWARD_SETS, **{"scale.seeds": 6}), workers=2)
+    pipeline = Pipeline(spec, QuietReporter())
+    pipeline.load_winners()
+    pipeline.evaluation()
+    runners = collections.Counter()
+    for budget, horizon in spec.studies():
+        queue = open_queue(spec.study_spec(budget, horizon))
+        trials = queue.get_trials(deepcopy=False)
+        assert not any(RETRY_ATTR in t.user_attrs for t in trials)
+        units = collections.Counter(Unit.of(t) for t in trials)
+        assert set(units.values()) == {1} and len(units) == 3 * 6  # each unit run once
+        for t in trials:
+            runners[t.user_attrs["worker"]["pid"]] += Unit.of(t).seed >= 2
+            assert t.user_attrs[RUN_ATTR]["seed"] == Unit.of(t).seed
+        for fold in range(3):
+            for seed in range(6):
+                assert evaluation_path(
+                    walk_copy, spec.study_name(budget, horizon), seed, fold
+                ).exists()
+    new_runners = {pid: n for pid, n in runners.items() if n}
+    print(f"new units per process: {new_runners}")
+    assert len(new_runners) == 2

@@ -107,12 +107,15 @@ def evaluate_seed(
     seed: int,
     on_epoch: Callable[[Any], None] | None = None,
     fold: int | None = None,
+    key: str | None = None,
 ) -> EvaluationRun:
     """Train the winner's architecture with its training values and `seed` on the train
     split, early-stopped on val, then predict val and test once.
 
     `prepared` is the study's `finscale.hpo.study.Prepared` (dataset, grid, plan);
     under walk-forward, with `fold`, its dataset is that fold's (`Prepared.on`).
+    `key`: the run's input key when another process computed it (a worker running
+    the head's unit on its own device); by default the key of these inputs.
     Returns the run, predictions included.
     """
     import numpy as np
@@ -137,7 +140,7 @@ def evaluate_seed(
     fitted = np.sort(np.concatenate([windows.rows("train").numpy(), windows.rows("val").numpy()]))
     returns = prepared.dataset.next_day_returns()
     return EvaluationRun(
-        key=evaluation_key(prepared.info, winner, config, seed, fold),
+        key=key or evaluation_key(prepared.info, winner, config, seed, fold),
         tier=prepared.info["tier"],
         seed=seed,
         winner=winner,

@@ -162,6 +162,7 @@ def worker_command(
         )
     base_seed = seed if seed is not None else secrets.randbelow(SEED_BASES)
     err = err_console()
+    joined = []
     for name in study:
         spec, attrs = join_spec(
             storage,
@@ -186,6 +187,44 @@ def worker_command(
         clear_stop(spec.run_dir)
         if not run_with_progress(spec, prepared):
             return  # stopped: the later studies wait for the same command
+        joined.append((spec, prepared))
+    run_evaluation_units(joined, workers)
+
+
+def run_evaluation_units(joined: list, workers: int) -> None:
+    """After the searches: the evaluation units that the scaling study's head posts on
+    each joined study's queue, run here beside the head and any other workers."""
+    from finscale.hpo import StopRequested
+    from finscale.scale.units import open_queue, spawn_queue_workers, work_queues
+
+    joined = [(spec, prepared) for spec, prepared in joined if open_queue(spec) is not None]
+    if not joined:
+        return  # plain `finscale hpo` studies: no scaling study will post units
+    specs = [spec for spec, _ in joined]
+    names = ", ".join(spec.study_name for spec in specs)
+    say(f"evaluation units of {names}: running them as the scaling study posts them", err_console())
+
+    def on_unit(spec, unit, run, seconds) -> None:
+        what = (
+            f"val log loss {run.val_metrics['log_loss']:.4f}, {run.epochs_run} epochs"
+            if run is not None
+            else "failed (the head reports why)"
+        )
+        say(f"  {spec.study_name} {unit.name}: {what}, {seconds:.0f} s")
+
+    children = spawn_queue_workers(specs, range(1, workers), None, True)
+    try:
+        ran = work_queues(
+            specs,
+            on_unit=on_unit,
+            prepared={spec.study_name: prepared for spec, prepared in joined},
+        )
+        say(f"evaluation: every posted unit is done; {ran} ran in this process")
+    except StopRequested as exc:
+        say(f"evaluation stopped ({exc}); the unit in flight was queued again")
+    finally:
+        for child in children:
+            child.join()
 
 
 def run_with_progress(spec, prepared) -> bool:

@@ -28,6 +28,11 @@ TRAIN_SECONDS_ATTR = "train_seconds"
 # On a study: the folder of records it was imported from.
 IMPORTED_FROM_ATTR = "imported_from"
 
+# ---------------------------------------------------------------- studies
+# The evaluation queue of a scaling study's study X is the Optuna study X + this suffix
+# in the same storage (`finscale.scale.units`): not a search, never joined as one.
+EVALUATION_QUEUE_SUFFIX = "_evaluation"
+
 # ---------------------------------------------------------------- study user attrs
 STUDY_NAME_ATTR = "study_name"
 BUDGET_ATTR = "budget"

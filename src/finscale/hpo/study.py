@@ -32,6 +32,7 @@ from finscale.errors import InputError
 from finscale.hpo.attrs import (
     BUDGET_ATTR,
     CONFIG_ATTR,
+    EVALUATION_QUEUE_SUFFIX,
     FORCED_ATTR,
     FORCED_EXTREMES_ATTR,
     IMPORTED_FROM_ATTR,
@@ -163,7 +164,11 @@ def _not_joinable(
             "on it); join a study made by finscale hpo or finscale scale",
             "--study",
         )
-    names = sorted(s.study_name for s in storage.get_all_studies())
+    names = sorted(
+        s.study_name
+        for s in storage.get_all_studies()
+        if not s.study_name.endswith(EVALUATION_QUEUE_SUFFIX)
+    )
     there = f"studies there: {', '.join(names)}" if names else "it holds no study yet"
     return InputError(
         f"no study {name} in {redact(url)} ({there}); create it with finscale hpo (or scale) "

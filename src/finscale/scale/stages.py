@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from finscale.analysis.baselines import C_GRID
 from finscale.analysis.cross_budget import cell_key, cross_budget_cell, plan_pairs
-from finscale.analysis.evaluate import evaluate_seed, evaluation_key, input_key, winner_of
+from finscale.analysis.evaluate import evaluation_key, input_key, winner_of
 from finscale.analysis.records import Winner
 from finscale.atomic import write_json_atomic
 from finscale.errors import InputError, RunError
@@ -29,6 +29,7 @@ from finscale.hpo import Prepared, StopRequested, StopSignal, StudySpec
 from finscale.scale.layout import baselines_path, cross_budget_path, evaluation_path, stored
 from finscale.scale.results import build_results, write_report
 from finscale.scale.spec import ScaleSpec
+from finscale.scale.units import open_queue
 from finscale.units import format_budget
 
 STAGES = ("hpo", "evaluation", "baselines", "cross_budget", "results", "report")
@@ -68,6 +69,19 @@ class PlannedCell:
     @property
     def architecture_of(self) -> int:
         return self.target.budget
+
+
+@dataclass
+class PostedUnits:
+    """The final-evaluation units a run posted: by (budget, horizon), each unit's input
+    key, and the study's queue."""
+
+    pending: dict[tuple[int, int], dict[Any, str]] = field(default_factory=dict)
+    queues: dict[tuple[int, int], Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return sum(len(keys) for keys in self.pending.values())
 
 
 class Pipeline:
@@ -174,6 +188,10 @@ class Pipeline:
 
             def run(study_spec=study_spec, budget=budget, horizon=horizon, box=box) -> bool:
                 prepared = self.prepared(budget, horizon)
+                if "://" in study_spec.storage:
+                    # Its evaluation queue, so that a worker that joins the search on
+                    # the shared storage knows evaluation units will follow.
+                    open_queue(study_spec, create=True)
                 callbacks = dict(self.reporter.hpo_callbacks(study_spec, prepared))
                 on_start = callbacks.pop("on_start", None)
 
@@ -232,40 +250,109 @@ class Pipeline:
     # ------------------------------------------------------------ evaluation
 
     def evaluation(self) -> None:
+        """Every (fold, seed) run of every winner. The units the run directory lacks are
+        posted on each study's queue (`finscale.scale.units`), run here and by any
+        local (`--workers N`) or remote (`finscale worker`) workers, each exactly
+        once, and their records written into the run directory."""
+        import torch
+
+        from finscale.scale.units import spawn_queue_workers
+
+        posted = self.post_evaluation()
+        if not posted.pending:
+            return
+        specs = [self.spec.study_spec(b, h) for b, h in posted.pending]
+        children = spawn_queue_workers(specs, range(1, self.spec.workers), self.spec.run_dir, False)
+        threads = torch.get_num_threads()
+        try:
+            self._work_queues(posted)
+        finally:
+            torch.set_num_threads(threads)
+            for child in children:
+                child.join()
+        self.collect_evaluation(posted)
+
+    def post_evaluation(self) -> PostedUnits:
+        """Report the units already stored as skipped, and post the others on their
+        studies' queues."""
+        from finscale.scale.units import Unit, open_queue, post_units
+
         seeds = range(self.spec.config.scale.seeds)
-        units = [
-            (b, h, f, s)
-            for b, h in self.spec.studies()
-            for f in self.spec.config.evaluation.scored_folds
-            for s in seeds
-        ]
-        self.reporter.stage("evaluation", len(units))
-        with StopSignal(self.spec.run_dir) as stop:
-            for budget, horizon, fold, seed in units:
-                winner = self.winners[(budget, horizon)]
+        folds = self.spec.config.evaluation.scored_folds
+        posted = PostedUnits()
+        stored_units = []
+        for budget, horizon in self.spec.studies():
+            winner = self.winners[(budget, horizon)]
+            info = self.prepared(budget, horizon).info
+            config = self.spec.horizon_config(horizon)
+            for fold in folds:
+                for seed in seeds:
+                    unit, key = Unit(fold, seed), evaluation_key(info, winner, config, seed, fold)
+                    if stored(evaluation_path(self.spec.run_dir, winner.study, seed, fold), key):
+                        stored_units.append((budget, horizon, unit))
+                    else:
+                        posted.pending.setdefault((budget, horizon), {})[unit] = key
+        self.reporter.stage("evaluation", len(stored_units) + posted.count)
+        for budget, horizon, unit in stored_units:
+            where = f"{self.winners[(budget, horizon)].study} {unit.name}"
+            self._unit("evaluation", budget, horizon, where, lambda: True)
+        for (budget, horizon), keys in posted.pending.items():
+            queue = open_queue(self.spec.study_spec(budget, horizon), create=True)
+            config = self.spec.horizon_config(horizon)
+            post_units(queue, self.winners[(budget, horizon)], config, keys)
+            posted.queues[(budget, horizon)] = queue
+        return posted
 
-                def run(
-                    budget=budget, horizon=horizon, fold=fold, seed=seed, winner=winner
-                ) -> bool:
-                    prepared = self.prepared(budget, horizon)
-                    config = self.spec.horizon_config(horizon)
-                    path = evaluation_path(self.spec.run_dir, winner.study, seed, fold)
-                    key = evaluation_key(prepared.info, winner, config, seed, fold)
-                    if stored(path, key):
-                        return True
-                    evaluated = evaluate_seed(
-                        self.scored(budget, horizon, fold),
-                        config,
-                        winner,
-                        seed,
-                        on_epoch=lambda r: self._check_stop(stop),
-                        fold=fold,
-                    )
-                    write_json_atomic(path, evaluated.to_dict())
-                    return False
+    def collect_evaluation(self, posted: PostedUnits) -> None:
+        """Write every posted unit's completed record into the run directory; a unit
+        that no worker completed is an error that says why it failed."""
+        from finscale.scale.units import completed_runs, failed_reasons
 
-                where = f"{winner.study} seed {seed}{_fold_words(fold)}"
-                self._unit("evaluation", budget, horizon, where, run)
+        for (budget, horizon), keys in posted.pending.items():
+            queue, winner = posted.queues[(budget, horizon)], self.winners[(budget, horizon)]
+            records = completed_runs(queue)
+            missing = [unit for unit in keys if unit not in records]
+            if missing:
+                reasons = failed_reasons(queue, missing)
+                unit = missing[0]
+                raise RunError(
+                    f"study {winner.study}: {len(missing)} evaluation run(s) did not finish, "
+                    f"{unit.name} with: {reasons.get(unit, 'no worker finished it')}; "
+                    "rerun to retry them"
+                )
+            for unit in keys:
+                path = evaluation_path(self.spec.run_dir, winner.study, unit.seed, unit.fold)
+                write_json_atomic(path, records[unit])
+
+    def _work_queues(self, posted: PostedUnits) -> None:
+        """This process's share of the posted units, each reported as it runs; units that
+        other workers ran are reported when their queue is done."""
+        from finscale.hpo.control import CoreShare
+        from finscale.scale.units import QueueWork, work_queue
+
+        with StopSignal(self.spec.run_dir) as stop, CoreShare() as cores:
+            for (budget, horizon), queue in posted.queues.items():
+                study = self.winners[(budget, horizon)].study
+                mine: set = set()
+
+                def on_start(unit, budget=budget, horizon=horizon, study=study) -> None:
+                    self.reporter.unit("evaluation", budget, horizon, f"{study} {unit.name}")
+
+                def on_unit(unit, run, seconds, mine=mine) -> None:
+                    mine.add(unit)
+                    self.reporter.done(seconds, False)
+
+                work = QueueWork(
+                    queue,
+                    self.spec.study_spec(budget, horizon),
+                    self.prepared(budget, horizon),
+                    scored=lambda fold, b=budget, h=horizon: self.scored(b, h, fold),
+                )
+                work_queue(work, stop, cores, on_start, on_unit, wait_for_post=False)
+                for unit in posted.pending[(budget, horizon)]:
+                    if unit not in mine:
+                        where = f"{study} {unit.name} (run by another worker)"
+                        self._unit("evaluation", budget, horizon, where, lambda: True)
 
     # ------------------------------------------------------------ baselines
 
