@@ -136,6 +136,18 @@ def test_every_resample_row_equals_the_metrics_of_its_dates(market, indices):
             _assert_same(float(got[metric][r]), expected[metric], f"row {r} {metric}")
 
 
+def test_resampled_auc_counts_ties_and_repeated_dates_as_scikit_learn(market, indices):
+    from sklearn.metrics import roc_auc_score
+
+    y, signal = market
+    # Two decimals: many tied scores, and each resample repeats dates.
+    p = np.round(_sigmoid(signal), 2)
+    rows = indices[:8]
+    got = resampled_metrics(y, p, rows)["roc_auc"]
+    expected = [roc_auc_score(y[dates], p[dates]) for dates in rows]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
 def test_one_class_resample_gives_nan_auc_and_brier_skill():
     y = np.array([0, 0, 1, 1, 0, 1])
     p = np.array([0.1, 0.2, 0.7, 0.8, 0.3, 0.6])

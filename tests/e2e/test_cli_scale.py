@@ -129,6 +129,33 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, monke
     assert not run_dir.exists()
 
 
+@pytest.mark.parametrize(
+    ("sets", "key"),
+    [
+        (["evaluation.folds=1"], "evaluation.folds"),
+        (["evaluation.pbo_blocks=15"], "evaluation.pbo_blocks"),
+        (["evaluation.scheme=walk_forward", "evaluation.search_fraction=0.02"], "search_fraction"),
+        (["evaluation.scheme=walk_forward", "evaluation.folds=60"], "evaluation.folds"),
+        (
+            ["evaluation.window=rolling", "evaluation.rolling_days=40"],
+            "evaluation.rolling_days",
+        ),
+    ],
+)
+def test_bad_evaluation_values_name_their_key_before_any_training(
+    sets, key, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("FINSCALE_STORE", str(tmp_path / "store"))
+    run_dir = tmp_path / "run"
+    flags = [arg for item in sets for arg in ("--set", item)]
+    code = main(["scale", "--preset", "quick", "--run-dir", str(run_dir), *flags])
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and key in lines[0], stderr
+    assert not run_dir.exists()  # no run directory, no study, nothing trained
+
+
 def test_a_run_directory_refuses_other_data(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FINSCALE_STORE", str(tmp_path / "store"))
     run_dir = tmp_path / "run"

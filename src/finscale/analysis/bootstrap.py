@@ -196,6 +196,26 @@ def _roc_auc_rows(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return auc
 
 
+def _roc_auc_of_draws(y: np.ndarray, p: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`_roc_auc_rows(y[rows], p[rows])` without ranking every row: each draw only
+    repeats the original samples, so its Mann-Whitney U counts, for each distinct
+    score, the drawn positives at it against the drawn negatives below it (ties
+    half). y, p: (n,); rows: (n_rows, n) indices into them."""
+    values, inverse = np.unique(p, return_inverse=True)
+    n_rows, n_values = rows.shape[0], values.size
+    cells = (np.arange(n_rows)[:, None] * n_values + inverse[rows]).ravel()
+    positive = y[rows].ravel().astype(float)
+    size = n_rows * n_values
+    pos = np.bincount(cells, weights=positive, minlength=size).reshape(n_rows, n_values)
+    neg = np.bincount(cells, weights=1.0 - positive, minlength=size).reshape(n_rows, n_values)
+    below = np.cumsum(neg, axis=1) - neg
+    u_statistic = (pos * (below + 0.5 * neg)).sum(axis=1)
+    pairs = pos.sum(axis=1) * neg.sum(axis=1)
+    auc = np.full(n_rows, math.nan)
+    np.divide(u_statistic, pairs, out=auc, where=pairs > 0)
+    return auc
+
+
 def _ece_rows(labels: np.ndarray, probs: np.ndarray, n_bins: int = ECE_BINS) -> np.ndarray:
     """Expected calibration error of every row, as `metrics.expected_calibration_error`."""
     n_rows, n_cols = probs.shape
@@ -224,12 +244,25 @@ def sample_log_loss(labels: Any, probs: Any) -> np.ndarray:
 
 
 def _metric_rows(
-    labels: np.ndarray, probs: np.ndarray, threshold: float, names: tuple[str, ...] = METRICS
+    labels: np.ndarray,
+    probs: np.ndarray,
+    threshold: float,
+    names: tuple[str, ...] = METRICS,
+    source: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Metrics in `names` of every row of (labels, probs), both shape (n_resamples, n_samples)."""
+    """Metrics in `names` of every row of (labels, probs), both shape (n_resamples, n_samples).
+
+    `source`: (y, p, rows) with labels = y[rows] and probs = p[rows], which
+    lets the log loss gather per-sample losses and the AUC count draws instead
+    of ranking every row (the same values).
+    """
     out: dict[str, np.ndarray] = {}
     if "log_loss" in names:
-        out["log_loss"] = sample_log_loss(labels, probs).mean(axis=1)
+        if source is None:
+            out["log_loss"] = sample_log_loss(labels, probs).mean(axis=1)
+        else:  # each sample's loss once, then gathered: a draw only repeats samples
+            y, p, rows = source
+            out["log_loss"] = sample_log_loss(y, p)[rows].mean(axis=1)
     if "brier" in names or "brier_skill" in names:
         brier = ((probs - labels) ** 2).mean(axis=1)
         if "brier" in names:
@@ -243,7 +276,9 @@ def _metric_rows(
             skill = 1.0 - brier / np.where(defined, reference, 1.0)
             out["brier_skill"] = np.where(defined, skill, math.nan)
     if "roc_auc" in names:
-        out["roc_auc"] = _roc_auc_rows(labels, probs)
+        out["roc_auc"] = (
+            _roc_auc_rows(labels, probs) if source is None else _roc_auc_of_draws(*source)
+        )
     if {"accuracy", "precision", "recall", "f1"} & set(names):
         hard = probs >= threshold
         positive = labels == 1.0
@@ -285,7 +320,7 @@ def resampled_metrics(
     if p2.shape[0] != 1:
         raise ValueError(f"resampled_metrics takes one set of predictions, got {p2.shape[0]}")
     indices = _checked_indices(indices, y.size)
-    return _metric_rows(y[indices], p2[0][indices], threshold)
+    return _metric_rows(y[indices], p2[0][indices], threshold, source=(y, p2[0], indices))
 
 
 def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -339,9 +374,11 @@ def summarize_runs(
     full = {name: np.empty(n_seeds) for name in METRICS}
     resampled = {name: np.zeros(n_resamples) for name in METRICS}
     for seed_row, p in enumerate(preds):
-        for name, values in _metric_rows(y[identity], p[identity], threshold).items():
+        at_once = _metric_rows(y[identity], p[identity], threshold, source=(y, p, identity))
+        for name, values in at_once.items():
             full[name][seed_row] = values[0]
-        for name, values in _metric_rows(labels, p[indices], threshold).items():
+        drawn = _metric_rows(labels, p[indices], threshold, source=(y, p, indices))
+        for name, values in drawn.items():
             resampled[name] += values / n_seeds
 
     t_quantile = float(stats.t.ppf(0.5 + level / 2.0, n_seeds - 1)) if n_seeds > 1 else 0.0
@@ -455,7 +492,10 @@ def paired_difference(
 
     def per_seed(preds: np.ndarray, rows: np.ndarray, row_labels: np.ndarray) -> np.ndarray:
         return np.stack(
-            [_metric_rows(row_labels, p[rows], threshold, names)[metric] for p in preds]
+            [
+                _metric_rows(row_labels, p[rows], threshold, names, (y, p, rows))[metric]
+                for p in preds
+            ]
         )
 
     full_a = per_seed(preds_a, identity, y[identity])[:, 0]

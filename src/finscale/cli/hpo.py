@@ -145,9 +145,10 @@ def worker_command(
     max_temp: MaxTempOpt = None,
     store: StoreOpt = None,
 ) -> None:
-    """Join a study on a shared storage and run its trials until the study has its count.
-    The config, grid and trial target come from the study itself, so every worker
-    searches the same space. Start one per GPU, on as many machines as you have
+    """Join a study on a shared storage and run its trials until the study has its count,
+    then the final-evaluation units a scaling study posts for it. The config, grid
+    and trial target come from the study itself, so every worker searches the same
+    space. Start one per GPU, on as many machines as you have
     (docs/distributed.md); `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
     from finscale.hpo import SEED_BASES, clear_stop, join_spec, prepare, redact
 

@@ -21,7 +21,7 @@ from finscale.cli.options import (
     config_overrides,
     store_dir,
 )
-from finscale.cli.progress import ProgressRenderer, console, say
+from finscale.cli.progress import ProgressRenderer, console, err_console, say
 from finscale.units import architecture_label, format_budget, format_clock
 
 
@@ -64,6 +64,7 @@ def scale_command(
         new_scale_spec,
         write_scale_file,
     )
+    from finscale.scale.spec import check_data
 
     overrides = config_overrides(
         set_,
@@ -77,6 +78,8 @@ def scale_command(
     )
     spec = new_scale_spec(preset, config, overrides, run_dir, storage, store_dir(store), workers)
     check_run_dir_matches(spec)
+    with err_console().status("checking the data against the splits", spinner="dots"):
+        check_data(spec)
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     write_scale_file(spec)
     clear_stops(spec.run_dir)

@@ -407,7 +407,7 @@ def _split_table(
     labeled = ~np.isnan(table[LABEL].to_numpy())
     if evaluation.scheme == "walk_forward":
         walk = walk_forward_plan(len(table), labeled, config, evaluation)
-        check_walk_forward(walk, table, config)
+        check_walk_forward(walk, table, config, evaluation)
         table[SPLIT] = walk.search.assignment
         return table
     plan = plan_splits(

@@ -33,8 +33,14 @@ def walk_forward_plan(
     )
 
 
-def check_walk_forward(plan: WalkForwardPlan, table: pd.DataFrame, config: DataConfig) -> None:
-    """Every split of the search and of every fold holds the minimum sample count."""
+def check_walk_forward(
+    plan: WalkForwardPlan,
+    table: pd.DataFrame,
+    config: DataConfig,
+    evaluation: EvaluationConfig,
+) -> None:
+    """Every split of the search and of every fold holds the minimum sample count; an
+    error names the key to change."""
     least = config.min_samples_per_split
     search = split_counts(plan.search)
     if min(search["train"], search["val"]) < least:
@@ -46,13 +52,22 @@ def check_walk_forward(plan: WalkForwardPlan, table: pd.DataFrame, config: DataC
         )
     for k, fold in enumerate(plan.folds):
         counts = split_counts(fold)
-        if min(counts.values()) < least:
-            detail = ", ".join(f"{name} {n}" for name, n in counts.items())
+        if min(counts.values()) >= least:
+            continue
+        detail = ", ".join(f"{name} {n}" for name, n in counts.items())
+        if counts.get("test", 0) < least:
             raise InputError(
-                f"test fold {k} of {len(plan.folds)} gets {detail} samples; each split "
-                f"needs at least {least}: the history after the search holds fewer than "
-                f"folds x {least} test samples, or a fold's training history is too short. "
-                "Use fewer folds, a smaller search_fraction, a longer rolling_days or more "
+                f"test fold {k} of {len(plan.folds)} gets {detail} samples; each split needs "
+                f"at least {least}, and the history after the search holds fewer than folds x "
+                f"{least} test samples: use fewer folds, a smaller search_fraction or more "
                 "history",
-                "evaluation.search_fraction",
+                "evaluation.folds",
             )
+        rolling = evaluation.window == "rolling"
+        raise InputError(
+            f"test fold {k} of {len(plan.folds)} gets {detail} samples; each split needs at "
+            f"least {least}, and the fold's training history is too short: "
+            + ("use a longer rolling_days" if rolling else "raise search_fraction")
+            + " or more history",
+            "evaluation.rolling_days" if rolling else "evaluation.search_fraction",
+        )

@@ -154,3 +154,16 @@ def check_run_dir_matches(spec: ScaleSpec) -> None:
             "use another --run-dir or the same options",
             "--run-dir",
         )
+
+
+def check_data(spec: ScaleSpec) -> None:
+    """Build (or load from the store) every horizon's dataset, so that data that cannot
+    give the configured splits or walk-forward folds is an `InputError` naming the
+    key before a run directory or a study exists."""
+    from finscale.data.dataset import build_dataset
+    from finscale.data.store import DataStore
+
+    store = DataStore(spec.store_dir)
+    for horizon in spec.horizons:
+        config = spec.horizon_config(horizon)
+        build_dataset(config.data, store, evaluation=config.evaluation)

@@ -7,8 +7,9 @@ one atomic file per unit of work (a study, a seed, a horizon, a pair of
 budgets), each with the hash of its inputs: its resume key. A rerun skips every
 unit whose stored key matches and runs only what is missing or changed, so a
 crash or a stop costs at most the unit in flight. The HPO studies resume
-through their Optuna storage; results and report are cheap and rebuilt on
-every run.
+through their Optuna storage, and so do the final-evaluation units, which
+workers take from a queue beside each study (`finscale.scale.units`); results
+and report are cheap and rebuilt on every run.
 """
 
 from __future__ import annotations
