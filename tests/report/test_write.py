@@ -135,7 +135,10 @@ def test_html_is_self_contained_with_every_figure_and_verdict(report_run):
             assert f"{step['verdict']}{could} {change}" in text
         for row in h["budgets"]:
             for comparison in row["vs_baselines"].values():
-                verdict = "beats" if comparison["beats"] else "does not beat"
+                worse = comparison["log_loss"]["verdict"] == "worsens"
+                verdict = (
+                    "beats" if comparison["beats"] else "is beaten by" if worse else "does not beat"
+                )
                 assert verdict in text
         alpha = h["fit"]["alpha"]
         assert (

@@ -23,6 +23,7 @@ from finscale.report.study_files import StudyFiles
 from finscale.report.text import (
     beats_text,
     best_row,
+    could_detect_text,
     dates_text,
     difference_text,
     fit_text,
@@ -90,11 +91,7 @@ def short_answer_blocks(results: Mapping[str, Any]) -> list[Block]:
         best = best_row(h)
         items = steps_text(h)
         for name, c in sorted(best.vs_baselines.items()):
-            could = ""
-            if not c["beats"] and all_finite(c["log_loss"].get("mde")):
-                could = (
-                    f"; this study could detect a change of {fmt(c['log_loss']['mde'])} or larger"
-                )
+            could = could_detect_text(c["log_loss"])
             items.append(
                 f"best transformer ({best.budget_label}, chosen on validation) vs `{name}`: "
                 f"**{beats_text(c)}** it{could} (test log loss difference "

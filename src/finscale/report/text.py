@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from finscale.analysis.bootstrap import NO_DIFFERENCE
+from finscale.analysis.bootstrap import NO_DIFFERENCE, WORSENS
 from finscale.analysis.records import ScalingRow
 from finscale.report.figures import LOSS_DIGITS, all_finite, as_float, fmt
 from finscale.units import format_budget
@@ -106,7 +106,10 @@ def best_row(h: Mapping[str, Any]) -> ScalingRow:
 
 
 def beats_text(comparison: Mapping[str, Any]) -> str:
-    return "beats" if comparison["beats"] else "does not beat"
+    """'beats', 'does not beat' or, when its log loss is detectably higher, 'is beaten by'."""
+    if comparison["beats"]:
+        return "beats"
+    return "is beaten by" if comparison["log_loss"].get("verdict") == WORSENS else "does not beat"
 
 
 # A PBO at or above this share says the search's winner is indistinguishable from luck.
