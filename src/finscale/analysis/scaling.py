@@ -219,11 +219,11 @@ def fit_scaling_law(
         if not thetas:
             raise ValueError("starts is empty")
     weights = np.ones(n.size)
-    with _one_blas_thread():
+    with one_blas_thread():
         return problem.to_fit(problem.solve(thetas, weights), weights)
 
 
-def _one_blas_thread() -> Any:
+def one_blas_thread() -> Any:
     """Limit BLAS to one thread around many tiny L-BFGS-B solves.
 
     L-BFGS-B calls BLAS on 3-vectors; multithreaded OpenBLAS spins its threads
@@ -233,15 +233,19 @@ def _one_blas_thread() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _stratified_counts(n: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+def _stratified_counts(
+    n: np.ndarray, n_resamples: int, rng: np.random.Generator, within_counts: bool = True
+) -> np.ndarray:
     """How often each point is drawn in each resample, shape (n_resamples, n_points).
 
     Points are drawn with replacement within each distinct parameter count,
-    as many as it has, so every resample keeps every budget.
+    as many as it has, so every resample keeps every budget; or, without
+    `within_counts`, over all points at once (a table of single runs).
     """
     counts = np.zeros((n_resamples, n.size))
-    for value in np.unique(n):
-        members = np.flatnonzero(n == value)
+    strata = n if within_counts else np.zeros_like(n)
+    for value in np.unique(strata):
+        members = np.flatnonzero(strata == value)
         counts[:, members] = rng.multinomial(
             members.size, np.full(members.size, 1.0 / members.size), size=n_resamples
         )
@@ -256,6 +260,8 @@ def bootstrap_scaling_law(
     level: float = 0.95,
     grid: Any = None,
     resampled_losses: Any = None,
+    within_counts: bool = True,
+    huber_delta: float = HUBER_DELTA,
 ) -> dict[str, Any]:
     """Fit the law and bootstrap its parameters and predictions over the runs.
 
@@ -273,7 +279,8 @@ def bootstrap_scaling_law(
     date draws the budget comparisons use, so both tell one story). grid:
     parameter counts of the
     prediction band, default 50 log-spaced between the smallest and largest
-    n_params.
+    n_params. within_counts=False redraws the runs over the whole table
+    instead (a table of one run per parameter count, as `finscale fit-law` reads).
 
     Returns a JSON-able dict:
       fit: the full-sample `ScalingFit.to_dict()`;
@@ -285,7 +292,7 @@ def bootstrap_scaling_law(
     """
     n, loss = _checked_points(n_params, losses)
     grid, resampled_losses = _checked_bootstrap_args(n, n_resamples, level, grid, resampled_losses)
-    if resampled_losses is None and np.unique(n).size == n.size:
+    if within_counts and resampled_losses is None and np.unique(n).size == n.size:
         warnings.warn(
             "every parameter count has one run: the stratified bootstrap cannot vary the data "
             "and its intervals have zero width",
@@ -293,8 +300,8 @@ def bootstrap_scaling_law(
             stacklevel=2,
         )
 
-    full = fit_scaling_law(n, loss)
-    problem = _Problem(n, loss, HUBER_DELTA)
+    full = fit_scaling_law(n, loss, huber_delta)
+    problem = _Problem(n, loss, huber_delta)
     # A resample moves the optimum only a little, so the full-sample optimum is
     # the one start: on 300 resamples of 24 noisy runs it reached the objective of
     # the 12-start grid to 5e-8 at 1/20 of the cost. The grid is the fallback for
@@ -303,14 +310,14 @@ def bootstrap_scaling_law(
     grid_starts = problem.grid_starts()
 
     rng = np.random.default_rng(seed)
-    counts = _stratified_counts(n, int(n_resamples), rng)
+    counts = _stratified_counts(n, int(n_resamples), rng, within_counts)
     params = np.full((int(n_resamples), 3), math.nan)
-    with _one_blas_thread():
+    with one_blas_thread():
         for row, weights in enumerate(counts):
             solver, starts = problem, grid_starts
             if resampled_losses is not None:
                 # Same parameter counts, so the same units: the centre start still fits.
-                solver = _Problem(n, resampled_losses[row], HUBER_DELTA)
+                solver = _Problem(n, resampled_losses[row], huber_delta)
                 starts = solver.grid_starts()
             result = solver.solve(centre, weights)
             if not result.success:

@@ -15,6 +15,7 @@ import typer
 
 from finscale.cli.data import data_app
 from finscale.cli.hpo import hpo_app, stop_command, summary_command, worker_command
+from finscale.cli.law import fit_law_command
 from finscale.cli.model import grid, train_command
 from finscale.cli.scale import report_command, scale_command, validate_cross_budget_command
 from finscale.errors import InputError, RunError, os_error_line
@@ -35,6 +36,7 @@ app.command("summary")(summary_command)
 app.command("scale")(scale_command)
 app.command("report")(report_command)
 app.command("validate-cross-budget")(validate_cross_budget_command)
+app.command("fit-law")(fit_law_command)
 
 
 def main(argv: list[str] | None = None) -> int:
