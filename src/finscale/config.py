@@ -324,6 +324,26 @@ class ScaleConfig(_Strict):
     min_samples_per_param: float = Field(
         20.0, gt=0, description="below this many training samples per parameter: data-limited"
     )
+    data_fractions: tuple[float, ...] = Field(
+        (1.0,),
+        description="each winner is also retrained on the most recent fraction of its "
+        "training data (same validation and test), for the joint law L(N, D); must hold 1.0",
+    )
+
+    @field_validator("data_fractions", mode="before")
+    @classmethod
+    def _fraction_list(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        return items if isinstance(items, list | tuple) else [items]
+
+    @field_validator("data_fractions")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 < f <= 1.0 for f in value):
+            raise ValueError(f"fractions must lie in (0, 1], got {list(value)}")
+        if 1.0 not in value:
+            raise ValueError(f"must include 1.0, the runs every comparison uses, got {list(value)}")
+        return tuple(sorted(set(value)))
 
     @field_validator("budgets", mode="before")
     @classmethod

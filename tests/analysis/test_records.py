@@ -11,6 +11,7 @@ from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow
 # winner's epoch time was measured).
 EVALUATION_KEYS = {
     "fold",
+    "data_fraction",
     "train_span",
     "next_day_returns",
     "accumulation",

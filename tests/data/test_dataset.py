@@ -91,6 +91,27 @@ def test_the_normaliser_is_fitted_once_on_training_rows(bundled_a25, monkeypatch
     torch.testing.assert_close(data.features, torch.from_numpy(expected.astype(np.float32)))
 
 
+@pytest.mark.parametrize("fraction", [0.25, 0.5])
+def test_a_train_fraction_keeps_the_most_recent_training_samples_only(bundled_a25, fraction):
+    full = bundled_a25.windows()
+    part = bundled_a25.with_train_fraction(fraction).windows()
+    train, kept = full.rows("train").numpy(), part.rows("train").numpy()
+    assert len(kept) == round(len(train) * fraction)
+    np.testing.assert_array_equal(kept, train[-len(kept) :])  # the most recent ones
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(part.rows(split), full.rows(split))
+    # standardised on the rows it trains on, not on the whole training split
+    torch.testing.assert_close(
+        part.features[part.rows("train")].double().mean(0),
+        torch.zeros(25, dtype=torch.float64),
+        atol=1e-5,
+        rtol=0,
+    )
+    assert bundled_a25.with_train_fraction(1.0) is bundled_a25
+    with pytest.raises(ValueError, match="fraction"):
+        bundled_a25.with_train_fraction(0.0)
+
+
 def test_model_ready_table(bundled_a25):
     table = bundled_a25.model_ready()
     assert list(table.columns[:1]) == ["date"] and list(table.columns[-2:]) == ["label", "split"]

@@ -191,3 +191,46 @@ def test_local_workers_run_evaluation_units_side_by_side(walk_copy):
     new_runners = {pid: n for pid, n in runners.items() if n}
     print(f"new units per process: {new_runners}")
     assert len(new_runners) == 2
+
+
+def test_data_fraction_runs_give_the_joint_law_and_its_columns(walk_copy):
+    from finscale.document import render_markdown
+    from finscale.report.horizon import joint_law_blocks
+    from finscale.scale import Pipeline
+    from tests.scale.tiny import QuietReporter
+
+    # Without data-scaling runs the joint law is skipped with its reason; L(N) stands.
+    single = build_results(walk_copy)["horizons"]["1"]
+    assert "distinct training-sample counts" in single["joint_fit"]["skipped"]
+    assert "alpha" in single["fit"]
+    sets = {**TINY_WALK_FORWARD_SETS, "scale.data_fractions": [0.25, 0.5, 1.0]}
+    spec = spec_of(walk_copy, **sets)
+    from finscale.scale import write_scale_file
+
+    write_scale_file(spec)
+    pipeline = Pipeline(spec, QuietReporter())
+    pipeline.load_winners()
+    pipeline.evaluation()
+    results = build_results(walk_copy)
+    h = results["horizons"]["1"]
+    # the comparisons use the full-data runs only: unchanged by the extra runs
+    assert h["steps"] == single["steps"] and h["fit"] == single["fit"]
+    table = pd.read_csv(walk_copy / RESULTS_CSV)
+    assert len(table) == 3 * 3 * 2 * 3  # budgets x folds x seeds x fractions
+    columns = table.columns.tolist()
+    assert columns.index("data_fraction") == columns.index("fold") + 1
+    assert columns.index("train_samples") == columns.index("fold") + 2
+    by_fraction = table.groupby(["fold", "data_fraction"])["train_samples"].first().unstack()
+    np.testing.assert_allclose(by_fraction[0.25] / by_fraction[1.0], 0.25, atol=0.01)
+    np.testing.assert_allclose(by_fraction[0.5] / by_fraction[1.0], 0.5, atol=0.01)
+    joint = h["joint_fit"]
+    assert set(joint["points"]["data_fraction"]) == {0.25, 0.5, 1.0}
+    assert len(joint["points"]["test_log_loss"]) == 3 * 3 * 2  # budgets x fractions x seeds
+    for name in ("E", "A", "alpha", "B", "beta"):
+        assert joint[name]["low"] <= joint[name]["value"] <= joint[name]["high"]
+    marginal = joint["marginal"]
+    assert marginal["n_params"] == max(joint["points"]["n_params"])
+    assert marginal["binding"] in (None, "data", "parameters")
+    text = render_markdown(joint_law_blocks(h))
+    assert "Marginal value at the largest run" in text and marginal["statement"] in text
+    assert json.loads((walk_copy / SCALING_JSON).read_text())["horizons"]["1"]["joint_fit"]

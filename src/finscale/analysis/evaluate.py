@@ -91,12 +91,19 @@ def run_key(
 
 
 def evaluation_key(
-    info: dict[str, Any], winner: Winner, config: StudyConfig, seed: int, fold: int | None = None
+    info: dict[str, Any],
+    winner: Winner,
+    config: StudyConfig,
+    seed: int,
+    fold: int | None = None,
+    data_fraction: float = 1.0,
 ) -> str:
     train = config.train.model_dump(mode="json")
     if fold is not None:
         # A fold's rows depend on the whole scheme, not only on the search's dataset.
         train = {**train, "fold": fold, "evaluation": config.evaluation.model_dump(mode="json")}
+    if data_fraction != 1.0:
+        train = {**train, "data_fraction": data_fraction}
     return run_key("evaluation", info, winner.architecture, winner.params, train, seed)
 
 
@@ -108,6 +115,7 @@ def evaluate_seed(
     on_epoch: Callable[[Any], None] | None = None,
     fold: int | None = None,
     key: str | None = None,
+    data_fraction: float = 1.0,
 ) -> EvaluationRun:
     """Train the winner's architecture with its training values and `seed` on the train
     split, early-stopped on val, then predict val and test once.
@@ -116,8 +124,12 @@ def evaluate_seed(
     under walk-forward, with `fold`, its dataset is that fold's (`Prepared.on`).
     `key`: the run's input key when another process computed it (a worker running
     the head's unit on its own device); by default the key of these inputs.
+    `data_fraction` < 1 trains on the most recent fraction of the training samples
+    only (`ProcessedDataset.with_train_fraction`), validation and test unchanged.
     Returns the run, predictions included.
     """
+    if data_fraction != 1.0:
+        prepared = prepared.on(prepared.dataset.with_train_fraction(data_fraction))
     import numpy as np
 
     from finscale.train.metrics import classification_metrics
@@ -140,7 +152,7 @@ def evaluate_seed(
     fitted = np.sort(np.concatenate([windows.rows("train").numpy(), windows.rows("val").numpy()]))
     returns = prepared.dataset.next_day_returns()
     return EvaluationRun(
-        key=key or evaluation_key(prepared.info, winner, config, seed, fold),
+        key=key or evaluation_key(prepared.info, winner, config, seed, fold, data_fraction),
         tier=prepared.info["tier"],
         seed=seed,
         winner=winner,
@@ -168,4 +180,5 @@ def evaluate_seed(
         fold=fold,
         train_span=(str(windows.dates[fitted[0]])[:10], str(windows.dates[fitted[-1]])[:10]),
         next_day_returns={split: returns[windows.rows(split).numpy()].tolist() for split in SPLITS},
+        data_fraction=data_fraction,
     )

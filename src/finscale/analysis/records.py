@@ -105,6 +105,9 @@ class EvaluationRun:
     train_span: tuple[str, str] | None = None
     # By split: the target's simple return from each sample's close to the next day's.
     next_day_returns: Mapping[str, list[float]] | None = None
+    # The share of the training samples it trained on (the most recent): 1 but in the
+    # data-scaling runs of `scale.data_fractions`; n_train is its sample count D.
+    data_fraction: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +136,7 @@ class EvaluationRun:
             "fold": self.fold,
             "train_span": list(self.train_span) if self.train_span else None,
             "next_day_returns": dict(self.next_day_returns) if self.next_day_returns else None,
+            "data_fraction": self.data_fraction,
         }
 
     @classmethod
@@ -163,6 +167,7 @@ class EvaluationRun:
             fold=data.get("fold"),
             train_span=tuple(data["train_span"]) if data.get("train_span") else None,
             next_day_returns=data.get("next_day_returns"),
+            data_fraction=data.get("data_fraction", 1.0),
         )
 
 

@@ -42,6 +42,7 @@ from finscale.analysis.folds import (
     loss_summary,
     pooled_test,
 )
+from finscale.analysis.joint_law import bootstrap_joint_law, identification_problem, marginal_value
 from finscale.analysis.overfitting import search_pbo
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow, SearchTrials
 from finscale.analysis.scaling import bootstrap_scaling_law
@@ -60,8 +61,9 @@ SplitArrays = tuple[np.ndarray, np.ndarray]
 
 
 def experiment_rows(evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]]) -> pd.DataFrame:
-    """One row per budget x horizon x fold x seed; `evaluations` is keyed by (budget,
-    horizon). `fold` is None (an empty CSV cell) under holdout."""
+    """One row per budget x horizon x data fraction x fold x seed; `evaluations` is keyed
+    by (budget, horizon). `fold` is None (an empty CSV cell) under holdout;
+    `train_samples` is the run's training-sample count D."""
     rows = []
     for (budget, horizon), runs in sorted(evaluations.items(), key=lambda kv: kv[0][::-1]):
         for r in runs:
@@ -80,6 +82,8 @@ def experiment_rows(evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun
                 "accumulation": r.accumulation_steps,
                 "epochs": r.epochs_run,
                 "fold": r.fold,
+                "data_fraction": r.data_fraction,
+                "train_samples": r.n_train,
                 "best_epoch": r.best_epoch,
                 "arch_index": arch["index"],
                 "hpo_trial": r.winner.trial,
@@ -411,6 +415,62 @@ def _fit(h: _Horizon, scale: ScaleConfig) -> dict[str, Any]:
     return fit
 
 
+def _joint_fit(
+    h: _Horizon,
+    evaluations: Mapping[int, Sequence[EvaluationRun]],
+    data_runs: Mapping[int, Mapping[float, Sequence[EvaluationRun]]],
+    scale: ScaleConfig,
+) -> dict[str, Any]:
+    """L(N, D) fitted to every seed's pooled test log loss at every budget and data
+    fraction (D: the mean training-sample count over its folds), with intervals over
+    runs within each (N, D) cell and the comparisons' test-date draws, and the
+    marginal value of each resource at the largest run."""
+    n_params, n_samples, fractions, per_sample = [], [], [], []
+    for b in h.budgets:
+        groups = {1.0: (h.preds[b], evaluations[b])}
+        for fraction, runs in sorted((data_runs.get(b) or {}).items()):
+            y, preds, fold_ids = pooled_test(runs, h.what)
+            if not np.array_equal(y, h.y_test) or not np.array_equal(fold_ids, h.fold_ids):
+                raise InputError(
+                    f"{h.what}: the data-scaling runs of {format_budget(b)} were scored on other "
+                    "test dates; remove their evaluation/ folders and rerun",
+                    h.what,
+                )
+            groups[fraction] = (preds, runs)
+        for fraction, (preds, runs) in sorted(groups.items()):
+            first_of_fold = [group[0] for group in by_fold(runs).values()]
+            d = float(np.mean([r.n_train for r in first_of_fold]))
+            losses = sample_log_loss(h.y_test, preds)
+            for row in losses:
+                n_params.append(float(runs[0].winner.param_count))
+                n_samples.append(d)
+                fractions.append(fraction)
+                per_sample.append(row)
+    stacked = np.array(per_sample)
+    losses = stacked.mean(axis=1)
+    points = {
+        "n_params": n_params,
+        "train_samples": n_samples,
+        "data_fraction": fractions,
+        "test_log_loss": losses.tolist(),
+    }
+    problem = identification_problem(n_params, n_samples)
+    if problem:
+        return {"skipped": problem, "points": points}
+    boot = bootstrap_joint_law(
+        np.array(n_params),
+        np.array(n_samples),
+        losses,
+        n_resamples=scale.bootstrap_resamples,
+        seed=0,
+        level=h.level,
+        resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
+    )
+    marginal = marginal_value(boot, max(n_params), max(n_samples))
+    boot.pop("samples")
+    return {**boot, "points": points, "marginal": marginal}
+
+
 def horizon_results(
     horizon: int,
     evaluations: Mapping[int, Sequence[EvaluationRun]],
@@ -420,6 +480,7 @@ def horizon_results(
     threshold: float,
     searches: Mapping[int, SearchTrials | None] | None = None,
     evaluation: EvaluationConfig | None = None,
+    data_runs: Mapping[int, Mapping[float, Sequence[EvaluationRun]]] | None = None,
 ) -> dict[str, Any]:
     """Everything the report says about one horizon: each budget's row (with its
     search's PBO and its economic illustration), the baselines, the budget steps,
@@ -429,7 +490,8 @@ def horizon_results(
     fold); `baselines` is the stored baselines record of the horizon, or one per
     fold in fold order; `cross_cells` maps (values_from,
     architecture_of) to the cell's validation log loss; `searches` maps each budget
-    to what its study's trials predicted on validation.
+    to what its study's trials predicted on validation; `data_runs` maps each budget
+    to its data-scaling runs by data fraction (< 1), for the joint law.
     """
     h = _Horizon(horizon, evaluations, scale, threshold)
     records = baselines if isinstance(baselines, list | tuple) else [baselines]
@@ -459,6 +521,7 @@ def horizon_results(
         "baselines": baseline_out,
         "steps": _steps(h, evaluations),
         "fit": _fit(h, scale),
+        "joint_fit": _joint_fit(h, evaluations, data_runs or {}, scale),
         "cross_budget": cross,
     }
 
@@ -481,13 +544,15 @@ def scaling_results(
     baselines: Mapping[int, Mapping[str, Any] | None],
     cells: Mapping[int, Sequence[CrossBudgetCell]],
     searches: Mapping[tuple[int, int], SearchTrials | None] | None = None,
+    data_runs: Mapping[tuple[int, int], Mapping[float, Sequence[EvaluationRun]]] | None = None,
 ) -> dict[str, Any]:
     """The content of `scaling.json`.
 
     `config` is the study config as stored (a `StudyConfig` dump); `evaluations`
     maps (budget, horizon) to its runs, seed 0 first; `baselines` and `cells` map
     each horizon to its stored baselines record and cross-budget cells; `searches`
-    maps (budget, horizon) to its study's trials' validation predictions.
+    maps (budget, horizon) to its study's trials' validation predictions, and
+    `data_runs` to its data-scaling runs by fraction.
     """
     study_config = StudyConfig(**config)
     scale = study_config.scale
@@ -509,6 +574,7 @@ def scaling_results(
             study_config.train.decision_threshold,
             {b: s for (b, h), s in (searches or {}).items() if h == horizon},
             study_config.evaluation,
+            {b: runs for (b, h), runs in (data_runs or {}).items() if h == horizon},
         )
         horizons[str(horizon)] = result
         rows = [ScalingRow.from_dict(row) for row in result["budgets"]]

@@ -27,6 +27,7 @@ from finscale.data import features as feats
 from finscale.data.labels import label_thresholds, threshold_labels
 from finscale.data.sources import load_sources
 from finscale.data.splits import (
+    OUTSIDE,
     ROW_STATES,
     SPLIT_NAMES,
     TEST,
@@ -162,6 +163,21 @@ class ProcessedDataset:
         table = self.table.copy(deep=False)
         table[SPLIT] = assignment
         return dataclasses.replace(self, table=table)
+
+    def with_train_fraction(self, fraction: float) -> ProcessedDataset:
+        """The same splits with only the most recent `fraction` of the training samples
+        (the older ones OUTSIDE): a data-scaling run's dataset. Validation and test are
+        untouched; the normaliser is fitted on the rows kept. Nothing new is purged: no
+        label reads the dropped rows, which lie before every training row kept."""
+        if not 0.0 < fraction <= 1.0:
+            raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
+        if fraction == 1.0:
+            return self
+        assignment = self.table[SPLIT].to_numpy().copy()
+        train = np.flatnonzero(assignment == TRAIN)
+        keep = max(1, round(len(train) * fraction))
+        assignment[train[: len(train) - keep]] = OUTSIDE
+        return self.resplit(assignment)
 
     def walk_forward(self) -> WalkForwardPlan:
         """The walk-forward plans of this dataset's rows (`evaluation.scheme` walk_forward)."""

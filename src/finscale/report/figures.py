@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 DPI = 100
 NA = "n/a"
@@ -390,4 +390,42 @@ def pbo_figure(panels: Sequence[tuple[str, Sequence[float], Sequence[int], Any]]
             title=f"{label}: PBO {fmt(value, 2)}",
         )
         ax.grid(True, axis="y", alpha=0.3)
+    return fig
+
+
+def joint_law_figure(points: dict[str, Sequence[float]], fit: dict[str, Any], title: str) -> Figure:
+    """Iso-loss contours of the fitted L(N, D) over parameters x training samples, with
+    the runs on them (colour: observed test log loss) and the largest run marked."""
+    n = np.asarray(points["n_params"], dtype=float)
+    d = np.asarray(points["train_samples"], dtype=float)
+    loss = np.asarray(points["test_log_loss"], dtype=float)
+    fig = Figure(figsize=(7.0, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    grid_n = np.geomspace(n.min() / 2, n.max() * 2, 80)
+    grid_d = np.geomspace(d.min() / 2, d.max() * 2, 80)
+    mesh_n, mesh_d = np.meshgrid(grid_n, grid_d)
+    predicted = (
+        fit["E"] + fit["A"] * mesh_n ** (-fit["alpha"]) + fit["B"] * mesh_d ** (-fit["beta"])
+    )
+    norm = _norm(np.concatenate([loss, predicted.ravel()]))
+    contours = ax.contour(mesh_n, mesh_d, predicted, levels=12, cmap="viridis_r", norm=norm)
+    ax.clabel(contours, fontsize=7, fmt="%.3f")
+    points_drawn = ax.scatter(n, d, c=loss, cmap="viridis_r", norm=norm, ec="k", s=36, zorder=3)
+    ax.scatter(
+        [n.max()],
+        [d.max()],
+        marker="*",
+        s=220,
+        color="gold",
+        ec="k",
+        zorder=4,
+        label="largest run (marginal value)",
+    )
+    ax.set(xscale="log", yscale="log", xlabel="parameters N", ylabel="training samples D")
+    for axis in (ax.xaxis, ax.yaxis):  # minor labels of a short log axis overlap
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_title(_title(title), fontsize=10)
+    ax.grid(True, which="both", alpha=0.2)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.colorbar(points_drawn, ax=ax, label="test log loss (runs); contours: the fitted law")
     return fig

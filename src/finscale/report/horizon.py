@@ -317,6 +317,52 @@ def economic_blocks(h: Mapping[str, Any]) -> list[Block]:
     ]
 
 
+def joint_law_blocks(h: Mapping[str, Any]) -> list[Block]:
+    """The L(N, D) fit, its table and the marginal value of each resource."""
+    joint = h.get("joint_fit")
+    if not joint:
+        return [Paragraph("No joint law for this horizon (no data-scaling runs stored).")]
+    if "skipped" in joint:
+        return [
+            Paragraph(
+                f"Joint law L(N, D) skipped: {joint['skipped']}. The L(N) fit above stands; "
+                "`scale.data_fractions` (e.g. [0.25, 0.5, 1.0]) retrains every winner on "
+                "the most recent part of its training data to measure D."
+            )
+        ]
+    rows = tuple(
+        (
+            name,
+            f"{joint[name]['value']:.4g}",
+            f"[{joint[name]['low']:.4g}, {joint[name]['high']:.4g}]",
+        )
+        for name in ("E", "A", "alpha", "B", "beta")
+    )
+    m = joint["marginal"]
+
+    def change(entry: Mapping[str, Any]) -> str:
+        return fmt_interval(entry["value"], entry["low"], entry["high"], signed=True)
+
+    return [
+        Paragraph(
+            f"L(N, D) = E + A·N^-alpha + B·D^-beta fitted to {joint['fit']['n_points']} runs "
+            "(every seed at every budget and data fraction; D = training samples), Huber loss "
+            "of log residuals from a grid of starts (Besiroglu et al. 2024's replication of "
+            f"Hoffmann et al. 2022); {joint['level']:.0%} intervals over the runs within each "
+            "(N, D) cell and the comparisons' test-date draws "
+            f"({joint['n_converged']} of {joint['n_resamples']} resamples converged)."
+        ),
+        Table(table_header("parameter | estimate | interval"), rows, "lrr"),
+        Paragraph(
+            f"Marginal value at the largest run (N = {m['n_params']:,.0f}, D = "
+            f"{m['n_samples']:,.0f}): predicted change of test log loss for "
+            f"{m['factor']:g}x parameters {change(m['params'])}, for {m['factor']:g}x data "
+            f"{change(m['data'])}; data minus parameters {change(m['difference'])}: "
+            f"**{m['statement']}**."
+        ),
+    ]
+
+
 def horizon_blocks(
     results: Mapping[str, Any], horizon: str, h: Mapping[str, Any], files: Mapping[int, StudyFiles]
 ) -> list[Block]:
@@ -328,6 +374,12 @@ def horizon_blocks(
         Heading("Scaling-law fit", 3),
         *fit_blocks(results, horizon, h["fit"]),
         figures["scaling"],
+        *(
+            [Heading("Joint law: parameters and data", 3), *joint_law_blocks(h)]
+            + ([figures["joint_law"]] if "joint_law" in figures else [])
+            if h.get("joint_fit")
+            else []
+        ),
         Heading("Baselines", 3),
         *baseline_blocks(h),
         figures["baselines"],

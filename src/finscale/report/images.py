@@ -16,6 +16,7 @@ from finscale.report.figures import (
     cross_budget_figure,
     folds_figure,
     hpo_history_figure,
+    joint_law_figure,
     learning_curves_figure,
     pbo_figure,
     png,
@@ -70,6 +71,13 @@ FIGURE_TEXT = {
         "For every half/half split of the validation dates into blocks: the logit of the "
         "in-sample best trial's out-of-sample rank (below zero, red: it ranks below the "
         "out-of-sample median). PBO is the red share.",
+    ),
+    "joint_law": (
+        "Joint law: iso-loss contours of L(N, D) with the runs",
+        "Contours: test log loss predicted by the fitted L(N, D) over parameters and training "
+        "samples; dots: every seed's pooled test log loss at each budget and data fraction, "
+        "coloured on the same scale; star: the largest run, where the marginal value of each "
+        "resource is read.",
     ),
     "learning_curves": (
         "Learning curves: train and validation loss per epoch",
@@ -147,6 +155,11 @@ def horizon_figures(
                 if "folds" in b
             ],
             f"h={horizon}: test log loss by walk-forward fold",
+        )
+    joint = h.get("joint_fit") or {}
+    if "fit" in joint:
+        figures["joint_law"] = joint_law_figure(
+            joint["points"], joint["fit"], f"h={horizon}: L(N, D) and the runs"
         )
     if h["cross_budget"] is not None:
         cross = h["cross_budget"]

@@ -27,6 +27,7 @@ from finscale.report.text import (
     dates_text,
     difference_text,
     fit_text,
+    fmt_interval,
     folds_text,
     is_luck,
     level_note,
@@ -100,6 +101,15 @@ def short_answer_blocks(results: Mapping[str, Any]) -> list[Block]:
             )
         caveat = "" if "skipped" in h["fit"] else " (interval over seeds and test dates)"
         items.append(f"scaling law: {fit_text(h['fit'])}{caveat}")
+        joint = h.get("joint_fit") or {}
+        if "marginal" in joint:
+            m = joint["marginal"]
+            d = m["difference"]
+            items.append(
+                f"data or parameters: **{m['statement']}** (at the largest run, {m['factor']:g}x "
+                f"data minus {m['factor']:g}x parameters: "
+                f"{fmt_interval(d['value'], d['low'], d['high'], signed=True)})"
+            )
         items += [
             f"the search at {r.budget_label}: **its winner is indistinguishable from luck**, "
             f"{pbo_text(r.pbo)}; its validation score overstates what it will do"

@@ -4,6 +4,8 @@
     studies/{tier}_{budget}_h{h}/    each HPO study (journal, trial records, summary)
     evaluation/{study}/seed_{k}.json final evaluation of the study's winner
     evaluation/{study}/fold_{f}/seed_{k}.json   the same, per test fold (walk-forward)
+    evaluation/{study}/data_{x}/[fold_{f}/]seed_{k}.json   trained on the most recent
+                                     fraction x of the training data (scale.data_fractions)
     baselines/h{h}.json              base rate, logistic, volatility-only logistic
     baselines/h{h}/fold_{f}.json     the same, per test fold (walk-forward)
     cross_budget/h{h}/{A}_to_{B}.json
@@ -44,8 +46,12 @@ def study_dirs(run_dir: Path) -> list[Path]:
     return sorted((run_dir / STUDIES_DIR).glob("*"))
 
 
-def evaluation_path(run_dir: Path, study: str, seed: int, fold: int | None = None) -> Path:
+def evaluation_path(
+    run_dir: Path, study: str, seed: int, fold: int | None = None, data_fraction: float = 1.0
+) -> Path:
     folder = run_dir / EVALUATION_DIR / study
+    if data_fraction != 1.0:
+        folder = folder / f"data_{data_fraction:g}"
     if fold is not None:
         folder = folder / f"fold_{fold}"
     return folder / f"seed_{seed}.json"

@@ -41,20 +41,27 @@ from finscale.scale.spec import read_scale_file
 
 
 def load_evaluations(
-    run_dir: Path, studies: Sequence[Mapping[str, Any]], seeds: int, folds: Sequence[int | None]
+    run_dir: Path,
+    studies: Sequence[Mapping[str, Any]],
+    seeds: int,
+    folds: Sequence[int | None],
+    data_fraction: float = 1.0,
 ) -> dict[tuple[int, int], list[EvaluationRun]]:
-    """The stored final-evaluation runs of every study of scale.json's plan, by (budget,
-    horizon), fold by fold and seed 0 first within a fold. A study without all its runs
-    is an error that names what to run."""
+    """The stored final-evaluation runs of every study of scale.json's plan (on
+    `data_fraction` of the training data), by (budget, horizon), fold by fold and seed
+    0 first within a fold. A study without all its runs is an error that names what
+    to run."""
     out = {}
     for study in studies:
         runs = []
         for fold in folds:
             for seed in range(seeds):
-                path = evaluation_path(run_dir, study["study_name"], seed, fold)
+                path = evaluation_path(run_dir, study["study_name"], seed, fold, data_fraction)
                 record = read_json(path)
                 if record is None:
                     which = f"seed {seed}" if fold is None else f"fold {fold}, seed {seed}"
+                    if data_fraction != 1.0:
+                        which += f" on data fraction {data_fraction:g}"
                     raise InputError(
                         f"study {study['study_name']} has no final evaluation of {which}; "
                         "run `finscale scale` with the same options to finish it",
@@ -130,8 +137,18 @@ def build_results(run_dir: Path) -> dict[str, Any]:
     scale = config.scale
     folds = config.evaluation.scored_folds
     evaluations = load_evaluations(run_dir, info["studies"], scale.seeds, folds)
+    data_runs: dict[tuple[int, int], dict[float, list[EvaluationRun]]] = {}
+    for fraction in (f for f in scale.data_fractions if f != 1.0):
+        for key, runs in load_evaluations(
+            run_dir, info["studies"], scale.seeds, folds, fraction
+        ).items():
+            data_runs.setdefault(key, {})[fraction] = runs
+    every_run = {
+        key: [*runs, *(r for f in sorted(data_runs.get(key, {})) for r in data_runs[key][f])]
+        for key, runs in evaluations.items()
+    }
     buffer = io.StringIO()
-    experiment_rows(evaluations).to_csv(buffer, index=False)
+    experiment_rows(every_run).to_csv(buffer, index=False)
     write_text_atomic(run_dir / RESULTS_CSV, buffer.getvalue())
 
     baselines, cells = {}, {}
@@ -143,7 +160,9 @@ def build_results(run_dir: Path) -> dict[str, Any]:
         (study["budget"], study["horizon_days"]): load_search(run_dir, study["study_name"])
         for study in info["studies"]
     }
-    out = scaling_results(run_dir.name, info["config"], evaluations, baselines, cells, searches)
+    out = scaling_results(
+        run_dir.name, info["config"], evaluations, baselines, cells, searches, data_runs
+    )
     write_json_atomic(run_dir / SCALING_JSON, json_safe(out))
     return out
 

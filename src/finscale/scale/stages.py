@@ -14,6 +14,7 @@ and report are cheap and rebuilt on every run.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -280,19 +281,25 @@ class Pipeline:
 
         seeds = range(self.spec.config.scale.seeds)
         folds = self.spec.config.evaluation.scored_folds
+        fractions = self.spec.config.scale.data_fractions
         posted = PostedUnits()
         stored_units = []
         for budget, horizon in self.spec.studies():
             winner = self.winners[(budget, horizon)]
             info = self.prepared(budget, horizon).info
             config = self.spec.horizon_config(horizon)
-            for fold in folds:
-                for seed in seeds:
-                    unit, key = Unit(fold, seed), evaluation_key(info, winner, config, seed, fold)
-                    if stored(evaluation_path(self.spec.run_dir, winner.study, seed, fold), key):
-                        stored_units.append((budget, horizon, unit))
-                    else:
-                        posted.pending.setdefault((budget, horizon), {})[unit] = key
+            # The full-data runs first: every comparison waits on them, the data-scaling
+            # runs only on the joint law.
+            for fraction, fold, seed in itertools.product(
+                sorted(fractions, reverse=True), folds, seeds
+            ):
+                unit = Unit(fold, seed, fraction)
+                key = evaluation_key(info, winner, config, seed, fold, fraction)
+                path = evaluation_path(self.spec.run_dir, winner.study, seed, fold, fraction)
+                if stored(path, key):
+                    stored_units.append((budget, horizon, unit))
+                else:
+                    posted.pending.setdefault((budget, horizon), {})[unit] = key
         self.reporter.stage("evaluation", len(stored_units) + posted.count)
         for budget, horizon, unit in stored_units:
             where = f"{self.winners[(budget, horizon)].study} {unit.name}"
@@ -322,7 +329,9 @@ class Pipeline:
                     "rerun to retry them"
                 )
             for unit in keys:
-                path = evaluation_path(self.spec.run_dir, winner.study, unit.seed, unit.fold)
+                path = evaluation_path(
+                    self.spec.run_dir, winner.study, unit.seed, unit.fold, unit.data_fraction
+                )
                 write_json_atomic(path, records[unit])
 
     def _work_queues(self, posted: PostedUnits) -> None:

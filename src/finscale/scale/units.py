@@ -80,20 +80,33 @@ class Unit:
 
     fold: int | None
     seed: int
+    data_fraction: float = 1.0  # of the training samples, the most recent
 
     @property
     def name(self) -> str:
-        return f"seed {self.seed}" if self.fold is None else f"fold {self.fold}, seed {self.seed}"
+        parts = [] if self.fold is None else [f"fold {self.fold}"]
+        parts.append(f"seed {self.seed}")
+        if self.data_fraction != 1.0:
+            parts.append(f"data {self.data_fraction:g}")
+        return ", ".join(parts)
 
     @property
-    def params(self) -> dict[str, int]:
-        return {"fold": HOLDOUT_FOLD if self.fold is None else self.fold, "seed": self.seed}
+    def params(self) -> dict[str, float]:
+        return {
+            "fold": HOLDOUT_FOLD if self.fold is None else self.fold,
+            "seed": self.seed,
+            "data_fraction": self.data_fraction,
+        }
 
     @classmethod
     def of(cls, trial: FrozenTrial) -> Unit:
         params = enqueued_params(trial)
         fold = int(params["fold"])
-        return cls(None if fold == HOLDOUT_FOLD else fold, int(params["seed"]))
+        return cls(
+            None if fold == HOLDOUT_FOLD else fold,
+            int(params["seed"]),
+            float(params.get("data_fraction", 1.0)),
+        )
 
 
 def queue_name(study_name: str) -> str:
@@ -181,7 +194,9 @@ class QueueWork:
         """Refuse to run the head's units on another dataset, grid or config."""
         for name, key in keys.items():
             unit = _unit_named(name)
-            mine = evaluation_key(self.prepared.info, winner, config, unit.seed, unit.fold)
+            mine = evaluation_key(
+                self.prepared.info, winner, config, unit.seed, unit.fold, unit.data_fraction
+            )
             if mine != key:
                 raise InputError(
                     f"this worker's inputs for {self.spec.study_name} ({name}) differ from the "
@@ -193,7 +208,11 @@ class QueueWork:
 
 def _unit_named(name: str) -> Unit:
     parts = dict(p.strip().split(" ") for p in name.split(","))
-    return Unit(int(parts["fold"]) if "fold" in parts else None, int(parts["seed"]))
+    return Unit(
+        int(parts["fold"]) if "fold" in parts else None,
+        int(parts["seed"]),
+        float(parts.get("data", 1.0)),
+    )
 
 
 def _claim(queue: optuna.Study) -> optuna.Trial | None:
@@ -295,6 +314,7 @@ def _run_unit(
                 on_epoch=check_stop,
                 fold=unit.fold,
                 key=key,
+                data_fraction=unit.data_fraction,
             )
     except StopRequested:
         frozen = queue.get_trials(deepcopy=False)[trial.number]
