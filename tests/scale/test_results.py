@@ -30,6 +30,8 @@ CONTRACT_COLUMNS = [
 ALL_COLUMNS = [
     *CONTRACT_COLUMNS,
     "fold",
+    "data_fraction",
+    "train_samples",
     "best_epoch",
     "arch_index",
     "hpo_trial",
