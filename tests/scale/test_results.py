@@ -81,6 +81,7 @@ HORIZON_KEYS = {
     "budgets",
     "cross_budget",
     "fit",
+    "joint_fit",
     "folds",
     "horizon_days",
     "n_test",
