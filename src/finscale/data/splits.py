@@ -239,23 +239,90 @@ def plan_walk_forward(
     if stop == first:
         empty = SplitPlan(base, (), context_days, horizon_days)
         return WalkForwardPlan(empty, (empty,) * folds)
+    search_spans, fold_spans = walk_forward_spans(
+        first, stop, fractions, folds, search_fraction, window, rolling_days
+    )
+    search = _purged(base.copy(), _as_blocks(search_spans), context_days, horizon_days)
+    fold_plans = tuple(
+        _purged(base.copy(), _as_blocks(spans), context_days, horizon_days) for spans in fold_spans
+    )
+    return WalkForwardPlan(search, fold_plans)
 
+
+Span = tuple[int, int, int]  # (split code, first row, one past the last row)
+
+
+def walk_forward_spans(
+    first: int,
+    stop: int,
+    fractions: tuple[float, float, float],
+    folds: int,
+    search_fraction: float,
+    window: WindowKind,
+    rolling_days: int,
+) -> tuple[list[Span], list[list[Span]]]:
+    """The unpurged spans of the search (train, val, then OUTSIDE) and of every fold
+    (train, val, test) over the samples [first, stop)."""
     end_search = first + round((stop - first) * search_fraction)
-    spans = [*_train_val(first, end_search, fractions), (OUTSIDE, end_search, stop)]
-    search = _purged(base.copy(), _as_blocks(spans), context_days, horizon_days)
-
+    search = [*_train_val(first, end_search, fractions), (OUTSIDE, end_search, stop)]
     test_cuts = [
         end_search,
         *(end_search + c for c in _cut(stop - end_search, (1.0 / folds,) * folds)),
     ]
-    fold_plans = []
+    fold_spans = []
     for test_start, test_stop in pairwise(test_cuts):
         lo = first if window == "expanding" else max(first, test_start - rolling_days)
         # Rows after the test block stay OUTSIDE without a purge: test labels may read
         # them (they are the future), and this fold's model never sees them.
-        spans = [*_train_val(lo, test_start, fractions), (TEST, test_start, test_stop)]
-        fold_plans.append(_purged(base.copy(), _as_blocks(spans), context_days, horizon_days))
-    return WalkForwardPlan(search, tuple(fold_plans))
+        fold_spans.append([*_train_val(lo, test_start, fractions), (TEST, test_start, test_stop)])
+    return search, fold_spans
+
+
+def holdout_spans(
+    n_samples: int, kind: SplitKind, fractions: tuple[float, float, float], n_chunks: int
+) -> list[Span]:
+    """The unpurged spans of a holdout split of `n_samples` samples (from sample 0)."""
+    return [(b.split, b.start, b.stop) for b in _blocks(0, n_samples, kind, fractions, n_chunks)]
+
+
+# ---------------------------------------------------------------- panels: one calendar
+
+
+def sample_dates(
+    dates: np.ndarray, context_days: int, horizon_days: int, labeled: np.ndarray
+) -> np.ndarray:
+    """The dates of one series' samples (rows with a full window and a label)."""
+    _, first, stop = _samples(len(dates), context_days, horizon_days, labeled)
+    return np.asarray(dates)[first:stop]
+
+
+def project_spans(
+    spans: list[Span],
+    calendar: np.ndarray,
+    dates: np.ndarray,
+    context_days: int,
+    horizon_days: int,
+    labeled: np.ndarray,
+) -> SplitPlan:
+    """One series' plan from spans over a shared calendar of sample dates: each span
+    [lo, hi) takes the series' samples dated from calendar[lo] to before calendar[hi],
+    and every boundary is then purged on the series' own rows, by its own context
+    and horizon, so no label of one block reads a row of the next in this series.
+
+    calendar: sorted unique dates (the union of every series' sample dates); dates:
+    the series' row dates, sorted; labeled: its rows with a label. A panel's series
+    share their boundary dates, whatever dates each of them has.
+    """
+    base, first, stop = _samples(len(dates), context_days, horizon_days, labeled)
+    dates = np.asarray(dates)
+    blocks = []
+    for split, lo, hi in spans:
+        start = max(first, int(np.searchsorted(dates, calendar[lo], side="left")))
+        end = stop if hi >= len(calendar) else int(np.searchsorted(dates, calendar[hi], "left"))
+        end = min(end, stop)
+        if end > start:
+            blocks.append(Block(split, start, end))
+    return _purged(base, blocks, context_days, horizon_days)
 
 
 def _as_blocks(spans: list[tuple[int, int, int]]) -> list[Block]:
