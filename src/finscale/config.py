@@ -46,6 +46,11 @@ class DataConfig(_Strict):
     source: Literal["bundled", "csv", "yahoo"] = "bundled"
     path: Path | None = Field(None, description="folder of SYMBOL.csv/.parquet files (csv source)")
     target: str = "SP500"
+    targets: tuple[str, ...] = Field(
+        (),
+        description="a panel: several targets, each labelled on its own series and pooled into "
+        "one dataset (empty: the one `target`)",
+    )
     symbols: tuple[str, ...] = Field(
         (), description="context symbols; empty means the tier's defaults for bundled data"
     )
@@ -75,7 +80,7 @@ class DataConfig(_Strict):
             raise ValueError("must not be empty")
         return value.strip()
 
-    @field_validator("symbols", mode="before")
+    @field_validator("symbols", "targets", mode="before")
     @classmethod
     def _split_symbols(cls, value: object) -> object:
         if isinstance(value, str):
@@ -91,12 +96,38 @@ class DataConfig(_Strict):
             raise ValueError(f"need three positive fractions summing to 1, got {value}")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_target_is_the_target(cls, data: object) -> object:
+        """`targets` of one symbol is the one-symbol form: it sets `target`."""
+        if isinstance(data, dict) and isinstance(data.get("target"), str) and "," in data["target"]:
+            # `--target SP500,NASDAQ`: a panel, given as the one-symbol option
+            data = {**data, "targets": data["target"], "target": data["target"].split(",")[0]}
+        if isinstance(data, dict) and "targets" in data:
+            targets = cls._split_symbols(data["targets"])
+            if isinstance(targets, tuple) and len(targets) == 1:
+                data = {**data, "target": targets[0], "targets": ()}
+        return data
+
+    @property
+    def target_symbols(self) -> tuple[str, ...]:
+        """Every labelled symbol: `targets` for a panel, else the one `target`."""
+        return self.targets or (self.target,)
+
+    @property
+    def is_panel(self) -> bool:
+        return len(self.target_symbols) > 1
+
     @model_validator(mode="after")
     def _source_needs(self) -> DataConfig:
         if self.source == "csv" and self.path is None:
             raise ValueError("source csv needs path (the folder of SYMBOL.csv files)")
-        if self.target in self.symbols:
-            raise ValueError(f"target {self.target} is also listed in symbols")
+        twice = sorted({t for t in self.targets if self.targets.count(t) > 1})
+        if twice:
+            raise ValueError(f"target {twice[0]} is named twice in targets")
+        for target in self.target_symbols:
+            if target in self.symbols:
+                raise ValueError(f"target {target} is also listed in symbols")
         if self.start and self.end and self.start >= self.end:
             raise ValueError(f"start {self.start} is not before end {self.end}")
         return self

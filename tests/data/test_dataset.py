@@ -114,9 +114,10 @@ def test_a_train_fraction_keeps_the_most_recent_training_samples_only(bundled_a2
 
 def test_model_ready_table(bundled_a25):
     table = bundled_a25.model_ready()
-    assert list(table.columns[:1]) == ["date"] and list(table.columns[-2:]) == ["label", "split"]
-    assert len(table.columns) == 25 + 3
-    feature_columns = table.columns[1:-2]
+    assert list(table.columns[:2]) == ["date", "symbol"]
+    assert list(table.columns[-2:]) == ["label", "split"]
+    assert len(table.columns) == 25 + 4 and set(table["symbol"]) == {"SP500"}
+    feature_columns = table.columns[2:-2]
     assert all(pd.api.types.is_numeric_dtype(table[c]) for c in feature_columns)
     assert set(table["label"].unique()) == {0, 1}
     states = bundled_a25.table["split"].to_numpy()

@@ -16,8 +16,9 @@ def test_build_bundled_writes_model_ready_table(tmp_path, finscale):
     summary = json.loads(stdout)
     table = pd.read_parquet(out)
     assert summary["out"]["rows"] == len(table)
-    assert list(table.columns[:1]) == ["date"] and list(table.columns[-2:]) == ["label", "split"]
-    assert len(table.columns) == 25 + 3
+    assert list(table.columns[:2]) == ["date", "symbol"]
+    assert list(table.columns[-2:]) == ["label", "split"]
+    assert len(table.columns) == 25 + 4
     assert set(table["split"].astype(str)) == {"train", "val", "test"}
     assert sum(s["samples"] for s in summary["splits"].values()) == len(table)
     # The manifest now holds the raw input and the processed dataset.
@@ -38,7 +39,7 @@ def test_build_csv_folder_human_summary(tmp_path, csv_folder, finscale):
     assert code == 0, stderr
     assert "features   50 (tier a50)" in stdout
     assert "context NASDAQ" in stdout and "sha256 dataset" in stdout
-    assert len(pd.read_parquet(out).columns) == 50 + 3
+    assert len(pd.read_parquet(out).columns) == 50 + 4
 
 
 def test_features_lists_every_feature(finscale):
@@ -96,3 +97,18 @@ def test_bad_flags_one_error_line_exit_2(tmp_path, capsys, monkeypatch, args, me
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not (tmp_path / "store").exists()
+
+
+def test_data_build_of_a_panel_shows_rows_per_symbol_and_a_symbol_column(tmp_path, finscale):
+    out = tmp_path / "panel.parquet"
+    code, stdout, stderr = finscale("data", "build", "--target", "SP500,NASDAQ", "--out", out)
+    assert code == 0, stderr
+    assert "SP500" in stdout and "NASDAQ" in stdout and "4920" in stdout  # samples per symbol
+    table = pd.read_parquet(out)
+    assert table.groupby("symbol").size().to_dict() == {"NASDAQ": 4920, "SP500": 4920}
+    code, stdout, stderr = finscale("data", "build", "--target", "SP500,NASDAQ,SP500")
+    assert code == 2 and "named twice" in stderr and len(stderr.strip().splitlines()) == 1
+    # the scaling study says in one line that it does not bootstrap panels yet
+    code, _, stderr = finscale("scale", "--preset", "quick", "--set", "data.targets=SP500,NASDAQ")
+    assert code == 2 and stderr.startswith("error: a panel (data.targets)")
+    assert not (tmp_path / "runs").exists()

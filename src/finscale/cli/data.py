@@ -63,6 +63,13 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
             s["last_date"],
         )
     console.print(table)
+    if len(summary.get("symbols", {})) > 1:
+        per_symbol = Table("symbol", "rows", "samples", "first date", "last date")
+        for symbol, row in summary["symbols"].items():
+            per_symbol.add_row(
+                symbol, str(row["rows"]), str(row["samples"]), row["first_date"], row["last_date"]
+            )
+        console.print(per_symbol)
     excluded = ", ".join(f"{k} {v}" for k, v in summary["row_states"].items())
     console.print(f"  rows outside the splits: {excluded}")
     # Hashes are printed whole and unwrapped so they can be copied and compared.

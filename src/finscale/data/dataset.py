@@ -25,6 +25,7 @@ import torch
 from finscale.config import DataConfig, EvaluationConfig
 from finscale.data import features as feats
 from finscale.data.labels import label_thresholds, threshold_labels
+from finscale.data.panel import SYMBOL, fold_assignments, panel_table, symbol_blocks
 from finscale.data.sources import load_sources
 from finscale.data.splits import (
     OUTSIDE,
@@ -119,20 +120,38 @@ class ProcessedDataset:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def normalizer(self) -> Normalizer:
-        """z-score statistics of the training rows, fitted on the first call."""
-        return self._normalizer
+        """z-score statistics of the training rows (of the first target of a panel),
+        fitted on the first call."""
+        return next(iter(self._normalizers.values()))
+
+    def normalizers(self) -> dict[str, Normalizer]:
+        """Each target's statistics, fitted on its own training rows."""
+        return dict(self._normalizers)
+
+    def blocks(self) -> list[tuple[str, int, int]]:
+        """(symbol, first row, one past the last row) of each target's rows."""
+        return symbol_blocks(self.table, self.config.target)
 
     @functools.cached_property
-    def _normalizer(self) -> Normalizer:
+    def _normalizers(self) -> dict[str, Normalizer]:
         train_rows = self.table[SPLIT].to_numpy() == TRAIN
-        return Normalizer.fit(self._raw_features(), train_rows, self.continuous)
+        raw = self._raw_features()
+        return {
+            symbol: Normalizer.fit(raw[a:b], train_rows[a:b], self.continuous)
+            for symbol, a, b in self.blocks()
+        }
 
     def _raw_features(self) -> np.ndarray:
         return self.table[self.feature_names].to_numpy(float)
 
     def normalised_features(self) -> np.ndarray:
-        """(n_rows, n_features) float64, normalised by the training rows' statistics."""
-        return self.normalizer().transform(self._raw_features())
+        """(n_rows, n_features) float64, each target's rows normalised by its own
+        training rows' statistics."""
+        raw = self._raw_features()
+        out = np.empty_like(raw)
+        for symbol, a, b in self.blocks():
+            out[a:b] = self._normalizers[symbol].transform(raw[a:b])
+        return out
 
     @functools.cached_property
     def _window_tensors(self) -> dict[str, Any]:
@@ -174,29 +193,45 @@ class ProcessedDataset:
         if fraction == 1.0:
             return self
         assignment = self.table[SPLIT].to_numpy().copy()
-        train = np.flatnonzero(assignment == TRAIN)
-        keep = max(1, round(len(train) * fraction))
-        assignment[train[: len(train) - keep]] = OUTSIDE
+        for _, a, b in self.blocks():  # each target keeps its own most recent share
+            train = a + np.flatnonzero(assignment[a:b] == TRAIN)
+            keep = max(1, round(len(train) * fraction))
+            assignment[train[: len(train) - keep]] = OUTSIDE
         return self.resplit(assignment)
 
     def walk_forward(self) -> WalkForwardPlan:
-        """The walk-forward plans of this dataset's rows (`evaluation.scheme` walk_forward)."""
+        """The walk-forward plans of a one-target dataset's rows (`evaluation.scheme`
+        walk_forward); a panel's folds come from `fold_assignments`."""
         if self.evaluation.scheme != "walk_forward":
             raise ValueError("walk_forward() needs evaluation.scheme walk_forward")
+        if self.config.is_panel:
+            raise ValueError("a panel's folds are planned on its calendar: use folds()")
         return walk_forward_plan(len(self.table), self._labeled(), self.config, self.evaluation)
+
+    def fold_assignments(self) -> list[np.ndarray]:
+        """Each test fold's split code of every row (walk-forward)."""
+        if not self.config.is_panel:
+            return [plan.assignment for plan in self.walk_forward().folds]
+        tables = {symbol: self.table.iloc[a:b] for symbol, a, b in self.blocks()}
+        return [
+            np.concatenate([fold[symbol] for symbol in tables])
+            for fold in fold_assignments(tables, self.config, self.evaluation)
+        ]
 
     def folds(self) -> list[ProcessedDataset]:
         """One dataset per test fold: train and early-stopping val before it, the fold as test."""
-        return [self.resplit(plan.assignment) for plan in self.walk_forward().folds]
+        return [self.resplit(assignment) for assignment in self.fold_assignments()]
 
     def fold_dates(self) -> list[dict[str, Any]]:
         """Each fold's `fold` (0-based), `train_start`, `train_end` (the first and last
         training or early-stopping sample) and `test_start`, `test_end`, ISO dates."""
         dates = self.table.index
         out = []
-        for k, plan in enumerate(self.walk_forward().folds):
-            fitted = np.flatnonzero(np.isin(plan.assignment, (TRAIN, VAL)))
-            test = plan.rows(TEST)
+        for k, assignment in enumerate(self.fold_assignments()):
+            fitted = np.flatnonzero(np.isin(assignment, (TRAIN, VAL)))
+            fitted = fitted[np.argsort(dates[fitted], kind="stable")]
+            test = np.flatnonzero(assignment == TEST)
+            test = test[np.argsort(dates[test], kind="stable")]
             out.append(
                 {
                     "fold": k,
@@ -213,7 +248,8 @@ class ProcessedDataset:
         (NaN on the last row), from the raw `ret_1d` feature (a log return)."""
         log_returns = self.table[DAILY_LOG_RETURN].to_numpy(float)
         out = np.full(len(log_returns), np.nan)
-        out[:-1] = np.expm1(log_returns[1:])
+        for _, a, b in self.blocks():  # each target's own next day
+            out[a : b - 1] = np.expm1(log_returns[a + 1 : b])
         return out
 
     def _labeled(self) -> np.ndarray:
@@ -231,6 +267,10 @@ class ProcessedDataset:
             if not kind_continuous:
                 out[name] = out[name].round().astype("int64")
         out.insert(0, "date", self.table.index[keep])
+        symbols = np.empty(len(self.table), dtype=object)
+        for symbol, a, b in self.blocks():
+            symbols[a:b] = symbol
+        out.insert(1, SYMBOL, symbols[keep])
         out[LABEL] = self.table[LABEL].to_numpy()[keep].astype("int64")
         out[SPLIT] = pd.Categorical(
             [SPLIT_NAMES[c] for c in codes[keep]], categories=list(SPLIT_NAMES.values())
@@ -252,10 +292,19 @@ class ProcessedDataset:
                 "samples": int(mask.sum()),
                 "positives": positives,
                 "positive_rate": positives / int(mask.sum()),
-                "first_date": str(dates[0].date()),
-                "last_date": str(dates[-1].date()),
+                "first_date": str(dates.min().date()),
+                "last_date": str(dates.max().date()),
             }
         states = {name: int((codes == code).sum()) for code, name in ROW_STATES.items()}
+        symbols = {}
+        for symbol, a, b in self.blocks():
+            samples = np.isin(codes[a:b], list(SPLIT_NAMES))
+            symbols[symbol] = {
+                "rows": b - a,
+                "samples": int(samples.sum()),
+                "first_date": str(self.table.index[a].date()),
+                "last_date": str(self.table.index[b - 1].date()),
+            }
         return {
             "key": self.key,
             "sha256": self.entry["sha256"],
@@ -264,8 +313,9 @@ class ProcessedDataset:
             "tier": self.config.tier,
             "n_features": len(self.feature_names),
             "rows": len(self.table),
-            "first_date": str(self.table.index[0].date()),
-            "last_date": str(self.table.index[-1].date()),
+            "symbols": symbols,
+            "first_date": str(self.table.index.min().date()),
+            "last_date": str(self.table.index.max().date()),
             "horizon_days": self.config.horizon_days,
             "context_days": self.config.context_days,
             "label": self.entry["params"]["labels"],
@@ -467,6 +517,8 @@ def build_dataset(
     """
     started = time.perf_counter()
     evaluation = evaluation or EvaluationConfig()
+    if config.is_panel:
+        return _build_panel(config, store, download, must_exist, evaluation, started)
     roles = resolve_roles(config)
     raw = load_sources(
         config.source, list(roles.values()), config.path, **_yahoo_args(config, download)
@@ -524,6 +576,124 @@ def build_dataset(
     for role, symbol in roles.items():
         store.put_raw(symbol, loaded[role], raw[symbol].source)
     return finish(table, store.put_processed(key, table, source, meta), False)
+
+
+def _build_panel(
+    config: DataConfig,
+    store: DataStore | None,
+    download: Callable[..., pd.DataFrame] | None,
+    must_exist: bool,
+    evaluation: EvaluationConfig,
+    started: float,
+) -> ProcessedDataset:
+    """`build_dataset` of several targets: each target's features and labels from its
+    own series (and the same context symbols), the samples pooled, the split
+    boundaries shared dates (`finscale.data.panel`)."""
+    targets = config.target_symbols
+    roles_by_target = {
+        t: resolve_roles(config.model_copy(update={"target": t, "targets": ()})) for t in targets
+    }
+    kinds: dict[str, tuple[str, ...]] = {}
+    for roles in roles_by_target.values():
+        for role, symbol in roles.items():
+            kinds[symbol] = CLOSE_ONLY if role == "vix" else OHLCV
+    raw = load_sources(config.source, list(kinds), config.path, **_yahoo_args(config, download))
+    loaded = {
+        symbol: validate_ohlcv(raw[symbol].frame, raw[symbol].where, kind)
+        for symbol, kind in kinds.items()
+    }
+    meta = {
+        "inputs": {symbol: frame_sha256(frame) for symbol, frame in loaded.items()},
+        "roles": roles_by_target,
+        "feature_spec": feats.feature_spec(config.tier),
+        "params": _params(config, evaluation),
+        "tier": config.tier,
+    }
+    key = _dataset_key(meta)
+    feature_list = feats.tier_features(config.tier)
+    shared = {
+        role: symbol
+        for role, symbol in roles_by_target[targets[0]].items()
+        if role != "target" and all(r.get(role) == symbol for r in roles_by_target.values())
+    }
+    roles = {"target": ",".join(targets), **shared}
+
+    def finish(table: pd.DataFrame, entry: dict[str, Any], reused: bool) -> ProcessedDataset:
+        return ProcessedDataset(
+            table,
+            config,
+            roles,
+            [f.name for f in feature_list],
+            np.array([f.kind == "continuous" for f in feature_list]),
+            key,
+            entry,
+            reused,
+            time.perf_counter() - started,
+            evaluation,
+        )
+
+    stored = store.get_processed(key) if store is not None else None
+    if stored is not None:
+        entry, table = stored
+        return finish(table, entry, True)
+    if must_exist:
+        raise InputError(
+            "no stored dataset for these options; build it first with `finscale data build` "
+            "and the same options",
+            f"store {store.root if store is not None else 'none'}",
+        )
+    start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
+    tables = {}
+    for target, target_roles in roles_by_target.items():
+        frames = {role: loaded[symbol].loc[start:end] for role, symbol in target_roles.items()}
+        target_config = config.model_copy(update={"target": target, "targets": ()})
+        tables[target], _ = _assemble(frames, target_roles, target_config)
+    table = panel_table(
+        tables, config, evaluation, lambda pooled: _check_panel(tables, pooled, config, evaluation)
+    )
+    source = config.source if config.source != "csv" else f"csv:{config.path}"
+    if store is None:
+        return finish(
+            table, {"key": key, "sha256": frame_sha256(table), "source": source, **meta}, False
+        )
+    for symbol, frame in loaded.items():
+        store.put_raw(symbol, frame, raw[symbol].source)
+    return finish(table, store.put_processed(key, table, source, meta), False)
+
+
+def _check_panel(
+    tables: dict[str, pd.DataFrame],
+    pooled: pd.DataFrame,
+    config: DataConfig,
+    evaluation: EvaluationConfig,
+) -> None:
+    """Every split of the pooled panel (and of every walk-forward fold) holds at least
+    `min_samples_per_split` samples."""
+    least = config.min_samples_per_split
+
+    def counts(codes: np.ndarray) -> dict[str, int]:
+        return {name: int((codes == code).sum()) for code, name in SPLIT_NAMES.items()}
+
+    search = counts(pooled[SPLIT].to_numpy())
+    needed = ("train", "val") if evaluation.scheme == "walk_forward" else ("train", "val", "test")
+    if min(search[name] for name in needed) < least:
+        detail = ", ".join(f"{name} {search[name]}" for name in needed)
+        raise InputError(
+            f"the panel's splits give {detail} samples; each needs at least {least}: use more "
+            "history or other split fractions",
+            "evaluation.search_fraction" if evaluation.scheme == "walk_forward" else "data.targets",
+        )
+    if evaluation.scheme != "walk_forward":
+        return
+    for k, fold in enumerate(fold_assignments(tables, config, evaluation)):
+        fold_counts = counts(np.concatenate(list(fold.values())))
+        if min(fold_counts.values()) < least:
+            detail = ", ".join(f"{name} {n}" for name, n in fold_counts.items())
+            raise InputError(
+                f"test fold {k} of {evaluation.folds} gets {detail} samples over the panel; "
+                f"each split needs at least {least}: use fewer folds or more history",
+                "evaluation.folds",
+            )
 
 
 def _yahoo_args(config: DataConfig, download: Callable[..., pd.DataFrame] | None) -> dict:
