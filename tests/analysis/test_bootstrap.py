@@ -314,3 +314,31 @@ def test_paired_difference_is_reproducible_and_directionless_for_range(market, i
         paired_difference(y, a, b, indices, metric="sharpe")
     with pytest.raises(ValueError):
         paired_difference(y, a, b[:, :-1], indices)
+
+
+def test_the_date_bootstrap_draws_every_symbol_of_a_date_together():
+    from finscale.analysis.bootstrap import date_bootstrap_indices, stratified_bootstrap_indices
+
+    # one series: the date bootstrap is the sample bootstrap
+    dates = np.arange(300)
+    folds = np.repeat([0, 1, 2], 100)
+    np.testing.assert_array_equal(
+        date_bootstrap_indices(dates, folds, 10, 40, 0),
+        stratified_bootstrap_indices([100, 100, 100], 10, 40, 0),
+    )
+    # a balanced panel of 3 symbols, stored symbol by symbol within each fold
+    per_fold = [np.arange(100) + 100 * k for k in range(3)]
+    dates = np.concatenate([np.tile(d, 3) for d in per_fold])
+    folds = np.repeat([0, 1, 2], 300)
+    rows = date_bootstrap_indices(dates, folds, 10, 40, 1)
+    assert rows.shape == (40, 900)
+    for row in rows:
+        drawn = dates[row]
+        _, counts = np.unique(drawn, return_counts=True)
+        assert (counts % 3 == 0).all()  # each drawn date brings all three symbols
+        # no block crosses a fold: every fold keeps its size
+        assert [int(((drawn >= 100 * k) & (drawn < 100 * (k + 1))).sum()) for k in range(3)] == [
+            300,
+            300,
+            300,
+        ]

@@ -170,3 +170,15 @@ def test_trial_sharpes_rank_an_informed_trial_above_noise():
     sharpes = trial_sharpes(np.vstack([informed, noise]), r, horizon_days=1, cost_bps=1)
     assert sharpes.shape == (6,)
     assert sharpes[0] > 5 * sharpes[1:].max()
+
+
+def test_search_pbo_of_a_panel_cuts_dates_not_samples():
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 2 * 320)
+    predictions = _noisy_trials(rng, y, 8, skill=0.1)
+    dates = np.tile(np.arange(320), 2)  # two symbols, the same 320 dates
+    panel = search_pbo(y, predictions, 16, dates)
+    from finscale.analysis.bootstrap import sample_log_loss
+
+    per_date = sample_log_loss(y, predictions).T.reshape(2, 320, 8).mean(axis=0)
+    assert panel["value"] == probability_of_backtest_overfitting(per_date, 16).value

@@ -12,6 +12,7 @@ from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow
 EVALUATION_KEYS = {
     "fold",
     "data_fraction",
+    "test_symbols",
     "train_span",
     "next_day_returns",
     "accumulation",

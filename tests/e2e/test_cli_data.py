@@ -108,7 +108,3 @@ def test_data_build_of_a_panel_shows_rows_per_symbol_and_a_symbol_column(tmp_pat
     assert table.groupby("symbol").size().to_dict() == {"NASDAQ": 4920, "SP500": 4920}
     code, stdout, stderr = finscale("data", "build", "--target", "SP500,NASDAQ,SP500")
     assert code == 2 and "named twice" in stderr and len(stderr.strip().splitlines()) == 1
-    # the scaling study says in one line that it does not bootstrap panels yet
-    code, _, stderr = finscale("scale", "--preset", "quick", "--set", "data.targets=SP500,NASDAQ")
-    assert code == 2 and stderr.startswith("error: a panel (data.targets)")
-    assert not (tmp_path / "runs").exists()

@@ -82,6 +82,7 @@ HORIZON_KEYS = {
     "cross_budget",
     "fit",
     "joint_fit",
+    "symbols",
     "folds",
     "horizon_days",
     "n_test",

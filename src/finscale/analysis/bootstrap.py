@@ -140,6 +140,52 @@ def stratified_bootstrap_indices(
     )
 
 
+def date_bootstrap_indices(
+    dates: Any, strata: Any, block_days: int, n_resamples: int, seed: int
+) -> np.ndarray:
+    """Resampled sample indices that draw dates, every sample of a drawn date together
+    (all the symbols of a panel on that day), in blocks of `block_days` dates within
+    each stratum (walk-forward fold).
+
+    dates: (n,) the date of each sample; strata: (n,) its stratum, the strata in
+    order of first appearance, each a consecutive range. The dates of each stratum
+    are resampled as `stratified_bootstrap_indices` resamples samples, and each
+    drawn date is expanded into its samples; a resample of a panel whose dates carry
+    different numbers of symbols is cut or wrapped round to n samples (exact for a
+    balanced panel). With one sample per date this is `stratified_bootstrap_indices`.
+    Returns int (n_resamples, n).
+    """
+    dates = np.asarray(dates)
+    strata = np.asarray(strata)
+    n = dates.size
+    if n == 0 or strata.shape != dates.shape:
+        raise ValueError("dates and strata must be non-empty and of one shape")
+    order_of_strata = list(dict.fromkeys(strata.tolist()))
+    # samples sorted by (stratum, date); one group of samples per (stratum, date)
+    rank = (
+        np.array([order_of_strata.index(s) for s in strata.tolist()])
+        if len(order_of_strata) > 1
+        else np.zeros(n, dtype=int)
+    )
+    order = np.lexsort((dates, rank))
+    keys_rank, keys_date = rank[order], dates[order]
+    new_group = np.r_[True, (keys_rank[1:] != keys_rank[:-1]) | (keys_date[1:] != keys_date[:-1])]
+    starts = np.flatnonzero(new_group)
+    counts = np.diff(np.r_[starts, n])
+    group_stratum = keys_rank[starts]
+    sizes = [int((group_stratum == k).sum()) for k in range(len(order_of_strata))]
+    drawn = stratified_bootstrap_indices(sizes, block_days, n_resamples, seed)
+    if (counts == 1).all():
+        return order[drawn]
+    out = np.empty((drawn.shape[0], n), dtype=np.int64)
+    for row, groups in enumerate(drawn):
+        take = counts[groups]
+        first = np.repeat(starts[groups], take)
+        within = np.arange(take.sum()) - np.repeat(np.cumsum(take) - take, take)
+        out[row] = np.resize(order[first + within], n)
+    return out
+
+
 def _checked_labels_predictions(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
     """y as float (n_samples,), p as float (n_seeds, n_samples), both validated."""
     y = np.asarray(y, dtype=float)

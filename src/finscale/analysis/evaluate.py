@@ -181,4 +181,9 @@ def evaluate_seed(
         train_span=(str(windows.dates[fitted[0]])[:10], str(windows.dates[fitted[-1]])[:10]),
         next_day_returns={split: returns[windows.rows(split).numpy()].tolist() for split in SPLITS},
         data_fraction=data_fraction,
+        test_symbols=(
+            tuple(prepared.dataset.row_symbols()[test_rows].tolist())
+            if prepared.dataset.config.is_panel
+            else None
+        ),
     )

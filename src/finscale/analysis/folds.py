@@ -18,6 +18,7 @@ import numpy as np
 from finscale.analysis.bootstrap import (
     IMPROVES,
     WORSENS,
+    date_bootstrap_indices,
     paired_difference,
     stratified_bootstrap_indices,
     summarize_runs,
@@ -71,6 +72,13 @@ def pooled_test(
     return np.concatenate(labels), np.concatenate(preds, axis=1), np.concatenate(fold_ids)
 
 
+def pooled_symbols(runs: Sequence[EvaluationRun]) -> np.ndarray:
+    """The symbol of each pooled test sample of a panel's runs (folds in order)."""
+    return np.concatenate(
+        [np.array(group[0].test_symbols or (), dtype=object) for group in by_fold(runs).values()]
+    )
+
+
 class PairedDates:
     """Test dates that comparisons are paired on (all of a horizon's, or one fold's):
     their labels, the bootstrap's date draws, the interval level and the threshold."""
@@ -82,9 +90,18 @@ class PairedDates:
         block_days: int,
         scale: ScaleConfig,
         threshold: float,
+        dates: np.ndarray | None = None,
     ) -> None:
         self.y = y
-        self.indices = stratified_bootstrap_indices(sizes, block_days, scale.bootstrap_resamples, 0)
+        if dates is None:
+            self.indices = stratified_bootstrap_indices(
+                sizes, block_days, scale.bootstrap_resamples, 0
+            )
+        else:  # draw dates, every sample (symbol) of a date together
+            strata = np.repeat(np.arange(len(sizes)), sizes)
+            self.indices = date_bootstrap_indices(
+                dates, strata, block_days, scale.bootstrap_resamples, 0
+            )
         self.level = scale.confidence_level
         self.threshold = threshold
 

@@ -322,22 +322,33 @@ def deflated_sharpe_ratio(returns: Any, trial_sharpes: Any) -> dict[str, Any]:
 # ---- a study's search ---------------------------------------------------------
 
 
-def search_pbo(labels: Any, predictions: Any, blocks: int = PBO_BLOCKS) -> dict[str, Any]:
+def search_pbo(
+    labels: Any, predictions: Any, blocks: int = PBO_BLOCKS, dates: Any = None
+) -> dict[str, Any]:
     """The PBO of a study's trials from their validation predictions.
 
-    labels: (n_dates,) 0/1; predictions: (n_trials, n_dates) P(label 1) of every
-    complete trained trial. The JSON form of `probability_of_backtest_overfitting`
-    of the per-date log losses, or, when the search cannot be judged (fewer than
-    two trials, fewer dates than blocks), `value` None and the reason `skipped`.
+    labels: (n_samples,) 0/1; predictions: (n_trials, n_samples) P(label 1) of every
+    complete trained trial; dates: (n_samples,) the date of each sample, where a
+    panel has several samples (symbols) per date: their losses are averaged per
+    date, so the blocks cut dates. The JSON form of
+    `probability_of_backtest_overfitting` of the per-date log losses, or, when the
+    search cannot be judged (fewer than two trials, fewer dates than blocks),
+    `value` None and the reason `skipped`.
     """
     predictions = np.asarray(predictions, dtype=float).reshape(-1, len(labels))
-    n_trials, n_dates = predictions.shape
+    n_trials = predictions.shape[0]
+    n_dates = predictions.shape[1] if dates is None else len(set(np.asarray(dates).tolist()))
     if n_trials < 2:
         reason = f"PBO compares trials; this study has {n_trials} with stored predictions"
     elif n_dates < blocks:
         reason = f"{n_dates} validation dates cannot be cut into {blocks} blocks"
     else:
-        losses = sample_log_loss(labels, predictions).T
+        losses = sample_log_loss(labels, predictions).T  # (n_samples, n_trials)
+        if dates is not None and n_dates < losses.shape[0]:
+            days, day = np.unique(np.asarray(dates), return_inverse=True)
+            sums = np.zeros((days.size, n_trials))
+            np.add.at(sums, day, losses)
+            losses = sums / np.bincount(day, minlength=days.size)[:, None]
         return probability_of_backtest_overfitting(losses, blocks).to_dict()
     return {"value": None, "blocks": int(blocks), "trials": n_trials, "skipped": reason}
 

@@ -108,6 +108,8 @@ class EvaluationRun:
     # The share of the training samples it trained on (the most recent): 1 but in the
     # data-scaling runs of `scale.data_fractions`; n_train is its sample count D.
     data_fraction: float = 1.0
+    # A panel's symbol of each test sample (None for one target).
+    test_symbols: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +139,7 @@ class EvaluationRun:
             "train_span": list(self.train_span) if self.train_span else None,
             "next_day_returns": dict(self.next_day_returns) if self.next_day_returns else None,
             "data_fraction": self.data_fraction,
+            "test_symbols": list(self.test_symbols) if self.test_symbols else None,
         }
 
     @classmethod
@@ -168,6 +171,7 @@ class EvaluationRun:
             train_span=tuple(data["train_span"]) if data.get("train_span") else None,
             next_day_returns=data.get("next_day_returns"),
             data_fraction=data.get("data_fraction", 1.0),
+            test_symbols=tuple(data["test_symbols"]) if data.get("test_symbols") else None,
         )
 
 

@@ -40,6 +40,7 @@ from finscale.analysis.folds import (
     by_fold,
     fold_agreement,
     loss_summary,
+    pooled_symbols,
     pooled_test,
 )
 from finscale.analysis.joint_law import bootstrap_joint_law, identification_problem, marginal_value
@@ -200,12 +201,27 @@ class _Horizon:
         self.fold_numbers = [int(f) for f in dict.fromkeys(self.fold_ids.tolist())]
         self.masks = [self.fold_ids == f for f in self.fold_numbers]
         sizes = [int(m.sum()) for m in self.masks]
-        self.block_days = scale.block_days or block_length_days(min(sizes), horizon)
-        self.pooled = PairedDates(self.y_test, sizes, self.block_days, scale, threshold)
+        first = evaluations[self.budgets[0]]
+        self.test_dates = [d for group in by_fold(first).values() for d in group[0].test_dates]
+        dates = np.array(self.test_dates)
+        # A panel has several samples (symbols) per date: the bootstrap draws dates.
+        self.panel = len(set(self.test_dates)) < len(self.test_dates)
+        self.symbols = pooled_symbols(first) if self.panel else None
+        days = [len(set(dates[m].tolist())) for m in self.masks]
+        self.block_days = scale.block_days or block_length_days(min(days), horizon)
+        by_date = dates if self.panel else None
+        self.pooled = PairedDates(self.y_test, sizes, self.block_days, scale, threshold, by_date)
         self.walk_forward = self.fold_numbers != [-1]
         self.per_fold = (
             [
-                PairedDates(self.y_test[m], [int(m.sum())], self.block_days, scale, threshold)
+                PairedDates(
+                    self.y_test[m],
+                    [int(m.sum())],
+                    self.block_days,
+                    scale,
+                    threshold,
+                    dates[m] if self.panel else None,
+                )
                 for m in self.masks
             ]
             if self.walk_forward
@@ -213,15 +229,13 @@ class _Horizon:
         )
         self.level = scale.confidence_level
         self.threshold = threshold
-        first = evaluations[self.budgets[0]]
-        self.test_dates = [d for group in by_fold(first).values() for d in group[0].test_dates]
         self.fold_spans = [
             {
                 "fold": fold,
                 "train_start": group[0].train_span[0] if group[0].train_span else None,
                 "train_end": group[0].train_span[1] if group[0].train_span else None,
-                "test_start": group[0].test_dates[0],
-                "test_end": group[0].test_dates[-1],
+                "test_start": min(group[0].test_dates),
+                "test_end": max(group[0].test_dates),
                 "n_test": len(group[0].test_dates),
             }
             for fold, group in by_fold(first).items()
@@ -327,9 +341,14 @@ def _scaling_row(
     first_of_fold = [group[0] for group in by_fold(runs).values()]
     n_train = round(float(np.mean([r.n_train for r in first_of_fold])))
     samples_per_param = n_train / winner.param_count
-    sharpe, dsr = economic_view(
-        runs, search, h.horizon, evaluation.cost_bps, h.pooled.indices, h.level
-    )
+    if h.panel:
+        reason = "the illustration trades one target's series; a panel's is not in this version"
+        sharpe = {"value": None, "interval": None, "skipped": reason}
+        dsr = {"value": None, "trials": 0, "skipped": reason}
+    else:
+        sharpe, dsr = economic_view(
+            runs, search, h.horizon, evaluation.cost_bps, h.pooled.indices, h.level
+        )
     return ScalingRow(
         budget=budget,
         budget_label=format_budget(budget),
@@ -361,7 +380,7 @@ def _pbo(search: SearchTrials | None, blocks: int) -> dict[str, Any]:
         reason = "the study's records hold no validation labels (made by an older version)"
         return {"value": None, "blocks": blocks, "trials": 0, "skipped": reason}
     predictions = np.array(list(search.predictions.values()), dtype=float)
-    return search_pbo(np.array(search.labels), predictions, blocks)
+    return search_pbo(np.array(search.labels), predictions, blocks, np.array(search.dates))
 
 
 def _steps(h: _Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> list[dict]:
@@ -413,6 +432,36 @@ def _fit(h: _Horizon, scale: ScaleConfig) -> dict[str, Any]:
         )
     fit["points"] = {"n_params": n_params.tolist(), "test_log_loss": losses.tolist()}
     return fit
+
+
+def _symbol_rows(
+    h: _Horizon, baseline_preds: Mapping[str, np.ndarray], scale: ScaleConfig, threshold: float
+) -> list[dict[str, Any]]:
+    """A panel's test log loss per symbol: each budget and baseline on that symbol's
+    test samples, with an interval over its own resampled dates."""
+    if not h.panel:
+        return []
+    out = []
+    dates = np.array(h.test_dates)
+    for symbol in dict.fromkeys(h.symbols.tolist()):
+        mask = h.symbols == symbol
+        sizes = [int((mask & fold).sum()) for fold in h.masks]
+        sizes = [n for n in sizes if n]
+        sample = PairedDates(h.y_test[mask], sizes, h.block_days, scale, threshold, dates[mask])
+        out.append(
+            {
+                "symbol": str(symbol),
+                "n_test": int(mask.sum()),
+                "budgets": [
+                    {"budget": b, "log_loss": loss_summary(sample, h.preds[b][:, mask])}
+                    for b in h.budgets
+                ],
+                "baselines": {
+                    name: loss_summary(sample, p[:, mask]) for name, p in baseline_preds.items()
+                },
+            }
+        )
+    return out
 
 
 def _joint_fit(
@@ -511,8 +560,8 @@ def horizon_results(
     return {
         "horizon_days": horizon,
         "n_test": h.n_test,
-        "test_first_date": h.test_dates[0],
-        "test_last_date": h.test_dates[-1],
+        "test_first_date": min(h.test_dates),
+        "test_last_date": max(h.test_dates),
         "scheme": "walk_forward" if h.walk_forward else "holdout",
         "folds": [{k: v for k, v in span.items() if k != "n_test"} for span in h.fold_spans],
         "block_days": h.block_days,
@@ -522,6 +571,7 @@ def horizon_results(
         "steps": _steps(h, evaluations),
         "fit": _fit(h, scale),
         "joint_fit": _joint_fit(h, evaluations, data_runs or {}, scale),
+        "symbols": _symbol_rows(h, baseline_preds, scale, threshold),
         "cross_budget": cross,
     }
 

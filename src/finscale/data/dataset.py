@@ -132,6 +132,13 @@ class ProcessedDataset:
         """(symbol, first row, one past the last row) of each target's rows."""
         return symbol_blocks(self.table, self.config.target)
 
+    def row_symbols(self) -> np.ndarray:
+        """(n_rows,) the target symbol of each row."""
+        out = np.empty(len(self.table), dtype=object)
+        for symbol, a, b in self.blocks():
+            out[a:b] = symbol
+        return out
+
     @functools.cached_property
     def _normalizers(self) -> dict[str, Normalizer]:
         train_rows = self.table[SPLIT].to_numpy() == TRAIN
@@ -267,10 +274,7 @@ class ProcessedDataset:
             if not kind_continuous:
                 out[name] = out[name].round().astype("int64")
         out.insert(0, "date", self.table.index[keep])
-        symbols = np.empty(len(self.table), dtype=object)
-        for symbol, a, b in self.blocks():
-            symbols[a:b] = symbol
-        out.insert(1, SYMBOL, symbols[keep])
+        out.insert(1, SYMBOL, self.row_symbols()[keep])
         out[LABEL] = self.table[LABEL].to_numpy()[keep].astype("int64")
         out[SPLIT] = pd.Categorical(
             [SPLIT_NAMES[c] for c in codes[keep]], categories=list(SPLIT_NAMES.values())

@@ -147,6 +147,38 @@ def folds_blocks(h: Mapping[str, Any]) -> list[Block]:
     return blocks
 
 
+def symbols_blocks(h: Mapping[str, Any]) -> list[Block]:
+    """A panel's test log loss per symbol, for every budget and baseline."""
+    symbols = h.get("symbols") or []
+    header = ("model", *(f"`{s['symbol']}` ({s['n_test']:,} test samples)" for s in symbols))
+    rows = [
+        (
+            f"transformer {format_budget(entry['budget'])}",
+            *(
+                dates_text(s["budgets"][k]["log_loss"], LOSS_DIGITS, with_mean=True)
+                for s in symbols
+            ),
+        )
+        for k, entry in enumerate(symbols[0]["budgets"])
+    ]
+    rows += [
+        (
+            f"`{name}`",
+            *(dates_text(s["baselines"][name], LOSS_DIGITS, with_mean=True) for s in symbols),
+        )
+        for name in sorted(symbols[0]["baselines"])
+    ]
+    return [
+        Paragraph(
+            "The panel's test log loss on each symbol's own test samples (seed mean "
+            "[interval over that symbol's resampled dates]); the pooled figures above resample "
+            "dates with every symbol of a date together, so the symbols' correlation never "
+            "narrows an interval."
+        ),
+        Table(header, tuple(rows), "l" + "r" * len(symbols)),
+    ]
+
+
 def calibration_blocks(h: Mapping[str, Any]) -> list[Block]:
     rows = []
     for r in rows_of(h):
@@ -388,6 +420,7 @@ def horizon_blocks(
             if h.get("folds")
             else []
         ),
+        *([Heading("Per symbol", 3), *symbols_blocks(h)] if h.get("symbols") else []),
         Heading("Calibration", 3),
         *calibration_blocks(h),
         figures["reliability"],

@@ -163,13 +163,6 @@ def check_data(spec: ScaleSpec) -> None:
     from finscale.data.dataset import build_dataset
     from finscale.data.store import DataStore
 
-    if spec.config.data.is_panel:
-        raise InputError(
-            "a panel (data.targets) builds, trains and searches (`finscale data build`, "
-            "`train`, `hpo`); the scaling study's bootstrap over a panel's dates, every "
-            "symbol of a date together, is not in this version: give one target",
-            "data.targets",
-        )
     store = DataStore(spec.store_dir)
     for horizon in spec.horizons:
         config = spec.horizon_config(horizon)

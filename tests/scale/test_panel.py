@@ -1,0 +1,48 @@
+"""The tiny study on a panel of the bundled S&P 500 and NASDAQ, walk-forward: pooled
+figures resample dates with both symbols, and the report gives a per-symbol table."""
+
+import pandas as pd
+import pytest
+
+from finscale.scale import build_results, write_report
+from tests.scale.tiny import TINY_WALK_FORWARD_SETS, run_pipeline, tiny_scale_spec
+
+PANEL_SETS = {
+    **TINY_WALK_FORWARD_SETS,
+    "data.targets": ["SP500", "NASDAQ"],
+    "scale.budgets": "4K,16K",
+}
+
+
+@pytest.fixture(scope="module")
+def panel_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("panel")
+    spec = tiny_scale_spec(root / "run", root / "store", **PANEL_SETS)
+    run_pipeline(spec)
+    return spec.run_dir
+
+
+@pytest.mark.slow
+def test_a_panel_study_gives_pooled_and_per_symbol_figures(panel_run):
+    results = build_results(panel_run)
+    h = results["horizons"]["1"]
+    symbols = {s["symbol"]: s for s in h["symbols"]}
+    assert set(symbols) == {"SP500", "NASDAQ"}
+    assert sum(s["n_test"] for s in symbols.values()) == h["n_test"]
+    for s in symbols.values():
+        assert [b["budget"] for b in s["budgets"]] == [4_000, 16_000]
+        for entry in s["budgets"]:
+            loss = entry["log_loss"]
+            assert loss["boot_low"] <= loss["mean"] <= loss["boot_high"]
+        assert set(s["baselines"]) == set(h["baselines"])
+    table = pd.read_csv(panel_run / "experiment_results.csv")
+    for row in h["budgets"]:
+        assert 0 <= row["pbo"]["value"] <= 1
+        assert "panel" in row["sharpe"]["skipped"] and row["dsr"]["value"] is None
+        # every window of both symbols counts as a training sample
+        runs = table[table["budget"] == row["budget"]]
+        assert row["n_train"] == round(runs.groupby("fold")["train_samples"].first().mean())
+    assert [f["fold"] for f in h["folds"]] == [0, 1, 2]
+    write_report(panel_run, results)
+    text = (panel_run / "report.md").read_text()
+    assert "### Per symbol" in text and "`NASDAQ` (" in text
