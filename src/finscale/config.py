@@ -456,7 +456,7 @@ class StudyConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
 
 
-PRESETS = ("quick", "paper")
+PRESETS = ("quick", "paper", "panel")
 
 
 def preset_path(name: str) -> Path:
