@@ -46,3 +46,5 @@ def test_a_panel_study_gives_pooled_and_per_symbol_figures(panel_run):
     write_report(panel_run, results)
     text = (panel_run / "report.md").read_text()
     assert "### Per symbol" in text and "`NASDAQ` (" in text
+    assert "Panel of `SP500`, `NASDAQ`, each labelled on its own series" in text
+    assert results["target"] == "SP500, NASDAQ"

@@ -632,7 +632,7 @@ def scaling_results(
     return {
         "study": study,
         "tier": study_config.data.tier,
-        "target": study_config.data.target,
+        "target": ", ".join(study_config.data.target_symbols),
         "confidence_level": scale.confidence_level,
         "seeds": scale.seeds,
         "config": dict(config),

@@ -137,7 +137,7 @@ def data_blocks(
     blocks: list[Block] = [
         Heading("Data and splits"),
         Paragraph(
-            f"Target `{d['target']}` (source {d['source']}, feature tier `{d['tier']}`) from "
+            f"{_targets_text(d)} (source {d['source']}, feature tier `{d['tier']}`) from "
             f"{d['start'] or 'the first day of the data'} to "
             f"{d['end'] or 'the last day of the data'}; label rule "
             f"`{d['label_rule']}`, threshold {d['threshold']:g} ({d['threshold_mode']}); "
@@ -167,6 +167,15 @@ def data_blocks(
         )
         blocks.append(Table(header, rows, "lllrrr"))
     return blocks
+
+
+def _targets_text(d: Mapping[str, Any]) -> str:
+    """'Target `SP500`', or for a panel 'Panel of `SP500`, `NASDAQ`, each labelled ...'."""
+    targets = d.get("targets") or []
+    if len(targets) > 1:
+        names = ", ".join(f"`{t}`" for t in targets)
+        return f"Panel of {names}, each labelled on its own series with shared split dates,"
+    return f"Target `{d['target']}`"
 
 
 def _scheme_text(results: Mapping[str, Any], split: str, fractions: str) -> str:
