@@ -158,6 +158,11 @@ class ModelConfig(_Strict):
     head_dropout: float = Field(0.0, ge=0, lt=1)
     position_padding: int = Field(10, ge=0, description="positional rows beyond the patches")
     bias: bool = True
+    symbol_embedding: bool = Field(
+        False,
+        description="a panel: add a learned d_model vector per symbol to every token "
+        "(counted in each architecture's exact parameter count)",
+    )
 
     @field_validator("d_models", "n_layers", "n_heads", mode="before")
     @classmethod

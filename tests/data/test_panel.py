@@ -90,3 +90,36 @@ def test_bad_targets_are_one_clear_error(tmp_path, sp500_frame, nasdaq_frame):
         from finscale.config import config_from_mapping
 
         config_from_mapping({"data": {"targets": ["SP500", "NASDAQ", "SP500"]}})
+
+
+def test_a_symbol_embedding_trains_on_the_panels_symbol_column(panel):
+    from finscale.config import TrainConfig
+    from finscale.model import PatchTST, PatchTSTConfig
+    from finscale.train.trainer import train
+
+    windows = panel.windows(symbol_column=True)
+    assert windows.features.shape[1] == 26 and windows.feature_names[-1] == "symbol"
+    # the index column names each row's target, and the windows stay views of one tensor
+    for k, (_, a, b) in enumerate(panel.blocks()):
+        assert (windows.features[a:b, -1] == k).all()
+    assert (
+        windows.windows.untyped_storage().data_ptr()
+        == windows.features.untyped_storage().data_ptr()
+    )
+    config = PatchTSTConfig(d_model=16, n_layers=1, n_heads=2, d_ff=64, n_symbols=2)
+    fast = TrainConfig(
+        max_epochs=1, patience=1, effective_batch=512, warmup_steps=0, device="cpu", dtype="fp32"
+    )
+    torch.manual_seed(fast.seed)
+    start = PatchTST(config).symbols.weight.detach().clone()
+    result = train(config, windows, fast)
+    assert not torch.equal(result.model.symbols.weight.detach(), start)  # it learns
+    # the same window under the other symbol's index predicts differently
+    x = windows.windows[windows.rows("val")[:4] - 59].clone()
+    other = x.clone()
+    other[..., -1] = 1 - other[..., -1]
+    with torch.no_grad():
+        assert not torch.allclose(result.model(x), result.model(other))
+    # without the symbol column the model says what it expects
+    with pytest.raises(InputError, match="symbol column"):
+        train(config, panel.windows(), fast)

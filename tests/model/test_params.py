@@ -92,3 +92,28 @@ def test_count_grows_with_each_dimension():
     assert count_parameters(base.replace(n_features=50)) > n
     # Heads split d_model; they add no parameters.
     assert count_parameters(base.replace(n_heads=32)) == n
+
+
+@pytest.mark.parametrize("n_symbols", [0, 1, 7, 500])
+def test_a_symbol_embedding_is_counted_exactly(n_symbols):
+    config = PatchTSTConfig(d_model=32, n_layers=2, n_heads=4, d_ff=128, n_symbols=n_symbols)
+    model = PatchTST(config)
+    assert count_parameters(config) == model.num_parameters()
+    assert parameter_breakdown(config)["symbols"] == n_symbols * 32
+    without = count_parameters(config.replace(n_symbols=0))
+    assert count_parameters(config) - without == n_symbols * 32
+
+
+def test_the_grid_embeds_a_panels_symbols_only_when_asked():
+    space = {"d_models": [16, 32], "n_layers": [1, 2], "n_heads": [2], "budget_tolerance": 0.9}
+    plain = build_grid("20K", ModelConfig(**space), 25, 60, n_symbols=3)
+    embedded = build_grid("20K", ModelConfig(**space, symbol_embedding=True), 25, 60, n_symbols=3)
+    assert plain.template.n_symbols == 0 and embedded.template.n_symbols == 3
+    for arch in embedded.architectures:
+        assert (
+            arch.param_count
+            == count_parameters(arch.config)
+            == PatchTST(arch.config).num_parameters()
+        )
+        assert arch.config.n_symbols == 3
+    assert plain.hash != embedded.hash

@@ -265,7 +265,7 @@ def test_records_carry_achieved_flops_and_mfu(sp500_windows, tiny):
 
 
 def test_a_model_for_another_data_shape_is_refused(sp500_windows):
-    with pytest.raises(InputError, match="model expects 50 features x 60 days"):
+    with pytest.raises(InputError, match="model expects 50 input columns x 60 days"):
         train(PatchTSTConfig(n_features=50), sp500_windows, fast())
     with pytest.raises(InputError, match="binary"):
         train(PatchTSTConfig(num_classes=3), sp500_windows, fast())

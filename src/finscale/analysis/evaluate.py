@@ -137,7 +137,7 @@ def evaluate_seed(
 
     index = winner.architecture["index"]
     result = train_configuration(prepared, config, index, winner.params, seed, on_epoch)
-    windows = prepared.dataset.windows()
+    windows = prepared.windows()
     device = prepared.hardware.device
     threshold = config.train.decision_threshold
     predictions, labels, metrics = {}, {}, {}

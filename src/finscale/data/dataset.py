@@ -169,14 +169,26 @@ class ProcessedDataset:
             "dates": self.table.index.to_numpy(),
         }
 
-    def windows(self) -> WindowDataset:
+    def windows(self, symbol_column: bool = False) -> WindowDataset:
         """The model-ready tensors. Every call shares one feature tensor (and one
-        label tensor): treat them as read-only, copy before changing them."""
-        return WindowDataset(
-            **self._window_tensors,
-            context_days=self.config.context_days,
-            feature_names=list(self.feature_names),
-        )
+        label tensor): treat them as read-only, copy before changing them.
+
+        `symbol_column`: the features gain one last column, each row's symbol index
+        (in `blocks()` order), for a model with a symbol embedding
+        (`PatchTSTConfig.n_symbols`); the windows stay views of that one tensor."""
+        tensors = dict(self._window_tensors)
+        names = list(self.feature_names)
+        if symbol_column:
+            tensors["features"] = self._features_with_symbols
+            names.append(SYMBOL)
+        return WindowDataset(**tensors, context_days=self.config.context_days, feature_names=names)
+
+    @functools.cached_property
+    def _features_with_symbols(self) -> torch.Tensor:
+        index = np.empty(len(self.table), dtype=np.float32)
+        for k, (_, a, b) in enumerate(self.blocks()):
+            index[a:b] = k
+        return torch.cat([self._window_tensors["features"], torch.from_numpy(index)[:, None]], 1)
 
     def resplit(self, assignment: np.ndarray) -> ProcessedDataset:
         """The same rows under another split plan (one code per row): its normaliser

@@ -130,7 +130,7 @@ def train_configuration(
     )
     return train(
         model_config,
-        prepared.dataset.windows(),
+        prepared.windows(),
         train_config,
         on_epoch=on_epoch,
         hardware=prepared.hardware,

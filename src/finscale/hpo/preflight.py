@@ -57,7 +57,7 @@ def time_one_epoch(spec: StudySpec, prepared: Prepared, arch_index: int) -> floa
     config = spec.config.train.model_copy(update=update)
     result = train(
         planned.architecture.config,
-        prepared.dataset.windows(),
+        prepared.windows(),
         config,
         hardware=prepared.hardware,
     )

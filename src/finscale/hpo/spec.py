@@ -145,6 +145,11 @@ class Prepared:
     def memory_limit_bytes(self) -> int:
         return self.hardware.memory_limit_bytes
 
+    def windows(self) -> Any:
+        """The study's windows as its models read them: with each row's symbol index as a
+        last column when its architectures embed a panel's symbols."""
+        return self.dataset.windows(symbol_column=self.grid.template.n_symbols > 0)
+
     def on(self, dataset: Any) -> Prepared:
         """The same study on other rows of its data (a walk-forward fold's dataset):
         grid, memory plan and hardware depend on the shapes only, so they are kept."""
@@ -173,7 +178,11 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     config = spec.config
     dataset = build_dataset(config.data, DataStore(spec.store_dir), evaluation=config.evaluation)
     grid = build_grid(
-        spec.budget, config.model, len(dataset.feature_names), config.data.context_days
+        spec.budget,
+        config.model,
+        len(dataset.feature_names),
+        config.data.context_days,
+        n_symbols=len(dataset.blocks()),
     )
     # One precision for the whole study, from its median architecture: trials
     # compare like with like.

@@ -239,7 +239,7 @@ def run_worker(
             spec.config,
             prepared.space,
             prepared.planned,
-            prepared.dataset.windows(),
+            prepared.windows(),
             stop,
             spec.max_temp_c,
             prepared.hardware,

@@ -55,12 +55,16 @@ def candidates(model: ModelConfig, template: PatchTSTConfig) -> list[PatchTSTCon
     ]
 
 
-def template_config(model: ModelConfig, n_features: int, context_days: int) -> PatchTSTConfig:
+def template_config(
+    model: ModelConfig, n_features: int, context_days: int, n_symbols: int = 0
+) -> PatchTSTConfig:
     """The PatchTSTConfig every architecture of a grid starts from: data shape and shared
-    knobs; the searched dimensions are filled in per architecture."""
+    knobs; the searched dimensions are filled in per architecture. `n_symbols`: a
+    panel's symbol count, embedded when `model.symbol_embedding` is on."""
     return PatchTSTConfig(
         n_features=n_features,
         context_days=context_days,
+        n_symbols=n_symbols if model.symbol_embedding else 0,
         patch_len=model.patch_len,
         stride=model.stride,
         dropout=model.dropout,
@@ -147,16 +151,18 @@ def build_grid(
     model: ModelConfig | None = None,
     n_features: int = 25,
     context_days: int = 60,
+    n_symbols: int = 0,
 ) -> ArchitectureGrid:
     """All architectures of the search space within the budget's tolerance.
 
     The data shape is `n_features` x `context_days` with the model config's
-    patch_len and stride. Raises `InputError` naming the nearest budgets that
-    have architectures when none fits.
+    patch_len and stride; `n_symbols` the panel's symbols (counted when
+    `model.symbol_embedding`). Raises `InputError` naming the nearest budgets
+    that have architectures when none fits.
     """
     budget = parse_budget(budget)
     model = model or ModelConfig()
-    template = template_config(model, n_features, context_days)
+    template = template_config(model, n_features, context_days, n_symbols)
     low, high = budget_range(budget, model.budget_tolerance)
     chosen = []
     for config in candidates(model, template):

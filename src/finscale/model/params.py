@@ -35,6 +35,7 @@ def parameter_breakdown(config: PatchTSTConfig) -> dict[str, int]:
         "blocks": config.n_layers * block_parameters(config),
         "final_norm": _layer_norm(d, config.bias),
         "head": _linear(config.num_patches * d, config.n_outputs, True),
+        "symbols": config.n_symbols * d,
     }
 
 

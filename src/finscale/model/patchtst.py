@@ -52,6 +52,10 @@ class PatchTSTConfig:
     bias: bool = True  # biases in linear layers and layer norms
     layer_norm_eps: float = 1e-5
     init_std: float = 0.02
+    # A panel's symbols with a learned vector each (0: none). With symbols, the input
+    # carries each sample's symbol index as one extra last column (`input_features`),
+    # so a batch stays one tensor through every micro-batch and prediction.
+    n_symbols: int = 0
 
     def __post_init__(self) -> None:
         positive = ("n_features", "context_days", "patch_len", "stride", "d_model", "n_layers")
@@ -78,6 +82,12 @@ class PatchTSTConfig:
             )
         if self.position_padding < 0:
             raise InputError("position_padding must not be negative", "position_padding")
+        if (
+            isinstance(self.n_symbols, bool)
+            or not isinstance(self.n_symbols, int)
+            or (self.n_symbols < 0)
+        ):
+            raise InputError(f"n_symbols must be 0 or more, got {self.n_symbols!r}", "n_symbols")
         if self.layer_norm_eps <= 0 or self.init_std <= 0:
             raise InputError("layer_norm_eps and init_std must be positive", "layer_norm_eps")
 
@@ -90,6 +100,11 @@ class PatchTSTConfig:
         """Oldest days of the window no patch covers, when the stride does not divide
         context_days - patch_len (60 days, patch 16, stride 8: 4 days)."""
         return (self.context_days - self.patch_len) % self.stride
+
+    @property
+    def input_features(self) -> int:
+        """Columns of an input window: the features, and the symbol index with symbols."""
+        return self.n_features + (1 if self.n_symbols else 0)
 
     @property
     def patch_dim(self) -> int:
@@ -176,6 +191,7 @@ class PatchTST(nn.Module):
         self.position = nn.Parameter(
             torch.zeros(config.num_patches + config.position_padding, config.d_model)
         )
+        self.symbols = nn.Embedding(config.n_symbols, config.d_model) if config.n_symbols else None
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = _layer_norm(config)
@@ -183,6 +199,8 @@ class PatchTST(nn.Module):
         self.head = nn.Linear(config.num_patches * config.d_model, config.n_outputs)
         self.apply(self._init_weights)
         nn.init.normal_(self.position, std=config.init_std)
+        if self.symbols is not None:
+            nn.init.normal_(self.symbols.weight, std=config.init_std)
         # GPT-2's scaled init: each residual branch adds variance, so its output
         # projection starts smaller in deeper stacks.
         residual_std = config.init_std / math.sqrt(2 * config.n_layers)
@@ -198,16 +216,23 @@ class PatchTST(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
-        if x.dim() != 3 or x.shape[1:] != (c.context_days, c.n_features):
+        if x.dim() != 3 or x.shape[1:] != (c.context_days, c.input_features):
             raise ValueError(
-                f"expected input of shape (batch, {c.context_days}, {c.n_features}), "
+                f"expected input of shape (batch, {c.context_days}, {c.input_features}), "
                 f"got {tuple(x.shape)}"
             )
+        symbol = None
+        if self.symbols is not None:  # the last column holds the sample's symbol index
+            symbol = self.symbols(x[:, -1, -1].round().long())
+            x = x[..., :-1]
         # (batch, days, features) -> (batch, patches, features, patch_len) -> tokens.
         # Patches end on the window's last day: the most recent days matter most,
         # so days a stride leaves over are dropped at the old end.
         patches = x[:, c.unused_days :].unfold(1, c.patch_len, c.stride).flatten(2)
-        z = self.dropout(self.embed(patches) + self.position[: c.num_patches])
+        z = self.embed(patches) + self.position[: c.num_patches]
+        if symbol is not None:
+            z = z + symbol[:, None, :]
+        z = self.dropout(z)
         for block in self.blocks:
             z = block(z)
         z = self.head_dropout(self.norm(z).flatten(1))

@@ -239,10 +239,17 @@ def _check_inputs(model_config: PatchTSTConfig, data: WindowDataset) -> None:
     if model_config.num_classes != 2:
         raise InputError("the trainer trains binary classifiers (num_classes 2)", "num_classes")
     n_features = data.features.shape[1]
-    if (model_config.n_features, model_config.context_days) != (n_features, data.context_days):
+    expected = (model_config.input_features, model_config.context_days)
+    if expected != (n_features, data.context_days):
         raise InputError(
-            f"model expects {model_config.n_features} features x {model_config.context_days} "
-            f"days but the dataset has {n_features} x {data.context_days}",
+            f"model expects {model_config.input_features} input columns x "
+            f"{model_config.context_days} days but the dataset has {n_features} x "
+            f"{data.context_days}"
+            + (
+                "; a symbol embedding needs windows with a symbol column"
+                if model_config.n_symbols
+                else ""
+            ),
             "model config",
         )
     for split in ("train", "val"):
