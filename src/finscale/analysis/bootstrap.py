@@ -160,20 +160,17 @@ def date_bootstrap_indices(
     n = dates.size
     if n == 0 or strata.shape != dates.shape:
         raise ValueError("dates and strata must be non-empty and of one shape")
-    order_of_strata = list(dict.fromkeys(strata.tolist()))
-    # samples sorted by (stratum, date); one group of samples per (stratum, date)
-    rank = (
-        np.array([order_of_strata.index(s) for s in strata.tolist()])
-        if len(order_of_strata) > 1
-        else np.zeros(n, dtype=int)
-    )
+    # each stratum's rank in order of first appearance, then samples sorted by (rank, date)
+    _, first_seen, inverse = np.unique(strata, return_index=True, return_inverse=True)
+    rank = np.argsort(np.argsort(first_seen))[inverse.ravel()]
+    n_strata = first_seen.size
     order = np.lexsort((dates, rank))
     keys_rank, keys_date = rank[order], dates[order]
     new_group = np.r_[True, (keys_rank[1:] != keys_rank[:-1]) | (keys_date[1:] != keys_date[:-1])]
     starts = np.flatnonzero(new_group)
     counts = np.diff(np.r_[starts, n])
     group_stratum = keys_rank[starts]
-    sizes = [int((group_stratum == k).sum()) for k in range(len(order_of_strata))]
+    sizes = np.bincount(group_stratum, minlength=n_strata).tolist()
     drawn = stratified_bootstrap_indices(sizes, block_days, n_resamples, seed)
     if (counts == 1).all():
         return order[drawn]
