@@ -6,10 +6,10 @@ import pytest
 
 from finscale.analysis.scaling import (
     ScalingFit,
-    _stratified_counts,
     bootstrap_scaling_law,
     fit_scaling_law,
     scaling_law,
+    stratified_counts,
 )
 
 TRUE_E, TRUE_A, TRUE_ALPHA = 0.25, 40.0, 0.35
@@ -116,7 +116,7 @@ def test_date_resampled_losses_widen_the_intervals_and_are_checked():
 
 def test_stratified_resamples_keep_every_budget():
     n = np.array([1e4, 1e4, 1e4, 1e5, 1e6, 1e6])
-    counts = _stratified_counts(n, 200, np.random.default_rng(0))
+    counts = stratified_counts(n, 200, np.random.default_rng(0))
     assert counts.shape == (200, 6)
     np.testing.assert_array_equal(counts[:, :3].sum(axis=1), 3)
     np.testing.assert_array_equal(counts[:, 3], 1)

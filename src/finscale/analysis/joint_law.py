@@ -28,7 +28,12 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from finscale.analysis.scaling import ALPHA_BOUNDS, HUBER_DELTA, one_blas_thread
+from finscale.analysis.scaling import (
+    ALPHA_BOUNDS,
+    HUBER_DELTA,
+    one_blas_thread,
+    stratified_counts,
+)
 
 NAMES = ("E", "A", "alpha", "B", "beta")
 # The five parameters need three levels of each resource: with two levels of N
@@ -265,16 +270,10 @@ def _cell_counts(n: np.ndarray, d: np.ndarray, n_resamples: int, rng: np.random.
     with replacement within each (N, D) cell, so every cell keeps its count; where
     every cell holds one run (a table of single runs) that would redraw nothing, so
     the runs are redrawn over the whole table instead (as Besiroglu et al. do)."""
-    counts = np.zeros((n_resamples, n.size))
     cells = np.unique(np.stack([n, d], axis=1), axis=0, return_inverse=True)[1].ravel()
     if np.unique(cells).size == cells.size:
         cells = np.zeros_like(cells)
-    for cell in np.unique(cells):
-        members = np.flatnonzero(cells == cell)
-        counts[:, members] = rng.multinomial(
-            members.size, np.full(members.size, 1.0 / members.size), size=n_resamples
-        )
-    return counts
+    return stratified_counts(cells, n_resamples, rng)
 
 
 def bootstrap_joint_law(

@@ -233,17 +233,11 @@ def one_blas_thread() -> Any:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _stratified_counts(
-    n: np.ndarray, n_resamples: int, rng: np.random.Generator, within_counts: bool = True
-) -> np.ndarray:
-    """How often each point is drawn in each resample, shape (n_resamples, n_points).
-
-    Points are drawn with replacement within each distinct parameter count,
-    as many as it has, so every resample keeps every budget; or, without
-    `within_counts`, over all points at once (a table of single runs).
-    """
-    counts = np.zeros((n_resamples, n.size))
-    strata = n if within_counts else np.zeros_like(n)
+def stratified_counts(strata: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """How often each point is drawn in each resample, shape (n_resamples, n_points):
+    drawn with replacement within each stratum (equal values of `strata`), as many
+    as it holds, so every resample keeps every stratum's count."""
+    counts = np.zeros((n_resamples, strata.size))
     for value in np.unique(strata):
         members = np.flatnonzero(strata == value)
         counts[:, members] = rng.multinomial(
@@ -310,7 +304,9 @@ def bootstrap_scaling_law(
     grid_starts = problem.grid_starts()
 
     rng = np.random.default_rng(seed)
-    counts = _stratified_counts(n, int(n_resamples), rng, within_counts)
+    # Within each parameter count, so no resample loses a budget; or, for a table of
+    # single runs, over all points at once.
+    counts = stratified_counts(n if within_counts else np.zeros_like(n), int(n_resamples), rng)
     params = np.full((int(n_resamples), 3), math.nan)
     with one_blas_thread():
         for row, weights in enumerate(counts):

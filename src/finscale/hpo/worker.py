@@ -286,20 +286,26 @@ def _await_storage(
     )
 
 
-def worker_process(spec: StudySpec, worker_index: int, on_trial: TrialCallback | None) -> None:
-    """A spawned worker: one error line instead of a traceback, exit code 1."""
+def as_child_process(what: str, run: Callable[[], Any], quiet: tuple[type, ...] = ()) -> None:
+    """Run a spawned process's work: one `error: {what}: ...` line instead of a
+    traceback and exit code 1; Ctrl-C (and the `quiet` exceptions) end it silently."""
     import sys
 
     try:
-        run_worker(spec, worker_index, on_trial)
-    except KeyboardInterrupt:
+        run()
+    except (KeyboardInterrupt, *quiet):
         pass
     except (InputError, RunError) as exc:
-        print(f"error: worker {worker_index}: {exc}", file=sys.stderr)
+        print(f"error: {what}: {exc}", file=sys.stderr)
         sys.exit(1)
     except OSError as exc:
-        print(f"error: worker {worker_index}: {os_error_line(exc)}", file=sys.stderr)
+        print(f"error: {what}: {os_error_line(exc)}", file=sys.stderr)
         sys.exit(1)
+
+
+def worker_process(spec: StudySpec, worker_index: int, on_trial: TrialCallback | None) -> None:
+    """A spawned worker: one error line instead of a traceback, exit code 1."""
+    as_child_process(f"worker {worker_index}", lambda: run_worker(spec, worker_index, on_trial))
 
 
 def spawn_workers(

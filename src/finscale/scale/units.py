@@ -57,6 +57,7 @@ from finscale.hpo.storage import (
     record_heartbeat,
     storage_of,
 )
+from finscale.hpo.worker import as_child_process
 
 log = logging.getLogger("finscale.scale")
 
@@ -391,20 +392,11 @@ def queue_worker_process(
     specs: Sequence[StudySpec], index: int, stop_dir: Path | None, wait_for_post: bool
 ) -> None:
     """A spawned unit worker: one error line instead of a traceback, exit code 1."""
-    import sys
-
-    from finscale.errors import os_error_line
-
-    try:
-        work_queues(specs, index, stop_dir, wait_for_post)
-    except (KeyboardInterrupt, StopRequested):
-        pass
-    except (InputError, RunError) as exc:
-        print(f"error: evaluation worker {index}: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except OSError as exc:
-        print(f"error: evaluation worker {index}: {os_error_line(exc)}", file=sys.stderr)
-        sys.exit(1)
+    as_child_process(
+        f"evaluation worker {index}",
+        lambda: work_queues(specs, index, stop_dir, wait_for_post),
+        quiet=(StopRequested,),
+    )
 
 
 def spawn_queue_workers(
