@@ -18,6 +18,7 @@ import numpy as np
 from finscale.analysis.bootstrap import (
     IMPROVES,
     WORSENS,
+    block_length_days,
     date_bootstrap_indices,
     paired_difference,
     stratified_bootstrap_indices,
@@ -131,3 +132,89 @@ def fold_agreement(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 def loss_summary(sample: PairedDates, preds: np.ndarray) -> dict[str, float]:
     summary = sample.summarize(preds)["log_loss"]
     return {k: summary[k] for k in ("mean", "seed_low", "seed_high", "boot_low", "boot_high")}
+
+
+class Horizon:
+    """What every comparison of one horizon shares: the pooled test dates of every fold
+    (one fold under holdout) and each fold's own; each budget's pooled predictions."""
+
+    def __init__(
+        self,
+        horizon: int,
+        evaluations: Mapping[int, Sequence[EvaluationRun]],
+        scale: ScaleConfig,
+        threshold: float,
+    ) -> None:
+        self.horizon = horizon
+        self.what = f"h={horizon}"
+        self.budgets = sorted(evaluations)
+        self.runs = [r for b in self.budgets for r in evaluations[b]]
+        self.preds = {}
+        for b in self.budgets:
+            y, self.preds[b], fold_ids = pooled_test(evaluations[b], self.what)
+            if b == self.budgets[0]:
+                self.y_test, self.fold_ids = y, fold_ids
+            elif not np.array_equal(y, self.y_test) or not np.array_equal(fold_ids, self.fold_ids):
+                raise InputError(
+                    f"{self.what}: budgets were scored on different test dates; remove the "
+                    "run directory's evaluation/ folder and rerun",
+                    self.what,
+                )
+        self.n_test = len(self.y_test)
+        self.fold_numbers = [int(f) for f in dict.fromkeys(self.fold_ids.tolist())]
+        self.masks = [self.fold_ids == f for f in self.fold_numbers]
+        sizes = [int(m.sum()) for m in self.masks]
+        first = evaluations[self.budgets[0]]
+        self.test_dates = [d for group in by_fold(first).values() for d in group[0].test_dates]
+        dates = np.array(self.test_dates)
+        # A panel has several samples (symbols) per date: the bootstrap draws dates.
+        self.panel = len(set(self.test_dates)) < len(self.test_dates)
+        self.symbols = pooled_symbols(first) if self.panel else None
+        days = [len(set(dates[m].tolist())) for m in self.masks]
+        self.block_days = scale.block_days or block_length_days(min(days), horizon)
+        by_date = dates if self.panel else None
+        self.pooled = PairedDates(self.y_test, sizes, self.block_days, scale, threshold, by_date)
+        self.walk_forward = self.fold_numbers != [-1]
+        self.per_fold = (
+            [
+                PairedDates(
+                    self.y_test[m],
+                    [int(m.sum())],
+                    self.block_days,
+                    scale,
+                    threshold,
+                    dates[m] if self.panel else None,
+                )
+                for m in self.masks
+            ]
+            if self.walk_forward
+            else []
+        )
+        self.level = scale.confidence_level
+        self.threshold = threshold
+        self.fold_spans = [
+            {
+                "fold": fold,
+                "train_start": group[0].train_span[0] if group[0].train_span else None,
+                "train_end": group[0].train_span[1] if group[0].train_span else None,
+                "test_start": min(group[0].test_dates),
+                "test_end": max(group[0].test_dates),
+                "n_test": len(group[0].test_dates),
+            }
+            for fold, group in by_fold(first).items()
+            if fold is not None
+        ]
+
+    def summarize(self, preds: np.ndarray) -> dict[str, Any]:
+        return self.pooled.summarize(preds)
+
+    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> dict[str, Any]:
+        return self.pooled.difference(first, second, metric)
+
+    def fold_differences(self, first: np.ndarray, second: np.ndarray) -> list[dict[str, Any]]:
+        """The log-loss difference second - first on each fold's own test dates."""
+        out = []
+        for fold, mask, sample in zip(self.fold_numbers, self.masks, self.per_fold, strict=False):
+            diff = sample.difference(first[:, mask], second[:, mask], "log_loss")
+            out.append({"fold": fold, **{k: diff[k] for k in FOLD_DIFFERENCE_KEYS}})
+        return out

@@ -22,7 +22,6 @@ import pandas as pd
 from finscale.analysis.bootstrap import (
     IMPROVES,
     METRICS,
-    block_length_days,
     sample_log_loss,
 )
 from finscale.analysis.calibration import (
@@ -33,17 +32,15 @@ from finscale.analysis.calibration import (
     reliability_bins,
 )
 from finscale.analysis.cross_budget import matrix
+from finscale.analysis.data_scaling import joint_fit, symbol_rows
 from finscale.analysis.economics import economic_view
 from finscale.analysis.folds import (
     FOLD_DIFFERENCE_KEYS,
-    PairedDates,
+    Horizon,
     by_fold,
     fold_agreement,
     loss_summary,
-    pooled_symbols,
-    pooled_test,
 )
-from finscale.analysis.joint_law import bootstrap_joint_law, identification_problem, marginal_value
 from finscale.analysis.overfitting import search_pbo
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow, SearchTrials
 from finscale.analysis.scaling import bootstrap_scaling_law
@@ -171,94 +168,8 @@ def calibration_of_runs(runs: Sequence[EvaluationRun]) -> dict[str, Any]:
     return calibration_summary([(split_arrays(r, "val"), split_arrays(r, "test")) for r in runs])
 
 
-class _Horizon:
-    """What every comparison of one horizon shares: the pooled test dates of every fold
-    (one fold under holdout) and each fold's own; each budget's pooled predictions."""
-
-    def __init__(
-        self,
-        horizon: int,
-        evaluations: Mapping[int, Sequence[EvaluationRun]],
-        scale: ScaleConfig,
-        threshold: float,
-    ) -> None:
-        self.horizon = horizon
-        self.what = f"h={horizon}"
-        self.budgets = sorted(evaluations)
-        self.runs = [r for b in self.budgets for r in evaluations[b]]
-        self.preds = {}
-        for b in self.budgets:
-            y, self.preds[b], fold_ids = pooled_test(evaluations[b], self.what)
-            if b == self.budgets[0]:
-                self.y_test, self.fold_ids = y, fold_ids
-            elif not np.array_equal(y, self.y_test) or not np.array_equal(fold_ids, self.fold_ids):
-                raise InputError(
-                    f"{self.what}: budgets were scored on different test dates; remove the "
-                    "run directory's evaluation/ folder and rerun",
-                    self.what,
-                )
-        self.n_test = len(self.y_test)
-        self.fold_numbers = [int(f) for f in dict.fromkeys(self.fold_ids.tolist())]
-        self.masks = [self.fold_ids == f for f in self.fold_numbers]
-        sizes = [int(m.sum()) for m in self.masks]
-        first = evaluations[self.budgets[0]]
-        self.test_dates = [d for group in by_fold(first).values() for d in group[0].test_dates]
-        dates = np.array(self.test_dates)
-        # A panel has several samples (symbols) per date: the bootstrap draws dates.
-        self.panel = len(set(self.test_dates)) < len(self.test_dates)
-        self.symbols = pooled_symbols(first) if self.panel else None
-        days = [len(set(dates[m].tolist())) for m in self.masks]
-        self.block_days = scale.block_days or block_length_days(min(days), horizon)
-        by_date = dates if self.panel else None
-        self.pooled = PairedDates(self.y_test, sizes, self.block_days, scale, threshold, by_date)
-        self.walk_forward = self.fold_numbers != [-1]
-        self.per_fold = (
-            [
-                PairedDates(
-                    self.y_test[m],
-                    [int(m.sum())],
-                    self.block_days,
-                    scale,
-                    threshold,
-                    dates[m] if self.panel else None,
-                )
-                for m in self.masks
-            ]
-            if self.walk_forward
-            else []
-        )
-        self.level = scale.confidence_level
-        self.threshold = threshold
-        self.fold_spans = [
-            {
-                "fold": fold,
-                "train_start": group[0].train_span[0] if group[0].train_span else None,
-                "train_end": group[0].train_span[1] if group[0].train_span else None,
-                "test_start": min(group[0].test_dates),
-                "test_end": max(group[0].test_dates),
-                "n_test": len(group[0].test_dates),
-            }
-            for fold, group in by_fold(first).items()
-            if fold is not None
-        ]
-
-    def summarize(self, preds: np.ndarray) -> dict[str, Any]:
-        return self.pooled.summarize(preds)
-
-    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> dict[str, Any]:
-        return self.pooled.difference(first, second, metric)
-
-    def fold_differences(self, first: np.ndarray, second: np.ndarray) -> list[dict[str, Any]]:
-        """The log-loss difference second - first on each fold's own test dates."""
-        out = []
-        for fold, mask, sample in zip(self.fold_numbers, self.masks, self.per_fold, strict=False):
-            diff = sample.difference(first[:, mask], second[:, mask], "log_loss")
-            out.append({"fold": fold, **{k: diff[k] for k in FOLD_DIFFERENCE_KEYS}})
-        return out
-
-
 def _baseline_predictions(
-    h: _Horizon, baselines: Sequence[Mapping[str, Any] | None]
+    h: Horizon, baselines: Sequence[Mapping[str, Any] | None]
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Each stored baseline's summary, and its (1, n_test) pooled test predictions.
 
@@ -295,7 +206,7 @@ def _baseline_predictions(
     return summaries, preds
 
 
-def _fold_rows(h: _Horizon, budget: int, baseline_preds: Mapping[str, np.ndarray]) -> list[dict]:
+def _fold_rows(h: Horizon, budget: int, baseline_preds: Mapping[str, np.ndarray]) -> list[dict]:
     """A budget's test log loss on each fold, and its difference to each baseline there."""
     rows = []
     preds = h.preds[budget]
@@ -318,7 +229,7 @@ def _fold_rows(h: _Horizon, budget: int, baseline_preds: Mapping[str, np.ndarray
 
 
 def _scaling_row(
-    h: _Horizon,
+    h: Horizon,
     budget: int,
     runs: Sequence[EvaluationRun],
     baseline_preds: Mapping[str, np.ndarray],
@@ -383,7 +294,7 @@ def _pbo(search: SearchTrials | None, blocks: int) -> dict[str, Any]:
     return search_pbo(np.array(search.labels), predictions, blocks, np.array(search.dates))
 
 
-def _steps(h: _Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> list[dict]:
+def _steps(h: Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> list[dict]:
     """The verdict of each step from one budget to the next larger one."""
     steps = []
     for small, large in itertools.pairwise(h.budgets):
@@ -404,7 +315,7 @@ def _steps(h: _Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> l
     return steps
 
 
-def _fit(h: _Horizon, scale: ScaleConfig) -> dict[str, Any]:
+def _fit(h: Horizon, scale: ScaleConfig) -> dict[str, Any]:
     """The scaling law L(N) fitted to every seed's pooled test log loss, with its intervals."""
     per_sample = {b: sample_log_loss(h.y_test, h.preds[b]) for b in h.budgets}
     param_counts = {r.winner.budget: r.winner.param_count for r in h.runs}
@@ -434,92 +345,6 @@ def _fit(h: _Horizon, scale: ScaleConfig) -> dict[str, Any]:
     return fit
 
 
-def _symbol_rows(
-    h: _Horizon, baseline_preds: Mapping[str, np.ndarray], scale: ScaleConfig, threshold: float
-) -> list[dict[str, Any]]:
-    """A panel's test log loss per symbol: each budget and baseline on that symbol's
-    test samples, with an interval over its own resampled dates."""
-    if not h.panel:
-        return []
-    out = []
-    dates = np.array(h.test_dates)
-    for symbol in dict.fromkeys(h.symbols.tolist()):
-        mask = h.symbols == symbol
-        sizes = [int((mask & fold).sum()) for fold in h.masks]
-        sizes = [n for n in sizes if n]
-        sample = PairedDates(h.y_test[mask], sizes, h.block_days, scale, threshold, dates[mask])
-        out.append(
-            {
-                "symbol": str(symbol),
-                "n_test": int(mask.sum()),
-                "budgets": [
-                    {"budget": b, "log_loss": loss_summary(sample, h.preds[b][:, mask])}
-                    for b in h.budgets
-                ],
-                "baselines": {
-                    name: loss_summary(sample, p[:, mask]) for name, p in baseline_preds.items()
-                },
-            }
-        )
-    return out
-
-
-def _joint_fit(
-    h: _Horizon,
-    evaluations: Mapping[int, Sequence[EvaluationRun]],
-    data_runs: Mapping[int, Mapping[float, Sequence[EvaluationRun]]],
-    scale: ScaleConfig,
-) -> dict[str, Any]:
-    """L(N, D) fitted to every seed's pooled test log loss at every budget and data
-    fraction (D: the mean training-sample count over its folds), with intervals over
-    runs within each (N, D) cell and the comparisons' test-date draws, and the
-    marginal value of each resource at the largest run."""
-    n_params, n_samples, fractions, per_sample = [], [], [], []
-    for b in h.budgets:
-        groups = {1.0: (h.preds[b], evaluations[b])}
-        for fraction, runs in sorted((data_runs.get(b) or {}).items()):
-            y, preds, fold_ids = pooled_test(runs, h.what)
-            if not np.array_equal(y, h.y_test) or not np.array_equal(fold_ids, h.fold_ids):
-                raise InputError(
-                    f"{h.what}: the data-scaling runs of {format_budget(b)} were scored on other "
-                    "test dates; remove their evaluation/ folders and rerun",
-                    h.what,
-                )
-            groups[fraction] = (preds, runs)
-        for fraction, (preds, runs) in sorted(groups.items()):
-            first_of_fold = [group[0] for group in by_fold(runs).values()]
-            d = float(np.mean([r.n_train for r in first_of_fold]))
-            losses = sample_log_loss(h.y_test, preds)
-            for row in losses:
-                n_params.append(float(runs[0].winner.param_count))
-                n_samples.append(d)
-                fractions.append(fraction)
-                per_sample.append(row)
-    stacked = np.array(per_sample)
-    losses = stacked.mean(axis=1)
-    points = {
-        "n_params": n_params,
-        "train_samples": n_samples,
-        "data_fraction": fractions,
-        "test_log_loss": losses.tolist(),
-    }
-    problem = identification_problem(n_params, n_samples)
-    if problem:
-        return {"skipped": problem, "points": points}
-    boot = bootstrap_joint_law(
-        np.array(n_params),
-        np.array(n_samples),
-        losses,
-        n_resamples=scale.bootstrap_resamples,
-        seed=0,
-        level=h.level,
-        resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
-    )
-    marginal = marginal_value(boot, max(n_params), max(n_samples))
-    boot.pop("samples")
-    return {**boot, "points": points, "marginal": marginal}
-
-
 def horizon_results(
     horizon: int,
     evaluations: Mapping[int, Sequence[EvaluationRun]],
@@ -542,7 +367,7 @@ def horizon_results(
     to what its study's trials predicted on validation; `data_runs` maps each budget
     to its data-scaling runs by data fraction (< 1), for the joint law.
     """
-    h = _Horizon(horizon, evaluations, scale, threshold)
+    h = Horizon(horizon, evaluations, scale, threshold)
     records = baselines if isinstance(baselines, list | tuple) else [baselines]
     baseline_out, baseline_preds = _baseline_predictions(h, records)
     searches = searches or {}
@@ -570,8 +395,8 @@ def horizon_results(
         "baselines": baseline_out,
         "steps": _steps(h, evaluations),
         "fit": _fit(h, scale),
-        "joint_fit": _joint_fit(h, evaluations, data_runs or {}, scale),
-        "symbols": _symbol_rows(h, baseline_preds, scale, threshold),
+        "joint_fit": joint_fit(h, evaluations, data_runs or {}, scale),
+        "symbols": symbol_rows(h, baseline_preds, scale, threshold),
         "cross_budget": cross,
     }
 

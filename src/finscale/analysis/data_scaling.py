@@ -1,0 +1,107 @@
+"""What a horizon's runs say beyond the comparisons: the joint law L(N, D) of its
+data-scaling runs, and a panel's figures symbol by symbol.
+
+Both read a `finscale.analysis.folds.Horizon` (the pooled test dates and each
+budget's predictions) and return what `scaling.json` stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from finscale.analysis.bootstrap import sample_log_loss
+from finscale.analysis.folds import Horizon, PairedDates, by_fold, loss_summary, pooled_test
+from finscale.analysis.joint_law import bootstrap_joint_law, identification_problem, marginal_value
+from finscale.analysis.records import EvaluationRun
+from finscale.config import ScaleConfig
+from finscale.errors import InputError
+from finscale.units import format_budget
+
+
+def symbol_rows(
+    h: Horizon, baseline_preds: Mapping[str, np.ndarray], scale: ScaleConfig, threshold: float
+) -> list[dict[str, Any]]:
+    """A panel's test log loss per symbol: each budget and baseline on that symbol's
+    test samples, with an interval over its own resampled dates."""
+    if not h.panel:
+        return []
+    out = []
+    dates = np.array(h.test_dates)
+    for symbol in dict.fromkeys(h.symbols.tolist()):
+        mask = h.symbols == symbol
+        sizes = [int((mask & fold).sum()) for fold in h.masks]
+        sizes = [n for n in sizes if n]
+        sample = PairedDates(h.y_test[mask], sizes, h.block_days, scale, threshold, dates[mask])
+        out.append(
+            {
+                "symbol": str(symbol),
+                "n_test": int(mask.sum()),
+                "budgets": [
+                    {"budget": b, "log_loss": loss_summary(sample, h.preds[b][:, mask])}
+                    for b in h.budgets
+                ],
+                "baselines": {
+                    name: loss_summary(sample, p[:, mask]) for name, p in baseline_preds.items()
+                },
+            }
+        )
+    return out
+
+
+def joint_fit(
+    h: Horizon,
+    evaluations: Mapping[int, Sequence[EvaluationRun]],
+    data_runs: Mapping[int, Mapping[float, Sequence[EvaluationRun]]],
+    scale: ScaleConfig,
+) -> dict[str, Any]:
+    """L(N, D) fitted to every seed's pooled test log loss at every budget and data
+    fraction (D: the mean training-sample count over its folds), with intervals over
+    runs within each (N, D) cell and the comparisons' test-date draws, and the
+    marginal value of each resource at the largest run."""
+    n_params, n_samples, fractions, per_sample = [], [], [], []
+    for b in h.budgets:
+        groups = {1.0: (h.preds[b], evaluations[b])}
+        for fraction, runs in sorted((data_runs.get(b) or {}).items()):
+            y, preds, fold_ids = pooled_test(runs, h.what)
+            if not np.array_equal(y, h.y_test) or not np.array_equal(fold_ids, h.fold_ids):
+                raise InputError(
+                    f"{h.what}: the data-scaling runs of {format_budget(b)} were scored on other "
+                    "test dates; remove their evaluation/ folders and rerun",
+                    h.what,
+                )
+            groups[fraction] = (preds, runs)
+        for fraction, (preds, runs) in sorted(groups.items()):
+            first_of_fold = [group[0] for group in by_fold(runs).values()]
+            d = float(np.mean([r.n_train for r in first_of_fold]))
+            losses = sample_log_loss(h.y_test, preds)
+            for row in losses:
+                n_params.append(float(runs[0].winner.param_count))
+                n_samples.append(d)
+                fractions.append(fraction)
+                per_sample.append(row)
+    stacked = np.array(per_sample)
+    losses = stacked.mean(axis=1)
+    points = {
+        "n_params": n_params,
+        "train_samples": n_samples,
+        "data_fraction": fractions,
+        "test_log_loss": losses.tolist(),
+    }
+    problem = identification_problem(n_params, n_samples)
+    if problem:
+        return {"skipped": problem, "points": points}
+    boot = bootstrap_joint_law(
+        np.array(n_params),
+        np.array(n_samples),
+        losses,
+        n_resamples=scale.bootstrap_resamples,
+        seed=0,
+        level=h.level,
+        resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
+    )
+    marginal = marginal_value(boot, max(n_params), max(n_samples))
+    boot.pop("samples")
+    return {**boot, "points": points, "marginal": marginal}
