@@ -24,8 +24,20 @@ import torch
 
 from finscale.config import DataConfig, EvaluationConfig
 from finscale.data import features as feats
-from finscale.data.labels import label_thresholds, threshold_labels
-from finscale.data.panel import SYMBOL, fold_assignments, panel_table, symbol_blocks
+from finscale.data.assembly import (
+    LABEL,
+    SPLIT,
+    assemble_target,
+    resolve_roles,
+    split_table,
+)
+from finscale.data.panel import (
+    SYMBOL,
+    check_panel_sizes,
+    fold_assignments,
+    panel_table,
+    symbol_blocks,
+)
 from finscale.data.sources import load_sources
 from finscale.data.splits import (
     OUTSIDE,
@@ -34,66 +46,18 @@ from finscale.data.splits import (
     TEST,
     TRAIN,
     VAL,
-    SplitPlan,
     WalkForwardPlan,
-    plan_splits,
 )
 from finscale.data.store import DataStore, frame_sha256, params_sha256
 from finscale.data.validate import CLOSE_ONLY, OHLCV, validate_ohlcv
-from finscale.data.walk_forward import check_walk_forward, split_counts, walk_forward_plan
+from finscale.data.walk_forward import walk_forward_plan
 from finscale.data.windows import Normalizer, WindowDataset
 from finscale.errors import InputError
 
 # Bumped when the assembly below (alignment, warmup, table layout) changes.
 PIPELINE_VERSION = "1"
 
-LABEL, SPLIT = "label", "split"
 DAILY_LOG_RETURN = "ret_1d"  # the target's one-day log return, a feature of every tier
-
-
-# ---------------------------------------------------------------- symbols and roles
-
-
-def resolve_roles(config: DataConfig) -> dict[str, str]:
-    """Map each input role the tier needs to a symbol: ``{"target": "SP500", ...}``.
-
-    With bundled data and no `symbols`, the tier's inputs default to NASDAQ
-    (SP500 when the target is NASDAQ) for context and VIX for volatility.
-    """
-    needed = feats.tier_roles(config.tier)
-    symbols = list(config.symbols)
-    if not symbols and config.source == "bundled":
-        if "context" in needed:
-            symbols.append("NASDAQ" if config.target != "NASDAQ" else "SP500")
-        if "vix" in needed:
-            symbols.append(config.vix_symbol)
-    roles = {"target": config.target}
-    context = [s for s in symbols if s != config.vix_symbol]
-    if len(context) > 1:
-        raise InputError(
-            f"tier {config.tier} uses one context symbol, got {', '.join(context)}", "--symbols"
-        )
-    if context:
-        roles["context"] = context[0]
-    if config.vix_symbol in symbols:
-        roles["vix"] = config.vix_symbol
-    extra = [f"{symbol} ({role})" for role, symbol in roles.items() if role not in needed]
-    if extra:
-        raise InputError(
-            f"tier {config.tier} does not use {', '.join(extra)}; drop it from --symbols "
-            f"or pick a tier that needs it (a50: context, a100: context and VIX)",
-            "--symbols",
-        )
-    missing = [role for role in needed if role not in roles]
-    if missing:
-        what = {
-            "context": "a context symbol (an index such as NASDAQ)",
-            "vix": f"the volatility index {config.vix_symbol}",
-        }
-        raise InputError(
-            f"tier {config.tier} needs {' and '.join(what[r] for r in missing)}", "--symbols"
-        )
-    return roles
 
 
 # ---------------------------------------------------------------- the processed dataset
@@ -344,40 +308,6 @@ class ProcessedDataset:
         }
 
 
-# ---------------------------------------------------------------- assembly
-
-
-def _align(frames: dict[str, pd.DataFrame], roles: dict[str, str], ffill_days: int):
-    """Put every role's frame on the target's dates; context may be carried over its holidays.
-
-    Forward filling uses the past only. A context value still missing after
-    `ffill_days` in the middle of the history is an error, not a silent gap.
-    """
-    target_index = frames["target"].index
-    aligned = {"target": frames["target"]}
-    for role, frame in frames.items():
-        if role == "target":
-            continue
-        on_target = frame.reindex(target_index).ffill(limit=ffill_days)
-        missing = on_target.isna().any(axis=1).to_numpy()
-        observed = np.flatnonzero(~missing)
-        if len(observed) == 0:
-            raise InputError(
-                f"{roles[role]} has no dates in common with {roles['target']}",
-                f"symbol {roles[role]}",
-            )
-        interior = missing & (np.arange(len(missing)) > observed[0])
-        if interior.any():
-            day = target_index[int(np.argmax(interior))]
-            raise InputError(
-                f"{roles[role]} has no value within {ffill_days} days before "
-                f"{day.date()}, a trading day of {roles['target']}",
-                f"symbol {roles[role]}, date {day.date()}",
-            )
-        aligned[role] = on_target
-    return aligned
-
-
 def _params(config: DataConfig, evaluation: EvaluationConfig) -> dict[str, Any]:
     # Only what changes the search's rows enters the key: the folds, the window and
     # the rolling length change the final evaluation, not the search.
@@ -411,99 +341,6 @@ def _params(config: DataConfig, evaluation: EvaluationConfig) -> dict[str, Any]:
             str(config.end) if config.end else None,
         ],
     }
-
-
-def _assemble(
-    frames: dict[str, pd.DataFrame], roles: dict[str, str], config: DataConfig
-) -> tuple[pd.DataFrame, list[str]]:
-    aligned = _align(frames, roles, config.context_ffill_days)
-    values = feats.compute_features(aligned, config.tier)
-    names = [f.name for f in feats.tier_features(config.tier)]
-    close = aligned["target"]["Close"].to_numpy(float)
-    labels = threshold_labels(
-        close,
-        config.horizon_days,
-        config.threshold,
-        config.label_rule,
-        config.threshold_mode,
-        config.volatility_k,
-        config.vol_window_days,
-    )
-    needed = label_thresholds(
-        close,
-        config.horizon_days,
-        config.threshold,
-        config.threshold_mode,
-        config.volatility_k,
-        config.vol_window_days,
-    )
-    # Drop the leading rows where an indicator or the label threshold is still
-    # warming up (a decision that reads only the row itself: causal).
-    complete = values.notna().all(axis=1).to_numpy() & ~np.isnan(needed)
-    if not complete.any():
-        raise InputError(
-            f"no row of {roles['target']} has every {config.tier} feature "
-            f"({len(close)} rows are fewer than the indicators' warmup)",
-            f"symbol {roles['target']}",
-        )
-    first = int(np.argmax(complete))
-    if not complete[first:].all():
-        row = first + int(np.argmin(complete[first:]))
-        bad = [n for n in names if pd.isna(values[n].iloc[row])]
-        raise InputError(
-            f"feature {bad[0] if bad else 'label threshold'} is undefined after its warmup",
-            f"symbol {roles['target']}, date {values.index[row].date()}",
-        )
-    table = values.iloc[first:].astype(float)
-    table[LABEL] = labels[first:]
-    return table, names
-
-
-def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], config: DataConfig):
-    counts = split_counts(plan)
-    short = {k: v for k, v in counts.items() if v < config.min_samples_per_split}
-    if short:
-        detail = ", ".join(f"{k} {v}" for k, v in counts.items())
-        raise InputError(
-            f"too few rows for context + horizon + three splits: {len(table)} usable rows "
-            f"({table.index[0].date()} to {table.index[-1].date()}) give {detail} samples after "
-            f"the {config.context_days}-day context and horizon purges; each split needs at "
-            f"least {config.min_samples_per_split}. Use more history, a shorter --context or "
-            f"a smaller tier",
-            f"symbol {roles['target']}",
-        )
-
-
-def _split_table(
-    loaded: dict[str, pd.DataFrame],
-    roles: dict[str, str],
-    config: DataConfig,
-    evaluation: EvaluationConfig,
-) -> pd.DataFrame:
-    """Features and labels on the configured dates, with each row's split code (under
-    walk-forward, the search's plan: the test folds are OUTSIDE)."""
-    # The date range trims the inputs of this dataset, never the stored raw series.
-    start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
-    frames = {role: frame.loc[start:end] for role, frame in loaded.items()}
-    table, _ = _assemble(frames, roles, config)
-    labeled = ~np.isnan(table[LABEL].to_numpy())
-    if evaluation.scheme == "walk_forward":
-        walk = walk_forward_plan(len(table), labeled, config, evaluation)
-        check_walk_forward(walk, table, config, evaluation)
-        table[SPLIT] = walk.search.assignment
-        return table
-    plan = plan_splits(
-        len(table),
-        config.context_days,
-        config.horizon_days,
-        config.split,
-        config.split_fractions,
-        config.n_chunks,
-        labeled=labeled,
-    )
-    _check_sizes(plan, table, roles, config)
-    table[SPLIT] = plan.assignment
-    return table
 
 
 def _dataset_key(meta: dict[str, Any]) -> str:
@@ -553,18 +390,40 @@ def build_dataset(
         "params": _params(config, evaluation),
         "tier": config.tier,
     }
+    raws = {symbol: (loaded[role], raw[symbol].source) for role, symbol in roles.items()}
+    return _stored_or_built(
+        config,
+        evaluation,
+        roles,
+        meta,
+        (store, must_exist, started),
+        lambda: split_table(loaded, roles, config, evaluation),
+        raws,
+    )
+
+
+def _stored_or_built(
+    config: DataConfig,
+    evaluation: EvaluationConfig,
+    roles: dict[str, str],
+    meta: dict[str, Any],
+    context: tuple[DataStore | None, bool, float],
+    build: Callable[[], pd.DataFrame],
+    raws: dict[str, tuple[pd.DataFrame, str]],
+) -> ProcessedDataset:
+    """The dataset of `meta`'s key from the store, or `build()` it and store it with its
+    raw inputs; `context` is (store, must_exist, the build's start time)."""
+    store, must_exist, started = context
     key = _dataset_key(meta)
     feature_list = feats.tier_features(config.tier)
-    names = [f.name for f in feature_list]
-    continuous = np.array([f.kind == "continuous" for f in feature_list])
 
     def finish(table: pd.DataFrame, entry: dict[str, Any], reused: bool) -> ProcessedDataset:
         return ProcessedDataset(
             table,
             config,
             roles,
-            names,
-            continuous,
+            [f.name for f in feature_list],
+            np.array([f.kind == "continuous" for f in feature_list]),
             key,
             entry,
             reused,
@@ -582,15 +441,14 @@ def build_dataset(
             "and the same options",
             f"store {store.root if store is not None else 'none'}",
         )
-
-    table = _split_table(loaded, roles, config, evaluation)
+    table = build()
     source = config.source if config.source != "csv" else f"csv:{config.path}"
     if store is None:
         return finish(
             table, {"key": key, "sha256": frame_sha256(table), "source": source, **meta}, False
         )
-    for role, symbol in roles.items():
-        store.put_raw(symbol, loaded[role], raw[symbol].source)
+    for symbol, (frame, origin) in raws.items():
+        store.put_raw(symbol, frame, origin)
     return finish(table, store.put_processed(key, table, source, meta), False)
 
 
@@ -625,8 +483,6 @@ def _build_panel(
         "params": _params(config, evaluation),
         "tier": config.tier,
     }
-    key = _dataset_key(meta)
-    feature_list = feats.tier_features(config.tier)
     shared = {
         role: symbol
         for role, symbol in roles_by_target[targets[0]].items()
@@ -634,82 +490,24 @@ def _build_panel(
     }
     roles = {"target": ",".join(targets), **shared}
 
-    def finish(table: pd.DataFrame, entry: dict[str, Any], reused: bool) -> ProcessedDataset:
-        return ProcessedDataset(
-            table,
+    def build() -> pd.DataFrame:
+        start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
+        tables = {}
+        for target, target_roles in roles_by_target.items():
+            frames = {role: loaded[symbol].loc[start:end] for role, symbol in target_roles.items()}
+            target_config = config.model_copy(update={"target": target, "targets": ()})
+            tables[target], _ = assemble_target(frames, target_roles, target_config)
+        return panel_table(
+            tables,
             config,
-            roles,
-            [f.name for f in feature_list],
-            np.array([f.kind == "continuous" for f in feature_list]),
-            key,
-            entry,
-            reused,
-            time.perf_counter() - started,
             evaluation,
+            lambda pooled: check_panel_sizes(tables, pooled, config, evaluation),
         )
 
-    stored = store.get_processed(key) if store is not None else None
-    if stored is not None:
-        entry, table = stored
-        return finish(table, entry, True)
-    if must_exist:
-        raise InputError(
-            "no stored dataset for these options; build it first with `finscale data build` "
-            "and the same options",
-            f"store {store.root if store is not None else 'none'}",
-        )
-    start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
-    tables = {}
-    for target, target_roles in roles_by_target.items():
-        frames = {role: loaded[symbol].loc[start:end] for role, symbol in target_roles.items()}
-        target_config = config.model_copy(update={"target": target, "targets": ()})
-        tables[target], _ = _assemble(frames, target_roles, target_config)
-    table = panel_table(
-        tables, config, evaluation, lambda pooled: _check_panel(tables, pooled, config, evaluation)
+    raws = {symbol: (frame, raw[symbol].source) for symbol, frame in loaded.items()}
+    return _stored_or_built(
+        config, evaluation, roles, meta, (store, must_exist, started), build, raws
     )
-    source = config.source if config.source != "csv" else f"csv:{config.path}"
-    if store is None:
-        return finish(
-            table, {"key": key, "sha256": frame_sha256(table), "source": source, **meta}, False
-        )
-    for symbol, frame in loaded.items():
-        store.put_raw(symbol, frame, raw[symbol].source)
-    return finish(table, store.put_processed(key, table, source, meta), False)
-
-
-def _check_panel(
-    tables: dict[str, pd.DataFrame],
-    pooled: pd.DataFrame,
-    config: DataConfig,
-    evaluation: EvaluationConfig,
-) -> None:
-    """Every split of the pooled panel (and of every walk-forward fold) holds at least
-    `min_samples_per_split` samples."""
-    least = config.min_samples_per_split
-
-    def counts(codes: np.ndarray) -> dict[str, int]:
-        return {name: int((codes == code).sum()) for code, name in SPLIT_NAMES.items()}
-
-    search = counts(pooled[SPLIT].to_numpy())
-    needed = ("train", "val") if evaluation.scheme == "walk_forward" else ("train", "val", "test")
-    if min(search[name] for name in needed) < least:
-        detail = ", ".join(f"{name} {search[name]}" for name in needed)
-        raise InputError(
-            f"the panel's splits give {detail} samples; each needs at least {least}: use more "
-            "history or other split fractions",
-            "evaluation.search_fraction" if evaluation.scheme == "walk_forward" else "data.targets",
-        )
-    if evaluation.scheme != "walk_forward":
-        return
-    for k, fold in enumerate(fold_assignments(tables, config, evaluation)):
-        fold_counts = counts(np.concatenate(list(fold.values())))
-        if min(fold_counts.values()) < least:
-            detail = ", ".join(f"{name} {n}" for name, n in fold_counts.items())
-            raise InputError(
-                f"test fold {k} of {evaluation.folds} gets {detail} samples over the panel; "
-                f"each split needs at least {least}: use fewer folds or more history",
-                "evaluation.folds",
-            )
 
 
 def _yahoo_args(config: DataConfig, download: Callable[..., pd.DataFrame] | None) -> dict:

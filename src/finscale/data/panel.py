@@ -148,3 +148,38 @@ def panel_table(
     if check is not None:
         check(pooled)
     return pooled
+
+
+def check_panel_sizes(
+    tables: dict[str, pd.DataFrame],
+    pooled: pd.DataFrame,
+    config: DataConfig,
+    evaluation: EvaluationConfig,
+) -> None:
+    """Every split of the pooled panel (and of every walk-forward fold) holds at least
+    `min_samples_per_split` samples."""
+    least = config.min_samples_per_split
+
+    def counts(codes: np.ndarray) -> dict[str, int]:
+        return {name: int((codes == code).sum()) for code, name in SPLIT_NAMES.items()}
+
+    search = counts(pooled[SPLIT].to_numpy())
+    needed = ("train", "val") if evaluation.scheme == "walk_forward" else ("train", "val", "test")
+    if min(search[name] for name in needed) < least:
+        detail = ", ".join(f"{name} {search[name]}" for name in needed)
+        raise InputError(
+            f"the panel's splits give {detail} samples; each needs at least {least}: use more "
+            "history or other split fractions",
+            "evaluation.search_fraction" if evaluation.scheme == "walk_forward" else "data.targets",
+        )
+    if evaluation.scheme != "walk_forward":
+        return
+    for k, fold in enumerate(fold_assignments(tables, config, evaluation)):
+        fold_counts = counts(np.concatenate(list(fold.values())))
+        if min(fold_counts.values()) < least:
+            detail = ", ".join(f"{name} {n}" for name, n in fold_counts.items())
+            raise InputError(
+                f"test fold {k} of {evaluation.folds} gets {detail} samples over the panel; "
+                f"each split needs at least {least}: use fewer folds or more history",
+                "evaluation.folds",
+            )

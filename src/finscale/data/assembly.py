@@ -1,0 +1,192 @@
+"""One target's table: its own series and its context symbols aligned on its dates,
+every feature of the tier, the label, the warm-up rows dropped, and each row's
+split code.
+
+    sources -> validate -> (here) align, features, labels -> splits -> windows
+
+Pure functions of validated frames; `finscale.data.dataset` plans the splits and
+stores the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from finscale.config import DataConfig, EvaluationConfig
+from finscale.data import features as feats
+from finscale.data.labels import label_thresholds, threshold_labels
+from finscale.data.splits import SplitPlan, plan_splits
+from finscale.data.walk_forward import check_walk_forward, split_counts, walk_forward_plan
+from finscale.errors import InputError
+
+LABEL, SPLIT = "label", "split"
+
+
+# ---------------------------------------------------------------- symbols and roles
+
+
+def resolve_roles(config: DataConfig) -> dict[str, str]:
+    """Map each input role the tier needs to a symbol: ``{"target": "SP500", ...}``.
+
+    With bundled data and no `symbols`, the tier's inputs default to NASDAQ
+    (SP500 when the target is NASDAQ) for context and VIX for volatility.
+    """
+    needed = feats.tier_roles(config.tier)
+    symbols = list(config.symbols)
+    if not symbols and config.source == "bundled":
+        if "context" in needed:
+            symbols.append("NASDAQ" if config.target != "NASDAQ" else "SP500")
+        if "vix" in needed:
+            symbols.append(config.vix_symbol)
+    roles = {"target": config.target}
+    context = [s for s in symbols if s != config.vix_symbol]
+    if len(context) > 1:
+        raise InputError(
+            f"tier {config.tier} uses one context symbol, got {', '.join(context)}", "--symbols"
+        )
+    if context:
+        roles["context"] = context[0]
+    if config.vix_symbol in symbols:
+        roles["vix"] = config.vix_symbol
+    extra = [f"{symbol} ({role})" for role, symbol in roles.items() if role not in needed]
+    if extra:
+        raise InputError(
+            f"tier {config.tier} does not use {', '.join(extra)}; drop it from --symbols "
+            f"or pick a tier that needs it (a50: context, a100: context and VIX)",
+            "--symbols",
+        )
+    missing = [role for role in needed if role not in roles]
+    if missing:
+        what = {
+            "context": "a context symbol (an index such as NASDAQ)",
+            "vix": f"the volatility index {config.vix_symbol}",
+        }
+        raise InputError(
+            f"tier {config.tier} needs {' and '.join(what[r] for r in missing)}", "--symbols"
+        )
+    return roles
+
+
+def _align(frames: dict[str, pd.DataFrame], roles: dict[str, str], ffill_days: int):
+    """Put every role's frame on the target's dates; context may be carried over its holidays.
+
+    Forward filling uses the past only. A context value still missing after
+    `ffill_days` in the middle of the history is an error, not a silent gap.
+    """
+    target_index = frames["target"].index
+    aligned = {"target": frames["target"]}
+    for role, frame in frames.items():
+        if role == "target":
+            continue
+        on_target = frame.reindex(target_index).ffill(limit=ffill_days)
+        missing = on_target.isna().any(axis=1).to_numpy()
+        observed = np.flatnonzero(~missing)
+        if len(observed) == 0:
+            raise InputError(
+                f"{roles[role]} has no dates in common with {roles['target']}",
+                f"symbol {roles[role]}",
+            )
+        interior = missing & (np.arange(len(missing)) > observed[0])
+        if interior.any():
+            day = target_index[int(np.argmax(interior))]
+            raise InputError(
+                f"{roles[role]} has no value within {ffill_days} days before "
+                f"{day.date()}, a trading day of {roles['target']}",
+                f"symbol {roles[role]}, date {day.date()}",
+            )
+        aligned[role] = on_target
+    return aligned
+
+
+def assemble_target(
+    frames: dict[str, pd.DataFrame], roles: dict[str, str], config: DataConfig
+) -> tuple[pd.DataFrame, list[str]]:
+    aligned = _align(frames, roles, config.context_ffill_days)
+    values = feats.compute_features(aligned, config.tier)
+    names = [f.name for f in feats.tier_features(config.tier)]
+    close = aligned["target"]["Close"].to_numpy(float)
+    labels = threshold_labels(
+        close,
+        config.horizon_days,
+        config.threshold,
+        config.label_rule,
+        config.threshold_mode,
+        config.volatility_k,
+        config.vol_window_days,
+    )
+    needed = label_thresholds(
+        close,
+        config.horizon_days,
+        config.threshold,
+        config.threshold_mode,
+        config.volatility_k,
+        config.vol_window_days,
+    )
+    # Drop the leading rows where an indicator or the label threshold is still
+    # warming up (a decision that reads only the row itself: causal).
+    complete = values.notna().all(axis=1).to_numpy() & ~np.isnan(needed)
+    if not complete.any():
+        raise InputError(
+            f"no row of {roles['target']} has every {config.tier} feature "
+            f"({len(close)} rows are fewer than the indicators' warmup)",
+            f"symbol {roles['target']}",
+        )
+    first = int(np.argmax(complete))
+    if not complete[first:].all():
+        row = first + int(np.argmin(complete[first:]))
+        bad = [n for n in names if pd.isna(values[n].iloc[row])]
+        raise InputError(
+            f"feature {bad[0] if bad else 'label threshold'} is undefined after its warmup",
+            f"symbol {roles['target']}, date {values.index[row].date()}",
+        )
+    table = values.iloc[first:].astype(float)
+    table[LABEL] = labels[first:]
+    return table, names
+
+
+def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], config: DataConfig):
+    counts = split_counts(plan)
+    short = {k: v for k, v in counts.items() if v < config.min_samples_per_split}
+    if short:
+        detail = ", ".join(f"{k} {v}" for k, v in counts.items())
+        raise InputError(
+            f"too few rows for context + horizon + three splits: {len(table)} usable rows "
+            f"({table.index[0].date()} to {table.index[-1].date()}) give {detail} samples after "
+            f"the {config.context_days}-day context and horizon purges; each split needs at "
+            f"least {config.min_samples_per_split}. Use more history, a shorter --context or "
+            f"a smaller tier",
+            f"symbol {roles['target']}",
+        )
+
+
+def split_table(
+    loaded: dict[str, pd.DataFrame],
+    roles: dict[str, str],
+    config: DataConfig,
+    evaluation: EvaluationConfig,
+) -> pd.DataFrame:
+    """Features and labels on the configured dates, with each row's split code (under
+    walk-forward, the search's plan: the test folds are OUTSIDE)."""
+    # The date range trims the inputs of this dataset, never the stored raw series.
+    start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
+    frames = {role: frame.loc[start:end] for role, frame in loaded.items()}
+    table, _ = assemble_target(frames, roles, config)
+    labeled = ~np.isnan(table[LABEL].to_numpy())
+    if evaluation.scheme == "walk_forward":
+        walk = walk_forward_plan(len(table), labeled, config, evaluation)
+        check_walk_forward(walk, table, config, evaluation)
+        table[SPLIT] = walk.search.assignment
+        return table
+    plan = plan_splits(
+        len(table),
+        config.context_days,
+        config.horizon_days,
+        config.split,
+        config.split_fractions,
+        config.n_chunks,
+        labeled=labeled,
+    )
+    _check_sizes(plan, table, roles, config)
+    table[SPLIT] = plan.assignment
+    return table
