@@ -163,6 +163,17 @@ class ModelConfig(_Strict):
         description="a panel: add a learned d_model vector per symbol to every token "
         "(counted in each architecture's exact parameter count)",
     )
+    parametrization: Literal["standard", "mup", "completep"] = Field(
+        "standard",
+        description="how init, multipliers and learning rates follow width (mup) and depth "
+        "(completep) so that training values transfer from the base shape",
+    )
+    base_d_model: int | None = Field(
+        None, ge=1, description="the base shape's width; None: the smallest of d_models"
+    )
+    base_n_layers: int | None = Field(
+        None, ge=1, description="the base shape's depth; None: the smallest of n_layers"
+    )
 
     @field_validator("d_models", "n_layers", "n_heads", mode="before")
     @classmethod
@@ -175,6 +186,20 @@ class ModelConfig(_Strict):
         if not value or min(value) < 1:
             raise ValueError("need a non-empty list of positive integers")
         return tuple(sorted(set(value)))
+
+    @model_validator(mode="after")
+    def _base_is_an_architecture(self) -> ModelConfig:
+        if self.base_d_model is not None and all(self.base_d_model % h for h in self.n_heads):
+            raise ValueError(
+                f"base_d_model {self.base_d_model} is not divisible by any of n_heads "
+                f"{list(self.n_heads)}: the base shape must be an architecture"
+            )
+        return self
+
+    @property
+    def base_shape(self) -> tuple[int, int]:
+        """(d_model, n_layers) the parametrization's multipliers are relative to."""
+        return (self.base_d_model or self.d_models[0], self.base_n_layers or self.n_layers[0])
 
     def d_ff(self, d_model: int) -> int:
         return max(1, round(self.ff_ratio * d_model))

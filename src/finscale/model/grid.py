@@ -61,7 +61,11 @@ def template_config(
     """The PatchTSTConfig every architecture of a grid starts from: data shape and shared
     knobs; the searched dimensions are filled in per architecture. `n_symbols`: a
     panel's symbol count, embedded when `model.symbol_embedding` is on."""
+    base_d_model, base_n_layers = model.base_shape
     return PatchTSTConfig(
+        parametrization=model.parametrization,
+        base_d_model=base_d_model,
+        base_n_layers=base_n_layers,
         n_features=n_features,
         context_days=context_days,
         n_symbols=n_symbols if model.symbol_embedding else 0,
@@ -135,14 +139,22 @@ def budget_range(budget: int, tolerance: float) -> tuple[int, int]:
 
 
 def grid_hash(template: PatchTSTConfig, architectures: tuple[Architecture, ...]) -> str:
-    """sha256 of the data shape and the ordered (d_model, n_layers, n_heads, d_ff, params)."""
-    payload = {
+    """sha256 of the data shape and the ordered (d_model, n_layers, n_heads, d_ff, params),
+    and of the parametrization with its base shape where it is not standard (the same
+    architectures train differently under another)."""
+    payload: dict[str, object] = {
         "shape": {name: getattr(template, name) for name in SHAPE_FIELDS},
         "architectures": [
             [a.config.d_model, a.config.n_layers, a.config.n_heads, a.config.d_ff, a.param_count]
             for a in architectures
         ],
     }
+    if template.parametrization != "standard":
+        payload["parametrization"] = [
+            template.parametrization,
+            template.base_d_model,
+            template.base_n_layers,
+        ]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

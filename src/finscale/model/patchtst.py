@@ -11,6 +11,28 @@ The head flattens every patch token and maps it to one logit (binary) or
 Shapes: input (batch, context_days, n_features) -> logits (batch,) for
 binary or (batch, num_classes).
 
+Three parametrizations (`PatchTSTConfig.parametrization`) say how
+initialisation, multipliers and learning rates follow the shape, relative to a
+base shape (`base_d_model`, `base_n_layers`), so that training values tuned on a
+small model carry over to a big one:
+
+    standard   init_std everywhere (GPT-2's 1/sqrt(2 n_layers) on residual outputs),
+               attention 1/sqrt(d_head), one learning rate: the optimum moves with shape
+    mup        maximal update (Yang et al. 2022, Tensor Programs V), in width m =
+               d_model / base_d_model: hidden matrices init variance / m and AdamW
+               learning rate / m; attention 1/d_head (matched at the base width);
+               the readout zero-initialised with its input scaled by 1/m; weight decay
+               independent of the learning rate; embedding, positions, norms, biases
+               as in standard
+    completep  mup, and depth (Dey et al. 2025, alpha = 1) in k = n_layers /
+               base_n_layers: each residual branch multiplied by k^-1, the hidden
+               learning rate by k^(alpha - 1) (1 at alpha = 1), AdamW's epsilon by
+               1 / (m k^alpha), residual init fixed at the base depth's
+
+At the base shape mup and completep train as standard does, but for the
+zero-initialised readout. The multipliers are properties of the config; the
+learning rates are one function, `parameter_groups`.
+
 Besides the modules, the model's honest helpers, as nanoGPT keeps them:
 `PatchTST.configure_optimizers` (AdamW, weight decay on matrices only),
 `estimate_flops` (training FLOPs of this architecture, counted exactly) and
@@ -30,6 +52,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from finscale.errors import InputError
+
+PARAMETRIZATIONS = ("standard", "mup", "completep")
+# CompleteP's depth exponent: residual branches scale as k^-alpha. alpha = 1 is the one
+# that keeps every layer's features learning as depth grows (Dey et al. 2025).
+COMPLETEP_ALPHA = 1.0
+ADAM_EPS = 1e-8  # PyTorch's AdamW default, scaled under completep
 
 
 @dataclass(frozen=True)
@@ -56,6 +84,11 @@ class PatchTSTConfig:
     # carries each sample's symbol index as one extra last column (`input_features`),
     # so a batch stays one tensor through every micro-batch and prediction.
     n_symbols: int = 0
+    # How init, multipliers and learning rates follow the shape (one of PARAMETRIZATIONS),
+    # relative to the base shape; None: this config's own (every multiplier 1).
+    parametrization: str = "standard"
+    base_d_model: int | None = None
+    base_n_layers: int | None = None
 
     def __post_init__(self) -> None:
         positive = ("n_features", "context_days", "patch_len", "stride", "d_model", "n_layers")
@@ -90,6 +123,18 @@ class PatchTSTConfig:
             raise InputError(f"n_symbols must be 0 or more, got {self.n_symbols!r}", "n_symbols")
         if self.layer_norm_eps <= 0 or self.init_std <= 0:
             raise InputError("layer_norm_eps and init_std must be positive", "layer_norm_eps")
+        if self.parametrization not in PARAMETRIZATIONS:
+            raise InputError(
+                f"parametrization must be one of {', '.join(PARAMETRIZATIONS)}, "
+                f"got {self.parametrization!r}",
+                "parametrization",
+            )
+        for name in ("base_d_model", "base_n_layers"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise InputError(f"{name} must be a positive integer, got {value!r}", name)
 
     @property
     def num_patches(self) -> int:
@@ -115,6 +160,84 @@ class PatchTSTConfig:
     def n_outputs(self) -> int:
         return 1 if self.num_classes == 2 else self.num_classes
 
+    # ------------------------------------------------ the parametrization's numbers
+
+    @property
+    def width_multiplier(self) -> float:
+        """m = d_model / base_d_model."""
+        return self.d_model / (self.base_d_model or self.d_model)
+
+    @property
+    def depth_multiplier(self) -> float:
+        """k = n_layers / base_n_layers."""
+        return self.n_layers / (self.base_n_layers or self.n_layers)
+
+    @property
+    def scales_width(self) -> bool:
+        return self.parametrization in ("mup", "completep")
+
+    @property
+    def scales_depth(self) -> bool:
+        return self.parametrization == "completep"
+
+    @property
+    def hidden_init_std(self) -> float:
+        """Init std of the blocks' input-side matrices (qkv, feed-forward in): variance / m."""
+        m = self.width_multiplier if self.scales_width else 1.0
+        return self.init_std / math.sqrt(m)
+
+    @property
+    def residual_init_std(self) -> float:
+        """Init std of the blocks' output projections: GPT-2's 1/sqrt(2 n_layers) on the
+        hidden std; under completep at the base depth, since the branch multiplier
+        already does what the depth factor would."""
+        layers = (self.base_n_layers or self.n_layers) if self.scales_depth else self.n_layers
+        return self.hidden_init_std / math.sqrt(2 * layers)
+
+    @property
+    def attention_scale(self) -> float | None:
+        """Factor on the attention logits q.k: None (SDPA's 1/sqrt(d_head)) under standard;
+        1/d_head under mup, times sqrt of the head width at the base width so that the
+        two agree there."""
+        if not self.scales_width:
+            return None
+        d_head = self.d_model / self.n_heads
+        base_d_head = (self.base_d_model or self.d_model) / self.n_heads
+        return math.sqrt(base_d_head) / d_head
+
+    @property
+    def readout_multiplier(self) -> float:
+        """Factor on the head's input: 1/m under mup, else 1."""
+        return 1.0 / self.width_multiplier if self.scales_width else 1.0
+
+    @property
+    def residual_multiplier(self) -> float:
+        """Factor on each residual branch: k^-alpha under completep, else 1."""
+        return self.depth_multiplier**-COMPLETEP_ALPHA if self.scales_depth else 1.0
+
+    @property
+    def hidden_lr_scale(self) -> float:
+        """Learning-rate factor of the hidden matrices: 1/m under mup, times
+        k^(alpha - 1) under completep."""
+        scale = 1.0 / self.width_multiplier if self.scales_width else 1.0
+        if self.scales_depth:
+            scale *= self.depth_multiplier ** (COMPLETEP_ALPHA - 1)
+        return scale
+
+    @property
+    def hidden_vector_lr_scale(self) -> float:
+        """Learning-rate factor of the blocks' norms and biases: k^(alpha - 1) under
+        completep (1 at alpha = 1), else 1."""
+        return self.depth_multiplier ** (COMPLETEP_ALPHA - 1) if self.scales_depth else 1.0
+
+    @property
+    def adam_eps(self) -> float:
+        """AdamW's epsilon: under completep shrunk as the gradients shrink, by
+        1 / (m k^alpha), so that it stays negligible against them."""
+        if not self.scales_depth:
+            return ADAM_EPS
+        return ADAM_EPS / (self.width_multiplier * self.depth_multiplier**COMPLETEP_ALPHA)
+
     def replace(self, **changes: Any) -> PatchTSTConfig:
         return dataclasses.replace(self, **changes)
 
@@ -137,6 +260,7 @@ class SelfAttention(nn.Module):
         super().__init__()
         self.n_heads = config.n_heads
         self.attention_dropout = config.attention_dropout
+        self.scale = config.attention_scale
         # One projection for query, key and value: one matmul instead of three.
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
         self.proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
@@ -147,7 +271,7 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(width, dim=2)
         q, k, v = (t.view(batch, tokens, self.n_heads, -1).transpose(1, 2) for t in (q, k, v))
         y = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.attention_dropout if self.training else 0.0
+            q, k, v, dropout_p=self.attention_dropout if self.training else 0.0, scale=self.scale
         )
         y = y.transpose(1, 2).reshape(batch, tokens, width)
         return self.dropout(self.proj(y))
@@ -173,10 +297,14 @@ class Block(nn.Module):
         self.attention = SelfAttention(config)
         self.norm_ff = _layer_norm(config)
         self.ff = FeedForward(config)
+        self.branch = config.residual_multiplier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attention(self.norm_attention(x))
-        return x + self.ff(self.norm_ff(x))
+        if self.branch == 1.0:  # no elementwise kernel where it would multiply by one
+            x = x + self.attention(self.norm_attention(x))
+            return x + self.ff(self.norm_ff(x))
+        x = x + self.branch * self.attention(self.norm_attention(x))
+        return x + self.branch * self.ff(self.norm_ff(x))
 
 
 def _layer_norm(config: PatchTSTConfig) -> nn.LayerNorm:
@@ -197,16 +325,24 @@ class PatchTST(nn.Module):
         self.norm = _layer_norm(config)
         self.head_dropout = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(config.num_patches * config.d_model, config.n_outputs)
+        self.readout = config.readout_multiplier
         self.apply(self._init_weights)
         nn.init.normal_(self.position, std=config.init_std)
         if self.symbols is not None:
             nn.init.normal_(self.symbols.weight, std=config.init_std)
+        if config.scales_width:
+            for block in self.blocks:
+                nn.init.normal_(block.attention.qkv.weight, std=config.hidden_init_std)
+                nn.init.normal_(block.ff.fc.weight, std=config.hidden_init_std)
         # GPT-2's scaled init: each residual branch adds variance, so its output
         # projection starts smaller in deeper stacks.
-        residual_std = config.init_std / math.sqrt(2 * config.n_layers)
         for block in self.blocks:
-            nn.init.normal_(block.attention.proj.weight, std=residual_std)
-            nn.init.normal_(block.ff.proj.weight, std=residual_std)
+            nn.init.normal_(block.attention.proj.weight, std=config.residual_init_std)
+            nn.init.normal_(block.ff.proj.weight, std=config.residual_init_std)
+        if config.scales_width:
+            # muP's readout starts at zero: a random one would put an output of order
+            # one that does not shrink with width on top of what training learns.
+            nn.init.zeros_(self.head.weight)
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, nn.Linear):
@@ -236,7 +372,7 @@ class PatchTST(nn.Module):
         for block in self.blocks:
             z = block(z)
         z = self.head_dropout(self.norm(z).flatten(1))
-        logits = self.head(z)
+        logits = self.head(z if self.readout == 1.0 else z * self.readout)
         return logits.squeeze(-1) if c.n_outputs == 1 else logits
 
     def num_parameters(self) -> int:
@@ -245,21 +381,61 @@ class PatchTST(nn.Module):
     def configure_optimizers(
         self, weight_decay: float, learning_rate: float, device_type: str
     ) -> torch.optim.AdamW:
-        """AdamW decaying the matrices (linear weights, the position table) but not
-        biases and norm gains, as nanoGPT does: decaying a gain or a bias towards zero
-        only fights the normalisation. Fused on CPU and CUDA, which have the kernel
+        """AdamW over `parameter_groups`. Fused on CPU and CUDA, which have the kernel
         (one launch for every parameter instead of a dozen per tensor)."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        groups = [
-            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-        ]
+        groups = parameter_groups(self, weight_decay, learning_rate)
         fused = device_type in ("cpu", "cuda")
-        return torch.optim.AdamW(groups, lr=learning_rate, fused=fused)
+        return torch.optim.AdamW(groups, lr=learning_rate, eps=self.config.adam_eps, fused=fused)
 
     def estimate_flops(self, samples: int = 1) -> int:
         """Training FLOPs of `samples` samples; see the module function `estimate_flops`."""
         return estimate_flops(self.config, samples)
+
+
+def parameter_groups(
+    model: PatchTST, weight_decay: float, learning_rate: float
+) -> list[dict[str, Any]]:
+    """AdamW's parameter groups: the one place the parametrization sets learning rates.
+
+    Matrices (linear weights, the position and symbol tables) are decayed, biases and
+    norm gains are not, as nanoGPT does: decaying a gain or a bias towards zero only
+    fights the normalisation. The blocks' matrices ("hidden") train at
+    `learning_rate x hidden_lr_scale`, their norms and biases at `x
+    hidden_vector_lr_scale`, everything else at `learning_rate`. Where the hidden
+    rate is scaled, so is its decay, inversely: AdamW shrinks a weight by lr x
+    decay per step, and that product should not change with the shape.
+
+    Each group carries `name` and `lr_scale` (its rate over `learning_rate`); the
+    schedule multiplies every group's rate alike. Empty groups are left out.
+    """
+    config = model.config
+    hidden_ids = {id(p) for p in model.blocks.parameters()}
+    groups: dict[str, tuple[float, float, list[nn.Parameter]]] = {
+        "hidden": (config.hidden_lr_scale, weight_decay / config.hidden_lr_scale, []),
+        "hidden_vectors": (config.hidden_vector_lr_scale, 0.0, []),
+        "matrices": (1.0, weight_decay, []),
+        "vectors": (1.0, 0.0, []),
+    }
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        name = (
+            ("hidden" if id(p) in hidden_ids else "matrices")
+            if p.dim() >= 2
+            else ("hidden_vectors" if id(p) in hidden_ids else "vectors")
+        )
+        groups[name][2].append(p)
+    return [
+        {
+            "name": name,
+            "params": params,
+            "lr": learning_rate * lr_scale,
+            "lr_scale": lr_scale,
+            "weight_decay": decay,
+        }
+        for name, (lr_scale, decay, params) in groups.items()
+        if params
+    ]
 
 
 def estimate_flops(config: PatchTSTConfig, samples: int = 1) -> int:

@@ -195,7 +195,9 @@ class OptimizerStep:
 
     @property
     def learning_rate(self) -> float:
-        return float(self.optimizer.param_groups[0]["lr"])
+        """The schedule's current rate, before any group's parametrization factor."""
+        group = self.optimizer.param_groups[0]
+        return float(group["lr"] / group.get("lr_scale", 1.0))
 
 
 # ---------------------------------------------------------------- out-of-memory retries
