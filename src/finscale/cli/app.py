@@ -13,6 +13,7 @@ import sys
 
 import typer
 
+from finscale.cli.coord_check import coord_check_command
 from finscale.cli.data import data_app
 from finscale.cli.hpo import hpo_app, stop_command, summary_command, worker_command
 from finscale.cli.law import fit_law_command
@@ -37,6 +38,7 @@ app.command("scale")(scale_command)
 app.command("report")(report_command)
 app.command("validate-cross-budget")(validate_cross_budget_command)
 app.command("fit-law")(fit_law_command)
+app.command("coord-check")(coord_check_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,81 @@
+"""`finscale coord-check`: does a parametrization keep every layer's activations the
+same size as the model grows? A figure and a JSON of a few training steps per shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from finscale.cli.options import StoreOpt, store_dir
+from finscale.cli.progress import console
+from finscale.errors import InputError
+
+
+def _sizes(text: str, option: str) -> list[int]:
+    """`32,64,128` as integers, or one clear error naming the option; "" is none."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"need comma-separated integers, got {text!r}", option) from None
+
+
+def coord_check_command(
+    parametrization: Annotated[str, typer.Option(help="standard, mup or completep.")] = "mup",
+    widths: Annotated[
+        str, typer.Option(help="d_model values of the width sweep, comma-separated ('' skips).")
+    ] = "32,64,128,256",
+    depths: Annotated[
+        str, typer.Option(help="n_layers values of the depth sweep, comma-separated ('' skips).")
+    ] = "2,4,8,16",
+    steps: Annotated[int, typer.Option(help="AdamW steps per shape.")] = 5,
+    lr: Annotated[float, typer.Option(help="Learning rate (large, so that growth shows).")] = 1e-2,
+    seeds: Annotated[int, typer.Option(help="Seeds averaged per shape.")] = 3,
+    batch: Annotated[int, typer.Option(help="Samples per step.")] = 64,
+    out: Annotated[Path, typer.Option(help="Folder of the figure and JSON.")] = Path(
+        "runs/coord-check"
+    ),
+    store: StoreOpt = None,
+) -> None:
+    """Train each shape of a width sweep (at the smallest depth) and a depth sweep (at
+    the smallest width) for a few steps at a large learning rate on the bundled S&P 500
+    data, and write every layer's mean absolute activation by step and size:
+    OUT/coord_check_{parametrization}.json and .png. Under mup the width curves are
+    flat (growth exponent near 0); under completep the depth curves too."""
+    from finscale.atomic import write_bytes_atomic, write_json_atomic
+    from finscale.config import DataConfig
+    from finscale.data.dataset import build_dataset
+    from finscale.data.store import DataStore
+    from finscale.model.patchtst import PARAMETRIZATIONS
+    from finscale.report.coord_check import coord_check_figure
+    from finscale.report.figures import png
+    from finscale.train.coord_check import coord_check, coord_check_document
+
+    if parametrization not in PARAMETRIZATIONS:
+        raise InputError(
+            f"unknown parametrization {parametrization!r}; use {', '.join(PARAMETRIZATIONS)}",
+            "--parametrization",
+        )
+    width_sizes, depth_sizes = _sizes(widths, "--widths"), _sizes(depths, "--depths")
+    if not width_sizes and not depth_sizes:
+        raise InputError("both sweeps are empty; give --widths or --depths", "--widths")
+    if lr <= 0:
+        raise InputError(f"learning rate must be positive, got {lr}", "--lr")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is a file, not a folder", "--out")
+    with console.status("building dataset", spinner="dots"):
+        dataset = build_dataset(DataConfig(), DataStore(store_dir(store)))
+    with console.status(f"coordinate check, {parametrization}", spinner="dots"):
+        results = coord_check(
+            dataset.windows(), parametrization, width_sizes, depth_sizes, steps, lr, seeds, batch
+        )
+    document = coord_check_document(parametrization, results, steps, lr, seeds, batch)
+    stem = out / f"coord_check_{parametrization}"
+    json_path = write_json_atomic(stem.with_suffix(".json"), document)
+    png_path = write_bytes_atomic(stem.with_suffix(".png"), png(coord_check_figure(document)))
+    for result in results:
+        exponents = result.growth_exponents()
+        line = "  ".join(f"{layer} {value:+.2f}" for layer, value in exponents.items())
+        console.print(f"{result.sweep} {list(result.sizes)}: growth exponent {line}")
+    console.print(f"wrote {json_path}\nwrote {png_path}")
