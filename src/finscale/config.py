@@ -328,6 +328,20 @@ class SearchConfig(_Strict):
     storage_retry_seconds: float = Field(
         300, ge=0, description="how long a worker waits for a lost database before it exits"
     )
+    transfer: Literal["none", "smallest"] = Field(
+        "none",
+        description="smallest: the smallest budget's study searches as usual; every larger "
+        "budget searches its architecture only, with the smallest's winning training values "
+        "carried over through model.parametrization",
+    )
+    transfer_trials: int | None = Field(
+        None, ge=1, description="trials of a study with transferred values; None: trials / 4"
+    )
+
+    @property
+    def transferred_trials(self) -> int:
+        """Trials of a study whose training values were transferred."""
+        return self.transfer_trials or max(1, self.trials // 4)
 
     @field_validator("learning_rate", "weight_decay")
     @classmethod

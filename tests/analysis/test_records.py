@@ -58,6 +58,8 @@ CROSS_BUDGET_KEYS = {
 }
 # The keys of a budget's row of scaling.json (horizons.{h}.budgets[i]).
 SCALING_ROW_KEYS = {
+    "hpo_compute",
+    "transfer",
     "folds",
     "sharpe",
     "dsr",

@@ -65,6 +65,7 @@ ALL_COLUMNS = [
     ),
 ]
 SCALING_KEYS = {
+    "transfer",
     "confidence_level",
     "config",
     "horizons",

@@ -243,6 +243,10 @@ class ScalingRow:
     dsr: Mapping[str, Any] | None = None
     # The probability of backtest overfitting of the budget's search (its study).
     pbo: Mapping[str, Any] | None = None
+    # What the budget's search cost (trials, trained, epochs, seconds), and the training
+    # values its study took from another's winner (`search.transfer`; None: its own).
+    hpo_compute: Mapping[str, Any] | None = None
+    transfer: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -267,6 +271,8 @@ class ScalingRow:
             "sharpe": dict(self.sharpe) if self.sharpe else None,
             "dsr": dict(self.dsr) if self.dsr else None,
             "pbo": dict(self.pbo) if self.pbo else None,
+            "hpo_compute": dict(self.hpo_compute) if self.hpo_compute else None,
+            "transfer": dict(self.transfer) if self.transfer else None,
         }
 
     @classmethod
@@ -293,6 +299,8 @@ class ScalingRow:
             sharpe=data.get("sharpe"),
             dsr=data.get("dsr"),
             pbo=data.get("pbo"),
+            hpo_compute=data.get("hpo_compute"),
+            transfer=data.get("transfer"),
         )
 
 

@@ -78,6 +78,12 @@ def scale_command(
     )
     spec = new_scale_spec(preset, config, overrides, run_dir, storage, store_dir(store), workers)
     check_run_dir_matches(spec)
+    if spec.config.search.transfer != "none" and spec.config.model.parametrization == "standard":
+        say(
+            "warning: search.transfer under model.parametrization=standard is the control "
+            "experiment: the optimal learning rate moves with width and depth there",
+            err_console(),
+        )
     with err_console().status("checking the data against the splits", spinner="dots"):
         check_data(spec)
     spec.run_dir.mkdir(parents=True, exist_ok=True)
@@ -103,12 +109,21 @@ def _print_scaling_table(results: dict[str, Any]) -> None:
     console.print(scaling_table_markdown(results), soft_wrap=True, highlight=False, markup=False)
 
 
-def report_command(run_dir: ScaleRunDirArg) -> None:
+def report_command(
+    run_dir: ScaleRunDirArg,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another run directory of the same study searched otherwise (with or "
+            "without search.transfer): its search cost and winners' test loss beside this one's."
+        ),
+    ] = None,
+) -> None:
     """Rebuild experiment_results.csv, scaling.json, report.md, report.html and the
     figures of a scaling study from what it stored (no training)."""
     from finscale.scale import build_results, write_report
 
-    results = build_results(run_dir)
+    results = build_results(run_dir, compare)
     paths = write_report(run_dir, results)
     _print_scaling_table(results)
     for path in paths:

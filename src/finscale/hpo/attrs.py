@@ -51,6 +51,7 @@ VAL_RETURNS_ATTR = "val_next_day_returns"
 VAL_LABELS_ATTR = "val_labels"  # the 0/1 label of each validation sample, in date order
 CONFIG_ATTR = "config"  # the study config as JSON: what a joining worker searches with
 TRIALS_ATTR = "trials"  # the target count of finished trials
+TRANSFER_ATTR = "transfer"  # training values carried over from another study, and whence
 FORCED_EXTREMES_ATTR = "forced_extremes"  # labels of the enqueued forced extremes
 # One per re-run of a finalist: "finalist:{trial number}:{seed}" -> val_loss and epochs.
 FINALIST_ATTR_PREFIX = "finalist:"

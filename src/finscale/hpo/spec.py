@@ -35,6 +35,7 @@ from finscale.hpo.attrs import (
     SPLITS_ATTR,
     STUDY_NAME_ATTR,
     TIER_ATTR,
+    TRANSFER_ATTR,
     TRIALS_ATTR,
     VAL_DATES_ATTR,
     VAL_LABELS_ATTR,
@@ -42,6 +43,7 @@ from finscale.hpo.attrs import (
 )
 from finscale.hpo.space import ArchitectureSpace
 from finscale.hpo.storage import open_storage, redact
+from finscale.hpo.transfer import Transfer
 from finscale.model.grid import ArchitectureGrid, PlannedArchitecture
 from finscale.train.device import Hardware
 from finscale.units import format_budget, parse_budget
@@ -84,6 +86,9 @@ class StudySpec:
     # Base of the workers' TPE seeds (default: the config's sampler_seed); worker i of
     # this spec samples with base + 1000 i + (trials in the study when it starts).
     sampler_seed: int | None = None
+    # The training values this study took from another's winner (its config's training
+    # ranges are pinned to them: `finscale.hpo.transfer`); None: it searches its own.
+    transfer: Transfer | None = None
 
     @property
     def trials(self) -> int:
@@ -215,6 +220,8 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
         CONFIG_ATTR: config.model_dump(mode="json"),
         TRIALS_ATTR: spec.trials,
     }
+    if spec.transfer is not None:
+        info[TRANSFER_ATTR] = spec.transfer.to_dict()
     return Prepared(
         dataset,
         grid,

@@ -38,6 +38,7 @@ from finscale.hpo.attrs import (
     IMPORTED_FROM_ATTR,
     INITIALIZED_ATTR,
     STUDY_NAME_ATTR,
+    TRANSFER_ATTR,
     TRIALS_ATTR,
 )
 from finscale.hpo.control import StopSignal, request_stop
@@ -61,6 +62,7 @@ from finscale.hpo.spec import (
     prepare,
 )
 from finscale.hpo.storage import open_storage, redact, release_connections
+from finscale.hpo.transfer import Transfer, check_same_transfer
 from finscale.hpo.worker import TrialCallback, WorkerResult, run_worker, spawn_workers
 
 # Keys of study.json that describe this run directory's copy, not the study itself.
@@ -79,6 +81,7 @@ def create_or_load(spec: StudySpec, prepared: Prepared) -> tuple[optuna.Study, b
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=spec.study_name, storage=storage)
         check_resumable(study, spec, prepared)
+        check_same_transfer(study.user_attrs.get(TRANSFER_ATTR), spec.transfer, spec.study_name)
         if study.user_attrs.get(TRIALS_ATTR) != spec.trials:
             # A resume with another --trials: workers that join later read the new target.
             study.set_user_attr(TRIALS_ATTR, spec.trials)
@@ -144,6 +147,7 @@ def join_spec(
         max_temp_c=max_temp_c,
         deadline=deadline,
         sampler_seed=sampler_seed,
+        transfer=Transfer.from_dict(attrs[TRANSFER_ATTR]) if attrs.get(TRANSFER_ATTR) else None,
     )
     return spec, attrs
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from matplotlib import colormaps
 
-from finscale.report.figures import panels
+from finscale.report.figures import panel_grid
 
 
 def coord_check_figure(document: dict[str, Any]):
@@ -15,7 +15,7 @@ def coord_check_figure(document: dict[str, Any]):
     document `finscale.train.coord_check.coord_check_document` makes."""
     sweeps = document["sweeps"]
     layers = document["layers"]
-    fig, axes = panels(len(sweeps) * len(layers), width=2.9, height=2.5, max_cols=len(layers))
+    fig, axes = panel_grid(len(sweeps) * len(layers), width=2.9, height=2.5, max_cols=len(layers))
     colors = colormaps["viridis"]
     for row, (sweep, result) in enumerate(sweeps.items()):
         sizes = result["sizes"]

@@ -65,7 +65,7 @@ def png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def panels(n: int, width: float = 4.2, height: float = 3.4, max_cols: int = 3):
+def panel_grid(n: int, width: float = 4.2, height: float = 3.4, max_cols: int = 3):
     """A figure of n panels, at most max_cols per row; returns (figure, the n axes)."""
     cols = max(1, min(n, max_cols))
     fig = Figure(figsize=(width * cols, height * max(1, math.ceil(n / cols))), layout="constrained")
@@ -146,7 +146,7 @@ def hpo_history_figure(
     panels: (label, trial records, number of the winning trial). A record has
     number, state (COMPLETE, PRUNED, FAIL), value, last_value, duplicate_of.
     """
-    fig, axes = panels(len(panels))
+    fig, axes = panel_grid(len(panels))
     for ax, (label, trials, winner) in zip(axes, panels, strict=True):
         done = [t for t in trials if t["state"] == "COMPLETE" and t.get("value") is not None]
         done.sort(key=lambda t: t["number"])
@@ -213,7 +213,7 @@ def architecture_figure(
 ) -> Figure:
     """Heatmaps of `architecture_grid`, one panel per budget: (label, d_models, n_layers,
     grid). One colour scale for every panel, so budgets compare by colour; NaN is blank."""
-    fig, axes = panels(len(panels))
+    fig, axes = panel_grid(len(panels))
     norm = _norm(np.concatenate([grid.ravel() for *_, grid in panels]))
     image = None
     for ax, (label, d_models, n_layers, grid) in zip(axes, panels, strict=True):
@@ -235,7 +235,7 @@ def reliability_figure(panels: Sequence[tuple[str, dict[str, Any], str | None]])
     """Reliability diagrams of pooled test predictions, one panel per budget:
     (label, {"uncalibrated": bins, best: bins}, best), bins from `reliability_bins`;
     best is None when no calibrator could be fitted."""
-    fig, axes = panels(len(panels))
+    fig, axes = panel_grid(len(panels))
     for ax, (label, reliability, best) in zip(axes, panels, strict=True):
         ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
         counts = ax.twinx()  # how many predictions each bin holds: which points carry weight
@@ -266,7 +266,7 @@ def learning_curves_figure(
 ) -> Figure:
     """Train (dashed) and validation (solid) loss per epoch of every seed of each winner:
     (label, [learning curve of seed 0, of seed 1, ...])."""
-    fig, axes = panels(len(panels))
+    fig, axes = panel_grid(len(panels))
     for ax, (label, curves) in zip(axes, panels, strict=True):
         for seed, curve in enumerate(curves):
             epochs = [p["epoch"] for p in curve]
@@ -374,7 +374,7 @@ def pbo_figure(panels: Sequence[tuple[str, Sequence[float], Sequence[int], Any]]
     A logit below zero is a half/half split of the validation dates where the
     in-sample best trial ranks below the out-of-sample median; PBO is their share.
     """
-    fig, axes = panels(len(panels))
+    fig, axes = panel_grid(len(panels))
     for ax, (label, edges, counts, value) in zip(axes, panels, strict=True):
         if not counts:
             _empty(ax, f"{label}: no PBO (see the table)")

@@ -35,6 +35,7 @@ from finscale.report.sections import (
     short_answer_blocks,
 )
 from finscale.report.study_files import StudyFiles
+from finscale.report.transfer import transfer_blocks
 from finscale.units import format_budget
 
 REPORT_MD = "report.md"
@@ -65,6 +66,7 @@ def build_blocks(
         *scaling_blocks(results),
         *samples_blocks(results),
         *power_blocks(results),
+        *transfer_blocks(results),
     ]
     for horizon, h in results["horizons"].items():
         by_budget = {r["budget"]: files[(horizon, r["budget"])] for r in h["budgets"]}

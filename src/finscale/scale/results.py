@@ -21,6 +21,7 @@ from finscale.config import StudyConfig
 from finscale.errors import InputError
 from finscale.hpo import STUDY_FILE
 from finscale.hpo.attrs import (
+    TRANSFER_ATTR,
     VAL_DATES_ATTR,
     VAL_LABELS_ATTR,
     VAL_PREDICTIONS_ATTR,
@@ -129,9 +130,83 @@ def load_search(run_dir: Path, study: str) -> SearchTrials | None:
     )
 
 
-def build_results(run_dir: Path) -> dict[str, Any]:
+def search_compute(trials: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What a study's search cost, from its finished trials' records: trials, trials
+    trained (not reusing a duplicate's value), epochs and training seconds."""
+    trained = [t for t in trials if t.get("duplicate_of") is None]
+    return {
+        "trials": len(trials),
+        "trained": len(trained),
+        "epochs": int(sum(t.get("epochs_run") or 0 for t in trained)),
+        "seconds": float(sum(t.get("duration_seconds") or 0.0 for t in trained)),
+    }
+
+
+def add_search_records(run_dir: Path, results: dict[str, Any]) -> None:
+    """Each budget row of `results` gains `hpo_compute` (`search_compute`) and `transfer`
+    (the training values its study took from another's winner, or None); `results`
+    gains `transfer`: the mode, the parametrization and its base shape."""
+    model, search = results["config"]["model"], results["config"]["search"]
+    model_config = StudyConfig(**results["config"]).model
+    results["transfer"] = {
+        "mode": search.get("transfer", "none"),
+        "parametrization": model.get("parametrization", "standard"),
+        "base_shape": list(model_config.base_shape),
+    }
+    for h in results["horizons"].values():
+        for row in h["budgets"]:
+            folder = study_dir(run_dir, row["study"])
+            row["hpo_compute"] = search_compute(study_trials(folder, row["study"]))
+            row["transfer"] = (read_json(folder / STUDY_FILE) or {}).get(TRANSFER_ATTR)
+
+
+def comparison_of(other_dir: Path) -> dict[str, Any]:
+    """What the report sets beside this run from another run directory (`finscale
+    report --compare`): its transfer settings and, per horizon and budget, the winner's
+    test log loss with its intervals, its search's compute and the own-values margin."""
+    other = read_json(Path(other_dir) / SCALING_JSON)
+    if other is None:
+        raise InputError(
+            f"{other_dir} has no {SCALING_JSON}; run `finscale scale` (or `finscale report`) "
+            "there first",
+            "--compare",
+        )
+    if "transfer" not in other:
+        add_search_records(Path(other_dir), other)
+    horizons = {}
+    for horizon, h in other["horizons"].items():
+        margins = (
+            dict(
+                zip(
+                    h["cross_budget"]["budgets"],
+                    h["cross_budget"]["own_values_margin"],
+                    strict=True,
+                )
+            )
+            if h.get("cross_budget")
+            else {}
+        )
+        horizons[horizon] = {
+            row["budget"]: {
+                "test_log_loss": row["metrics"]["log_loss"],
+                "hpo_compute": row["hpo_compute"],
+                "own_values_margin": margins.get(row["budget"]),
+                "params": row["params"],
+            }
+            for row in h["budgets"]
+        }
+    return {
+        "run_dir": str(other_dir),
+        "study": other["study"],
+        "transfer": other["transfer"],
+        "horizons": horizons,
+    }
+
+
+def build_results(run_dir: Path, compare: Path | None = None) -> dict[str, Any]:
     """Write experiment_results.csv and scaling.json of a scaling study's run directory
-    from what its stages stored; returns the scaling.json content."""
+    from what its stages stored; returns the scaling.json content. With `compare`
+    (another run directory), scaling.json's `comparison` holds that run's figures."""
     info = read_scale_file(run_dir)
     config = StudyConfig(**info["config"])
     scale = config.scale
@@ -163,6 +238,9 @@ def build_results(run_dir: Path) -> dict[str, Any]:
     out = scaling_results(
         run_dir.name, info["config"], evaluations, baselines, cells, searches, data_runs
     )
+    add_search_records(run_dir, out)
+    if compare is not None:
+        out["comparison"] = comparison_of(compare)
     write_json_atomic(run_dir / SCALING_JSON, json_safe(out))
     return out
 

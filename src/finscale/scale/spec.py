@@ -17,6 +17,7 @@ from finscale.atomic import write_json_atomic
 from finscale.config import StudyConfig, load_study_config
 from finscale.errors import InputError
 from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name, redact
+from finscale.hpo.transfer import Transfer, transferred_config
 from finscale.scale.layout import SCALE_FILE, read_json, study_dir
 
 # The run directory of a study made without --run-dir: runs/{preset or config stem}.
@@ -48,11 +49,17 @@ class ScaleSpec:
     def study_name(self, budget: int, horizon_days: int) -> str:
         return default_study_name(self.config.data.tier, budget, horizon_days)
 
-    def study_spec(self, budget: int, horizon_days: int) -> StudySpec:
+    def study_spec(
+        self, budget: int, horizon_days: int, transfer: Transfer | None = None
+    ) -> StudySpec:
+        """One budget's study; with `transfer`, its training values pinned to those
+        transferred (`search.transfer`)."""
         name = self.study_name(budget, horizon_days)
         run_dir = study_dir(self.run_dir, name)
+        config = self.horizon_config(horizon_days)
         return StudySpec(
-            config=self.horizon_config(horizon_days),
+            config=config if transfer is None else transferred_config(config, transfer),
+            transfer=transfer,
             budget=budget,
             study_name=name,
             run_dir=run_dir,
@@ -60,6 +67,10 @@ class ScaleSpec:
             store_dir=self.store_dir,
             workers=self.workers,
         )
+
+    def transfers_to(self, budget: int) -> bool:
+        """Whether this budget's study takes its training values from the smallest's."""
+        return self.config.search.transfer == "smallest" and budget != min(self.budgets)
 
     def studies(self) -> Iterator[tuple[int, int]]:
         """(budget, horizon) of every study, horizon by horizon, smallest budget first."""

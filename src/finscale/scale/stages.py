@@ -28,6 +28,8 @@ from finscale.analysis.records import Winner
 from finscale.atomic import write_json_atomic
 from finscale.errors import InputError, RunError
 from finscale.hpo import Prepared, StopRequested, StopSignal, StudySpec
+from finscale.hpo.attrs import TRANSFER_ATTR
+from finscale.hpo.transfer import Transfer, transfer_of
 from finscale.scale.layout import baselines_path, cross_budget_path, evaluation_path, stored
 from finscale.scale.results import build_results, write_report
 from finscale.scale.spec import ScaleSpec
@@ -95,14 +97,25 @@ class Pipeline:
         self._prepared: dict[tuple[int, int], Any] = {}
         self._fold_datasets: dict[tuple[int, int], list[Any]] = {}
         self.winners: dict[tuple[int, int], Winner] = {}
+        self.transfers: dict[tuple[int, int], Transfer] = {}
         self.report_paths: list[Path] = []
+
+    def study_spec(self, budget: int, horizon: int) -> StudySpec:
+        """The spec of one study, with the training values it was given when
+        `search.transfer` gave it any (known once the smallest budget's study is done)."""
+        if self.spec.transfers_to(budget) and (budget, horizon) not in self.transfers:
+            raise RunError(
+                f"budget {format_budget(budget)} takes its training values from the smallest "
+                "budget's study, which has not been searched yet"
+            )
+        return self.spec.study_spec(budget, horizon, self.transfers.get((budget, horizon)))
 
     def prepared(self, budget: int, horizon: int) -> Any:
         from finscale.hpo import prepare
 
         key = (budget, horizon)
         if key not in self._prepared:
-            self._prepared[key] = prepare(self.spec.study_spec(budget, horizon))
+            self._prepared[key] = prepare(self.study_spec(budget, horizon))
         return self._prepared[key]
 
     def scored(self, budget: int, horizon: int, fold: int | None) -> Any:
@@ -185,7 +198,12 @@ class Pipeline:
         for budget, horizon in studies:
             # A stop asked for between two studies: the next one's folder had no STOP file.
             self._check_stop(StopSignal(self.spec.run_dir))
-            study_spec = self.spec.study_spec(budget, horizon)
+            if self.spec.transfers_to(budget):
+                source = self.winners[(min(self.spec.budgets), horizon)]
+                self.transfers[(budget, horizon)] = transfer_of(
+                    source.study, source.budget, source.trial, source.params, self.spec.config
+                )
+            study_spec = self.study_spec(budget, horizon)
             box: dict[str, Any] = {}
 
             def run(study_spec=study_spec, budget=budget, horizon=horizon, box=box) -> bool:
@@ -231,7 +249,7 @@ class Pipeline:
         from finscale.hpo import open_storage
 
         for budget, horizon in self.spec.studies():
-            study_spec = self.spec.study_spec(budget, horizon)
+            study_spec = self.spec.study_spec(budget, horizon)  # its name and storage
             if "://" not in study_spec.storage and not Path(study_spec.storage).exists():
                 raise InputError(
                     f"study {study_spec.study_name} has not been run (no {study_spec.storage}); "
@@ -248,6 +266,10 @@ class Pipeline:
                     str(self.spec.run_dir),
                 ) from None
             self.winners[(budget, horizon)] = winner_of(study, budget, horizon)
+            if study.user_attrs.get(TRANSFER_ATTR):
+                self.transfers[(budget, horizon)] = Transfer.from_dict(
+                    study.user_attrs[TRANSFER_ATTR]
+                )
 
     # ------------------------------------------------------------ evaluation
 
@@ -263,7 +285,7 @@ class Pipeline:
         posted = self.post_evaluation()
         if not posted.pending:
             return
-        specs = [self.spec.study_spec(b, h) for b, h in posted.pending]
+        specs = [self.study_spec(b, h) for b, h in posted.pending]
         children = spawn_queue_workers(specs, range(1, self.spec.workers), self.spec.run_dir, False)
         threads = torch.get_num_threads()
         try:
@@ -305,7 +327,7 @@ class Pipeline:
             where = f"{self.winners[(budget, horizon)].study} {unit.name}"
             self._unit("evaluation", budget, horizon, where, lambda: True)
         for (budget, horizon), keys in posted.pending.items():
-            queue = open_queue(self.spec.study_spec(budget, horizon), create=True)
+            queue = open_queue(self.study_spec(budget, horizon), create=True)
             config = self.spec.horizon_config(horizon)
             post_units(queue, self.winners[(budget, horizon)], config, keys)
             posted.queues[(budget, horizon)] = queue
@@ -354,7 +376,7 @@ class Pipeline:
 
                 work = QueueWork(
                     queue,
-                    self.spec.study_spec(budget, horizon),
+                    self.study_spec(budget, horizon),
                     self.prepared(budget, horizon),
                     scored=lambda fold, b=budget, h=horizon: self.scored(b, h, fold),
                 )
