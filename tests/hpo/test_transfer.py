@@ -3,8 +3,6 @@ and the refusal to resume with other values."""
 
 import pytest
 
-from finscale.analysis.cross_budget import plan_pairs
-from finscale.analysis.records import Winner
 from finscale.config import config_from_mapping
 from finscale.errors import InputError
 from finscale.hpo.space import ArchitectureSpace, within_tolerance
@@ -68,11 +66,3 @@ def test_resuming_with_other_transferred_values_is_refused():
         check_same_transfer(transfer.to_dict(), other, "big")
     with pytest.raises(InputError, match="no transferred values"):
         check_same_transfer(None, transfer, "big")
-
-
-def test_the_cross_budget_matrix_skips_pairs_that_share_their_values():
-    def winner(budget, values):
-        return Winner("s", budget, 1, 0, 0.5, {"index": 0}, values)
-
-    shared = {1: winner(1, VALUES), 2: winner(2, VALUES), 3: winner(3, {**VALUES, "dropout": 0.2})}
-    assert plan_pairs(shared) == [(1, 3), (2, 3), (3, 1), (3, 2)]

@@ -436,6 +436,12 @@ class Pipeline:
         for horizon in self.spec.horizons:
             winners = {b: w for (b, h), w in self.winners.items() if h == horizon}
             for source, target in plan_pairs(winners):
+                if self.spec.config.search.transfer != "none" and dict(
+                    winners[source].params
+                ) == dict(winners[target].params):
+                    # Values transferred from one to the other: the cell would only
+                    # repeat the target's own evaluation.
+                    continue
                 path = cross_budget_path(self.spec.run_dir, horizon, source, target)
                 prepared = self.prepared(target, horizon)
                 key = cell_key(prepared.info, winners[source], winners[target], train_dump)
