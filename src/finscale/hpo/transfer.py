@@ -12,14 +12,12 @@ study says what was carried over and from where.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from finscale.config import StudyConfig
 from finscale.errors import InputError
 from finscale.hpo.space import INTEGER_PARAMS, TRAINING_PARAMS
-
-TRANSFER_MODES = ("none", "smallest")
 
 
 @dataclass(frozen=True)
@@ -31,7 +29,7 @@ class Transfer:
     from_trial: int
     values: Mapping[str, Any]  # one value per TRAINING_PARAMS name
     parametrization: str
-    base_shape: tuple[int, int] = field(default=(0, 0))  # (d_model, n_layers)
+    base_shape: tuple[int, int]  # (d_model, n_layers) of the parametrization
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -47,7 +45,7 @@ class Transfer:
             from_trial=int(data["from_trial"]),
             values=dict(data["values"]),
             parametrization=data["parametrization"],
-            base_shape=tuple(data.get("base_shape", (0, 0))),
+            base_shape=tuple(data["base_shape"]),
         )
 
 

@@ -146,12 +146,11 @@ def add_search_records(run_dir: Path, results: dict[str, Any]) -> None:
     """Each budget row of `results` gains `hpo_compute` (`search_compute`) and `transfer`
     (the training values its study took from another's winner, or None); `results`
     gains `transfer`: the mode, the parametrization and its base shape."""
-    model, search = results["config"]["model"], results["config"]["search"]
-    model_config = StudyConfig(**results["config"]).model
+    config = StudyConfig(**results["config"])
     results["transfer"] = {
-        "mode": search.get("transfer", "none"),
-        "parametrization": model.get("parametrization", "standard"),
-        "base_shape": list(model_config.base_shape),
+        "mode": config.search.transfer,
+        "parametrization": config.model.parametrization,
+        "base_shape": list(config.model.base_shape),
     }
     for h in results["horizons"].values():
         for row in h["budgets"]:

@@ -1,0 +1,127 @@
+"""The scale and evaluation sections: the budgets and horizons of a scaling study,
+and how its winners are scored."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+)
+
+from finscale.config.base import StrictSection, as_int_list
+from finscale.errors import InputError
+from finscale.units import parse_budget
+
+
+class ScaleConfig(StrictSection):
+    """The scaling study around the per-budget searches (`finscale scale`): which
+    budgets and horizons, and how the winners are re-evaluated and compared."""
+
+    budgets: tuple[int, ...] = Field(
+        (2_000_000, 20_000_000, 200_000_000),
+        description="parameter budgets, e.g. [2M, 20M, 200M]; one HPO study each per horizon",
+    )
+    horizons: tuple[int, ...] = Field((1,), description="label horizons in days")
+    seeds: int = Field(3, ge=1, description="training seeds of each winner's final evaluation")
+    bootstrap_resamples: int = Field(
+        1000, ge=50, description="block-bootstrap resamples of the test dates (and of fit runs)"
+    )
+    block_days: int | None = Field(
+        None,
+        ge=1,
+        description="bootstrap block length; None: max(horizon_days, n_test ** (1/3))",
+    )
+    confidence_level: float = Field(0.95, gt=0.5, lt=1, description="of every interval")
+    cross_budget: bool = Field(
+        True, description="train every winner's architecture with every other winner's values"
+    )
+    min_samples_per_param: float = Field(
+        20.0, gt=0, description="below this many training samples per parameter: data-limited"
+    )
+    data_fractions: tuple[float, ...] = Field(
+        (1.0,),
+        description="each winner is also retrained on the most recent fraction of its "
+        "training data (same validation and test), for the joint law L(N, D); must hold 1.0",
+    )
+
+    @field_validator("data_fractions", mode="before")
+    @classmethod
+    def _fraction_list(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        return items if isinstance(items, list | tuple) else [items]
+
+    @field_validator("data_fractions")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 < f <= 1.0 for f in value):
+            raise ValueError(f"fractions must lie in (0, 1], got {list(value)}")
+        if 1.0 not in value:
+            raise ValueError(f"must include 1.0, the runs every comparison uses, got {list(value)}")
+        return tuple(sorted(set(value)))
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _budget_list(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            items = [items]
+        try:
+            return sorted({parse_budget(item) for item in items if str(item).strip()})
+        except InputError as exc:
+            raise ValueError(exc.what) from None
+
+    @field_validator("horizons", mode="before")
+    @classmethod
+    def _horizon_list(cls, value: object) -> object:
+        return as_int_list(value)
+
+    @field_validator("budgets", "horizons")
+    @classmethod
+    def _non_empty_sorted(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value:
+            raise ValueError("needs at least one value")
+        if min(value) < 1:
+            raise ValueError(f"values must be positive, got {list(value)}")
+        return tuple(sorted(set(value)))
+
+
+class EvaluationConfig(StrictSection):
+    """How the winners are scored on data the search never saw, and what the
+    report says about the search's luck (docs/methodology.md)."""
+
+    scheme: Literal["holdout", "walk_forward"] = Field(
+        "holdout",
+        description="holdout: one test period, the last split; walk_forward: the search sees "
+        "the first search_fraction of history, the rest is tiled into test folds",
+    )
+    folds: int = Field(5, ge=2, le=100, description="contiguous test periods (walk_forward)")
+    search_fraction: float = Field(
+        0.5, gt=0, lt=1, description="share of history the search sees (walk_forward)"
+    )
+    window: Literal["expanding", "rolling"] = Field(
+        "expanding",
+        description="each fold trains on all history before it, or on its last rolling_days",
+    )
+    rolling_days: int = Field(
+        1260, ge=2, description="trading days of training history under window: rolling"
+    )
+    pbo_blocks: int = Field(
+        16, ge=2, le=24, description="even number of validation date blocks of the PBO's CSCV"
+    )
+    cost_bps: float = Field(
+        1.0, ge=0, description="cost per unit change of position of the long/flat illustration"
+    )
+
+    @property
+    def scored_folds(self) -> list[int | None]:
+        """The test folds of the final evaluation, in order: [None] under holdout."""
+        return list(range(self.folds)) if self.scheme == "walk_forward" else [None]
+
+    @field_validator("pbo_blocks")
+    @classmethod
+    def _even_blocks(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(f"must be even (half the blocks in-sample, half out), got {value}")
+        return value
