@@ -2,6 +2,7 @@
 parametrization: the check that training values tuned on a small model transfer.
 
     python benchmarks/lr_transfer.py [--epochs 4] [--seeds 2] [--samples 2048]
+        [--sweeps standard:width,mup:width,standard:depth,completep:depth]
 
 Every shape trains the same `--samples` training samples of the bundled S&P 500
 (tier a25, h=1) for `--epochs` epochs (AdamW, warmup and cosine decay as the
@@ -88,6 +89,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2048, help="training samples")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--out", type=Path, default=None, help="also write the table as JSON")
+    parser.add_argument(
+        "--sweeps",
+        default=",".join(f"{p}:{s}" for s, p, _, _ in SWEEPS),
+        help="which sweeps, as parametrization:sweep pairs (default: all four)",
+    )
     args = parser.parse_args()
 
     data = build_dataset(DataConfig()).windows()
@@ -106,7 +112,10 @@ def main() -> None:
         f"{len(rows)} training samples, {args.epochs} epochs, {args.seeds} seeds, "
         f"learning rates {LEARNING_RATES[0]:g} x 2^k, k = 0..{len(LEARNING_RATES) - 1}"
     )
+    chosen = set(args.sweeps.split(","))
     for sweep, parametrization, sizes, fixed in SWEEPS:
+        if f"{parametrization}:{sweep}" not in chosen:
+            continue
         configs = sweep_configs(
             template.replace(parametrization=parametrization), sweep, sizes, fixed
         )

@@ -73,11 +73,19 @@ def test_larger_budgets_take_the_smallest_winners_values(tiny_scale_run, run_cop
     other = results["comparison"]["horizons"]["1"]
     assert set(other) == {4000, 16000, 32000}  # the compared run has one more budget
     assert other[16000]["hpo_compute"]["trials"] == 3
+    paired = other[16000]["paired"]  # this run minus the compared one, on the same dates
+    assert paired["low"] <= paired["difference"] <= paired["high"] and paired["mde"] > 0
+    here, there = rows[16000]["metrics"]["log_loss"]["mean"], other[16000]["test_log_loss"]
+    assert paired["difference"] == pytest.approx(here - there["mean"])
     write_report(spec.run_dir, json.loads((spec.run_dir / "scaling.json").read_text()))
     report = (spec.run_dir / "report.md").read_text()
     assert "## Hyperparameter transfer" in report
     assert f"from trial {rows[4000]['hpo_trial']} of {source.study_name}" in report
-    assert "there: trials" in report and "Search compute, every budget together" in report
+    assert (
+        "there: trials" in report
+        and "change to here, paired" in report
+        and "Search compute, every budget together" in report
+    )
 
     # A rerun whose source winner changed (more trials on the smallest budget may crown
     # another) is refused: the study's trials would mix two searches.

@@ -9,8 +9,8 @@ from typing import Any
 
 from finscale.document import Alert, Block, Heading, Paragraph, Table
 from finscale.hpo.space import TRAINING_PARAMS
-from finscale.report.figures import all_finite, fmt
-from finscale.report.text import dates_text
+from finscale.report.figures import fmt
+from finscale.report.text import dates_text, difference_text, verdict_text
 from finscale.units import format_budget, format_duration
 
 
@@ -45,16 +45,12 @@ def _compute_text(compute: Mapping[str, Any] | None) -> tuple[str, str, str]:
     )
 
 
-def _overlap_text(here: Mapping[str, Any], there: Mapping[str, Any]) -> str:
-    """Whether the two runs' test-date intervals overlap: two runs on the same dates with
-    other seeds are not paired, so disjoint intervals are the only difference claimed."""
-    if not all_finite(here["boot_low"], here["boot_high"], there["boot_low"], there["boot_high"]):
+def _paired_text(paired: Mapping[str, Any] | None) -> str:
+    """'+0.0043 [+0.0010, +0.0079]: worsens' (this run minus the other, paired on the
+    test dates), with what it could have detected where it shows no difference."""
+    if not paired:
         return "—"
-    if here["boot_high"] < there["boot_low"]:
-        return "lower here (intervals disjoint)"
-    if there["boot_high"] < here["boot_low"]:
-        return "higher here (intervals disjoint)"
-    return "intervals overlap: no difference shown"
+    return f"{difference_text(paired)}: {verdict_text(paired)}"
 
 
 def transfer_blocks(results: Mapping[str, Any]) -> list[Block]:
@@ -89,8 +85,9 @@ def transfer_blocks(results: Mapping[str, Any]) -> list[Block]:
                 f"Set beside: run `{comparison['study']}` ({comparison['run_dir']}), "
                 f"{_settings_text(comparison['transfer'])}. Search cost: trials (trained), "
                 "epochs and training time of the study; test log loss: seed mean and its "
-                "test-date interval. The runs do not share seeds, so only disjoint intervals "
-                "count as a difference."
+                "test-date interval. The change to here is this run's test log loss minus the "
+                "other's, paired on the shared test dates (block bootstrap of dates, each run's "
+                "seeds redrawn), with its verdict."
             )
         )
     for horizon, h in results["horizons"].items():
@@ -103,7 +100,7 @@ def transfer_blocks(results: Mapping[str, Any]) -> list[Block]:
                 "search time",
                 "test log loss",
                 "own-values margin",
-                "comparison",
+                "change to here, paired",
             ]
         rows = []
         for row in h["budgets"]:
@@ -123,7 +120,7 @@ def transfer_blocks(results: Mapping[str, Any]) -> list[Block]:
                     *_compute_text(there["hpo_compute"]),
                     dates_text(there["test_log_loss"], 4, with_mean=True),
                     fmt(there["own_values_margin"], signed=True),
-                    _overlap_text(row["metrics"]["log_loss"], there["test_log_loss"]),
+                    _paired_text(there.get("paired")),
                 ]
             elif comparison:
                 cells += ["—"] * 6

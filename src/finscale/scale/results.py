@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from finscale.analysis.comparison import paired_run_differences
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials
 from finscale.analysis.results import experiment_rows, json_safe, scaling_results
 from finscale.atomic import write_json_atomic, write_text_atomic
@@ -159,11 +160,17 @@ def add_search_records(run_dir: Path, results: dict[str, Any]) -> None:
             row["transfer"] = (read_json(folder / STUDY_FILE) or {}).get(TRANSFER_ATTR)
 
 
-def comparison_of(other_dir: Path) -> dict[str, Any]:
-    """What the report sets beside this run from another run directory (`finscale
-    report --compare`): its transfer settings and, per horizon and budget, the winner's
-    test log loss with its intervals, its search's compute and the own-values margin."""
-    other = read_json(Path(other_dir) / SCALING_JSON)
+def comparison_of(
+    other_dir: Path,
+    evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]],
+    config: StudyConfig,
+) -> dict[str, Any]:
+    """What the report sets beside this run (`evaluations`, under `config`) from another
+    run directory (`finscale report --compare`): its transfer settings and, per horizon
+    and budget, the winner's test log loss with its intervals, its search's compute,
+    its own-values margin, and the change from it to this run paired on the test dates."""
+    other_dir = Path(other_dir)
+    other = read_json(other_dir / SCALING_JSON)
     if other is None:
         raise InputError(
             f"{other_dir} has no {SCALING_JSON}; run `finscale scale` (or `finscale report`) "
@@ -171,7 +178,18 @@ def comparison_of(other_dir: Path) -> dict[str, Any]:
             "--compare",
         )
     if "transfer" not in other:
-        add_search_records(Path(other_dir), other)
+        add_search_records(other_dir, other)
+    other_info = read_scale_file(other_dir)
+    other_config = StudyConfig(**other_info["config"])
+    other_runs = load_evaluations(
+        other_dir,
+        other_info["studies"],
+        other_config.scale.seeds,
+        other_config.evaluation.scored_folds,
+    )
+    paired = paired_run_differences(
+        evaluations, other_runs, config.scale, config.train.decision_threshold
+    )
     horizons = {}
     for horizon, h in other["horizons"].items():
         margins = (
@@ -191,6 +209,7 @@ def comparison_of(other_dir: Path) -> dict[str, Any]:
                 "hpo_compute": row["hpo_compute"],
                 "own_values_margin": margins.get(row["budget"]),
                 "params": row["params"],
+                "paired": paired.get(int(horizon), {}).get(row["budget"]),
             }
             for row in h["budgets"]
         }
@@ -239,7 +258,7 @@ def build_results(run_dir: Path, compare: Path | None = None) -> dict[str, Any]:
     )
     add_search_records(run_dir, out)
     if compare is not None:
-        out["comparison"] = comparison_of(compare)
+        out["comparison"] = comparison_of(compare, evaluations, config)
     write_json_atomic(run_dir / SCALING_JSON, json_safe(out))
     return out
 
