@@ -1,7 +1,7 @@
 """Print where the optimal learning rate lies for each width and depth, under each
 parametrization: the check that training values tuned on a small model transfer.
 
-    python benchmarks/lr_transfer.py [--epochs 4] [--seeds 2] [--samples 2048]
+    python benchmarks/lr_transfer.py [--epochs 12] [--seeds 2] [--samples 2048]
         [--sweeps standard:width,mup:width,standard:depth,completep:depth]
 
 Every shape trains the same `--samples` training samples of the bundled S&P 500
@@ -13,6 +13,9 @@ validation loss's noise would hide it (the validation optimum is printed beside
 it). Sweeps: width 32 -> 256 at 2 layers under standard and mup; depth 2 -> 16
 at width 32 under standard and completep; the base shape is each sweep's
 smallest.
+
+Measured tables: benchmarks/results/lr_transfer.json (4 epochs, all sweeps) and
+lr_transfer_width_12_epochs.json (12 epochs, the width sweeps).
 
 The target: under mup (width) and completep (depth) the optimum moves at most
 one grid step across the 8x change; the table says what standard does. Beside
@@ -84,7 +87,7 @@ def optimum(losses: dict[float, float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=12, help="the quick preset's max_epochs")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--samples", type=int, default=2048, help="training samples")
     parser.add_argument("--batch", type=int, default=128)
