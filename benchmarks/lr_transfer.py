@@ -15,7 +15,7 @@ at width 32 under standard and completep; the base shape is each sweep's
 smallest.
 
 Measured tables: benchmarks/results/lr_transfer.json (4 epochs, all sweeps) and
-lr_transfer_width_12_epochs.json (12 epochs, the width sweeps).
+lr_transfer_width_12_epochs.json and lr_transfer_depth_12_epochs.json (12 epochs).
 
 The target: under mup (width) and completep (depth) the optimum moves at most
 one grid step across the 8x change; the table says what standard does. Beside
