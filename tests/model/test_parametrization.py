@@ -150,3 +150,34 @@ def test_the_base_shape_defaults_to_the_smallest_of_the_space_and_enters_the_gri
         a.param_count for a in standard.architectures
     ]
     assert mup.hash != standard.hash
+
+
+def test_the_readout_init_is_zero_under_mup_unless_asked_and_standard_ignores_it():
+    torch.manual_seed(0)
+    assert torch.count_nonzero(PatchTST(shape("mup")).head.weight) == 0
+    torch.manual_seed(0)
+    normal = PatchTST(shape("mup", readout_init="normal")).head.weight
+    assert normal.std().item() == pytest.approx(0.02, rel=0.1)
+    torch.manual_seed(0)
+    standard = PatchTST(shape("standard")).state_dict()
+    torch.manual_seed(0)
+    asked = PatchTST(shape("standard", readout_init="normal")).state_dict()
+    assert all(torch.equal(standard[k], asked[k]) for k in standard)
+    with pytest.raises(InputError, match="readout_init must be one of"):
+        shape("mup", readout_init="uniform")
+    with pytest.raises(InputError, match=r"model\.readout_init"):
+        config_from_mapping({"model": {"readout_init": "uniform"}})
+
+
+def test_a_normal_readout_enters_the_grid_hash_under_mup_only():
+    model = ModelConfig(d_models=(32, 64), n_layers=(2, 4), n_heads=(4,))
+    grids = {
+        (p, r): build_grid(
+            "130K", model.model_copy(update={"parametrization": p, "readout_init": r})
+        )
+        for p in ("standard", "mup")
+        for r in ("zero", "normal")
+    }
+    assert grids[("standard", "zero")].hash == grids[("standard", "normal")].hash
+    assert grids[("mup", "zero")].hash != grids[("mup", "normal")].hash
+    assert grids[("mup", "normal")].template.readout_init == "normal"

@@ -57,6 +57,12 @@ class ModelConfig(StrictSection):
         None, ge=1, description="the base shape's depth; None: the smallest of n_layers"
     )
 
+    readout_init: Literal["zero", "normal"] = Field(
+        "zero",
+        description="under mup and completep, the head's initial weights: zero, or normal "
+        "at init_std as under standard (microsoft/mup's default); standard ignores it",
+    )
+
     @field_validator("d_models", "n_layers", "n_heads", mode="before")
     @classmethod
     def _int_list(cls, value: object) -> object:

@@ -66,6 +66,7 @@ def template_config(
         parametrization=model.parametrization,
         base_d_model=base_d_model,
         base_n_layers=base_n_layers,
+        readout_init=model.readout_init,
         n_features=n_features,
         context_days=context_days,
         n_symbols=n_symbols if model.symbol_embedding else 0,
@@ -140,8 +141,8 @@ def budget_range(budget: int, tolerance: float) -> tuple[int, int]:
 
 def grid_hash(template: PatchTSTConfig, architectures: tuple[Architecture, ...]) -> str:
     """sha256 of the data shape and the ordered (d_model, n_layers, n_heads, d_ff, params),
-    and of the parametrization with its base shape where it is not standard (the same
-    architectures train differently under another)."""
+    and of the parametrization with its base shape (and readout init) where it is not
+    standard (the same architectures train differently under another)."""
     payload: dict[str, object] = {
         "shape": {name: getattr(template, name) for name in SHAPE_FIELDS},
         "architectures": [
@@ -150,11 +151,14 @@ def grid_hash(template: PatchTSTConfig, architectures: tuple[Architecture, ...])
         ],
     }
     if template.parametrization != "standard":
-        payload["parametrization"] = [
+        identity: list[object] = [
             template.parametrization,
             template.base_d_model,
             template.base_n_layers,
         ]
+        if template.readout_init != "zero":  # zero's grids keep the hash they had
+            identity.append(template.readout_init)
+        payload["parametrization"] = identity
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -21,7 +21,8 @@ small model carry over to a big one:
     mup        maximal update (Yang et al. 2022, Tensor Programs V), in width m =
                d_model / base_d_model: hidden matrices init variance / m and AdamW
                learning rate / m; attention 1/d_head (matched at the base width);
-               the readout zero-initialised with its input scaled by 1/m; weight decay
+               the readout zero-initialised (`readout_init`) with its input scaled by
+               1/m; weight decay
                independent of the learning rate; embedding, positions, norms, biases
                as in standard
     completep  mup, and depth (Dey et al. 2025, alpha = 1) in k = n_layers /
@@ -30,8 +31,10 @@ small model carry over to a big one:
                1 / (m k^alpha), residual init fixed at the base depth's
 
 At the base shape mup and completep train as standard does, but for the
-zero-initialised readout. The multipliers are properties of the config; the
-learning rates are one function, `parameter_groups`.
+zero-initialised readout (`readout_init="normal"` starts it at init_std, as
+standard does and microsoft/mup's MuReadout does by default; the 1/m on its
+input still makes its initial output vanish with width). The multipliers are
+properties of the config; the learning rates are one function, `parameter_groups`.
 
 Besides the modules, the model's honest helpers, as nanoGPT keeps them:
 `PatchTST.configure_optimizers` (AdamW, weight decay on matrices only),
@@ -57,6 +60,7 @@ PARAMETRIZATIONS = ("standard", "mup", "completep")
 # CompleteP's depth exponent: residual branches scale as k^-alpha. alpha = 1 is the one
 # that keeps every layer's features learning as depth grows (Dey et al. 2025).
 COMPLETEP_ALPHA = 1.0
+READOUT_INITS = ("zero", "normal")
 ADAM_EPS = 1e-8  # PyTorch's AdamW default, scaled under completep
 
 
@@ -89,6 +93,9 @@ class PatchTSTConfig:
     parametrization: str = "standard"
     base_d_model: int | None = None
     base_n_layers: int | None = None
+    # The head's initial weights under mup and completep (one of READOUT_INITS): zero,
+    # or normal at init_std as under standard. Standard always uses normal.
+    readout_init: str = "zero"
 
     def __post_init__(self) -> None:
         positive = ("n_features", "context_days", "patch_len", "stride", "d_model", "n_layers")
@@ -128,6 +135,12 @@ class PatchTSTConfig:
                 f"parametrization must be one of {', '.join(PARAMETRIZATIONS)}, "
                 f"got {self.parametrization!r}",
                 "parametrization",
+            )
+        if self.readout_init not in READOUT_INITS:
+            raise InputError(
+                f"readout_init must be one of {', '.join(READOUT_INITS)}, "
+                f"got {self.readout_init!r}",
+                "readout_init",
             )
         for name in ("base_d_model", "base_n_layers"):
             value = getattr(self, name)
@@ -339,9 +352,10 @@ class PatchTST(nn.Module):
         for block in self.blocks:
             nn.init.normal_(block.attention.proj.weight, std=config.residual_init_std)
             nn.init.normal_(block.ff.proj.weight, std=config.residual_init_std)
-        if config.scales_width:
-            # muP's readout starts at zero: a random one would put an output of order
-            # one that does not shrink with width on top of what training learns.
+        if config.scales_width and config.readout_init == "zero":
+            # muP's readout starts at zero: a random one puts a random output on top of
+            # what training learns, one that the 1/m input factor shrinks only as
+            # 1/sqrt(m), so it differs between the base shape and the target.
             nn.init.zeros_(self.head.weight)
 
     def _init_weights(self, module: nn.Module) -> None:
