@@ -62,6 +62,7 @@ def test_larger_budgets_take_the_smallest_winners_values(tiny_scale_run, run_cop
         "mode": "smallest",
         "parametrization": "mup",
         "base_shape": [4, 1],
+        "readout_init": "zero",
     }
     rows = {row["budget"]: row for row in results["horizons"]["1"]["budgets"]}
     assert (
@@ -80,6 +81,7 @@ def test_larger_budgets_take_the_smallest_winners_values(tiny_scale_run, run_cop
     write_report(spec.run_dir, json.loads((spec.run_dir / "scaling.json").read_text()))
     report = (spec.run_dir / "report.md").read_text()
     assert "## Hyperparameter transfer" in report
+    assert "relative to the base shape d4/L1, readout init zero" in report
     assert f"from trial {rows[4000]['hpo_trial']} of {source.study_name}" in report
     assert (
         "there: trials" in report

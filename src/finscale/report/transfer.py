@@ -26,11 +26,12 @@ def _values_text(values: Mapping[str, Any]) -> str:
 
 def _settings_text(transfer: Mapping[str, Any]) -> str:
     d, layers = transfer["base_shape"]
-    shape = (
-        f" relative to the base shape d{d}/L{layers}"
-        if transfer["parametrization"] != ("standard")
-        else ""
-    )
+    shape = ""
+    if transfer["parametrization"] != "standard":
+        # Runs written before the readout knob had the zero readout.
+        readout = transfer.get("readout_init", "zero")
+        shape = f" relative to the base shape d{d}/L{layers}, readout init {readout}"
+
     mode = f"`search.transfer: {transfer['mode']}`"
     return f"parametrization `{transfer['parametrization']}`{shape}, {mode}"
 

@@ -146,12 +146,13 @@ def search_compute(trials: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def add_search_records(run_dir: Path, results: dict[str, Any]) -> None:
     """Each budget row of `results` gains `hpo_compute` (`search_compute`) and `transfer`
     (the training values its study took from another's winner, or None); `results`
-    gains `transfer`: the mode, the parametrization and its base shape."""
+    gains `transfer`: the mode, the parametrization, its base shape and readout init."""
     config = StudyConfig(**results["config"])
     results["transfer"] = {
         "mode": config.search.transfer,
         "parametrization": config.model.parametrization,
         "base_shape": list(config.model.base_shape),
+        "readout_init": config.model.readout_init,
     }
     for h in results["horizons"].values():
         for row in h["budgets"]:
