@@ -5,6 +5,7 @@ hides."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,48 @@ def test_imports_inside_functions_and_relative_imports_are_read():
     )
     found = imports_in(source, "finscale.data")
     assert {"finscale.data.features", "finscale.units", "finscale.data.labels"} <= found
+
+
+# A flag spelled like `--horizon` anywhere in a string: below the CLI, errors and
+# messages name the config field (`data.horizon_days`) or a neutral name (`run_dir`),
+# and the CLI alone turns them into the flag the user typed.
+FLAG = re.compile(r"(?<![\w-])--[A-Za-z]")
+
+
+def flag_literals(source: str) -> list[tuple[int, str]]:
+    """(line, text) of each string literal of `source` that spells a flag; docstrings,
+    which may tell how a command calls the code, are left out."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and FLAG.search(node.value)
+    ]
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if floor_of(m) < len(FLOORS) - 1))
+def test_no_module_below_the_cli_spells_a_flag(module):
+    found = flag_literals(MODULES[module].read_text())
+    assert not found, f"{module} spells a flag; name the config field instead: {found}"
+
+
+def test_flag_literals_are_found_in_plain_and_formatted_strings_but_not_docstrings():
+    source = (
+        '"""Run `finscale hpo --budget 2M`."""\n'
+        "def f(n):\n"
+        '    """Called by `scale --workers N`."""\n'
+        '    raise InputError(f"got {n}; use --context", "--context")\n'
+        'x = "a---b -- c 2--d"\n'
+    )
+    assert sorted(text for _, text in flag_literals(source)) == ["--context", "; use --context"]

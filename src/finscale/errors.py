@@ -45,7 +45,7 @@ def os_error_line(exc: OSError) -> str:
         todo = "free space or move the run directory elsewhere"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         what = f"cannot write {where} ({exc.strerror})"
-        todo = "make it writable or choose another folder (--run-dir, --store)"
+        todo = "make it writable or choose another folder for the run directory or data store"
     else:
         what = f"{exc.strerror or exc} ({where})"
         todo = "fix the cause"

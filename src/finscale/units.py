@@ -41,11 +41,11 @@ def parse_budget(text: str | int) -> int:
         if match is None:
             raise InputError(
                 f"budget {text!r} is not a parameter count like 50K, 2M, 2B or 2000000",
-                "--budget",
+                "budget",
             )
         value = round(float(match.group(1)) * _BUDGET_SUFFIXES[match.group(2).upper()])
     if value < 1:
-        raise InputError(f"budget {text!r} must be at least 1 parameter", "--budget")
+        raise InputError(f"budget {text!r} must be at least 1 parameter", "budget")
     return value
 
 
@@ -64,7 +64,7 @@ def parse_budgets(text: str) -> tuple[int, ...]:
     """A comma-separated list of budgets, in the order given, duplicates dropped."""
     budgets = [parse_budget(part) for part in text.split(",") if part.strip()]
     if not budgets:
-        raise InputError("no budget given", "--budgets")
+        raise InputError("no budget given", "scale.budgets")
     return tuple(dict.fromkeys(budgets))
 
 
@@ -81,11 +81,11 @@ def parse_memory_size(text: str | int) -> int:
         if match is None or unit not in _BYTE_UNITS:
             raise InputError(
                 f"memory size {text!r} is not like 16GB, 512MB, 8GiB or a number of bytes",
-                "--memory-limit",
+                "train.memory_limit_bytes",
             )
         value = round(float(match.group(1)) * _BYTE_UNITS[unit])
     if value < 1:
-        raise InputError(f"memory size {text!r} must be positive", "--memory-limit")
+        raise InputError(f"memory size {text!r} must be positive", "train.memory_limit_bytes")
     return value
 
 

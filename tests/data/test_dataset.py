@@ -250,7 +250,7 @@ def test_symbols_that_do_not_fit_the_tier(config, match):
 
 
 def test_csv_tier_without_its_context_symbol(csv_folder):
-    with pytest.raises(InputError, match=r"tier a50 needs a context symbol.*--symbols"):
+    with pytest.raises(InputError, match=r"tier a50 needs a context symbol.*data.symbols"):
         build_dataset(_csv_config(csv_folder, tier="a50"))
 
 

@@ -241,33 +241,33 @@ def test_causal_under_truncation_and_alteration(all_frames, tier: str) -> None:
 # Errors
 
 
-def test_missing_context_names_tier_and_flag(all_frames) -> None:
+def test_missing_context_names_tier_and_field(all_frames) -> None:
     with pytest.raises(InputError) as err:
         compute_features({"target": all_frames["target"]}, "a50")
     assert "a50" in str(err.value)
     assert "context" in str(err.value)
-    assert err.value.where == "--symbols"
+    assert err.value.where == "data.symbols"
 
 
-def test_missing_vix_names_tier_and_flag(all_frames) -> None:
+def test_missing_vix_names_tier_and_field(all_frames) -> None:
     frames = {role: all_frames[role] for role in ("target", "context")}
     with pytest.raises(InputError) as err:
         compute_features(frames, "a100")
     assert "a100" in str(err.value)
     assert "VIX" in str(err.value)
-    assert err.value.where == "--symbols"
+    assert err.value.where == "data.symbols"
 
 
 @pytest.mark.parametrize("call", [tier_features, tier_roles, feature_spec])
 def test_unknown_tier_lists_valid_ones(call) -> None:
     with pytest.raises(InputError) as err:
         call("a75")
-    assert err.value.where == "--tier"
+    assert err.value.where == "data.tier"
     assert all(tier in str(err.value) for tier in TIER_NAMES)
 
 
 def test_unknown_tier_in_compute(all_frames) -> None:
-    with pytest.raises(InputError, match="--tier"):
+    with pytest.raises(InputError, match=r"\(data\.tier\)"):
         compute_features({"target": all_frames["target"]}, "a75")
 
 

@@ -95,5 +95,5 @@ def test_empty_yahoo_reply_is_an_error():
 
 
 def test_csv_source_needs_a_path():
-    with pytest.raises(InputError, match="--path"):
+    with pytest.raises(InputError, match=r"\(data.path\)"):
         load_sources("csv", ["SP500"])

@@ -79,7 +79,7 @@ def test_bad_file_one_error_line_exit_2_nothing_written(
         (["data", "build", "--target", "FTSE"], "symbol FTSE not found"),
         (
             ["data", "build", "--tier", "a75"],
-            "tier: Input should be 'a25', 'a50' or 'a100' (--tier)",
+            "data.tier: Input should be 'a25', 'a50' or 'a100', got 'a75' (--tier)",
         ),
         (["data", "build", "--horizon", "0"], "(--horizon)"),
         (["data", "build", "--source", "csv"], "needs path"),
@@ -87,7 +87,7 @@ def test_bad_file_one_error_line_exit_2_nothing_written(
         (["data", "build", "--no-such-flag"], "No such option: --no-such-flag"),
         (
             ["data", "features", "--tier", "b9"],
-            "unknown feature tier 'b9'; valid tiers: a25, a50, a100 (--tier)",
+            "data.tier: Input should be 'a25', 'a50' or 'a100', got 'b9' (--tier)",
         ),
     ],
 )

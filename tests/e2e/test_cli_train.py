@@ -54,7 +54,7 @@ def test_train_json_is_the_record_and_repeats_exactly(tmp_path, finscale):
         (["--arch-index", "10"], "budget 200K has 10 architectures (0 to 9), not 10"),
         (
             ["--arch-index", "0", "--lr", "0"],
-            "learning_rate: Input should be greater than 0 (--lr)",
+            "train.learning_rate: Input should be greater than 0, got 0.0 (--lr)",
         ),
         (["--arch-index", "0", "--pos-weight", "many"], "(--pos-weight)"),
         (

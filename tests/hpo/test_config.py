@@ -35,9 +35,9 @@ def test_unknown_key_in_a_file_names_the_key_and_the_file(tmp_path):
     assert str(path) in str(info.value)
 
 
-def test_bad_override_names_the_flag():
-    with pytest.raises(InputError, match=r"search.dropout.*\(--set\)"):
-        load_study_config(overrides={"search.dropout": [0.5, 1.5]})
+def test_bad_override_names_the_field():
+    with pytest.raises(InputError, match=r"search.dropout.*\(search.dropout\)"):
+        load_study_config("quick", overrides={"search.dropout": [0.5, 1.5]})
     with pytest.raises(InputError, match="not a section"):
         load_study_config(overrides={"search.trials": 5, "search.trials.x": 1})
 

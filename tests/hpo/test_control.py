@@ -26,7 +26,7 @@ def test_stop_file_and_deadline_are_seen_with_their_reason(tmp_path):
     clear_stop(tmp_path)
     assert StopSignal(tmp_path).requested() is None
     late = StopSignal(tmp_path, deadline=time.time() - 1)
-    assert "--timeout-hours" in late.requested()
+    assert "time limit was reached" in late.requested()
 
 
 def test_sigterm_sets_the_reason_and_handlers_are_restored(tmp_path):

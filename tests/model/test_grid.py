@@ -29,7 +29,7 @@ def test_parse_budget(text, value):
 def test_bad_budget_is_an_input_error(text):
     with pytest.raises(InputError) as info:
         parse_budget(text)
-    assert info.value.where == "--budget"
+    assert info.value.where == "budget"
 
 
 @pytest.mark.parametrize("n", [1, 999, 1000, 50_000, 123_457, 1_500_000, 2_000_000_000])

@@ -155,10 +155,10 @@ def test_parse_memory_size(text, value):
 
 
 @pytest.mark.parametrize("text", ["lots", "16XB", "-1GB", "0", ""])
-def test_bad_memory_size_names_the_flag(text):
+def test_bad_memory_size_names_the_field(text):
     with pytest.raises(InputError) as info:
         parse_memory_size(text)
-    assert info.value.where == "--memory-limit"
+    assert info.value.where == "train.memory_limit_bytes"
 
 
 def test_format_bytes():

@@ -27,7 +27,7 @@ def test_a_new_spec_lives_in_runs_under_its_preset_or_config_name(tmp_path):
     assert spec.run_dir == Path("runs/mine") and spec.workers == 2
     assert spec.config.search.trials == 4 and spec.config.scale.seeds == 2
     assert new_scale_spec(None, None, {}, None, None, store).run_dir == Path("runs/scale")
-    with pytest.raises(InputError, match="--workers must be at least 1, got 0"):
+    with pytest.raises(InputError, match=r"workers must be at least 1, got 0 \(workers\)"):
         new_scale_spec(None, None, {}, tmp_path, None, store, workers=0)
 
 
@@ -60,7 +60,7 @@ def test_a_recorded_storage_without_its_password_must_be_given_again(tmp_path):
     write_scale_file(spec)
     recorded = json.loads((tmp_path / SCALE_FILE).read_text())["storage"]
     assert "secret" not in recorded and "***" in recorded
-    with pytest.raises(InputError, match="needs its password: pass --storage"):
+    with pytest.raises(InputError, match=r"needs its password: .* \(storage\)"):
         spec_of_run_dir(tmp_path, None, tmp_path / "store")
     assert spec_of_run_dir(tmp_path, url, tmp_path / "store").storage == url
 
@@ -72,7 +72,7 @@ def test_a_run_directory_refuses_other_data_or_model_settings(tmp_path):
     # Other training or study-size settings resume the same study.
     check_run_dir_matches(tiny_scale_spec(tmp_path, tmp_path / "store", **{"scale.seeds": 3}))
     other = tiny_scale_spec(tmp_path, tmp_path / "store", **{"data.start": "2013-01-01"})
-    with pytest.raises(InputError, match="other data settings; use another --run-dir"):
+    with pytest.raises(InputError, match=r"other data settings.*\(run_dir\)"):
         check_run_dir_matches(other)
     sets = {**TINY_SCALE_SETS, "data.start": "2013-01-01", "model.n_layers": [1]}
     both = tiny_scale_spec(tmp_path, tmp_path / "store", **sets)

@@ -32,9 +32,9 @@ def test_sweeps_are_relative_to_their_smallest_shape():
     depths = sweep_configs(template, "depth", (2, 8), fixed=32)
     assert [c.residual_multiplier for c in depths] == [1.0, 0.25]
     with pytest.raises(InputError, match="not divisible"):
-        check_sizes([30, 64], "--widths", multiple_of=4)
+        check_sizes([30, 64], "widths", multiple_of=4)
     with pytest.raises(InputError, match="at least two"):
-        check_sizes([64], "--widths")
+        check_sizes([64], "widths")
 
 
 @pytest.mark.slow

@@ -40,14 +40,14 @@ def test_cpu_is_always_available():
 def test_unknown_device_is_an_input_error(name):
     with pytest.raises(InputError) as info:
         resolve_device(name)
-    assert info.value.where == "--device"
+    assert info.value.where == "train.device"
 
 
 def test_cuda_is_checked_against_the_machine():
     if torch.cuda.is_available():
         assert resolve_device("cuda").type == "cuda"
     else:
-        with pytest.raises(InputError, match="use --device cpu"):
+        with pytest.raises(InputError, match="use device cpu"):
             resolve_device("cuda")
 
 
@@ -206,6 +206,6 @@ def test_hardware_is_resolved_once_per_request(monkeypatch, fresh_caches):
 def test_a_bad_hardware_request_is_refused_and_not_cached(fresh_caches):
     with pytest.raises(InputError) as info:
         resolve_hardware(TrainConfig(device="tpu"))
-    assert info.value.where == "--device"
+    assert info.value.where == "train.device"
     with pytest.raises(InputError):
         resolve_hardware(TrainConfig(device="tpu"))

@@ -43,7 +43,7 @@ def paired_run_differences(
                 raise InputError(
                     f"{h.what}: the compared run scored its winners on other test dates; "
                     "compare runs of the same data and evaluation plan",
-                    "--compare",
+                    "compare",
                 )
             out.setdefault(horizon, {})[budget] = h.difference(preds, h.preds[budget], "log_loss")
     return out

@@ -10,16 +10,55 @@ exit code 1; nothing is written before every check has passed.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from finscale.cli.coord_check import coord_check_command
 from finscale.cli.data import data_app
 from finscale.cli.hpo import hpo_app, stop_command, summary_command, worker_command
 from finscale.cli.law import fit_law_command
 from finscale.cli.model import grid, train_command
+from finscale.cli.options import flag_of
 from finscale.cli.scale import report_command, scale_command, validate_cross_budget_command
 from finscale.errors import InputError, RunError, os_error_line
+
+
+class _NamesFlags:
+    """A command whose input errors name the flag the user typed (`flag_of`) instead of
+    the config field or neutral name the layers below name."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)  # type: ignore[misc]
+        except FlagNamed:
+            raise
+        except InputError as exc:
+            where = flag_of(exc.where, ctx.command.params, ctx.params.get("set_"))
+            raise FlagNamed(exc.what, where) from None
+
+
+class FlagNamed(InputError):
+    """An input error whose where is what the user typed (a group's command has named it)."""
+
+
+class NamesFlagsCommand(_NamesFlags, TyperCommand):
+    pass
+
+
+class NamesFlagsGroup(_NamesFlags, TyperGroup):
+    pass
+
+
+def name_flags(typer_app: typer.Typer) -> None:
+    """Every command and group of `typer_app`, at any depth, names flags in its errors."""
+    for command in typer_app.registered_commands:
+        command.cls = NamesFlagsCommand
+    for group in typer_app.registered_groups:
+        group.cls = NamesFlagsGroup
+        name_flags(group.typer_instance)
+
 
 app = typer.Typer(
     help="Parameter-scaling studies of PatchTST classifiers on daily market data.",
@@ -39,6 +78,7 @@ app.command("report")(report_command)
 app.command("validate-cross-budget")(validate_cross_budget_command)
 app.command("fit-law")(fit_law_command)
 app.command("coord-check")(coord_check_command)
+name_flags(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ def coord_check_command(
     steps: Annotated[int, typer.Option(help="AdamW steps per shape.")] = 5,
     lr: Annotated[float, typer.Option(help="Learning rate (large, so that growth shows).")] = 1e-2,
     seeds: Annotated[int, typer.Option(help="Seeds averaged per shape.")] = 3,
-    batch: Annotated[int, typer.Option(help="Samples per step.")] = 64,
+    batch_size: Annotated[int, typer.Option("--batch", help="Samples per step.")] = 64,
     out: Annotated[Path, typer.Option(help="Folder of the figure and JSON.")] = Path(
         "runs/coord-check"
     ),
@@ -50,7 +50,7 @@ def coord_check_command(
     from finscale.model.patchtst import PARAMETRIZATIONS
     from finscale.report.coord_check import coord_check_figure
     from finscale.report.figures import png
-    from finscale.train.coord_check import coord_check, coord_check_document
+    from finscale.train.coord_check import check_arguments, coord_check, coord_check_document
 
     if parametrization not in PARAMETRIZATIONS:
         raise InputError(
@@ -62,15 +62,23 @@ def coord_check_command(
         raise InputError("both sweeps are empty; give --widths or --depths", "--widths")
     if lr <= 0:
         raise InputError(f"learning rate must be positive, got {lr}", "--lr")
+    check_arguments(width_sizes, depth_sizes, steps, seeds, batch_size)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} is a file, not a folder", "--out")
     with console.status("building dataset", spinner="dots"):
         dataset = build_dataset(DataConfig(), DataStore(store_dir(store)))
     with console.status(f"coordinate check, {parametrization}", spinner="dots"):
         results = coord_check(
-            dataset.windows(), parametrization, width_sizes, depth_sizes, steps, lr, seeds, batch
+            dataset.windows(),
+            parametrization,
+            width_sizes,
+            depth_sizes,
+            steps,
+            lr,
+            seeds,
+            batch_size,
         )
-    document = coord_check_document(parametrization, results, steps, lr, seeds, batch)
+    document = coord_check_document(parametrization, results, steps, lr, seeds, batch_size)
     stem = out / f"coord_check_{parametrization}"
     json_path = write_json_atomic(stem.with_suffix(".json"), document)
     png_path = write_bytes_atomic(stem.with_suffix(".png"), png(coord_check_figure(document)))

@@ -10,13 +10,13 @@ import typer
 from rich.table import Table
 
 from finscale.cli.options import (
-    DATA_FLAG_OF_FIELD,
+    DATA_FIELDS,
+    DataTierOpt,
     JsonOpt,
-    TierOpt,
-    data_fields,
+    StoreOpt,
     store_dir,
-    validated,
-    with_data_options,
+    study_config,
+    with_config_options,
 )
 from finscale.cli.progress import console
 from finscale.errors import InputError
@@ -24,15 +24,13 @@ from finscale.errors import InputError
 data_app = typer.Typer(help="Build, inspect and describe datasets.", no_args_is_help=True)
 
 
-def build(options: dict[str, Any], must_exist: bool = False):
-    """Build (or, with `must_exist`, only look up) the dataset a command's options select."""
-    from finscale.config import DataConfig
+def build(config: Any, store: Path | None, must_exist: bool = False):
+    """Build (or, with `must_exist`, only look up) the dataset of a `DataConfig`."""
     from finscale.data.dataset import build_dataset
     from finscale.data.store import DataStore
 
-    config = validated(DataConfig, DATA_FLAG_OF_FIELD, **data_fields(options))
     with console.status("building dataset", spinner="dots"):
-        return build_dataset(config, DataStore(store_dir(options["store"])), must_exist=must_exist)
+        return build_dataset(config, DataStore(store_dir(store)), must_exist=must_exist)
 
 
 def print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -79,18 +77,20 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
 
 
 @data_app.command("build")
-@with_data_options
+@with_config_options(*DATA_FIELDS)
 def data_build(
-    data: dict[str, Any],
+    overrides: dict[str, Any],
     out: Annotated[
         Path | None, typer.Option(help="Also write the model-ready table to this parquet file.")
     ] = None,
     as_json: JsonOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Build the processed dataset (or reuse it from the store) and print its summary."""
+    config = study_config(overrides).data
     if out is not None and out.suffix != ".parquet":
         raise InputError(f"output must be a .parquet file, got {out.name}", "--out")
-    dataset = build(data)
+    dataset = build(config, store)
     summary = dataset.summary()
     if out is not None:
         from finscale.atomic import write_parquet_atomic
@@ -104,19 +104,20 @@ def data_build(
 
 
 @data_app.command("show")
-@with_data_options
+@with_config_options(*DATA_FIELDS)
 def data_show(
-    data: dict[str, Any],
+    overrides: dict[str, Any],
     all_entries: Annotated[
         bool, typer.Option("--all", help="List every entry of the store's manifest instead.")
     ] = False,
     as_json: JsonOpt = False,
+    store: StoreOpt = None,
 ) -> None:
     """Show a dataset: rows, date range, label balance per split, feature count, hashes."""
     if all_entries:
-        _print_entries(store_dir(data["store"]), as_json)
+        _print_entries(store_dir(store), as_json)
         return
-    dataset = build(data, must_exist=True)
+    dataset = build(study_config(overrides).data, store, must_exist=True)
     print_summary(dataset.summary(), as_json)
 
 
@@ -143,12 +144,13 @@ def _print_entries(folder: Path, as_json: bool) -> None:
 
 @data_app.command("features")
 def data_features(
-    tier: TierOpt = "a25",
+    tier: DataTierOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List every feature of a tier with a one-line description."""
     from finscale.data.features import tier_features, tier_roles
 
+    tier = study_config({"data.tier": tier} if tier else {}).data.tier
     features = tier_features(tier)
     if as_json:
         rows = [

@@ -42,7 +42,7 @@ def hpo(
     ] = None,
     horizon: Annotated[
         int | None,
-        typer.Option("--horizon", help="Label horizon in days (default: the config's, 1)."),
+        typer.Option("--horizon", help="Label horizon in days (default: the config's)."),
     ] = None,
     tier: ConfigTierOpt = None,
     config: ConfigOpt = None,

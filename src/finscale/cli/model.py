@@ -13,80 +13,62 @@ from rich.table import Table
 
 from finscale.cli.data import build
 from finscale.cli.options import (
-    MODEL_FIELD_OF_OPTION,
-    MODEL_FLAG_OF_FIELD,
-    TRAIN_FIELD_OF_OPTION,
-    TRAIN_FLAG_OF_FIELD,
-    BatchOpt,
+    DATA_FIELDS,
+    MODEL_FIELDS,
+    TRAIN_FIELDS,
     BudgetOpt,
-    ContextOpt,
-    DeviceOpt,
-    DtypeOpt,
-    MemoryLimitOpt,
-    TierOpt,
-    validated,
-    with_data_options,
-    with_model_options,
+    StoreOpt,
+    study_config,
+    with_config_options,
 )
 from finscale.cli.progress import ProgressRenderer, console
 from finscale.errors import InputError
 from finscale.units import format_bytes
 
+# What `grid` takes besides the model options: the data shape and the memory plan's inputs.
+GRID_FIELDS = (
+    "data.tier",
+    "data.context_days",
+    "train.effective_batch",
+    "train.memory_limit_bytes",
+    "train.device",
+    "train.dtype",
+)
 
-def arch_grid(budget: str, tier: str, context: int, model: dict[str, Any], **fields: Any):
-    """The budget's architecture grid at the tier's data shape, from the model options
-    (and further ModelConfig `fields`)."""
-    from finscale.config import ModelConfig
+
+def arch_grid(budget: str, config: Any):
+    """The budget's architecture grid at the data shape of a `StudyConfig`."""
     from finscale.data.features import tier_features
     from finscale.model.grid import build_grid
 
-    named = {MODEL_FIELD_OF_OPTION[option]: value for option, value in model.items()}
-    config = validated(ModelConfig, MODEL_FLAG_OF_FIELD, **named, **fields)
-    if context < config.patch_len:
-        raise InputError(
-            f"context {context} days is shorter than a patch ({config.patch_len})", "--context"
-        )
-    return build_grid(budget, config, len(tier_features(tier)), context)
+    n_features = len(tier_features(config.data.tier))
+    return build_grid(budget, config.model, n_features, config.data.context_days)
 
 
-@with_model_options
+@with_config_options(*GRID_FIELDS, *MODEL_FIELDS)
 def grid(
-    model: dict[str, Any],
+    overrides: dict[str, Any],
     budget: BudgetOpt,
-    tier: TierOpt = "a25",
-    context: ContextOpt = 60,
-    batch: BatchOpt = 128,
-    memory_limit: MemoryLimitOpt = None,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """List every architecture of a parameter budget with its memory plan."""
-    from finscale.config import TrainConfig
     from finscale.model.grid import plan_grid
     from finscale.train.device import resolve_hardware
 
-    the_grid = arch_grid(budget, tier, context, model)
-    if batch < 1:
-        raise InputError(f"effective batch must be at least 1, got {batch}", "--batch")
+    config = study_config(overrides)
+    the_grid = arch_grid(budget, config)
     hardware = resolve_hardware(
-        validated(
-            TrainConfig,
-            TRAIN_FLAG_OF_FIELD,
-            device=device,
-            dtype=dtype,
-            memory_limit_bytes=memory_limit,
-            effective_batch=batch,
-        ),
+        config.train,
         the_grid.median_flops_per_sample,  # the precision a study of this grid trains at
     )
+    batch = config.train.effective_batch
     planned = plan_grid(
         the_grid, batch, hardware.memory_limit_bytes, hardware.dtype, hardware.device.type
     )
     if as_json:
         typer.echo(json.dumps([_planned_dict(p, the_grid.budget) for p in planned], indent=2))
         return
-    console.print(f"[bold]{the_grid.describe()}[/] (tier {tier})", soft_wrap=True)
+    console.print(f"[bold]{the_grid.describe()}[/] (tier {config.data.tier})", soft_wrap=True)
     limit = hardware.memory_limit
     source = "--memory-limit" if limit.source == "asked" else limit.source
     console.print(
@@ -142,37 +124,13 @@ def _grid_table(planned: list[Any], budget: int) -> Table:
     return table
 
 
-@with_data_options
-@with_model_options
+@with_config_options(*TRAIN_FIELDS, *DATA_FIELDS, *MODEL_FIELDS)
 def train_command(
-    data: dict[str, Any],
-    model: dict[str, Any],
+    overrides: dict[str, Any],
     budget: BudgetOpt,
     arch_index: Annotated[
         int, typer.Option(help="Architecture of the budget's grid (see `finscale grid`).")
     ],
-    dropout: Annotated[float, typer.Option(help="Dropout after embedding, attention, FF.")] = 0.1,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (AdamW).")] = 3e-4,
-    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay on matrices.")] = 0.01,
-    warmup_steps: Annotated[int, typer.Option(help="Linear warmup, optimizer steps.")] = 50,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 100,
-    batch: BatchOpt = 128,
-    micro_batch: Annotated[
-        int | None, typer.Option(help="Samples per forward pass (default: memory planner).")
-    ] = None,
-    grad_clip: Annotated[float, typer.Option(help="Max gradient norm; 0 disables.")] = 1.0,
-    pos_weight: Annotated[
-        str | None, typer.Option(help="Positive-class loss weight, or 'balanced'.")
-    ] = None,
-    patience: Annotated[int, typer.Option(help="Early stopping: epochs without gain.")] = 10,
-    min_delta: Annotated[float, typer.Option(help="Early stopping: smallest gain.")] = 0.001,
-    seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling, dropout.")] = 0,
-    device: DeviceOpt = "auto",
-    dtype: DtypeOpt = "auto",
-    compile_model: Annotated[bool, typer.Option("--compile", help="torch.compile the model.")] = (
-        False
-    ),
-    memory_limit: MemoryLimitOpt = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Print the learning curve per epoch.")
     ] = False,
@@ -180,39 +138,29 @@ def train_command(
         Path | None, typer.Option(help="Also write the result to this JSON file.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    store: StoreOpt = None,
 ) -> None:
     """Train one architecture of a budget on the train split, early-stopped on val;
-    print its validation metrics.
-
-    \f
-    Long only for its signature, the declaration of every one of its options (click
-    shows none of the text after the form feed in --help)."""
-    from finscale.config import TrainConfig
+    print its validation metrics."""
     from finscale.model.patchtst import estimate_flops
     from finscale.train.device import resolve_hardware
 
-    options = locals()
+    config = study_config(overrides)
     if out is not None and out.suffix != ".json":
         raise InputError(f"output must be a .json file, got {out.name}", "--out")
-    the_grid = arch_grid(budget, data["tier"], data["context"], model, dropout=dropout)
+    the_grid = arch_grid(budget, config)
     if not 0 <= arch_index < len(the_grid):
         raise InputError(
             f"budget {budget} has {len(the_grid)} architectures (0 to {len(the_grid) - 1}), "
             f"not {arch_index}; list them with `finscale grid --budget {budget}`",
             "--arch-index",
         )
-    train_config = validated(
-        TrainConfig,
-        TRAIN_FLAG_OF_FIELD,
-        **{field: options[option] for option, field in TRAIN_FIELD_OF_OPTION.items()},
-        pos_weight=_pos_weight(pos_weight),
-    )
     # Hardware choices are checked before the dataset is built.
     architecture = the_grid[arch_index]
-    hardware = resolve_hardware(train_config, estimate_flops(architecture.config))
-    dataset = build(data)
+    hardware = resolve_hardware(config.train, estimate_flops(architecture.config))
+    dataset = build(config.data, store)
     result = _train_with_progress(
-        architecture.config, dataset.windows(), train_config, hardware, as_json
+        architecture.config, dataset.windows(), config.train, hardware, as_json
     )
     record = {
         "budget": the_grid.budget,
@@ -228,20 +176,9 @@ def train_command(
     if as_json:
         typer.echo(json.dumps(record, indent=2, default=str))
         return
-    _print_training(result, architecture, the_grid, dataset, budget, data, verbose)
+    _print_training(result, architecture, the_grid, dataset, budget, config.data, verbose)
     if out is not None:
         console.print(f"  wrote {out}")
-
-
-def _pos_weight(text: str | None) -> float | str | None:
-    if text is None or text == "balanced":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise InputError(
-            f"pos weight {text!r} is not a number or 'balanced'", "--pos-weight"
-        ) from None
 
 
 def _print_training(result, architecture, the_grid, dataset, budget, data, verbose) -> None:
@@ -252,7 +189,7 @@ def _print_training(result, architecture, the_grid, dataset, budget, data, verbo
         f"d_model {c.d_model}, {c.n_layers} layers, {c.n_heads} heads, d_ff {c.d_ff}, "
         f"{result.param_count:,} parameters\n"
         f"  data       {splits['train']['samples']} train / {splits['val']['samples']} val "
-        f"samples, tier {data['tier']}, horizon {data['horizon']} day(s), "
+        f"samples, tier {data.tier}, horizon {data.horizon_days} day(s), "
         f"dataset {dataset.key[:16]}\n"
         f"  hardware   {result.device}, {result.dtype} ({result.dtype_reason})\n"
         f"  batch      {result.micro_batch} x {result.accumulation_steps} (effective "

@@ -1,9 +1,15 @@
-"""Every option shared by several commands, declared once, and the maps from config
-fields to the flags that set them.
+"""Every option shared by several commands, declared once; the one map from config
+fields to the flags that set them; and the turning of an error's where into the flag
+a user typed.
 
-The layers below the CLI name config fields in their errors; the CLI turns a
-field into the flag a user typed (`validated`), so a bad `--context` is reported
-as `--context`, not as `context_days`.
+The config (`finscale.config`) is the only home of defaults and bounds. An option
+that sets a config field defaults to None, shows the field's default in its help,
+and reaches the command as a dotted override (``{"data.horizon_days": 5}``) that is
+validated with the whole config, in one place, before anything is written.
+
+Below the CLI, errors name the config field (``data.horizon_days``) or a neutral
+name (``run_dir``, ``storage``); `flag_of` turns that into the flag of the command
+being run (``--horizon``), or ``--set`` where a ``--set`` pair gave the value.
 """
 
 from __future__ import annotations
@@ -14,98 +20,168 @@ import os
 import time
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import pydantic
 import typer
+from rich.markup import escape
 
+from finscale.config import PRESETS, StudyConfig, load_study_config
+from finscale.config.base import overlaps
 from finscale.errors import InputError
 
-# ---------------------------------------------------------------- field -> flag maps
+# ---------------------------------------------------------------- field -> flag map
 
-# The options that select a dataset, and the DataConfig field each sets.
-FIELD_OF_OPTION = {
-    "source": "source",
-    "path": "path",
-    "target": "target",
-    "symbols": "symbols",
-    "tier": "tier",
-    "horizon": "horizon_days",
-    "threshold": "threshold",
-    "label_rule": "label_rule",
-    "threshold_mode": "threshold_mode",
-    "volatility_k": "volatility_k",
-    "context": "context_days",
-    "split": "split",
-    "chunks": "n_chunks",
-    "start": "start",
-    "end": "end",
+
+@dataclass(frozen=True)
+class ConfigFlag:
+    """The flag that sets a config field: its spelling, what the command line parses
+    it as (the config converts and checks it), and its help (the default is the
+    config's, added to it)."""
+
+    flag: str
+    kind: type
+    help: str
+
+
+# Every flag that sets a config field, by the dotted field. Data options, model and
+# training options (`grid`, `train`), and the shortcuts of `hpo` and `scale`.
+CONFIG_FLAGS: dict[str, ConfigFlag] = {
+    "data.source": ConfigFlag("--source", str, "bundled (arch data), csv (a folder) or yahoo."),
+    "data.path": ConfigFlag("--path", Path, "Folder of SYMBOL.csv/.parquet files."),
+    "data.target": ConfigFlag("--target", str, "Symbol whose moves are labelled."),
+    "data.symbols": ConfigFlag(
+        "--symbols", str, "Context symbols, comma-separated (e.g. NASDAQ,VIX)."
+    ),
+    "data.tier": ConfigFlag("--tier", str, "Feature tier: a25, a50 or a100."),
+    "data.horizon_days": ConfigFlag("--horizon", int, "Label horizon in trading days."),
+    "data.threshold": ConfigFlag(
+        "--threshold", float, "Rise that makes a positive label (0.01 = 1%)."
+    ),
+    "data.label_rule": ConfigFlag(
+        "--label-rule", str, "max_close (any close within h days) or close."
+    ),
+    "data.threshold_mode": ConfigFlag(
+        "--threshold-mode", str, "fixed, or volatility (k x trailing vol x sqrt(h))."
+    ),
+    "data.volatility_k": ConfigFlag(
+        "--volatility-k", float, "k of the volatility-scaled threshold."
+    ),
+    "data.context_days": ConfigFlag("--context", int, "Input window length in days."),
+    "data.split": ConfigFlag("--split", str, "chronological or chunked."),
+    "data.n_chunks": ConfigFlag("--chunks", int, "Train/val chunks (chunked split)."),
+    "data.start": ConfigFlag("--start", datetime, "First date used (YYYY-MM-DD)."),
+    "data.end": ConfigFlag("--end", datetime, "Last date used (YYYY-MM-DD)."),
+    "model.patch_len": ConfigFlag("--patch-len", int, "Days per patch."),
+    "model.stride": ConfigFlag("--stride", int, "Days between patch starts."),
+    "model.d_models": ConfigFlag("--d-models", str, "d_model values searched, comma-separated."),
+    "model.n_layers": ConfigFlag("--n-layers", str, "n_layers values searched, comma-separated."),
+    "model.n_heads": ConfigFlag("--n-heads", str, "n_heads values searched, comma-separated."),
+    "model.ff_ratio": ConfigFlag("--ff-ratio", float, "d_ff = ratio x d_model."),
+    "model.budget_tolerance": ConfigFlag(
+        "--tolerance", float, "An architecture belongs within +-this fraction of the budget."
+    ),
+    "model.dropout": ConfigFlag("--dropout", float, "Dropout after embedding, attention, FF."),
+    "train.learning_rate": ConfigFlag("--lr", float, "Peak learning rate (AdamW)."),
+    "train.weight_decay": ConfigFlag("--weight-decay", float, "AdamW weight decay on matrices."),
+    "train.warmup_steps": ConfigFlag("--warmup-steps", int, "Linear warmup, optimizer steps."),
+    "train.max_epochs": ConfigFlag("--epochs", int, "Maximum epochs."),
+    "train.effective_batch": ConfigFlag(
+        "--batch", int, "Effective batch (samples per optimizer step)."
+    ),
+    "train.micro_batch": ConfigFlag(
+        "--micro-batch", int, "Samples per forward pass (default: memory planner)."
+    ),
+    "train.grad_clip": ConfigFlag("--grad-clip", float, "Max gradient norm; 0 disables."),
+    "train.pos_weight": ConfigFlag(
+        "--pos-weight", str, "Positive-class loss weight, or 'balanced'."
+    ),
+    "train.patience": ConfigFlag("--patience", int, "Early stopping: epochs without gain."),
+    "train.min_delta": ConfigFlag("--min-delta", float, "Early stopping: smallest gain."),
+    "train.seed": ConfigFlag("--seed", int, "Seed of initialisation, shuffling, dropout."),
+    "train.device": ConfigFlag("--device", str, "auto, cpu, cuda, cuda:N or mps."),
+    "train.dtype": ConfigFlag("--dtype", str, "auto, fp32 or bf16 (autocast)."),
+    "train.compile": ConfigFlag("--compile", bool, "torch.compile the model."),
+    "train.memory_limit_bytes": ConfigFlag(
+        "--memory-limit",
+        str,
+        "Training memory limit, e.g. 16GB (default: 90% free CUDA / 80% available RAM).",
+    ),
+    "scale.budgets": ConfigFlag("--budgets", str, "Budgets, e.g. 2M,20M,200M."),
+    "scale.horizons": ConfigFlag("--horizons", str, "Label horizons in days, e.g. 1,3,5."),
+    "scale.seeds": ConfigFlag("--seeds", int, "Seeds of each winner's final evaluation."),
+    "search.trials": ConfigFlag("--trials", int, "Finished trials (complete + pruned) per study."),
 }
-DATA_FLAG_OF_FIELD = {
-    field: "--" + option.replace("_", "-") for option, field in FIELD_OF_OPTION.items()
-}
+FLAG_OF_FIELD = {field: spec.flag for field, spec in CONFIG_FLAGS.items()}
 
-# The options of `grid` and `train` that set ModelConfig fields under another name.
-MODEL_FLAG_OF_FIELD = {
-    "d_models": "--d-models",
-    "n_layers": "--n-layers",
-    "n_heads": "--n-heads",
-    "ff_ratio": "--ff-ratio",
-    "budget_tolerance": "--tolerance",
-    "patch_len": "--patch-len",
-    "stride": "--stride",
-}
-
-# The options of `train` that set TrainConfig fields (its `--pos-weight` is parsed
-# first), and the flag of each field.
-TRAIN_FIELD_OF_OPTION = {
-    "lr": "learning_rate",
-    "weight_decay": "weight_decay",
-    "warmup_steps": "warmup_steps",
-    "epochs": "max_epochs",
-    "batch": "effective_batch",
-    "micro_batch": "micro_batch",
-    "grad_clip": "grad_clip",
-    "patience": "patience",
-    "min_delta": "min_delta",
-    "seed": "seed",
-    "device": "device",
-    "dtype": "dtype",
-    "compile_model": "compile",
-    "memory_limit": "memory_limit_bytes",
-}
-TRAIN_FLAG_OF_FIELD = {
-    **{field: "--" + option.replace("_", "-") for option, field in TRAIN_FIELD_OF_OPTION.items()},
-    "compile": "--compile",
-    "pos_weight": "--pos-weight",
-}
+# The options that select one dataset (`data build`, `data show`, `train`), and those
+# that shape a budget's architecture grid (`grid`, `train`).
+DATA_FIELDS = tuple(field for field in CONFIG_FLAGS if field.startswith("data."))
+MODEL_FIELDS = (
+    "model.patch_len",
+    "model.stride",
+    "model.d_models",
+    "model.n_layers",
+    "model.n_heads",
+    "model.ff_ratio",
+    "model.budget_tolerance",
+)
+# How a budget's architectures are trained (`train`; `grid` plans memory with the last four).
+TRAIN_FIELDS = (
+    "model.dropout",
+    *(field for field in CONFIG_FLAGS if field.startswith("train.")),
+)
 
 
-def validated(config_class: type[pydantic.BaseModel], flag_of_field: dict[str, str], **fields):
-    """Build a config section; the first validation error becomes one InputError naming
-    the flag that set the field."""
-    try:
-        return config_class(**{k: v for k, v in fields.items() if v is not None})
-    except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        cause = (first.get("ctx") or {}).get("error")
-        if isinstance(cause, InputError):  # a parser of the ground floor already said it
-            raise InputError(cause.what, flag_of_field.get(field, cause.where)) from None
-        message = first["msg"].removeprefix("Value error, ")
-        raise InputError(
-            f"{field}: {message}" if field else message, flag_of_field.get(field, "config")
-        ) from None
+def config_default(field: str) -> Any:
+    """The default of a dotted config field, as the config declares it."""
+    section, name = field.split(".")
+    model = StudyConfig.model_fields[section].annotation
+    return model.model_fields[name].default  # type: ignore[union-attr]
 
 
-def data_fields(options: dict[str, Any]) -> dict[str, Any]:
-    """The DataConfig fields a command's data options set (dates as dates)."""
-    return {
-        field: options[option].date() if isinstance(options[option], datetime) else options[option]
-        for option, field in FIELD_OF_OPTION.items()
-    }
+def _help(field: str, defaults_from: str | None = None) -> str:
+    """A config option's help with the field's default, as typer shows a default;
+    `defaults_from`: where the default comes from instead (the preset or file)."""
+    text = CONFIG_FLAGS[field].help
+    if defaults_from is not None:
+        return f"{text} (default: {defaults_from})"
+    default = config_default(field)
+    if default is None or isinstance(default, bool | tuple):
+        return text
+    return f"{text} " + escape(f"[default: {default}]")
+
+
+def config_option(field: str, defaults_from: str | None = None) -> Any:
+    """The annotation of a command parameter that sets `field` (default None: the
+    config's value stands)."""
+    spec = CONFIG_FLAGS[field]
+    extra: dict[str, Any] = {"formats": ["%Y-%m-%d"]} if spec.kind is datetime else {}
+    option = typer.Option(spec.flag, help=_help(field, defaults_from), **extra)
+    return Annotated[spec.kind | None, option]
+
+
+def flag_of(
+    where: str | None, command_params: list[Any], set_pairs: list[str] | None
+) -> str | None:
+    """The flag a user typed for an error's where: ``--set KEY`` where the ``--set``
+    pair of KEY gave the field, the flag of the field or neutral name (``run_dir``) where the
+    command has one, else the where as it is (a file, a config field)."""
+    if where is None:
+        return None
+    for pair in set_pairs or []:
+        key = pair.partition("=")[0].strip()
+        if overlaps(where, [key]):
+            return f"--set {key}"
+    options = {opt for p in command_params if p.param_type_name == "option" for opt in p.opts}
+    if FLAG_OF_FIELD.get(where) in options:
+        return FLAG_OF_FIELD[where]
+    for param in command_params:
+        if param.name == where:
+            return param.opts[0] if param.param_type_name == "option" else param.human_readable_name
+    return where
 
 
 def default_store_dir() -> Path:
@@ -151,60 +227,18 @@ def deadline(workers: int, timeout_hours: float | None) -> float | None:
     return time.time() + timeout_hours * 3600 if timeout_hours else None
 
 
-# ---------------------------------------------------------------- data options
+# ---------------------------------------------------------------- config options
 
-SourceOpt = Annotated[str, typer.Option(help="bundled (arch data), csv (a folder) or yahoo.")]
-PathOpt = Annotated[Path | None, typer.Option(help="Folder of SYMBOL.csv/.parquet files.")]
-TargetOpt = Annotated[str, typer.Option(help="Symbol whose moves are labelled.")]
-SymbolsOpt = Annotated[
-    str | None, typer.Option(help="Context symbols, comma-separated (e.g. NASDAQ,VIX).")
-]
-TierOpt = Annotated[str, typer.Option(help="Feature tier: a25, a50 or a100.")]
-# `hpo` and `scale` take the tier from their config unless it is given.
-ConfigTierOpt = Annotated[
-    str | None, typer.Option("--tier", help="Feature tier a25/a50/a100 (default: the config's).")
-]
-HorizonOpt = Annotated[int, typer.Option("--horizon", help="Label horizon in trading days.")]
-ThresholdOpt = Annotated[float, typer.Option(help="Rise that makes a positive label (0.01 = 1%).")]
-RuleOpt = Annotated[str, typer.Option(help="max_close (any close within h days) or close.")]
-ModeOpt = Annotated[str, typer.Option(help="fixed, or volatility (k x trailing vol x sqrt(h)).")]
-KOpt = Annotated[float, typer.Option(help="k of the volatility-scaled threshold.")]
-ContextOpt = Annotated[int, typer.Option("--context", help="Input window length in days.")]
-SplitOpt = Annotated[str, typer.Option(help="chronological or chunked.")]
-ChunksOpt = Annotated[int, typer.Option("--chunks", help="Train/val chunks (chunked split).")]
-StartOpt = Annotated[
-    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First date used (YYYY-MM-DD).")
-]
-EndOpt = Annotated[
-    datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last date used (YYYY-MM-DD).")
-]
+# `hpo` and `scale` take these from their preset or config file unless given.
+ConfigTierOpt = config_option("data.tier", "the config's")
+TrialsOpt = config_option("search.trials", "the config's")
+DataTierOpt = config_option("data.tier")
 StoreOpt = Annotated[
     Path | None,
     typer.Option(help="Data store folder (default: $FINSCALE_STORE or ~/.cache/finscale/store)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
-
-# ---------------------------------------------------------------- model options
-
 BudgetOpt = Annotated[str, typer.Option(help="Parameter budget: 50K, 2M, 2B or an integer.")]
-PatchLenOpt = Annotated[int, typer.Option(help="Days per patch.")]
-StrideOpt = Annotated[int, typer.Option(help="Days between patch starts.")]
-DModelsOpt = Annotated[str | None, typer.Option(help="d_model values searched, comma-separated.")]
-NLayersOpt = Annotated[str | None, typer.Option(help="n_layers values searched, comma-separated.")]
-NHeadsOpt = Annotated[str | None, typer.Option(help="n_heads values searched, comma-separated.")]
-FfRatioOpt = Annotated[float, typer.Option(help="d_ff = ratio x d_model.")]
-ToleranceOpt = Annotated[
-    float, typer.Option(help="An architecture belongs within +-this fraction of the budget.")
-]
-BatchOpt = Annotated[int, typer.Option(help="Effective batch (samples per optimizer step).")]
-MemoryLimitOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="Training memory limit, e.g. 16GB (default: 90% free CUDA / 80% available RAM)."
-    ),
-]
-DeviceOpt = Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")]
-DtypeOpt = Annotated[str, typer.Option(help="auto, fp32 or bf16 (autocast).")]
 
 # ---------------------------------------------------------------- study options
 
@@ -218,14 +252,12 @@ StorageOpt = Annotated[
     ),
 ]
 ConfigOpt = Annotated[Path | None, typer.Option(help="Study config YAML file.")]
-PresetOpt = Annotated[str | None, typer.Option(help="Shipped config: quick or paper.")]
+PresetOpt = Annotated[
+    str | None, typer.Option(help=f"Shipped config: {', '.join(PRESETS)} (src/finscale/presets).")
+]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config field: --set train.max_epochs=20."),
-]
-TrialsOpt = Annotated[
-    int | None,
-    typer.Option(help="Finished trials (complete + pruned) per study (default: the config's)."),
 ]
 WorkersOpt = Annotated[int, typer.Option(help="Worker processes on this machine.")]
 TimeoutHoursOpt = Annotated[
@@ -236,49 +268,16 @@ MaxTempOpt = Annotated[
 ]
 
 
-# The options that select one dataset, with their defaults: `data build`, `data show`
-# and `train` take them all.
-DATA_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "source": (SourceOpt, "bundled"),
-    "path": (PathOpt, None),
-    "target": (TargetOpt, "SP500"),
-    "symbols": (SymbolsOpt, None),
-    "tier": (TierOpt, "a25"),
-    "horizon": (HorizonOpt, 1),
-    "threshold": (ThresholdOpt, 0.01),
-    "label_rule": (RuleOpt, "max_close"),
-    "threshold_mode": (ModeOpt, "fixed"),
-    "volatility_k": (KOpt, 1.0),
-    "context": (ContextOpt, 60),
-    "split": (SplitOpt, "chronological"),
-    "chunks": (ChunksOpt, 5),
-    "start": (StartOpt, None),
-    "end": (EndOpt, None),
-    "store": (StoreOpt, None),
-}
-
-# The options that shape a budget's architecture grid: `grid` and `train` take them.
-MODEL_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "patch_len": (PatchLenOpt, 16),
-    "stride": (StrideOpt, 8),
-    "d_models": (DModelsOpt, None),
-    "n_layers": (NLayersOpt, None),
-    "n_heads": (NHeadsOpt, None),
-    "ff_ratio": (FfRatioOpt, 4.0),
-    "tolerance": (ToleranceOpt, 0.25),
-}
-# The ModelConfig field of each model option.
-MODEL_FIELD_OF_OPTION = {option: option for option in MODEL_OPTIONS} | {
-    "tolerance": "budget_tolerance"
-}
-
-
-def with_option_group(group: dict[str, tuple[Any, Any]], into: str):
-    """A decorator that gives a command every option of `group`; the command receives
-    their values as one mapping (option name -> value) in its parameter `into`.
+def with_config_options(*fields: str, into: str = "overrides"):
+    """A decorator that gives a command the option of every config field of `fields`;
+    the command receives those given, as dotted overrides (``{"data.tier": "a50"}``;
+    dates as dates), in its parameter `into`.
 
     Typer reads a command's parameters from its signature, so the wrapper's
-    signature is the command's own (without `into`) followed by the group's."""
+    signature is the command's own (without `into`) followed by the options."""
+    names = {
+        field: CONFIG_FLAGS[field].flag.removeprefix("--").replace("-", "_") for field in fields
+    }
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         hints = typing.get_type_hints(command, include_extras=True)
@@ -290,14 +289,24 @@ def with_option_group(group: dict[str, tuple[Any, Any]], into: str):
             if p.name != into
         ]
         added = [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=ann, default=default)
-            for name, (ann, default) in group.items()
+            inspect.Parameter(
+                names[field],
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=config_option(field),
+                default=None,
+            )
+            for field in fields
         ]
 
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> Any:
-            values = {name: kwargs.pop(name) for name in group}
-            return command(**{into: values}, **kwargs)
+            given = {field: kwargs.pop(names[field]) for field in fields}
+            overrides = {
+                field: value.date() if isinstance(value, datetime) else value
+                for field, value in given.items()
+                if value is not None
+            }
+            return command(**{into: overrides}, **kwargs)
 
         wrapper.__signature__ = inspect.Signature([*own, *added])  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *added)}
@@ -306,5 +315,7 @@ def with_option_group(group: dict[str, tuple[Any, Any]], into: str):
     return decorate
 
 
-with_data_options = with_option_group(DATA_OPTIONS, "data")
-with_model_options = with_option_group(MODEL_OPTIONS, "model")
+def study_config(overrides: dict[str, Any]) -> StudyConfig:
+    """The config of a command without a preset: the defaults and its flags' overrides,
+    validated as one."""
+    return load_study_config(overrides=overrides)

@@ -38,7 +38,8 @@ def scale_command(
     ] = None,
     trials: TrialsOpt = None,
     seeds: Annotated[
-        int | None, typer.Option(help="Seeds of each winner's final evaluation (default: 3).")
+        int | None,
+        typer.Option(help="Seeds of each winner's final evaluation (default: the config's)."),
     ] = None,
     run_dir: Annotated[
         Path | None, typer.Option(help="Folder of the study (default: runs/PRESET).")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
-from finscale.config.base import StrictSection, as_int_list
+from finscale.config.base import FieldError, StrictSection, as_int_list, input_error, overlaps
 from finscale.config.data import DataConfig
 from finscale.config.model import ModelConfig, TrainConfig
 from finscale.config.scale import EvaluationConfig, ScaleConfig
@@ -28,6 +28,7 @@ __all__ = [
     "TrainConfig",
     "as_int_list",
     "config_from_mapping",
+    "input_error",
     "load_study_config",
 ]
 
@@ -44,6 +45,16 @@ class StudyConfig(StrictSection):
     search: SearchConfig = SearchConfig()
     scale: ScaleConfig = ScaleConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+
+    @model_validator(mode="after")
+    def _window_holds_a_patch(self) -> StudyConfig:
+        context, patch = self.data.context_days, self.model.patch_len
+        if context < patch:
+            raise FieldError(
+                ("data.context_days", "model.patch_len"),
+                f"context {context} days is shorter than a patch ({patch})",
+            )
+        return self
 
 
 PRESETS = ("quick", "paper", "panel")
@@ -66,12 +77,12 @@ def load_study_config(
     import yaml
 
     if preset is not None and path is not None:
-        raise InputError("give --preset or --config, not both", "--config")
+        raise InputError("give a preset or a config file, not both", "config")
     raw: dict[str, object] = {}
-    source = "defaults"
+    source = None
     if preset is not None:
         if preset not in PRESETS:
-            raise InputError(f"no preset {preset!r}; presets: {', '.join(PRESETS)}", "--preset")
+            raise InputError(f"no preset {preset!r}; presets: {', '.join(PRESETS)}", "preset")
         path, source = preset_path(preset), f"preset {preset}"
     elif path is not None:
         source = str(path)
@@ -79,20 +90,24 @@ def load_study_config(
         try:
             loaded = yaml.safe_load(Path(path).read_text())
         except FileNotFoundError:
-            raise InputError(f"config file {path} does not exist", "--config") from None
+            raise InputError(f"config file {path} does not exist", "config") from None
         except yaml.YAMLError as exc:
-            raise InputError(f"config file {path} is not valid YAML: {exc}", "--config") from None
+            raise InputError(f"config file {path} is not valid YAML: {exc}", "config") from None
         if loaded is not None and not isinstance(loaded, dict):
-            raise InputError(f"config file {path} must hold a mapping of sections", "--config")
+            raise InputError(f"config file {path} must hold a mapping of sections", "config")
         raw = loaded or {}
     return config_from_mapping(raw, overrides, source)
 
 
 def config_from_mapping(
-    raw: dict[str, object], overrides: dict[str, object] | None = None, source: str = "config"
+    raw: dict[str, object], overrides: dict[str, object] | None = None, source: str | None = None
 ) -> StudyConfig:
     """A study config from a mapping of sections (a YAML file's, or one stored on a
-    study) with dotted overrides applied; `InputError` names the bad key."""
+    study) with dotted overrides applied, validated as one whole.
+
+    An invalid value is an `InputError` whose where is the dotted field when an
+    override set it (or when there is no `source`), else `source`: the preset, the
+    file or the study the mapping came from."""
     import copy
 
     raw = copy.deepcopy(raw)
@@ -102,21 +117,13 @@ def config_from_mapping(
         for key in parents:
             child = node.setdefault(key, {})
             if not isinstance(child, dict):
-                raise InputError(f"{dotted}: {key} is not a section", "--set")
+                raise InputError(f"{dotted}: {key} is not a section", dotted)
             node = child
         node[leaf] = value
     try:
         return StudyConfig(**raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key"
-        where = "--set" if dotted_in(key, overrides) else source
-        raise InputError(f"{key}: {message}", where) from None
-
-
-def dotted_in(key: str, overrides: dict[str, object] | None) -> bool:
-    """Whether a validation error's dotted location was set by an override."""
-    return any(key == k or key.startswith(k + ".") for k in overrides or {})
+        error = input_error(exc, StudyConfig, prefer=list(overrides or {}))
+        if source is None or (error.where and overlaps(error.where, overrides or {})):
+            raise error from None
+        raise InputError(error.what, source) from None

@@ -12,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from finscale.config.base import StrictSection, TierName
+from finscale.config.base import FieldError, HorizonDays, StrictSection, TierName
 
 
 class DataConfig(StrictSection):
@@ -31,7 +31,7 @@ class DataConfig(StrictSection):
     )
     vix_symbol: str = "VIX"
     tier: TierName = "a25"
-    horizon_days: int = Field(1, ge=1, le=60)
+    horizon_days: HorizonDays = 1
     threshold: float = Field(0.01, gt=0, lt=1)
     label_rule: Literal["max_close", "close"] = "max_close"
     threshold_mode: Literal["fixed", "volatility"] = "fixed"
@@ -96,13 +96,17 @@ class DataConfig(StrictSection):
     @model_validator(mode="after")
     def _source_needs(self) -> DataConfig:
         if self.source == "csv" and self.path is None:
-            raise ValueError("source csv needs path (the folder of SYMBOL.csv files)")
+            raise FieldError(
+                ("path", "source"), "source csv needs path (the folder of SYMBOL.csv files)"
+            )
         twice = sorted({t for t in self.targets if self.targets.count(t) > 1})
         if twice:
-            raise ValueError(f"target {twice[0]} is named twice in targets")
+            raise FieldError(("targets", "target"), f"target {twice[0]} is named twice in targets")
         for target in self.target_symbols:
             if target in self.symbols:
-                raise ValueError(f"target {target} is also listed in symbols")
+                raise FieldError(
+                    ("symbols", "target"), f"target {target} is also listed in symbols"
+                )
         if self.start and self.end and self.start >= self.end:
-            raise ValueError(f"start {self.start} is not before end {self.end}")
+            raise FieldError(("start", "end"), f"start {self.start} is not before end {self.end}")
         return self

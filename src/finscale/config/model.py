@@ -12,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from finscale.config.base import StrictSection, as_int_list
+from finscale.config.base import FieldError, StrictSection, as_int_list
 from finscale.units import parse_memory_size
 
 DEFAULT_D_MODELS = (64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
@@ -78,9 +78,10 @@ class ModelConfig(StrictSection):
     @model_validator(mode="after")
     def _base_is_an_architecture(self) -> ModelConfig:
         if self.base_d_model is not None and all(self.base_d_model % h for h in self.n_heads):
-            raise ValueError(
+            raise FieldError(
+                ("base_d_model", "n_heads"),
                 f"base_d_model {self.base_d_model} is not divisible by any of n_heads "
-                f"{list(self.n_heads)}: the base shape must be an architecture"
+                f"{list(self.n_heads)}: the base shape must be an architecture",
             )
         return self
 

@@ -10,7 +10,7 @@ from pydantic import (
     field_validator,
 )
 
-from finscale.config.base import StrictSection, as_int_list
+from finscale.config.base import HorizonDays, StrictSection, as_int_list
 from finscale.errors import InputError
 from finscale.units import parse_budget
 
@@ -23,7 +23,9 @@ class ScaleConfig(StrictSection):
         (2_000_000, 20_000_000, 200_000_000),
         description="parameter budgets, e.g. [2M, 20M, 200M]; one HPO study each per horizon",
     )
-    horizons: tuple[int, ...] = Field((1,), description="label horizons in days")
+    horizons: tuple[HorizonDays, ...] = Field(
+        (1,), description="label horizons in days, each a study's data.horizon_days"
+    )
     seeds: int = Field(3, ge=1, description="training seeds of each winner's final evaluation")
     bootstrap_resamples: int = Field(
         1000, ge=50, description="block-bootstrap resamples of the test dates (and of fit runs)"

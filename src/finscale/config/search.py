@@ -11,7 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-from finscale.config.base import StrictSection, as_int_list
+from finscale.config.base import FieldError, StrictSection, as_int_list
 
 
 class SearchConfig(StrictSection):
@@ -114,8 +114,9 @@ class SearchConfig(StrictSection):
     @model_validator(mode="after")
     def _grace_outlasts_beats(self) -> SearchConfig:
         if self.heartbeat_grace_seconds <= self.heartbeat_seconds:
-            raise ValueError(
+            raise FieldError(
+                ("heartbeat_grace_seconds", "heartbeat_seconds"),
                 f"heartbeat_grace_seconds ({self.heartbeat_grace_seconds}) must exceed "
-                f"heartbeat_seconds ({self.heartbeat_seconds}), or live trials count as dead"
+                f"heartbeat_seconds ({self.heartbeat_seconds}), or live trials count as dead",
             )
         return self

@@ -43,7 +43,7 @@ def resolve_roles(config: DataConfig) -> dict[str, str]:
     context = [s for s in symbols if s != config.vix_symbol]
     if len(context) > 1:
         raise InputError(
-            f"tier {config.tier} uses one context symbol, got {', '.join(context)}", "--symbols"
+            f"tier {config.tier} uses one context symbol, got {', '.join(context)}", "data.symbols"
         )
     if context:
         roles["context"] = context[0]
@@ -52,9 +52,9 @@ def resolve_roles(config: DataConfig) -> dict[str, str]:
     extra = [f"{symbol} ({role})" for role, symbol in roles.items() if role not in needed]
     if extra:
         raise InputError(
-            f"tier {config.tier} does not use {', '.join(extra)}; drop it from --symbols "
+            f"tier {config.tier} does not use {', '.join(extra)}; drop it from data.symbols "
             f"or pick a tier that needs it (a50: context, a100: context and VIX)",
-            "--symbols",
+            "data.symbols",
         )
     missing = [role for role in needed if role not in roles]
     if missing:
@@ -63,7 +63,7 @@ def resolve_roles(config: DataConfig) -> dict[str, str]:
             "vix": f"the volatility index {config.vix_symbol}",
         }
         raise InputError(
-            f"tier {config.tier} needs {' and '.join(what[r] for r in missing)}", "--symbols"
+            f"tier {config.tier} needs {' and '.join(what[r] for r in missing)}", "data.symbols"
         )
     return roles
 
@@ -127,10 +127,12 @@ def assemble_target(
     # warming up (a decision that reads only the row itself: causal).
     complete = values.notna().all(axis=1).to_numpy() & ~np.isnan(needed)
     if not complete.any():
+        ranged = _range_field(config)
         raise InputError(
             f"no row of {roles['target']} has every {config.tier} feature "
-            f"({len(close)} rows are fewer than the indicators' warmup)",
-            f"symbol {roles['target']}",
+            f"({len(close)} rows{' in the date range' if ranged else ''} are fewer than the "
+            "indicators' warmup)",
+            ranged or f"symbol {roles['target']}",
         )
     first = int(np.argmax(complete))
     if not complete[first:].all():
@@ -145,6 +147,33 @@ def assemble_target(
     return table, names
 
 
+def _range_field(config: DataConfig) -> str | None:
+    """The field of the date range that narrows the data: start where given, else end."""
+    return "data.start" if config.start else "data.end" if config.end else None
+
+
+def in_date_range(
+    frames: dict[str, pd.DataFrame], symbols: dict[str, str], config: DataConfig
+) -> dict[str, pd.DataFrame]:
+    """Each frame on the configured dates (`data.start` to `data.end`, inclusive); a range
+    that leaves a symbol no row is an error naming the bound that misses its data.
+    `symbols` names each frame's symbol. The stored raw series are never trimmed."""
+    start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
+    trimmed = {key: frame.loc[start:end] for key, frame in frames.items()}
+    for key, frame in trimmed.items():
+        index = frames[key].index
+        if len(frame) or not len(index):
+            continue
+        after_the_data = start is not None and start > index[-1]
+        field = "data.start" if after_the_data or end is None else "data.end"
+        raise InputError(
+            f"the date range {config.start or '...'} to {config.end or '...'} leaves no data "
+            f"of {symbols[key]}, whose data runs {index[0].date()} to {index[-1].date()}",
+            field,
+        )
+    return trimmed
+
+
 def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], config: DataConfig):
     counts = split_counts(plan)
     short = {k: v for k, v in counts.items() if v < config.min_samples_per_split}
@@ -154,8 +183,8 @@ def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], co
             f"too few rows for context + horizon + three splits: {len(table)} usable rows "
             f"({table.index[0].date()} to {table.index[-1].date()}) give {detail} samples after "
             f"the {config.context_days}-day context and horizon purges; each split needs at "
-            f"least {config.min_samples_per_split}. Use more history, a shorter --context or "
-            f"a smaller tier",
+            f"least {config.min_samples_per_split}. Use more history, a shorter "
+            "data.context_days or a smaller tier",
             f"symbol {roles['target']}",
         )
 
@@ -168,10 +197,7 @@ def split_table(
 ) -> pd.DataFrame:
     """Features and labels on the configured dates, with each row's split code (under
     walk-forward, the search's plan: the test folds are OUTSIDE)."""
-    # The date range trims the inputs of this dataset, never the stored raw series.
-    start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
-    frames = {role: frame.loc[start:end] for role, frame in loaded.items()}
-    table, _ = assemble_target(frames, roles, config)
+    table, _ = assemble_target(in_date_range(loaded, roles, config), roles, config)
     labeled = ~np.isnan(table[LABEL].to_numpy())
     if evaluation.scheme == "walk_forward":
         walk = walk_forward_plan(len(table), labeled, config, evaluation)

@@ -28,6 +28,7 @@ from finscale.data.assembly import (
     LABEL,
     SPLIT,
     assemble_target,
+    in_date_range,
     resolve_roles,
     split_table,
 )
@@ -491,10 +492,10 @@ def _build_panel(
     roles = {"target": ",".join(targets), **shared}
 
     def build() -> pd.DataFrame:
-        start, end = (pd.Timestamp(d) if d else None for d in (config.start, config.end))
         tables = {}
         for target, target_roles in roles_by_target.items():
-            frames = {role: loaded[symbol].loc[start:end] for role, symbol in target_roles.items()}
+            frames = {role: loaded[symbol] for role, symbol in target_roles.items()}
+            frames = in_date_range(frames, target_roles, config)
             target_config = config.model_copy(update={"target": target, "targets": ()})
             tables[target], _ = assemble_target(frames, target_roles, target_config)
         return panel_table(

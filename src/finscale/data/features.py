@@ -676,7 +676,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in _TIERS["a100"]}
 def _check_tier(tier: str) -> None:
     if tier not in _TIERS:
         raise InputError(
-            f"unknown feature tier {tier!r}; valid tiers: {', '.join(TIER_NAMES)}", "--tier"
+            f"unknown feature tier {tier!r}; valid tiers: {', '.join(TIER_NAMES)}", "data.tier"
         )
 
 
@@ -704,7 +704,7 @@ def feature_spec(tier: str) -> dict:
 def _check_frames(frames: Frames, tier: str) -> None:
     for role in tier_roles(tier):
         if role not in frames:
-            raise InputError(f"tier {tier} needs {_MISSING_ROLE_HINT[role]}", "--symbols")
+            raise InputError(f"tier {tier} needs {_MISSING_ROLE_HINT[role]}", "data.symbols")
     index = frames["target"].index
     if not isinstance(index, pd.DatetimeIndex):
         raise ValueError("the target frame must be indexed by a DatetimeIndex")

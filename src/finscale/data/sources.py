@@ -44,10 +44,10 @@ class RawSeries:
 def _check_symbols(symbols: Sequence[str]) -> list[str]:
     cleaned = [s.strip() for s in symbols if s and s.strip()]
     if not cleaned:
-        raise InputError("no symbol requested", "--target")
+        raise InputError("no symbol requested", "data.target")
     duplicated = sorted({s for s in cleaned if cleaned.count(s) > 1})
     if duplicated:
-        raise InputError(f"symbol requested twice: {', '.join(duplicated)}", "--target/--symbols")
+        raise InputError(f"symbol requested twice: {', '.join(duplicated)}", "data.symbols")
     return cleaned
 
 
@@ -86,7 +86,7 @@ def load_bundled(symbols: Sequence[str]) -> dict[str, RawSeries]:
     for symbol in _check_symbols(symbols):
         module_name = BUNDLED_MODULES.get(symbol)
         if module_name is None:
-            raise _absent(symbol, list(BUNDLED_MODULES), "--source bundled")
+            raise _absent(symbol, list(BUNDLED_MODULES), "data.source")
         frame = _load_arch_data(module_name)
         if symbol == "VIX":
             # arch ships VIX as one column named 'vix' on a weekday calendar, with
@@ -119,7 +119,7 @@ def load_folder(path: str | Path, symbols: Sequence[str]) -> dict[str, RawSeries
     """
     folder = Path(path)
     if not folder.is_dir():
-        raise InputError(f"data folder not found: {folder}", "--path")
+        raise InputError(f"data folder not found: {folder}", "data.path")
     found = {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in FILE_SUFFIXES}
     out: dict[str, RawSeries] = {}
     for symbol in _check_symbols(symbols):
@@ -135,7 +135,7 @@ def _import_yfinance_download() -> Callable[..., pd.DataFrame]:
         import yfinance
     except ImportError as exc:
         raise InputError(
-            "the yahoo source needs yfinance: pip install 'finscale[yahoo]'", "--source yahoo"
+            "the yahoo source needs yfinance: pip install 'finscale[yahoo]'", "data.source"
         ) from exc
     return yfinance.download
 
@@ -184,13 +184,13 @@ def load_yahoo(
 def load_sources(
     source: str, symbols: Sequence[str], path: str | Path | None = None, **yahoo_kwargs
 ) -> dict[str, RawSeries]:
-    """Dispatch on the `--source` name: `bundled`, `csv` (a folder) or `yahoo`."""
+    """Dispatch on the `data.source` name: `bundled`, `csv` (a folder) or `yahoo`."""
     if source == "bundled":
         return load_bundled(symbols)
     if source == "csv":
         if path is None:
-            raise InputError("the csv source needs a folder of SYMBOL.csv files", "--path")
+            raise InputError("the csv source needs a folder of SYMBOL.csv files", "data.path")
         return load_folder(path, symbols)
     if source == "yahoo":
         return load_yahoo(symbols, **yahoo_kwargs)
-    raise InputError(f"unknown source {source!r}; use bundled, csv or yahoo", "--source")
+    raise InputError(f"unknown source {source!r}; use bundled, csv or yahoo", "data.source")

@@ -105,7 +105,7 @@ def _blocks(
             spans += [(TRAIN, lo, mid), (VAL, mid, hi)]
         spans.append((TEST, history, n_samples))
     else:
-        raise InputError(f"unknown split {kind!r}; use chronological or chunked", "--split")
+        raise InputError(f"unknown split {kind!r}; use chronological or chunked", "data.split")
     return [Block(split, first + lo, first + hi) for split, lo, hi in spans if hi > lo]
 
 

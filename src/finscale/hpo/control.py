@@ -67,7 +67,7 @@ class StopSignal:
         if self.reason is None and (self.run_dir / STOP_FILE).exists():
             self.reason = f"stop requested ({self.run_dir / STOP_FILE})"
         if self.reason is None and self.deadline is not None and time.time() >= self.deadline:
-            self.reason = "the study's time limit (--timeout-hours) was reached"
+            self.reason = "the study's time limit was reached"
         return self.reason
 
 

@@ -98,7 +98,7 @@ def repair_torn_tail(path: Path) -> TornTail | None:
             raise InputError(
                 f"line {scan.bad_line} of {scan.lines} of the study journal is damaged (not a "
                 "complete JSON record) and lines follow it, so no interrupted write explains "
-                "it; restore the journal from a backup, or give another --run-dir or --storage "
+                "it; restore the journal from a backup, or give another run directory or storage "
                 "to start the study afresh",
                 f"{path}, line {scan.bad_line}",
             )

@@ -79,7 +79,7 @@ def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> 
         }
     elif not os.access(_existing_parent(Path(spec.storage)), os.W_OK):
         raise InputError(
-            f"cannot create the study file {spec.storage}: folder not writable", "--storage"
+            f"cannot create the study file {spec.storage}: folder not writable", "storage"
         )
     trials_needed = spec.trials
     record_bytes = trials_needed * (

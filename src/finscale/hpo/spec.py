@@ -257,8 +257,8 @@ def check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) ->
         if time.time() > deadline:
             raise InputError(
                 f"study {spec.study_name} exists in {redact(spec.storage)} but was never "
-                "initialised by finscale; give another --study name",
-                "--study",
+                "initialised by finscale; give another study name",
+                "study",
             )
         time.sleep(0.2)
     attrs = study.user_attrs
@@ -267,15 +267,15 @@ def check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) ->
             f"study {spec.study_name} was searched on grid "
             f"{str(attrs.get(GRID_HASH_ATTR))[:12]}, this run's grid is "
             f"{prepared.grid.hash[:12]} (budget, tier, context, patch or architecture space "
-            "changed); resuming would mix two searches: use another --run-dir or --study",
-            "--budget",
+            "changed); resuming would mix two searches: use another run directory or study",
+            "budget",
         )
     stored_space = attrs.get(CONFIG_ATTR, {}).get("search", {}).get("architecture_space")
     if stored_space not in (None, spec.config.search.architecture_space):
         raise InputError(
             f"study {spec.study_name} samples a {stored_space} architecture space, this run "
             f"a {spec.config.search.architecture_space} one; their trials cannot inform each "
-            "other: use another --run-dir or --study, or the same search.architecture_space",
+            "other: use another run directory or study, or the same search.architecture_space",
             "search.architecture_space",
         )
     if attrs.get(DATASET_KEY_ATTR) != prepared.dataset.key:
@@ -283,8 +283,8 @@ def check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) ->
             f"study {spec.study_name} was searched on dataset "
             f"{str(attrs.get(DATASET_KEY_ATTR))[:16]}, "
             f"this run's dataset is {prepared.dataset.key[:16]} (data options changed); use "
-            "another --run-dir or --study",
-            "--config",
+            "another run directory or study",
+            "config",
         )
 
 

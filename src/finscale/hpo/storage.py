@@ -110,7 +110,7 @@ def _open_journal(path: Path) -> BaseStorage:
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         return optuna.storages.JournalStorage(backend)
     except OSError as exc:
-        raise InputError(f"cannot open the study file {path}: {exc}", "--storage") from None
+        raise InputError(f"cannot open the study file {path}: {exc}", "storage") from None
 
 
 # One storage (one engine, one pool) per URL and heartbeat setting in a process, however
@@ -129,7 +129,7 @@ def _open_with_retries(
             raise InputError(
                 f"no database driver for {redact(storage)}: for PostgreSQL, "
                 "pip install 'finscale[postgres]' (psycopg)",
-                "--storage",
+                "storage",
             ) from None
         except Exception as exc:  # every driver raises its own kind
             # A concurrent first open (table creation) or a database not up yet.
@@ -139,7 +139,7 @@ def _open_with_retries(
                 continue
             raise InputError(
                 f"storage {redact(storage)} is not reachable: {describe_error(exc, storage)}",
-                "--storage",
+                "storage",
             ) from None
     raise AssertionError("unreachable")
 

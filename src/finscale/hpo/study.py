@@ -166,7 +166,7 @@ def _not_joinable(
         return InputError(
             f"study {name} in {redact(url)} was not created by finscale (no config stored "
             "on it); join a study made by finscale hpo or finscale scale",
-            "--study",
+            "study",
         )
     names = sorted(
         s.study_name
@@ -176,8 +176,8 @@ def _not_joinable(
     there = f"studies there: {', '.join(names)}" if names else "it holds no study yet"
     return InputError(
         f"no study {name} in {redact(url)} ({there}); create it with finscale hpo (or scale) "
-        "--storage URL first, or give --wait-minutes to wait for it",
-        "--study",
+        "on this storage first, or wait longer for it",
+        "study",
     )
 
 
@@ -297,8 +297,8 @@ def import_trials(
     except optuna.exceptions.DuplicatedStudyError:
         raise InputError(
             f"study {name} already exists in {redact(storage)}; import into another storage "
-            "or give another --study",
-            "--storage",
+            "or give another study name",
+            "storage",
         ) from None
     for key, value in info.items():
         if key not in (STORAGE_KEY, WORKERS_KEY):
@@ -325,16 +325,16 @@ def summarize_run(run_dir: Path, storage: str | None = None) -> tuple[dict[str, 
         url = str(run_dir / JOURNAL_FILE)  # a relative path recorded from another folder
     if "***" in url:
         raise InputError(
-            f"the study's storage {url} needs its password: pass --storage with the full URL",
-            "--storage",
+            f"the study's storage {url} needs its password: pass the storage's full URL",
+            "storage",
         )
     if "://" not in url and not Path(url).exists():
-        raise InputError(f"no study storage at {url}; pass --storage", "--storage")
+        raise InputError(f"no study storage at {url}; pass the storage", "storage")
     name = info[STUDY_NAME_ATTR]
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(url))
     except KeyError:
-        raise InputError(f"study {name} is not in {redact(url)}", "--storage") from None
+        raise InputError(f"study {name} is not in {redact(url)}", "storage") from None
     RecordWriter(run_dir, info).export(study)
     try:
         records = read_trial_records(run_dir)

@@ -106,6 +106,6 @@ def check_same_transfer(
         )
         raise InputError(
             f"study {study_name} was searched with {was}, this run would give it {now}; "
-            "use another --run-dir, or delete the study to search it again",
+            "use another run directory, or delete the study to search it again",
             "search.transfer",
         )

@@ -191,7 +191,7 @@ def build_grid(
             f"+-{model.budget_tolerance:.0%} at {template.n_features} features x "
             f"{template.context_days} days, patch {template.patch_len} stride {template.stride}; "
             + _nearest_budgets_hint(budget, model, template),
-            "--budget",
+            "budget",
         )
     return ArchitectureGrid(budget, model, template, tuple(chosen))
 

@@ -103,7 +103,7 @@ class ArchitectureTooLarge(InputError):
             f"d_model {config.d_model} x {config.n_layers} layers needs "
             f"{format_bytes(memory_bytes)} at micro-batch 1, over the memory limit "
             f"{format_bytes(limit_bytes)}",
-            "--memory-limit",
+            "train.memory_limit_bytes",
         )
 
 
@@ -181,7 +181,7 @@ def estimate_training_memory(
     if micro_batch < 1 or accumulation_steps < 1:
         raise ValueError("micro_batch and accumulation_steps must be at least 1")
     if dtype not in DTYPE_BYTES:
-        raise InputError(f"unknown dtype {dtype!r}; use fp32 or bf16", "--dtype")
+        raise InputError(f"unknown dtype {dtype!r}; use fp32 or bf16", "train.dtype")
     segments = _segments(config, dtype, device_type)
     n_params = sum(p for p, _, _ in segments)
     weights = gradients = FP32 * n_params
@@ -225,9 +225,11 @@ def plan_batch(
     may be partial (an effective batch of 100 at micro-batch 64 is 64 + 36).
     """
     if effective_batch < 1:
-        raise InputError(f"effective batch must be at least 1, got {effective_batch}", "--batch")
+        raise InputError(
+            f"effective batch must be at least 1, got {effective_batch}", "train.effective_batch"
+        )
     if memory_limit_bytes < 1:
-        raise InputError("memory limit must be positive", "--memory-limit")
+        raise InputError("memory limit must be positive", "train.memory_limit_bytes")
     if micro_batch is not None:
         steps = math.ceil(effective_batch / micro_batch)
         estimate = estimate_training_memory(config, micro_batch, dtype, device_type, steps)

@@ -176,7 +176,7 @@ def comparison_of(
         raise InputError(
             f"{other_dir} has no {SCALING_JSON}; run `finscale scale` (or `finscale report`) "
             "there first",
-            "--compare",
+            "compare",
         )
     if "transfer" not in other:
         add_search_records(other_dir, other)

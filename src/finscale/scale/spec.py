@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from finscale.atomic import write_json_atomic
-from finscale.config import StudyConfig, load_study_config
+from finscale.config import StudyConfig, config_from_mapping, load_study_config
 from finscale.errors import InputError
 from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name, redact
 from finscale.hpo.transfer import Transfer, transferred_config
@@ -43,8 +43,9 @@ class ScaleSpec:
         return self.config.scale.horizons
 
     def horizon_config(self, horizon_days: int) -> StudyConfig:
-        data = self.config.data.model_copy(update={"horizon_days": horizon_days})
-        return self.config.model_copy(update={"data": data})
+        """The config of this study's searches at one of its horizons (validated again:
+        `scale.horizons` and `data.horizon_days` share their bounds)."""
+        return config_from_mapping(self.config.model_dump(), {"data.horizon_days": horizon_days})
 
     def study_name(self, budget: int, horizon_days: int) -> str:
         return default_study_name(self.config.data.tier, budget, horizon_days)
@@ -91,7 +92,7 @@ def new_scale_spec(
     """The spec of a study from a preset or a config file and dotted overrides; without
     `run_dir` it lives in runs/{preset, or the config file's stem, or "scale"}."""
     if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}", "--workers")
+        raise InputError(f"workers must be at least 1, got {workers}", "workers")
     study_config = load_study_config(preset, config_path, dict(overrides))
     name = preset or (config_path.stem if config_path is not None else "scale")
     return ScaleSpec(
@@ -136,8 +137,8 @@ def spec_of_run_dir(run_dir: Path, storage: str | None, store_dir: Path) -> Scal
     recorded = info.get("storage")
     if storage is None and recorded and "***" in recorded:
         raise InputError(
-            f"the study's storage {recorded} needs its password: pass --storage with the full URL",
-            "--storage",
+            f"the study's storage {recorded} needs its password: pass the storage's full URL",
+            "storage",
         )
     return ScaleSpec(
         config=StudyConfig(**info["config"]),
@@ -162,8 +163,8 @@ def check_run_dir_matches(spec: ScaleSpec) -> None:
     if changed:
         raise InputError(
             f"{spec.run_dir} holds a study with other {' and '.join(changed)} settings; "
-            "use another --run-dir or the same options",
-            "--run-dir",
+            "use another run directory or the same options",
+            "run_dir",
         )
 
 

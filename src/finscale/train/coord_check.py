@@ -87,6 +87,19 @@ def sweep_configs(
     ]
 
 
+def check_arguments(
+    widths: Sequence[int], depths: Sequence[int], steps: int, seeds: int, batch_size: int
+) -> None:
+    """Every argument of a check that needs no data, checked before any is built; the
+    error names the argument."""
+    for name, value in (("steps", steps), ("seeds", seeds), ("batch_size", batch_size)):
+        if value < 1:
+            raise InputError(f"{name} must be at least 1, got {value}", name)
+    for sweep, sizes in (("width", widths), ("depth", depths)):
+        if sizes:
+            check_sizes(sizes, f"{sweep}s", N_HEADS if sweep == "width" else 1)
+
+
 def check_sizes(sizes: Sequence[int], name: str, multiple_of: int = 1) -> tuple[int, ...]:
     """Sorted distinct positive sizes, at least two, each a multiple of `multiple_of`."""
     values = tuple(sorted(set(sizes)))
@@ -111,12 +124,11 @@ def coord_check(
     """The width sweep (at the smallest depth) and the depth sweep (at the smallest
     width) of one parametrization, on `data`'s training rows. Empty `depths` or
     `widths` skip that sweep."""
-    if steps < 1 or seeds < 1 or batch_size < 1:
-        raise InputError("steps, seeds and batch size must be at least 1", "--steps")
+    check_arguments(widths, depths, steps, seeds, batch_size)
     rows = data.rows("train")
     if len(rows) < batch_size * steps:
         raise InputError(
-            f"{len(rows)} training samples cannot fill {steps} batches of {batch_size}", "--steps"
+            f"{len(rows)} training samples cannot fill {steps} batches of {batch_size}", "steps"
         )
     template = PatchTSTConfig(
         n_features=data.features.shape[1],
@@ -132,7 +144,7 @@ def coord_check(
     for sweep, sizes in (("width", widths), ("depth", depths)):
         if not sizes:
             continue
-        sizes = check_sizes(sizes, f"--{sweep}s", N_HEADS if sweep == "width" else 1)
+        sizes = check_sizes(sizes, f"{sweep}s", N_HEADS if sweep == "width" else 1)
         # A width sweep at the smallest depth, a depth sweep at the smallest width.
         other = depths if sweep == "width" else widths
         fixed = min(other) if other else {"width": 2, "depth": DEFAULT_WIDTHS[0]}[sweep]

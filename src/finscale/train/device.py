@@ -56,20 +56,22 @@ def resolve_device(name: str = "auto") -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise InputError(
-            f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps", "--device"
+            f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps", "train.device"
         ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise InputError("CUDA is not available on this machine; use --device cpu", "--device")
+            raise InputError(
+                "CUDA is not available on this machine; use device cpu", "train.device"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise InputError(
                 f"no {name}: this machine has {torch.cuda.device_count()} CUDA device(s)",
-                "--device",
+                "train.device",
             )
     elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError("Apple MPS is not available on this machine", "--device")
+        raise InputError("Apple MPS is not available on this machine", "train.device")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise InputError(f"unsupported device type {device.type!r}", "--device")
+        raise InputError(f"unsupported device type {device.type!r}", "train.device")
     return device
 
 
@@ -108,7 +110,7 @@ def resolve_precision(
     if name in ("fp32", "bf16"):
         return Precision(name, "asked")  # type: ignore[arg-type]
     if name != "auto":
-        raise InputError(f"unknown dtype {name!r}; use auto, fp32 or bf16", "--dtype")
+        raise InputError(f"unknown dtype {name!r}; use auto, fp32 or bf16", "train.dtype")
     if device.type == "cuda":
         if torch.cuda.is_bf16_supported():
             return Precision("bf16", "auto: CUDA device supports bf16")
