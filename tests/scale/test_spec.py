@@ -38,6 +38,10 @@ def test_each_study_has_its_folder_and_journal_under_studies(tmp_path):
     assert study.run_dir == tmp_path / "run" / "studies" / "a25_16K_h1"
     assert study.storage == str(study.run_dir / "study.journal")
     assert study.config.data.horizon_days == 1 and study.budget == 16000
+    assert spec.horizon_config(5).data.horizon_days == 5
+    with pytest.raises(InputError) as info:  # the copy into data is validated too
+        spec.horizon_config(61)
+    assert info.value.where == "data.horizon_days"
 
 
 def test_a_run_directory_gives_back_the_spec_it_was_made_with(tmp_path):

@@ -167,8 +167,8 @@ def flag_of(
     where: str | None, command_params: list[Any], set_pairs: list[str] | None
 ) -> str | None:
     """The flag a user typed for an error's where: ``--set KEY`` where the ``--set``
-    pair of KEY gave the field, the flag of the field or neutral name (``run_dir``) where the
-    command has one, else the where as it is (a file, a config field)."""
+    pair of KEY gave the field, the flag of the field or neutral name (``run_dir``)
+    where the command has one, else the where as it is (a file, a config field)."""
     if where is None:
         return None
     for pair in set_pairs or []:
@@ -179,8 +179,10 @@ def flag_of(
     if FLAG_OF_FIELD.get(where) in options:
         return FLAG_OF_FIELD[where]
     for param in command_params:
-        if param.name == where:
-            return param.opts[0] if param.param_type_name == "option" else param.human_readable_name
+        if param.name == where and param.param_type_name == "option":
+            return param.opts[0]
+        if param.name == where:  # an argument, as usage shows it
+            return param.metavar or param.name.upper()
     return where
 
 
