@@ -4,7 +4,10 @@ errors become exit codes.
 A command parses its flags, calls one function of a layer, and prints. Bad input
 ends with one line ``error: <what> (<where>)`` on stderr and exit code 2; a run
 that cannot go on (training diverged, a full disk) with one ``error:`` line and
-exit code 1; nothing is written before every check has passed.
+exit code 1; nothing is written before every check has passed. The where of an
+input error is the flag the user typed: every command of the app is built as a
+`NamesFlagsCommand`, which maps the config field or neutral name that the layers
+below give to the command's own flag.
 """
 
 from __future__ import annotations
@@ -25,9 +28,14 @@ from finscale.cli.scale import report_command, scale_command, validate_cross_bud
 from finscale.errors import InputError, RunError, os_error_line
 
 
+class FlagNamed(InputError):
+    """An input error whose where is already what the user typed: a group whose
+    subcommand raised it leaves it as it is."""
+
+
 class _NamesFlags:
-    """A command whose input errors name the flag the user typed (`flag_of`) instead of
-    the config field or neutral name the layers below name."""
+    """A command whose input errors name the flag the user typed (`flag_of`) where the
+    layers below name a config field or a neutral name (``run_dir``)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -37,10 +45,6 @@ class _NamesFlags:
         except InputError as exc:
             where = flag_of(exc.where, ctx.command.params, ctx.params.get("set_"))
             raise FlagNamed(exc.what, where) from None
-
-
-class FlagNamed(InputError):
-    """An input error whose where is what the user typed (a group's command has named it)."""
 
 
 class NamesFlagsCommand(_NamesFlags, TyperCommand):
