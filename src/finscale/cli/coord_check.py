@@ -11,6 +11,14 @@ import typer
 from finscale.cli.options import StoreOpt, store_dir
 from finscale.cli.progress import console
 from finscale.errors import InputError
+from finscale.train.coord_check import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_DEPTHS,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_SEEDS,
+    DEFAULT_STEPS,
+    DEFAULT_WIDTHS,
+)
 
 
 def _sizes(text: str, option: str) -> list[int]:
@@ -25,14 +33,18 @@ def coord_check_command(
     parametrization: Annotated[str, typer.Option(help="standard, mup or completep.")] = "mup",
     widths: Annotated[
         str, typer.Option(help="d_model values of the width sweep, comma-separated ('' skips).")
-    ] = "32,64,128,256",
+    ] = ",".join(map(str, DEFAULT_WIDTHS)),
     depths: Annotated[
         str, typer.Option(help="n_layers values of the depth sweep, comma-separated ('' skips).")
-    ] = "2,4,8,16",
-    steps: Annotated[int, typer.Option(help="AdamW steps per shape.")] = 5,
-    lr: Annotated[float, typer.Option(help="Learning rate (large, so that growth shows).")] = 1e-2,
-    seeds: Annotated[int, typer.Option(help="Seeds averaged per shape.")] = 3,
-    batch_size: Annotated[int, typer.Option("--batch", help="Samples per step.")] = 64,
+    ] = ",".join(map(str, DEFAULT_DEPTHS)),
+    steps: Annotated[int, typer.Option(help="AdamW steps per shape.")] = DEFAULT_STEPS,
+    lr: Annotated[
+        float, typer.Option(help="Learning rate (large, so that growth shows).")
+    ] = DEFAULT_LEARNING_RATE,
+    seeds: Annotated[int, typer.Option(help="Seeds averaged per shape.")] = DEFAULT_SEEDS,
+    batch_size: Annotated[
+        int, typer.Option("--batch", help="Samples per step.")
+    ] = DEFAULT_BATCH_SIZE,
     out: Annotated[Path, typer.Option(help="Folder of the figure and JSON.")] = Path(
         "runs/coord-check"
     ),

@@ -38,6 +38,7 @@ N_HEADS = 4  # fixed, so that the head width grows with the model's (what 1/d_he
 # Large enough that training, not the initialisation, sets the activations within a
 # few steps: where the standard parametrization's growth shows first.
 DEFAULT_LEARNING_RATE = 1e-2
+DEFAULT_STEPS, DEFAULT_SEEDS, DEFAULT_BATCH_SIZE = 5, 3, 64
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,10 @@ def coord_check(
     parametrization: str,
     widths: Sequence[int] = DEFAULT_WIDTHS,
     depths: Sequence[int] = DEFAULT_DEPTHS,
-    steps: int = 5,
+    steps: int = DEFAULT_STEPS,
     learning_rate: float = DEFAULT_LEARNING_RATE,
-    seeds: int = 3,
-    batch_size: int = 64,
+    seeds: int = DEFAULT_SEEDS,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> list[SweepResult]:
     """The width sweep (at the smallest depth) and the depth sweep (at the smallest
     width) of one parametrization, on `data`'s training rows. Empty `depths` or
