@@ -128,7 +128,7 @@ MODEL_FIELDS = (
     "model.ff_ratio",
     "model.budget_tolerance",
 )
-# How a budget's architectures are trained (`train`; `grid` plans memory with the last four).
+# How `train` trains a budget's architecture (`grid` takes the memory plan's part of it).
 TRAIN_FIELDS = (
     "model.dropout",
     *(field for field in CONFIG_FLAGS if field.startswith("train.")),
