@@ -57,4 +57,20 @@ def test_missing_file_bad_yaml_and_both_sources_are_errors(tmp_path):
 
 def test_log_ranges_must_be_positive():
     with pytest.raises(InputError, match="log range"):
-        load_study_config(overrides={"search.learning_rate": [0, 1e-3]})
+        load_study_config(overrides={"search.weight_decay": [0, 1e-3]})
+
+
+@pytest.mark.parametrize(
+    ("field", "ranged", "value"),
+    [
+        ("model.dropout", "search.dropout", 1.0),
+        ("train.learning_rate", "search.learning_rate", 0.0),
+        ("train.warmup_steps", "search.warmup_steps", -1),
+    ],
+)
+def test_a_search_range_has_the_bounds_of_the_field_it_samples(field, ranged, value):
+    with pytest.raises(InputError) as alone:
+        load_study_config(overrides={field: value})
+    with pytest.raises(InputError) as in_range:
+        load_study_config(overrides={ranged: [value, value]})
+    assert alone.value.what.removeprefix(field) == in_range.value.what.removeprefix(ranged)

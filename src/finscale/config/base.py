@@ -21,6 +21,12 @@ TierName = Literal["a25", "a50", "a100"]
 # A label horizon in trading days: `data.horizon_days` and each of `scale.horizons`
 # (a scaling study's horizons become its studies' `data.horizon_days`).
 HorizonDays = Annotated[int, Field(ge=1, le=60)]
+# The training values a search samples: the field a trial sets (`train.learning_rate`,
+# `model.dropout`, ...) and both ends of the search's range of it (`search.dropout`).
+LearningRate = Annotated[float, Field(gt=0)]
+WeightDecay = Annotated[float, Field(ge=0)]
+WarmupSteps = Annotated[int, Field(ge=0)]
+DropoutRate = Annotated[float, Field(ge=0, lt=1)]
 
 
 def as_int_list(value: object) -> object:

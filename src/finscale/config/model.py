@@ -12,7 +12,15 @@ from pydantic import (
     model_validator,
 )
 
-from finscale.config.base import FieldError, StrictSection, as_int_list
+from finscale.config.base import (
+    DropoutRate,
+    FieldError,
+    LearningRate,
+    StrictSection,
+    WarmupSteps,
+    WeightDecay,
+    as_int_list,
+)
 from finscale.units import parse_memory_size
 
 DEFAULT_D_MODELS = (64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
@@ -35,9 +43,9 @@ class ModelConfig(StrictSection):
     budget_tolerance: float = Field(0.25, gt=0, lt=1, description="+-fraction of the budget")
     patch_len: int = Field(16, ge=1, description="days per patch")
     stride: int = Field(8, ge=1, description="days between patch starts")
-    dropout: float = Field(0.1, ge=0, lt=1)
-    attention_dropout: float = Field(0.0, ge=0, lt=1)
-    head_dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: DropoutRate = 0.1
+    attention_dropout: DropoutRate = 0.0
+    head_dropout: DropoutRate = 0.0
     position_padding: int = Field(10, ge=0, description="positional rows beyond the patches")
     bias: bool = True
     symbol_embedding: bool = Field(
@@ -101,12 +109,12 @@ class TrainConfig(StrictSection):
     micro-batches they are accumulated from).
     """
 
-    learning_rate: float = Field(3e-4, gt=0, description="peak AdamW learning rate")
+    learning_rate: LearningRate = Field(3e-4, description="peak AdamW learning rate")
     min_lr_ratio: float = Field(
         0.1, ge=0, le=1, description="cosine decay ends at this fraction of the peak"
     )
-    weight_decay: float = Field(0.01, ge=0, description="AdamW decay on matrices only")
-    warmup_steps: int = Field(50, ge=0, description="linear warmup, in optimizer steps")
+    weight_decay: WeightDecay = Field(0.01, description="AdamW decay on matrices only")
+    warmup_steps: WarmupSteps = Field(50, description="linear warmup, in optimizer steps")
     max_epochs: int = Field(100, ge=1)
     effective_batch: int = Field(128, ge=1, description="samples per optimizer step")
     micro_batch: int | None = Field(

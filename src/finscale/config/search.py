@@ -6,12 +6,19 @@ from typing import Literal
 
 from pydantic import (
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from finscale.config.base import FieldError, StrictSection, as_int_list
+from finscale.config.base import (
+    DropoutRate,
+    FieldError,
+    LearningRate,
+    StrictSection,
+    WarmupSteps,
+    WeightDecay,
+    as_int_list,
+)
 
 
 class SearchConfig(StrictSection):
@@ -20,10 +27,16 @@ class SearchConfig(StrictSection):
     the guards against wasted compute."""
 
     trials: int = Field(50, ge=1, description="finished trials (complete + pruned) to reach")
-    learning_rate: tuple[float, float] = Field((1e-5, 3e-3), description="log-uniform range")
-    weight_decay: tuple[float, float] = Field((1e-4, 0.1), description="log-uniform range")
-    warmup_steps: tuple[int, int] = Field((0, 200), description="integer range, optimizer steps")
-    dropout: tuple[float, float] = Field((0.1, 0.3), description="uniform range")
+    learning_rate: tuple[LearningRate, LearningRate] = Field(
+        (1e-5, 3e-3), description="log-uniform range"
+    )
+    weight_decay: tuple[WeightDecay, WeightDecay] = Field(
+        (1e-4, 0.1), description="log-uniform range"
+    )
+    warmup_steps: tuple[WarmupSteps, WarmupSteps] = Field(
+        (0, 200), description="integer range, optimizer steps"
+    )
+    dropout: tuple[DropoutRate, DropoutRate] = Field((0.1, 0.3), description="uniform range")
     sampler_seed: int = Field(0, ge=0, description="TPE seed; each worker offsets it")
     n_startup_trials: int = Field(20, ge=0, description="random trials before TPE models")
     architecture_space: Literal["ordered", "categorical"] = Field(
@@ -94,16 +107,17 @@ class SearchConfig(StrictSection):
     @classmethod
     def _log_range(cls, value: tuple[float, float]) -> tuple[float, float]:
         low, high = value
-        if not 0 < low <= high:
+        if not 0 < low <= high:  # a weight decay of 0 is a value, not a log-range end
             raise ValueError(f"need 0 < low <= high for a log range, got {list(value)}")
         return value
 
     @field_validator("warmup_steps", "dropout")
     @classmethod
-    def _range(cls, value: tuple[float, float], info: ValidationInfo) -> tuple[float, float]:
+    def _range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        # Each end's bounds are the sampled field's own (the types above).
         low, high = value
-        if not 0 <= low <= high or (info.field_name == "dropout" and high >= 1):
-            raise ValueError(f"need 0 <= low <= high, got {list(value)}")
+        if not low <= high:
+            raise ValueError(f"need low <= high, got {list(value)}")
         return value
 
     @field_validator("exclude_archs", mode="before")
