@@ -23,6 +23,8 @@ CASES = [
     (["data", "build", "--start", "2030-01-01"], "leaves no data of SP500", "--start"),
     (["data", "build", "--end", "1990-01-01"], "leaves no data of SP500", "--end"),
     (["data", "build", "--tier", "a75"], "data.tier", "--tier"),
+    (["data", "build", "--target", "FTSE"], "symbol FTSE not found", "--target"),
+    (["data", "build", "--tier", "a50", "--symbols", "DAX"], "symbol DAX not found", "--symbols"),
     (["data", "build", "--context", "1"], "data.context_days", "--context"),
     (["data", "build", "--source", "csv"], "needs path", "--source"),
     (["data", "build", "--symbols", "SP500"], "also listed in symbols", "--symbols"),

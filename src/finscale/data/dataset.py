@@ -375,7 +375,11 @@ def build_dataset(
         return _build_panel(config, store, download, must_exist, evaluation, started)
     roles = resolve_roles(config)
     raw = load_sources(
-        config.source, list(roles.values()), config.path, **_yahoo_args(config, download)
+        config.source,
+        list(roles.values()),
+        config.path,
+        config.target_symbols,
+        **_yahoo_args(config, download),
     )
     loaded = {
         role: validate_ohlcv(
@@ -472,7 +476,9 @@ def _build_panel(
     for roles in roles_by_target.values():
         for role, symbol in roles.items():
             kinds[symbol] = CLOSE_ONLY if role == "vix" else OHLCV
-    raw = load_sources(config.source, list(kinds), config.path, **_yahoo_args(config, download))
+    raw = load_sources(
+        config.source, list(kinds), config.path, targets, **_yahoo_args(config, download)
+    )
     loaded = {
         symbol: validate_ohlcv(raw[symbol].frame, raw[symbol].where, kind)
         for symbol, kind in kinds.items()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,13 +80,16 @@ def _load_arch_data(module_name: str) -> pd.DataFrame:
     return frame.apply(pd.to_numeric, errors="coerce")
 
 
-def load_bundled(symbols: Sequence[str]) -> dict[str, RawSeries]:
-    """Load bundled symbols (`SP500`, `NASDAQ`, `VIX`) from the `arch` package."""
+def load_bundled(symbols: Sequence[str], targets: Collection[str] = ()) -> dict[str, RawSeries]:
+    """Load bundled symbols (`SP500`, `NASDAQ`, `VIX`) from the `arch` package; a
+    symbol it lacks is blamed on `data.target` where it is one of `targets`, else on
+    `data.symbols`."""
     out: dict[str, RawSeries] = {}
     for symbol in _check_symbols(symbols):
         module_name = BUNDLED_MODULES.get(symbol)
         if module_name is None:
-            raise _absent(symbol, list(BUNDLED_MODULES), "data.source")
+            field = "data.target" if symbol in targets else "data.symbols"
+            raise _absent(symbol, list(BUNDLED_MODULES), field)
         frame = _load_arch_data(module_name)
         if symbol == "VIX":
             # arch ships VIX as one column named 'vix' on a weekday calendar, with
@@ -182,11 +185,16 @@ def load_yahoo(
 
 
 def load_sources(
-    source: str, symbols: Sequence[str], path: str | Path | None = None, **yahoo_kwargs
+    source: str,
+    symbols: Sequence[str],
+    path: str | Path | None = None,
+    targets: Collection[str] = (),
+    **yahoo_kwargs,
 ) -> dict[str, RawSeries]:
-    """Dispatch on the `data.source` name: `bundled`, `csv` (a folder) or `yahoo`."""
+    """Dispatch on the `data.source` name: `bundled`, `csv` (a folder) or `yahoo`;
+    `targets`: which of `symbols` are labelled (the others are context)."""
     if source == "bundled":
-        return load_bundled(symbols)
+        return load_bundled(symbols, targets)
     if source == "csv":
         if path is None:
             raise InputError("the csv source needs a folder of SYMBOL.csv files", "data.path")
