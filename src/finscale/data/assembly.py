@@ -70,7 +70,9 @@ def resolve_roles(config: DataConfig) -> dict[str, str]:
     return roles
 
 
-def _align(frames: dict[str, pd.DataFrame], roles: dict[str, str], ffill_days: int):
+def _align(
+    frames: dict[str, pd.DataFrame], roles: dict[str, str], ffill_days: int
+) -> dict[str, pd.DataFrame]:
     """Put every role's frame on the target's dates; context may be carried over its holidays.
 
     Forward filling uses the past only. A context value still missing after

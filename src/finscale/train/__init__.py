@@ -12,13 +12,20 @@ from finscale.train.device import (
 )
 from finscale.train.metrics import ECE_BINS, check_binary, classification_metrics, log_loss
 from finscale.train.step import OptimizerStep
-from finscale.train.trainer import DeviceBatches, TrainResult, predict_proba, train
+from finscale.train.trainer import (
+    DeviceBatches,
+    EpochRecord,
+    TrainResult,
+    predict_proba,
+    train,
+)
 
 __all__ = [
     "CPU_BF16_MIN_FLOPS_PER_SAMPLE",
     "ECE_BINS",
     "N_HEADS",
     "DeviceBatches",
+    "EpochRecord",
     "Hardware",
     "OptimizerStep",
     "Precision",
