@@ -10,6 +10,10 @@ from finscale.data.splits import (
     TRAIN,
     VAL,
     holdout_spans,
+    plan_splits,
+    plan_splits_on_calendar,
+    plan_walk_forward,
+    plan_walk_forward_on_calendar,
     project_spans,
     sample_dates,
     walk_forward_spans,
@@ -81,7 +85,7 @@ def test_holdout_boundaries_are_dates_shared_by_every_symbol(h, c, kind, chunks)
 def test_walk_forward_folds_are_dates_shared_by_every_symbol(h, window):
     c = 20
     series, labeled, calendar = _panel(c, h)
-    search, folds = walk_forward_spans(0, len(calendar), (0.7, 0.15, 0.15), 3, 0.5, window, 400)
+    search, folds = walk_forward_spans(len(calendar), (0.7, 0.15, 0.15), 3, 0.5, window, 400)
     plans = {k: project_spans(search, calendar, d, c, h, labeled[k]) for k, d in series.items()}
     _assert_no_date_leaks(plans, series, c, h)
     first_test = calendar[search[-1][1]]
@@ -98,3 +102,44 @@ def test_walk_forward_folds_are_dates_shared_by_every_symbol(h, window):
             k: project_spans(spans, calendar, d, c, h, labeled[k]) for k, d in series.items()
         }
         _assert_no_date_leaks(fold_plans, series, c, h)
+
+
+def one_series(dates, h):
+    """(dates, labelled rows) of a series whose last h rows have no label."""
+    return dates, np.arange(len(dates)) < len(dates) - h
+
+
+@pytest.mark.parametrize("window", ["expanding", "rolling"])
+def test_one_series_on_its_dates_is_the_plan_of_its_row_numbers(window):
+    dates, (c, h) = BUSINESS[:1200], (20, 3)
+    args = ((0.6, 0.2, 0.2), 4, 0.4, window, 250)
+    on_dates = plan_walk_forward_on_calendar({"A": one_series(dates, h)}, c, h, *args)["A"]
+    by_rows = plan_walk_forward(len(dates), c, h, *args)
+    for dated, numbered in zip(
+        [on_dates.search, *on_dates.folds], [by_rows.search, *by_rows.folds], strict=True
+    ):
+        np.testing.assert_array_equal(dated.assignment, numbered.assignment)
+    holdout = plan_splits_on_calendar(
+        {"A": one_series(dates, h)}, c, h, "chunked", (0.7, 0.15, 0.15), 3
+    )
+    np.testing.assert_array_equal(
+        holdout["A"].assignment, plan_splits(len(dates), c, h, "chunked", n_chunks=3).assignment
+    )
+
+
+def test_a_symbol_inside_the_calendar_takes_its_boundary_dates():
+    c, h = 5, 2
+    a_dates, b_dates = BUSINESS[:1000], BUSINESS[500:1000]
+    series = {"A": one_series(a_dates, h), "B": one_series(b_dates, h)}
+    plans = plan_walk_forward_on_calendar(
+        series, c, h, (0.7, 0.15, 0.15), 3, 0.5, "expanding", 1260
+    )
+    # B's dates lie inside A's: the calendar is A's, so A's plans are A's alone, and
+    # B takes A's test dates in every fold (the first from B's first sample on).
+    a_alone = plan_walk_forward(1000, c, h, folds=3, search_fraction=0.5)
+    np.testing.assert_array_equal(plans["A"].search.assignment, a_alone.search.assignment)
+    b_start = b_dates[c - 1]
+    for a_fold, b_fold in zip(plans["A"].folds, plans["B"].folds, strict=True):
+        a_test = a_dates[a_fold.rows(TEST)]
+        np.testing.assert_array_equal(a_test[a_test >= b_start], b_dates[b_fold.rows(TEST)])
+    assert plans["B"].search.rows(TRAIN).size == 0  # the search's training lies before B

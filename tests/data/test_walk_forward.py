@@ -150,28 +150,6 @@ def test_each_fold_normalises_by_its_own_training_rows():
 
 
 @pytest.mark.parametrize(
-    "evaluation,words,key",
-    [
-        (EvaluationConfig(scheme="walk_forward", folds=60), "fewer than folds x", "folds"),
-        (
-            EvaluationConfig(scheme="walk_forward", search_fraction=0.02),
-            "search's share",
-            "search_fraction",
-        ),
-        (
-            EvaluationConfig(scheme="walk_forward", window="rolling", rolling_days=40),
-            "training history is too short",
-            "rolling_days",
-        ),
-    ],
-)
-def test_too_little_history_for_the_scheme_is_one_clear_error(evaluation, words, key):
-    with pytest.raises(InputError, match=words) as info:
-        build_dataset(DataConfig(), evaluation=evaluation)
-    assert info.value.where == f"evaluation.{key}"
-
-
-@pytest.mark.parametrize(
     "key,value", [("pbo_blocks", 15), ("folds", 1), ("search_fraction", 1.2), ("window", "x")]
 )
 def test_bad_evaluation_values_name_their_key(key, value):

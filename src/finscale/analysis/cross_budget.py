@@ -17,6 +17,7 @@ from typing import Any
 
 from finscale.analysis.evaluate import run_key
 from finscale.analysis.records import CrossBudgetCell, Winner
+from finscale.hpo import Prepared
 
 CROSS_SEED = 0
 
@@ -39,7 +40,7 @@ def estimate_seconds(target: Winner, max_epochs: int) -> float:
 
 
 def cross_budget_cell(
-    prepared: Any,
+    prepared: Prepared,
     config: Any,
     source: Winner,
     target: Winner,

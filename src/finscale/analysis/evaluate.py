@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial
 from finscale.analysis.records import EvaluationRun, Winner
 from finscale.config import StudyConfig
 from finscale.errors import InputError
-from finscale.hpo import TRAINING_PARAMS, crown, train_configuration
+from finscale.hpo import TRAINING_PARAMS, Prepared, crown, train_configuration
 from finscale.hpo.attrs import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_ATTR, TRAINING_ATTR
 
 SPLITS = ("val", "test")
@@ -108,7 +108,7 @@ def evaluation_key(
 
 
 def evaluate_seed(
-    prepared: Any,
+    prepared: Prepared,
     config: StudyConfig,
     winner: Winner,
     seed: int,

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from finscale.hpo import Prepared, StudySpec
 from finscale.hpo.attrs import (
     ARCHITECTURE_ATTR,
     DUPLICATE_ATTR,
@@ -153,7 +154,9 @@ class ProgressRenderer:
 
     # ------------------------------------------------------------ HPO trials
 
-    def trial_callbacks(self, spec: Any, prepared: Any = None, prefix: str = "") -> dict[str, Any]:
+    def trial_callbacks(
+        self, spec: StudySpec, prepared: Prepared | None = None, prefix: str = ""
+    ) -> dict[str, Any]:
         """`run_study`'s callbacks: a line per trial with the study's elapsed time and
         ETA, the bar moved to the finished count; spawned workers print their own.
         Given the study's `prepared`, the ETA is the duration model's
@@ -232,5 +235,5 @@ class ProgressRenderer:
         else:
             self.progress.advance(self.task)
 
-    def hpo_callbacks(self, spec: Any, prepared: Any = None) -> dict[str, Any]:
+    def hpo_callbacks(self, spec: StudySpec, prepared: Prepared | None = None) -> dict[str, Any]:
         return self.trial_callbacks(spec, prepared, prefix=f"  {spec.study_name} ")

@@ -1,0 +1,21 @@
+"""The data layer: from price files to purged, normalised windows. Other floors import
+what this face re-exports.
+
+    sources -> validate -> features -> labels -> splits -> normalise -> windows
+"""
+
+from finscale.data.dataset import ProcessedDataset, build_dataset
+from finscale.data.features import Feature, tier_features, tier_roles
+from finscale.data.store import DataStore
+from finscale.data.windows import Normalizer, WindowDataset
+
+__all__ = [
+    "DataStore",
+    "Feature",
+    "Normalizer",
+    "ProcessedDataset",
+    "WindowDataset",
+    "build_dataset",
+    "tier_features",
+    "tier_roles",
+]

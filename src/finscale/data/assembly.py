@@ -10,14 +10,16 @@ stores the result.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
 from finscale.config import DataConfig, EvaluationConfig
 from finscale.data import features as feats
 from finscale.data.labels import label_thresholds, threshold_labels
-from finscale.data.splits import SplitPlan, plan_splits
-from finscale.data.walk_forward import check_walk_forward, split_counts, walk_forward_plan
+from finscale.data.plans import search_assignments
+from finscale.data.splits import SeriesRows
 from finscale.errors import InputError
 
 LABEL, SPLIT = "label", "split"
@@ -68,7 +70,9 @@ def resolve_roles(config: DataConfig) -> dict[str, str]:
     return roles
 
 
-def _align(frames: dict[str, pd.DataFrame], roles: dict[str, str], ffill_days: int):
+def _align(
+    frames: dict[str, pd.DataFrame], roles: dict[str, str], ffill_days: int
+) -> dict[str, pd.DataFrame]:
     """Put every role's frame on the target's dates; context may be carried over its holidays.
 
     Forward filling uses the past only. A context value still missing after
@@ -174,19 +178,12 @@ def in_date_range(
     return trimmed
 
 
-def _check_sizes(plan: SplitPlan, table: pd.DataFrame, roles: dict[str, str], config: DataConfig):
-    counts = split_counts(plan)
-    short = {k: v for k, v in counts.items() if v < config.min_samples_per_split}
-    if short:
-        detail = ", ".join(f"{k} {v}" for k, v in counts.items())
-        raise InputError(
-            f"too few rows for context + horizon + three splits: {len(table)} usable rows "
-            f"({table.index[0].date()} to {table.index[-1].date()}) give {detail} samples after "
-            f"the {config.context_days}-day context and horizon purges; each split needs at "
-            f"least {config.min_samples_per_split}. Use more history, a shorter "
-            "data.context_days or a smaller tier",
-            f"symbol {roles['target']}",
-        )
+def series_rows(tables: Mapping[str, pd.DataFrame]) -> dict[str, SeriesRows]:
+    """Each target's row dates and labelled rows: what the split planners read of its table."""
+    return {
+        name: (table.index.to_numpy(), ~np.isnan(table[LABEL].to_numpy(float)))
+        for name, table in tables.items()
+    }
 
 
 def split_table(
@@ -198,21 +195,6 @@ def split_table(
     """Features and labels on the configured dates, with each row's split code (under
     walk-forward, the search's plan: the test folds are OUTSIDE)."""
     table, _ = assemble_target(in_date_range(loaded, roles, config), roles, config)
-    labeled = ~np.isnan(table[LABEL].to_numpy())
-    if evaluation.scheme == "walk_forward":
-        walk = walk_forward_plan(len(table), labeled, config, evaluation)
-        check_walk_forward(walk, table, config, evaluation)
-        table[SPLIT] = walk.search.assignment
-        return table
-    plan = plan_splits(
-        len(table),
-        config.context_days,
-        config.horizon_days,
-        config.split,
-        config.split_fractions,
-        config.n_chunks,
-        labeled=labeled,
-    )
-    _check_sizes(plan, table, roles, config)
-    table[SPLIT] = plan.assignment
+    target = roles["target"]
+    table[SPLIT] = search_assignments(series_rows({target: table}), config, evaluation)[target]
     return table

@@ -30,15 +30,11 @@ from finscale.data.assembly import (
     assemble_target,
     in_date_range,
     resolve_roles,
+    series_rows,
     split_table,
 )
-from finscale.data.panel import (
-    SYMBOL,
-    check_panel_sizes,
-    fold_assignments,
-    panel_table,
-    symbol_blocks,
-)
+from finscale.data.panel import SYMBOL, panel_table, symbol_blocks
+from finscale.data.plans import walk_forward_plans
 from finscale.data.sources import load_sources
 from finscale.data.splits import (
     OUTSIDE,
@@ -51,7 +47,6 @@ from finscale.data.splits import (
 )
 from finscale.data.store import DataStore, frame_sha256, params_sha256
 from finscale.data.validate import CLOSE_ONLY, OHLCV, validate_ohlcv
-from finscale.data.walk_forward import walk_forward_plan
 from finscale.data.windows import Normalizer, WindowDataset
 from finscale.errors import InputError
 
@@ -183,23 +178,26 @@ class ProcessedDataset:
             assignment[train[: len(train) - keep]] = OUTSIDE
         return self.resplit(assignment)
 
+    def _walk_forward_plans(self) -> dict[str, WalkForwardPlan]:
+        if self.evaluation.scheme != "walk_forward":
+            raise ValueError("walk-forward folds need evaluation.scheme walk_forward")
+        tables = {symbol: self.table.iloc[a:b] for symbol, a, b in self.blocks()}
+        return walk_forward_plans(series_rows(tables), self.config, self.evaluation)
+
     def walk_forward(self) -> WalkForwardPlan:
         """The walk-forward plans of a one-target dataset's rows (`evaluation.scheme`
         walk_forward); a panel's folds come from `fold_assignments`."""
-        if self.evaluation.scheme != "walk_forward":
-            raise ValueError("walk_forward() needs evaluation.scheme walk_forward")
         if self.config.is_panel:
             raise ValueError("a panel's folds are planned on its calendar: use folds()")
-        return walk_forward_plan(len(self.table), self._labeled(), self.config, self.evaluation)
+        return next(iter(self._walk_forward_plans().values()))
 
     def fold_assignments(self) -> list[np.ndarray]:
-        """Each test fold's split code of every row (walk-forward)."""
-        if not self.config.is_panel:
-            return [plan.assignment for plan in self.walk_forward().folds]
-        tables = {symbol: self.table.iloc[a:b] for symbol, a, b in self.blocks()}
+        """Each test fold's split code of every row (walk-forward), every target's rows
+        from the one plan of the calendar."""
+        plans = list(self._walk_forward_plans().values())
         return [
-            np.concatenate([fold[symbol] for symbol in tables])
-            for fold in fold_assignments(tables, self.config, self.evaluation)
+            np.concatenate([plan.folds[k].assignment for plan in plans])
+            for k in range(self.evaluation.folds)
         ]
 
     def folds(self) -> list[ProcessedDataset]:
@@ -235,9 +233,6 @@ class ProcessedDataset:
         for _, a, b in self.blocks():  # each target's own next day
             out[a : b - 1] = np.expm1(log_returns[a + 1 : b])
         return out
-
-    def _labeled(self) -> np.ndarray:
-        return ~np.isnan(self.table[LABEL].to_numpy())
 
     def model_ready(self) -> pd.DataFrame:
         """`date`, normalised features, `label` (0/1) and `split` (train/val/test) per sample.
@@ -504,12 +499,7 @@ def _build_panel(
             frames = in_date_range(frames, target_roles, config)
             target_config = config.model_copy(update={"target": target, "targets": ()})
             tables[target], _ = assemble_target(frames, target_roles, target_config)
-        return panel_table(
-            tables,
-            config,
-            evaluation,
-            lambda pooled: check_panel_sizes(tables, pooled, config, evaluation),
-        )
+        return panel_table(tables, config, evaluation)
 
     raws = {symbol: (frame, raw[symbol].source) for symbol, frame in loaded.items()}
     return _stored_or_built(

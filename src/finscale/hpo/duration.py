@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from finscale.hpo.attrs import SPLITS_ATTR
+from finscale.hpo.spec import Prepared
 from finscale.model.grid import PlannedArchitecture
 from finscale.model.patchtst import estimate_flops, estimate_traffic_bytes
 
@@ -141,7 +141,7 @@ def study_duration(
     return StudyDuration(seconds, expected, worst)
 
 
-def costs_of(prepared: Any, effective_batch: int) -> dict[int, EpochCost]:
+def costs_of(prepared: Prepared, effective_batch: int) -> dict[int, EpochCost]:
     """The epoch cost of every architecture a study may sample, by grid index;
     `prepared` is the study's `Prepared`."""
     splits = prepared.info[SPLITS_ATTR]

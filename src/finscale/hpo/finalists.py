@@ -17,15 +17,20 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import optuna
 from optuna.trial import FrozenTrial
 
 from finscale.config import StudyConfig
 from finscale.hpo.attrs import ARCHITECTURE_ATTR, CONFIG_ATTR, FINALIST_ATTR_PREFIX
-from finscale.hpo.control import StopRequested
+from finscale.hpo.control import StopRequested, StopSignal
 from finscale.hpo.objective import train_configuration
 from finscale.hpo.ranking import TrialLike, best_trial, finite, ranked_trials
+from finscale.hpo.spec import Prepared
+
+if TYPE_CHECKING:
+    from finscale.train.trainer import EpochRecord
 
 # The seeds of a trial's re-runs: the training seed plus 1, 2, ... (never the trial's own).
 FINALIST_SEED_OFFSET = 1
@@ -137,12 +142,18 @@ def finalist_epochs(study_attrs: Mapping[str, Any]) -> int:
     return sum(r.epochs for runs in finalist_runs(study_attrs).values() for r in runs)
 
 
-def train_finalist(prepared: Any, config: StudyConfig, trial: FrozenTrial, seed: int, stop=None):
+def train_finalist(
+    prepared: Prepared,
+    config: StudyConfig,
+    trial: FrozenTrial,
+    seed: int,
+    stop: StopSignal | None = None,
+) -> tuple[float, int]:
     """Train a finalist's configuration (architecture, training values) with `seed`, as
     its trial trained; returns (validation log loss, epochs). `prepared` is the study's
     `Prepared`; a requested `stop` ends it after the current epoch (`StopRequested`)."""
 
-    def on_epoch(record) -> None:
+    def on_epoch(record: EpochRecord) -> None:
         if stop is not None and stop.requested():
             raise StopRequested(stop.reason)
 
@@ -152,7 +163,7 @@ def train_finalist(prepared: Any, config: StudyConfig, trial: FrozenTrial, seed:
 
 
 def run_finalists(
-    study,
+    study: optuna.Study,
     train_one: Callable[[FrozenTrial, int], tuple[float, int]],
     on_run: Callable[[FinalistRun, int, int], None] | None = None,
 ) -> tuple[list[FinalistRun], str | None]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from finscale.config import SearchConfig
 from finscale.hpo.space import DIMENSIONS, ArchitectureSpace
+from finscale.model.grid import Architecture
 
 # The user attr that marks an enqueued extreme, e.g. "max n_layers".
 
@@ -29,7 +30,7 @@ def forced_extremes(space: ArchitectureSpace, search: SearchConfig) -> list[dict
         for label, value in (("min", space.values[name][0]), ("max", space.values[name][-1])):
             on_edge = [a for a in space.allowed if getattr(a.config, name) == value]
 
-            def off_middle(arch, name=name):
+            def off_middle(arch: Architecture, name: str = name) -> float:
                 ranks = space.ranks(arch)
                 return sum(
                     (ranks[f"{other}_rank"] - middle_rank[other]) ** 2

@@ -39,13 +39,14 @@ from finscale.hpo.space import (
     ArchitectureSpace,
     within_tolerance,
 )
+from finscale.hpo.spec import Prepared
 from finscale.hpo.storage import STORAGE_ERRORS
 from finscale.model.grid import Architecture, PlannedArchitecture
 from finscale.model.patchtst import PatchTSTConfig
 from finscale.train.device import Hardware, resolve_hardware
 
 if TYPE_CHECKING:
-    from finscale.train.trainer import TrainResult
+    from finscale.train.trainer import EpochRecord, TrainResult
 
 
 @dataclass
@@ -113,12 +114,12 @@ def training_configs(
 
 
 def train_configuration(
-    prepared: Any,
+    prepared: Prepared,
     config: StudyConfig,
     arch_index: int,
     params: dict[str, Any],
     seed: int | None = None,
-    on_epoch: Callable[[Any], None] | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
 ) -> TrainResult:
     """Train one grid architecture of a study (`prepared`, its `Prepared`) with training
     values `params` and `seed` (None: the config's), as a trial trains it: the one
@@ -174,7 +175,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
     resources: list[dict[str, Any]] = []
     pruning = config.search.pruner != "none"
 
-    def on_epoch(record) -> None:
+    def on_epoch(record: EpochRecord) -> None:
         curve.append(asdict(record))
         sample = monitor.sample(record.epoch)
         sample["paused_seconds"] = wait_until_cool(ctx.max_temp_c, ctx.stop)

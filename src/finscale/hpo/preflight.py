@@ -27,6 +27,7 @@ from finscale.hpo.duration import (
 from finscale.hpo.objective import architecture_attr
 from finscale.hpo.spec import Prepared, StudySpec
 from finscale.hpo.storage import open_storage, redact
+from finscale.model.grid import PlannedArchitecture
 from finscale.units import architecture_label, format_bytes, format_duration
 
 # A trial record with its learning curve and resource samples, with room to spare.
@@ -172,7 +173,7 @@ def _duration_estimate(spec: StudySpec, prepared: Prepared) -> dict[str, Any]:
     duration = study_duration(model, costs.values(), trials, epochs, spec.workers)
     by_params = sorted(allowed, key=lambda p: p.architecture.param_count)
 
-    def row(planned, measured: float | None = None) -> dict[str, Any]:
+    def row(planned: PlannedArchitecture, measured: float | None = None) -> dict[str, Any]:
         arch = planned.architecture
         return {
             "index": arch.index,

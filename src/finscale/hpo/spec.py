@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 
 from finscale.config import StudyConfig, load_study_config
+from finscale.data import ProcessedDataset, WindowDataset
 from finscale.errors import InputError
 from finscale.hpo.attrs import (
     BUDGET_ATTR,
@@ -139,7 +140,7 @@ def open_study_storage(spec: StudySpec) -> optuna.storages.BaseStorage:
 class Prepared:
     """What a worker builds before its first trial: data, grid, memory plan, space."""
 
-    dataset: Any  # ProcessedDataset
+    dataset: ProcessedDataset
     grid: ArchitectureGrid
     planned: dict[int, PlannedArchitecture]
     space: ArchitectureSpace
@@ -150,12 +151,12 @@ class Prepared:
     def memory_limit_bytes(self) -> int:
         return self.hardware.memory_limit_bytes
 
-    def windows(self) -> Any:
+    def windows(self) -> WindowDataset:
         """The study's windows as its models read them: with each row's symbol index as a
         last column when its architectures embed a panel's symbols."""
         return self.dataset.windows(symbol_column=self.grid.template.n_symbols > 0)
 
-    def on(self, dataset: Any) -> Prepared:
+    def on(self, dataset: ProcessedDataset) -> Prepared:
         """The same study on other rows of its data (a walk-forward fold's dataset):
         grid, memory plan and hardware depend on the shapes only, so they are kept."""
         return replace(self, dataset=dataset)
@@ -232,7 +233,7 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     )
 
 
-def _validation_dates(dataset: Any) -> dict[str, list]:
+def _validation_dates(dataset: ProcessedDataset) -> dict[str, list]:
     """The study's validation dates, labels and the target's next-day returns on them:
     what the trials' stored validation predictions are aligned to, and all the
     probability of backtest overfitting and the trials' Sharpe ratios need."""
