@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from finscale.config import TrainConfig
 from finscale.errors import InputError
 from finscale.model import PatchTST, PatchTSTConfig, estimate_flops
 from finscale.model.memory import estimate_training_memory, plan_batch
@@ -269,16 +268,6 @@ def test_a_model_for_another_data_shape_is_refused(sp500_windows):
         train(PatchTSTConfig(n_features=50), sp500_windows, fast())
     with pytest.raises(InputError, match="binary"):
         train(PatchTSTConfig(num_classes=3), sp500_windows, fast())
-
-
-def test_train_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="256 is larger than effective_batch 128"):
-        TrainConfig(micro_batch=256, effective_batch=128)
-    with pytest.raises(ValueError, match="positive or 'balanced'"):
-        TrainConfig(pos_weight=-1.0)
-    with pytest.raises(ValueError, match="extra"):
-        TrainConfig(learning_rat=1e-3)
-    assert TrainConfig(memory_limit_bytes="1GB").memory_limit_bytes == 10**9
 
 
 @pytest.mark.slow
