@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import pydantic
 import typer
 
+from finscale.config import PRESETS
 from finscale.errors import InputError
 
 # ---------------------------------------------------------------- field -> flag maps
@@ -218,7 +219,7 @@ StorageOpt = Annotated[
     ),
 ]
 ConfigOpt = Annotated[Path | None, typer.Option(help="Study config YAML file.")]
-PresetOpt = Annotated[str | None, typer.Option(help="Shipped config: quick or paper.")]
+PresetOpt = Annotated[str | None, typer.Option(help=f"Shipped config: {', '.join(PRESETS)}.")]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a config field: --set train.max_epochs=20."),
