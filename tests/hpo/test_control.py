@@ -90,7 +90,7 @@ if sys.argv[2] != "same":
     share.cores = {10_000}  # a worker pinned to other cores (another Slurm task)
 with share:
     print("holding", flush=True)
-    time.sleep(300)
+    time.sleep(300)  # a real process holding its share until the test kills it
 """
 
 
