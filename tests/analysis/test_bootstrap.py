@@ -186,8 +186,11 @@ def test_summary_of_one_seed_has_a_point_seed_interval(market, indices):
         assert s["boot_low"] <= s["boot_high"]
     # Test-date noise on 400 dates is far from zero width for log loss.
     assert summary["log_loss"]["boot_high"] - summary["log_loss"]["boot_low"] > 0.01
-    assert summary["log_loss"]["boot_low"] < summary["log_loss"]["mean"]
-    assert summary["log_loss"]["mean"] < summary["log_loss"]["boot_high"]
+    # The interval is the 2.5th and 97.5th percentiles of the metric scored on each resample.
+    resampled = [_reference(y[rows], p[rows], 0.5)["log_loss"] for rows in indices]
+    assert (summary["log_loss"]["boot_low"], summary["log_loss"]["boot_high"]) == pytest.approx(
+        tuple(np.percentile(resampled, [2.5, 97.5]))
+    )
     json.dumps(summary)
 
 
@@ -202,8 +205,13 @@ def test_summary_over_seeds_uses_a_student_t_interval(market, indices):
     assert s["seed_std"] == pytest.approx(np.std(per_seed, ddof=1))
     low, high = stats.t.interval(0.9, 4, loc=np.mean(per_seed), scale=stats.sem(per_seed))
     assert (s["seed_low"], s["seed_high"]) == pytest.approx((low, high))
-    # The test-date interval is of the seed-mean metric: it brackets the mean.
-    assert s["boot_low"] < s["mean"] < s["boot_high"]
+    # The test-date interval is of the seed-mean metric, scored on each resample.
+    resampled = [
+        np.mean([_reference(y[rows], p[rows], 0.5)["log_loss"] for p in preds]) for rows in indices
+    ]
+    assert (s["boot_low"], s["boot_high"]) == pytest.approx(
+        tuple(np.percentile(resampled, [5.0, 95.0]))
+    )
 
 
 def test_seed_intervals_stay_within_what_a_metric_can_be(market, indices):
@@ -215,7 +223,10 @@ def test_seed_intervals_stay_within_what_a_metric_can_be(market, indices):
     auc = summary["roc_auc"]
     assert auc["per_seed"][0] > 0.6 > 0.4 > auc["per_seed"][1]
     assert (auc["seed_low"], auc["seed_high"]) == (0.0, 1.0)
-    assert summary["log_loss"]["seed_low"] >= 0.0
+    # Log loss is cut at 0, where the t-interval reaches below it.
+    per_seed = summary["log_loss"]["per_seed"]
+    t_low, _ = stats.t.interval(0.95, 1, loc=np.mean(per_seed), scale=stats.sem(per_seed))
+    assert t_low < 0.0 == summary["log_loss"]["seed_low"]
 
 
 def test_summary_ignores_resamples_with_one_class():
@@ -274,8 +285,12 @@ def test_a_clearly_better_model_improves(market, indices):
     weak = _sigmoid(0.3 * signal[None, :] + rng.normal(0, 0.3, (3, N_DATES)))
     strong = _sigmoid(1.5 * signal[None, :] + rng.normal(0, 0.3, (3, N_DATES)))
     result = paired_difference(y, weak, strong, indices, metric="log_loss")
-    assert result["difference"] < 0.0
-    assert result["low"] <= result["difference"] <= result["high"] < 0.0
+
+    def seed_mean(preds):
+        return np.mean([_reference(y, p, 0.5)["log_loss"] for p in preds])
+
+    assert result["difference"] == pytest.approx(seed_mean(strong) - seed_mean(weak))
+    assert result["difference"] < 0.0 and result["low"] < result["high"] < 0.0
     assert result["verdict"] == IMPROVES and result["lower_is_better"] is True
     backwards = paired_difference(y, strong, weak, indices, metric="log_loss")
     assert backwards["verdict"] == WORSENS and backwards["low"] > 0.0

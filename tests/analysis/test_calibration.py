@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import sklearn.metrics
 from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 
@@ -113,7 +114,10 @@ def test_calibrate_reports_every_method_and_deltas_against_the_uncalibrated_test
     p_val, p_test = expit(3 * z_val), expit(3 * z_test)
     result = calibrate(p_val, y_val, p_test, y_test)
     assert set(result) == {"uncalibrated", "best", *METHODS}
-    assert result["uncalibrated"]["test"] == calibration_scores(y_test, p_test)
+    uncalibrated = result["uncalibrated"]["test"]
+    assert uncalibrated == calibration_scores(y_test, p_test)
+    assert uncalibrated["log_loss"] == pytest.approx(sklearn.metrics.log_loss(y_test, p_test))
+    assert uncalibrated["brier"] == pytest.approx(sklearn.metrics.brier_score_loss(y_test, p_test))
     for method in METHODS:
         entry = result[method]
         assert set(entry) == {"params", "val", "val_cv", "test", "test_delta"}

@@ -55,7 +55,7 @@ def test_noisy_runs_are_recovered_within_their_intervals(truth, n_levels, d_leve
     for name in NAMES:
         estimate = boot[name]
         assert estimate["low"] <= truth[name] <= estimate["high"], (name, estimate)
-        assert estimate["low"] < estimate["value"] < estimate["high"]
+        assert estimate["value"] == pytest.approx(truth[name], rel=0.25), name
     assert boot["samples"].shape == (boot["n_converged"], 5)
 
 

@@ -1,6 +1,8 @@
 """The computation of a study's results from its loaded runs."""
 
 import numpy as np
+import pytest
+from sklearn.metrics import log_loss as sklearn_log_loss
 
 from finscale.analysis.results import calibration_summary
 
@@ -22,7 +24,10 @@ def test_calibration_is_chosen_on_validation_or_skipped_with_its_reason():
     # Every positive of validation in its first fifth: fitted on the other four fifths,
     # a calibrator sees no positive. The report says so instead of failing.
     clustered = [1] * 10 + [0] * 130
-    summary = calibration_summary([_seed_splits(clustered, y_test, s) for s in range(2)])
+    splits = [_seed_splits(clustered, y_test, s) for s in range(2)]
+    summary = calibration_summary(splits)
     assert summary["best"] is None and "both classes" in summary["skipped"]
-    assert summary["methods"]["uncalibrated"]["test"]["log_loss"] > 0
+    # The uncalibrated scores kept are the seeds' mean test log loss, as scikit-learn has it.
+    expected = np.mean([sklearn_log_loss(y, p) for _, (y, p) in splits])
+    assert summary["methods"]["uncalibrated"]["test"]["log_loss"] == pytest.approx(expected)
     assert sum(summary["reliability"]["uncalibrated"]["count"]) == 2 * len(y_test)

@@ -1,16 +1,35 @@
 """Study configs: presets, YAML files, dotted overrides, errors that name the key."""
 
 import pytest
+import yaml
 
-from finscale.config import PRESETS, StudyConfig, load_study_config
+from finscale.config import PRESETS, StudyConfig, load_study_config, preset_path
 from finscale.errors import InputError
+from finscale.units import parse_budget
+
+
+def as_written(dotted: str, value: object) -> object:
+    """A loaded field's value as a YAML file writes it: lists for tuples, budgets
+    as parameter counts."""
+    if dotted == "scale.budgets":
+        return sorted(parse_budget(v) for v in value)
+    return value
 
 
 @pytest.mark.parametrize("name", PRESETS)
-def test_presets_load_and_validate(name):
-    config = load_study_config(name)
-    assert isinstance(config, StudyConfig)
-    assert config.search.dropout[0] >= 0.1
+def test_every_key_of_a_preset_reaches_the_config(name):
+    written = yaml.safe_load(preset_path(name).read_text())
+    config = load_study_config(name).model_dump()
+    defaults = StudyConfig().model_dump()
+    differs = []
+    for section, fields in written.items():
+        for key, value in fields.items():
+            loaded = config[section][key]
+            loaded = list(loaded) if isinstance(loaded, tuple) else loaded
+            assert loaded == as_written(f"{section}.{key}", value), f"{name}: {section}.{key}"
+            differs += [key] if loaded != defaults[section][key] else []
+    assert differs, f"preset {name} sets nothing the defaults do not"
+    assert written["search"]["dropout"][0] >= 0.1  # no preset searches an unregularised model
 
 
 def test_quick_preset_is_smaller_than_paper():

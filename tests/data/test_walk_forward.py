@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from finscale.config import DataConfig, EvaluationConfig, config_from_mapping
+from finscale.config import DataConfig, EvaluationConfig
 from finscale.data.dataset import Normalizer, build_dataset
 from finscale.data.splits import OUTSIDE, PURGED, TEST, TRAIN, VAL, plan_walk_forward
 from finscale.errors import InputError
@@ -147,22 +147,3 @@ def test_each_fold_normalises_by_its_own_training_rows():
     np.testing.assert_allclose(
         walk.normalizer().mean, Normalizer.fit(raw, search_train, walk.continuous).mean
     )
-
-
-@pytest.mark.parametrize(
-    "key,value", [("pbo_blocks", 15), ("folds", 1), ("search_fraction", 1.2), ("window", "x")]
-)
-def test_bad_evaluation_values_name_their_key(key, value):
-    with pytest.raises(InputError, match=f"evaluation.{key}"):
-        config_from_mapping({"evaluation": {key: value}})
-
-
-@pytest.mark.parametrize(
-    "value,words", [([0.5], "must include 1.0"), ([0.0, 1.0], "in \\(0, 1\\]"), ([1.5], "in")]
-)
-def test_bad_data_fractions_name_their_key(value, words):
-    with pytest.raises(InputError, match=r"scale\.data_fractions") as info:
-        config_from_mapping({"scale": {"data_fractions": value}})
-    assert info.match(words)
-    fractions = config_from_mapping({"scale": {"data_fractions": "1.0,0.25,0.5"}})
-    assert fractions.scale.data_fractions == (0.25, 0.5, 1.0)

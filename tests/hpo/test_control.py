@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 
 from finscale.hpo.control import (
@@ -25,8 +26,13 @@ def test_stop_file_and_deadline_are_seen_with_their_reason(tmp_path):
     assert "stop requested" in stop.requested()
     clear_stop(tmp_path)
     assert StopSignal(tmp_path).requested() is None
-    late = StopSignal(tmp_path, deadline=time.time() - 1)
-    assert "time limit was reached" in late.requested()
+    now = [999.9]
+    timed = StopSignal(tmp_path, deadline=1000.0, clock=lambda: now[0])
+    assert timed.requested() is None  # a tenth of a second early
+    now[0] = 1000.0
+    assert "time limit was reached" in timed.requested()
+    now[0] = 0.0
+    assert "time limit was reached" in timed.requested()  # once seen, the reason stays
 
 
 def test_sigterm_sets_the_reason_and_handlers_are_restored(tmp_path):
@@ -59,10 +65,20 @@ def test_a_stop_request_ends_the_pause_and_no_limit_or_sensor_never_pauses(tmp_p
     assert wait_until_cool(85.0, StopSignal(tmp_path), read=lambda: None) == 0
 
 
-def test_resource_samples_hold_memory_and_cpu():
-    sample = ResourceMonitor("cpu").sample(epoch=1)
-    assert sample["epoch"] == 1 and sample["rss_bytes"] > 10**6
-    assert sample["cpu_percent"] >= 0 and "temperature_c" in sample
+def test_resource_samples_hold_memory_cpu_and_seconds_since_the_start():
+    now = [50.0]
+    monitor = ResourceMonitor("cpu", clock=lambda: now[0])
+    started_wall, started_cpu = time.monotonic(), time.process_time()
+    while time.process_time() - started_cpu < 0.3:  # busy: the CPU share is measurable
+        pass
+    wall, cpu = time.monotonic() - started_wall, time.process_time() - started_cpu
+    now[0] = 62.5
+    sample = monitor.sample(epoch=1)
+    assert sample["epoch"] == 1 and sample["seconds"] == 12.5
+    # Resident memory as the OS reports it, CPU use as this process measured it itself.
+    assert sample["rss_bytes"] == pytest.approx(psutil.Process().memory_info().rss, rel=0.1)
+    assert sample["cpu_percent"] == pytest.approx(100 * cpu / wall, rel=0.5)
+    assert "temperature_c" in sample
 
 
 HOLD_A_SHARE = """
@@ -74,7 +90,7 @@ if sys.argv[2] != "same":
     share.cores = {10_000}  # a worker pinned to other cores (another Slurm task)
 with share:
     print("holding", flush=True)
-    time.sleep(300)
+    time.sleep(300)  # a real process holding its share until the test kills it
 """
 
 

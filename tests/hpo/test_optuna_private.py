@@ -156,6 +156,8 @@ def test_stale_trial_ids_are_the_running_trials_whose_heartbeat_stopped(beating)
         private.record_heartbeat(study, silent)
         private.record_heartbeat(study, alive)
         assert private.stale_trial_ids(study) == []
+    # Real time: staleness is judged by the database's clock against the heartbeats it
+    # stored, which no clock of ours can stand in for.
     time.sleep(3.5)
     with checking(private.record_heartbeat):
         private.record_heartbeat(study, alive)
@@ -170,7 +172,7 @@ def test_the_heartbeat_thread_keeps_a_trial_fresh(beating):
     private.record_heartbeat(study, silent)
     with checking(private.Heartbeat):
         with private.Heartbeat(study, alive) as beat:
-            time.sleep(3.5)
+            time.sleep(3.5)  # real time: a thread beating into the database's clock
         assert beat.missed == 0
         assert private.stale_trial_ids(study) == [private.trial_id(silent)]
 
@@ -179,8 +181,8 @@ def test_release_connections_drops_the_pool_of_a_database(tmp_path, storage):
     with checking(private.release_connections):
         private.release_connections(storage)  # a journal: nothing to release
         database = open_storage(f"sqlite:///{tmp_path / 'pooled.db'}")
-        new_study(database)
+        study_id = private.study_id(new_study(database))
         pool = database.engine.pool
         private.release_connections(database)
         assert database.engine.pool is not pool
-        assert database.get_study_id_from_name("s") >= 0  # reconnects on the next query
+        assert database.get_study_id_from_name("s") == study_id  # reconnects on the next query

@@ -4,7 +4,9 @@ another grid, moving a study between storages."""
 import json
 
 import optuna
+import psutil
 import pytest
+import torch
 
 from finscale.errors import InputError
 from finscale.hpo.attrs import FORCED_ATTR
@@ -12,6 +14,7 @@ from finscale.hpo.records import read_trial_records, state_counts
 from finscale.hpo.spec import prepare
 from finscale.hpo.storage import open_storage
 from finscale.hpo.study import create_or_load, import_trials, run_study
+from finscale.model import PatchTST
 from tests.hpo.conftest import finished, load
 
 
@@ -47,11 +50,19 @@ def test_study_reaches_the_count_and_resumes_to_a_larger_one(make_spec):
     values = [r["value"] if r["value"] is not None else r["last_value"] for r in everything]
     assert values == sorted(values) and len(everything) == 11
     record = records[0]
-    assert record["architecture"]["param_count"] > 0
+    prepared = prepare(spec)
+    # The record's count is the built model's, its sample counts the dataset's own.
+    arch = prepared.grid.architectures[record["architecture"]["index"]]
+    with torch.device("meta"):
+        built = sum(p.numel() for p in PatchTST(arch.config).parameters())
+    assert record["architecture"]["param_count"] == built
     assert record["batch"]["micro_batch"] * record["batch"]["accumulation_steps"] >= 256
     assert len(record["learning_curve"]) == record["epochs_run"] > 0
-    assert record["split_statistics"]["train"]["samples"] > 0
-    assert record["resources"][0]["rss_bytes"] > 0
+    windows = prepared.windows()
+    for split in ("train", "val"):
+        assert record["split_statistics"][split]["samples"] == len(windows.rows(split))
+    rss = psutil.Process().memory_info().rss  # the trials ran in this process
+    assert record["resources"][0]["rss_bytes"] == pytest.approx(rss, rel=0.5)
     assert set(record["confusion_matrix"][0]) <= set(range(10**6))
 
 

@@ -220,9 +220,7 @@ def test_real_study_importances_cover_only_params_that_varied(real_study):
     }
 
     # The forced extremes vary the architecture ranks, so there is something to rank.
-    assert importances is not None
     assert set(importances) == varied
-    assert all(v >= 0 for v in importances.values())
     assert sum(importances.values()) == pytest.approx(1.0)
     for name, value in importances.items():
         assert real_study["summary"]["sensitivity"][name]["importance"] == value

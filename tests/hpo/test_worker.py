@@ -20,6 +20,8 @@ def test_deadline_stops_mid_trial_and_resume_reruns_that_configuration_first(mak
     slow = {"train.max_epochs": 200, "train.patience": 200, "search.trials": 3}
     spec = make_spec(**slow)
     prepared = prepare(spec)
+    # Real time: a real study under a deadline 3 s away, the --timeout-hours path end to
+    # end; the deadline's arithmetic is tested with a fake clock in test_control.py.
     stopped = run_study(
         type(spec)(**{**spec.__dict__, "deadline": time.time() + 3.0}), prepared=prepared
     )

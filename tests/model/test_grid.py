@@ -115,10 +115,13 @@ def test_empty_grid_names_nearest_budgets_that_have_architectures():
     suggested = message.split("nearest budgets with architectures: ")[1].split(" (")[0]
     names = suggested.split(" and ")
     assert names == ["850K"]  # the largest of this small space has 847,489
-    assert len(build_grid(names[0], model)) > 0
+    assert {a.param_count for a in build_grid(names[0], model)} == {847_489}
 
     with pytest.raises(InputError) as info:
         build_grid("170K", model)  # between 127,169 and 227,137
     names = str(info.value).split("architectures: ")[1].split(" (")[0].split(" and ")
     assert names == ["130K", "230K"]
-    assert all(len(build_grid(name, model)) > 0 for name in names)
+    assert [{a.param_count for a in build_grid(name, model)} for name in names] == [
+        {127_169},
+        {227_137},
+    ]

@@ -39,10 +39,13 @@ def test_a_built_model_is_its_parts_and_one_block_per_layer(d_model, n_layers, n
     assert built_count(config) == built_count_by_parts(config) == count_parameters(config)
 
 
+README_GRID_SIZES = {"2M": 40, "20M": 45, "200M": 70, "2B": 40}
+
+
 @pytest.mark.parametrize("budget", DEFAULT_BUDGETS)
 def test_count_is_exact_for_every_architecture_of_the_default_grids(budget):
     grid = build_grid(budget)
-    assert len(grid) > 0
+    assert len(grid) == README_GRID_SIZES[budget]  # the README's "Grid" bullet
     for arch in grid.architectures:
         parts = parameter_breakdown(arch.config)
         outside, block = built_parts(arch.config.replace(n_layers=1))

@@ -32,9 +32,14 @@ def test_a_panel_study_gives_pooled_and_per_symbol_figures(panel_run):
     for s in symbols.values():
         assert [b["budget"] for b in s["budgets"]] == [4_000, 16_000]
         for entry in s["budgets"]:
-            loss = entry["log_loss"]
-            assert loss["boot_low"] <= loss["mean"] <= loss["boot_high"]
+            assert entry["log_loss"]["boot_low"] < entry["log_loss"]["boot_high"]
         assert set(s["baselines"]) == set(h["baselines"])
+    # Log loss is a mean over test rows: the symbols' means, weighted by their test
+    # rows, are the pooled mean (a row counted under the wrong symbol breaks this).
+    for k, row in enumerate(h["budgets"]):
+        by_symbol = [(s["n_test"], s["budgets"][k]["log_loss"]["mean"]) for s in symbols.values()]
+        pooled = sum(n * mean for n, mean in by_symbol) / sum(n for n, _ in by_symbol)
+        assert row["metrics"]["log_loss"]["mean"] == pytest.approx(pooled, rel=1e-9)
     table = pd.read_csv(panel_run / "experiment_results.csv")
     for row in h["budgets"]:
         assert 0 <= row["pbo"]["value"] <= 1

@@ -117,18 +117,22 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
         # 1,155 training samples against thousands of parameters.
         assert row["data_limited"] and row["samples_per_param"] < 1
         assert set(row["vs_baselines"]) == {"base_rate", "logistic", "volatility"}
+        # The mean over seeds is the stored runs' own test log loss; the interval is wide.
         m = row["metrics"]["log_loss"]
-        assert m["boot_low"] <= m["mean"] <= m["boot_high"]
+        runs = frame[frame["budget"] == row["budget"]]["test_log_loss"]
+        assert m["mean"] == pytest.approx(runs.mean(), rel=1e-9)
+        assert m["boot_low"] < m["boot_high"]
     assert len(results["warnings"]) == 3
     # The diagonal of the cross-budget matrix is each winner's own seed-0 run.
     cross = h1["cross_budget"]
     for j, row in enumerate(h1["budgets"]):
         seed0 = json.loads(evaluation_path(run_copy, row["study"], 0).read_text())
         assert cross["val_log_loss"][j][j] == pytest.approx(seed0["val_metrics"]["log_loss"])
-    # Three distinct parameter counts: the law is fitted, with intervals around it.
+    # Three distinct parameter counts: the law is fitted, with intervals from resampled
+    # runs (whether they cover a known law is tests/analysis/test_scaling.py's question).
     fit = h1["fit"]
     for name in ("E", "A", "alpha"):
-        assert fit[name]["low"] <= fit[name]["value"] <= fit[name]["high"], name
+        assert fit[name]["low"] < fit[name]["high"], name
     assert fit["n_converged"] > 0.9 * fit["n_resamples"]
     assert sorted(set(fit["points"]["n_params"])) == [r["param_count"] for r in h1["budgets"]]
     # The runs' test log loss the law is fitted to is the records' own.

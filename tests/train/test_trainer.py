@@ -1,11 +1,11 @@
 import json
 import math
+import time
 
-import numpy as np
+import psutil
 import pytest
 import torch
 
-from finscale.config import TrainConfig
 from finscale.errors import InputError
 from finscale.model import PatchTST, PatchTSTConfig, estimate_flops
 from finscale.model.memory import estimate_training_memory, plan_batch
@@ -208,17 +208,23 @@ def test_epoch_hook_sees_every_epoch_and_can_stop_the_run(sp500_windows, tiny):
     with pytest.raises(Pruned):
         train(tiny, sp500_windows, fast(max_epochs=5), on_epoch=hook)
     assert [r.epoch for r in seen] == [1, 2]
-    assert all(r.learning_rate > 0 and r.seconds > 0 and r.rss_bytes > 0 for r in seen)
+    # Past its 5 warmup steps the cosine decays from the peak towards 10% of it.
+    peak = fast().learning_rate
+    assert peak > seen[0].learning_rate > seen[1].learning_rate > 0.1 * peak
+    rss = psutil.Process().memory_info().rss
+    assert all(r.rss_bytes == pytest.approx(rss, rel=0.25) and r.seconds > 0 for r in seen)
 
 
 def test_result_records_device_precision_and_batch(sp500_windows, tiny):
     steps = []
+    started = time.perf_counter()
     result = train(
         tiny,
         sp500_windows,
         fast(dtype="auto", max_epochs=1, pos_weight="balanced"),
         on_step=lambda *a: steps.append(a),
     )
+    wall_seconds = time.perf_counter() - started
     expected = resolve_precision("auto", torch.device("cpu"), estimate_flops(tiny))
     assert (result.device, result.dtype, result.dtype_reason) == (
         "cpu",
@@ -236,7 +242,8 @@ def test_result_records_device_precision_and_batch(sp500_windows, tiny):
     assert record["param_count"] == result.model.num_parameters()
     assert record["history"][0]["epoch"] == 1
     assert 0.0 < record["val_metrics"]["roc_auc"] < 1.0
-    assert np.isfinite(record["samples_per_second"]) and record["samples_per_second"] > 0
+    # One epoch's samples over its training time: at least over the whole call's.
+    assert n_train / wall_seconds <= record["samples_per_second"] < math.inf
 
 
 def test_records_carry_achieved_flops_and_mfu(sp500_windows, tiny):
@@ -269,16 +276,6 @@ def test_a_model_for_another_data_shape_is_refused(sp500_windows):
         train(PatchTSTConfig(n_features=50), sp500_windows, fast())
     with pytest.raises(InputError, match="binary"):
         train(PatchTSTConfig(num_classes=3), sp500_windows, fast())
-
-
-def test_train_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="256 is larger than effective_batch 128"):
-        TrainConfig(micro_batch=256, effective_batch=128)
-    with pytest.raises(ValueError, match="positive or 'balanced'"):
-        TrainConfig(pos_weight=-1.0)
-    with pytest.raises(ValueError, match="extra"):
-        TrainConfig(learning_rat=1e-3)
-    assert TrainConfig(memory_limit_bytes="1GB").memory_limit_bytes == 10**9
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -86,17 +87,18 @@ def child_trial_line(study: Any, trial: Any, outcome: Any, counts: dict, worker_
 class Rate:
     """Elapsed time and ETA of work counted in finished units since a start."""
 
-    def __init__(self) -> None:
-        self.started = time.time()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
         self.finished_before = 0
 
     def restart(self, finished_before: int) -> None:
-        self.started, self.finished_before = time.time(), finished_before
+        self.started, self.finished_before = self.clock(), finished_before
 
     def text(self, finished: int, target: int, eta_s: float | None = None) -> str:
         """ "0:01:02 elapsed, ETA 0:03:00": the ETA is `eta_s` where given (the study's
         duration model), else the mean pace of the units finished since the start."""
-        elapsed_s = time.time() - self.started
+        elapsed_s = self.clock() - self.started
         done = finished - self.finished_before
         left = max(0, target - finished)
         if eta_s is None and done > 0:

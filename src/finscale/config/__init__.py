@@ -15,6 +15,7 @@ from finscale.config.data import DataConfig
 from finscale.config.model import ModelConfig, TrainConfig
 from finscale.config.scale import EvaluationConfig, ScaleConfig
 from finscale.config.search import SearchConfig
+from finscale.config.tables import markdown_table
 from finscale.errors import InputError
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "config_from_mapping",
     "input_error",
     "load_study_config",
+    "markdown_table",
 ]
 
 

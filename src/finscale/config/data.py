@@ -18,32 +18,91 @@ from finscale.config.base import FieldError, HorizonDays, StrictSection, TierNam
 class DataConfig(StrictSection):
     """Where the data comes from and how samples, labels and splits are made."""
 
-    source: Literal["bundled", "csv", "yahoo"] = "bundled"
-    path: Path | None = Field(None, description="folder of SYMBOL.csv/.parquet files (csv source)")
-    target: str = "SP500"
+    source: Literal["bundled", "csv", "yahoo"] = Field(
+        "bundled",
+        description="`bundled`: SP500, NASDAQ and VIX from `arch.data`; `csv`: a folder "
+        "of SYMBOL.csv or SYMBOL.parquet files (`path`); `yahoo`: "
+        "downloaded with yfinance (the `yahoo` extra)",
+    )
+    path: Path | None = Field(
+        None,
+        description="the `csv` source's folder of SYMBOL.csv or SYMBOL.parquet files "
+        "(the other sources read none)",
+    )
+    target: str = Field("SP500", description="symbol whose moves are labelled")
     targets: tuple[str, ...] = Field(
         (),
-        description="a panel: several targets, each labelled on its own series and pooled into "
-        "one dataset (empty: the one `target`)",
+        description="a panel: several targets, each labelled and featured on its own "
+        "series, their samples pooled into one dataset; empty: the one "
+        "`target`",
     )
     symbols: tuple[str, ...] = Field(
-        (), description="context symbols; empty means the tier's defaults for bundled data"
+        (),
+        description="context symbols: one index, and `vix_symbol` under tier a100; "
+        "empty: the tier's defaults for bundled data (NASDAQ, or SP500 for "
+        "a NASDAQ target, and VIX)",
     )
-    vix_symbol: str = "VIX"
-    tier: TierName = "a25"
-    horizon_days: HorizonDays = 1
-    threshold: float = Field(0.01, gt=0, lt=1)
-    label_rule: Literal["max_close", "close"] = "max_close"
-    threshold_mode: Literal["fixed", "volatility"] = "fixed"
-    volatility_k: float = Field(1.0, gt=0)
-    vol_window_days: int = Field(20, ge=2)
-    context_days: int = Field(60, ge=2, le=1024)
-    split: Literal["chronological", "chunked"] = "chronological"
-    split_fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    n_chunks: int = Field(5, ge=1, le=100)
-    min_samples_per_split: int = Field(50, ge=1)
+    vix_symbol: str = Field(
+        "VIX", description="the symbol read as the volatility index (tier a100)"
+    )
+    tier: TierName = Field(
+        "a25",
+        description="feature tier: `a25` the target's OHLCV features, `a50` and one "
+        "context index, `a100` and VIX (docs/methodology.md)",
+    )
+    horizon_days: HorizonDays = Field(
+        1, description="label horizon: a label looks this many trading days ahead"
+    )
+    threshold: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="rise that makes a positive label (0.01 = 1%), under `threshold_mode: fixed`",
+    )
+    label_rule: Literal["max_close", "close"] = Field(
+        "max_close",
+        description="`max_close`: positive if any close of the next `horizon_days` "
+        "reaches the threshold; `close`: if the close `horizon_days` ahead "
+        "does",
+    )
+    threshold_mode: Literal["fixed", "volatility"] = Field(
+        "fixed",
+        description="`fixed`: `threshold`; `volatility`: `volatility_k` x trailing "
+        "volatility x sqrt(`horizon_days`), a move large for the day's "
+        "volatility, so the label measures direction rather than volatility",
+    )
+    volatility_k: float = Field(1.0, gt=0, description="k of the volatility-scaled threshold")
+    vol_window_days: int = Field(
+        20,
+        ge=2,
+        description="trading days of daily returns in the trailing volatility of "
+        "`threshold_mode: volatility`",
+    )
+    context_days: int = Field(60, ge=2, le=1024, description="input window length in trading days")
+    split: Literal["chronological", "chunked"] = Field(
+        "chronological",
+        description="holdout splits: `chronological` train, val, test in date order; "
+        "`chunked` the test split last and the history before it cut into "
+        "`n_chunks` train/val chunks, so validation is drawn from many "
+        "regimes",
+    )
+    split_fractions: tuple[float, float, float] = Field(
+        (0.7, 0.15, 0.15),
+        description="train, val and test shares of the samples under holdout; under "
+        "walk-forward, their train:val ratio splits each training history",
+    )
+    n_chunks: int = Field(5, ge=1, le=100, description="train/val chunks of the `chunked` split")
+    min_samples_per_split: int = Field(
+        50,
+        ge=1,
+        description="fewest samples a split (of the search and of every walk-forward "
+        "fold) may hold; fewer is an error naming the key to change",
+    )
     context_ffill_days: int = Field(
-        5, ge=0, description="days a context series may be carried forward over its holidays"
+        5,
+        ge=0,
+        description="trading days a context series may be carried forward over its "
+        "holidays; a longer gap is an error",
     )
     start: date | None = Field(None, description="first date used (inclusive); None: all history")
     end: date | None = Field(None, description="last date used (inclusive); None: all history")

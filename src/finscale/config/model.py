@@ -36,18 +36,43 @@ class ModelConfig(StrictSection):
     parameter count is within `budget_tolerance` of the budget.
     """
 
-    d_models: tuple[int, ...] = DEFAULT_D_MODELS
-    n_layers: tuple[int, ...] = DEFAULT_N_LAYERS
-    n_heads: tuple[int, ...] = DEFAULT_N_HEADS
-    ff_ratio: float = Field(4.0, gt=0, description="d_ff = round(ff_ratio x d_model)")
-    budget_tolerance: float = Field(0.25, gt=0, lt=1, description="+-fraction of the budget")
+    d_models: tuple[int, ...] = Field(
+        DEFAULT_D_MODELS, description="widths the budget's grid may hold"
+    )
+    n_layers: tuple[int, ...] = Field(
+        DEFAULT_N_LAYERS, description="encoder depths the budget's grid may hold"
+    )
+    n_heads: tuple[int, ...] = Field(
+        DEFAULT_N_HEADS,
+        description="attention head counts the budget's grid may hold (each dividing d_model)",
+    )
+    ff_ratio: float = Field(
+        4.0, gt=0, description="feed-forward width: d_ff = round(ff_ratio x d_model)"
+    )
+    budget_tolerance: float = Field(
+        0.25,
+        gt=0,
+        lt=1,
+        description="an architecture belongs to a budget when its exact parameter count "
+        "is within this fraction of it, either side",
+    )
     patch_len: int = Field(16, ge=1, description="days per patch")
     stride: int = Field(8, ge=1, description="days between patch starts")
-    dropout: DropoutRate = 0.1
-    attention_dropout: DropoutRate = 0.0
-    head_dropout: DropoutRate = 0.0
-    position_padding: int = Field(10, ge=0, description="positional rows beyond the patches")
-    bias: bool = True
+    dropout: DropoutRate = Field(
+        0.1,
+        description="on the embedding, after attention and after the feed-forward; a "
+        "study samples it per trial from `search.dropout`",
+    )
+    attention_dropout: DropoutRate = Field(
+        0.0, description="on the attention weights (with ~6 tokens even 0.1 is harsh)"
+    )
+    head_dropout: DropoutRate = Field(0.0, description="on the flattened tokens before the head")
+    position_padding: int = Field(
+        10,
+        ge=0,
+        description="learned positional rows beyond the patches, as the original model has",
+    )
+    bias: bool = Field(True, description="biases in the linear layers and layer norms")
     symbol_embedding: bool = Field(
         False,
         description="a panel: add a learned d_model vector per symbol to every token "
@@ -55,8 +80,10 @@ class ModelConfig(StrictSection):
     )
     parametrization: Literal["standard", "mup", "completep"] = Field(
         "standard",
-        description="how init, multipliers and learning rates follow width (mup) and depth "
-        "(completep) so that training values transfer from the base shape",
+        description="`standard`: one learning rate and init for every shape; `mup`: "
+        "init, multipliers and learning rates follow width; `completep`: "
+        "width and depth, so training values found at the base shape "
+        "transfer to larger ones",
     )
     base_d_model: int | None = Field(
         None, ge=1, description="the base shape's width; None: the smallest of d_models"
@@ -67,8 +94,9 @@ class ModelConfig(StrictSection):
 
     readout_init: Literal["zero", "normal"] = Field(
         "zero",
-        description="under mup and completep, the head's initial weights: zero, or normal "
-        "at init_std as under standard (microsoft/mup's default); standard ignores it",
+        description="under mup and completep, the head's initial weights: `zero`, or "
+        "`normal` at init_std as under standard (microsoft/mup's default); "
+        "standard ignores it",
     )
 
     @field_validator("d_models", "n_layers", "n_heads", mode="before")
@@ -109,36 +137,83 @@ class TrainConfig(StrictSection):
     micro-batches they are accumulated from).
     """
 
-    learning_rate: LearningRate = Field(3e-4, description="peak AdamW learning rate")
-    min_lr_ratio: float = Field(
-        0.1, ge=0, le=1, description="cosine decay ends at this fraction of the peak"
+    learning_rate: LearningRate = Field(
+        3e-4,
+        description="peak AdamW learning rate; a study samples it per trial from "
+        "`search.learning_rate`",
     )
-    weight_decay: WeightDecay = Field(0.01, description="AdamW decay on matrices only")
-    warmup_steps: WarmupSteps = Field(50, description="linear warmup, in optimizer steps")
-    max_epochs: int = Field(100, ge=1)
-    effective_batch: int = Field(128, ge=1, description="samples per optimizer step")
+    min_lr_ratio: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="the cosine decay ends at this fraction of the peak learning rate",
+    )
+    weight_decay: WeightDecay = Field(
+        0.01,
+        description="AdamW decay, on matrices only; a study samples it per trial from "
+        "`search.weight_decay`",
+    )
+    warmup_steps: WarmupSteps = Field(
+        50,
+        description="linear warmup, in optimizer steps; a study samples it per trial "
+        "from `search.warmup_steps`",
+    )
+    max_epochs: int = Field(
+        100, ge=1, description="epochs at most; early stopping and pruning end a run sooner"
+    )
+    effective_batch: int = Field(
+        128,
+        ge=1,
+        description="samples per optimizer step, however many micro-batches they are "
+        "accumulated from",
+    )
     micro_batch: int | None = Field(
         None, ge=1, description="samples per forward pass; None: the memory planner's choice"
     )
-    grad_clip: float = Field(1.0, ge=0, description="max global gradient norm; 0 disables")
-    pos_weight: float | Literal["balanced"] | None = Field(
-        None, description="weight of positive samples in the loss; balanced: negatives/positives"
+    grad_clip: float = Field(
+        1.0, ge=0, description="largest global gradient norm; 0 disables clipping"
     )
-    patience: int = Field(10, ge=1, description="epochs without improvement before stopping")
-    min_delta: float = Field(0.001, ge=0, description="smallest val log loss drop that counts")
-    decision_threshold: float = Field(0.5, gt=0, lt=1, description="probability of a positive")
-    seed: int = Field(0, ge=0)
-    device: str = Field("auto", description="auto (CUDA, then MPS, then CPU), cpu, cuda:N, mps")
+    pos_weight: float | Literal["balanced"] | None = Field(
+        None,
+        description="weight of positive samples in the loss; `balanced`: negatives / "
+        "positives of the training split; None: 1, unweighted",
+    )
+    patience: int = Field(
+        10,
+        ge=1,
+        description="epochs without improvement of the validation log loss before stopping",
+    )
+    min_delta: float = Field(
+        0.001,
+        ge=0,
+        description="smallest drop of the validation log loss that counts as an improvement",
+    )
+    decision_threshold: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="predicted probability from which a sample counts as positive "
+        "(accuracy, precision, recall, F1, the confusion matrix)",
+    )
+    seed: int = Field(0, ge=0, description="seed of the initial weights, dropout and batch order")
+    device: str = Field(
+        "auto", description="`auto` (CUDA, then MPS, then CPU), `cpu`, `cuda`, `cuda:N` or `mps`"
+    )
     dtype: Literal["auto", "fp32", "bf16"] = Field(
         "auto",
-        description="auto: bf16 autocast where the hardware has native bf16 (on a CPU, "
-        "for models of 2 MFLOP per sample or more)",
+        description="`auto`: bf16 autocast where the hardware has native bf16 (on a "
+        "CPU, for models of 2 MFLOP per sample or more), else `fp32`; "
+        "`bf16` forces autocast",
     )
-    compile: bool = Field(False, description="torch.compile the model")
+    compile: bool = Field(
+        False,
+        description="torch.compile the model (on a CPU it costs minutes and rarely pays back)",
+    )
     memory_limit_bytes: int | None = Field(
         None,
-        description="memory training may take (GPU memory on CUDA, RAM growth otherwise); "
-        "None: 90% of free CUDA memory / 80% of available RAM",
+        description="memory training may take (GPU memory on CUDA, RAM growth "
+        "otherwise), in bytes or as 16GB; None: 90% of free CUDA memory, "
+        "80% of available RAM",
     )
 
     @field_validator("pos_weight")

@@ -21,31 +21,42 @@ class ScaleConfig(StrictSection):
 
     budgets: tuple[int, ...] = Field(
         (2_000_000, 20_000_000, 200_000_000),
-        description="parameter budgets, e.g. [2M, 20M, 200M]; one HPO study each per horizon",
+        description="parameter budgets (50K, 2M, 2B or an integer); one HPO study each per horizon",
     )
     horizons: tuple[HorizonDays, ...] = Field(
-        (1,), description="label horizons in days, each a study's data.horizon_days"
+        (1,),
+        description="label horizons in trading days, each a study's `data.horizon_days`; one "
+        "HPO study each per budget",
     )
     seeds: int = Field(3, ge=1, description="training seeds of each winner's final evaluation")
     bootstrap_resamples: int = Field(
-        1000, ge=50, description="block-bootstrap resamples of the test dates (and of fit runs)"
+        1000, ge=50, description="block-bootstrap resamples of the test dates and of the fit's runs"
     )
     block_days: int | None = Field(
         None,
         ge=1,
-        description="bootstrap block length; None: max(horizon_days, n_test ** (1/3))",
+        description="bootstrap block length in days; None: max(horizon, n_test^(1/3)) "
+        "for n_test test dates",
     )
-    confidence_level: float = Field(0.95, gt=0.5, lt=1, description="of every interval")
+    confidence_level: float = Field(
+        0.95, gt=0.5, lt=1, description="confidence level of every interval"
+    )
     cross_budget: bool = Field(
-        True, description="train every winner's architecture with every other winner's values"
+        True,
+        description="run the cross-budget matrix: every winner's architecture trained "
+        "with every other winner's training values",
     )
     min_samples_per_param: float = Field(
-        20.0, gt=0, description="below this many training samples per parameter: data-limited"
+        20.0,
+        gt=0,
+        description="below this many training samples per parameter, the report flags "
+        "the budget as data-limited",
     )
     data_fractions: tuple[float, ...] = Field(
         (1.0,),
-        description="each winner is also retrained on the most recent fraction of its "
-        "training data (same validation and test), for the joint law L(N, D); must hold 1.0",
+        description="each winner is also retrained (every seed and fold) on the most "
+        "recent fraction of its training data, same validation and test, "
+        "for the joint law L(N, D); must hold 1.0",
     )
 
     @field_validator("data_fractions", mode="before")
@@ -95,25 +106,38 @@ class EvaluationConfig(StrictSection):
 
     scheme: Literal["holdout", "walk_forward"] = Field(
         "holdout",
-        description="holdout: one test period, the last split; walk_forward: the search sees "
-        "the first search_fraction of history, the rest is tiled into test folds",
+        description="`holdout`: one test split (`data.split_fractions`); "
+        "`walk_forward`: the search sees the first `search_fraction` of "
+        "history, the rest is `folds` test periods",
     )
-    folds: int = Field(5, ge=2, le=100, description="contiguous test periods (walk_forward)")
+    folds: int = Field(5, ge=2, le=100, description="walk-forward test periods, contiguous")
     search_fraction: float = Field(
-        0.5, gt=0, lt=1, description="share of history the search sees (walk_forward)"
+        0.5,
+        gt=0,
+        lt=1,
+        description="walk-forward: share of the samples the search sees (its train and "
+        "val, by the train:val ratio of `data.split_fractions`)",
     )
     window: Literal["expanding", "rolling"] = Field(
         "expanding",
-        description="each fold trains on all history before it, or on its last rolling_days",
+        description="each fold's training history: `expanding` (all before the fold) or "
+        "`rolling` (the last `rolling_days`)",
     )
     rolling_days: int = Field(
-        1260, ge=2, description="trading days of training history under window: rolling"
+        1260, ge=2, description="trading days of history under `window: rolling`"
     )
     pbo_blocks: int = Field(
-        16, ge=2, le=24, description="even number of validation date blocks of the PBO's CSCV"
+        16,
+        ge=2,
+        le=24,
+        description="even number of validation-date blocks of the probability of "
+        "backtest overfitting (CSCV)",
     )
     cost_bps: float = Field(
-        1.0, ge=0, description="cost per unit change of position of the long/flat illustration"
+        1.0,
+        ge=0,
+        description="cost of the economic illustration per unit of position change, in "
+        "basis points",
     )
 
     @property

@@ -26,27 +26,31 @@ class SearchConfig(StrictSection):
     (the architecture comes from the budget's grid), the sampler, the pruner, and
     the guards against wasted compute."""
 
-    trials: int = Field(50, ge=1, description="finished trials (complete + pruned) to reach")
+    trials: int = Field(50, ge=1, description="finished trials (complete and pruned) a study runs")
     learning_rate: tuple[LearningRate, LearningRate] = Field(
-        (1e-5, 3e-3), description="log-uniform range"
+        (1e-5, 3e-3), description="log-uniform range of `train.learning_rate`"
     )
     weight_decay: tuple[WeightDecay, WeightDecay] = Field(
-        (1e-4, 0.1), description="log-uniform range"
+        (1e-4, 0.1), description="log-uniform range of `train.weight_decay`"
     )
     warmup_steps: tuple[WarmupSteps, WarmupSteps] = Field(
-        (0, 200), description="integer range, optimizer steps"
+        (0, 200), description="integer range of `train.warmup_steps`, in optimizer steps"
     )
-    dropout: tuple[DropoutRate, DropoutRate] = Field((0.1, 0.3), description="uniform range")
-    sampler_seed: int = Field(0, ge=0, description="TPE seed; each worker offsets it")
-    n_startup_trials: int = Field(20, ge=0, description="random trials before TPE models")
+    dropout: tuple[DropoutRate, DropoutRate] = Field(
+        (0.1, 0.3), description="uniform range of `model.dropout`"
+    )
+    sampler_seed: int = Field(0, ge=0, description="TPE's seed; each worker offsets it")
+    n_startup_trials: int = Field(
+        20, ge=0, description="random trials before TPE models the results"
+    )
     architecture_space: Literal["ordered", "categorical"] = Field(
         "ordered",
-        description="ordered: d_model, n_layers and n_heads sampled as ranks into their sorted "
-        "values, mapped to the nearest architecture of the grid; categorical: one unordered "
-        "arch_idx over the grid",
+        description="`ordered`: d_model, n_layers and n_heads sampled as ranks into "
+        "their sorted values, mapped to the nearest architecture of the "
+        "grid; `categorical`: one unordered arch_idx over the grid",
     )
     multivariate: bool = Field(
-        True, description="TPE models the params jointly (False: each param on its own)"
+        True, description="TPE models the parameters jointly (false: each on its own)"
     )
     constant_liar: bool = Field(
         True, description="TPE counts running trials as bad, so parallel workers spread out"
@@ -54,16 +58,20 @@ class SearchConfig(StrictSection):
     finalists: int = Field(
         0,
         ge=0,
-        description="once the trials are done, the best this many are trained again with "
-        "finalist_seeds more seeds and the lowest seed mean is crowned (0: the best value)",
+        description="once the trials are done, the best this many are trained again "
+        "with `finalist_seeds` more seeds and the lowest seed mean is "
+        "crowned (0: the best value)",
     )
     finalist_seeds: int = Field(2, ge=1, description="more seeds per finalist")
     pruner: Literal["median", "hyperband", "none"] = Field(
-        "median", description="pruning on the per-epoch validation log loss"
+        "median",
+        description="`median`, `hyperband` or `none`: pruning on the per-epoch validation log loss",
     )
     pruner_warmup_epochs: int = Field(2, ge=0, description="epochs before a trial may be pruned")
     forced_extremes: bool = Field(
-        True, description="first trials: min and max d_model, n_layers, n_heads"
+        True,
+        description="the first trials are the grid's extremes: min and max d_model, "
+        "n_layers, n_heads",
     )
     exclude_archs: tuple[int, ...] = Field((), description="grid indexes never tried")
     max_consecutive_failures: int = Field(
@@ -73,8 +81,9 @@ class SearchConfig(StrictSection):
         0.02,
         ge=0,
         le=1,
-        description="a trial on the same architecture whose every training value is within "
-        "this fraction of its (log) range of a completed trial's reuses that result",
+        description="a trial on the same architecture whose every training value is "
+        "within this fraction of its (log) range of a completed trial's "
+        "reuses that result",
     )
     heartbeat_seconds: int = Field(
         10, ge=1, description="on a database storage, how often a running trial beats"
@@ -82,16 +91,17 @@ class SearchConfig(StrictSection):
     heartbeat_grace_seconds: int = Field(
         60,
         ge=2,
-        description="on a database storage, a running trial silent for this long is failed "
-        "and re-run with the same values by another worker",
+        description="on a database storage, a running trial silent for this long is "
+        "failed and re-run with the same values by another worker",
     )
     storage_retry_seconds: float = Field(
         300, ge=0, description="how long a worker waits for a lost database before it exits"
     )
     transfer: Literal["none", "smallest"] = Field(
         "none",
-        description="smallest: the smallest budget's study searches as usual; every larger "
-        "budget searches its architecture only, with the smallest's winning training values "
+        description="`none`: every study searches as usual; `smallest`: the smallest "
+        "budget's study searches as usual, every larger budget searches its "
+        "architecture only, with the smallest's winning training values "
         "carried over through model.parametrization",
     )
     transfer_trials: int | None = Field(

@@ -42,9 +42,15 @@ class StopSignal:
     """Whether this worker should stop, and why. Installs SIGINT/SIGTERM handlers
     while used as a context manager; a second Ctrl-C stops at once."""
 
-    def __init__(self, run_dir: Path, deadline: float | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.run_dir = run_dir
-        self.deadline = deadline  # time.time() after which no new epoch starts
+        self.deadline = deadline  # clock() after which no new epoch starts
+        self.clock = clock  # time.time: the deadline is a wall-clock time, shared by workers
         self.reason: str | None = None
         self._previous: dict[int, Any] = {}
 
@@ -66,7 +72,7 @@ class StopSignal:
         """The reason to stop, or None to go on."""
         if self.reason is None and (self.run_dir / STOP_FILE).exists():
             self.reason = f"stop requested ({self.run_dir / STOP_FILE})"
-        if self.reason is None and self.deadline is not None and time.time() >= self.deadline:
+        if self.reason is None and self.deadline is not None and self.clock() >= self.deadline:
             self.reason = "the study's time limit was reached"
         return self.reason
 
@@ -88,16 +94,17 @@ class ResourceMonitor:
     """Samples this process's resident memory and CPU use, GPU memory and the
     machine's temperature, once per epoch."""
 
-    def __init__(self, device_type: str = "cpu") -> None:
+    def __init__(self, device_type: str = "cpu", clock: Callable[[], float] = time.time) -> None:
         self.process = psutil.Process()
         self.process.cpu_percent()  # the first call only starts the interval
         self.device_type = device_type
-        self.started = time.time()
+        self.clock = clock
+        self.started = clock()
 
     def sample(self, epoch: int) -> dict[str, Any]:
         record: dict[str, Any] = {
             "epoch": epoch,
-            "seconds": round(time.time() - self.started, 3),
+            "seconds": round(self.clock() - self.started, 3),
             "rss_bytes": self.process.memory_info().rss,
             "cpu_percent": self.process.cpu_percent(),
             "temperature_c": max_temperature_c(),

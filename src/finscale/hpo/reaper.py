@@ -12,6 +12,8 @@ next worker that finds it.
 from __future__ import annotations
 
 import socket
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,10 @@ def is_alive(identity: dict[str, Any]) -> bool:
 
 
 def reap_dead_trials(
-    study: optuna.Study, lock_dir: Path, heartbeat_grace_seconds: int | None = None
+    study: optuna.Study,
+    lock_dir: Path,
+    heartbeat_grace_seconds: int | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> list[int]:
     """Fail and re-queue the running trials whose worker is gone; returns their numbers.
 
@@ -71,7 +76,7 @@ def reap_dead_trials(
     trial, and only that one re-queues it."""
     beating = heartbeats_on(storage_of(study))
     with file_lock(lock_dir / ".reap.lock"):
-        dead = _dead_on_this_machine(study, beating)
+        dead = _dead_on_this_machine(study, beating, datetime.fromtimestamp(clock(), UTC))
         if beating:
             for stale in stale_trial_ids(study):
                 trial = storage_of(study).get_trial(stale)
@@ -85,11 +90,13 @@ def reap_dead_trials(
         return [t.number for t, reason in dead.values() if fail_and_requeue(study, t, reason)]
 
 
-def _dead_on_this_machine(study: optuna.Study, beating: bool) -> dict[int, tuple[FrozenTrial, str]]:
-    """Running trials never marked with a worker (after the grace period) and, without
-    heartbeats, those whose worker process on this machine is gone; by trial id."""
+def _dead_on_this_machine(
+    study: optuna.Study, beating: bool, now: datetime
+) -> dict[int, tuple[FrozenTrial, str]]:
+    """Running trials never marked with a worker (`UNMARKED_GRACE_SECONDS` after they
+    started, by `now`) and, without heartbeats, those whose worker process on this
+    machine is gone; by trial id."""
     host = socket.gethostname()
-    now = datetime.now(UTC)
     dead: dict[int, tuple[FrozenTrial, str]] = {}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         identity = trial.user_attrs.get(WORKER_ATTR)
@@ -129,4 +136,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    """`moment` in UTC. Optuna's storages hand out naive datetimes in the machine's
+    local time (the journal converts its UTC records to it), which `astimezone` reads
+    as local."""
+    return moment.astimezone(UTC)

@@ -222,10 +222,12 @@ def wait_for_storage(
     probe: Callable[[], object],
     limit_seconds: float,
     stop_requested: Callable[[], bool] = lambda: False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
-    """Call `probe` (a cheap storage query) with backoff until it succeeds; False when
-    `limit_seconds` pass first or a stop is requested."""
-    deadline = time.time() + limit_seconds
+    """Call `probe` (a cheap storage query) with backoff (0.5 s, doubling to 10 s) until
+    it succeeds; False when `limit_seconds` pass first or a stop is requested."""
+    deadline = clock() + limit_seconds
     pause = 0.5
     while True:
         try:
@@ -233,9 +235,9 @@ def wait_for_storage(
             return True
         except STORAGE_ERRORS:
             pass
-        if time.time() >= deadline or stop_requested():
+        if clock() >= deadline or stop_requested():
             return False
-        time.sleep(min(pause, max(0.0, deadline - time.time())))
+        sleep(min(pause, max(0.0, deadline - clock())))
         pause = min(pause * 2, 10.0)
 
 
