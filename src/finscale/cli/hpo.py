@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from finscale.atomic import check_folder
 from finscale.cli.options import (
     ConfigOpt,
     ConfigTierOpt,
@@ -68,7 +69,14 @@ def hpo(
     command resumes it; `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
     if ctx.invoked_subcommand is not None:
         return
-    from finscale.hpo import clear_stop, new_study_spec, preflight, preflight_lines, prepare
+    from finscale.hpo import (
+        check_storage_usable,
+        clear_stop,
+        new_study_spec,
+        preflight,
+        preflight_lines,
+        prepare,
+    )
 
     if budget is None:
         raise InputError("hpo needs --budget (e.g. --budget 200K)", "--budget")
@@ -89,6 +97,9 @@ def hpo(
         max_temp_c=max_temp,
         deadline=stop_at,
     )
+    # Every check that needs no data before the store is touched.
+    check_folder(spec.run_dir, "run directory", "--run-dir")
+    check_storage_usable(spec.storage)
     err = err_console()
     with err.status("building dataset and grid", spinner="dots"):
         prepared = prepare(spec)
@@ -177,6 +188,7 @@ def worker_command(
             deadline=stop_at,
             wait_seconds=wait_minutes * 60,
         )
+        check_folder(spec.run_dir, "run directory", "--run-dir")
         with err.status(f"{name}: building dataset and grid", spinner="dots"):
             prepared = prepare(spec, joined=attrs)
         say(
@@ -271,7 +283,8 @@ def hpo_import_trials(
     from finscale.hpo import JOURNAL_FILE, import_trials
 
     source = folder.parent if folder.name == "trials" else folder
-    run_dir = run_dir or source
+    where = "--run-dir" if run_dir is not None else str(folder)
+    run_dir = check_folder(run_dir or source, "run directory", where)
     created = import_trials(
         folder, storage or str(run_dir / JOURNAL_FILE), run_dir, study_name=study
     )

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import pydantic
 import typer
 
+from finscale.atomic import check_folder
 from finscale.errors import InputError
 
 # ---------------------------------------------------------------- field -> flag maps
@@ -113,7 +114,8 @@ def default_store_dir() -> Path:
 
 
 def store_dir(store: Path | None) -> Path:
-    return store or default_store_dir()
+    """The data store's folder, refused up front when it cannot be made or written."""
+    return check_folder(store or default_store_dir(), "data store", "--store")
 
 
 def parse_sets(pairs: list[str] | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from finscale.atomic import check_folder
 from finscale.cli.options import (
     ConfigOpt,
     ConfigTierOpt,
@@ -56,7 +57,7 @@ def scale_command(
     the winners' final evaluation on test with several seeds, baselines, cross-budget
     validation, the scaling-law fit and the report. Re-running the same command resumes
     it and skips every finished step; `finscale stop RUN_DIR` or Ctrl-C stops it."""
-    from finscale.hpo import StopRequested
+    from finscale.hpo import StopRequested, check_storage_usable
     from finscale.scale import (
         Pipeline,
         check_run_dir_matches,
@@ -77,7 +78,10 @@ def scale_command(
         },
     )
     spec = new_scale_spec(preset, config, overrides, run_dir, storage, store_dir(store), workers)
+    check_folder(spec.run_dir, "run directory", "--run-dir")
     check_run_dir_matches(spec)
+    if spec.storage is not None:
+        check_storage_usable(spec.storage)
     if spec.config.search.transfer != "none" and spec.config.model.parametrization == "standard":
         say(
             "warning: search.transfer under model.parametrization=standard is the control "

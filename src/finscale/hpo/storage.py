@@ -24,14 +24,18 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
+from urllib.parse import unquote
 
 import optuna
+import sqlalchemy.engine
 import sqlalchemy.exc
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from finscale.atomic import check_folder
 from finscale.errors import InputError
 from finscale.hpo.journal import repair_torn_tail
 
@@ -50,6 +54,8 @@ POSTGRES_CONNECT_ARGS: dict[str, Any] = {"connect_timeout": 10, "application_nam
 # the losers retry after a short random wait.
 OPEN_ATTEMPTS = 6
 
+T = TypeVar("T")
+
 # What a lost or restarting database raises through Optuna's RDB storage.
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (
     optuna.exceptions.StorageInternalError,
@@ -57,30 +63,139 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# What a storage string is: a local journal file, or an Optuna RDB URL by its engine.
+StorageKind = Literal["journal", "sqlite", "postgresql", "rdb"]
+DATABASE_KINDS: frozenset[str] = frozenset({"sqlite", "postgresql", "rdb"})
+URL_FORM = "scheme://user:password@host:port/database (sqlite:///FILE, postgresql://...)"
+
+# A URL's scheme and its ':' (`postgresql:`, `sqlite:`, `mysql+pymysql:`).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+# A path segment with a ':' and then an '@': credentials (user:password@host).
+_CREDENTIALS = re.compile(r"(?:^|/)[^/]*:[^/]*@")
+
+
+@dataclass(frozen=True)
+class StorageClass:
+    """What a --storage string is. `kind` is None for one that looks like a URL and
+    is not a well-formed one; `problem` then says why, quoting none of the string."""
+
+    kind: StorageKind | None
+    problem: str | None = None
+
+
+def classify_storage(storage: str) -> StorageClass:
+    """A journal path, a sqlite or PostgreSQL URL, another RDB URL, or malformed.
+
+    A string looks like a URL when it starts with a scheme and ':/' (`postgres:/...`),
+    or its first path segment holds both '@' and ':', or any segment holds a ':'
+    and then an '@' (`user:password@host`); such a string is never a file name, so a
+    mistyped URL is refused instead of becoming folders named after its password."""
+    if not _looks_like_url(storage):
+        return StorageClass("journal")
+    scheme_match = _SCHEME.match(storage)
+    rest = storage[scheme_match.end() :] if scheme_match else storage
+    if scheme_match is None or not (rest.startswith("/") or _is_database_word(scheme_match[1])):
+        return StorageClass(None, "it has credentials (user:password@) but no scheme://")
+    scheme = scheme_match.group(1)
+    if not rest.startswith("//"):
+        return StorageClass(None, f"'{scheme}:' is not followed by '//'")
+    try:
+        url = sqlalchemy.engine.make_url(storage)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        # SQLAlchemy's ValueError quotes the port text, which may hold a password.
+        return StorageClass(None, "its host, port or database cannot be read (a port is a number)")
+    if "@" in (url.host or ""):
+        return StorageClass(None, "its host holds an '@' (write an '@' of a password as %40)")
+    try:
+        url.get_dialect()
+    except Exception:  # NoSuchModuleError, or a dialect whose module fails to import
+        known = "postgresql, sqlite, mysql"
+        hint = "; PostgreSQL's is postgresql://" if scheme.startswith("postgres") else ""
+        return StorageClass(None, f"no database scheme {scheme!r} ({known}, ...){hint}")
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            return StorageClass(None, "a sqlite study needs a file: sqlite:///FILE")
+        return StorageClass("sqlite")
+    return StorageClass("postgresql" if backend == "postgresql" else "rdb")
+
+
+def _is_database_word(scheme: str) -> bool:
+    return scheme.lower().startswith(("sqlite", "postgres", "mysql", "mariadb", "oracle", "mssql"))
+
+
+def _looks_like_url(storage: str) -> bool:
+    scheme = _SCHEME.match(storage)
+    first_segment = storage.split("/", 1)[0]
+    return bool(
+        (scheme and storage[scheme.end() :].startswith("/"))
+        or ("@" in first_segment and ":" in first_segment)
+        or _CREDENTIALS.search(storage)
+    )
+
+
+def check_storage(storage: str) -> StorageKind:
+    """The kind of a storage string; `InputError` (its password redacted) when it looks
+    like a URL and is not a well-formed one."""
+    classified = classify_storage(storage)
+    if classified.kind is None:
+        raise InputError(
+            f"storage {redact(storage)} is not a well-formed URL: {classified.problem}; "
+            f"write {URL_FORM}, or give the path of a journal file",
+            "--storage",
+        )
+    return classified.kind
+
+
 def is_database(storage: str) -> bool:
     """Whether `storage` is an RDB URL (sqlite:///, postgresql://, mysql://) rather than
     the path of a journal file."""
-    return "://" in storage
+    return classify_storage(storage).kind in DATABASE_KINDS
 
 
 def redact(storage: str) -> str:
-    """A storage URL without its password."""
-    password = _password(storage)
-    return storage.replace(f":{password}@", ":***@", 1) if password else storage
+    """A storage string fit to show: a URL without its password; one that looks like a
+    URL and is not well formed without anything between its scheme and its last '@'
+    (all of it after the scheme when it has no '@' but a second ':')."""
+    secret = _secret_span(storage)
+    if secret is None:
+        return storage
+    start, end = secret
+    return storage[:start] + "***" + storage[end:]
 
 
 def scrub(text: str, storage: str) -> str:
-    """`text` (an error message, a log line) with the password of `storage` masked."""
-    password = _password(storage)
-    return text.replace(password, "***") if password else text
+    """`text` (an error message, a log line) with the password of `storage` masked,
+    as typed and as the driver reads it (%-decoded)."""
+    secret = _secret_span(storage)
+    if secret is None:
+        return text
+    typed = storage[secret[0] : secret[1]]
+    for form in sorted({typed, unquote(typed)}, key=len, reverse=True):
+        if form:
+            text = text.replace(form, "***")
+    return text
 
 
-def _password(storage: str) -> str | None:
-    if "://" not in storage or "@" not in storage:
+def _secret_span(storage: str) -> tuple[int, int] | None:
+    """Where the password of `storage` is (start, end), or None when it has none."""
+    classified = classify_storage(storage)
+    if classified.kind == "journal":
         return None
-    credentials = storage.split("://", 1)[1].rsplit("@", 1)[0]
-    _user, sep, password = credentials.partition(":")
-    return password if sep and password else None
+    if classified.kind is not None:  # well formed: user:PASSWORD@ after the '//'
+        at = storage.rfind("@")
+        if at < 0:
+            return None
+        colon = storage.find(":", storage.index("//") + 2, at)
+        return (colon + 1, at) if colon >= 0 and colon + 1 < at else None
+    scheme = _SCHEME.match(storage)
+    start = scheme.end() if scheme else 0
+    if storage.startswith("//", start):
+        start += 2
+    at = storage.rfind("@")
+    if at >= start:
+        return (start, at) if at > start else None
+    return (start, len(storage)) if ":" in storage[start:] else None
 
 
 def open_storage(
@@ -93,13 +208,56 @@ def open_storage(
     it. Journal files have no heartbeats; their dead workers are found by process
     id. Both are swept by `reaper.reap_dead_trials`. A journal whose last line a
     crash tore is repaired first (`journal.repair_torn_tail`)."""
-    if not is_database(storage):
+    if check_storage(storage) == "journal":
         return _open_journal(Path(storage))
     key = (storage, heartbeat_seconds, grace_seconds if heartbeat_seconds else None)
     with _OPENED_LOCK:
         if key not in _OPENED:
-            _OPENED[key] = _open_with_retries(storage, heartbeat_seconds, grace_seconds)
+            _OPENED[key] = _with_retries(
+                storage, lambda: _open_database(storage, heartbeat_seconds, grace_seconds)
+            )
         return _OPENED[key]
+
+
+def storage_file(storage: str) -> Path | None:
+    """The local file that holds a journal or sqlite storage; None for a server's."""
+    kind = check_storage(storage)
+    if kind == "journal":
+        return Path(storage)
+    if kind == "sqlite":
+        return Path(sqlalchemy.engine.make_url(storage).database or "")
+    return None
+
+
+def storage_exists(storage: str) -> bool:
+    """Whether the storage holds anything yet: its file exists (a journal, a sqlite
+    database); a server's database is taken to (connecting says whether it does)."""
+    path = storage_file(storage)
+    return path is None or path.is_file()
+
+
+def check_storage_usable(storage: str) -> StorageKind:
+    """Refuse, before anything is written, a storage that cannot hold a study: a
+    malformed URL, a file path that is a folder or lies where no file can be made,
+    a database server that cannot be reached (connected to once, nothing written)."""
+    kind = check_storage(storage)
+    path = storage_file(storage)
+    if path is None:
+        _with_retries(storage, lambda: _probe_database(storage))
+    elif path.is_dir():
+        raise InputError(f"storage {path} is a folder, not a study's file", "--storage")
+    elif not path.exists():
+        check_folder(path, "storage", "--storage")  # where its file would be made
+    return kind
+
+
+def _probe_database(url: str) -> None:
+    engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
 
 
 def _open_journal(path: Path) -> BaseStorage:
@@ -119,12 +277,12 @@ _OPENED: dict[tuple[str, int | None, int | None], BaseStorage] = {}
 _OPENED_LOCK = threading.Lock()
 
 
-def _open_with_retries(
-    storage: str, heartbeat_seconds: int | None, grace_seconds: int | None
-) -> BaseStorage:
+def _with_retries(storage: str, connect: Callable[[], T]) -> T:
+    """`connect()` to the database of `storage`, retried while the failure may pass;
+    an `InputError` (no password in it) when it will not."""
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            return _open_database(storage, heartbeat_seconds, grace_seconds)
+            return connect()
         except ImportError:
             raise InputError(
                 f"no database driver for {redact(storage)}: for PostgreSQL, "
@@ -144,14 +302,20 @@ def _open_with_retries(
     raise AssertionError("unreachable")
 
 
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    kind = check_storage(url)
+    engine_kwargs: dict[str, Any] = {}
+    if kind != "sqlite":
+        engine_kwargs.update(DATABASE_POOL)
+    if kind == "postgresql":
+        engine_kwargs["connect_args"] = dict(POSTGRES_CONNECT_ARGS)
+    return engine_kwargs
+
+
 def _open_database(
     url: str, heartbeat_seconds: int | None, grace_seconds: int | None
 ) -> BaseStorage:
-    engine_kwargs: dict[str, Any] = {}
-    if not url.startswith("sqlite"):
-        engine_kwargs.update(DATABASE_POOL)
-    if url.startswith("postgresql"):
-        engine_kwargs["connect_args"] = dict(POSTGRES_CONNECT_ARGS)
+    engine_kwargs = _engine_kwargs(url)
     with warnings.catch_warnings():
         # Heartbeats have been "experimental" in Optuna since 2.9; the warning is noise.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
