@@ -71,6 +71,19 @@ def check_folder(path: str | Path, what: str, where: str) -> Path:
     return path
 
 
+def check_file(path: str | Path, what: str, where: str) -> Path:
+    """Refuse, before anything is written, a file that cannot be written: `path` is a
+    folder, or its folder cannot be made or written (`check_folder`). Returns `path`."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder", where)
+    if not path.exists():
+        check_folder(path, what, where)  # the same walk up to the first folder that exists
+    elif not os.access(path.parent, os.W_OK | os.X_OK):  # a replace writes beside it
+        raise InputError(f"{what} {path} cannot be replaced: its folder is not writable", where)
+    return path
+
+
 def _umask() -> int:
     mask = os.umask(0)  # reading the umask means setting it; put it straight back
     os.umask(mask)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from finscale.atomic import check_folder
 from finscale.cli.options import StoreOpt, store_dir
 from finscale.cli.progress import console
 from finscale.errors import InputError
@@ -50,7 +51,12 @@ def coord_check_command(
     from finscale.model.patchtst import PARAMETRIZATIONS
     from finscale.report.coord_check import coord_check_figure
     from finscale.report.figures import png
-    from finscale.train.coord_check import coord_check, coord_check_document
+    from finscale.train.coord_check import (
+        N_HEADS,
+        check_sizes,
+        coord_check,
+        coord_check_document,
+    )
 
     if parametrization not in PARAMETRIZATIONS:
         raise InputError(
@@ -60,10 +66,17 @@ def coord_check_command(
     width_sizes, depth_sizes = _sizes(widths, "--widths"), _sizes(depths, "--depths")
     if not width_sizes and not depth_sizes:
         raise InputError("both sweeps are empty; give --widths or --depths", "--widths")
+    # Every check that needs no data before the store is written.
+    if width_sizes:
+        check_sizes(width_sizes, "--widths", N_HEADS)
+    if depth_sizes:
+        check_sizes(depth_sizes, "--depths")
+    for value, flag in ((steps, "--steps"), (seeds, "--seeds"), (batch, "--batch")):
+        if value < 1:
+            raise InputError(f"{flag} must be at least 1, got {value}", flag)
     if lr <= 0:
         raise InputError(f"learning rate must be positive, got {lr}", "--lr")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} is a file, not a folder", "--out")
+    check_folder(out, "output folder", "--out")
     with console.status("building dataset", spinner="dots"):
         dataset = build_dataset(DataConfig(), DataStore(store_dir(store)))
     with console.status(f"coordinate check, {parametrization}", spinner="dots"):

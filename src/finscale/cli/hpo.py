@@ -80,6 +80,8 @@ def hpo(
 
     if budget is None:
         raise InputError("hpo needs --budget (e.g. --budget 200K)", "--budget")
+    if study is not None:
+        check_study_name(study)
     stop_at = deadline(workers, timeout_hours)
     overrides = config_overrides(
         set_, {"data.horizon_days": horizon, "data.tier": tier, "search.trials": trials}
@@ -115,6 +117,13 @@ def hpo(
         say(line, err)
     clear_stop(spec.run_dir)
     run_with_progress(spec, prepared)
+
+
+def check_study_name(name: str) -> str:
+    """A study name names files and folders (runs/NAME, NAME_best.json): one plain name."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise InputError(f"study name {name!r} is not a plain file name (no '/')", "--study")
+    return name
 
 
 def worker_command(
@@ -172,6 +181,8 @@ def worker_command(
             "(each study's records go to runs/STUDY)",
             "--run-dir",
         )
+    for name in study:
+        check_study_name(name)
     base_seed = seed if seed is not None else secrets.randbelow(SEED_BASES)
     err = err_console()
     joined = []
@@ -282,6 +293,8 @@ def hpo_import_trials(
     between machines or storages)."""
     from finscale.hpo import JOURNAL_FILE, import_trials
 
+    if study is not None:
+        check_study_name(study)
     source = folder.parent if folder.name == "trials" else folder
     where = "--run-dir" if run_dir is not None else str(folder)
     run_dir = check_folder(run_dir or source, "run directory", where)
