@@ -82,6 +82,7 @@ def hpo(
         raise InputError("hpo needs --budget (e.g. --budget 200K)", "--budget")
     if study is not None:
         check_study_name(study)
+    check_max_temp(max_temp)
     stop_at = deadline(workers, timeout_hours)
     overrides = config_overrides(
         set_, {"data.horizon_days": horizon, "data.tier": tier, "search.trials": trials}
@@ -124,6 +125,14 @@ def check_study_name(name: str) -> str:
     if not name or name in (".", "..") or "/" in name or "\0" in name:
         raise InputError(f"study name {name!r} is not a plain file name (no '/')", "--study")
     return name
+
+
+def check_max_temp(max_temp: float | None) -> None:
+    """A pause while hotter than a limit no machine under load gets below never ends."""
+    if max_temp is not None and max_temp <= 0:
+        raise InputError(
+            f"--max-temp is in degrees C and must be positive, got {max_temp}", "--max-temp"
+        )
 
 
 def worker_command(
@@ -183,6 +192,7 @@ def worker_command(
         )
     for name in study:
         check_study_name(name)
+    check_max_temp(max_temp)
     base_seed = seed if seed is not None else secrets.randbelow(SEED_BASES)
     err = err_console()
     joined = []

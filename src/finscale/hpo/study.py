@@ -290,11 +290,16 @@ def write_study_file(spec: StudySpec, prepared: Prepared) -> Path:
 def read_study_file(folder: Path) -> dict[str, Any]:
     """The study.json of a run directory (or of the run directory above a trials/ folder)."""
     for candidate in (folder / STUDY_FILE, folder.parent / STUDY_FILE):
-        if candidate.exists():
+        if candidate.is_file():
             try:
-                return json.loads(candidate.read_text())
-            except json.JSONDecodeError:
+                info = json.loads(candidate.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 raise InputError(f"{candidate} is not valid JSON", str(candidate)) from None
+            if not isinstance(info, dict) or not isinstance(info.get(STUDY_NAME_ATTR), str):
+                raise InputError(
+                    f"{candidate} is not a study's record (no {STUDY_NAME_ATTR})", str(candidate)
+                )
+            return info
     raise InputError(f"no {STUDY_FILE} in {folder}; is it a study's run directory?", str(folder))
 
 
@@ -354,7 +359,8 @@ def summarize_run(run_dir: Path, storage: str | None = None) -> tuple[dict[str, 
             f"the study's storage {url} needs its password: pass --storage with the full URL",
             "--storage",
         )
-    if not is_database(url) and not Path(url).exists() and (run_dir / JOURNAL_FILE).exists():
+    recorded_elsewhere = storage is None and not is_database(url) and not Path(url).exists()
+    if recorded_elsewhere and (run_dir / JOURNAL_FILE).exists():
         url = str(run_dir / JOURNAL_FILE)  # a relative path recorded from another folder
     if not storage_exists(url):
         raise InputError(f"no study storage at {redact(url)}; pass --storage", "--storage")
