@@ -149,13 +149,15 @@ def validate_cross_budget_command(
     from finscale.scale import Pipeline, spec_of_run_dir
 
     spec = spec_of_run_dir(run_dir, storage, store_dir(store))
-    with ProgressRenderer() as progress:
-        pipeline = Pipeline(spec, progress)
-        pipeline.load_winners()
-        plan = pipeline.plan_cross_budget()
-        if dry_run:
-            _print_plan(plan, spec.config.train.max_epochs)
-            return
+    progress = ProgressRenderer()
+    pipeline = Pipeline(spec, progress)
+    # Read before the bar starts: a refusal is then its one line, nothing above it.
+    pipeline.load_winners()
+    plan = pipeline.plan_cross_budget()
+    if dry_run:
+        _print_plan(plan, spec.config.train.max_epochs)
+        return
+    with progress:
         try:
             pipeline.cross_budget()
         except StopRequested as exc:

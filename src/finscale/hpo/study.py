@@ -308,11 +308,11 @@ def import_trials(
 ) -> dict[str, Any]:
     """Create a study in `storage` from the trial records in `folder` and the study.json
     beside them. Refuses to merge into a study that already exists."""
+    check_storage_usable(storage)
     info = read_study_file(folder)
     records = read_trial_records(folder)
     frozen = [frozen_from_record(r) for r in records]
     name = study_name or info[STUDY_NAME_ATTR]
-    check_storage_usable(storage)
     if storage_exists(storage) and name in _study_names(open_storage(storage)):
         raise _already_there(name, storage)
     try:
