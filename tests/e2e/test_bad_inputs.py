@@ -65,7 +65,10 @@ CASES = {
     "storage-postgres-scheme": ([*HPO, "--storage", "postgres://u:pw@db.lan/db"], "--storage"),
     "storage-in-memory-sqlite": ([*HPO, "--storage", "sqlite://"], "--storage"),
     "worker-missing-journal": (["worker", "--storage", "new.journal", "--study", "x"], "--storage"),
-    "worker-missing-sqlite": (["worker", "--storage", "sqlite:///new.db", "--study", "x"], "--storage"),
+    "worker-missing-sqlite": (
+        ["worker", "--storage", "sqlite:///new.db", "--study", "x"],
+        "--storage",
+    ),
     "scale-storage-closed-port": (
         ["scale", "--preset", "quick", "--storage", "postgresql://u:pw@127.0.0.1:1/db"],
         "--storage",

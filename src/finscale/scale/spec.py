@@ -198,13 +198,23 @@ def check_run_dir_matches(spec: ScaleSpec) -> None:
 
 
 def check_data(spec: ScaleSpec) -> None:
-    """Build (or load from the store) every horizon's dataset, so that data that cannot
-    give the configured splits or walk-forward folds is an `InputError` naming the
-    key before a run directory or a study exists."""
+    """Build (or load from the store) every horizon's dataset and every budget's grid,
+    so that data that cannot give the configured splits or walk-forward folds, and a
+    budget no architecture fits, are an `InputError` naming the key before a run
+    directory or a study exists."""
     from finscale.data.dataset import build_dataset
     from finscale.data.store import DataStore
+    from finscale.model.grid import build_grid
 
     store = DataStore(spec.store_dir)
     for horizon in spec.horizons:
         config = spec.horizon_config(horizon)
-        build_dataset(config.data, store, evaluation=config.evaluation)
+        dataset = build_dataset(config.data, store, evaluation=config.evaluation)
+        for budget in spec.budgets:
+            build_grid(
+                budget,
+                config.model,
+                len(dataset.feature_names),
+                config.data.context_days,
+                n_symbols=len(dataset.blocks()),
+            )
