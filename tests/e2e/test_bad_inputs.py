@@ -185,3 +185,11 @@ def test_a_mistyped_url_never_shows_its_password(url, workdir, finscale):
     assert not any(PASSWORD in text for text in outputs)
     assert listing(workdir) == before
     assert not any(PASSWORD in path for path in listing(workdir))
+
+
+def test_a_store_set_in_the_environment_is_blamed_on_its_variable(workdir, finscale, monkeypatch):
+    monkeypatch.setenv("FINSCALE_STORE", str(workdir / "afile"))
+    before = listing(workdir)
+    code, _, stderr = finscale("data", "build")
+    assert code == 2 and stderr.strip().endswith("is a file (FINSCALE_STORE)"), stderr
+    assert listing(workdir) == before

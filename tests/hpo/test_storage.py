@@ -49,6 +49,15 @@ BEATS = {"search.heartbeat_seconds": 1, "search.heartbeat_grace_seconds": 2}
         ("u:s3cr@db.lan/optuna", "u:***@db.lan/optuna"),
         ("postgresql//u:s3cr@db.lan/optuna", "***@db.lan/optuna"),
         ("postgres:/u:s3cr/db.lan", "postgres:***"),  # no '@': all of it after the scheme
+        # A password in the query, which libpq reads as well.
+        (
+            "postgresql://ana@db.lan/optuna?password=s3cr&sslmode=require",
+            "postgresql://ana@db.lan/optuna?password=***&sslmode=require",
+        ),
+        (
+            "postgresql://ana:s3cr@db.lan/optuna?sslpassword=s3cr2",
+            "postgresql://ana:***@db.lan/optuna?sslpassword=***",
+        ),
     ],
 )
 def test_redact_hides_only_the_password(url, expected):

@@ -115,7 +115,8 @@ def default_store_dir() -> Path:
 
 def store_dir(store: Path | None) -> Path:
     """The data store's folder, refused up front when it cannot be made or written."""
-    return check_folder(store or default_store_dir(), "data store", "--store")
+    where = "FINSCALE_STORE" if store is None and "FINSCALE_STORE" in os.environ else "--store"
+    return check_folder(store or default_store_dir(), "data store", where)
 
 
 def parse_sets(pairs: list[str] | None) -> dict[str, Any]:

@@ -154,36 +154,49 @@ def is_database(storage: str) -> bool:
 
 
 def redact(storage: str) -> str:
-    """A storage string fit to show: a URL without its password; one that looks like a
-    URL and is not well formed without anything between its scheme and its last '@'
-    (all of it after the scheme when it has no '@' but a second ':')."""
-    secret = _secret_span(storage)
-    if secret is None:
-        return storage
-    start, end = secret
-    return storage[:start] + "***" + storage[end:]
+    """A storage string fit to show: a URL without its password (in its user info or a
+    `password=` of its query); one that looks like a URL and is not well formed without
+    anything between its scheme and its last '@' (all of it after the scheme when it
+    has no '@' but a second ':')."""
+    for start, end in reversed(_secret_spans(storage)):
+        storage = storage[:start] + "***" + storage[end:]
+    return storage
 
 
 def scrub(text: str, storage: str) -> str:
     """`text` (an error message, a log line) with the password of `storage` masked,
     as typed and as the driver reads it (%-decoded)."""
-    secret = _secret_span(storage)
-    if secret is None:
-        return text
-    typed = storage[secret[0] : secret[1]]
-    for form in sorted({typed, unquote(typed)}, key=len, reverse=True):
-        if form:
-            text = text.replace(form, "***")
+    for start, end in _secret_spans(storage):
+        typed = storage[start:end]
+        for form in sorted({typed, unquote(typed)}, key=len, reverse=True):
+            if form:
+                text = text.replace(form, "***")
     return text
 
 
-def _secret_span(storage: str) -> tuple[int, int] | None:
-    """Where the password of `storage` is (start, end), or None when it has none."""
+# A password given as a query parameter, which libpq and the MySQL drivers accept.
+_QUERY_SECRET = re.compile(r"[?&](?:password|passwd|pwd|sslpassword)=([^&#]*)", re.IGNORECASE)
+
+
+def _secret_spans(storage: str) -> list[tuple[int, int]]:
+    """Where the passwords of `storage` are, as sorted, disjoint (start, end) spans."""
     classified = classify_storage(storage)
     if classified.kind == "journal":
-        return None
-    if classified.kind is not None:  # well formed: user:PASSWORD@ after the '//'
-        at = storage.rfind("@")
+        return []
+    spans = [m.span(1) for m in _QUERY_SECRET.finditer(storage) if m.end(1) > m.start(1)]
+    user_info = _user_info_secret(storage, well_formed=classified.kind is not None)
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans + ([user_info] if user_info else [])):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _user_info_secret(storage: str, well_formed: bool) -> tuple[int, int] | None:
+    at = storage.rfind("@")
+    if well_formed:  # user:PASSWORD@ after the '//'
         if at < 0:
             return None
         colon = storage.find(":", storage.index("//") + 2, at)
@@ -192,7 +205,6 @@ def _secret_span(storage: str) -> tuple[int, int] | None:
     start = scheme.end() if scheme else 0
     if storage.startswith("//", start):
         start += 2
-    at = storage.rfind("@")
     if at >= start:
         return (start, at) if at > start else None
     return (start, len(storage)) if ":" in storage[start:] else None
