@@ -331,6 +331,7 @@ def summary_command(run_dir: RunDirArg, storage: StorageOpt = None) -> None:
     from finscale.hpo import summarize_run
     from finscale.hpo.summary import render_markdown
 
+    check_folder(run_dir, "run directory", str(run_dir))  # it is written into
     summary, paths = summarize_run(run_dir, storage)
     console.print(render_markdown(summary), soft_wrap=True, highlight=False, markup=False)
     for path in paths:

@@ -127,6 +127,7 @@ def report_command(
     figures of a scaling study from what it stored (no training)."""
     from finscale.scale import build_results, write_report
 
+    check_folder(run_dir, "run directory", str(run_dir))  # it is written into
     results = build_results(run_dir, compare)
     paths = write_report(run_dir, results)
     _print_scaling_table(results)
@@ -148,6 +149,7 @@ def validate_cross_budget_command(
     from finscale.hpo import StopRequested
     from finscale.scale import Pipeline, spec_of_run_dir
 
+    check_folder(run_dir, "run directory", str(run_dir))  # it is written into
     spec = spec_of_run_dir(run_dir, storage, store_dir(store))
     progress = ProgressRenderer()
     pipeline = Pipeline(spec, progress)
