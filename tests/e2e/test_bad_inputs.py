@@ -27,6 +27,8 @@ def workdir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr("finscale.hpo.storage.OPEN_ATTEMPTS", 1)
     (tmp_path / "afile").write_text("a file where a folder belongs\n")
     (tmp_path / "folder").mkdir()
+    (tmp_path / "prices.csv").write_text("date,close\n2020-01-02,3257.85\n")
+    (tmp_path / "notes.txt").write_text("not a database\n")
     (tmp_path / "empty.yaml").write_text("")
     (tmp_path / "bad.yaml").write_text("data:\n  tier: [a25\n")
     for name, content in {
@@ -76,6 +78,9 @@ CASES = {
     "storage-is-a-folder": ([*HPO, "--storage", "folder"], "--storage"),
     "storage-under-a-file": ([*HPO, "--storage", "afile/study.journal"], "--storage"),
     "sqlite-under-a-file": ([*HPO, "--storage", "sqlite:///afile/study.db"], "--storage"),
+    "storage-is-a-csv": ([*HPO, "--storage", "prices.csv"], "--storage"),
+    "worker-storage-is-a-csv": (["worker", "--storage", "prices.csv", "--study", "x"], "--storage"),
+    "sqlite-storage-is-a-text-file": ([*HPO, "--storage", "sqlite:///notes.txt"], "--storage"),
     "summary-missing-storage": (["summary", "study_run", "--storage", "none.journal"], "--storage"),
     # ---- config files
     "config-empty": ([*HPO, "--config", "empty.yaml"], "--config"),

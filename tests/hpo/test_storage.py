@@ -6,6 +6,7 @@ import dataclasses
 import multiprocessing
 import threading
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -20,6 +21,7 @@ from finscale.hpo.storage import (
     Heartbeat,
     StorageClass,
     check_storage,
+    check_storage_usable,
     classify_storage,
     describe_error,
     enqueued_params,
@@ -267,3 +269,26 @@ def test_heartbeat_grace_must_outlast_the_interval():
         load_study_config(
             overrides={"search.heartbeat_seconds": 30, "search.heartbeat_grace_seconds": 30}
         )
+
+
+def test_an_existing_file_of_another_kind_is_refused_before_it_is_touched(tmp_path):
+    csv = tmp_path / "prices.csv"
+    csv.write_text("date,close\n2020-01-02,3257.85\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x\n")
+    for storage, what in (
+        (str(csv), "not a study journal"),
+        (f"sqlite:///{notes}", "not a sqlite"),
+    ):
+        before = Path(storage.removeprefix("sqlite:///")).read_bytes()
+        for check in (check_storage_usable, open_storage):
+            with pytest.raises(InputError, match=what):
+                check(storage)
+        assert Path(storage.removeprefix("sqlite:///")).read_bytes() == before
+    # An empty journal, and one whose first append a crash tore, are a study's still.
+    empty, torn = tmp_path / "empty.journal", tmp_path / "torn.journal"
+    empty.write_text("")
+    torn.write_text('{"op_code": 0, "worker_id": "a", "study_na')
+    for journal in (empty, torn):
+        assert check_storage_usable(str(journal)) == "journal"
+        open_storage(str(journal))

@@ -18,6 +18,7 @@ there, naming the function to fix.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import threading
@@ -220,8 +221,12 @@ def open_storage(
     it. Journal files have no heartbeats; their dead workers are found by process
     id. Both are swept by `reaper.reap_dead_trials`. A journal whose last line a
     crash tore is repaired first (`journal.repair_torn_tail`)."""
-    if check_storage(storage) == "journal":
+    kind = check_storage(storage)
+    if kind == "journal":
         return _open_journal(Path(storage))
+    path = storage_file(storage)
+    if path is not None and path.is_file():
+        check_storage_file(path, kind)
     key = (storage, heartbeat_seconds, grace_seconds if heartbeat_seconds else None)
     with _OPENED_LOCK:
         if key not in _OPENED:
@@ -260,7 +265,40 @@ def check_storage_usable(storage: str) -> StorageKind:
         raise InputError(f"storage {path} is a folder, not a study's file", "--storage")
     elif not path.exists():
         check_folder(path, "storage", "--storage")  # where its file would be made
+    else:
+        check_storage_file(path, kind)
     return kind
+
+
+# The first bytes of every sqlite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_storage_file(path: Path, kind: StorageKind) -> None:
+    """Refuse an existing file that is not what `kind` says (a mistyped --storage naming
+    a CSV, say), before a journal appended to it or sqlite wrote over it. An empty file,
+    and a journal whose one line a crash tore, are a study's file still."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.readline(1 << 20) if kind == "journal" else handle.read(16)
+    except OSError as exc:
+        raise InputError(f"cannot read storage {path}: {exc.strerror}", "--storage") from None
+    if not head:
+        return
+    if kind == "sqlite" and head != SQLITE_HEADER:
+        raise InputError(f"storage {path} is not a sqlite database", "--storage")
+    if kind == "journal" and head.endswith(b"\n") and not _is_json_object(head):
+        raise InputError(
+            f"storage {path} is not a study journal (its first line is no JSON record)",
+            "--storage",
+        )
+
+
+def _is_json_object(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:  # JSONDecodeError, or bytes that are no UTF-8
+        return False
 
 
 def _probe_database(url: str) -> None:
@@ -276,6 +314,7 @@ def _open_journal(path: Path) -> BaseStorage:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
+            check_storage_file(path, "journal")
             repair_torn_tail(path)
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         return optuna.storages.JournalStorage(backend)
