@@ -8,6 +8,11 @@ A study shared by many machines is an RDB URL, PostgreSQL in practice
 connection pool (`DATABASE_POOL`), so a 16-GPU cluster needs about 16 x 4
 connections, well inside PostgreSQL's default `max_connections` of 100.
 
+A --storage string is one of these or a mistake: `classify_storage` tells which
+(a journal path, a sqlite, PostgreSQL or other RDB URL, or something that looks
+like a URL and is not one), and `redact` is the only way one is shown, so a
+mistyped URL's password reaches no output, file name or record either.
+
 Optuna's public API has no way to pop a queued trial in a chosen order, find
 stale trials, or mark a trial failed from another process; those need names
 Optuna keeps private (`study._storage`, `trial._trial_id`, ...). They are used
@@ -18,7 +23,6 @@ there, naming the function to fix.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import threading
@@ -38,7 +42,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from finscale.atomic import check_folder
 from finscale.errors import InputError
-from finscale.hpo.journal import repair_torn_tail
+from finscale.hpo.journal import repair_torn_tail, starts_like_a_journal
 
 # One connection for the worker's own calls, one for its heartbeat thread, a little
 # headroom; `pool_pre_ping` replaces connections a database restart killed, so a
@@ -279,26 +283,17 @@ def check_storage_file(path: Path, kind: StorageKind) -> None:
     a CSV, say), before a journal appended to it or sqlite wrote over it. An empty file,
     and a journal whose one line a crash tore, are a study's file still."""
     try:
+        if kind == "journal" and not starts_like_a_journal(path):
+            raise InputError(
+                f"storage {path} is not a study journal (its first line is no JSON record)",
+                "--storage",
+            )
         with open(path, "rb") as handle:
-            head = handle.readline(1 << 20) if kind == "journal" else handle.read(16)
+            head = handle.read(len(SQLITE_HEADER))
     except OSError as exc:
         raise InputError(f"cannot read storage {path}: {exc.strerror}", "--storage") from None
-    if not head:
-        return
-    if kind == "sqlite" and head != SQLITE_HEADER:
+    if kind == "sqlite" and head and head != SQLITE_HEADER:
         raise InputError(f"storage {path} is not a sqlite database", "--storage")
-    if kind == "journal" and head.endswith(b"\n") and not _is_json_object(head):
-        raise InputError(
-            f"storage {path} is not a study journal (its first line is no JSON record)",
-            "--storage",
-        )
-
-
-def _is_json_object(line: bytes) -> bool:
-    try:
-        return isinstance(json.loads(line), dict)
-    except ValueError:  # JSONDecodeError, or bytes that are no UTF-8
-        return False
 
 
 def _probe_database(url: str) -> None:
