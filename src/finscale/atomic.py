@@ -19,6 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from finscale.errors import InputError
+
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and move the result onto ``path`` atomically."""
@@ -45,6 +47,40 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return path
+
+
+def check_folder(path: str | Path, what: str, where: str) -> Path:
+    """Refuse, before anything is written, a folder that cannot be made or written:
+    `path` (or a folder above it) is a file, or the nearest existing folder is not
+    writable. `what` names it in the message ("run directory"), `where` is the flag
+    or field it came from. Returns `path`."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path} is a file", where)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"{what} {path} cannot be made: {existing} is a file", where)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        why = (
+            "is not writable" if existing == path else f"cannot be made: {existing} is not writable"
+        )
+        raise InputError(f"{what} {path} {why}", where)
+    return path
+
+
+def check_file(path: str | Path, what: str, where: str) -> Path:
+    """Refuse, before anything is written, a file that cannot be written: `path` is a
+    folder, or its folder cannot be made or written (`check_folder`). Returns `path`."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder", where)
+    if not path.exists():
+        check_folder(path, what, where)  # the same walk up to the first folder that exists
+    elif not os.access(path.parent, os.W_OK | os.X_OK):  # a replace writes beside it
+        raise InputError(f"{what} {path} cannot be replaced: its folder is not writable", where)
     return path
 
 

@@ -160,7 +160,9 @@ def test_a_run_directory_refuses_other_data(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FINSCALE_STORE", str(tmp_path / "store"))
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "scale.json").write_text(json.dumps({"config": {"data": {"tier": "a50"}}}))
+    studies = [{"budget": 8000, "horizon_days": 1, "study_name": "a50_8K_h1"}]
+    recorded = {"config": {"data": {"tier": "a50"}}, "storage": None, "studies": studies}
+    (run_dir / "scale.json").write_text(json.dumps(recorded))
     code = main(scale_args(run_dir))
     err = capsys.readouterr().err
     assert code == 2 and "other data" in err and err.startswith("error: ")

@@ -6,6 +6,7 @@ import dataclasses
 import multiprocessing
 import threading
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -18,8 +19,13 @@ from finscale.hpo.reaper import reap_dead_trials
 from finscale.hpo.spec import prepare
 from finscale.hpo.storage import (
     Heartbeat,
+    StorageClass,
+    check_storage,
+    check_storage_usable,
+    classify_storage,
     describe_error,
     enqueued_params,
+    is_database,
     open_storage,
     record_heartbeat,
     redact,
@@ -35,16 +41,76 @@ BEATS = {"search.heartbeat_seconds": 1, "search.heartbeat_grace_seconds": 2}
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("postgresql://ana:s3cr@t:x@db.lan:5432/optuna", "postgresql://ana:***@db.lan:5432/optuna"),
+        ("postgresql://ana:s3cr3t@db.lan:5432/optuna", "postgresql://ana:***@db.lan:5432/optuna"),
+        ("postgresql://ana:s3cr%40t@db.lan/optuna", "postgresql://ana:***@db.lan/optuna"),
         ("postgresql://ana@db.lan/optuna", "postgresql://ana@db.lan/optuna"),
         ("sqlite:///runs/study.db", "sqlite:///runs/study.db"),
         ("runs/a25_2M_h1/study.journal", "runs/a25_2M_h1/study.journal"),
+        # Malformed: everything between the scheme and the last '@' goes, user and all.
+        ("postgresql://ana:s3cr@t:x@db.lan:5432/optuna", "postgresql://***@db.lan:5432/optuna"),
+        ("postgres:/u:s3cr@@127.0.0.1::x/db", "postgres:***@127.0.0.1::x/db"),
+        ("u:s3cr@db.lan/optuna", "u:***@db.lan/optuna"),
+        ("postgresql//u:s3cr@db.lan/optuna", "***@db.lan/optuna"),
+        ("postgres:/u:s3cr/db.lan", "postgres:***"),  # no '@': all of it after the scheme
+        # A password in the query, which libpq reads as well.
+        (
+            "postgresql://ana@db.lan/optuna?password=s3cr&sslmode=require",
+            "postgresql://ana@db.lan/optuna?password=***&sslmode=require",
+        ),
+        (
+            "postgresql://ana:s3cr@db.lan/optuna?sslpassword=s3cr2",
+            "postgresql://ana:***@db.lan/optuna?sslpassword=***",
+        ),
     ],
 )
 def test_redact_hides_only_the_password(url, expected):
     assert redact(url) == expected
-    if "s3cr" in url:
-        assert scrub("login s3cr@t:x refused", url) == "login *** refused"
+    assert "s3cr" not in redact(url)
+
+
+def test_scrub_masks_the_password_as_typed_and_as_the_driver_reads_it():
+    url = "postgresql://ana:s3cr%40t@db.lan/optuna"
+    assert scrub("login s3cr@t refused, s3cr%40t", url) == "login *** refused, ***"
+
+
+@pytest.mark.parametrize(
+    ("storage", "kind"),
+    [
+        ("runs/a25_2M_h1/study.journal", "journal"),
+        ("study:1.journal", "journal"),  # a ':' alone does not make a URL
+        ("sqlite:///runs/study.db", "sqlite"),
+        ("postgresql://ana:pw@db.lan:5432/optuna", "postgresql"),
+        ("postgresql+psycopg://ana:pw@db.lan/optuna", "postgresql"),
+        ("mysql://ana:pw@db.lan/optuna", "rdb"),
+    ],
+)
+def test_classify_storage_tells_journals_from_each_database(storage, kind):
+    assert classify_storage(storage) == StorageClass(kind)
+    assert is_database(storage) == (kind != "journal")
+
+
+@pytest.mark.parametrize(
+    ("storage", "problem"),
+    [
+        ("postgres:/u:PW@@127.0.0.1::x/db", "'postgres:' is not followed by '//'"),
+        ("postgresql://u:PW@@127.0.0.1::x/db", "a port is a number"),
+        ("postgresql://u:p@ss@db.lan/optuna", "write an '@' of a password as %40"),
+        ("postgres://u:PW@db.lan/optuna", "PostgreSQL's is postgresql://"),
+        ("sqlite:/runs/study.db", "'sqlite:' is not followed by '//'"),
+        ("sqlite://", "a sqlite study needs a file"),
+        ("u:PW@db.lan/optuna", "no scheme://"),
+        ("runs/u:PW@db.lan/study.journal", "no scheme://"),
+    ],
+)
+def test_a_string_that_looks_like_a_url_and_is_not_one_is_refused(storage, problem):
+    assert classify_storage(storage).kind is None
+    with pytest.raises(InputError) as caught:
+        check_storage(storage)
+    assert problem in str(caught.value) and caught.value.where == "storage"
+    for password in ("PW", "p@ss"):
+        assert password not in str(caught.value)
+    with pytest.raises(InputError):
+        open_storage(storage)  # never a journal file named after it
 
 
 def test_a_wrong_password_is_one_clear_error_without_any_password(
@@ -230,3 +296,26 @@ def test_a_resume_with_another_target_is_what_joining_workers_read(
     create_or_load(bigger, prepare(bigger))
     joined, _ = join_spec(postgres_url, "tiny", store_dir)
     assert joined.trials == 9
+
+
+def test_an_existing_file_of_another_kind_is_refused_before_it_is_touched(tmp_path):
+    csv = tmp_path / "prices.csv"
+    csv.write_text("date,close\n2020-01-02,3257.85\n")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x\n")
+    for storage, what in (
+        (str(csv), "not a study journal"),
+        (f"sqlite:///{notes}", "not a sqlite"),
+    ):
+        before = Path(storage.removeprefix("sqlite:///")).read_bytes()
+        for check in (check_storage_usable, open_storage):
+            with pytest.raises(InputError, match=what):
+                check(storage)
+        assert Path(storage.removeprefix("sqlite:///")).read_bytes() == before
+    # An empty journal, and one whose first append a crash tore, are a study's still.
+    empty, torn = tmp_path / "empty.journal", tmp_path / "torn.journal"
+    empty.write_text("")
+    torn.write_text('{"op_code": 0, "worker_id": "a", "study_na')
+    for journal in (empty, torn):
+        assert check_storage_usable(str(journal)) == "journal"
+        open_storage(str(journal))

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from finscale.atomic import check_folder
 from finscale.cli.options import StoreOpt, store_dir
 from finscale.cli.progress import console
 from finscale.errors import InputError
@@ -75,8 +76,7 @@ def coord_check_command(
     if lr <= 0:
         raise InputError(f"learning rate must be positive, got {lr}", "--lr")
     check_arguments(width_sizes, depth_sizes, steps, seeds, batch_size)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} is a file, not a folder", "--out")
+    check_folder(out, "output folder", "--out")
     with console.status("building dataset", spinner="dots"):
         dataset = build_dataset(DataConfig(), DataStore(store_dir(store)))
     with console.status(f"coordinate check, {parametrization}", spinner="dots"):

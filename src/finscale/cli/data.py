@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from finscale.atomic import check_file
 from finscale.cli.options import (
     DATA_FIELDS,
     DataTierOpt,
@@ -89,7 +90,9 @@ def data_build(
     """Build the processed dataset (or reuse it from the store) and print its summary."""
     config = study_config(overrides).data
     if out is not None and out.suffix != ".parquet":
-        raise InputError(f"output must be a .parquet file, got {out.name}", "--out")
+        raise InputError(f"output must be a .parquet file, got {out}", "--out")
+    if out is not None:
+        check_file(out, "output file", "--out")
     dataset = build(config, store)
     summary = dataset.summary()
     if out is not None:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from finscale.atomic import check_folder
 from finscale.cli.options import (
     ConfigOpt,
     ConfigTierOpt,
@@ -72,6 +73,7 @@ def hpo(
 
     if budget is None:
         raise InputError("hpo needs --budget (e.g. --budget 200K)", "--budget")
+    check_study_flags([] if study is None else [study], max_temp)
     stop_at = deadline(workers, timeout_hours)
     overrides = config_overrides(
         set_, {"data.horizon_days": horizon, "data.tier": tier, "search.trials": trials}
@@ -89,6 +91,7 @@ def hpo(
         max_temp_c=max_temp,
         deadline=stop_at,
     )
+    check_places(spec)  # before the store is touched
     err = err_console()
     with err.status("building dataset and grid", spinner="dots"):
         prepared = prepare(spec)
@@ -104,6 +107,40 @@ def hpo(
         say(line, err)
     clear_stop(spec.run_dir)
     run_with_progress(spec, prepared)
+
+
+def check_study_flags(names: list[str], max_temp: float | None) -> None:
+    """A study name names files and folders (runs/NAME, NAME_best.json): one plain name
+    each. A pause while hotter than a limit no machine under load gets below never ends."""
+    for name in names:
+        if not name or name in (".", "..") or "/" in name or "\0" in name:
+            raise InputError(f"study name {name!r} is not a plain file name (no '/')", "--study")
+    if max_temp is not None and max_temp <= 0:
+        raise InputError(
+            f"--max-temp is in degrees C and must be positive, got {max_temp}", "--max-temp"
+        )
+
+
+def check_places(spec) -> None:
+    """Refuse a run directory or storage that cannot be written before anything is."""
+    from finscale.hpo import check_storage_usable
+
+    check_folder(spec.run_dir, "run directory", "--run-dir")
+    check_storage_usable(spec.storage)
+
+
+def check_worker_flags(
+    study: list[str], run_dir: Path | None, wait_minutes: float, max_temp: float | None
+) -> None:
+    if wait_minutes < 0:
+        raise InputError(f"--wait-minutes must be 0 or more, got {wait_minutes}", "--wait-minutes")
+    if run_dir is not None and len(study) > 1:
+        raise InputError(
+            "--run-dir names one study's folder; with several --study, leave it out "
+            "(each study's records go to runs/STUDY)",
+            "--run-dir",
+        )
+    check_study_flags(study, max_temp)
 
 
 def worker_command(
@@ -153,14 +190,7 @@ def worker_command(
     from finscale.hpo import SEED_BASES, clear_stop, join_spec, prepare, redact
 
     stop_at = deadline(workers, timeout_hours)
-    if wait_minutes < 0:
-        raise InputError(f"--wait-minutes must be 0 or more, got {wait_minutes}", "--wait-minutes")
-    if run_dir is not None and len(study) > 1:
-        raise InputError(
-            "--run-dir names one study's folder; with several --study, leave it out "
-            "(each study's records go to runs/STUDY)",
-            "--run-dir",
-        )
+    check_worker_flags(study, run_dir, wait_minutes, max_temp)
     base_seed = seed if seed is not None else secrets.randbelow(SEED_BASES)
     err = err_console()
     joined = []
@@ -177,6 +207,7 @@ def worker_command(
             deadline=stop_at,
             wait_seconds=wait_minutes * 60,
         )
+        check_folder(spec.run_dir, "run directory", "--run-dir")
         with err.status(f"{name}: building dataset and grid", spinner="dots"):
             prepared = prepare(spec, joined=attrs)
         say(
@@ -270,8 +301,10 @@ def hpo_import_trials(
     between machines or storages)."""
     from finscale.hpo import JOURNAL_FILE, import_trials
 
+    check_study_flags([] if study is None else [study], None)
     source = folder.parent if folder.name == "trials" else folder
-    run_dir = run_dir or source
+    where = "--run-dir" if run_dir is not None else str(folder)
+    run_dir = check_folder(run_dir or source, "run directory", where)
     created = import_trials(
         folder, storage or str(run_dir / JOURNAL_FILE), run_dir, study_name=study
     )
@@ -295,6 +328,7 @@ def summary_command(run_dir: RunDirArg, storage: StorageOpt = None) -> None:
     from finscale.hpo import summarize_run
     from finscale.hpo.summary import render_markdown
 
+    check_folder(run_dir, "run directory", str(run_dir))  # it is written into
     summary, paths = summarize_run(run_dir, storage)
     console.print(render_markdown(summary), soft_wrap=True, highlight=False, markup=False)
     for path in paths:

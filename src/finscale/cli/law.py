@@ -76,6 +76,8 @@ def fit_law_command(
         table = pd.read_csv(file)
     except FileNotFoundError:
         raise InputError(f"no such file: {file}", str(file)) from None
+    except IsADirectoryError:
+        raise InputError(f"{file} is a folder, not a CSV table", str(file)) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(f"{file} is not a CSV table: {exc}", str(file)) from None
     n = _column(table, params_col, "--params-col", file)

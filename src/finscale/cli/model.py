@@ -11,6 +11,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
+from finscale.atomic import check_file
 from finscale.cli.data import build
 from finscale.cli.options import (
     DATA_FIELDS,
@@ -147,7 +148,9 @@ def train_command(
 
     config = study_config(overrides)
     if out is not None and out.suffix != ".json":
-        raise InputError(f"output must be a .json file, got {out.name}", "--out")
+        raise InputError(f"output must be a .json file, got {out}", "--out")
+    if out is not None:
+        check_file(out, "output file", "--out")
     the_grid = arch_grid(budget, config)
     if not 0 <= arch_index < len(the_grid):
         raise InputError(

@@ -28,6 +28,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from finscale.atomic import check_folder
 from finscale.config import PRESETS, StudyConfig, load_study_config
 from finscale.config.base import overlaps
 from finscale.errors import InputError
@@ -191,7 +192,9 @@ def default_store_dir() -> Path:
 
 
 def store_dir(store: Path | None) -> Path:
-    return store or default_store_dir()
+    """The data store's folder, refused up front when it cannot be made or written."""
+    where = "FINSCALE_STORE" if store is None and "FINSCALE_STORE" in os.environ else "--store"
+    return check_folder(store or default_store_dir(), "data store", where)
 
 
 def parse_sets(pairs: list[str] | None) -> dict[str, Any]:

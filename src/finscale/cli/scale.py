@@ -9,6 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
+from finscale.atomic import check_folder
 from finscale.cli.options import (
     ConfigOpt,
     ConfigTierOpt,
@@ -57,7 +58,7 @@ def scale_command(
     the winners' final evaluation on test with several seeds, baselines, cross-budget
     validation, the scaling-law fit and the report. Re-running the same command resumes
     it and skips every finished step; `finscale stop RUN_DIR` or Ctrl-C stops it."""
-    from finscale.hpo import StopRequested
+    from finscale.hpo import StopRequested, check_storage_usable
     from finscale.scale import (
         Pipeline,
         check_run_dir_matches,
@@ -78,7 +79,10 @@ def scale_command(
         },
     )
     spec = new_scale_spec(preset, config, overrides, run_dir, storage, store_dir(store), workers)
+    check_folder(spec.run_dir, "run directory", "--run-dir")
     check_run_dir_matches(spec)
+    if spec.storage is not None:
+        check_storage_usable(spec.storage)
     if spec.config.search.transfer != "none" and spec.config.model.parametrization == "standard":
         say(
             "warning: search.transfer under model.parametrization=standard is the control "
@@ -124,6 +128,7 @@ def report_command(
     figures of a scaling study from what it stored (no training)."""
     from finscale.scale import build_results, write_report
 
+    check_folder(run_dir, "run directory", str(run_dir))  # it is written into
     results = build_results(run_dir, compare)
     paths = write_report(run_dir, results)
     _print_scaling_table(results)
@@ -145,14 +150,17 @@ def validate_cross_budget_command(
     from finscale.hpo import StopRequested
     from finscale.scale import Pipeline, spec_of_run_dir
 
+    check_folder(run_dir, "run directory", str(run_dir))  # it is written into
     spec = spec_of_run_dir(run_dir, storage, store_dir(store))
-    with ProgressRenderer() as progress:
-        pipeline = Pipeline(spec, progress)
-        pipeline.load_winners()
-        plan = pipeline.plan_cross_budget()
-        if dry_run:
-            _print_plan(plan, spec.config.train.max_epochs)
-            return
+    progress = ProgressRenderer()
+    pipeline = Pipeline(spec, progress)
+    # Read before the bar starts: a refusal is then its one line, nothing above it.
+    pipeline.load_winners()
+    plan = pipeline.plan_cross_budget()
+    if dry_run:
+        _print_plan(plan, spec.config.train.max_epochs)
+        return
+    with progress:
         try:
             pipeline.cross_budget()
         except StopRequested as exc:

@@ -76,8 +76,6 @@ def load_study_config(
     Raises `InputError` naming the file or key on a missing file, bad YAML, an
     unknown key or an invalid value.
     """
-    import yaml
-
     if preset is not None and path is not None:
         raise InputError("give a preset or a config file, not both", "config")
     raw: dict[str, object] = {}
@@ -89,16 +87,33 @@ def load_study_config(
     elif path is not None:
         source = str(path)
     if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise InputError(f"config file {path} does not exist", "config") from None
-        except yaml.YAMLError as exc:
-            raise InputError(f"config file {path} is not valid YAML: {exc}", "config") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise InputError(f"config file {path} must hold a mapping of sections", "config")
-        raw = loaded or {}
+        raw = _read_config_file(Path(path))
     return config_from_mapping(raw, overrides, source)
+
+
+def _read_config_file(path: Path) -> dict[str, object]:
+    """A config file's mapping of sections; `InputError` (one line) when the file is
+    missing, unreadable, empty or not a YAML mapping."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"config file {path} does not exist", "config") from None
+    except IsADirectoryError:
+        raise InputError(f"config file {path} is a folder", "config") from None
+    except UnicodeDecodeError:
+        raise InputError(f"config file {path} is not a text file", "config") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(str(getattr(exc, "problem", None) or "a syntax error").split())
+        raise InputError(f"config file {path} is not valid YAML{at}: {problem}", "config") from None
+    if loaded is None:
+        raise InputError(f"config file {path} is empty", "config")
+    if not isinstance(loaded, dict):
+        raise InputError(f"config file {path} must hold a mapping of sections", "config")
+    return loaded
 
 
 def config_from_mapping(

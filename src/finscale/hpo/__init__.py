@@ -22,7 +22,15 @@ from finscale.hpo.spec import (
     new_study_spec,
     prepare,
 )
-from finscale.hpo.storage import open_storage, redact
+from finscale.hpo.storage import (
+    check_storage,
+    check_storage_usable,
+    classify_storage,
+    is_database,
+    open_storage,
+    redact,
+    storage_exists,
+)
 from finscale.hpo.study import (
     StudyOutcome,
     create_or_load,
@@ -50,6 +58,9 @@ __all__ = [
     "StudySpec",
     "WorkerResult",
     "best_trial",
+    "check_storage",
+    "check_storage_usable",
+    "classify_storage",
     "clear_stop",
     "coverage",
     "create_or_load",
@@ -57,6 +68,7 @@ __all__ = [
     "default_study_name",
     "forced_extremes",
     "import_trials",
+    "is_database",
     "join_spec",
     "new_study_spec",
     "open_storage",
@@ -73,6 +85,7 @@ __all__ = [
     "run_study",
     "run_worker",
     "state_counts",
+    "storage_exists",
     "summarize",
     "summarize_run",
     "summary_blocks",

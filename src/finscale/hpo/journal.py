@@ -68,6 +68,14 @@ def scan_journal(path: Path) -> JournalScan:
     return JournalScan(good_bytes, bad_line, number)
 
 
+def starts_like_a_journal(path: Path) -> bool:
+    """Whether the file at `path` can be a journal: empty, or its first line a JSON
+    record, or one line an interrupted first append left (no newline yet)."""
+    with open(path, "rb") as handle:
+        first = handle.readline(1 << 20)
+    return not first or not first.endswith(b"\n") or _is_json(first)
+
+
 def _is_json(line: bytes) -> bool:
     try:
         json.loads(line)

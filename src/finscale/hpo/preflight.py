@@ -8,14 +8,12 @@ corners, `duration.py`) and print what was found.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-from finscale.errors import InputError
 from finscale.hpo.attrs import EXCLUDED_ATTR, SPLITS_ATTR
 from finscale.hpo.duration import (
     COST_NAMES,
@@ -26,7 +24,7 @@ from finscale.hpo.duration import (
 )
 from finscale.hpo.objective import architecture_attr
 from finscale.hpo.spec import Prepared, StudySpec
-from finscale.hpo.storage import open_storage, redact
+from finscale.hpo.storage import check_storage_usable, open_storage, redact, storage_exists
 from finscale.model.grid import PlannedArchitecture
 from finscale.units import architecture_label, format_bytes, format_duration
 
@@ -70,7 +68,8 @@ def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> 
     that cannot be reached."""
     config = spec.config
     existing: dict[str, int] = {}
-    if "://" in spec.storage or Path(spec.storage).exists():
+    check_storage_usable(spec.storage)
+    if storage_exists(spec.storage):
         storage = open_storage(spec.storage)
         existing = {
             s.study_name: len(
@@ -78,10 +77,6 @@ def preflight(spec: StudySpec, prepared: Prepared, time_epochs: bool = True) -> 
             )
             for s in storage.get_all_studies()
         }
-    elif not os.access(_existing_parent(Path(spec.storage)), os.W_OK):
-        raise InputError(
-            f"cannot create the study file {spec.storage}: folder not writable", "storage"
-        )
     trials_needed = spec.trials
     record_bytes = trials_needed * (
         RECORD_BYTES_FIXED + RECORD_BYTES_PER_EPOCH * config.train.max_epochs

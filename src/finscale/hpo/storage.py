@@ -8,6 +8,11 @@ A study shared by many machines is an RDB URL, PostgreSQL in practice
 connection pool (`DATABASE_POOL`), so a 16-GPU cluster needs about 16 x 4
 connections, well inside PostgreSQL's default `max_connections` of 100.
 
+A --storage string is one of these or a mistake: `classify_storage` tells which
+(a journal path, a sqlite, PostgreSQL or other RDB URL, or something that looks
+like a URL and is not one), and `redact` is the only way one is shown, so a
+mistyped URL's password reaches no output, file name or record either.
+
 Optuna's public API has no way to pop a queued trial in a chosen order, find
 stale trials, or mark a trial failed from another process; those need names
 Optuna keeps private (`study._storage`, `trial._trial_id`, ...). They are used
@@ -24,16 +29,20 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
+from urllib.parse import unquote
 
 import optuna
+import sqlalchemy.engine
 import sqlalchemy.exc
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from finscale.atomic import check_folder
 from finscale.errors import InputError
-from finscale.hpo.journal import repair_torn_tail
+from finscale.hpo.journal import repair_torn_tail, starts_like_a_journal
 
 # One connection for the worker's own calls, one for its heartbeat thread, a little
 # headroom; `pool_pre_ping` replaces connections a database restart killed, so a
@@ -50,6 +59,8 @@ POSTGRES_CONNECT_ARGS: dict[str, Any] = {"connect_timeout": 10, "application_nam
 # the losers retry after a short random wait.
 OPEN_ATTEMPTS = 6
 
+T = TypeVar("T")
+
 # What a lost or restarting database raises through Optuna's RDB storage.
 STORAGE_ERRORS: tuple[type[BaseException], ...] = (
     optuna.exceptions.StorageInternalError,
@@ -57,30 +68,151 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# What a storage string is: a local journal file, or an Optuna RDB URL by its engine.
+StorageKind = Literal["journal", "sqlite", "postgresql", "rdb"]
+DATABASE_KINDS: frozenset[str] = frozenset({"sqlite", "postgresql", "rdb"})
+URL_FORM = "scheme://user:password@host:port/database (sqlite:///FILE, postgresql://...)"
+
+# A URL's scheme and its ':' (`postgresql:`, `sqlite:`, `mysql+pymysql:`).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+# A path segment with a ':' and then an '@': credentials (user:password@host).
+_CREDENTIALS = re.compile(r"(?:^|/)[^/]*:[^/]*@")
+
+
+@dataclass(frozen=True)
+class StorageClass:
+    """What a --storage string is. `kind` is None for one that looks like a URL and
+    is not a well-formed one; `problem` then says why, quoting none of the string."""
+
+    kind: StorageKind | None
+    problem: str | None = None
+
+
+def classify_storage(storage: str) -> StorageClass:
+    """A journal path, a sqlite or PostgreSQL URL, another RDB URL, or malformed.
+
+    A string looks like a URL when it starts with a scheme and ':/' (`postgres:/...`),
+    or its first path segment holds both '@' and ':', or any segment holds a ':'
+    and then an '@' (`user:password@host`); such a string is never a file name, so a
+    mistyped URL is refused instead of becoming folders named after its password."""
+    if not _looks_like_url(storage):
+        return StorageClass("journal")
+    scheme_match = _SCHEME.match(storage)
+    rest = storage[scheme_match.end() :] if scheme_match else storage
+    if scheme_match is None or not (rest.startswith("/") or _is_database_word(scheme_match[1])):
+        return StorageClass(None, "it has credentials (user:password@) but no scheme://")
+    scheme = scheme_match.group(1)
+    if not rest.startswith("//"):
+        return StorageClass(None, f"'{scheme}:' is not followed by '//'")
+    try:
+        url = sqlalchemy.engine.make_url(storage)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        # SQLAlchemy's ValueError quotes the port text, which may hold a password.
+        return StorageClass(None, "its host, port or database cannot be read (a port is a number)")
+    if "@" in (url.host or ""):
+        return StorageClass(None, "its host holds an '@' (write an '@' of a password as %40)")
+    try:
+        url.get_dialect()
+    except Exception:  # NoSuchModuleError, or a dialect whose module fails to import
+        known = "postgresql, sqlite, mysql"
+        hint = "; PostgreSQL's is postgresql://" if scheme.startswith("postgres") else ""
+        return StorageClass(None, f"no database scheme {scheme!r} ({known}, ...){hint}")
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            return StorageClass(None, "a sqlite study needs a file: sqlite:///FILE")
+        return StorageClass("sqlite")
+    return StorageClass("postgresql" if backend == "postgresql" else "rdb")
+
+
+def _is_database_word(scheme: str) -> bool:
+    return scheme.lower().startswith(("sqlite", "postgres", "mysql", "mariadb", "oracle", "mssql"))
+
+
+def _looks_like_url(storage: str) -> bool:
+    scheme = _SCHEME.match(storage)
+    first_segment = storage.split("/", 1)[0]
+    return bool(
+        (scheme and storage[scheme.end() :].startswith("/"))
+        or ("@" in first_segment and ":" in first_segment)
+        or _CREDENTIALS.search(storage)
+    )
+
+
+def check_storage(storage: str) -> StorageKind:
+    """The kind of a storage string; `InputError` (its password redacted) when it looks
+    like a URL and is not a well-formed one."""
+    classified = classify_storage(storage)
+    if classified.kind is None:
+        raise InputError(
+            f"storage {redact(storage)} is not a well-formed URL: {classified.problem}; "
+            f"write {URL_FORM}, or give the path of a journal file",
+            "storage",
+        )
+    return classified.kind
+
+
 def is_database(storage: str) -> bool:
     """Whether `storage` is an RDB URL (sqlite:///, postgresql://, mysql://) rather than
     the path of a journal file."""
-    return "://" in storage
+    return classify_storage(storage).kind in DATABASE_KINDS
 
 
 def redact(storage: str) -> str:
-    """A storage URL without its password."""
-    password = _password(storage)
-    return storage.replace(f":{password}@", ":***@", 1) if password else storage
+    """A storage string fit to show: a URL without its password (in its user info or a
+    `password=` of its query); one that looks like a URL and is not well formed without
+    anything between its scheme and its last '@' (all of it after the scheme when it
+    has no '@' but a second ':')."""
+    for start, end in reversed(_secret_spans(storage)):
+        storage = storage[:start] + "***" + storage[end:]
+    return storage
 
 
 def scrub(text: str, storage: str) -> str:
-    """`text` (an error message, a log line) with the password of `storage` masked."""
-    password = _password(storage)
-    return text.replace(password, "***") if password else text
+    """`text` (an error message, a log line) with the password of `storage` masked,
+    as typed and as the driver reads it (%-decoded)."""
+    for start, end in _secret_spans(storage):
+        typed = storage[start:end]
+        for form in sorted({typed, unquote(typed)}, key=len, reverse=True):
+            if form:
+                text = text.replace(form, "***")
+    return text
 
 
-def _password(storage: str) -> str | None:
-    if "://" not in storage or "@" not in storage:
-        return None
-    credentials = storage.split("://", 1)[1].rsplit("@", 1)[0]
-    _user, sep, password = credentials.partition(":")
-    return password if sep and password else None
+# A password given as a query parameter, which libpq and the MySQL drivers accept.
+_QUERY_SECRET = re.compile(r"[?&](?:password|passwd|pwd|sslpassword)=([^&#]*)", re.IGNORECASE)
+
+
+def _secret_spans(storage: str) -> list[tuple[int, int]]:
+    """Where the passwords of `storage` are, as sorted, disjoint (start, end) spans."""
+    classified = classify_storage(storage)
+    if classified.kind == "journal":
+        return []
+    spans = [m.span(1) for m in _QUERY_SECRET.finditer(storage) if m.end(1) > m.start(1)]
+    user_info = _user_info_secret(storage, well_formed=classified.kind is not None)
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans + ([user_info] if user_info else [])):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _user_info_secret(storage: str, well_formed: bool) -> tuple[int, int] | None:
+    at = storage.rfind("@")
+    if well_formed:  # user:PASSWORD@ after the '//'
+        if at < 0:
+            return None
+        colon = storage.find(":", storage.index("//") + 2, at)
+        return (colon + 1, at) if colon >= 0 and colon + 1 < at else None
+    scheme = _SCHEME.match(storage)
+    start = scheme.end() if scheme else 0
+    if storage.startswith("//", start):
+        start += 2
+    if at >= start:
+        return (start, at) if at > start else None
+    return (start, len(storage)) if ":" in storage[start:] else None
 
 
 def open_storage(
@@ -93,19 +225,91 @@ def open_storage(
     it. Journal files have no heartbeats; their dead workers are found by process
     id. Both are swept by `reaper.reap_dead_trials`. A journal whose last line a
     crash tore is repaired first (`journal.repair_torn_tail`)."""
-    if not is_database(storage):
+    kind = check_storage(storage)
+    if kind == "journal":
         return _open_journal(Path(storage))
+    path = storage_file(storage)
+    if path is not None and path.is_file():
+        check_storage_file(path, kind)
     key = (storage, heartbeat_seconds, grace_seconds if heartbeat_seconds else None)
     with _OPENED_LOCK:
         if key not in _OPENED:
-            _OPENED[key] = _open_with_retries(storage, heartbeat_seconds, grace_seconds)
+            _OPENED[key] = _with_retries(
+                storage, lambda: _open_database(storage, heartbeat_seconds, grace_seconds)
+            )
         return _OPENED[key]
+
+
+def storage_file(storage: str) -> Path | None:
+    """The local file that holds a journal or sqlite storage; None for a server's."""
+    kind = check_storage(storage)
+    if kind == "journal":
+        return Path(storage)
+    if kind == "sqlite":
+        return Path(sqlalchemy.engine.make_url(storage).database or "")
+    return None
+
+
+def storage_exists(storage: str) -> bool:
+    """Whether the storage holds anything yet: its file exists (a journal, a sqlite
+    database); a server's database is taken to (connecting says whether it does)."""
+    path = storage_file(storage)
+    return path is None or path.is_file()
+
+
+def check_storage_usable(storage: str) -> StorageKind:
+    """Refuse, before anything is written, a storage that cannot hold a study: a
+    malformed URL, a file path that is a folder or lies where no file can be made,
+    a database server that cannot be reached (connected to once, nothing written)."""
+    kind = check_storage(storage)
+    path = storage_file(storage)
+    if path is None:
+        _with_retries(storage, lambda: _probe_database(storage))
+    elif path.is_dir():
+        raise InputError(f"storage {path} is a folder, not a study's file", "storage")
+    elif not path.exists():
+        check_folder(path, "storage", "storage")  # where its file would be made
+    else:
+        check_storage_file(path, kind)
+    return kind
+
+
+# The first bytes of every sqlite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_storage_file(path: Path, kind: StorageKind) -> None:
+    """Refuse an existing file that is not what `kind` says (a mistyped --storage naming
+    a CSV, say), before a journal appended to it or sqlite wrote over it. An empty file,
+    and a journal whose one line a crash tore, are a study's file still."""
+    try:
+        if kind == "journal" and not starts_like_a_journal(path):
+            raise InputError(
+                f"storage {path} is not a study journal (its first line is no JSON record)",
+                "storage",
+            )
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise InputError(f"cannot read storage {path}: {exc.strerror}", "storage") from None
+    if kind == "sqlite" and head and head != SQLITE_HEADER:
+        raise InputError(f"storage {path} is not a sqlite database", "storage")
+
+
+def _probe_database(url: str) -> None:
+    engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
+    try:
+        with engine.connect():
+            pass
+    finally:
+        engine.dispose()
 
 
 def _open_journal(path: Path) -> BaseStorage:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
+            check_storage_file(path, "journal")
             repair_torn_tail(path)
         backend = optuna.storages.journal.JournalFileBackend(str(path))
         return optuna.storages.JournalStorage(backend)
@@ -119,12 +323,12 @@ _OPENED: dict[tuple[str, int | None, int | None], BaseStorage] = {}
 _OPENED_LOCK = threading.Lock()
 
 
-def _open_with_retries(
-    storage: str, heartbeat_seconds: int | None, grace_seconds: int | None
-) -> BaseStorage:
+def _with_retries(storage: str, connect: Callable[[], T]) -> T:
+    """`connect()` to the database of `storage`, retried while the failure may pass;
+    an `InputError` (no password in it) when it will not."""
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            return _open_database(storage, heartbeat_seconds, grace_seconds)
+            return connect()
         except ImportError:
             raise InputError(
                 f"no database driver for {redact(storage)}: for PostgreSQL, "
@@ -144,14 +348,20 @@ def _open_with_retries(
     raise AssertionError("unreachable")
 
 
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    kind = check_storage(url)
+    engine_kwargs: dict[str, Any] = {}
+    if kind != "sqlite":
+        engine_kwargs.update(DATABASE_POOL)
+    if kind == "postgresql":
+        engine_kwargs["connect_args"] = dict(POSTGRES_CONNECT_ARGS)
+    return engine_kwargs
+
+
 def _open_database(
     url: str, heartbeat_seconds: int | None, grace_seconds: int | None
 ) -> BaseStorage:
-    engine_kwargs: dict[str, Any] = {}
-    if not url.startswith("sqlite"):
-        engine_kwargs.update(DATABASE_POOL)
-    if url.startswith("postgresql"):
-        engine_kwargs["connect_args"] = dict(POSTGRES_CONNECT_ARGS)
+    engine_kwargs = _engine_kwargs(url)
     with warnings.catch_warnings():
         # Heartbeats have been "experimental" in Optuna since 2.9; the warning is noise.
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -61,7 +61,14 @@ from finscale.hpo.spec import (
     open_study_storage,
     prepare,
 )
-from finscale.hpo.storage import open_storage, redact, release_connections
+from finscale.hpo.storage import (
+    check_storage_usable,
+    is_database,
+    open_storage,
+    redact,
+    release_connections,
+    storage_exists,
+)
 from finscale.hpo.transfer import Transfer, check_same_transfer
 from finscale.hpo.worker import TrialCallback, WorkerResult, run_worker, spawn_workers
 
@@ -116,12 +123,22 @@ def join_spec(
 
     Its config, budget and trial target are read from the study's attrs on the
     storage, so every worker searches the same space; only the device (and the
-    seed) are this worker's. Waits up to `wait_seconds` for the study to appear.
-    Returns (spec, the study's attrs)."""
+    seed) are this worker's. Waits up to `wait_seconds` for the study (and a local
+    storage's file) to appear; a worker never creates a storage. Returns (spec, the
+    study's attrs)."""
     from finscale.config import config_from_mapping
 
-    backend = open_storage(storage)
     give_up = time.time() + wait_seconds
+    while not storage_exists(storage):
+        if time.time() >= give_up:
+            raise InputError(
+                f"storage {redact(storage)} does not exist; a worker joins an existing study: "
+                "create it first with finscale hpo or scale on this storage, or let the "
+                "worker wait longer for it",
+                "storage",
+            )
+        time.sleep(POLL_SECONDS)
+    backend = open_storage(storage)
     while True:
         attrs = _study_attrs(backend, study_name)
         if attrs is not None and attrs.get(INITIALIZED_ATTR):
@@ -273,11 +290,16 @@ def write_study_file(spec: StudySpec, prepared: Prepared) -> Path:
 def read_study_file(folder: Path) -> dict[str, Any]:
     """The study.json of a run directory (or of the run directory above a trials/ folder)."""
     for candidate in (folder / STUDY_FILE, folder.parent / STUDY_FILE):
-        if candidate.exists():
+        if candidate.is_file():
             try:
-                return json.loads(candidate.read_text())
-            except json.JSONDecodeError:
+                info = json.loads(candidate.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 raise InputError(f"{candidate} is not valid JSON", str(candidate)) from None
+            if not isinstance(info, dict) or not isinstance(info.get(STUDY_NAME_ATTR), str):
+                raise InputError(
+                    f"{candidate} is not a study's record (no {STUDY_NAME_ATTR})", str(candidate)
+                )
+            return info
     raise InputError(f"no {STUDY_FILE} in {folder}; is it a study's run directory?", str(folder))
 
 
@@ -286,20 +308,19 @@ def import_trials(
 ) -> dict[str, Any]:
     """Create a study in `storage` from the trial records in `folder` and the study.json
     beside them. Refuses to merge into a study that already exists."""
+    check_storage_usable(storage)
     info = read_study_file(folder)
     records = read_trial_records(folder)
     frozen = [frozen_from_record(r) for r in records]
     name = study_name or info[STUDY_NAME_ATTR]
+    if storage_exists(storage) and name in _study_names(open_storage(storage)):
+        raise _already_there(name, storage)
     try:
         study = optuna.create_study(
             storage=open_storage(storage), study_name=name, direction="minimize"
         )
     except optuna.exceptions.DuplicatedStudyError:
-        raise InputError(
-            f"study {name} already exists in {redact(storage)}; import into another storage "
-            "or give another study name",
-            "storage",
-        ) from None
+        raise _already_there(name, storage) from None
     for key, value in info.items():
         if key not in (STORAGE_KEY, WORKERS_KEY):
             study.set_user_attr(key, value)
@@ -315,21 +336,34 @@ def import_trials(
     return {"study_name": name, "storage": redact(storage), "trials": len(frozen)}
 
 
+def _study_names(storage: optuna.storages.BaseStorage) -> set[str]:
+    return {s.study_name for s in storage.get_all_studies()}
+
+
+def _already_there(name: str, storage: str) -> InputError:
+    return InputError(
+        f"study {name} already exists in {redact(storage)}; import into another storage "
+        "or give another study name",
+        "storage",
+    )
+
+
 def summarize_run(run_dir: Path, storage: str | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Export a study's records from its storage, then write summary.json and summary.md."""
     from finscale.hpo.summary import param_importances, summarize, write_summary
 
     info = read_study_file(run_dir)
     url = storage or info.get(STORAGE_KEY) or str(run_dir / JOURNAL_FILE)
-    if "://" not in url and not Path(url).exists() and (run_dir / JOURNAL_FILE).exists():
-        url = str(run_dir / JOURNAL_FILE)  # a relative path recorded from another folder
-    if "***" in url:
+    if "***" in url and storage is None:
         raise InputError(
             f"the study's storage {url} needs its password: pass the storage's full URL",
             "storage",
         )
-    if "://" not in url and not Path(url).exists():
-        raise InputError(f"no study storage at {url}; pass the storage", "storage")
+    recorded_elsewhere = storage is None and not is_database(url) and not Path(url).exists()
+    if recorded_elsewhere and (run_dir / JOURNAL_FILE).exists():
+        url = str(run_dir / JOURNAL_FILE)  # a relative path recorded from another folder
+    if not storage_exists(url):
+        raise InputError(f"no study storage at {redact(url)}; pass the storage", "storage")
     name = info[STUDY_NAME_ATTR]
     try:
         study = optuna.load_study(study_name=name, storage=open_storage(url))

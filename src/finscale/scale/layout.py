@@ -69,11 +69,13 @@ def cross_budget_path(run_dir: Path, horizon_days: int, source: int, target: int
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    """A stored result, or None when it is missing (or unreadable: it is redone)."""
+    """A stored result, or None when it is missing (or unreadable, or not a mapping:
+    it is redone)."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
         return None
+    return record if isinstance(record, dict) else None
 
 
 def stored(path: Path, key: str) -> dict[str, Any] | None:

@@ -178,9 +178,17 @@ def comparison_of(
             "there first",
             "compare",
         )
-    if "transfer" not in other:
-        add_search_records(other_dir, other)
     other_info = read_scale_file(other_dir)
+    problem = _results_problem(other)
+    if problem is not None:
+        raise InputError(
+            f"{other_dir / SCALING_JSON} is not a scaling study's results: {problem}; "
+            f"`finscale report {other_dir}` rebuilds it",
+            "compare",
+        )
+    if "transfer" not in other:
+        other["config"] = other_info["config"]  # as checked in its scale.json
+        add_search_records(other_dir, other)
     other_config = StudyConfig(**other_info["config"])
     other_runs = load_evaluations(
         other_dir,
@@ -222,6 +230,24 @@ def comparison_of(
     }
 
 
+def _results_problem(results: dict[str, Any]) -> str | None:
+    """What in a scaling.json `comparison_of` cannot read, or None."""
+    horizons = results.get("horizons")
+    if not isinstance(results.get("study"), str) or not isinstance(horizons, dict):
+        return "no study name or horizons"
+    for horizon, h in horizons.items():
+        rows = h.get("budgets") if isinstance(h, dict) else None
+        if not isinstance(rows, list) or not all(
+            isinstance(row, dict)
+            and {"budget", "study", "params", "metrics"} <= row.keys()
+            and isinstance(row["metrics"], dict)
+            and "log_loss" in row["metrics"]
+            for row in rows
+        ):
+            return f"horizon {horizon} has no rows of budget, study, params and metrics"
+    return None
+
+
 def build_results(run_dir: Path, compare: Path | None = None) -> dict[str, Any]:
     """Write experiment_results.csv and scaling.json of a scaling study's run directory
     from what its stages stored; returns the scaling.json content. With `compare`
@@ -243,7 +269,6 @@ def build_results(run_dir: Path, compare: Path | None = None) -> dict[str, Any]:
     }
     buffer = io.StringIO()
     experiment_rows(every_run).to_csv(buffer, index=False)
-    write_text_atomic(run_dir / RESULTS_CSV, buffer.getvalue())
 
     baselines, cells = {}, {}
     for horizon in scale.horizons:
@@ -260,6 +285,8 @@ def build_results(run_dir: Path, compare: Path | None = None) -> dict[str, Any]:
     add_search_records(run_dir, out)
     if compare is not None:
         out["comparison"] = comparison_of(compare, evaluations, config)
+    # Written once every input has been read: a bad --compare leaves the files as they were.
+    write_text_atomic(run_dir / RESULTS_CSV, buffer.getvalue())
     write_json_atomic(run_dir / SCALING_JSON, json_safe(out))
     return out
 

@@ -8,6 +8,7 @@ or stopped study.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from finscale.config import StudyConfig, config_from_mapping, load_study_config
 from finscale.errors import InputError
 from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name, redact
 from finscale.hpo.transfer import Transfer, transferred_config
-from finscale.scale.layout import SCALE_FILE, read_json, study_dir
+from finscale.scale.layout import SCALE_FILE, study_dir
 
 # The run directory of a study made without --run-dir: runs/{preset or config stem}.
 DEFAULT_RUNS_DIR = Path("runs")
@@ -121,13 +122,44 @@ def write_scale_file(spec: ScaleSpec) -> Path:
 
 
 def read_scale_file(run_dir: Path) -> dict[str, Any]:
-    info = read_json(run_dir / SCALE_FILE)
-    if info is None:
+    """A run directory's scale.json, checked to hold what `write_scale_file` writes: a
+    valid config, the storage (or null) and every study's budget, horizon and name.
+    Anything else is one `InputError` naming the file and what is wrong."""
+    path = run_dir / SCALE_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
         raise InputError(
-            f"{run_dir} is not a scaling study's run directory (no readable {SCALE_FILE})",
-            str(run_dir),
-        )
+            f"{run_dir} is not a scaling study's run directory (no {SCALE_FILE})", str(run_dir)
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise InputError(f"{path} is not valid JSON", str(path)) from None
+    problem = _scale_file_problem(info)
+    if problem is not None:
+        raise InputError(f"{path} is not a scaling study's record: {problem}", str(path))
+    config_from_mapping(info["config"], None, str(path))  # names a bad key and the file
     return info
+
+
+def _scale_file_problem(info: Any) -> str | None:
+    if not isinstance(info, dict):
+        return f"it holds a {type(info).__name__}, not a mapping"
+    if not isinstance(info.get("config"), dict):
+        return "no config section"
+    if not isinstance(info.get("storage"), str | None):
+        return "storage is not a string"
+    studies = info.get("studies")
+    if not isinstance(studies, list) or not studies:
+        return "no list of studies"
+    for i, study in enumerate(studies):
+        if not (
+            isinstance(study, dict)
+            and isinstance(study.get("budget"), int)
+            and isinstance(study.get("horizon_days"), int)
+            and isinstance(study.get("study_name"), str)
+        ):
+            return f"studies[{i}] is not a budget, horizon_days and study_name"
+    return None
 
 
 def spec_of_run_dir(run_dir: Path, storage: str | None, store_dir: Path) -> ScaleSpec:
@@ -151,14 +183,12 @@ def spec_of_run_dir(run_dir: Path, storage: str | None, store_dir: Path) -> Scal
 def check_run_dir_matches(spec: ScaleSpec) -> None:
     """A run directory holds one study's config: resuming with other data or model options
     would mix two studies (the HPO storage would refuse it later, after hours)."""
-    recorded = read_json(spec.run_dir / SCALE_FILE)
-    if recorded is None:
+    if not (spec.run_dir / SCALE_FILE).exists():
         return
+    recorded = read_scale_file(spec.run_dir)
     now = spec.config.model_dump(mode="json")
     changed = [
-        section
-        for section in ("data", "model")
-        if recorded.get("config", {}).get(section) != now[section]
+        section for section in ("data", "model") if recorded["config"].get(section) != now[section]
     ]
     if changed:
         raise InputError(
@@ -169,13 +199,23 @@ def check_run_dir_matches(spec: ScaleSpec) -> None:
 
 
 def check_data(spec: ScaleSpec) -> None:
-    """Build (or load from the store) every horizon's dataset, so that data that cannot
-    give the configured splits or walk-forward folds is an `InputError` naming the
-    key before a run directory or a study exists."""
+    """Build (or load from the store) every horizon's dataset and every budget's grid,
+    so that data that cannot give the configured splits or walk-forward folds, and a
+    budget no architecture fits, are an `InputError` naming the key before a run
+    directory or a study exists."""
     from finscale.data.dataset import build_dataset
     from finscale.data.store import DataStore
+    from finscale.model.grid import build_grid
 
     store = DataStore(spec.store_dir)
     for horizon in spec.horizons:
         config = spec.horizon_config(horizon)
-        build_dataset(config.data, store, evaluation=config.evaluation)
+        dataset = build_dataset(config.data, store, evaluation=config.evaluation)
+        for budget in spec.budgets:
+            build_grid(
+                budget,
+                config.model,
+                len(dataset.feature_names),
+                config.data.context_days,
+                n_symbols=len(dataset.blocks()),
+            )

@@ -27,7 +27,15 @@ from finscale.analysis.evaluate import evaluation_key, input_key, winner_of
 from finscale.analysis.records import Winner
 from finscale.atomic import write_json_atomic
 from finscale.errors import InputError, RunError
-from finscale.hpo import Prepared, StopRequested, StopSignal, StudySpec
+from finscale.hpo import (
+    Prepared,
+    StopRequested,
+    StopSignal,
+    StudySpec,
+    is_database,
+    redact,
+    storage_exists,
+)
 from finscale.hpo.attrs import TRANSFER_ATTR
 from finscale.hpo.transfer import Transfer, transfer_of
 from finscale.scale.layout import baselines_path, cross_budget_path, evaluation_path, stored
@@ -208,7 +216,7 @@ class Pipeline:
 
             def run(study_spec=study_spec, budget=budget, horizon=horizon, box=box) -> bool:
                 prepared = self.prepared(budget, horizon)
-                if "://" in study_spec.storage:
+                if is_database(study_spec.storage):
                     # Its evaluation queue, so that a worker that joins the search on
                     # the shared storage knows evaluation units will follow.
                     open_queue(study_spec, create=True)
@@ -250,9 +258,10 @@ class Pipeline:
 
         for budget, horizon in self.spec.studies():
             study_spec = self.spec.study_spec(budget, horizon)  # its name and storage
-            if "://" not in study_spec.storage and not Path(study_spec.storage).exists():
+            if not storage_exists(study_spec.storage):
                 raise InputError(
-                    f"study {study_spec.study_name} has not been run (no {study_spec.storage}); "
+                    f"study {study_spec.study_name} has not been run "
+                    f"(no {redact(study_spec.storage)}); "
                     "run `finscale scale` first",
                     str(self.spec.run_dir),
                 )
