@@ -6,7 +6,7 @@ results they add up to. Nothing here knows where a run directory keeps its files
 
 from finscale.analysis.baselines import evaluate_baselines
 from finscale.analysis.cross_budget import cross_budget_cell, matrix
-from finscale.analysis.evaluate import best_trial, evaluate_seed, winner_of
+from finscale.analysis.evaluate import crowned_trial, evaluate_seed, winner_of
 from finscale.analysis.overfitting import (
     deflated_sharpe_ratio,
     probability_of_backtest_overfitting,
@@ -22,8 +22,8 @@ __all__ = [
     "EvaluationRun",
     "ScalingRow",
     "Winner",
-    "best_trial",
     "cross_budget_cell",
+    "crowned_trial",
     "deflated_sharpe_ratio",
     "evaluate_baselines",
     "evaluate_seed",

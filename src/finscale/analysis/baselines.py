@@ -20,7 +20,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from finscale.train.metrics import classification_metrics, log_loss
+from finscale.train import classification_metrics, log_loss
 
 BASELINES = ("base_rate", "logistic", "volatility")
 # Features of the target's own price range and return dispersion (the a25 tier has

@@ -33,7 +33,7 @@ from finscale.analysis.resampling import (  # noqa: F401  (re-exported: the draw
     date_bootstrap_indices,
     stratified_bootstrap_indices,
 )
-from finscale.train.metrics import ECE_BINS
+from finscale.train import ECE_BINS, check_binary
 
 METRICS = (
     "log_loss",
@@ -78,10 +78,11 @@ NO_DIFFERENCE = "no detectable difference"
 WORSENS = "worsens"
 
 
-def _checked_labels_predictions(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
-    """y as float (n_samples,), p as float (n_seeds, n_samples), both validated."""
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
+def _seed_rows(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
+    """y_true as float (n_samples,), y_prob as float (n_seeds, n_samples) (a 1-D y_prob
+    is one seed); values checked by `finscale.train.check_binary`."""
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(y_prob, dtype=float)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"labels must be a non-empty 1-D array, got shape {y.shape}")
     if p.ndim == 1:
@@ -90,10 +91,7 @@ def _checked_labels_predictions(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]
         raise ValueError(
             f"predictions must have shape (n_seeds, {y.size}) or ({y.size},), got {p.shape}"
         )
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0 or 1")
-    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
-        raise ValueError("predictions must be probabilities in [0, 1]")
+    check_binary(np.broadcast_to(y, p.shape), p)
     return y, p
 
 
@@ -254,7 +252,7 @@ def resampled_metrics(
     `indices = np.arange(n)[None, :]` the values equal
     `finscale.train.metrics.classification_metrics(y, p, threshold)`.
     """
-    y, p2 = _checked_labels_predictions(y, p)
+    y, p2 = _seed_rows(y, p)
     if p2.shape[0] != 1:
         raise ValueError(f"resampled_metrics takes one set of predictions, got {p2.shape[0]}")
     indices = _checked_indices(indices, y.size)
@@ -303,7 +301,7 @@ def summarize_runs(
       n_seeds, n_resamples: counts; n_valid_resamples: resamples with a value.
     """
     _check_level(level)
-    y, preds = _checked_labels_predictions(y, preds)
+    y, preds = _seed_rows(y, preds)
     indices = _checked_indices(indices, y.size)
     identity = np.arange(y.size)[None, :]
     labels = y[indices]
@@ -421,8 +419,8 @@ def paired_difference(
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
     _check_level(level)
-    y, preds_a = _checked_labels_predictions(y, preds_a)
-    _, preds_b = _checked_labels_predictions(y, preds_b)
+    y, preds_a = _seed_rows(y, preds_a)
+    _, preds_b = _seed_rows(y, preds_b)
     indices = _checked_indices(indices, y.size)
     identity = np.arange(y.size)[None, :]
     labels = y[indices]

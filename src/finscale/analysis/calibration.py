@@ -28,7 +28,7 @@ from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from finscale.train.metrics import check_binary, classification_metrics
+from finscale.train import check_binary, classification_metrics
 
 METHODS = ("temperature", "platt", "isotonic")
 
@@ -74,12 +74,6 @@ def _probabilities(p: Any, name: str = "predictions") -> np.ndarray:
     if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
         raise ValueError(f"{name} must be probabilities in [0, 1]")
     return p
-
-
-def _checked(p: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Flat float arrays of probabilities and 0/1 labels of one split, checked."""
-    y, p = check_binary(y, p)
-    return p, y
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -147,7 +141,7 @@ class Calibrator:
         return _floored(out)
 
 
-def _fit_temperature(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def _fit_temperature(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     # scikit-learn >= 1.8 has temperature scaling only inside
     # CalibratedClassifierCV(method="temperature"), which wants a classifier to call:
     # precomputed probabilities would need a pass-through estimator wrapped in a
@@ -172,7 +166,7 @@ def _fit_temperature(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
     return {"temperature": math.exp(float(result.x))}
 
 
-def _fit_platt(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def _fit_platt(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     # Logistic regression on logit(p), unpenalised (C=inf), so slope 1, intercept 0 is
     # the identity and a model that is only shifted is fixed exactly. scikit-learn's own
     # method="sigmoid" differs in two ways: it fits on the raw predict_proba output
@@ -182,7 +176,7 @@ def _fit_platt(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
     return {"slope": float(model.coef_[0, 0]), "intercept": float(model.intercept_[0])}
 
 
-def _fit_isotonic(p: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
+def _fit_isotonic(y: np.ndarray, p: np.ndarray) -> dict[str, list[float]]:
     model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
     model.fit(p, y)
     return {"x": model.X_thresholds_.tolist(), "y": model.y_thresholds_.tolist()}
@@ -191,22 +185,22 @@ def _fit_isotonic(p: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
 _FITTERS = {"temperature": _fit_temperature, "platt": _fit_platt, "isotonic": _fit_isotonic}
 
 
-def fit_calibrator(method: str, p_val: Any, y_val: Any) -> Calibrator:
+def fit_calibrator(method: str, y_val: Any, p_val: Any) -> Calibrator:
     """Fit one calibration map on validation predictions.
 
-    ``method``: one of ``METHODS``. ``p_val``: ``(n_samples,)`` predicted
-    probabilities of the positive class; ``y_val``: ``(n_samples,)`` labels 0/1.
+    ``method``: one of ``METHODS``. ``y_val``: ``(n_samples,)`` labels 0/1;
+    ``p_val``: ``(n_samples,)`` predicted probabilities of the positive class.
     Both classes must be present: with one class every method degenerates to
     predicting it (Platt cannot be fitted at all), which is no calibration.
     """
     _check_method(method)
-    p, y = _checked(p_val, y_val)
+    y, p = check_binary(y_val, p_val)
     if y.min() == y.max():
         raise ValueError(
             f"{method} calibration needs both classes in the validation labels, "
             f"got only {int(y[0])}"
         )
-    return Calibrator(method, _FITTERS[method](p, y))
+    return Calibrator(method, _FITTERS[method](y, p))
 
 
 def calibration_scores(y: Any, p: Any) -> dict[str, float]:
@@ -217,7 +211,7 @@ def calibration_scores(y: Any, p: Any) -> dict[str, float]:
     return {key: float(scores[key]) for key in _SCORE_KEYS}
 
 
-def _cross_fitted(method: str, p: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
+def _cross_fitted(method: str, y: np.ndarray, p: np.ndarray, folds: int) -> np.ndarray:
     """Out-of-fold calibrated probabilities ``(n_samples,)`` of the validation split.
 
     Folds are contiguous blocks: the split is a span of trading days, and shuffled
@@ -228,7 +222,7 @@ def _cross_fitted(method: str, p: np.ndarray, y: np.ndarray, folds: int) -> np.n
         keep = np.ones(p.size, dtype=bool)
         keep[held_out] = False
         try:
-            calibrator = fit_calibrator(method, p[keep], y[keep])
+            calibrator = fit_calibrator(method, y[keep], p[keep])
         except ValueError as error:
             raise ValueError(
                 f"cannot choose a method by {folds}-fold cross-fitting on the "
@@ -239,17 +233,17 @@ def _cross_fitted(method: str, p: np.ndarray, y: np.ndarray, folds: int) -> np.n
 
 
 def calibrate(
-    p_val: Any,
     y_val: Any,
-    p_test: Any,
+    p_val: Any,
     y_test: Any,
+    p_test: Any,
     methods: tuple[str, ...] = METHODS,
     cv_folds: int = CV_FOLDS,
 ) -> dict[str, Any]:
     """Fit each method on the validation split, score it there and on the test split.
 
-    ``p_val``, ``y_val``: ``(n_val,)`` probabilities and 0/1 labels the calibrators
-    are fitted on; ``p_test``, ``y_test``: ``(n_test,)``, only ever scored.
+    ``y_val``, ``p_val``: ``(n_val,)`` 0/1 labels and probabilities the calibrators
+    are fitted on; ``y_test``, ``p_test``: ``(n_test,)``, only ever scored.
 
     Returns a JSON-able dict, scores being `calibration_scores` dicts::
 
@@ -279,8 +273,8 @@ def calibrate(
         raise ValueError(f"calibration methods repeated: {methods}")
     if not (isinstance(cv_folds, int) and cv_folds >= 2):
         raise ValueError(f"cv_folds must be an integer >= 2, got {cv_folds!r}")
-    p_val, y_val = _checked(p_val, y_val)
-    p_test, y_test = _checked(p_test, y_test)
+    y_val, p_val = check_binary(y_val, p_val)
+    y_test, p_test = check_binary(y_test, p_test)
     if p_val.size < cv_folds:
         raise ValueError(f"{p_val.size} validation samples cannot make {cv_folds} folds")
 
@@ -289,12 +283,12 @@ def calibrate(
         "uncalibrated": {"val": calibration_scores(y_val, p_val), "test": before},
     }
     for method in methods:
-        calibrator = fit_calibrator(method, p_val, y_val)
+        calibrator = fit_calibrator(method, y_val, p_val)
         after = calibration_scores(y_test, calibrator.transform(p_test))
         result[method] = {
             "params": calibrator.params,
             "val": calibration_scores(y_val, calibrator.transform(p_val)),
-            "val_cv": calibration_scores(y_val, _cross_fitted(method, p_val, y_val, cv_folds)),
+            "val_cv": calibration_scores(y_val, _cross_fitted(method, y_val, p_val, cv_folds)),
             "test": after,
             "test_delta": {key: after[key] - before[key] for key in _SCORE_KEYS},
         }
@@ -318,7 +312,7 @@ def reliability_bins(y: Any, p: Any, n_bins: int = 10) -> dict[str, list[float] 
     """
     if not (isinstance(n_bins, int) and n_bins >= 1):
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    p, y = _checked(p, y)
+    y, p = check_binary(y, p)
     bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -26,9 +26,11 @@ from finscale.hpo.attrs import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_AT
 SPLITS = ("val", "test")
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The study's crowned trial (`finscale.hpo.crown`: the best finalist's seed mean, or
-    the best value), or an error that says what to run when no trial completed."""
+def crowned_trial(study: optuna.Study) -> FrozenTrial:
+    """The trial final evaluation trains again: the study's crown (`finscale.hpo.crown`:
+    the finalist with the lowest mean over its seeds once every finalist has its re-runs,
+    else the best single value, which is all `finscale.hpo.best_trial` ever gives), or an
+    error that says what to run when no trial completed."""
     return _crowned(study)[0]
 
 

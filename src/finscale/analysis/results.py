@@ -121,7 +121,7 @@ def calibration_summary(splits: Sequence[tuple[SplitArrays, SplitArrays]]) -> di
     raw = np.concatenate([p_test for _, (_, p_test) in splits])
     try:
         per_seed = [
-            calibrate(p_val, y_val, p_test, y_test) for (y_val, p_val), (y_test, p_test) in splits
+            calibrate(y_val, p_val, y_test, p_test) for (y_val, p_val), (y_test, p_test) in splits
         ]
     except ValueError as exc:
         scores = [calibration_scores(y_test, p_test) for _, (y_test, p_test) in splits]
