@@ -103,5 +103,4 @@ def joint_fit(
         resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
     )
     marginal = marginal_value(boot, max(n_params), max(n_samples))
-    boot.pop("samples")
-    return {**boot, "points": points, "marginal": marginal}
+    return {**boot.to_dict(), "points": points, "marginal": marginal.to_dict()}

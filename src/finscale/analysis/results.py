@@ -340,7 +340,7 @@ def _fit(h: Horizon, scale: ScaleConfig) -> dict[str, Any]:
             seed=0,
             level=h.level,
             resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
-        )
+        ).to_dict()
     fit["points"] = {"n_params": n_params.tolist(), "test_log_loss": losses.tolist()}
     return fit
 
