@@ -10,6 +10,7 @@ from sklearn.isotonic import IsotonicRegression
 from finscale.analysis.calibration import (
     METHODS,
     PROBABILITY_FLOOR,
+    Calibration,
     Calibrator,
     calibrate,
     calibration_scores,
@@ -112,18 +113,21 @@ def test_calibrate_reports_every_method_and_deltas_against_the_uncalibrated_test
     z_test, y_test = true_logits_and_labels(8, 1000)
     p_val, p_test = expit(3 * z_val), expit(3 * z_test)
     result = calibrate(y_val, p_val, y_test, p_test)
-    assert set(result) == {"uncalibrated", "best", *METHODS}
-    assert result["uncalibrated"]["test"] == calibration_scores(y_test, p_test)
+    stored = result.to_dict()
+    assert set(stored) == {"uncalibrated", "best", *METHODS}
+    assert set(stored["platt"]) == {"params", "val", "val_cv", "test", "test_delta"}
+    assert Calibration.from_dict(json.loads(json.dumps(stored))) == result
+    assert result.uncalibrated.test == calibration_scores(y_test, p_test)
     for method in METHODS:
-        entry = result[method]
-        assert set(entry) == {"params", "val", "val_cv", "test", "test_delta"}
-        assert entry["params"] == fit_calibrator(method, y_val, p_val).params
+        entry = result.methods[method]
+        assert entry.params == fit_calibrator(method, y_val, p_val).params
         for key in ("ece", "brier", "log_loss"):
-            before = result["uncalibrated"]["test"][key]
-            assert entry["test_delta"][key] == pytest.approx(entry["test"][key] - before)
+            before = getattr(result.uncalibrated.test, key)
+            assert getattr(entry.test_delta, key) == pytest.approx(
+                getattr(entry.test, key) - before
+            )
         # Every method undoes this overconfidence.
-        assert entry["test_delta"]["log_loss"] < 0
-    json.dumps(result)  # plain floats, lists and strings
+        assert entry.test_delta.log_loss < 0
 
 
 def test_best_is_chosen_on_cross_fitted_validation_scores_not_in_sample_or_test():
@@ -133,42 +137,42 @@ def test_best_is_chosen_on_cross_fitted_validation_scores_not_in_sample_or_test(
     z_test, y_test = true_logits_and_labels(1, 2000)
     p_val, p_test = expit(3 * z_val), expit(3 * z_test)
     result = calibrate(y_val, p_val, y_test, p_test)
-    in_sample = {m: result[m]["val"]["log_loss"] for m in METHODS}
-    cross_fitted = {m: result[m]["val_cv"]["log_loss"] for m in METHODS}
+    in_sample = {m: result.methods[m].val.log_loss for m in METHODS}
+    cross_fitted = {m: result.methods[m].val_cv.log_loss for m in METHODS}
     assert min(in_sample, key=in_sample.get) == "isotonic"
-    assert result["best"] == min(cross_fitted, key=cross_fitted.get)
-    assert result["best"] != "isotonic"
-    assert result["isotonic"]["test"]["log_loss"] > result[result["best"]]["test"]["log_loss"]
+    assert result.best == min(cross_fitted, key=cross_fitted.get)
+    assert result.best != "isotonic"
+    assert result.methods["isotonic"].test.log_loss > result.methods[result.best].test.log_loss
     # Test labels that reward a different method do not change the choice.
     flipped = calibrate(y_val, p_val, 1 - y_test, p_test)
-    assert flipped["best"] == result["best"]
+    assert flipped.best == result.best
     for method in METHODS:
-        assert flipped[method]["val_cv"] == result[method]["val_cv"]
-        assert flipped[method]["params"] == result[method]["params"]
+        assert flipped.methods[method].val_cv == result.methods[method].val_cv
+        assert flipped.methods[method].params == result.methods[method].params
 
 
 def test_calibrate_honours_the_methods_it_is_given():
     z, y = true_logits_and_labels(9, 600)
     result = calibrate(y, expit(z + 1), y, expit(z + 1), methods=("platt",), cv_folds=3)
-    assert set(result) == {"uncalibrated", "best", "platt"}
-    assert result["best"] == "platt"
+    assert set(result.methods) == {"platt"}
+    assert result.best == "platt"
 
 
 def test_reliability_bins_of_a_small_example_by_hand():
     y = [0, 1, 0, 1, 1, 0, 1]
     p = [0.05, 0.15, 0.12, 0.95, 1.0, 0.5, 0.2]
     bins = reliability_bins(y, p, n_bins=10)
-    np.testing.assert_allclose(bins["bin_edges"], np.linspace(0, 1, 11))
-    assert bins["count"] == [1, 2, 1, 0, 0, 1, 0, 0, 0, 2]
+    np.testing.assert_allclose(bins.bin_edges, np.linspace(0, 1, 11))
+    assert bins.count == (1, 2, 1, 0, 0, 1, 0, 0, 0, 2)
     # Bin [0.1, 0.2) holds 0.15 (positive) and 0.12 (negative); 0.2 opens the next bin.
-    assert bins["mean_predicted"][1] == pytest.approx(0.135)
-    assert bins["observed_rate"][1] == pytest.approx(0.5)
-    assert bins["observed_rate"][2] == 1.0
+    assert bins.mean_predicted[1] == pytest.approx(0.135)
+    assert bins.observed_rate[1] == pytest.approx(0.5)
+    assert bins.observed_rate[2] == 1.0
     # p == 1 falls in the last bin.
-    assert bins["mean_predicted"][9] == pytest.approx(0.975)
-    assert bins["observed_rate"][9] == 1.0
-    assert math.isnan(bins["mean_predicted"][3]) and math.isnan(bins["observed_rate"][3])
-    assert all(isinstance(c, int) for c in bins["count"])
+    assert bins.mean_predicted[9] == pytest.approx(0.975)
+    assert bins.observed_rate[9] == 1.0
+    assert math.isnan(bins.mean_predicted[3]) and math.isnan(bins.observed_rate[3])
+    assert all(isinstance(c, int) for c in bins.count)
 
 
 def test_reliability_bins_count_every_sample_and_reproduce_the_ece():
@@ -176,10 +180,10 @@ def test_reliability_bins_count_every_sample_and_reproduce_the_ece():
     p = rng.beta(2, 5, size=3000)
     y = (rng.uniform(size=3000) < np.sqrt(p)).astype(int)
     bins = reliability_bins(y, p, n_bins=15)
-    count = np.array(bins["count"])
+    count = np.array(bins.count)
     assert count.sum() == 3000
     full = count > 0
-    gap = np.abs(np.array(bins["observed_rate"]) - np.array(bins["mean_predicted"]))[full]
+    gap = np.abs(np.array(bins.observed_rate) - np.array(bins.mean_predicted))[full]
     assert float(np.sum(count[full] * gap) / 3000) == pytest.approx(
         expected_calibration_error(y, p)
     )

@@ -3,8 +3,7 @@
 A model's output is the probability of the positive class. Each method here
 learns a monotone map from those probabilities to calibrated ones on the
 validation split only; the test split is only ever scored. Pure functions of
-numpy arrays; results are plain dicts of floats and lists so a study can write
-them as JSON.
+numpy arrays; results are frozen dataclasses whose `to_dict()` is their JSON form.
 
 Methods (all fitted by minimising log loss in nats):
 
@@ -19,6 +18,7 @@ Methods (all fitted by minimising log loss in nats):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from finscale.analysis.serial import Record, stored
 from finscale.train import check_binary, classification_metrics
 
 METHODS = ("temperature", "platt", "isotonic")
@@ -59,8 +60,6 @@ _PARAM_KEYS = {
     "isotonic": {"x", "y"},
 }
 
-_SCORE_KEYS = ("ece", "brier", "log_loss")
-
 
 def _check_method(method: str) -> None:
     if method not in METHODS:
@@ -83,6 +82,83 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def _floored(p: np.ndarray) -> np.ndarray:
     return np.clip(p, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationScores(Record):
+    """Calibration of probabilities against labels: expected calibration error (15
+    equal-width bins), Brier score (squared probability) and log loss (nats)."""
+
+    ece: float
+    brier: float
+    log_loss: float
+
+    @classmethod
+    def mean(cls, scores: Sequence[CalibrationScores]) -> CalibrationScores:
+        """Each score's mean over `scores` (seeds)."""
+        return cls(
+            ece=float(np.mean([s.ece for s in scores])),
+            brier=float(np.mean([s.brier for s in scores])),
+            log_loss=float(np.mean([s.log_loss for s in scores])),
+        )
+
+    def minus(self, other: CalibrationScores) -> CalibrationScores:
+        return CalibrationScores(
+            ece=self.ece - other.ece,
+            brier=self.brier - other.brier,
+            log_loss=self.log_loss - other.log_loss,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitScores(Record):
+    """`CalibrationScores` of one method on the test split, on the validation split it
+    was fitted on (`val`) and on out-of-fold validation predictions (`val_cv`); either
+    validation score is None where it was not computed."""
+
+    test: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+    val: CalibrationScores | None = stored(parse=CalibrationScores.from_dict, omit_none=True)
+    val_cv: CalibrationScores | None = stored(parse=CalibrationScores.from_dict, omit_none=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodFit(Record):
+    """One method fitted on the validation split: its `Calibrator.params`, its scores
+    in sample (`val`), cross-fitted (`val_cv`) and on the test split, and the test
+    scores minus the uncalibrated test scores (`test_delta`)."""
+
+    params: dict[str, Any]
+    val: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+    val_cv: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+    test: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+    test_delta: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+
+
+def _method_fits(data: dict[str, Any]) -> dict[str, MethodFit]:
+    return {m: MethodFit.from_dict(data[m]) for m in METHODS if m in data}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calibration(Record):
+    """What `calibrate` found: the uncalibrated scores, each method's fit (stored by
+    method name beside `uncalibrated`) and the `best` method by cross-fitted
+    validation log loss."""
+
+    uncalibrated: SplitScores = stored(parse=SplitScores.from_dict)
+    methods: dict[str, MethodFit] = stored(flat=True, parse=_method_fits)
+    best: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReliabilityBins(Record):
+    """The data of a reliability diagram: `bin_edges` (n_bins + 1) and per bin the
+    `mean_predicted` probability, the `observed_rate` of positive labels (NaN in an
+    empty bin) and the `count` of predictions."""
+
+    bin_edges: tuple[float, ...]
+    mean_predicted: tuple[float, ...]
+    observed_rate: tuple[float, ...]
+    count: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -203,12 +279,14 @@ def fit_calibrator(method: str, y_val: Any, p_val: Any) -> Calibrator:
     return Calibrator(method, _FITTERS[method](y, p))
 
 
-def calibration_scores(y: Any, p: Any) -> dict[str, float]:
-    """``ece`` (15 equal-width bins), ``brier`` and ``log_loss`` (nats) of
-    probabilities ``p`` ``(n_samples,)`` against labels ``y`` ``(n_samples,)``,
-    computed by `finscale.train.metrics` so they match the training report."""
+def calibration_scores(y: Any, p: Any) -> CalibrationScores:
+    """The `CalibrationScores` of probabilities ``p`` ``(n_samples,)`` against labels
+    ``y`` ``(n_samples,)``, computed by `finscale.train.classification_metrics` so they
+    match the training report."""
     scores = classification_metrics(y, p)
-    return {key: float(scores[key]) for key in _SCORE_KEYS}
+    return CalibrationScores(
+        ece=float(scores["ece"]), brier=float(scores["brier"]), log_loss=float(scores["log_loss"])
+    )
 
 
 def _cross_fitted(method: str, y: np.ndarray, p: np.ndarray, folds: int) -> np.ndarray:
@@ -239,29 +317,21 @@ def calibrate(
     p_test: Any,
     methods: tuple[str, ...] = METHODS,
     cv_folds: int = CV_FOLDS,
-) -> dict[str, Any]:
+) -> Calibration:
     """Fit each method on the validation split, score it there and on the test split.
 
     ``y_val``, ``p_val``: ``(n_val,)`` 0/1 labels and probabilities the calibrators
     are fitted on; ``y_test``, ``p_test``: ``(n_test,)``, only ever scored.
 
-    Returns a JSON-able dict, scores being `calibration_scores` dicts::
-
-        {"uncalibrated": {"val": scores, "test": scores},
-         <method>: {"params": Calibrator.params,
-                    "val": scores of the calibrator on the data it was fitted on,
-                    "val_cv": scores of out-of-fold calibrated validation predictions,
-                    "test": scores,
-                    "test_delta": test minus uncalibrated test, per score},
-         ...,
-         "best": the method with the lowest val_cv log loss}
+    Returns the uncalibrated scores, each method's `MethodFit` and the ``best``
+    method, the one with the lowest cross-fitted validation log loss.
 
     ``best`` is chosen on the validation split only, but not on the in-sample
     ``val`` scores: isotonic regression minimises the in-sample log loss over all
     non-decreasing maps, and temperature and Platt (slope > 0) maps are among them,
     so in-sample isotonic would win every time. Each method is instead refitted on
     ``cv_folds - 1`` contiguous folds of the validation split and scored on the
-    held-out fold. ``Calibrator(method, result[method]["params"]).transform(p)``
+    held-out fold. ``Calibrator(method, result.methods[method].params).transform(p)``
     applies a fitted method to new predictions.
     """
     methods = tuple(methods)
@@ -279,24 +349,25 @@ def calibrate(
         raise ValueError(f"{p_val.size} validation samples cannot make {cv_folds} folds")
 
     before = calibration_scores(y_test, p_test)
-    result: dict[str, Any] = {
-        "uncalibrated": {"val": calibration_scores(y_val, p_val), "test": before},
-    }
+    fits = {}
     for method in methods:
         calibrator = fit_calibrator(method, y_val, p_val)
         after = calibration_scores(y_test, calibrator.transform(p_test))
-        result[method] = {
-            "params": calibrator.params,
-            "val": calibration_scores(y_val, calibrator.transform(p_val)),
-            "val_cv": calibration_scores(y_val, _cross_fitted(method, y_val, p_val, cv_folds)),
-            "test": after,
-            "test_delta": {key: after[key] - before[key] for key in _SCORE_KEYS},
-        }
-    result["best"] = min(methods, key=lambda m: result[m]["val_cv"]["log_loss"])
-    return result
+        fits[method] = MethodFit(
+            params=calibrator.params,
+            val=calibration_scores(y_val, calibrator.transform(p_val)),
+            val_cv=calibration_scores(y_val, _cross_fitted(method, y_val, p_val, cv_folds)),
+            test=after,
+            test_delta=after.minus(before),
+        )
+    return Calibration(
+        uncalibrated=SplitScores(test=before, val=calibration_scores(y_val, p_val)),
+        methods=fits,
+        best=min(methods, key=lambda m: fits[m].val_cv.log_loss),
+    )
 
 
-def reliability_bins(y: Any, p: Any, n_bins: int = 10) -> dict[str, list[float] | list[int]]:
+def reliability_bins(y: Any, p: Any, n_bins: int = 10) -> ReliabilityBins:
     """Per-bin data of a reliability diagram: ``n_bins`` equal-width bins over [0, 1].
 
     ``y``: ``(n_samples,)`` labels 0/1; ``p``: ``(n_samples,)`` probabilities.
@@ -304,9 +375,9 @@ def reliability_bins(y: Any, p: Any, n_bins: int = 10) -> dict[str, list[float] 
     the last bin, as in `finscale.train.metrics.expected_calibration_error`, so
     with ``n_bins=15`` the count-weighted mean gap of these bins is that ECE.
 
-    Returns plain lists: ``bin_edges`` (``n_bins + 1``), and per bin
-    ``mean_predicted``, ``observed_rate`` (share of positive labels) and
-    ``count``. An empty bin has NaN means and count 0 (``json.dumps`` writes NaN).
+    Returns ``bin_edges`` (``n_bins + 1``), and per bin ``mean_predicted``,
+    ``observed_rate`` (share of positive labels) and ``count``. An empty bin has
+    NaN means and count 0.
     scikit-learn's ``calibration_curve`` drops empty bins and returns no counts,
     which the diagram's histogram of predictions needs; hence this function.
     """
@@ -318,9 +389,9 @@ def reliability_bins(y: Any, p: Any, n_bins: int = 10) -> dict[str, list[float] 
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_predicted = np.bincount(bins, weights=p, minlength=n_bins) / count
         observed_rate = np.bincount(bins, weights=y, minlength=n_bins) / count
-    return {
-        "bin_edges": np.linspace(0.0, 1.0, n_bins + 1).tolist(),
-        "mean_predicted": mean_predicted.tolist(),
-        "observed_rate": observed_rate.tolist(),
-        "count": count.astype(int).tolist(),
-    }
+    return ReliabilityBins(
+        bin_edges=tuple(np.linspace(0.0, 1.0, n_bins + 1).tolist()),
+        mean_predicted=tuple(mean_predicted.tolist()),
+        observed_rate=tuple(observed_rate.tolist()),
+        count=tuple(count.astype(int).tolist()),
+    )

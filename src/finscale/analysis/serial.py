@@ -25,6 +25,7 @@ def stored(
     parse: Parse | None = None,
     omit_none: bool = False,
     flat: bool = False,
+    unless_skipped: bool = False,
     kept_out: bool = False,
     default: Any = dataclasses.MISSING,
 ) -> Any:
@@ -33,15 +34,18 @@ def stored(
     `omit_none`, leave the key out of the file when the value is None (and read a
     missing key as None); `flat`, the value is a record whose keys stand among the
     owner's own (`parse` then reads the owner's whole dict, and None leaves nothing);
-    `kept_out`, a value the file does not hold (arrays kept for later computation:
-    not compared, read back as None)."""
-    if (omit_none or kept_out) and default is dataclasses.MISSING:
+    `unless_skipped`, a figure of a computation that can be skipped: written only when
+    the record's `skipped` (the reason) is None, then even as None (a NaN the file
+    holds as null), and read as None when missing; `kept_out`, a value the file does
+    not hold (arrays kept for later computation: not compared, read back as None)."""
+    if (omit_none or unless_skipped or kept_out) and default is dataclasses.MISSING:
         default = None
     metadata = {
         "key": key,
         "parse": parse,
         "omit_none": omit_none,
         "flat": flat,
+        "unless_skipped": unless_skipped,
         "kept_out": kept_out,
     }
     return dataclasses.field(default=default, compare=not kept_out, metadata=metadata)
@@ -79,13 +83,27 @@ class Record:
         for field in dataclasses.fields(self):
             meta, value = field.metadata, getattr(self, field.name)
             left_out = value is None and (meta.get("omit_none") or meta.get("flat"))
-            if left_out or meta.get("kept_out"):
+            skipped = meta.get("unless_skipped") and getattr(self, "skipped", None) is not None
+            if left_out or skipped or meta.get("kept_out"):
                 continue
             if meta.get("flat"):
                 out.update(plain(value))
             else:
                 out[meta.get("key") or field.name] = plain(value)
         return out
+
+    @classmethod
+    def from_attributes(cls, source: Any, **values: Any) -> Self:
+        """A record of `values`, every other field taken from the attribute of `source`
+        of the same name (a summary narrowed to the figures a file keeps, a run's
+        training figures); a field with a default keeps it where `source` has no such
+        attribute."""
+        taken = {}
+        for field in dataclasses.fields(cls):
+            has_default = field.default is not dataclasses.MISSING
+            if field.name not in values and (hasattr(source, field.name) or not has_default):
+                taken[field.name] = getattr(source, field.name)
+        return cls(**taken, **values)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
