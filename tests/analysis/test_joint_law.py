@@ -51,12 +51,12 @@ def test_noiseless_runs_give_back_the_law():
 def test_noisy_runs_are_recovered_within_their_intervals(truth, n_levels, d_levels):
     n, d, loss = _runs(truth, n_levels, d_levels, repeats=3, noise=0.005, seed=1)
     boot = bootstrap_joint_law(n, d, loss, n_resamples=300, seed=0)
-    assert boot.n_converged >= 290
+    assert boot.draws.n_converged >= 290
     for name in NAMES:
         estimate = getattr(boot, name)
         assert estimate.low <= truth[name] <= estimate.high, (name, estimate)
         assert estimate.low < estimate.value < estimate.high
-    assert boot.samples.shape == (boot.n_converged, 5)
+    assert boot.samples.shape == (boot.draws.n_converged, 5)
     assert "samples" not in boot.to_dict()
 
 

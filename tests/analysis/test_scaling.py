@@ -63,7 +63,7 @@ def test_noisy_fit_and_bootstrap_contain_the_truth():
     stored = json.loads(json.dumps(result.to_dict()))
     assert ScalingLawBootstrap.from_dict(stored) == result
     assert result.fit == fit
-    assert result.n_converged == result.n_resamples == 200
+    assert result.draws.n_converged == result.draws.n_resamples == 200
     # Nominal 95% intervals; with 3 runs per budget the within-budget bootstrap
     # understates the variance, so over 60 noise draws they covered the truth
     # 88-90% of the time. This draw is one of those covered.

@@ -84,7 +84,7 @@ def test_larger_budgets_take_the_smallest_winners_values(tiny_scale_run, run_cop
     report = (spec.run_dir / "report.md").read_text()
     assert "## Hyperparameter transfer" in report
     assert "relative to the base shape d4/L1, readout init zero" in report
-    assert f"from trial {rows[4000]['hpo_trial']} of {source.study_name}" in report
+    assert f"from trial {rows[4000].hpo_trial} of {source.study_name}" in report
     assert (
         "there: trials" in report
         and "change to here, paired" in report

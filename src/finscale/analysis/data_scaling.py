@@ -29,7 +29,7 @@ from finscale.analysis.joint_law import (
     marginal_value,
 )
 from finscale.analysis.records import EvaluationRun
-from finscale.analysis.serial import Record, mapping_of, stored, tuple_of
+from finscale.analysis.serial import Record, if_key, mapping_of, stored, tuple_of
 from finscale.config import ScaleConfig
 from finscale.errors import InputError
 from finscale.units import format_budget
@@ -37,7 +37,8 @@ from finscale.units import format_budget
 
 @dataclass(frozen=True, kw_only=True)
 class SymbolBudget(Record):
-    """One budget's test log loss on one symbol's test samples."""
+    """One budget's test log loss on one symbol's test samples: its seed mean and
+    interval, and its interval over that symbol's own resampled dates."""
 
     budget: int
     log_loss: LossSummary = stored(parse=LossSummary.from_dict)
@@ -67,10 +68,6 @@ class JointPoints(Record):
     test_log_loss: tuple[float, ...]
 
 
-def _joint_law(data: Mapping[str, object]) -> JointLawBootstrap | None:
-    return JointLawBootstrap.from_dict(data) if "fit" in data else None
-
-
 @dataclass(frozen=True, kw_only=True)
 class JointHorizonFit(Record):
     """`scaling.json`'s `joint_fit` of a horizon: L(N, D) with its intervals (its keys
@@ -78,7 +75,9 @@ class JointHorizonFit(Record):
     why the runs cannot identify it (`skipped`); and the runs it was fitted to."""
 
     skipped: str | None = stored(omit_none=True)
-    law: JointLawBootstrap | None = stored(flat=True, parse=_joint_law, default=None)
+    law: JointLawBootstrap | None = stored(
+        flat=True, parse=if_key("fit", JointLawBootstrap.from_dict), default=None
+    )
     points: JointPoints = stored(parse=JointPoints.from_dict)
     marginal: MarginalValue | None = stored(omit_none=True, parse=MarginalValue.from_dict)
 

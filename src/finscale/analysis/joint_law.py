@@ -13,11 +13,8 @@ log L = LSE(a - alpha log N, b - beta log D, e), the Huber loss (delta 1e-3)
 of its residuals against the log observed losses, minimised with L-BFGS-B
 from a grid of starting points, the best kept. Intervals come from a
 bootstrap that redraws the runs within each (N, D) cell and, where given,
-the test dates the runs were scored on. The fitter and the bootstrap are
-`finscale.analysis.law_fit`'s, shared with L(N); this module is the law's
-starting grid, its checks and its results.
-
-Pure functions of numpy arrays.
+the test dates the runs were scored on. `finscale.analysis.law_fit` fits and
+resamples; this module gives it the law's two terms, its starts and its checks.
 """
 
 from __future__ import annotations
@@ -29,15 +26,12 @@ import numpy as np
 
 from finscale.analysis.law_fit import (
     HUBER_DELTA,
+    Draws,
     Estimate,
     PowerLawProblem,
+    Resampling,
     checked_huber_delta,
-    checked_resampled_losses,
-    checked_resamples,
-    estimates,
     percentile_bounds,
-    refit_resamples,
-    stratified_counts,
 )
 from finscale.analysis.serial import Record, stored
 
@@ -83,14 +77,11 @@ class JointFit(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class JointLawBootstrap(Record):
-    """L(N, D) fitted to every run and bootstrapped over them.
-
-    fit: the full-sample fit; E, A, alpha, B, beta: its estimates with their
-    percentile intervals at `level` over the converged resamples; samples:
-    (n_converged, 5) the resampled parameters in NAMES order, for derived
-    quantities (`marginal_value`; not stored); n_resamples drawn, n_converged of
-    them fitted; seed: of the draws.
-    """
+    """L(N, D) fitted to every run and bootstrapped over them: the full-sample `fit`,
+    its estimates E, A, alpha, B and beta with their percentile intervals over the
+    converged resamples, the resampled parameters (`samples`, (n_converged, 5) in
+    NAMES order, for derived quantities such as `marginal_value`; not stored), and
+    what the bootstrap drew (its keys stand among these)."""
 
     fit: JointFit = stored(parse=JointFit.from_dict)
     E: Estimate = stored(parse=Estimate.from_dict)
@@ -99,10 +90,7 @@ class JointLawBootstrap(Record):
     B: Estimate = stored(parse=Estimate.from_dict)
     beta: Estimate = stored(parse=Estimate.from_dict)
     samples: np.ndarray | None = stored(kept_out=True)
-    level: float
-    n_resamples: int
-    n_converged: int
-    seed: int
+    draws: Draws = stored(flat=True, parse=Draws.from_dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,15 +168,12 @@ def fit_joint_law(
     return JointFit(*solution.params, solution.objective, solution.n_points, solution.converged)
 
 
-def _cell_counts(n: np.ndarray, d: np.ndarray, n_resamples: int, rng: np.random.Generator):
-    """How often each run is drawn in each resample (n_resamples, n_runs): runs redrawn
-    with replacement within each (N, D) cell, so every cell keeps its count; where
-    every cell holds one run (a table of single runs) that would redraw nothing, so
-    the runs are redrawn over the whole table instead (as Besiroglu et al. do)."""
+def _cells(n: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The strata the runs are redrawn within, (n_runs,): each (N, D) cell, so every cell
+    keeps its count; where every cell holds one run (a table of single runs) that would
+    redraw nothing, so the whole table is one stratum (as Besiroglu et al. redraw)."""
     cells = np.unique(np.stack([n, d], axis=1), axis=0, return_inverse=True)[1].ravel()
-    if np.unique(cells).size == cells.size:
-        cells = np.zeros_like(cells)
-    return stratified_counts(cells, n_resamples, rng)
+    return np.zeros_like(cells) if np.unique(cells).size == cells.size else cells
 
 
 def bootstrap_joint_law(
@@ -212,26 +197,13 @@ def bootstrap_joint_law(
     JSON form, the samples left out).
     """
     n, d, loss = _checked_runs(n_params, n_samples, losses)
-    resamples = checked_resamples(n_resamples, level)
-    resampled_losses = checked_resampled_losses(resampled_losses, resamples, n.size)
+    resampling = Resampling.checked(n.size, n_resamples, seed, level, resampled_losses)
     full = fit_joint_law(n, d, loss, huber_delta)
-    problem = PowerLawProblem([n, d], loss, huber_delta)
-    counts = _cell_counts(n, d, resamples, np.random.default_rng(seed))
     values = tuple(getattr(full, name) for name in NAMES)
-    kept = refit_resamples(problem, values, counts, _fallback_starts, resampled_losses)
-    E, A, alpha, B, beta = estimates(values, kept, level)
+    problem = PowerLawProblem([n, d], loss, huber_delta)
+    kept, estimates, draws = resampling.refit(problem, values, _cells(n, d), _fallback_starts)
     return JointLawBootstrap(
-        fit=full,
-        E=E,
-        A=A,
-        alpha=alpha,
-        B=B,
-        beta=beta,
-        samples=kept,
-        level=float(level),
-        n_resamples=resamples,
-        n_converged=int(kept.shape[0]),
-        seed=int(seed),
+        fit=full, **dict(zip(NAMES, estimates, strict=True)), samples=kept, draws=draws
     )
 
 
@@ -258,7 +230,7 @@ def marginal_value(
     draws_n, draws_d = changes(*samples.T)
 
     def summary(point: float, draws: np.ndarray) -> Estimate:
-        low, high = percentile_bounds(draws, boot.level)
+        low, high = percentile_bounds(draws, boot.draws.level)
         return Estimate(value=float(point), low=float(low), high=float(high))
 
     difference = summary(point_d - point_n, draws_d - draws_n)

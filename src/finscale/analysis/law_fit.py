@@ -55,37 +55,21 @@ class Estimate(Record):
     high: float
 
 
+@dataclass(frozen=True, kw_only=True)
+class Draws(Record):
+    """What a law's bootstrap drew: `n_resamples` resamples of the runs (seeded with
+    `seed`), `n_converged` of them refitted, its intervals at `level`."""
+
+    level: float
+    n_resamples: int
+    n_converged: int
+    seed: int
+
+
 def checked_huber_delta(huber_delta: float) -> float:
     if not (math.isfinite(huber_delta) and huber_delta > 0):
         raise ValueError(f"huber_delta must be positive, got {huber_delta!r}")
     return float(huber_delta)
-
-
-def checked_resamples(n_resamples: int, level: float) -> int:
-    """`n_resamples` as an int; ValueError unless it is a positive integer and `level`
-    lies strictly between 0 and 1."""
-    if int(n_resamples) != n_resamples or n_resamples < 1:
-        raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
-    return int(n_resamples)
-
-
-def checked_resampled_losses(
-    resampled_losses: Any, n_resamples: int, n_runs: int
-) -> np.ndarray | None:
-    """(n_resamples, n_runs) finite positive losses as a float array, or None."""
-    if resampled_losses is None:
-        return None
-    resampled_losses = np.asarray(resampled_losses, dtype=float)
-    if resampled_losses.shape != (n_resamples, n_runs):
-        raise ValueError(
-            f"resampled_losses must have shape ({n_resamples}, {n_runs}), "
-            f"got {resampled_losses.shape}"
-        )
-    if not (np.isfinite(resampled_losses).all() and (resampled_losses > 0).all()):
-        raise ValueError("resampled_losses must be finite and positive")
-    return resampled_losses
 
 
 class PowerLawProblem:
@@ -260,40 +244,6 @@ def stratified_counts(strata: np.ndarray, n_resamples: int, rng: np.random.Gener
     return counts
 
 
-def refit_resamples(
-    problem: PowerLawProblem,
-    full_params: Sequence[float],
-    counts: np.ndarray,
-    fallback: Callable[[PowerLawProblem], np.ndarray],
-    resampled_losses: np.ndarray | None = None,
-) -> np.ndarray:
-    """The law refitted on every resample: (n_converged, n_params) parameters in the
-    original units, the resamples where no start converged left out.
-
-    full_params: the full-sample (E, A_1, alpha_1, ...). counts: (n_resamples,
-    n_runs) how often each run is drawn (its weight). Each resample starts from the
-    full-sample optimum: a resample moves the optimum only a little, and on 300
-    resamples of 24 noisy runs that one start reached the objective of L(N)'s
-    12-start grid to 5e-8 at 1/20 of the cost. Where it does not converge, the
-    resample starts from `fallback(its problem)`. resampled_losses: (n_resamples,
-    n_runs), each run's loss on one resample of the test dates, fitted by that
-    resample (the same runs, so the full-sample optimum is still a start).
-    """
-    centre = problem.to_theta(*full_params)
-    params = np.full((counts.shape[0], problem.n_params), math.nan)
-    with one_blas_thread():
-        for row, weights in enumerate(counts):
-            solver = (
-                problem if resampled_losses is None else problem.with_losses(resampled_losses[row])
-            )
-            result = solver.solve(centre, weights)
-            if not result.success:
-                result = solver.solve(fallback(solver), weights)
-            if result.success:
-                params[row] = solver.from_theta(result.x)
-    return params[~np.isnan(params[:, 0])]
-
-
 def percentile_bounds(values: np.ndarray, level: float) -> tuple[Any, Any]:
     """The percentile interval at `level` of `values` along its first axis (NaN when it
     has no rows)."""
@@ -304,11 +254,85 @@ def percentile_bounds(values: np.ndarray, level: float) -> tuple[Any, Any]:
     return np.percentile(values, tail, axis=0), np.percentile(values, 100.0 - tail, axis=0)
 
 
-def estimates(values: Sequence[float], kept: np.ndarray, level: float) -> list[Estimate]:
-    """Each full-sample parameter with its interval over the `kept` (n_converged,
-    n_params) resampled parameters."""
-    low, high = percentile_bounds(kept, level)
-    return [
-        Estimate(value=float(value), low=float(low[column]), high=float(high[column]))
-        for column, value in enumerate(values)
-    ]
+@dataclass(frozen=True)
+class Resampling:
+    """How a law's bootstrap draws: `n_resamples` resamples of the runs (a numpy
+    Generator seeded with `seed`), percentile intervals at `level`, and optionally each
+    run's loss on each resample of the test dates, `resampled_losses` (n_resamples,
+    n_runs), which resample r then fits, so the intervals carry the test-date noise as
+    well as the noise between runs."""
+
+    n_resamples: int
+    seed: int
+    level: float
+    resampled_losses: np.ndarray | None = None
+
+    @classmethod
+    def checked(
+        cls, n_runs: int, n_resamples: int, seed: int, level: float, resampled_losses: Any
+    ) -> Resampling:
+        """ValueError unless `n_resamples` is a positive integer, `level` lies strictly
+        between 0 and 1 and `resampled_losses` is None or (n_resamples, n_runs) finite
+        and positive."""
+        if int(n_resamples) != n_resamples or n_resamples < 1:
+            raise ValueError(f"n_resamples must be a positive integer, got {n_resamples!r}")
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
+        n_resamples = int(n_resamples)
+        if resampled_losses is not None:
+            resampled_losses = np.asarray(resampled_losses, dtype=float)
+            if resampled_losses.shape != (n_resamples, n_runs):
+                raise ValueError(
+                    f"resampled_losses must have shape ({n_resamples}, {n_runs}), "
+                    f"got {resampled_losses.shape}"
+                )
+            if not (np.isfinite(resampled_losses).all() and (resampled_losses > 0).all()):
+                raise ValueError("resampled_losses must be finite and positive")
+        return cls(n_resamples, int(seed), float(level), resampled_losses)
+
+    def refit(
+        self,
+        problem: PowerLawProblem,
+        full_params: Sequence[float],
+        strata: np.ndarray,
+        fallback: Callable[[PowerLawProblem], np.ndarray],
+    ) -> tuple[np.ndarray, list[Estimate], Draws]:
+        """The law refitted on every resample of the runs, drawn with replacement within
+        each stratum (equal values of `strata`, (n_runs,)): the (n_converged, n_params)
+        refitted parameters in the original units (resamples where no start converged
+        left out), each full-sample parameter of `full_params` (E, A_1, alpha_1, ...)
+        with its percentile interval over them, and what was drawn.
+
+        Each resample starts from the full-sample optimum: a resample moves the
+        optimum only a little, and on 300 resamples of 24 noisy runs that one start
+        reached the objective of L(N)'s 12-start grid to 5e-8 at 1/20 of the cost.
+        Where it does not converge, the resample starts from `fallback(its problem)`.
+        """
+        rng = np.random.default_rng(self.seed)
+        counts = stratified_counts(strata, self.n_resamples, rng)
+        centre = problem.to_theta(*full_params)
+        params = np.full((self.n_resamples, problem.n_params), math.nan)
+        with one_blas_thread():
+            for row, weights in enumerate(counts):
+                solver = problem
+                if self.resampled_losses is not None:
+                    # The same runs, so the full-sample optimum is still a start.
+                    solver = problem.with_losses(self.resampled_losses[row])
+                result = solver.solve(centre, weights)
+                if not result.success:
+                    result = solver.solve(fallback(solver), weights)
+                if result.success:
+                    params[row] = solver.from_theta(result.x)
+        kept = params[~np.isnan(params[:, 0])]
+        low, high = percentile_bounds(kept, self.level)
+        estimates = [
+            Estimate(value=float(value), low=float(low[column]), high=float(high[column]))
+            for column, value in enumerate(full_params)
+        ]
+        draws = Draws(
+            level=self.level,
+            n_resamples=self.n_resamples,
+            n_converged=int(kept.shape[0]),
+            seed=self.seed,
+        )
+        return kept, estimates, draws

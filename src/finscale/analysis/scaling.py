@@ -8,11 +8,8 @@ The fit follows Hoffmann et al. 2022 ("Training Compute-Optimal Large
 Language Models", the Chinchilla paper): minimise the Huber loss (delta 1e-3)
 between log predicted and log observed losses with L-BFGS from a grid of
 starting points, keeping the best. Intervals come from a bootstrap over the
-runs, stratified by parameter count. The fitter and the bootstrap are
-`finscale.analysis.law_fit`'s, shared with L(N, D); this module is the law's
-starting grid, its checks and its results.
-
-Pure functions of numpy arrays.
+runs, stratified by parameter count; `finscale.analysis.law_fit` fits and
+resamples every law of the study, this one is its single power-law term.
 """
 
 from __future__ import annotations
@@ -24,19 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from finscale.analysis.law_fit import (
-    HUBER_DELTA,
-    Estimate,
-    PowerLawProblem,
-    checked_huber_delta,
-    checked_resampled_losses,
-    checked_resamples,
-    estimates,
-    percentile_bounds,
-    refit_resamples,
-    stratified_counts,
-)
+from finscale.analysis import law_fit
+from finscale.analysis.law_fit import Draws, Estimate, PowerLawProblem
 from finscale.analysis.serial import Record, stored
+
+HUBER_DELTA = law_fit.HUBER_DELTA
 
 # Starting irreducible losses, as fractions of the smallest observed loss.
 START_E_FRACTIONS = (0.1, 0.5, 0.9)
@@ -91,23 +80,17 @@ class PredictionBand(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class ScalingLawBootstrap(Record):
-    """The law fitted to every run and bootstrapped over them.
-
-    fit: the full-sample fit; E, A, alpha: its estimates with their percentile
-    intervals at `level` over the converged resamples; band: its prediction over
-    a grid of parameter counts; n_resamples drawn, n_converged of them fitted;
-    seed: of the draws.
-    """
+    """The law fitted to every run and bootstrapped over them: the full-sample `fit`,
+    its estimates E, A and alpha with their percentile intervals over the converged
+    resamples, its prediction `band` over a grid of parameter counts, and what the
+    bootstrap drew (its keys stand among these)."""
 
     fit: ScalingFit = stored(parse=ScalingFit.from_dict)
     E: Estimate = stored(parse=Estimate.from_dict)
     A: Estimate = stored(parse=Estimate.from_dict)
     alpha: Estimate = stored(parse=Estimate.from_dict)
     band: PredictionBand = stored(parse=PredictionBand.from_dict)
-    level: float
-    n_resamples: int
-    n_converged: int
-    seed: int
+    draws: Draws = stored(flat=True, parse=Draws.from_dict)
 
 
 def _checked_points(n_params: Any, losses: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +138,7 @@ def fit_scaling_law(
     0 and the predictions are flat.
     """
     n, loss = _checked_points(n_params, losses)
-    problem = PowerLawProblem([n], loss, checked_huber_delta(huber_delta))
+    problem = PowerLawProblem([n], loss, law_fit.checked_huber_delta(huber_delta))
     if starts is None:
         thetas = _grid_starts(problem)
     else:
@@ -201,9 +184,8 @@ def bootstrap_scaling_law(
     (`ScalingLawBootstrap`; `to_dict()` is its JSON form).
     """
     n, loss = _checked_points(n_params, losses)
-    resamples = checked_resamples(n_resamples, level)
+    resampling = law_fit.Resampling.checked(n.size, n_resamples, seed, level, resampled_losses)
     grid = _checked_grid(n, grid)
-    resampled_losses = checked_resampled_losses(resampled_losses, resamples, n.size)
     if within_counts and resampled_losses is None and np.unique(n).size == n.size:
         warnings.warn(
             "every parameter count has one run: the stratified bootstrap cannot vary the data "
@@ -212,24 +194,17 @@ def bootstrap_scaling_law(
             stacklevel=2,
         )
     full = fit_scaling_law(n, loss, huber_delta)
-    problem = PowerLawProblem([n], loss, huber_delta)
-    rng = np.random.default_rng(seed)
     # Within each parameter count, so no resample loses a budget; or, for a table of
     # single runs, over all points at once.
-    counts = stratified_counts(n if within_counts else np.zeros_like(n), resamples, rng)
-    values = (full.E, full.A, full.alpha)
-    kept = refit_resamples(problem, values, counts, _grid_starts, resampled_losses)
-    E, A, alpha = estimates(values, kept, level)
+    strata = n if within_counts else np.zeros_like(n)
+    kept, estimates, draws = resampling.refit(
+        PowerLawProblem([n], loss, huber_delta), (full.E, full.A, full.alpha), strata, _grid_starts
+    )
     return ScalingLawBootstrap(
         fit=full,
-        E=E,
-        A=A,
-        alpha=alpha,
-        band=_band(full, kept, grid, level),
-        level=float(level),
-        n_resamples=resamples,
-        n_converged=int(kept.shape[0]),
-        seed=int(seed),
+        **dict(zip(("E", "A", "alpha"), estimates, strict=True)),
+        band=_band(full, kept, grid, resampling.level),
+        draws=draws,
     )
 
 
@@ -247,7 +222,7 @@ def _band(full: ScalingFit, kept: np.ndarray, grid: np.ndarray, level: float) ->
     """The full-sample prediction over `grid` and its pointwise percentile interval over
     `kept` (n_converged, 3) resampled (E, A, alpha)."""
     predictions = kept[:, 0:1] + kept[:, 1:2] * grid[None, :] ** (-kept[:, 2:3])
-    low, high = percentile_bounds(predictions.reshape(kept.shape[0], grid.size), level)
+    low, high = law_fit.percentile_bounds(predictions.reshape(kept.shape[0], grid.size), level)
     return PredictionBand(
         n_params=tuple(float(v) for v in grid),
         fit=tuple(float(v) for v in full.predict(grid)),

@@ -28,7 +28,7 @@ from finscale.analysis.folds import (
 )
 from finscale.analysis.overfitting import DeflatedSharpe, PBOSummary
 from finscale.analysis.scaling import ScalingLawBootstrap
-from finscale.analysis.serial import Record, mapping_of, stored, tuple_of
+from finscale.analysis.serial import Record, if_key, mapping_of, stored, tuple_of
 
 _METRICS = mapping_of(MetricSummary.from_dict)
 _DIFFERENCE = PairedDifference.from_dict
@@ -160,17 +160,15 @@ class LawPoints(Record):
     test_log_loss: tuple[float, ...]
 
 
-def _scaling_law(data: Mapping[str, Any]) -> ScalingLawBootstrap | None:
-    return ScalingLawBootstrap.from_dict(data) if "fit" in data else None
-
-
 @dataclass(frozen=True, kw_only=True)
 class HorizonFit(Record):
     """`scaling.json`'s `fit` of a horizon: L(N) with its intervals (its keys stand
     among these), or why it was not fitted (`skipped`); and the runs it is fitted to."""
 
     skipped: str | None = stored(omit_none=True)
-    law: ScalingLawBootstrap | None = stored(flat=True, parse=_scaling_law, default=None)
+    law: ScalingLawBootstrap | None = stored(
+        flat=True, parse=if_key("fit", ScalingLawBootstrap.from_dict), default=None
+    )
     points: LawPoints = stored(parse=LawPoints.from_dict)
 
 

@@ -72,6 +72,12 @@ def tuple_of(parse: Parse) -> Parse:
     return lambda data: tuple(parse(v) for v in data)
 
 
+def if_key(key: str, parse: Parse) -> Parse:
+    """Parse a flat record whose keys stand in its owner's dict where `key` is among
+    them, else None (a computation that was skipped left none)."""
+    return lambda data: parse(data) if key in data else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Record:
     """The base of the floor's results: `to_dict()` is the stored form, `from_dict` its

@@ -40,9 +40,9 @@ def fit_blocks(results: ScalingResults, horizon: str, fit: HorizonFit) -> list[B
             f"L(N) = E + A·N^-alpha fitted to {law.fit.n_points} runs: "
             f"E = {fmt_interval(E.value, E.low, E.high)}, "
             f"A = {A.value:.4g} [{A.low:.4g}, {A.high:.4g}], **{fit_text(fit)}** "
-            f"({law.level:.0%} bootstrap over runs within each budget and over the test "
+            f"({law.draws.level:.0%} bootstrap over runs within each budget and over the test "
             "dates of the comparisons; "
-            f"{law.n_converged} of {law.n_resamples} resamples converged)."
+            f"{law.draws.n_converged} of {law.draws.n_resamples} resamples converged)."
         )
     ]
     if not law.fit.converged:
@@ -376,9 +376,9 @@ def joint_law_blocks(h: HorizonResult) -> list[Block]:
             f"L(N, D) = E + A·N^-alpha + B·D^-beta fitted to {law.fit.n_points} runs "
             "(every seed at every budget and data fraction; D = training samples), Huber loss "
             "of log residuals from a grid of starts (Besiroglu et al. 2024's replication of "
-            f"Hoffmann et al. 2022); {law.level:.0%} intervals over the runs within each "
+            f"Hoffmann et al. 2022); {law.draws.level:.0%} intervals over the runs within each "
             "(N, D) cell and the comparisons' test-date draws "
-            f"({law.n_converged} of {law.n_resamples} resamples converged)."
+            f"({law.draws.n_converged} of {law.draws.n_resamples} resamples converged)."
         ),
         Table(table_header("parameter | estimate | interval"), rows, "lrr"),
         Paragraph(
