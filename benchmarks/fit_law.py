@@ -64,9 +64,9 @@ def main() -> None:
     )
     print(f"{'parameter':<10}{'estimate':>12}{'95% interval':>28}{'truth':>10}")
     for name in NAMES:
-        b = boot[name]
+        b = getattr(boot, name)
         shown = f"{truth[name]:.4g}" if truth else ""
-        print(f"{name:<10}{b['value']:>12.4g}   [{b['low']:>10.4g}, {b['high']:>10.4g}]{shown:>10}")
+        print(f"{name:<10}{b.value:>12.4g}   [{b.low:>10.4g}, {b.high:>10.4g}]{shown:>10}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from finscale.analysis.bootstrap import (
     bootstrap_indices,
     paired_difference,
     resampled_metrics,
-    summarize_metric,
     summarize_runs,
     verdict,
 )
@@ -179,39 +178,37 @@ def test_summary_of_one_seed_has_a_point_seed_interval(market, indices):
     assert set(summary) == set(METRICS)
     for metric in METRICS:
         s = summary[metric]
-        assert s["mean"] == pytest.approx(expected[metric], abs=1e-9)
-        assert s["seed_low"] == s["seed_high"] == s["mean"]
-        assert s["seed_std"] == 0.0
-        assert s["n_seeds"] == 1 and s["n_resamples"] == 300
-        assert s["boot_low"] <= s["boot_high"]
+        assert s.mean == pytest.approx(expected[metric], abs=1e-9)
+        assert s.seed_low == s.seed_high == s.mean
+        assert s.seed_std == 0.0
+        assert s.n_seeds == 1 and s.n_resamples == 300
+        assert s.boot_low <= s.boot_high
     # Test-date noise on 400 dates is far from zero width for log loss.
-    assert summary["log_loss"]["boot_high"] - summary["log_loss"]["boot_low"] > 0.01
+    assert summary["log_loss"].boot_high - summary["log_loss"].boot_low > 0.01
     # The interval is the 2.5th and 97.5th percentiles of the metric scored on each resample.
     resampled = [_reference(y[rows], p[rows], 0.5)["log_loss"] for rows in indices]
-    assert (summary["log_loss"]["boot_low"], summary["log_loss"]["boot_high"]) == pytest.approx(
+    assert (summary["log_loss"].boot_low, summary["log_loss"].boot_high) == pytest.approx(
         tuple(np.percentile(resampled, [2.5, 97.5]))
     )
-    json.dumps(summary)
+    json.dumps({name: m.to_dict() for name, m in summary.items()})
 
 
 def test_summary_over_seeds_uses_a_student_t_interval(market, indices):
     y, signal = market
     rng = np.random.default_rng(2)
     preds = _sigmoid(signal[None, :] + rng.normal(0, 0.4, size=(5, N_DATES)))
-    s = summarize_metric(y, preds, indices, metric="log_loss", level=0.9)
+    s = summarize_runs(y, preds, indices, level=0.9)["log_loss"]
     per_seed = [_reference(y, p, 0.5)["log_loss"] for p in preds]
-    np.testing.assert_allclose(s["per_seed"], per_seed, atol=1e-9)
-    assert s["mean"] == pytest.approx(np.mean(per_seed))
-    assert s["seed_std"] == pytest.approx(np.std(per_seed, ddof=1))
+    np.testing.assert_allclose(s.per_seed, per_seed, atol=1e-9)
+    assert s.mean == pytest.approx(np.mean(per_seed))
+    assert s.seed_std == pytest.approx(np.std(per_seed, ddof=1))
     low, high = stats.t.interval(0.9, 4, loc=np.mean(per_seed), scale=stats.sem(per_seed))
-    assert (s["seed_low"], s["seed_high"]) == pytest.approx((low, high))
+    assert (s.seed_low, s.seed_high) == pytest.approx((low, high))
     # The test-date interval is of the seed-mean metric, scored on each resample.
     resampled = [
         np.mean([_reference(y[rows], p[rows], 0.5)["log_loss"] for p in preds]) for rows in indices
     ]
-    assert (s["boot_low"], s["boot_high"]) == pytest.approx(
-        tuple(np.percentile(resampled, [5.0, 95.0]))
-    )
+    assert (s.boot_low, s.boot_high) == pytest.approx(tuple(np.percentile(resampled, [5.0, 95.0])))
 
 
 def test_seed_intervals_stay_within_what_a_metric_can_be(market, indices):
@@ -221,12 +218,12 @@ def test_seed_intervals_stay_within_what_a_metric_can_be(market, indices):
     preds = np.stack([_sigmoid(signal), _sigmoid(-signal)])
     summary = summarize_runs(y, preds, indices)
     auc = summary["roc_auc"]
-    assert auc["per_seed"][0] > 0.6 > 0.4 > auc["per_seed"][1]
-    assert (auc["seed_low"], auc["seed_high"]) == (0.0, 1.0)
+    assert auc.per_seed[0] > 0.6 > 0.4 > auc.per_seed[1]
+    assert (auc.seed_low, auc.seed_high) == (0.0, 1.0)
     # Log loss is cut at 0, where the t-interval reaches below it.
-    per_seed = summary["log_loss"]["per_seed"]
+    per_seed = summary["log_loss"].per_seed
     t_low, _ = stats.t.interval(0.95, 1, loc=np.mean(per_seed), scale=stats.sem(per_seed))
-    assert t_low < 0.0 == summary["log_loss"]["seed_low"]
+    assert t_low < 0.0 == summary["log_loss"].seed_low
 
 
 def test_summary_ignores_resamples_with_one_class():
@@ -234,8 +231,8 @@ def test_summary_ignores_resamples_with_one_class():
     p = np.array([0.1, 0.3, 0.7, 0.6, 0.2, 0.8, 0.4, 0.9])
     rows = np.array([[0, 1, 4, 6, 0, 1, 4, 6], [0, 1, 2, 3, 4, 5, 6, 7], [2, 3, 4, 5, 6, 7, 0, 1]])
     s = summarize_runs(y, p, rows)["roc_auc"]
-    assert s["n_valid_resamples"] == 2
-    assert s["boot_low"] == pytest.approx(1.0) and s["boot_high"] == pytest.approx(1.0)
+    assert s.n_valid_resamples == 2
+    assert s.boot_low == pytest.approx(1.0) and s.boot_high == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
@@ -269,14 +266,14 @@ def test_a_model_against_itself_shows_no_difference(market, indices):
     y, signal = market
     single = _sigmoid(signal)[None, :]
     result = paired_difference(y, single, single, indices)
-    assert result["difference"] == 0.0
-    assert result["low"] == 0.0 and result["high"] == 0.0
-    assert result["verdict"] == NO_DIFFERENCE
+    assert result.difference == 0.0
+    assert result.low == 0.0 and result.high == 0.0
+    assert result.verdict == NO_DIFFERENCE
     seeds = _sigmoid(signal[None, :] + np.random.default_rng(3).normal(0, 0.5, (4, N_DATES)))
     result = paired_difference(y, seeds, seeds, indices)
-    assert result["difference"] == 0.0
-    assert result["low"] < 0.0 < result["high"]
-    assert result["verdict"] == NO_DIFFERENCE
+    assert result.difference == 0.0
+    assert result.low < 0.0 < result.high
+    assert result.verdict == NO_DIFFERENCE
 
 
 def test_a_clearly_better_model_improves(market, indices):
@@ -289,14 +286,14 @@ def test_a_clearly_better_model_improves(market, indices):
     def seed_mean(preds):
         return np.mean([_reference(y, p, 0.5)["log_loss"] for p in preds])
 
-    assert result["difference"] == pytest.approx(seed_mean(strong) - seed_mean(weak))
-    assert result["difference"] < 0.0 and result["low"] < result["high"] < 0.0
-    assert result["verdict"] == IMPROVES and result["lower_is_better"] is True
+    assert result.difference == pytest.approx(seed_mean(strong) - seed_mean(weak))
+    assert result.difference < 0.0 and result.low < result.high < 0.0
+    assert result.verdict == IMPROVES and result.lower_is_better is True
     backwards = paired_difference(y, strong, weak, indices, metric="log_loss")
-    assert backwards["verdict"] == WORSENS and backwards["low"] > 0.0
+    assert backwards.verdict == WORSENS and backwards.low > 0.0
     auc = paired_difference(y, weak, strong, indices, metric="roc_auc")
-    assert auc["low"] > 0.0 and auc["verdict"] == IMPROVES and auc["lower_is_better"] is False
-    json.dumps(result)
+    assert auc.low > 0.0 and auc.verdict == IMPROVES and auc.lower_is_better is False
+    json.dumps(result.to_dict())
 
 
 def test_seed_noise_widens_the_interval(market, indices):
@@ -312,7 +309,7 @@ def test_seed_noise_widens_the_interval(market, indices):
     wild = paired_difference(y, baseline, noisy, indices, seed=5)
     # Same dates for both, so the extra width is the seed noise (1.7x to 2.1x
     # over generator seeds 0-2; date noise alone gives 1x).
-    assert wild["high"] - wild["low"] > 1.4 * (calm["high"] - calm["low"])
+    assert wild.high - wild.low > 1.4 * (calm.high - calm.low)
 
 
 def test_paired_difference_is_reproducible_and_directionless_for_range(market, indices):
@@ -324,7 +321,7 @@ def test_paired_difference_is_reproducible_and_directionless_for_range(market, i
         y, a, b, indices, seed=1
     )
     spread = paired_difference(y, a, b, indices, metric="prediction_range")
-    assert spread["verdict"] is None and spread["lower_is_better"] is None
+    assert spread.verdict is None and spread.lower_is_better is None
     with pytest.raises(ValueError):
         paired_difference(y, a, b, indices, metric="sharpe")
     with pytest.raises(ValueError):

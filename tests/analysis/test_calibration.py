@@ -11,6 +11,7 @@ from sklearn.isotonic import IsotonicRegression
 from finscale.analysis.calibration import (
     METHODS,
     PROBABILITY_FLOOR,
+    Calibration,
     Calibrator,
     calibrate,
     calibration_scores,
@@ -31,7 +32,7 @@ def test_temperature_scaling_recovers_a_known_temperature_and_helps_on_held_out_
     z_val, y_val = true_logits_and_labels(0, 20_000)
     z_test, y_test = true_logits_and_labels(1, 20_000)
     # Three times too confident: calibrated output is sigmoid(logit / 3).
-    calibrator = fit_calibrator("temperature", expit(3 * z_val), y_val)
+    calibrator = fit_calibrator("temperature", y_val, expit(3 * z_val))
     assert calibrator.params["temperature"] == pytest.approx(3.0, rel=0.1)
     before, after = expit(3 * z_test), calibrator.transform(expit(3 * z_test))
     assert expected_calibration_error(y_test, after) < 0.5 * expected_calibration_error(
@@ -46,7 +47,7 @@ def test_temperature_scaling_recovers_a_known_temperature_and_helps_on_held_out_
 def test_platt_fixes_a_shifted_model_with_the_opposite_intercept():
     z_val, y_val = true_logits_and_labels(2, 20_000)
     z_test, y_test = true_logits_and_labels(3, 20_000)
-    calibrator = fit_calibrator("platt", expit(z_val + 1.5), y_val)
+    calibrator = fit_calibrator("platt", y_val, expit(z_val + 1.5))
     assert calibrator.params["intercept"] == pytest.approx(-1.5, abs=0.1)
     assert calibrator.params["slope"] == pytest.approx(1.0, abs=0.1)
     before, after = expit(z_test + 1.5), calibrator.transform(expit(z_test + 1.5))
@@ -57,7 +58,7 @@ def test_platt_fixes_a_shifted_model_with_the_opposite_intercept():
     )
     assert log_loss(y_test, after) < log_loss(y_test, before) - 0.05
     # Temperature cannot move the 0.5 point, so it cannot undo a shift as well.
-    temperature = fit_calibrator("temperature", expit(z_val + 1.5), y_val)
+    temperature = fit_calibrator("temperature", y_val, expit(z_val + 1.5))
     assert log_loss(y_test, after) < log_loss(y_test, temperature.transform(before))
 
 
@@ -67,7 +68,7 @@ def test_isotonic_lowers_ece_and_stays_monotone_within_the_floor():
     # True rate p**2; below p = 0.1 no positives at all, so the fit has an exact 0 step.
     y_val = ((rng.uniform(size=5000) < p_val**2) & (p_val > 0.1)).astype(int)
     y_test = (rng.uniform(size=5000) < p_test**2).astype(int)
-    calibrator = fit_calibrator("isotonic", p_val, y_val)
+    calibrator = fit_calibrator("isotonic", y_val, p_val)
     after = calibrator.transform(p_test)
     assert expected_calibration_error(y_test, after) < 0.5 * expected_calibration_error(
         y_test, p_test
@@ -88,7 +89,7 @@ def test_isotonic_thresholds_reproduce_scikit_learn_predictions():
     rng = np.random.default_rng(5)
     p = rng.uniform(size=800)
     y = (rng.uniform(size=800) < p**3).astype(int)
-    calibrator = fit_calibrator("isotonic", p, y)
+    calibrator = fit_calibrator("isotonic", y, p)
     fitted = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(p, y)
     # Including points outside the fitted range, which both hold at the end values.
     new = np.concatenate([[0.0, 1.0], rng.uniform(size=500)])
@@ -99,7 +100,7 @@ def test_isotonic_thresholds_reproduce_scikit_learn_predictions():
 @pytest.mark.parametrize("method", METHODS)
 def test_a_calibrator_read_back_from_json_transforms_identically(method):
     z, y = true_logits_and_labels(6, 1000)
-    calibrator = fit_calibrator(method, expit(2 * z - 0.5), y)
+    calibrator = fit_calibrator(method, y, expit(2 * z - 0.5))
     saved = json.loads(json.dumps(dataclasses.asdict(calibrator)))
     rebuilt = Calibrator(**saved)
     assert rebuilt == calibrator
@@ -112,22 +113,25 @@ def test_calibrate_reports_every_method_and_deltas_against_the_uncalibrated_test
     z_val, y_val = true_logits_and_labels(7, 1000)
     z_test, y_test = true_logits_and_labels(8, 1000)
     p_val, p_test = expit(3 * z_val), expit(3 * z_test)
-    result = calibrate(p_val, y_val, p_test, y_test)
-    assert set(result) == {"uncalibrated", "best", *METHODS}
-    uncalibrated = result["uncalibrated"]["test"]
+    result = calibrate(y_val, p_val, y_test, p_test)
+    stored = result.to_dict()
+    assert set(stored) == {"uncalibrated", "best", *METHODS}
+    assert set(stored["platt"]) == {"params", "val", "val_cv", "test", "test_delta"}
+    assert Calibration.from_dict(json.loads(json.dumps(stored))) == result
+    uncalibrated = result.uncalibrated.test
     assert uncalibrated == calibration_scores(y_test, p_test)
-    assert uncalibrated["log_loss"] == pytest.approx(sklearn.metrics.log_loss(y_test, p_test))
-    assert uncalibrated["brier"] == pytest.approx(sklearn.metrics.brier_score_loss(y_test, p_test))
+    assert uncalibrated.log_loss == pytest.approx(sklearn.metrics.log_loss(y_test, p_test))
+    assert uncalibrated.brier == pytest.approx(sklearn.metrics.brier_score_loss(y_test, p_test))
     for method in METHODS:
-        entry = result[method]
-        assert set(entry) == {"params", "val", "val_cv", "test", "test_delta"}
-        assert entry["params"] == fit_calibrator(method, p_val, y_val).params
+        entry = result.methods[method]
+        assert entry.params == fit_calibrator(method, y_val, p_val).params
         for key in ("ece", "brier", "log_loss"):
-            before = result["uncalibrated"]["test"][key]
-            assert entry["test_delta"][key] == pytest.approx(entry["test"][key] - before)
+            before = getattr(result.uncalibrated.test, key)
+            assert getattr(entry.test_delta, key) == pytest.approx(
+                getattr(entry.test, key) - before
+            )
         # Every method undoes this overconfidence.
-        assert entry["test_delta"]["log_loss"] < 0
-    json.dumps(result)  # plain floats, lists and strings
+        assert entry.test_delta.log_loss < 0
 
 
 def test_best_is_chosen_on_cross_fitted_validation_scores_not_in_sample_or_test():
@@ -136,43 +140,43 @@ def test_best_is_chosen_on_cross_fitted_validation_scores_not_in_sample_or_test(
     z_val, y_val = true_logits_and_labels(0, 300)
     z_test, y_test = true_logits_and_labels(1, 2000)
     p_val, p_test = expit(3 * z_val), expit(3 * z_test)
-    result = calibrate(p_val, y_val, p_test, y_test)
-    in_sample = {m: result[m]["val"]["log_loss"] for m in METHODS}
-    cross_fitted = {m: result[m]["val_cv"]["log_loss"] for m in METHODS}
+    result = calibrate(y_val, p_val, y_test, p_test)
+    in_sample = {m: result.methods[m].val.log_loss for m in METHODS}
+    cross_fitted = {m: result.methods[m].val_cv.log_loss for m in METHODS}
     assert min(in_sample, key=in_sample.get) == "isotonic"
-    assert result["best"] == min(cross_fitted, key=cross_fitted.get)
-    assert result["best"] != "isotonic"
-    assert result["isotonic"]["test"]["log_loss"] > result[result["best"]]["test"]["log_loss"]
+    assert result.best == min(cross_fitted, key=cross_fitted.get)
+    assert result.best != "isotonic"
+    assert result.methods["isotonic"].test.log_loss > result.methods[result.best].test.log_loss
     # Test labels that reward a different method do not change the choice.
-    flipped = calibrate(p_val, y_val, p_test, 1 - y_test)
-    assert flipped["best"] == result["best"]
+    flipped = calibrate(y_val, p_val, 1 - y_test, p_test)
+    assert flipped.best == result.best
     for method in METHODS:
-        assert flipped[method]["val_cv"] == result[method]["val_cv"]
-        assert flipped[method]["params"] == result[method]["params"]
+        assert flipped.methods[method].val_cv == result.methods[method].val_cv
+        assert flipped.methods[method].params == result.methods[method].params
 
 
 def test_calibrate_honours_the_methods_it_is_given():
     z, y = true_logits_and_labels(9, 600)
-    result = calibrate(expit(z + 1), y, expit(z + 1), y, methods=("platt",), cv_folds=3)
-    assert set(result) == {"uncalibrated", "best", "platt"}
-    assert result["best"] == "platt"
+    result = calibrate(y, expit(z + 1), y, expit(z + 1), methods=("platt",), cv_folds=3)
+    assert set(result.methods) == {"platt"}
+    assert result.best == "platt"
 
 
 def test_reliability_bins_of_a_small_example_by_hand():
     y = [0, 1, 0, 1, 1, 0, 1]
     p = [0.05, 0.15, 0.12, 0.95, 1.0, 0.5, 0.2]
     bins = reliability_bins(y, p, n_bins=10)
-    np.testing.assert_allclose(bins["bin_edges"], np.linspace(0, 1, 11))
-    assert bins["count"] == [1, 2, 1, 0, 0, 1, 0, 0, 0, 2]
+    np.testing.assert_allclose(bins.bin_edges, np.linspace(0, 1, 11))
+    assert bins.count == (1, 2, 1, 0, 0, 1, 0, 0, 0, 2)
     # Bin [0.1, 0.2) holds 0.15 (positive) and 0.12 (negative); 0.2 opens the next bin.
-    assert bins["mean_predicted"][1] == pytest.approx(0.135)
-    assert bins["observed_rate"][1] == pytest.approx(0.5)
-    assert bins["observed_rate"][2] == 1.0
+    assert bins.mean_predicted[1] == pytest.approx(0.135)
+    assert bins.observed_rate[1] == pytest.approx(0.5)
+    assert bins.observed_rate[2] == 1.0
     # p == 1 falls in the last bin.
-    assert bins["mean_predicted"][9] == pytest.approx(0.975)
-    assert bins["observed_rate"][9] == 1.0
-    assert math.isnan(bins["mean_predicted"][3]) and math.isnan(bins["observed_rate"][3])
-    assert all(isinstance(c, int) for c in bins["count"])
+    assert bins.mean_predicted[9] == pytest.approx(0.975)
+    assert bins.observed_rate[9] == 1.0
+    assert math.isnan(bins.mean_predicted[3]) and math.isnan(bins.observed_rate[3])
+    assert all(isinstance(c, int) for c in bins.count)
 
 
 def test_reliability_bins_count_every_sample_and_reproduce_the_ece():
@@ -180,10 +184,10 @@ def test_reliability_bins_count_every_sample_and_reproduce_the_ece():
     p = rng.beta(2, 5, size=3000)
     y = (rng.uniform(size=3000) < np.sqrt(p)).astype(int)
     bins = reliability_bins(y, p, n_bins=15)
-    count = np.array(bins["count"])
+    count = np.array(bins.count)
     assert count.sum() == 3000
     full = count > 0
-    gap = np.abs(np.array(bins["observed_rate"]) - np.array(bins["mean_predicted"]))[full]
+    gap = np.abs(np.array(bins.observed_rate) - np.array(bins.mean_predicted))[full]
     assert float(np.sum(count[full] * gap) / 3000) == pytest.approx(
         expected_calibration_error(y, p)
     )
@@ -192,25 +196,25 @@ def test_reliability_bins_count_every_sample_and_reproduce_the_ece():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: fit_calibrator("beta", [0.2, 0.8], [0, 1]), "temperature, platt, isotonic"),
-        (lambda: fit_calibrator("platt", [0.2, 0.8], [0, 2]), "0 or 1"),
-        (lambda: fit_calibrator("platt", [0.2, 0.8], [0, 0.5]), "0 or 1"),
-        (lambda: fit_calibrator("platt", [0.2, 1.2], [0, 1]), r"\[0, 1\]"),
-        (lambda: fit_calibrator("temperature", [-0.1, 0.8], [0, 1]), r"\[0, 1\]"),
-        (lambda: fit_calibrator("isotonic", [np.nan, 0.8], [0, 1]), r"\[0, 1\]"),
-        (lambda: fit_calibrator("platt", [0.2, 0.8, 0.5], [0, 1]), "2 labels but 3 predictions"),
+        (lambda: fit_calibrator("beta", [0, 1], [0.2, 0.8]), "temperature, platt, isotonic"),
+        (lambda: fit_calibrator("platt", [0, 2], [0.2, 0.8]), "0 or 1"),
+        (lambda: fit_calibrator("platt", [0, 0.5], [0.2, 0.8]), "0 or 1"),
+        (lambda: fit_calibrator("platt", [0, 1], [0.2, 1.2]), r"\[0, 1\]"),
+        (lambda: fit_calibrator("temperature", [0, 1], [-0.1, 0.8]), r"\[0, 1\]"),
+        (lambda: fit_calibrator("isotonic", [0, 1], [np.nan, 0.8]), r"\[0, 1\]"),
+        (lambda: fit_calibrator("platt", [0, 1], [0.2, 0.8, 0.5]), "2 labels but 3 predictions"),
         (lambda: fit_calibrator("platt", [], []), "no samples"),
-        (lambda: fit_calibrator("platt", [0.2, 0.8], [1, 1]), "both classes"),
-        (lambda: fit_calibrator("temperature", [0.2, 0.8], [0, 0]), "both classes"),
-        (lambda: calibrate([0.2, 0.8], [0, 1], [0.5], [1], methods=("sigmoid",)), "platt"),
-        (lambda: calibrate([0.2, 0.8], [0, 1], [0.5], [1], methods=()), "no calibration"),
+        (lambda: fit_calibrator("platt", [1, 1], [0.2, 0.8]), "both classes"),
+        (lambda: fit_calibrator("temperature", [0, 0], [0.2, 0.8]), "both classes"),
+        (lambda: calibrate([0, 1], [0.2, 0.8], [1], [0.5], methods=("sigmoid",)), "platt"),
+        (lambda: calibrate([0, 1], [0.2, 0.8], [1], [0.5], methods=()), "no calibration"),
         (
-            lambda: calibrate([0.2, 0.8], [0, 1], [0.5], [1], methods=("platt", "platt")),
+            lambda: calibrate([0, 1], [0.2, 0.8], [1], [0.5], methods=("platt", "platt")),
             "repeated",
         ),
-        (lambda: calibrate([0.2, 0.8], [0, 1], [0.5], [1], cv_folds=1), "cv_folds"),
-        (lambda: calibrate([0.2, 0.8], [0, 1], [0.5], [1], cv_folds=3), "3 folds"),
-        (lambda: calibrate([0.2, 0.8], [0, 1], [1.5], [1]), r"\[0, 1\]"),
+        (lambda: calibrate([0, 1], [0.2, 0.8], [1], [0.5], cv_folds=1), "cv_folds"),
+        (lambda: calibrate([0, 1], [0.2, 0.8], [1], [0.5], cv_folds=3), "3 folds"),
+        (lambda: calibrate([0, 1], [0.2, 0.8], [1], [1.5]), r"\[0, 1\]"),
         (lambda: reliability_bins([0, 1], [0.2, 0.8], n_bins=0), "n_bins"),
         (lambda: reliability_bins([0, 3], [0.2, 0.8]), "0 or 1"),
         (lambda: Calibrator("platt", {"slope": 1.0}), "intercept"),
@@ -229,4 +233,4 @@ def test_one_sided_validation_folds_are_reported_for_cross_fitting():
     p = np.linspace(0.05, 0.95, 50)
     y = (np.arange(50) >= 45).astype(int)
     with pytest.raises(ValueError, match=r"cross-fitting.*both classes"):
-        calibrate(p, y, p, y, methods=("platt",))
+        calibrate(y, p, y, p, methods=("platt",))

@@ -77,8 +77,8 @@ def test_an_informed_winner_has_a_sharpe_interval_above_zero_and_a_high_dsr():
     daily, thresholds = pooled_returns(runs, 1, 1.0)
     assert daily.shape == (2 * DAYS,) and len(thresholds) == 2 and len(thresholds[0]) == 2
     sharpe, dsr = economic_view(runs, _search(rng), 1, 1.0, _indices(), 0.95)
-    assert sharpe["interval"][0] > 0 and sharpe["value"] > 3
-    assert dsr["value"] > 0.95 and dsr["trials"] == 20
+    assert sharpe.interval[0] > 0 and sharpe.value > 3
+    assert dsr.value > 0.95 and dsr.trials == 20
 
 
 def test_a_noise_winner_is_not_called_skilled():
@@ -86,8 +86,8 @@ def test_a_noise_winner_is_not_called_skilled():
     values, covered = [], 0
     for _ in range(10):
         sharpe, dsr = economic_view(_runs(rng, 0.0), _search(rng), 1, 1.0, _indices(), 0.95)
-        values.append(dsr["value"])
-        low, high = sharpe["interval"]
+        values.append(dsr.value)
+        low, high = sharpe.interval
         covered += low < 0.0 < high
     assert np.mean(np.array(values) > 0.95) <= 0.2
     # A 95% interval of a skill-free signal holds zero in all but the odd draw.
@@ -97,9 +97,9 @@ def test_a_noise_winner_is_not_called_skilled():
 def test_runs_without_returns_and_searches_without_predictions_say_why():
     rng = np.random.default_rng(2)
     sharpe, dsr = economic_view(_runs(rng, 0.1, with_returns=False), None, 1, 1.0, _indices(), 0.95)
-    assert sharpe["value"] is None and "next-day returns" in sharpe["skipped"]
+    assert sharpe.value is None and "next-day returns" in sharpe.skipped
     runs = _runs(rng, 0.1)
     sharpe, dsr = economic_view(runs, None, 1, 1.0, _indices(), 0.95)
     daily, _ = pooled_returns(runs, 1, 1.0)  # the Sharpe is still given: mean / sd, annualised
-    assert sharpe["value"] == pytest.approx(daily.mean() / daily.std(ddof=1) * np.sqrt(252))
-    assert dsr["value"] is None and dsr["trials"] == 0 and "predictions" in dsr["skipped"]
+    assert sharpe.value == pytest.approx(daily.mean() / daily.std(ddof=1) * np.sqrt(252))
+    assert dsr.value is None and dsr.trials == 0 and "predictions" in dsr.skipped

@@ -51,12 +51,13 @@ def test_noiseless_runs_give_back_the_law():
 def test_noisy_runs_are_recovered_within_their_intervals(truth, n_levels, d_levels):
     n, d, loss = _runs(truth, n_levels, d_levels, repeats=3, noise=0.005, seed=1)
     boot = bootstrap_joint_law(n, d, loss, n_resamples=300, seed=0)
-    assert boot["n_converged"] >= 290
+    assert boot.draws.n_converged >= 290
     for name in NAMES:
-        estimate = boot[name]
-        assert estimate["low"] <= truth[name] <= estimate["high"], (name, estimate)
-        assert estimate["value"] == pytest.approx(truth[name], rel=0.25), name
-    assert boot["samples"].shape == (boot["n_converged"], 5)
+        estimate = getattr(boot, name)
+        assert estimate.low <= truth[name] <= estimate.high, (name, estimate)
+        assert estimate.value == pytest.approx(truth[name], rel=0.25), name
+    assert boot.samples.shape == (boot.draws.n_converged, 5)
+    assert "samples" not in boot.to_dict()
 
 
 def test_runs_with_one_data_size_cannot_identify_the_joint_law():
@@ -77,15 +78,15 @@ def test_the_binding_resource_is_named_only_when_the_interval_says_so():
     starved = {"E": 0.25, "A": 0.5, "alpha": 0.3, "B": 20.0, "beta": 0.5}
     n, d, loss = _runs(starved, n_levels, d_levels, 3, 0.003, 2)
     value = marginal_value(bootstrap_joint_law(n, d, loss, 200), n.max(), d.max())
-    assert value["binding"] == "data" and value["statement"].startswith("data-limited")
-    assert value["data"]["high"] < value["params"]["low"] < 0
+    assert value.binding == "data" and value.statement.startswith("data-limited")
+    assert value.data.high < value.params.low < 0
     # Parameter-starved: the other way round.
     small = {"E": 0.25, "A": 40.0, "alpha": 0.3, "B": 0.5, "beta": 0.5}
     n, d, loss = _runs(small, n_levels, d_levels, 3, 0.003, 3)
     value = marginal_value(bootstrap_joint_law(n, d, loss, 200), n.max(), d.max())
-    assert value["binding"] == "parameters"
+    assert value.binding == "parameters"
     # Noise that swamps both terms: no claim.
     flat = {"E": 0.3, "A": 0.02, "alpha": 0.3, "B": 0.05, "beta": 0.5}
     n, d, loss = _runs(flat, n_levels, d_levels, 3, 0.05, 4)
     value = marginal_value(bootstrap_joint_law(n, d, loss, 200), n.max(), d.max())
-    assert value["binding"] is None and value["statement"].startswith("neither")
+    assert value.binding is None and value.statement.startswith("neither")

@@ -64,7 +64,7 @@ def test_one_truly_better_trial_gives_pbo_near_zero():
     losses[:, 7] -= 0.05
     result = probability_of_backtest_overfitting(losses, 16)
     assert result.value < 0.02
-    assert result.to_dict()["value"] == result.value
+    assert result.summary().value == result.value
 
 
 def test_pbo_rejects_odd_blocks_and_too_few_trials():
@@ -119,7 +119,7 @@ def test_deflated_sharpe_of_the_luckiest_noise_trial_is_near_chance():
         returns = rng.normal(0, 0.01, size=(30, 500))
         sharpes = sharpe_ratio(returns, annualise=False)
         best = int(np.argmax(sharpes))
-        dsr.append(deflated_sharpe_ratio(returns[best], sharpes)["value"])
+        dsr.append(deflated_sharpe_ratio(returns[best], sharpes).value)
         psr.append(probabilistic_sharpe_ratio(returns[best], 0.0))
     assert np.mean(dsr) == pytest.approx(0.5, abs=0.15)
     assert np.mean(np.array(dsr) > 0.95) < 0.1
@@ -132,8 +132,8 @@ def test_deflated_sharpe_of_a_skilled_strategy_is_high():
     trials = rng.normal(0, 0.01, size=(30, 2000))
     skilled = rng.normal(0.002, 0.01, size=2000)  # 3.2 a year
     result = deflated_sharpe_ratio(skilled, sharpe_ratio(trials, annualise=False))
-    assert result["value"] > 0.95
-    assert result["trials"] == 30
+    assert result.value > 0.95
+    assert result.trials == 30
 
 
 def _noisy_trials(rng, y, n_trials, skill):
@@ -147,19 +147,19 @@ def test_search_pbo_of_label_predictions_finds_the_planted_trial_and_noise():
     rng = np.random.default_rng(8)
     y = rng.integers(0, 2, 640)
     planted = search_pbo(y, _noisy_trials(rng, y, 12, skill=0.2), 16)
-    noise = [search_pbo(y, _noisy_trials(rng, y, 12, skill=0.0), 16)["value"] for _ in range(24)]
-    assert planted["value"] < 0.05
-    assert (planted["blocks"], planted["trials"]) == (16, 12)
-    assert sum(planted["logit_histogram"]["counts"]) == planted["combinations"]
+    noise = [search_pbo(y, _noisy_trials(rng, y, 12, skill=0.0), 16).value for _ in range(24)]
+    assert planted.value < 0.05
+    assert (planted.blocks, planted.trials) == (16, 12)
+    assert sum(planted.logit_histogram.counts) == planted.combinations
     assert np.mean(noise) == pytest.approx(0.5, abs=0.12)
 
 
 def test_search_pbo_says_why_it_cannot_judge_a_search():
     y = np.array([0, 1] * 20)
     one = search_pbo(y, np.full((1, 40), 0.5), 16)
-    assert one["value"] is None and "1 with stored predictions" in one["skipped"]
+    assert one.value is None and "1 with stored predictions" in one.skipped
     short = search_pbo(y[:10], np.full((3, 10), 0.5), 16)
-    assert short["value"] is None and "cannot be cut into 16 blocks" in short["skipped"]
+    assert short.value is None and "cannot be cut into 16 blocks" in short.skipped
 
 
 def test_trial_sharpes_rank_an_informed_trial_above_noise():
@@ -181,4 +181,4 @@ def test_search_pbo_of_a_panel_cuts_dates_not_samples():
     from finscale.analysis.bootstrap import sample_log_loss
 
     per_date = sample_log_loss(y, predictions).T.reshape(2, 320, 8).mean(axis=0)
-    assert panel["value"] == probability_of_backtest_overfitting(per_date, 16).value
+    assert panel.value == probability_of_backtest_overfitting(per_date, 16).value

@@ -30,14 +30,14 @@ def test_projection_shrinks_each_part_by_its_own_factor():
     only_seeds = projected_mde(0.0, 0.02)
     assert projected_mde(0.0, 0.02, seeds_factor=4) == pytest.approx(only_seeds / 2)
     table = power_table(0.02, 0.01, factors=(1, 2))
-    assert [(row["days_factor"], row["seeds_factor"]) for row in table] == [
+    assert [(row.days_factor, row.seeds_factor) for row in table] == [
         (1, 1),
         (1, 2),
         (2, 1),
         (2, 2),
     ]
-    assert table[0]["mde"] == pytest.approx(minimum_detectable_effect(math.hypot(0.02, 0.01)))
-    assert table[-1]["mde"] < table[1]["mde"] < table[0]["mde"]
+    assert table[0].mde == pytest.approx(minimum_detectable_effect(math.hypot(0.02, 0.01)))
+    assert table[-1].mde < table[1].mde < table[0].mde
 
 
 def test_bad_arguments_raise():
@@ -59,14 +59,14 @@ def test_paired_difference_carries_its_spread_and_mde():
     rng = np.random.default_rng(1)
     y, a, b = _two_models(400, rng)
     out = paired_difference(y, a, b, bootstrap_indices(400, 5, 500, seed=0))
-    assert out["spread"] ** 2 == pytest.approx(out["date_spread"] ** 2 + out["seed_spread"] ** 2)
-    assert out["seed_spread"] > 0
-    assert out["mde"] == pytest.approx(minimum_detectable_effect(out["spread"], 0.95))
+    assert out.spread**2 == pytest.approx(out.date_spread**2 + out.seed_spread**2)
+    assert out.seed_spread > 0
+    assert out.mde == pytest.approx(minimum_detectable_effect(out.spread, 0.95))
     # the percentile interval and the spread describe the same distribution
-    assert (out["high"] - out["low"]) / (2 * 1.96) == pytest.approx(out["spread"], rel=0.2)
+    assert (out.high - out.low) / (2 * 1.96) == pytest.approx(out.spread, rel=0.2)
     # deterministic models (one seed each) have no seed part
     one = paired_difference(y, a[:1], b[:1], bootstrap_indices(400, 5, 500, seed=0))
-    assert one["seed_spread"] == pytest.approx(0.0, abs=1e-12)
+    assert one.seed_spread == pytest.approx(0.0, abs=1e-12)
 
 
 def test_four_times_the_test_days_halve_the_date_spread():
@@ -75,5 +75,5 @@ def test_four_times_the_test_days_halve_the_date_spread():
     for n in (500, 2000):
         y, a, b = _two_models(n, rng, n_seeds=1)
         out = paired_difference(y, a, b, bootstrap_indices(n, 5, 800, seed=0))
-        spreads.append(out["date_spread"])
+        spreads.append(out.date_spread)
     assert spreads[0] / spreads[1] == pytest.approx(2.0, rel=0.2)

@@ -5,7 +5,19 @@ import json
 
 import pytest
 
-from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow, Winner
+from finscale.analysis import (
+    BaselineComparison,
+    CalibrationScores,
+    CalibrationSummary,
+    CrossBudgetCell,
+    EvaluationRun,
+    MetricSummary,
+    PairedDifference,
+    ReliabilityBins,
+    ScalingRow,
+    SplitScores,
+    Winner,
+)
 
 # The keys of evaluation/{study}/seed_{k}.json (seconds_per_epoch only where the
 # winner's epoch time was measured).
@@ -163,6 +175,39 @@ def cross_budget_cell() -> CrossBudgetCell:
     )
 
 
+LOG_LOSS = MetricSummary(
+    mean=0.66,
+    per_seed=(0.65, 0.67),
+    seed_std=0.014,
+    seed_low=0.53,
+    seed_high=0.79,
+    boot_low=0.6,
+    boot_high=0.7,
+    n_seeds=2,
+    n_resamples=100,
+    n_valid_resamples=100,
+)
+DIFFERENCE = PairedDifference(
+    metric="log_loss",
+    level=0.95,
+    n_resamples=100,
+    difference=0.01,
+    low=-0.02,
+    high=0.04,
+    lower_is_better=True,
+    verdict="no detectable difference",
+    spread=0.015,
+    date_spread=0.012,
+    seed_spread=0.009,
+    mde=0.042,
+)
+SCORES = CalibrationScores(ece=0.05, brier=0.24, log_loss=0.67)
+# An empty bin: scaling.json holds its NaN means as null.
+BINS = ReliabilityBins(
+    bin_edges=(0.0, 0.5, 1.0), mean_predicted=(0.3, None), observed_rate=(0.4, None), count=(4, 0)
+)
+
+
 def scaling_row() -> ScalingRow:
     return ScalingRow(
         budget=4000,
@@ -178,10 +223,17 @@ def scaling_row() -> ScalingRow:
         data_limited=True,
         seeds=2,
         epochs_run=(2, 3),
-        metrics={"log_loss": {"mean": 0.66, "boot_low": 0.6, "boot_high": 0.7}},
+        metrics={"log_loss": LOG_LOSS},
         val_log_loss=(0.61, 0.62),
-        vs_baselines={"base_rate": {"beats": False}},
-        calibration={"best": None, "skipped": "one class"},
+        vs_baselines={
+            "base_rate": BaselineComparison(log_loss=DIFFERENCE, roc_auc=DIFFERENCE, beats=False)
+        },
+        calibration=CalibrationSummary(
+            skipped="one class",
+            methods={"uncalibrated": SplitScores(test=SCORES)},
+            best=None,
+            reliability={"uncalibrated": BINS},
+        ),
     )
 
 

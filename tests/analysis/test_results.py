@@ -19,15 +19,15 @@ def test_calibration_is_chosen_on_validation_or_skipped_with_its_reason():
     y_test = [0, 1] * 50
     spread = [int(i % 7 == 0) for i in range(140)]
     summary = calibration_summary([_seed_splits(spread, y_test, s) for s in range(2)])
-    assert summary["best"] in ("temperature", "platt", "isotonic")
-    assert summary["best"] in summary["reliability"]
+    assert summary.best in ("temperature", "platt", "isotonic")
+    assert summary.best in summary.reliability
     # Every positive of validation in its first fifth: fitted on the other four fifths,
     # a calibrator sees no positive. The report says so instead of failing.
     clustered = [1] * 10 + [0] * 130
     splits = [_seed_splits(clustered, y_test, s) for s in range(2)]
     summary = calibration_summary(splits)
-    assert summary["best"] is None and "both classes" in summary["skipped"]
+    assert summary.best is None and "both classes" in summary.skipped
     # The uncalibrated scores kept are the seeds' mean test log loss, as scikit-learn has it.
     expected = np.mean([sklearn_log_loss(y, p) for _, (y, p) in splits])
-    assert summary["methods"]["uncalibrated"]["test"]["log_loss"] == pytest.approx(expected)
-    assert sum(summary["reliability"]["uncalibrated"]["count"]) == 2 * len(y_test)
+    assert summary.methods["uncalibrated"].test.log_loss == pytest.approx(expected)
+    assert sum(summary.reliability["uncalibrated"].count) == 2 * len(y_test)

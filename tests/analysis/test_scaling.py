@@ -4,12 +4,13 @@ import warnings
 import numpy as np
 import pytest
 
+from finscale.analysis.law_fit import stratified_counts
 from finscale.analysis.scaling import (
     ScalingFit,
+    ScalingLawBootstrap,
     bootstrap_scaling_law,
     fit_scaling_law,
     scaling_law,
-    stratified_counts,
 )
 
 TRUE_E, TRUE_A, TRUE_ALPHA = 0.25, 40.0, 0.35
@@ -59,23 +60,24 @@ def test_noisy_fit_and_bootstrap_contain_the_truth():
     assert abs(fit.alpha - TRUE_ALPHA) < 0.01
 
     result = bootstrap_scaling_law(n, loss, n_resamples=200, seed=0)
-    json.dumps(result)
-    assert result["fit"] == fit.to_dict()
-    assert result["n_converged"] == result["n_resamples"] == 200
+    stored = json.loads(json.dumps(result.to_dict()))
+    assert ScalingLawBootstrap.from_dict(stored) == result
+    assert result.fit == fit
+    assert result.draws.n_converged == result.draws.n_resamples == 200
     # Nominal 95% intervals; with 3 runs per budget the within-budget bootstrap
     # understates the variance, so over 60 noise draws they covered the truth
     # 88-90% of the time. This draw is one of those covered.
     for name, truth in (("E", TRUE_E), ("A", TRUE_A), ("alpha", TRUE_ALPHA)):
-        interval = result[name]
-        assert interval["low"] <= truth <= interval["high"], name
-        assert interval["high"] - interval["low"] < 0.15 * truth
+        interval = getattr(result, name)
+        assert interval.low <= truth <= interval.high, name
+        assert interval.high - interval.low < 0.15 * truth
 
-    band = result["band"]
-    assert len(band["n_params"]) == 50
-    assert band["n_params"][0] == pytest.approx(1e4) and band["n_params"][-1] == pytest.approx(1e8)
-    low, mid, high = (np.array(band[key]) for key in ("low", "fit", "high"))
+    band = result.band
+    assert len(band.n_params) == 50
+    assert band.n_params[0] == pytest.approx(1e4) and band.n_params[-1] == pytest.approx(1e8)
+    low, mid, high = (np.array(values) for values in (band.low, band.fit, band.high))
     assert np.all(low < high)
-    true_curve = scaling_law(np.array(band["n_params"]), TRUE_E, TRUE_A, TRUE_ALPHA)
+    true_curve = scaling_law(np.array(band.n_params), TRUE_E, TRUE_A, TRUE_ALPHA)
     assert np.all(np.abs(mid - true_curve) < 0.02 * true_curve)
 
 
@@ -83,12 +85,12 @@ def test_bootstrap_is_reproducible_and_takes_a_grid():
     n, loss = _runs(0.005, seed=2)
     first = bootstrap_scaling_law(n, loss, n_resamples=50, seed=3, grid=[1e5, 1e9])
     assert first == bootstrap_scaling_law(n, loss, n_resamples=50, seed=3, grid=[1e5, 1e9])
-    band = first["band"]
-    assert band["n_params"] == [1e5, 1e9]
+    band = first.band
+    assert band.n_params == (1e5, 1e9)
     fit = fit_scaling_law(n, loss)
-    np.testing.assert_allclose(band["fit"], fit.predict([1e5, 1e9]))
-    assert band["low"][0] < band["fit"][0] < band["high"][0]
-    assert band["low"][1] < band["fit"][1] < band["high"][1]
+    np.testing.assert_allclose(band.fit, fit.predict([1e5, 1e9]))
+    assert band.low[0] < band.fit[0] < band.high[0]
+    assert band.low[1] < band.fit[1] < band.high[1]
     assert first != bootstrap_scaling_law(n, loss, n_resamples=50, seed=4, grid=[1e5, 1e9])
 
 
@@ -102,11 +104,11 @@ def test_date_resampled_losses_widen_the_intervals_and_are_checked():
     runs_only = bootstrap_scaling_law(n, loss, n_resamples=200, seed=1)
     with_dates = bootstrap_scaling_law(n, loss, n_resamples=200, seed=1, resampled_losses=resampled)
     for name in ("E", "alpha"):
-        width_runs = runs_only[name]["high"] - runs_only[name]["low"]
-        width_dates = with_dates[name]["high"] - with_dates[name]["low"]
+        width_runs = getattr(runs_only, name).high - getattr(runs_only, name).low
+        width_dates = getattr(with_dates, name).high - getattr(with_dates, name).low
         assert width_dates > 2 * width_runs, name
     # The point estimate is still the full-sample fit.
-    assert with_dates["alpha"]["value"] == runs_only["alpha"]["value"]
+    assert with_dates.alpha.value == runs_only.alpha.value
     with pytest.raises(ValueError, match="shape"):
         bootstrap_scaling_law(n, loss, n_resamples=200, resampled_losses=resampled[:10])
     with pytest.raises(ValueError, match="positive"):
@@ -128,7 +130,7 @@ def test_one_run_per_budget_warns_that_intervals_are_empty():
     loss = scaling_law(BUDGETS, TRUE_E, TRUE_A, TRUE_ALPHA)
     with pytest.warns(RuntimeWarning, match="one run"):
         result = bootstrap_scaling_law(BUDGETS, loss, n_resamples=5)
-    assert result["alpha"]["low"] == result["alpha"]["high"]
+    assert result.alpha.low == result.alpha.high
 
 
 @pytest.mark.parametrize(
@@ -145,7 +147,7 @@ def test_a_flat_loss_curve_fits_a_flat_law(noise_sigma):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = bootstrap_scaling_law(n, loss, n_resamples=50)
-    assert np.ptp(result["band"]["fit"]) < 1e-3
+    assert np.ptp(result.band.fit) < 1e-3
 
 
 @pytest.mark.parametrize(

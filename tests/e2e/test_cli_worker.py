@@ -374,7 +374,7 @@ def test_two_workers_finish_every_evaluation_unit_exactly_once(
     from finscale.scale import build_results
 
     results = build_results(pipeline.spec.run_dir)
-    assert [f["fold"] for f in results["horizons"]["1"]["folds"]] == [0, 1, 2]
+    assert [f.fold for f in results.horizons["1"].folds] == [0, 1, 2]
     rerun = pipeline.post_evaluation()
     assert rerun.count == 0  # every unit is stored in the run directory now
     assert_no_password(postgres_server.password, tmp_path, *(o + e for o, e in outputs))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import re
 import shutil
 import struct
@@ -13,6 +12,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from finscale.analysis import ScalingResults
 from finscale.cli import main
 from finscale.document import render_markdown
 from finscale.errors import InputError
@@ -22,6 +22,17 @@ from finscale.scale import build_results, study_files_of, write_report
 from finscale.units import format_budget
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A scaling.json without a horizon: nothing to report.
+NO_HORIZONS = {
+    "study": "s",
+    "tier": "a25",
+    "target": "SP500",
+    "confidence_level": 0.95,
+    "seeds": 2,
+    "config": {},
+    "horizons": {},
+    "warnings": [],
+}
 # Every horizon has these figures; cross_budget_h{h} too when the matrix was computed.
 FIGURE_KINDS = (
     "scaling",
@@ -46,9 +57,9 @@ def report_run(tiny_scale_run, tmp_path_factory):
 
 def expected_figure_ids(results) -> set[str]:
     ids = set()
-    for horizon, h in results["horizons"].items():
+    for horizon, h in results.horizons.items():
         ids |= {f"{kind}_h{horizon}" for kind in FIGURE_KINDS}
-        if h["cross_budget"] is not None:
+        if h.cross_budget is not None:
             ids.add(f"cross_budget_h{horizon}")
     return ids
 
@@ -95,7 +106,7 @@ def parse(page: str) -> PageParser:
 
 
 def signed(d) -> str:
-    return f"{d['difference']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
+    return f"{d.difference:+.4f} [{d.low:+.4f}, {d.high:+.4f}]"
 
 
 def test_html_is_self_contained_with_every_figure_and_verdict(report_run):
@@ -124,28 +135,26 @@ def test_html_is_self_contained_with_every_figure_and_verdict(report_run):
     assert 'src="figures/' not in page
 
     text = "".join(parsed.text)
-    for h in results["horizons"].values():
-        for step in h["steps"]:
-            budgets = f"{format_budget(step['from_budget'])} -> {format_budget(step['to_budget'])}"
+    for h in results.horizons.values():
+        for step in h.steps:
+            budgets = f"{format_budget(step.from_budget)} -> {format_budget(step.to_budget)}"
             assert budgets in text
             could = ""
-            if step["verdict"] == "no detectable difference":
-                could = f"; this study could detect a change of {step['mde']:.4f} or larger"
-            change = f"(test log loss change {signed(step['log_loss'])})"
-            assert f"{step['verdict']}{could} {change}" in text
-        for row in h["budgets"]:
-            for comparison in row["vs_baselines"].values():
-                worse = comparison["log_loss"]["verdict"] == "worsens"
+            if step.verdict == "no detectable difference":
+                could = f"; this study could detect a change of {step.mde:.4f} or larger"
+            change = f"(test log loss change {signed(step.log_loss)})"
+            assert f"{step.verdict}{could} {change}" in text
+        for row in h.budgets:
+            for comparison in row.vs_baselines.values():
+                worse = comparison.log_loss.verdict == "worsens"
                 verdict = (
-                    "beats" if comparison["beats"] else "is beaten by" if worse else "does not beat"
+                    "beats" if comparison.beats else "is beaten by" if worse else "does not beat"
                 )
                 assert verdict in text
-        alpha = h["fit"]["alpha"]
-        assert (
-            f"fitted alpha {alpha['value']:.4f} [{alpha['low']:.4f}, {alpha['high']:.4f}]" in text
-        )
+        alpha = h.fit.law.alpha
+        assert f"fitted alpha {alpha.value:.4f} [{alpha.low:.4f}, {alpha.high:.4f}]" in text
     # The data-limited warnings hold "<", so this also checks the escaping round trip.
-    for warning in results["warnings"]:
+    for warning in results.warnings:
         assert warning in text
 
 
@@ -161,7 +170,7 @@ def test_markdown_references_every_written_figure(report_run):
     assert {p.name for p in paths if p.suffix != ".png"} == {"report.md", "report.html"}
     # The scaling table the CLI prints is the report's own table.
     assert "| budget | architecture | params | samples/param |" in markdown
-    for warning in results["warnings"]:
+    for warning in results.warnings:
         assert f"> **Warning:** {warning}" in markdown
 
 
@@ -185,23 +194,23 @@ def test_report_of_a_directory_without_results_is_a_one_line_error(tmp_path, cap
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "report.md").exists()
     with pytest.raises(InputError, match="no scaling results"):
-        write_report(tmp_path, {"horizons": {}})
+        write_report(tmp_path, ScalingResults.from_dict(NO_HORIZONS))
 
 
 def test_a_skipped_fit_is_reported_and_drawn_without_a_law(report_run):
     run_dir, results, _ = report_run
-    skipped = copy.deepcopy(results)
-    for h in skipped["horizons"].values():
+    stored = results.to_dict()
+    for h in stored["horizons"].values():
         h["fit"] = {"skipped": "needs 3 parameter counts", "points": h["fit"]["points"]}
+    skipped = ScalingResults.from_dict(stored)
     markdown = render_markdown(build_blocks(skipped, study_files_of(run_dir, skipped)))
     assert "Scaling-law fit skipped: needs 3 parameter counts." in markdown
     assert "fitted alpha" not in markdown
 
-    h = next(iter(skipped["horizons"].values()))
+    h = next(iter(skipped.horizons.values()))
     fig = scaling_figure(
-        (h["fit"]["points"]["n_params"], h["fit"]["points"]["test_log_loss"]),
-        [(r["budget_label"], r["param_count"], r["metrics"]["log_loss"]) for r in h["budgets"]],
-        h["fit"],
+        [(r.budget_label, r.param_count, r.metrics["log_loss"]) for r in h.budgets],
+        h.fit,
         {"base_rate": 0.4},
         "h=1",
     )

@@ -25,31 +25,31 @@ def panel_run(tmp_path_factory):
 @pytest.mark.slow
 def test_a_panel_study_gives_pooled_and_per_symbol_figures(panel_run):
     results = build_results(panel_run)
-    h = results["horizons"]["1"]
-    symbols = {s["symbol"]: s for s in h["symbols"]}
+    h = results.horizons["1"]
+    symbols = {s.symbol: s for s in h.symbols}
     assert set(symbols) == {"SP500", "NASDAQ"}
-    assert sum(s["n_test"] for s in symbols.values()) == h["n_test"]
+    assert sum(s.n_test for s in symbols.values()) == h.n_test
     for s in symbols.values():
-        assert [b["budget"] for b in s["budgets"]] == [4_000, 16_000]
-        for entry in s["budgets"]:
-            assert entry["log_loss"]["boot_low"] < entry["log_loss"]["boot_high"]
-        assert set(s["baselines"]) == set(h["baselines"])
+        assert [b.budget for b in s.budgets] == [4_000, 16_000]
+        for entry in s.budgets:
+            assert entry.log_loss.boot_low < entry.log_loss.boot_high
+        assert set(s.baselines) == set(h.baselines)
     # Log loss is a mean over test rows: the symbols' means, weighted by their test
     # rows, are the pooled mean (a row counted under the wrong symbol breaks this).
-    for k, row in enumerate(h["budgets"]):
-        by_symbol = [(s["n_test"], s["budgets"][k]["log_loss"]["mean"]) for s in symbols.values()]
+    for k, row in enumerate(h.budgets):
+        by_symbol = [(s.n_test, s.budgets[k].log_loss.mean) for s in symbols.values()]
         pooled = sum(n * mean for n, mean in by_symbol) / sum(n for n, _ in by_symbol)
-        assert row["metrics"]["log_loss"]["mean"] == pytest.approx(pooled, rel=1e-9)
+        assert row.metrics["log_loss"].mean == pytest.approx(pooled, rel=1e-9)
     table = pd.read_csv(panel_run / "experiment_results.csv")
-    for row in h["budgets"]:
-        assert 0 <= row["pbo"]["value"] <= 1
-        assert "panel" in row["sharpe"]["skipped"] and row["dsr"]["value"] is None
+    for row in h.budgets:
+        assert 0 <= row.pbo.value <= 1
+        assert "panel" in row.sharpe.skipped and row.dsr.value is None
         # every window of both symbols counts as a training sample
-        runs = table[table["budget"] == row["budget"]]
-        assert row["n_train"] == round(runs.groupby("fold")["train_samples"].first().mean())
-    assert [f["fold"] for f in h["folds"]] == [0, 1, 2]
+        runs = table[table["budget"] == row.budget]
+        assert row.n_train == round(runs.groupby("fold")["train_samples"].first().mean())
+    assert [f.fold for f in h.folds] == [0, 1, 2]
     write_report(panel_run, results)
     text = (panel_run / "report.md").read_text()
     assert "### Per symbol" in text and "`NASDAQ` (" in text
     assert "Panel of `SP500`, `NASDAQ`, each labelled on its own series" in text
-    assert results["target"] == "SP500, NASDAQ"
+    assert results.target == "SP500, NASDAQ"

@@ -6,8 +6,8 @@ import json
 import pandas as pd
 import pytest
 
+from finscale.analysis import ScalingRow
 from finscale.analysis.bootstrap import IMPROVES, NO_DIFFERENCE, WORSENS
-from finscale.analysis.records import ScalingRow
 from finscale.scale import RESULTS_CSV, SCALING_JSON, build_results, evaluation_path
 from tests.analysis.test_records import SCALING_ROW_KEYS
 
@@ -122,7 +122,7 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
         runs = frame[frame["budget"] == row["budget"]]["test_log_loss"]
         assert m["mean"] == pytest.approx(runs.mean(), rel=1e-9)
         assert m["boot_low"] < m["boot_high"]
-    assert len(results["warnings"]) == 3
+    assert len(results.warnings) == 3
     # The diagonal of the cross-budget matrix is each winner's own seed-0 run.
     cross = h1["cross_budget"]
     for j, row in enumerate(h1["budgets"]):

@@ -7,6 +7,7 @@ import json
 import optuna
 import pytest
 
+from finscale.analysis import ScalingResults
 from finscale.errors import InputError
 from finscale.hpo import open_storage
 from finscale.hpo.attrs import TRANSFER_ATTR
@@ -58,36 +59,37 @@ def test_larger_budgets_take_the_smallest_winners_values(tiny_scale_run, run_cop
     # The results and the report, beside the run that searched every budget itself.
     build_results(run_copy)  # the compared run needs its scaling.json
     results = build_results(spec.run_dir, compare=run_copy)
-    assert results["transfer"] == {
+    stored = json.loads((spec.run_dir / "scaling.json").read_text())
+    assert stored["transfer"] == {
         "mode": "smallest",
         "parametrization": "mup",
         "base_shape": [4, 1],
         "readout_init": "zero",
     }
-    rows = {row["budget"]: row for row in results["horizons"]["1"]["budgets"]}
-    assert (
-        rows[4000]["transfer"] is None
-        and rows[16000]["transfer"]["from_trial"] == (rows[4000]["hpo_trial"])
+    rows = {row.budget: row for row in results.horizons["1"].budgets}
+    assert rows[4000].transfer is None and rows[16000].transfer["from_trial"] == (
+        rows[4000].hpo_trial
     )
-    assert rows[16000]["hpo_compute"]["trials"] == 2 and rows[4000]["hpo_compute"]["trials"] == 4
+    assert rows[16000].hpo_compute.trials == 2 and rows[4000].hpo_compute.trials == 4
     # The search's epochs as the study's storage counts them, reused duplicates aside.
-    assert rows[4000]["hpo_compute"]["epochs"] == sum(
+    assert rows[4000].hpo_compute.epochs == sum(
         t.user_attrs["epochs_run"]
         for t in smallest.trials
         if t.state.is_finished() and "duplicate_of" not in t.user_attrs
     )
-    other = results["comparison"]["horizons"]["1"]
+    other = results.comparison.horizons["1"]
     assert set(other) == {4000, 16000, 32000}  # the compared run has one more budget
-    assert other[16000]["hpo_compute"]["trials"] == 3
-    paired = other[16000]["paired"]  # this run minus the compared one, on the same dates
-    assert paired["low"] < paired["high"] and paired["mde"] > 0
-    here, there = rows[16000]["metrics"]["log_loss"]["mean"], other[16000]["test_log_loss"]
-    assert paired["difference"] == pytest.approx(here - there["mean"])
-    write_report(spec.run_dir, json.loads((spec.run_dir / "scaling.json").read_text()))
+    assert other[16000].hpo_compute.trials == 3
+    paired = other[16000].paired  # this run minus the compared one, on the same dates
+    assert paired.low < paired.high and paired.mde > 0
+    here, there = rows[16000].metrics["log_loss"].mean, other[16000].test_log_loss
+    assert paired.difference == pytest.approx(here - there.mean)
+    # The report of the stored scaling.json, read back.
+    write_report(spec.run_dir, ScalingResults.from_dict(stored))
     report = (spec.run_dir / "report.md").read_text()
     assert "## Hyperparameter transfer" in report
     assert "relative to the base shape d4/L1, readout init zero" in report
-    assert f"from trial {rows[4000]['hpo_trial']} of {source.study_name}" in report
+    assert f"from trial {rows[4000].hpo_trial} of {source.study_name}" in report
     assert (
         "there: trials" in report
         and "change to here, paired" in report

@@ -2,28 +2,106 @@
 intervals (bootstrap), calibration, the scaling law, the cross-budget matrix, the
 power of each comparison (MDE), the overfitting of the search (PBO, DSR), and the
 results they add up to. Nothing here knows where a run directory keeps its files:
-`finscale.scale` reads and writes them."""
+`finscale.scale` reads and writes them. Results are frozen dataclasses whose
+`to_dict()` is the JSON the files hold (`finscale.analysis.serial`)."""
 
-from finscale.analysis.baselines import evaluate_baselines
-from finscale.analysis.cross_budget import cross_budget_cell, matrix
-from finscale.analysis.evaluate import best_trial, evaluate_seed, winner_of
+from finscale.analysis.baselines import BaselineDetails, BaselineResult, evaluate_baselines
+from finscale.analysis.bootstrap import (
+    IMPROVES,
+    NO_DIFFERENCE,
+    WORSENS,
+    MetricSummary,
+    PairedDifference,
+)
+from finscale.analysis.calibration import CalibrationScores, ReliabilityBins, SplitScores
+from finscale.analysis.cross_budget import CrossBudgetMatrix, cross_budget_cell, matrix
+from finscale.analysis.data_scaling import JointHorizonFit, JointPoints, SymbolRow
+from finscale.analysis.economics import SharpeView
+from finscale.analysis.evaluate import crowned_trial, evaluate_seed, winner_of
+from finscale.analysis.folds import FoldAgreement, FoldDifference, FoldSpan, LossSummary
+from finscale.analysis.joint_law import JointFit, JointLawBootstrap, MarginalValue
+from finscale.analysis.law_fit import Estimate
 from finscale.analysis.overfitting import (
+    DeflatedSharpe,
+    PBOSummary,
     deflated_sharpe_ratio,
     probability_of_backtest_overfitting,
     sharpe_ratio,
     strategy_returns,
 )
-from finscale.analysis.power import minimum_detectable_effect, power_table
-from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow, Winner
+from finscale.analysis.power import (
+    PowerProjection,
+    minimum_detectable_effect,
+    power_table,
+    projected_mde,
+    z_sum,
+)
+from finscale.analysis.records import CrossBudgetCell, EvaluationRun, Winner
 from finscale.analysis.results import experiment_rows, horizon_results, scaling_results
+from finscale.analysis.scaling import ScalingFit, ScalingLawBootstrap
+from finscale.analysis.scaling_json import (
+    BaselineComparison,
+    BaselineSummary,
+    BudgetStep,
+    CalibrationSummary,
+    ComparedBudget,
+    FoldRow,
+    HorizonFit,
+    HorizonResult,
+    RunComparison,
+    ScalingResults,
+    ScalingRow,
+    SearchCompute,
+    TransferSettings,
+)
 
 __all__ = [
+    "IMPROVES",
+    "NO_DIFFERENCE",
+    "WORSENS",
+    "BaselineComparison",
+    "BaselineDetails",
+    "BaselineResult",
+    "BaselineSummary",
+    "BudgetStep",
+    "CalibrationScores",
+    "CalibrationSummary",
+    "ComparedBudget",
     "CrossBudgetCell",
+    "CrossBudgetMatrix",
+    "DeflatedSharpe",
+    "Estimate",
     "EvaluationRun",
+    "FoldAgreement",
+    "FoldDifference",
+    "FoldRow",
+    "FoldSpan",
+    "HorizonFit",
+    "HorizonResult",
+    "JointFit",
+    "JointHorizonFit",
+    "JointLawBootstrap",
+    "JointPoints",
+    "LossSummary",
+    "MarginalValue",
+    "MetricSummary",
+    "PBOSummary",
+    "PairedDifference",
+    "PowerProjection",
+    "ReliabilityBins",
+    "RunComparison",
+    "ScalingFit",
+    "ScalingLawBootstrap",
+    "ScalingResults",
     "ScalingRow",
+    "SearchCompute",
+    "SharpeView",
+    "SplitScores",
+    "SymbolRow",
+    "TransferSettings",
     "Winner",
-    "best_trial",
     "cross_budget_cell",
+    "crowned_trial",
     "deflated_sharpe_ratio",
     "evaluate_baselines",
     "evaluate_seed",
@@ -33,8 +111,10 @@ __all__ = [
     "minimum_detectable_effect",
     "power_table",
     "probability_of_backtest_overfitting",
+    "projected_mde",
     "scaling_results",
     "sharpe_ratio",
     "strategy_returns",
     "winner_of",
+    "z_sum",
 ]

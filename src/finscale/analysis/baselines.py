@@ -13,6 +13,9 @@ transformer's hyperparameters; the test split is scored once.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +23,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from finscale.train.metrics import classification_metrics, log_loss
+from finscale.analysis.serial import Record, stored, tuple_of
+from finscale.train import classification_metrics, log_loss
 
 BASELINES = ("base_rate", "logistic", "volatility")
 # Features of the target's own price range and return dispersion (the a25 tier has
@@ -29,6 +33,36 @@ VOLATILITY_FEATURES = ("rvol_5d", "rvol_20d", "natr_14", "hl_range", "bb_width_2
 # Inverse L2 strengths tried on validation.
 C_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 MAX_ITER = 2000
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineDetails(Record):
+    """What a baseline chose, each figure None where the baseline has none:
+    `train_positive_rate` (the base rate's prediction), the inverse L2 strength `C`
+    of a regression with the validation log loss (nats) of every C tried (keyed by
+    str(C)), its `n_inputs` and input `features` (volatility). Under walk-forward a
+    horizon's summary holds one per fold (`folds`)."""
+
+    train_positive_rate: float | None = stored(omit_none=True)
+    C: float | None = stored(omit_none=True)
+    val_log_loss_by_C: Mapping[str, float] | None = stored(omit_none=True)
+    n_inputs: int | None = stored(omit_none=True)
+    features: tuple[str, ...] | None = stored(omit_none=True)
+    folds: tuple[BaselineDetails, ...] | None = stored(
+        omit_none=True, parse=tuple_of(lambda d: BaselineDetails.from_dict(d))
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaselineResult(Record):
+    """One baseline on one split plan: its validation and test metrics (the keys of
+    `finscale.train.classification_metrics`), its predictions P(label 1) by split
+    ("val", "test") and what it chose."""
+
+    val_metrics: Mapping[str, Any]
+    test_metrics: Mapping[str, Any]
+    predictions: Mapping[str, list[float]]
+    details: BaselineDetails = stored(parse=BaselineDetails.from_dict, default=BaselineDetails())
 
 
 def _rows(windows: Any) -> dict[str, np.ndarray]:
@@ -48,7 +82,7 @@ def last_day(windows: Any, rows: np.ndarray, names: list[str]) -> np.ndarray:
 
 def fit_logistic(
     x: dict[str, np.ndarray], y: dict[str, np.ndarray]
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+) -> tuple[dict[str, np.ndarray], BaselineDetails]:
     """Fit on train at every C of `C_GRID`, keep the lowest val log loss; returns the
     probabilities of every split and the choice made."""
     scaler = StandardScaler().fit(x["train"])
@@ -68,27 +102,24 @@ def fit_logistic(
             best = (val, c, probabilities)
     assert best is not None
     probabilities = best[2]
-    return probabilities, {
-        "C": best[1],
-        "val_log_loss_by_C": tried,
-        "n_inputs": x["train"].shape[1],
-    }
+    return probabilities, BaselineDetails(
+        C=best[1], val_log_loss_by_C=tried, n_inputs=x["train"].shape[1]
+    )
 
 
-def evaluate_baselines(windows: Any, threshold: float = 0.5) -> dict[str, dict[str, Any]]:
-    """Every baseline's validation and test predictions and metrics.
+def evaluate_baselines(windows: Any, threshold: float = 0.5) -> dict[str, BaselineResult]:
+    """Every baseline's validation and test predictions and metrics, by name.
 
     `windows` is the `WindowDataset` the transformers of this horizon trained on.
-    Returns {name: {"val_metrics", "test_metrics", "predictions": {"val", "test"},
-    "details"}}.
     """
     rows = _rows(windows)
     labels = {split: windows.labels[r].numpy().astype(int) for split, r in rows.items()}
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, BaselineResult] = {}
 
     rate = float(labels["train"].mean())
     probabilities = {split: np.full(len(r), rate) for split, r in rows.items()}
-    out["base_rate"] = _scored(probabilities, labels, threshold, {"train_positive_rate": rate})
+    details = BaselineDetails(train_positive_rate=rate)
+    out["base_rate"] = _scored(probabilities, labels, threshold, details)
 
     flat = {split: flattened_windows(windows, r) for split, r in rows.items()}
     probabilities, details = fit_logistic(flat, labels)
@@ -98,9 +129,8 @@ def evaluate_baselines(windows: Any, threshold: float = 0.5) -> dict[str, dict[s
     if names:
         vol = {split: last_day(windows, r, names) for split, r in rows.items()}
         probabilities, details = fit_logistic(vol, labels)
-        out["volatility"] = _scored(
-            probabilities, labels, threshold, {**details, "features": names}
-        )
+        details = dataclasses.replace(details, features=tuple(names))
+        out["volatility"] = _scored(probabilities, labels, threshold, details)
     return out
 
 
@@ -108,11 +138,11 @@ def _scored(
     probabilities: dict[str, np.ndarray],
     labels: dict[str, np.ndarray],
     threshold: float,
-    details: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "val_metrics": classification_metrics(labels["val"], probabilities["val"], threshold),
-        "test_metrics": classification_metrics(labels["test"], probabilities["test"], threshold),
-        "predictions": {s: probabilities[s].tolist() for s in ("val", "test")},
-        "details": details,
-    }
+    details: BaselineDetails,
+) -> BaselineResult:
+    return BaselineResult(
+        val_metrics=classification_metrics(labels["val"], probabilities["val"], threshold),
+        test_metrics=classification_metrics(labels["test"], probabilities["test"], threshold),
+        predictions={s: probabilities[s].tolist() for s in ("val", "test")},
+        details=details,
+    )

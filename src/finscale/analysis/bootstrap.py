@@ -21,6 +21,7 @@ on the identity resample.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,7 +34,8 @@ from finscale.analysis.resampling import (  # noqa: F401  (re-exported: the draw
     date_bootstrap_indices,
     stratified_bootstrap_indices,
 )
-from finscale.train.metrics import ECE_BINS
+from finscale.analysis.serial import Record
+from finscale.train import ECE_BINS, check_binary
 
 METRICS = (
     "log_loss",
@@ -78,10 +80,11 @@ NO_DIFFERENCE = "no detectable difference"
 WORSENS = "worsens"
 
 
-def _checked_labels_predictions(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
-    """y as float (n_samples,), p as float (n_seeds, n_samples), both validated."""
-    y = np.asarray(y, dtype=float)
-    p = np.asarray(p, dtype=float)
+def _seed_rows(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
+    """y_true as float (n_samples,), y_prob as float (n_seeds, n_samples) (a 1-D y_prob
+    is one seed); values checked by `finscale.train.check_binary`."""
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(y_prob, dtype=float)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"labels must be a non-empty 1-D array, got shape {y.shape}")
     if p.ndim == 1:
@@ -90,10 +93,7 @@ def _checked_labels_predictions(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]
         raise ValueError(
             f"predictions must have shape (n_seeds, {y.size}) or ({y.size},), got {p.shape}"
         )
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0 or 1")
-    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
-        raise ValueError("predictions must be probabilities in [0, 1]")
+    check_binary(np.broadcast_to(y, p.shape), p)
     return y, p
 
 
@@ -254,7 +254,7 @@ def resampled_metrics(
     `indices = np.arange(n)[None, :]` the values equal
     `finscale.train.metrics.classification_metrics(y, p, threshold)`.
     """
-    y, p2 = _checked_labels_predictions(y, p)
+    y, p2 = _seed_rows(y, p)
     if p2.shape[0] != 1:
         raise ValueError(f"resampled_metrics takes one set of predictions, got {p2.shape[0]}")
     indices = _checked_indices(indices, y.size)
@@ -282,28 +282,45 @@ def _check_level(level: float) -> None:
         raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class MetricSummary(Record):
+    """One metric of one model over its training seeds and its test dates, in the
+    metric's units (log loss in nats, Brier in squared probability, the rest unitless).
+
+    mean: mean over seeds of the full-sample metric; per_seed: the full-sample
+    metric of each seed; seed_std: their sample standard deviation (ddof 1), 0.0
+    for one seed; seed_low, seed_high: Student-t interval of the mean over seeds
+    (mean ± t * std / sqrt(n_seeds)), cut to the metric's BOUNDS, both the mean for
+    one seed; boot_low, boot_high: percentile interval over the test-date resamples
+    of the seed-mean metric, NaN resamples (one class only) left out; n_seeds,
+    n_resamples: counts; n_valid_resamples: resamples with a value.
+    """
+
+    mean: float
+    per_seed: tuple[float, ...]
+    seed_std: float
+    seed_low: float
+    seed_high: float
+    boot_low: float
+    boot_high: float
+    n_seeds: int
+    n_resamples: int
+    n_valid_resamples: int
+
+
 def summarize_runs(
     y: Any, preds: Any, indices: Any, threshold: float = 0.5, level: float = 0.95
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, MetricSummary]:
     """Seed and test-date intervals of every metric of one model.
 
     y: labels (n_samples,). preds: probabilities (n_seeds, n_samples), one row
     per training seed (a 1-D array is one seed). indices: (n_resamples,
     n_samples) from `bootstrap_indices`. level: coverage of both intervals.
 
-    Returns {metric: summary} for every metric of METRICS, each summary with
-      mean: mean over seeds of the full-sample metric;
-      per_seed: list of the full-sample metric of each seed (n_seeds values);
-      seed_std: sample standard deviation (ddof 1) of per_seed, 0.0 for one seed;
-      seed_low, seed_high: Student-t interval of the mean over seeds (mean ±
-        t * std / sqrt(n_seeds)), cut to the metric's BOUNDS; both equal the
-        mean for one seed;
-      boot_low, boot_high: percentile interval over the test-date resamples of
-        the seed-mean metric, NaN resamples (one class only) left out;
-      n_seeds, n_resamples: counts; n_valid_resamples: resamples with a value.
+    Returns {metric: its `MetricSummary`} for every metric of METRICS.
     """
     _check_level(level)
-    y, preds = _checked_labels_predictions(y, preds)
+    y, preds = _seed_rows(y, preds)
     indices = _checked_indices(indices, y.size)
     identity = np.arange(y.size)[None, :]
     labels = y[indices]
@@ -320,40 +337,26 @@ def summarize_runs(
             resampled[name] += values / n_seeds
 
     t_quantile = float(stats.t.ppf(0.5 + level / 2.0, n_seeds - 1)) if n_seeds > 1 else 0.0
-    summary: dict[str, dict[str, Any]] = {}
+    summary = {}
     for name in METRICS:
         per_seed = full[name]
         mean = float(per_seed.mean())
         std = float(per_seed.std(ddof=1)) if n_seeds > 1 else 0.0
         half_width = t_quantile * std / math.sqrt(n_seeds)
         boot_low, boot_high = percentile_interval(resampled[name], level)
-        summary[name] = {
-            "mean": mean,
-            "per_seed": [float(v) for v in per_seed],
-            "seed_std": std,
-            "seed_low": max(mean - half_width, BOUNDS[name][0]),
-            "seed_high": min(mean + half_width, BOUNDS[name][1]),
-            "boot_low": boot_low,
-            "boot_high": boot_high,
-            "n_seeds": n_seeds,
-            "n_resamples": n_resamples,
-            "n_valid_resamples": int(np.count_nonzero(~np.isnan(resampled[name]))),
-        }
+        summary[name] = MetricSummary(
+            mean=mean,
+            per_seed=tuple(float(v) for v in per_seed),
+            seed_std=std,
+            seed_low=max(mean - half_width, BOUNDS[name][0]),
+            seed_high=min(mean + half_width, BOUNDS[name][1]),
+            boot_low=boot_low,
+            boot_high=boot_high,
+            n_seeds=n_seeds,
+            n_resamples=n_resamples,
+            n_valid_resamples=int(np.count_nonzero(~np.isnan(resampled[name]))),
+        )
     return summary
-
-
-def summarize_metric(
-    y: Any,
-    preds: Any,
-    indices: Any,
-    metric: str = "log_loss",
-    threshold: float = 0.5,
-    level: float = 0.95,
-) -> dict[str, Any]:
-    """The summary of one metric from `summarize_runs` (same keys)."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
-    return summarize_runs(y, preds, indices, threshold=threshold, level=level)[metric]
 
 
 def verdict(low: float, high: float, lower_is_better: bool = True) -> str:
@@ -382,6 +385,46 @@ def _seed_resampled_mean(per_seed: np.ndarray, rng: np.random.Generator) -> np.n
     return (counts * per_seed.T).sum(axis=1) / n_seeds
 
 
+@dataclass(frozen=True, kw_only=True)
+class PairedDifference(Record):
+    """The difference b - a of the seed-mean `metric` of two models on the same
+    resampled test dates, in the metric's units.
+
+    difference: mean_b - mean_a of the full-sample metric; low, high: percentile
+    interval at `level` of the resampled differences (NaN resamples left out);
+    lower_is_better: from LOWER_IS_BETTER, None for a metric without a better
+    direction (prediction_range); verdict: for b against a, from `verdict`, None
+    without a direction; spread: standard deviation of the resampled differences
+    (its standard error), with its two parts date_spread (dates resampled, every
+    seed kept) and seed_spread (what the redraw of seeds adds), whose squares add
+    up to spread's; mde: the minimum detectable effect at `level` and 80% power,
+    from spread (`finscale.analysis.power`).
+    """
+
+    metric: str
+    level: float
+    n_resamples: int
+    difference: float
+    low: float
+    high: float
+    lower_is_better: bool | None
+    verdict: str | None
+    spread: float
+    date_spread: float
+    seed_spread: float
+    mde: float
+
+
+def _per_seed_metric(
+    y: np.ndarray, preds: np.ndarray, rows: np.ndarray, metric: str, threshold: float
+) -> np.ndarray:
+    """`metric` of each seed's predictions on each row of date indices, (n_seeds, n_rows)."""
+    labels = y[rows]
+    return np.stack(
+        [_metric_rows(labels, p[rows], threshold, (metric,), (y, p, rows))[metric] for p in preds]
+    )
+
+
 def paired_difference(
     y: Any,
     preds_a: Any,
@@ -391,7 +434,7 @@ def paired_difference(
     seed: int = 0,
     level: float = 0.95,
     threshold: float = 0.5,
-) -> dict[str, Any]:
+) -> PairedDifference:
     """Interval of the difference b - a of the seed-mean `metric` of two models.
 
     y: labels (n_samples,). preds_a, preds_b: probabilities (n_seeds_a,
@@ -402,64 +445,36 @@ def paired_difference(
     and also draws each model's seeds with replacement (numpy Generator
     seeded with `seed`, independently for a and b, whose seeds are separate
     training runs), so the interval carries test-date and training-seed noise.
-
-    Returns a dict with
-      metric, level, n_resamples;
-      difference: mean_b - mean_a of the full-sample metric (units of the metric);
-      low, high: percentile interval of the resampled differences (NaN
-        resamples left out);
-      lower_is_better: from LOWER_IS_BETTER, None for a metric without a
-        better direction (prediction_range);
-      verdict: for b against a, from `verdict`, None without a direction;
-      spread: standard deviation of the resampled differences (its standard
-        error), and its two parts date_spread (dates resampled, every seed
-        kept) and seed_spread (what the redraw of seeds adds), whose squares
-        add up to spread's;
-      mde: the minimum detectable effect at `level` and 80% power, from
-        spread (`finscale.analysis.power`), in the metric's units.
     """
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
     _check_level(level)
-    y, preds_a = _checked_labels_predictions(y, preds_a)
-    _, preds_b = _checked_labels_predictions(y, preds_b)
+    y, preds_a = _seed_rows(y, preds_a)
+    _, preds_b = _seed_rows(y, preds_b)
     indices = _checked_indices(indices, y.size)
     identity = np.arange(y.size)[None, :]
-    labels = y[indices]
-    names = (metric,)
-
-    def per_seed(preds: np.ndarray, rows: np.ndarray, row_labels: np.ndarray) -> np.ndarray:
-        return np.stack(
-            [
-                _metric_rows(row_labels, p[rows], threshold, names, (y, p, rows))[metric]
-                for p in preds
-            ]
-        )
-
-    full_a = per_seed(preds_a, identity, y[identity])[:, 0]
-    full_b = per_seed(preds_b, identity, y[identity])[:, 0]
+    full_a = _per_seed_metric(y, preds_a, identity, metric, threshold)[:, 0]
+    full_b = _per_seed_metric(y, preds_b, identity, metric, threshold)[:, 0]
     rng = np.random.default_rng(seed)
-    resampled_a, resampled_b = (
-        per_seed(preds_a, indices, labels),
-        per_seed(preds_b, indices, labels),
-    )
+    resampled_a = _per_seed_metric(y, preds_a, indices, metric, threshold)
+    resampled_b = _per_seed_metric(y, preds_b, indices, metric, threshold)
     boot_a = _seed_resampled_mean(resampled_a, rng)
     boot_b = _seed_resampled_mean(resampled_b, rng)
     low, high = percentile_interval(boot_b - boot_a, level)
     spread = _spread(boot_b - boot_a)
     date_spread = min(_spread(resampled_b.mean(axis=0) - resampled_a.mean(axis=0)), spread)
     lower_is_better = LOWER_IS_BETTER.get(metric)
-    return {
-        "metric": metric,
-        "level": level,
-        "n_resamples": int(indices.shape[0]),
-        "difference": float(full_b.mean() - full_a.mean()),
-        "low": low,
-        "high": high,
-        "lower_is_better": lower_is_better,
-        "verdict": None if lower_is_better is None else verdict(low, high, lower_is_better),
-        "spread": spread,
-        "date_spread": date_spread,
-        "seed_spread": math.sqrt(max(spread**2 - date_spread**2, 0.0)),
-        "mde": minimum_detectable_effect(spread, level),
-    }
+    return PairedDifference(
+        metric=metric,
+        level=level,
+        n_resamples=int(indices.shape[0]),
+        difference=float(full_b.mean() - full_a.mean()),
+        low=low,
+        high=high,
+        lower_is_better=lower_is_better,
+        verdict=None if lower_is_better is None else verdict(low, high, lower_is_better),
+        spread=spread,
+        date_spread=date_spread,
+        seed_spread=math.sqrt(max(spread**2 - date_spread**2, 0.0)),
+        mde=minimum_detectable_effect(spread, level),
+    )

@@ -3,8 +3,7 @@
 A model's output is the probability of the positive class. Each method here
 learns a monotone map from those probabilities to calibrated ones on the
 validation split only; the test split is only ever scored. Pure functions of
-numpy arrays; results are plain dicts of floats and lists so a study can write
-them as JSON.
+numpy arrays; results are frozen dataclasses whose `to_dict()` is their JSON form.
 
 Methods (all fitted by minimising log loss in nats):
 
@@ -19,6 +18,7 @@ Methods (all fitted by minimising log loss in nats):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,8 @@ from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from finscale.train.metrics import check_binary, classification_metrics
+from finscale.analysis.serial import Record, stored
+from finscale.train import check_binary, classification_metrics
 
 METHODS = ("temperature", "platt", "isotonic")
 
@@ -59,8 +60,6 @@ _PARAM_KEYS = {
     "isotonic": {"x", "y"},
 }
 
-_SCORE_KEYS = ("ece", "brier", "log_loss")
-
 
 def _check_method(method: str) -> None:
     if method not in METHODS:
@@ -76,12 +75,6 @@ def _probabilities(p: Any, name: str = "predictions") -> np.ndarray:
     return p
 
 
-def _checked(p: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Flat float arrays of probabilities and 0/1 labels of one split, checked."""
-    y, p = check_binary(y, p)
-    return p, y
-
-
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
     return np.log(p) - np.log1p(-p)
@@ -89,6 +82,83 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 def _floored(p: np.ndarray) -> np.ndarray:
     return np.clip(p, PROBABILITY_FLOOR, 1.0 - PROBABILITY_FLOOR)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationScores(Record):
+    """Calibration of probabilities against labels: expected calibration error (15
+    equal-width bins), Brier score (squared probability) and log loss (nats)."""
+
+    ece: float
+    brier: float
+    log_loss: float
+
+    @classmethod
+    def mean(cls, scores: Sequence[CalibrationScores]) -> CalibrationScores:
+        """Each score's mean over `scores` (seeds)."""
+        return cls(
+            ece=float(np.mean([s.ece for s in scores])),
+            brier=float(np.mean([s.brier for s in scores])),
+            log_loss=float(np.mean([s.log_loss for s in scores])),
+        )
+
+    def minus(self, other: CalibrationScores) -> CalibrationScores:
+        return CalibrationScores(
+            ece=self.ece - other.ece,
+            brier=self.brier - other.brier,
+            log_loss=self.log_loss - other.log_loss,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitScores(Record):
+    """`CalibrationScores` of one method on the test split, on the validation split it
+    was fitted on (`val`) and on out-of-fold validation predictions (`val_cv`); either
+    validation score is None where it was not computed."""
+
+    test: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+    val: CalibrationScores | None = stored(parse=CalibrationScores.from_dict, omit_none=True)
+    val_cv: CalibrationScores | None = stored(parse=CalibrationScores.from_dict, omit_none=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodFit(Record):
+    """One method fitted on the validation split: its `Calibrator.params`, its scores
+    in sample (`val`), cross-fitted (`val_cv`) and on the test split, and the test
+    scores minus the uncalibrated test scores (`test_delta`)."""
+
+    params: dict[str, Any]
+    val: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+    val_cv: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+    test: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+    test_delta: CalibrationScores = stored(parse=CalibrationScores.from_dict)
+
+
+def _method_fits(data: dict[str, Any]) -> dict[str, MethodFit]:
+    return {m: MethodFit.from_dict(data[m]) for m in METHODS if m in data}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calibration(Record):
+    """What `calibrate` found: the uncalibrated scores, each method's fit (stored by
+    method name beside `uncalibrated`) and the `best` method by cross-fitted
+    validation log loss."""
+
+    uncalibrated: SplitScores = stored(parse=SplitScores.from_dict)
+    methods: dict[str, MethodFit] = stored(flat=True, parse=_method_fits)
+    best: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReliabilityBins(Record):
+    """The data of a reliability diagram: `bin_edges` (n_bins + 1) and per bin the
+    `mean_predicted` probability, the `observed_rate` of positive labels (NaN in an
+    empty bin) and the `count` of predictions."""
+
+    bin_edges: tuple[float, ...]
+    mean_predicted: tuple[float, ...]
+    observed_rate: tuple[float, ...]
+    count: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -147,7 +217,7 @@ class Calibrator:
         return _floored(out)
 
 
-def _fit_temperature(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def _fit_temperature(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     # scikit-learn >= 1.8 has temperature scaling only inside
     # CalibratedClassifierCV(method="temperature"), which wants a classifier to call:
     # precomputed probabilities would need a pass-through estimator wrapped in a
@@ -172,7 +242,7 @@ def _fit_temperature(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
     return {"temperature": math.exp(float(result.x))}
 
 
-def _fit_platt(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def _fit_platt(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     # Logistic regression on logit(p), unpenalised (C=inf), so slope 1, intercept 0 is
     # the identity and a model that is only shifted is fixed exactly. scikit-learn's own
     # method="sigmoid" differs in two ways: it fits on the raw predict_proba output
@@ -182,7 +252,7 @@ def _fit_platt(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
     return {"slope": float(model.coef_[0, 0]), "intercept": float(model.intercept_[0])}
 
 
-def _fit_isotonic(p: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
+def _fit_isotonic(y: np.ndarray, p: np.ndarray) -> dict[str, list[float]]:
     model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
     model.fit(p, y)
     return {"x": model.X_thresholds_.tolist(), "y": model.y_thresholds_.tolist()}
@@ -191,33 +261,35 @@ def _fit_isotonic(p: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
 _FITTERS = {"temperature": _fit_temperature, "platt": _fit_platt, "isotonic": _fit_isotonic}
 
 
-def fit_calibrator(method: str, p_val: Any, y_val: Any) -> Calibrator:
+def fit_calibrator(method: str, y_val: Any, p_val: Any) -> Calibrator:
     """Fit one calibration map on validation predictions.
 
-    ``method``: one of ``METHODS``. ``p_val``: ``(n_samples,)`` predicted
-    probabilities of the positive class; ``y_val``: ``(n_samples,)`` labels 0/1.
+    ``method``: one of ``METHODS``. ``y_val``: ``(n_samples,)`` labels 0/1;
+    ``p_val``: ``(n_samples,)`` predicted probabilities of the positive class.
     Both classes must be present: with one class every method degenerates to
     predicting it (Platt cannot be fitted at all), which is no calibration.
     """
     _check_method(method)
-    p, y = _checked(p_val, y_val)
+    y, p = check_binary(y_val, p_val)
     if y.min() == y.max():
         raise ValueError(
             f"{method} calibration needs both classes in the validation labels, "
             f"got only {int(y[0])}"
         )
-    return Calibrator(method, _FITTERS[method](p, y))
+    return Calibrator(method, _FITTERS[method](y, p))
 
 
-def calibration_scores(y: Any, p: Any) -> dict[str, float]:
-    """``ece`` (15 equal-width bins), ``brier`` and ``log_loss`` (nats) of
-    probabilities ``p`` ``(n_samples,)`` against labels ``y`` ``(n_samples,)``,
-    computed by `finscale.train.metrics` so they match the training report."""
+def calibration_scores(y: Any, p: Any) -> CalibrationScores:
+    """The `CalibrationScores` of probabilities ``p`` ``(n_samples,)`` against labels
+    ``y`` ``(n_samples,)``, computed by `finscale.train.classification_metrics` so they
+    match the training report."""
     scores = classification_metrics(y, p)
-    return {key: float(scores[key]) for key in _SCORE_KEYS}
+    return CalibrationScores(
+        ece=float(scores["ece"]), brier=float(scores["brier"]), log_loss=float(scores["log_loss"])
+    )
 
 
-def _cross_fitted(method: str, p: np.ndarray, y: np.ndarray, folds: int) -> np.ndarray:
+def _cross_fitted(method: str, y: np.ndarray, p: np.ndarray, folds: int) -> np.ndarray:
     """Out-of-fold calibrated probabilities ``(n_samples,)`` of the validation split.
 
     Folds are contiguous blocks: the split is a span of trading days, and shuffled
@@ -228,7 +300,7 @@ def _cross_fitted(method: str, p: np.ndarray, y: np.ndarray, folds: int) -> np.n
         keep = np.ones(p.size, dtype=bool)
         keep[held_out] = False
         try:
-            calibrator = fit_calibrator(method, p[keep], y[keep])
+            calibrator = fit_calibrator(method, y[keep], p[keep])
         except ValueError as error:
             raise ValueError(
                 f"cannot choose a method by {folds}-fold cross-fitting on the "
@@ -239,35 +311,27 @@ def _cross_fitted(method: str, p: np.ndarray, y: np.ndarray, folds: int) -> np.n
 
 
 def calibrate(
-    p_val: Any,
     y_val: Any,
-    p_test: Any,
+    p_val: Any,
     y_test: Any,
+    p_test: Any,
     methods: tuple[str, ...] = METHODS,
     cv_folds: int = CV_FOLDS,
-) -> dict[str, Any]:
+) -> Calibration:
     """Fit each method on the validation split, score it there and on the test split.
 
-    ``p_val``, ``y_val``: ``(n_val,)`` probabilities and 0/1 labels the calibrators
-    are fitted on; ``p_test``, ``y_test``: ``(n_test,)``, only ever scored.
+    ``y_val``, ``p_val``: ``(n_val,)`` 0/1 labels and probabilities the calibrators
+    are fitted on; ``y_test``, ``p_test``: ``(n_test,)``, only ever scored.
 
-    Returns a JSON-able dict, scores being `calibration_scores` dicts::
-
-        {"uncalibrated": {"val": scores, "test": scores},
-         <method>: {"params": Calibrator.params,
-                    "val": scores of the calibrator on the data it was fitted on,
-                    "val_cv": scores of out-of-fold calibrated validation predictions,
-                    "test": scores,
-                    "test_delta": test minus uncalibrated test, per score},
-         ...,
-         "best": the method with the lowest val_cv log loss}
+    Returns the uncalibrated scores, each method's `MethodFit` and the ``best``
+    method, the one with the lowest cross-fitted validation log loss.
 
     ``best`` is chosen on the validation split only, but not on the in-sample
     ``val`` scores: isotonic regression minimises the in-sample log loss over all
     non-decreasing maps, and temperature and Platt (slope > 0) maps are among them,
     so in-sample isotonic would win every time. Each method is instead refitted on
     ``cv_folds - 1`` contiguous folds of the validation split and scored on the
-    held-out fold. ``Calibrator(method, result[method]["params"]).transform(p)``
+    held-out fold. ``Calibrator(method, result.methods[method].params).transform(p)``
     applies a fitted method to new predictions.
     """
     methods = tuple(methods)
@@ -279,30 +343,31 @@ def calibrate(
         raise ValueError(f"calibration methods repeated: {methods}")
     if not (isinstance(cv_folds, int) and cv_folds >= 2):
         raise ValueError(f"cv_folds must be an integer >= 2, got {cv_folds!r}")
-    p_val, y_val = _checked(p_val, y_val)
-    p_test, y_test = _checked(p_test, y_test)
+    y_val, p_val = check_binary(y_val, p_val)
+    y_test, p_test = check_binary(y_test, p_test)
     if p_val.size < cv_folds:
         raise ValueError(f"{p_val.size} validation samples cannot make {cv_folds} folds")
 
     before = calibration_scores(y_test, p_test)
-    result: dict[str, Any] = {
-        "uncalibrated": {"val": calibration_scores(y_val, p_val), "test": before},
-    }
+    fits = {}
     for method in methods:
-        calibrator = fit_calibrator(method, p_val, y_val)
+        calibrator = fit_calibrator(method, y_val, p_val)
         after = calibration_scores(y_test, calibrator.transform(p_test))
-        result[method] = {
-            "params": calibrator.params,
-            "val": calibration_scores(y_val, calibrator.transform(p_val)),
-            "val_cv": calibration_scores(y_val, _cross_fitted(method, p_val, y_val, cv_folds)),
-            "test": after,
-            "test_delta": {key: after[key] - before[key] for key in _SCORE_KEYS},
-        }
-    result["best"] = min(methods, key=lambda m: result[m]["val_cv"]["log_loss"])
-    return result
+        fits[method] = MethodFit(
+            params=calibrator.params,
+            val=calibration_scores(y_val, calibrator.transform(p_val)),
+            val_cv=calibration_scores(y_val, _cross_fitted(method, y_val, p_val, cv_folds)),
+            test=after,
+            test_delta=after.minus(before),
+        )
+    return Calibration(
+        uncalibrated=SplitScores(test=before, val=calibration_scores(y_val, p_val)),
+        methods=fits,
+        best=min(methods, key=lambda m: fits[m].val_cv.log_loss),
+    )
 
 
-def reliability_bins(y: Any, p: Any, n_bins: int = 10) -> dict[str, list[float] | list[int]]:
+def reliability_bins(y: Any, p: Any, n_bins: int = 10) -> ReliabilityBins:
     """Per-bin data of a reliability diagram: ``n_bins`` equal-width bins over [0, 1].
 
     ``y``: ``(n_samples,)`` labels 0/1; ``p``: ``(n_samples,)`` probabilities.
@@ -310,23 +375,23 @@ def reliability_bins(y: Any, p: Any, n_bins: int = 10) -> dict[str, list[float] 
     the last bin, as in `finscale.train.metrics.expected_calibration_error`, so
     with ``n_bins=15`` the count-weighted mean gap of these bins is that ECE.
 
-    Returns plain lists: ``bin_edges`` (``n_bins + 1``), and per bin
-    ``mean_predicted``, ``observed_rate`` (share of positive labels) and
-    ``count``. An empty bin has NaN means and count 0 (``json.dumps`` writes NaN).
+    Returns ``bin_edges`` (``n_bins + 1``), and per bin ``mean_predicted``,
+    ``observed_rate`` (share of positive labels) and ``count``. An empty bin has
+    NaN means and count 0.
     scikit-learn's ``calibration_curve`` drops empty bins and returns no counts,
     which the diagram's histogram of predictions needs; hence this function.
     """
     if not (isinstance(n_bins, int) and n_bins >= 1):
         raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    p, y = _checked(p, y)
+    y, p = check_binary(y, p)
     bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
     count = np.bincount(bins, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_predicted = np.bincount(bins, weights=p, minlength=n_bins) / count
         observed_rate = np.bincount(bins, weights=y, minlength=n_bins) / count
-    return {
-        "bin_edges": np.linspace(0.0, 1.0, n_bins + 1).tolist(),
-        "mean_predicted": mean_predicted.tolist(),
-        "observed_rate": observed_rate.tolist(),
-        "count": count.astype(int).tolist(),
-    }
+    return ReliabilityBins(
+        bin_edges=tuple(np.linspace(0.0, 1.0, n_bins + 1).tolist()),
+        mean_predicted=tuple(mean_predicted.tolist()),
+        observed_rate=tuple(observed_rate.tolist()),
+        count=tuple(count.astype(int).tolist()),
+    )

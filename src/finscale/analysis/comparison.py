@@ -11,10 +11,10 @@ own loss cannot.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
+from finscale.analysis.bootstrap import PairedDifference
 from finscale.analysis.folds import Horizon, pooled_test
 from finscale.analysis.records import EvaluationRun
 from finscale.config import ScaleConfig
@@ -26,12 +26,11 @@ def paired_run_differences(
     other: Mapping[tuple[int, int], Sequence[EvaluationRun]],
     scale: ScaleConfig,
     threshold: float,
-) -> dict[int, dict[int, dict[str, Any]]]:
+) -> dict[int, dict[int, PairedDifference]]:
     """By horizon and budget (those both runs have): the paired test log loss
-    difference this run - other run (`paired_difference`'s dict: difference, low,
-    high, verdict for this run against the other, mde). Raises `InputError` when the
-    runs were scored on other test dates."""
-    out: dict[int, dict[int, dict[str, Any]]] = {}
+    difference this run - other run (its verdict is this run's against the other).
+    Raises `InputError` when the runs were scored on other test dates."""
+    out: dict[int, dict[int, PairedDifference]] = {}
     for horizon in sorted({h for _, h in evaluations}):
         mine = {b: runs for (b, h), runs in evaluations.items() if h == horizon}
         h = Horizon(horizon, mine, scale, threshold)

@@ -13,13 +13,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from finscale.analysis.evaluate import run_key
 from finscale.analysis.records import CrossBudgetCell, Winner
+from finscale.analysis.serial import Record, stored, tuple_of
 from finscale.hpo import Prepared
 
 CROSS_SEED = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrossBudgetMatrix(Record):
+    """The cross-budget matrix of one horizon: `val_log_loss[i][j]` (nats, NaN where not
+    trained) is budget j's winning architecture trained with budget i's winning
+    training values; `own_values_margin[j]`, column j's best off-diagonal cell minus
+    its diagonal (positive: the column's own values are the best of those tried)."""
+
+    budgets: tuple[int, ...]
+    val_log_loss: tuple[tuple[float, ...], ...] = stored(parse=tuple_of(tuple))
+    own_values_margin: tuple[float, ...]
 
 
 def plan_pairs(winners: dict[int, Winner]) -> list[tuple[int, int]]:
@@ -65,14 +79,15 @@ def cross_budget_cell(
     )
 
 
-def matrix(budgets: list[int], cells: dict[tuple[int, int], float]) -> dict[str, Any]:
-    """The matrix as JSON: rows are where the training values come from, columns the
-    architecture; each column's regret is its best off-diagonal cell minus the diagonal
-    (positive: the column's own values are the best of those tried)."""
-    rows = [[cells.get((a, b), math.nan) for b in budgets] for a in budgets]
+def matrix(budgets: list[int], cells: dict[tuple[int, int], float]) -> CrossBudgetMatrix:
+    """The matrix of `cells` ((values_from, architecture_of) -> validation log loss):
+    rows are where the training values come from, columns the architecture."""
+    rows = [tuple(cells.get((a, b), math.nan) for b in budgets) for a in budgets]
     regret = []
     for j in range(len(budgets)):
         others = [rows[i][j] for i in range(len(budgets)) if i != j and math.isfinite(rows[i][j])]
         own = rows[j][j]
         regret.append(min(others) - own if others and math.isfinite(own) else math.nan)
-    return {"budgets": budgets, "val_log_loss": rows, "own_values_margin": regret}
+    return CrossBudgetMatrix(
+        budgets=tuple(budgets), val_log_loss=tuple(rows), own_values_margin=tuple(regret)
+    )

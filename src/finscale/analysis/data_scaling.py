@@ -8,26 +8,87 @@ budget's predictions) and return what `scaling.json` stores.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from finscale.analysis.bootstrap import sample_log_loss
-from finscale.analysis.folds import Horizon, PairedDates, by_fold, loss_summary, pooled_test
-from finscale.analysis.joint_law import bootstrap_joint_law, identification_problem, marginal_value
+from finscale.analysis.folds import (
+    Horizon,
+    LossSummary,
+    PairedDates,
+    by_fold,
+    loss_summary,
+    pooled_test,
+)
+from finscale.analysis.joint_law import (
+    JointLawBootstrap,
+    MarginalValue,
+    bootstrap_joint_law,
+    identification_problem,
+    marginal_value,
+)
 from finscale.analysis.records import EvaluationRun
+from finscale.analysis.serial import Record, if_key, mapping_of, stored, tuple_of
 from finscale.config import ScaleConfig
 from finscale.errors import InputError
 from finscale.units import format_budget
 
 
+@dataclass(frozen=True, kw_only=True)
+class SymbolBudget(Record):
+    """One budget's test log loss on one symbol's test samples: its seed mean and
+    interval, and its interval over that symbol's own resampled dates."""
+
+    budget: int
+    log_loss: LossSummary = stored(parse=LossSummary.from_dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SymbolRow(Record):
+    """A panel's figures on one symbol: its `n_test` test samples, each budget's and
+    each baseline's test log loss there, with an interval over its own resampled
+    dates."""
+
+    symbol: str
+    n_test: int
+    budgets: tuple[SymbolBudget, ...] = stored(parse=tuple_of(SymbolBudget.from_dict))
+    baselines: Mapping[str, LossSummary] = stored(parse=mapping_of(LossSummary.from_dict))
+
+
+@dataclass(frozen=True, kw_only=True)
+class JointPoints(Record):
+    """The runs L(N, D) is fitted to, one per seed, budget and data fraction: parameter
+    count N, training-sample count D, the fraction of the training data and the
+    pooled test log loss (nats)."""
+
+    n_params: tuple[float, ...]
+    train_samples: tuple[float, ...]
+    data_fraction: tuple[float, ...]
+    test_log_loss: tuple[float, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class JointHorizonFit(Record):
+    """`scaling.json`'s `joint_fit` of a horizon: L(N, D) with its intervals (its keys
+    stand among these) and the marginal value of each resource at the largest run, or
+    why the runs cannot identify it (`skipped`); and the runs it was fitted to."""
+
+    skipped: str | None = stored(omit_none=True)
+    law: JointLawBootstrap | None = stored(
+        flat=True, parse=if_key("fit", JointLawBootstrap.from_dict), default=None
+    )
+    points: JointPoints = stored(parse=JointPoints.from_dict)
+    marginal: MarginalValue | None = stored(omit_none=True, parse=MarginalValue.from_dict)
+
+
 def symbol_rows(
     h: Horizon, baseline_preds: Mapping[str, np.ndarray], scale: ScaleConfig, threshold: float
-) -> list[dict[str, Any]]:
+) -> tuple[SymbolRow, ...]:
     """A panel's test log loss per symbol: each budget and baseline on that symbol's
     test samples, with an interval over its own resampled dates."""
     if not h.panel:
-        return []
+        return ()
     out = []
     dates = np.array(h.test_dates)
     for symbol in dict.fromkeys(h.symbols.tolist()):
@@ -36,19 +97,19 @@ def symbol_rows(
         sizes = [n for n in sizes if n]
         sample = PairedDates(h.y_test[mask], sizes, h.block_days, scale, threshold, dates[mask])
         out.append(
-            {
-                "symbol": str(symbol),
-                "n_test": int(mask.sum()),
-                "budgets": [
-                    {"budget": b, "log_loss": loss_summary(sample, h.preds[b][:, mask])}
+            SymbolRow(
+                symbol=str(symbol),
+                n_test=int(mask.sum()),
+                budgets=tuple(
+                    SymbolBudget(budget=b, log_loss=loss_summary(sample, h.preds[b][:, mask]))
                     for b in h.budgets
-                ],
-                "baselines": {
+                ),
+                baselines={
                     name: loss_summary(sample, p[:, mask]) for name, p in baseline_preds.items()
                 },
-            }
+            )
         )
-    return out
+    return tuple(out)
 
 
 def joint_fit(
@@ -56,7 +117,7 @@ def joint_fit(
     evaluations: Mapping[int, Sequence[EvaluationRun]],
     data_runs: Mapping[int, Mapping[float, Sequence[EvaluationRun]]],
     scale: ScaleConfig,
-) -> dict[str, Any]:
+) -> JointHorizonFit:
     """L(N, D) fitted to every seed's pooled test log loss at every budget and data
     fraction (D: the mean training-sample count over its folds), with intervals over
     runs within each (N, D) cell and the comparisons' test-date draws, and the
@@ -84,15 +145,15 @@ def joint_fit(
                 per_sample.append(row)
     stacked = np.array(per_sample)
     losses = stacked.mean(axis=1)
-    points = {
-        "n_params": n_params,
-        "train_samples": n_samples,
-        "data_fraction": fractions,
-        "test_log_loss": losses.tolist(),
-    }
+    points = JointPoints(
+        n_params=tuple(n_params),
+        train_samples=tuple(n_samples),
+        data_fraction=tuple(fractions),
+        test_log_loss=tuple(losses.tolist()),
+    )
     problem = identification_problem(n_params, n_samples)
     if problem:
-        return {"skipped": problem, "points": points}
+        return JointHorizonFit(skipped=problem, points=points)
     boot = bootstrap_joint_law(
         np.array(n_params),
         np.array(n_samples),
@@ -103,5 +164,4 @@ def joint_fit(
         resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
     )
     marginal = marginal_value(boot, max(n_params), max(n_samples))
-    boot.pop("samples")
-    return {**boot, "points": points, "marginal": marginal}
+    return JointHorizonFit(law=boot, points=points, marginal=marginal)

@@ -14,8 +14,9 @@ not a trading system: one target, no capacity, no financing, one cost figure.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from finscale.analysis.bootstrap import percentile_interval
 from finscale.analysis.folds import by_fold
 from finscale.analysis.overfitting import (
     TRADING_DAYS_PER_YEAR,
+    DeflatedSharpe,
     choose_threshold,
     deflated_sharpe_ratio,
     sharpe_ratio,
@@ -30,6 +32,32 @@ from finscale.analysis.overfitting import (
     trial_sharpes,
 )
 from finscale.analysis.records import EvaluationRun, SearchTrials
+from finscale.analysis.serial import Record, stored, tuple_of
+
+
+@dataclass(frozen=True, kw_only=True)
+class SharpeView(Record):
+    """A budget's long/flat signal on its pooled test dates: the annualised Sharpe ratio
+    (`value`) with its percentile `interval` over the block-bootstrap draws of dates,
+    the annualised mean (`annual_return`) and volatility of its daily net returns, the
+    cost per unit of position change (`cost_bps`, basis points), its `n_days` and the
+    `thresholds` each fold's seeds chose on validation; or `value` and `interval`
+    None and the reason `skipped`."""
+
+    value: float | None
+    interval: tuple[float, float] | None
+    annual_return: float | None = stored(unless_skipped=True)
+    annual_volatility: float | None = stored(unless_skipped=True)
+    cost_bps: float | None = stored(unless_skipped=True)
+    n_days: int | None = stored(unless_skipped=True)
+    thresholds: tuple[tuple[float, ...], ...] | None = stored(
+        unless_skipped=True, parse=tuple_of(tuple)
+    )
+    skipped: str | None = stored(omit_none=True)
+
+    @classmethod
+    def not_shown(cls, reason: str) -> SharpeView:
+        return cls(value=None, interval=None, skipped=reason)
 
 
 def run_returns(run: EvaluationRun, horizon_days: int, cost_bps: float) -> tuple[np.ndarray, float]:
@@ -64,39 +92,40 @@ def economic_view(
     cost_bps: float,
     indices: np.ndarray,
     level: float,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The `sharpe` and `dsr` objects of a budget's row in scaling.json.
+) -> tuple[SharpeView, DeflatedSharpe]:
+    """The `sharpe` and `dsr` of a budget's row in scaling.json.
 
-    indices: (n_resamples, n_test) the horizon's bootstrap draws of test dates.
-    `sharpe`: `value` (annualised), `interval` ([low, high] at `level`), the
-    annualised mean and volatility of the daily returns, the thresholds. `dsr`:
-    `value` in [0, 1] (the probability that the true Sharpe ratio beats the
-    best of `trials` unskilled trials), `trials`, the benchmark SR_0; `value`
-    None with the reason `skipped` when the study stored no trial predictions.
+    indices: (n_resamples, n_test) the horizon's bootstrap draws of test dates;
+    `level`: of the Sharpe ratio's interval. The DSR deflates the Sharpe ratio by
+    the trials of the budget's search; it is not known (`skipped`) when the study
+    stored no trial predictions.
     """
     if any(not r.next_day_returns for r in runs):
         reason = "the final-evaluation runs were stored without next-day returns; rerun them"
-        return {"value": None, "interval": None, "skipped": reason}, _no_dsr(0, reason)
+        return SharpeView.not_shown(reason), no_dsr(reason)
     daily, thresholds = pooled_returns(runs, horizon_days, cost_bps)
     low, high = percentile_interval(np.asarray(sharpe_ratio(daily[indices])), level)
-    sharpe = {
-        "value": float(sharpe_ratio(daily)),
-        "interval": [low, high],
-        "annual_return": float(daily.mean() * TRADING_DAYS_PER_YEAR),
-        "annual_volatility": float(daily.std(ddof=1) * np.sqrt(TRADING_DAYS_PER_YEAR)),
-        "cost_bps": cost_bps,
-        "n_days": int(daily.size),
-        "thresholds": thresholds,
-    }
+    sharpe = SharpeView(
+        value=float(sharpe_ratio(daily)),
+        interval=(low, high),
+        annual_return=float(daily.mean() * TRADING_DAYS_PER_YEAR),
+        annual_volatility=float(daily.std(ddof=1) * np.sqrt(TRADING_DAYS_PER_YEAR)),
+        cost_bps=cost_bps,
+        n_days=int(daily.size),
+        thresholds=tuple(tuple(t) for t in thresholds),
+    )
     if search is None or not search.predictions:
-        return sharpe, _no_dsr(0, "the study's trial records hold no validation predictions")
+        return sharpe, no_dsr("the study's trial records hold no validation predictions")
     trials = np.array(list(search.predictions.values()), dtype=float)
     per_trial = trial_sharpes(trials, np.asarray(search.next_day_returns), horizon_days, cost_bps)
     dsr = deflated_sharpe_ratio(daily, per_trial)
-    dsr["trial_sharpe_spread"] = float(per_trial.std(ddof=1)) if per_trial.size > 1 else 0.0
-    dsr["annualised_benchmark_sharpe"] = dsr["benchmark_sharpe"] * np.sqrt(TRADING_DAYS_PER_YEAR)
-    return sharpe, dsr
+    return sharpe, dataclasses.replace(
+        dsr,
+        trial_sharpe_spread=float(per_trial.std(ddof=1)) if per_trial.size > 1 else 0.0,
+        annualised_benchmark_sharpe=float(dsr.benchmark_sharpe * np.sqrt(TRADING_DAYS_PER_YEAR)),
+    )
 
 
-def _no_dsr(trials: int, reason: str) -> dict[str, Any]:
-    return {"value": None, "trials": trials, "skipped": reason}
+def no_dsr(reason: str) -> DeflatedSharpe:
+    """A DSR that is not known, and why."""
+    return DeflatedSharpe(value=None, trials=0, skipped=reason)

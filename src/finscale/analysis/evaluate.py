@@ -26,9 +26,11 @@ from finscale.hpo.attrs import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_AT
 SPLITS = ("val", "test")
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The study's crowned trial (`finscale.hpo.crown`: the best finalist's seed mean, or
-    the best value), or an error that says what to run when no trial completed."""
+def crowned_trial(study: optuna.Study) -> FrozenTrial:
+    """The trial final evaluation trains again: the study's crown (`finscale.hpo.crown`:
+    the finalist with the lowest mean over its seeds once every finalist has its re-runs,
+    else the best single value, which is all `finscale.hpo.best_trial` ever gives), or an
+    error that says what to run when no trial completed."""
     return _crowned(study)[0]
 
 
@@ -151,21 +153,14 @@ def evaluate_seed(
     test_rows = windows.rows("test").numpy()
     fitted = np.sort(np.concatenate([windows.rows("train").numpy(), windows.rows("val").numpy()]))
     returns = prepared.dataset.next_day_returns()
-    return EvaluationRun(
+    # The training figures (micro_batch, accumulation_steps, ..., samples_per_second)
+    # are the training result's own, under the same names.
+    return EvaluationRun.from_attributes(
+        result,
         key=key or evaluation_key(prepared.info, winner, config, seed, fold, data_fraction),
         tier=prepared.info["tier"],
         seed=seed,
         winner=winner,
-        micro_batch=result.micro_batch,
-        accumulation_steps=result.accumulation_steps,
-        effective_batch=result.effective_batch,
-        epochs_run=result.epochs_run,
-        best_epoch=result.best_epoch,
-        stopped_early=result.stopped_early,
-        device=result.device,
-        dtype=result.dtype,
-        train_seconds=result.train_seconds,
-        samples_per_second=result.samples_per_second,
         n_train=n_train,
         samples_per_param=n_train / result.param_count,
         val_metrics=metrics["val"],

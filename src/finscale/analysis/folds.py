@@ -11,13 +11,15 @@ crosses a fold boundary. Holdout is one fold, numbered -1.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from finscale.analysis.bootstrap import (
     IMPROVES,
     WORSENS,
+    MetricSummary,
+    PairedDifference,
     block_length_days,
     date_bootstrap_indices,
     paired_difference,
@@ -25,8 +27,66 @@ from finscale.analysis.bootstrap import (
     summarize_runs,
 )
 from finscale.analysis.records import EvaluationRun
+from finscale.analysis.serial import Record, stored
 from finscale.config import ScaleConfig
 from finscale.errors import InputError
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossSummary(Record):
+    """A model's test log loss (nats) on some test dates: the seed mean, its interval
+    over seeds and its interval over resampled dates (`MetricSummary`'s)."""
+
+    mean: float
+    seed_low: float
+    seed_high: float
+    boot_low: float
+    boot_high: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoldLoss(Record):
+    """A model's test log loss on one walk-forward fold."""
+
+    fold: int
+    log_loss: LossSummary = stored(parse=LossSummary.from_dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoldDifference(Record):
+    """A paired log-loss difference on one fold's own test dates (nats): `fold` (left
+    out where the fold is the row's own), the difference, its interval, its verdict and
+    its minimum detectable effect (`PairedDifference`'s)."""
+
+    fold: int | None = stored(omit_none=True)
+    difference: float
+    low: float
+    high: float
+    verdict: str | None
+    mde: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoldAgreement(Record):
+    """How many of `folds` a difference (lower is better) goes each way: `lower` by its
+    point estimate, `improves` and `worsens` by its interval."""
+
+    folds: int
+    lower: int
+    improves: int
+    worsens: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FoldSpan(Record):
+    """A walk-forward fold's dates (YYYY-MM-DD): what its models trained on (None where
+    the runs did not record it) and its test dates."""
+
+    fold: int
+    train_start: str | None
+    train_end: str | None
+    test_start: str
+    test_end: str
 
 
 def stacked_predictions(runs: Sequence[EvaluationRun], split: str) -> np.ndarray:
@@ -106,32 +166,27 @@ class PairedDates:
         self.level = scale.confidence_level
         self.threshold = threshold
 
-    def summarize(self, preds: np.ndarray) -> dict[str, Any]:
+    def summarize(self, preds: np.ndarray) -> dict[str, MetricSummary]:
         return summarize_runs(self.y, preds, self.indices, self.threshold, self.level)
 
-    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> dict[str, Any]:
+    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> PairedDifference:
         return paired_difference(
             self.y, first, second, self.indices, metric, 0, self.level, self.threshold
         )
 
 
-FOLD_DIFFERENCE_KEYS = ("difference", "low", "high", "verdict", "mde")
+def fold_agreement(per_fold: Sequence[FoldDifference]) -> FoldAgreement:
+    """How many folds a difference (lower is better) goes each way."""
+    return FoldAgreement(
+        folds=len(per_fold),
+        lower=sum(1 for f in per_fold if f.difference < 0),
+        improves=sum(1 for f in per_fold if f.verdict == IMPROVES),
+        worsens=sum(1 for f in per_fold if f.verdict == WORSENS),
+    )
 
 
-def fold_agreement(per_fold: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    """How many folds a difference (lower is better) goes each way: `lower` by its
-    point estimate, `improves` and `worsens` by its interval."""
-    return {
-        "folds": len(per_fold),
-        "lower": sum(1 for f in per_fold if f["difference"] < 0),
-        "improves": sum(1 for f in per_fold if f["verdict"] == IMPROVES),
-        "worsens": sum(1 for f in per_fold if f["verdict"] == WORSENS),
-    }
-
-
-def loss_summary(sample: PairedDates, preds: np.ndarray) -> dict[str, float]:
-    summary = sample.summarize(preds)["log_loss"]
-    return {k: summary[k] for k in ("mean", "seed_low", "seed_high", "boot_low", "boot_high")}
+def loss_summary(sample: PairedDates, preds: np.ndarray) -> LossSummary:
+    return LossSummary.from_attributes(sample.summarize(preds)["log_loss"])
 
 
 class Horizon:
@@ -193,28 +248,30 @@ class Horizon:
         self.level = scale.confidence_level
         self.threshold = threshold
         self.fold_spans = [
-            {
-                "fold": fold,
-                "train_start": group[0].train_span[0] if group[0].train_span else None,
-                "train_end": group[0].train_span[1] if group[0].train_span else None,
-                "test_start": min(group[0].test_dates),
-                "test_end": max(group[0].test_dates),
-                "n_test": len(group[0].test_dates),
-            }
+            FoldSpan(
+                fold=fold,
+                train_start=group[0].train_span[0] if group[0].train_span else None,
+                train_end=group[0].train_span[1] if group[0].train_span else None,
+                test_start=min(group[0].test_dates),
+                test_end=max(group[0].test_dates),
+            )
             for fold, group in by_fold(first).items()
             if fold is not None
         ]
 
-    def summarize(self, preds: np.ndarray) -> dict[str, Any]:
+    def summarize(self, preds: np.ndarray) -> dict[str, MetricSummary]:
         return self.pooled.summarize(preds)
 
-    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> dict[str, Any]:
+    def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> PairedDifference:
         return self.pooled.difference(first, second, metric)
 
-    def fold_differences(self, first: np.ndarray, second: np.ndarray) -> list[dict[str, Any]]:
+    def fold_differences(self, first: np.ndarray, second: np.ndarray) -> tuple[FoldDifference, ...]:
         """The log-loss difference second - first on each fold's own test dates."""
-        out = []
-        for fold, mask, sample in zip(self.fold_numbers, self.masks, self.per_fold, strict=False):
-            diff = sample.difference(first[:, mask], second[:, mask], "log_loss")
-            out.append({"fold": fold, **{k: diff[k] for k in FOLD_DIFFERENCE_KEYS}})
-        return out
+        return tuple(
+            FoldDifference.from_attributes(
+                sample.difference(first[:, mask], second[:, mask], "log_loss"), fold=fold
+            )
+            for fold, mask, sample in zip(
+                self.fold_numbers, self.masks, self.per_fold, strict=False
+            )
+        )

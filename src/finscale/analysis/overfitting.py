@@ -52,6 +52,7 @@ import numpy as np
 from scipy import stats
 
 from finscale.analysis.bootstrap import sample_log_loss
+from finscale.analysis.serial import Record, stored
 
 TRADING_DAYS_PER_YEAR = 252
 EULER_GAMMA = 0.5772156649015329
@@ -60,6 +61,54 @@ LOGIT_BINS = 20  # of the logit histogram stored with a PBO
 # Candidate thresholds for the long/flat signal: these quantiles of the
 # validation predictions, so the rule adapts to models that never predict 0.5.
 THRESHOLD_QUANTILES = np.linspace(0.05, 0.95, 19)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Histogram(Record):
+    """Counts of values in the bins between consecutive `edges`."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PBOSummary(Record):
+    """What a file keeps of a study's probability of backtest overfitting: `value` in
+    [0, 1] over `trials` trials cut into `blocks` blocks of dates, the number of
+    `combinations`, the quartiles and histogram of the combinations' logits, the
+    degradation line (out-of-sample against in-sample loss, nats) and the winner's mean
+    in-sample and out-of-sample loss; or, where the search cannot be judged, `value`
+    None and the reason `skipped`."""
+
+    value: float | None
+    blocks: int
+    trials: int
+    combinations: int | None = stored(unless_skipped=True)
+    logit_quartiles: tuple[float, float, float] | None = stored(unless_skipped=True)
+    logit_histogram: Histogram | None = stored(unless_skipped=True, parse=Histogram.from_dict)
+    degradation_slope: float | None = stored(unless_skipped=True)
+    degradation_intercept: float | None = stored(unless_skipped=True)
+    mean_in_sample_loss: float | None = stored(unless_skipped=True)
+    mean_out_of_sample_loss: float | None = stored(unless_skipped=True)
+    skipped: str | None = stored(omit_none=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeflatedSharpe(Record):
+    """A Deflated Sharpe Ratio: `value` in [0, 1], the probability that the true Sharpe
+    ratio beats the best of `trials` unskilled trials, whose expected best is
+    `benchmark_sharpe` (SR_0, per period; `annualised_benchmark_sharpe` x sqrt(252)),
+    given the spread of the trials' Sharpe ratios (`trial_sharpe_spread`, per period)
+    and the strategy's own `sharpe` (per period); or `value` None and the reason
+    `skipped`."""
+
+    value: float | None
+    trials: int
+    benchmark_sharpe: float | None = stored(unless_skipped=True)
+    sharpe: float | None = stored(unless_skipped=True)
+    trial_sharpe_spread: float | None = stored(omit_none=True)
+    annualised_benchmark_sharpe: float | None = stored(omit_none=True)
+    skipped: str | None = stored(omit_none=True)
 
 
 @dataclass(frozen=True)
@@ -80,32 +129,30 @@ class PBOResult:
     degradation_slope: float
     degradation_intercept: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form: `value`, `blocks`, `trials`, the combination count, the
-        degradation line, the logits' quartiles and histogram (the full arrays stay
-        here)."""
+    def summary(self) -> PBOSummary:
+        """What a file keeps: the logits' quartiles and histogram, not the full arrays."""
         q25, q50, q75 = np.percentile(self.logits, [25, 50, 75]).tolist()
-        return {
-            "value": self.value,
-            "blocks": self.blocks,
-            "trials": self.trials,
-            "combinations": self.combinations,
-            "logit_quartiles": [q25, q50, q75],
-            "logit_histogram": logit_histogram(self.logits, self.trials),
-            "degradation_slope": self.degradation_slope,
-            "degradation_intercept": self.degradation_intercept,
-            "mean_in_sample_loss": float(self.in_sample_loss.mean()),
-            "mean_out_of_sample_loss": float(self.out_of_sample_loss.mean()),
-        }
+        return PBOSummary(
+            value=self.value,
+            blocks=self.blocks,
+            trials=self.trials,
+            combinations=self.combinations,
+            logit_quartiles=(q25, q50, q75),
+            logit_histogram=logit_histogram(self.logits, self.trials),
+            degradation_slope=self.degradation_slope,
+            degradation_intercept=self.degradation_intercept,
+            mean_in_sample_loss=float(self.in_sample_loss.mean()),
+            mean_out_of_sample_loss=float(self.out_of_sample_loss.mean()),
+        )
 
 
-def logit_histogram(logits: np.ndarray, trials: int, bins: int = LOGIT_BINS) -> dict[str, list]:
+def logit_histogram(logits: np.ndarray, trials: int, bins: int = LOGIT_BINS) -> Histogram:
     """Counts of the combinations' logits in `bins` equal bins over the range a study of
     `trials` trials can reach, [-ln(trials), ln(trials)] (rank 1 to rank n)."""
     reach = math.log(max(int(trials), 2))
     edges = np.linspace(-reach, reach, bins + 1)
     counts, _ = np.histogram(np.clip(logits, -reach, reach), bins=edges)
-    return {"edges": edges.tolist(), "counts": counts.tolist()}
+    return Histogram(edges=tuple(edges.tolist()), counts=tuple(counts.tolist()))
 
 
 def _checked_losses(losses: Any) -> np.ndarray:
@@ -299,24 +346,21 @@ def probabilistic_sharpe_ratio(returns: Any, benchmark_sharpe: float) -> float:
     return float(stats.norm.cdf(z))
 
 
-def deflated_sharpe_ratio(returns: Any, trial_sharpes: Any) -> dict[str, Any]:
+def deflated_sharpe_ratio(returns: Any, trial_sharpes: Any) -> DeflatedSharpe:
     """The DSR of `returns` against the best of the trials whose per-period Sharpe
-    ratios are `trial_sharpes` (shape (n_trials,)).
-
-    Returns `value` in [0, 1], `trials`, `benchmark_sharpe` (SR_0, per period)
-    and `sharpe` (of `returns`, per period).
-    """
+    ratios are `trial_sharpes` (shape (n_trials,)): its `value`, `trials`,
+    `benchmark_sharpe` and `sharpe` (of `returns`)."""
     trial_sharpes = np.asarray(trial_sharpes, dtype=float)
     if trial_sharpes.ndim != 1 or trial_sharpes.size < 1:
         raise ValueError("trial_sharpes must be a non-empty 1-D array")
     variance = float(trial_sharpes.var(ddof=1)) if trial_sharpes.size > 1 else 0.0
     benchmark = expected_max_sharpe(trial_sharpes.size, variance)
-    return {
-        "value": probabilistic_sharpe_ratio(returns, benchmark),
-        "trials": int(trial_sharpes.size),
-        "benchmark_sharpe": benchmark,
-        "sharpe": float(sharpe_ratio(returns, annualise=False)),
-    }
+    return DeflatedSharpe(
+        value=probabilistic_sharpe_ratio(returns, benchmark),
+        trials=int(trial_sharpes.size),
+        benchmark_sharpe=benchmark,
+        sharpe=float(sharpe_ratio(returns, annualise=False)),
+    )
 
 
 # ---- a study's search ---------------------------------------------------------
@@ -324,13 +368,13 @@ def deflated_sharpe_ratio(returns: Any, trial_sharpes: Any) -> dict[str, Any]:
 
 def search_pbo(
     labels: Any, predictions: Any, blocks: int = PBO_BLOCKS, dates: Any = None
-) -> dict[str, Any]:
+) -> PBOSummary:
     """The PBO of a study's trials from their validation predictions.
 
     labels: (n_samples,) 0/1; predictions: (n_trials, n_samples) P(label 1) of every
     complete trained trial; dates: (n_samples,) the date of each sample, where a
     panel has several samples (symbols) per date: their losses are averaged per
-    date, so the blocks cut dates. The JSON form of
+    date, so the blocks cut dates. The summary of
     `probability_of_backtest_overfitting` of the per-date log losses, or, when the
     search cannot be judged (fewer than two trials, fewer dates than blocks),
     `value` None and the reason `skipped`.
@@ -349,8 +393,8 @@ def search_pbo(
             sums = np.zeros((days.size, n_trials))
             np.add.at(sums, day, losses)
             losses = sums / np.bincount(day, minlength=days.size)[:, None]
-        return probability_of_backtest_overfitting(losses, blocks).to_dict()
-    return {"value": None, "blocks": int(blocks), "trials": n_trials, "skipped": reason}
+        return probability_of_backtest_overfitting(losses, blocks).summary()
+    return PBOSummary(value=None, blocks=int(blocks), trials=n_trials, skipped=reason)
 
 
 def trial_sharpes(

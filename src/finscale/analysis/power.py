@@ -28,10 +28,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from scipy import stats
 
+from finscale.analysis.serial import Record
+
 POWER = 0.8  # the conventional power of a study design
+
+
+@dataclass(frozen=True, kw_only=True)
+class PowerProjection(Record):
+    """The minimum detectable effect (`mde`, units of the metric) with `days_factor`
+    times the test days and `seeds_factor` times the seeds."""
+
+    days_factor: float
+    seeds_factor: float
+    mde: float
 
 
 def _check_probability(value: float, name: str) -> None:
@@ -88,18 +101,15 @@ def power_table(
     level: float = 0.95,
     power: float = POWER,
     factors: Sequence[float] = (1.0, 2.0, 4.0),
-) -> list[dict[str, float]]:
-    """The projected MDE for every pair of test-days and seeds factors.
-
-    Returns one dict per (days_factor, seeds_factor) with keys `days_factor`,
-    `seeds_factor` and `mde`, days factor outermost.
-    """
+) -> list[PowerProjection]:
+    """The projected MDE for every pair of test-days and seeds factors, days factor
+    outermost."""
     return [
-        {
-            "days_factor": float(k),
-            "seeds_factor": float(m),
-            "mde": projected_mde(date_spread, seed_spread, level, power, k, m),
-        }
+        PowerProjection(
+            days_factor=float(k),
+            seeds_factor=float(m),
+            mde=projected_mde(date_spread, seed_spread, level, power, k, m),
+        )
         for k in factors
         for m in factors
     ]

@@ -1,5 +1,5 @@
 """From a study's finished runs to its answer: the rows of `experiment_results.csv`
-and the content of `scaling.json`.
+and the content of `scaling.json` (`finscale.analysis.scaling_json`'s types).
 
 Pure computation on records already loaded (final-evaluation runs, baselines,
 cross-budget cells); `finscale.scale` reads them from a run directory and
@@ -19,38 +19,49 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from finscale.analysis.bootstrap import (
-    IMPROVES,
-    METRICS,
-    sample_log_loss,
-)
+from finscale.analysis.baselines import BaselineDetails, BaselineResult
+from finscale.analysis.bootstrap import IMPROVES, METRICS, sample_log_loss
 from finscale.analysis.calibration import (
     METHODS,
+    CalibrationScores,
     Calibrator,
+    SplitScores,
     calibrate,
     calibration_scores,
     reliability_bins,
 )
 from finscale.analysis.cross_budget import matrix
 from finscale.analysis.data_scaling import joint_fit, symbol_rows
-from finscale.analysis.economics import economic_view
+from finscale.analysis.economics import SharpeView, economic_view, no_dsr
 from finscale.analysis.folds import (
-    FOLD_DIFFERENCE_KEYS,
+    FoldDifference,
+    FoldLoss,
     Horizon,
     by_fold,
     fold_agreement,
     loss_summary,
 )
-from finscale.analysis.overfitting import search_pbo
-from finscale.analysis.records import CrossBudgetCell, EvaluationRun, ScalingRow, SearchTrials
+from finscale.analysis.overfitting import PBOSummary, search_pbo
+from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials
 from finscale.analysis.scaling import bootstrap_scaling_law
+from finscale.analysis.scaling_json import (
+    BaselineComparison,
+    BaselineSummary,
+    BudgetStep,
+    CalibrationSummary,
+    FoldRow,
+    HorizonFit,
+    HorizonResult,
+    LawPoints,
+    ScalingResults,
+    ScalingRow,
+)
 from finscale.config import EvaluationConfig, ScaleConfig, StudyConfig
 from finscale.errors import InputError
 from finscale.units import format_budget
 
 # Scalar metrics of a record's val/test metrics, as CSV columns.
 METRIC_NAMES = (*METRICS, "predicted_positive_rate", "positive_rate", "n_samples")
-COMPARED_METRICS = ("log_loss", "roc_auc")  # transformer vs baseline, each with its interval
 # Fewer distinct parameter counts than this leave E, A and alpha unidentified.
 MIN_FIT_BUDGETS = 3
 
@@ -107,7 +118,7 @@ def split_arrays(run: EvaluationRun, split: str) -> SplitArrays:
     )
 
 
-def calibration_summary(splits: Sequence[tuple[SplitArrays, SplitArrays]]) -> dict[str, Any]:
+def calibration_summary(splits: Sequence[tuple[SplitArrays, SplitArrays]]) -> CalibrationSummary:
     """Calibration of one budget's runs, given each seed's ((y_val, p_val), (y_test,
     p_test)): every method fitted on each seed's validation predictions and scored on its
     test predictions, averaged over seeds; the best method by cross-fitted validation log
@@ -121,111 +132,132 @@ def calibration_summary(splits: Sequence[tuple[SplitArrays, SplitArrays]]) -> di
     raw = np.concatenate([p_test for _, (_, p_test) in splits])
     try:
         per_seed = [
-            calibrate(p_val, y_val, p_test, y_test) for (y_val, p_val), (y_test, p_test) in splits
+            calibrate(y_val, p_val, y_test, p_test) for (y_val, p_val), (y_test, p_test) in splits
         ]
     except ValueError as exc:
         scores = [calibration_scores(y_test, p_test) for _, (y_test, p_test) in splits]
-        return {
-            "skipped": f"no calibrator could be fitted on the validation split: {exc}",
-            "methods": {
-                "uncalibrated": {
-                    "test": {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
-                }
-            },
-            "best": None,
-            "reliability": {"uncalibrated": reliability_bins(y, raw)},
-        }
-    methods: dict[str, Any] = {}
-    for name in ("uncalibrated", *METHODS):
-        entry: dict[str, Any] = {}
-        for split in ("test", "val", "val_cv"):
-            scores = [s[name][split] for s in per_seed if split in s[name]]
-            if scores:
-                entry[split] = {k: float(np.mean([x[k] for x in scores])) for k in scores[0]}
-        methods[name] = entry
+        return CalibrationSummary(
+            skipped=f"no calibrator could be fitted on the validation split: {exc}",
+            methods={"uncalibrated": SplitScores(test=CalibrationScores.mean(scores))},
+            best=None,
+            reliability={"uncalibrated": reliability_bins(y, raw)},
+        )
+    uncalibrated = [s.uncalibrated for s in per_seed]
+    methods = {
+        "uncalibrated": SplitScores(
+            test=CalibrationScores.mean([s.test for s in uncalibrated]),
+            val=CalibrationScores.mean([s.val for s in uncalibrated]),
+        )
+    }
+    for name in METHODS:
+        fits = [s.methods[name] for s in per_seed]
+        methods[name] = SplitScores(
+            test=CalibrationScores.mean([f.test for f in fits]),
+            val=CalibrationScores.mean([f.val for f in fits]),
+            val_cv=CalibrationScores.mean([f.val_cv for f in fits]),
+        )
     # Chosen on validation log loss cross-fitted over blocks of days: in-sample, isotonic
     # regression always wins, and the test split is only scored.
-    best = min(METHODS, key=lambda m: methods[m]["val_cv"]["log_loss"])
+    best = min(METHODS, key=lambda m: methods[m].val_cv.log_loss)
     # The calibrators calibrate() fitted, rebuilt from their params: not fitted twice.
     calibrated = np.concatenate(
         [
-            Calibrator(best, seed_result[best]["params"]).transform(p_test)
+            Calibrator(best, seed_result.methods[best].params).transform(p_test)
             for seed_result, (_, (_, p_test)) in zip(per_seed, splits, strict=True)
         ]
     )
-    return {
-        "methods": methods,
-        "best": best,
-        "reliability": {
+    return CalibrationSummary(
+        methods=methods,
+        best=best,
+        reliability={
             "uncalibrated": reliability_bins(y, raw),
             best: reliability_bins(y, calibrated),
         },
-    }
+    )
 
 
-def calibration_of_runs(runs: Sequence[EvaluationRun]) -> dict[str, Any]:
+def calibration_of_runs(runs: Sequence[EvaluationRun]) -> CalibrationSummary:
     """`calibration_summary` of a budget's stored runs."""
     return calibration_summary([(split_arrays(r, "val"), split_arrays(r, "test")) for r in runs])
 
 
+def baseline_results(record: Mapping[str, Any]) -> dict[str, BaselineResult]:
+    """The baselines of a stored baselines record (its other keys: key, horizon, fold)."""
+    return {
+        name: BaselineResult.from_dict(value)
+        for name, value in record.items()
+        if isinstance(value, dict) and "predictions" in value
+    }
+
+
 def _baseline_predictions(
     h: Horizon, baselines: Sequence[Mapping[str, Any] | None]
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+) -> tuple[dict[str, BaselineSummary], dict[str, np.ndarray]]:
     """Each stored baseline's summary, and its (1, n_test) pooled test predictions.
 
     `baselines` holds one stored record per fold, in fold order (one under
     holdout); a baseline missing from any fold is left out.
     """
-    records = [r for r in baselines if isinstance(r, dict)]
+    records = [baseline_results(r) for r in baselines if isinstance(r, dict)]
     if len(records) != len(baselines) or not records:
         return {}, {}
-    names = [
-        name
-        for name, result in records[0].items()
-        if isinstance(result, dict)
-        and "predictions" in result
-        and all(isinstance(r.get(name), dict) and "predictions" in r[name] for r in records)
-    ]
-    summaries: dict[str, Any] = {}
+    names = [name for name in records[0] if all(name in r for r in records)]
+    summaries: dict[str, BaselineSummary] = {}
     preds: dict[str, np.ndarray] = {}
     for name in names:
-        p = np.concatenate([np.array(r[name]["predictions"]["test"], dtype=float) for r in records])
+        p = np.concatenate([np.array(r[name].predictions["test"], dtype=float) for r in records])
         if p.shape[0] != h.n_test:
             raise InputError(f"{h.what}: baseline {name} was scored on other test dates", h.what)
         preds[name] = p[None, :]
-        details = [r[name].get("details", {}) for r in records]
-        summaries[name] = {
-            "metrics": h.summarize(preds[name]),
-            "details": details[0] if len(details) == 1 else {"folds": details},
-        }
+        details = [r[name].details for r in records]
+        folds = None
         if h.walk_forward:
-            summaries[name]["folds"] = [
-                {"fold": fold, "log_loss": loss_summary(sample, preds[name][:, mask])}
+            folds = tuple(
+                FoldLoss(fold=fold, log_loss=loss_summary(sample, preds[name][:, mask]))
                 for fold, mask, sample in zip(h.fold_numbers, h.masks, h.per_fold, strict=True)
-            ]
+            )
+        summaries[name] = BaselineSummary(
+            metrics=h.summarize(preds[name]),
+            details=details[0] if len(details) == 1 else BaselineDetails(folds=tuple(details)),
+            folds=folds,
+        )
     return summaries, preds
 
 
-def _fold_rows(h: Horizon, budget: int, baseline_preds: Mapping[str, np.ndarray]) -> list[dict]:
+def _fold_rows(
+    h: Horizon, budget: int, baseline_preds: Mapping[str, np.ndarray]
+) -> tuple[FoldRow, ...]:
     """A budget's test log loss on each fold, and its difference to each baseline there."""
     rows = []
     preds = h.preds[budget]
     for span, mask, sample in zip(h.fold_spans, h.masks, h.per_fold, strict=False):
-        vs = {}
-        for name, p in baseline_preds.items():
-            diff = sample.difference(p[:, mask], preds[:, mask], "log_loss")
-            vs[name] = {k: diff[k] for k in FOLD_DIFFERENCE_KEYS}
+        vs = {
+            name: FoldDifference.from_attributes(
+                sample.difference(p[:, mask], preds[:, mask], "log_loss"), fold=None
+            )
+            for name, p in baseline_preds.items()
+        }
         rows.append(
-            {
-                "fold": span["fold"],
-                "test_start": span["test_start"],
-                "test_end": span["test_end"],
-                "n_test": int(mask.sum()),
-                "log_loss": loss_summary(sample, preds[:, mask]),
-                "vs_baselines": vs,
-            }
+            FoldRow.from_attributes(
+                span,
+                n_test=int(mask.sum()),
+                log_loss=loss_summary(sample, preds[:, mask]),
+                vs_baselines=vs,
+            )
         )
-    return rows
+    return tuple(rows)
+
+
+def _comparison(h: Horizon, baseline: np.ndarray, preds: np.ndarray) -> BaselineComparison:
+    """The budget's predictions `preds` against a baseline's on the pooled test dates."""
+    log_loss = h.difference(baseline, preds, "log_loss")
+    per_fold = h.fold_differences(baseline, preds) if h.walk_forward else None
+    return BaselineComparison(
+        log_loss=log_loss,
+        roc_auc=h.difference(baseline, preds, "roc_auc"),
+        beats=log_loss.verdict == IMPROVES,
+        folds_agree=None if per_fold is None else fold_agreement(per_fold),
+    )
 
 
 def _scaling_row(
@@ -238,37 +270,22 @@ def _scaling_row(
     evaluation: EvaluationConfig,
 ) -> ScalingRow:
     winner = runs[0].winner
-    vs_baselines = {}
-    for name, p in baseline_preds.items():
-        comparison: dict[str, Any] = {
-            metric: h.difference(p, h.preds[budget], metric) for metric in COMPARED_METRICS
-        }
-        comparison["beats"] = comparison["log_loss"]["verdict"] == IMPROVES
-        if h.walk_forward:
-            per_fold = h.fold_differences(p, h.preds[budget])
-            comparison["folds_agree"] = fold_agreement(per_fold)
-        vs_baselines[name] = comparison
     # Under walk-forward each fold trains on its own history: the row gives the mean.
     first_of_fold = [group[0] for group in by_fold(runs).values()]
     n_train = round(float(np.mean([r.n_train for r in first_of_fold])))
     samples_per_param = n_train / winner.param_count
     if h.panel:
         reason = "the illustration trades one target's series; a panel's is not in this version"
-        sharpe = {"value": None, "interval": None, "skipped": reason}
-        dsr = {"value": None, "trials": 0, "skipped": reason}
+        sharpe, dsr = SharpeView.not_shown(reason), no_dsr(reason)
     else:
         sharpe, dsr = economic_view(
             runs, search, h.horizon, evaluation.cost_bps, h.pooled.indices, h.level
         )
-    return ScalingRow(
-        budget=budget,
+    # The winner's budget, study, hpo_val_log_loss, architecture, param_count and params.
+    return ScalingRow.from_attributes(
+        winner,
         budget_label=format_budget(budget),
-        study=winner.study,
         hpo_trial=winner.trial,
-        hpo_val_log_loss=winner.hpo_val_log_loss,
-        architecture=winner.architecture,
-        param_count=winner.param_count,
-        params=winner.params,
         n_train=n_train,
         samples_per_param=samples_per_param,
         data_limited=samples_per_param < scale.min_samples_per_param,
@@ -276,46 +293,51 @@ def _scaling_row(
         epochs_run=tuple(r.epochs_run for r in runs),
         metrics=h.summarize(h.preds[budget]),
         val_log_loss=tuple(r.val_metrics["log_loss"] for r in runs),
-        vs_baselines=vs_baselines,
+        vs_baselines={
+            name: _comparison(h, p, h.preds[budget]) for name, p in baseline_preds.items()
+        },
         calibration=calibration_of_runs(runs),
-        folds=tuple(_fold_rows(h, budget, baseline_preds)),
+        folds=_fold_rows(h, budget, baseline_preds),
         sharpe=sharpe,
         dsr=dsr,
         pbo=_pbo(search, evaluation.pbo_blocks),
     )
 
 
-def _pbo(search: SearchTrials | None, blocks: int) -> dict[str, Any]:
+def _pbo(search: SearchTrials | None, blocks: int) -> PBOSummary:
     """The study's probability of backtest overfitting, or why it is not known."""
     if search is None:
         reason = "the study's records hold no validation labels (made by an older version)"
-        return {"value": None, "blocks": blocks, "trials": 0, "skipped": reason}
+        return PBOSummary(value=None, blocks=blocks, trials=0, skipped=reason)
     predictions = np.array(list(search.predictions.values()), dtype=float)
     return search_pbo(np.array(search.labels), predictions, blocks, np.array(search.dates))
 
 
-def _steps(h: Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> list[dict]:
+def _steps(
+    h: Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]
+) -> tuple[BudgetStep, ...]:
     """The verdict of each step from one budget to the next larger one."""
     steps = []
     for small, large in itertools.pairwise(h.budgets):
         diff = h.difference(h.preds[small], h.preds[large], "log_loss")
-        step = {
-            "from_budget": small,
-            "to_budget": large,
-            "from_params": evaluations[small][0].winner.param_count,
-            "to_params": evaluations[large][0].winner.param_count,
-            "log_loss": diff,
-            "verdict": diff["verdict"],
-            "mde": diff["mde"],
-        }
-        if h.walk_forward:
-            step["per_fold"] = h.fold_differences(h.preds[small], h.preds[large])
-            step["folds_agree"] = fold_agreement(step["per_fold"])
-        steps.append(step)
-    return steps
+        per_fold = h.fold_differences(h.preds[small], h.preds[large]) if h.walk_forward else None
+        steps.append(
+            BudgetStep(
+                from_budget=small,
+                to_budget=large,
+                from_params=evaluations[small][0].winner.param_count,
+                to_params=evaluations[large][0].winner.param_count,
+                log_loss=diff,
+                verdict=diff.verdict,
+                mde=diff.mde,
+                per_fold=per_fold,
+                folds_agree=None if per_fold is None else fold_agreement(per_fold),
+            )
+        )
+    return tuple(steps)
 
 
-def _fit(h: Horizon, scale: ScaleConfig) -> dict[str, Any]:
+def _fit(h: Horizon, scale: ScaleConfig) -> HorizonFit:
     """The scaling law L(N) fitted to every seed's pooled test log loss, with its intervals."""
     per_sample = {b: sample_log_loss(h.y_test, h.preds[b]) for b in h.budgets}
     param_counts = {r.winner.budget: r.winner.param_count for r in h.runs}
@@ -323,26 +345,26 @@ def _fit(h: Horizon, scale: ScaleConfig) -> dict[str, Any]:
         [np.full(len(per_sample[b]), param_counts[b], dtype=float) for b in h.budgets]
     )
     losses = np.concatenate([per_sample[b].mean(axis=1) for b in h.budgets])
+    points = LawPoints(n_params=tuple(n_params.tolist()), test_log_loss=tuple(losses.tolist()))
     distinct = len(set(n_params.tolist()))
     if distinct < MIN_FIT_BUDGETS:
-        fit: dict[str, Any] = {
-            "skipped": f"the law has 3 parameters and needs at least {MIN_FIT_BUDGETS} distinct "
-            f"parameter counts; this horizon has {distinct}"
-        }
-    else:
-        # Each date resample of the comparisons rescored for every run, so the law's
-        # intervals carry the same test-date noise as the verdicts.
-        stacked = np.concatenate([per_sample[b] for b in h.budgets])
-        fit = bootstrap_scaling_law(
-            n_params,
-            losses,
-            n_resamples=scale.bootstrap_resamples,
-            seed=0,
-            level=h.level,
-            resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
+        return HorizonFit(
+            skipped=f"the law has 3 parameters and needs at least {MIN_FIT_BUDGETS} distinct "
+            f"parameter counts; this horizon has {distinct}",
+            points=points,
         )
-    fit["points"] = {"n_params": n_params.tolist(), "test_log_loss": losses.tolist()}
-    return fit
+    # Each date resample of the comparisons rescored for every run, so the law's
+    # intervals carry the same test-date noise as the verdicts.
+    stacked = np.concatenate([per_sample[b] for b in h.budgets])
+    law = bootstrap_scaling_law(
+        n_params,
+        losses,
+        n_resamples=scale.bootstrap_resamples,
+        seed=0,
+        level=h.level,
+        resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
+    )
+    return HorizonFit(law=law, points=points)
 
 
 def horizon_results(
@@ -355,7 +377,7 @@ def horizon_results(
     searches: Mapping[int, SearchTrials | None] | None = None,
     evaluation: EvaluationConfig | None = None,
     data_runs: Mapping[int, Mapping[float, Sequence[EvaluationRun]]] | None = None,
-) -> dict[str, Any]:
+) -> HorizonResult:
     """Everything the report says about one horizon: each budget's row (with its
     search's PBO and its economic illustration), the baselines, the budget steps,
     the scaling-law fit and the cross-budget matrix.
@@ -382,23 +404,23 @@ def horizon_results(
         for b in h.budgets:  # the diagonal: the winner itself, final evaluation seed 0
             cells.setdefault((b, b), evaluations[b][0].val_metrics["log_loss"])
         cross = matrix(h.budgets, cells)
-    return {
-        "horizon_days": horizon,
-        "n_test": h.n_test,
-        "test_first_date": min(h.test_dates),
-        "test_last_date": max(h.test_dates),
-        "scheme": "walk_forward" if h.walk_forward else "holdout",
-        "folds": [{k: v for k, v in span.items() if k != "n_test"} for span in h.fold_spans],
-        "block_days": h.block_days,
-        "bootstrap_resamples": scale.bootstrap_resamples,
-        "budgets": [row.to_dict() for row in rows],
-        "baselines": baseline_out,
-        "steps": _steps(h, evaluations),
-        "fit": _fit(h, scale),
-        "joint_fit": joint_fit(h, evaluations, data_runs or {}, scale),
-        "symbols": symbol_rows(h, baseline_preds, scale, threshold),
-        "cross_budget": cross,
-    }
+    return HorizonResult(
+        horizon_days=horizon,
+        n_test=h.n_test,
+        test_first_date=min(h.test_dates),
+        test_last_date=max(h.test_dates),
+        scheme="walk_forward" if h.walk_forward else "holdout",
+        folds=tuple(h.fold_spans),
+        block_days=h.block_days,
+        bootstrap_resamples=scale.bootstrap_resamples,
+        budgets=tuple(rows),
+        baselines=baseline_out,
+        steps=_steps(h, evaluations),
+        fit=_fit(h, scale),
+        joint_fit=joint_fit(h, evaluations, data_runs or {}, scale),
+        symbols=symbol_rows(h, baseline_preds, scale, threshold),
+        cross_budget=cross,
+    )
 
 
 def data_limited_warnings(horizon: int, rows: Sequence[ScalingRow], threshold: float) -> list[str]:
@@ -420,8 +442,9 @@ def scaling_results(
     cells: Mapping[int, Sequence[CrossBudgetCell]],
     searches: Mapping[tuple[int, int], SearchTrials | None] | None = None,
     data_runs: Mapping[tuple[int, int], Mapping[float, Sequence[EvaluationRun]]] | None = None,
-) -> dict[str, Any]:
-    """The content of `scaling.json`.
+) -> ScalingResults:
+    """The content of `scaling.json`, but for what the run directory adds (each
+    search's cost, the transfer settings, a compared run).
 
     `config` is the study config as stored (a `StudyConfig` dump); `evaluations`
     maps (budget, horizon) to its runs, seed 0 first; `baselines` and `cells` map
@@ -452,18 +475,17 @@ def scaling_results(
             {b: runs for (b, h), runs in (data_runs or {}).items() if h == horizon},
         )
         horizons[str(horizon)] = result
-        rows = [ScalingRow.from_dict(row) for row in result["budgets"]]
-        warnings += data_limited_warnings(horizon, rows, scale.min_samples_per_param)
-    return {
-        "study": study,
-        "tier": study_config.data.tier,
-        "target": ", ".join(study_config.data.target_symbols),
-        "confidence_level": scale.confidence_level,
-        "seeds": scale.seeds,
-        "config": dict(config),
-        "horizons": horizons,
-        "warnings": warnings,
-    }
+        warnings += data_limited_warnings(horizon, result.budgets, scale.min_samples_per_param)
+    return ScalingResults(
+        study=study,
+        tier=study_config.data.tier,
+        target=", ".join(study_config.data.target_symbols),
+        confidence_level=scale.confidence_level,
+        seeds=scale.seeds,
+        config=dict(config),
+        horizons=horizons,
+        warnings=tuple(warnings),
+    )
 
 
 def json_safe(value: Any) -> Any:

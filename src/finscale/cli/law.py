@@ -117,17 +117,18 @@ def _fit(n, d, loss, huber_delta, bootstrap, seed, level) -> dict[str, Any]:
             raise InputError(problem + "; fit L(N) without --data-col", "--data-col")
         boot = bootstrap_joint_law(n, d, loss, bootstrap, seed, level, huber_delta)
         law = "L(N, D) = E + A * N^-alpha + B * D^-beta"
-    out: dict[str, Any] = {name: boot[name]["value"] for name in names}
-    out["intervals"] = {name: [boot[name]["low"], boot[name]["high"]] for name in names}
+    estimates = {name: getattr(boot, name) for name in names}
+    out: dict[str, Any] = {name: e.value for name, e in estimates.items()}
+    out["intervals"] = {name: [e.low, e.high] for name, e in estimates.items()}
     out.update(
         n_runs=int(n.size),
         law=law,
         level=level,
-        n_resamples=boot["n_resamples"],
-        n_converged=boot["n_converged"],
+        n_resamples=boot.draws.n_resamples,
+        n_converged=boot.draws.n_converged,
         huber_delta=huber_delta,
         seed=seed,
-        converged=boot["fit"]["converged"],
+        converged=boot.fit.converged,
     )
     return out
 

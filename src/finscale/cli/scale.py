@@ -108,7 +108,7 @@ def scale_command(
         say(f"wrote {path}")
 
 
-def _print_scaling_table(results: dict[str, Any]) -> None:
+def _print_scaling_table(results: Any) -> None:
     from finscale.report import scaling_table_markdown
 
     console.print(scaling_table_markdown(results), soft_wrap=True, highlight=False, markup=False)

@@ -1,8 +1,10 @@
 """The figures of a scaling study's report, one function per figure.
 
-Each takes plain data (from scaling.json and the stored records) and returns a
-`matplotlib.figure.Figure`, drawn without pyplot: no global backend state,
-nothing left open between reports. `png` turns one into bytes.
+Each takes the results it draws (`finscale.analysis.scaling_json`'s types) or the
+stored records and returns a `matplotlib.figure.Figure`, drawn without pyplot: no
+global backend state, nothing left open between reports. `png` turns one into bytes.
+A figure reads an interval's `mean`, `seed_low`, `seed_high`, `boot_low` and
+`boot_high`, which a `MetricSummary` and a `LossSummary` both have.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +20,16 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, NullFormatter
+
+from finscale.analysis import (
+    HorizonFit,
+    JointFit,
+    JointPoints,
+    LossSummary,
+    MetricSummary,
+    PBOSummary,
+    ReliabilityBins,
+)
 
 DPI = 100
 NA = "n/a"
@@ -86,47 +98,41 @@ def _title(text: str) -> str:
 
 
 def scaling_figure(
-    points: tuple[Sequence[float], Sequence[float]],
-    budgets: Sequence[tuple[str, int, dict[str, Any]]],
-    fit: dict[str, Any],
+    budgets: Sequence[tuple[str, int, MetricSummary]],
+    fit: HorizonFit,
     baselines: dict[str, float],
     title: str,
 ) -> Figure:
     """Test log loss against exact parameter count (log x).
 
-    points: (n_params, test log loss) of every seed's run. budgets: (label,
-    param_count, log-loss summary of `summarize_runs`: mean, seed_low/high,
-    boot_low/high). fit: `bootstrap_scaling_law`'s dict, or {"skipped": why}.
-    baselines: name -> test log loss, drawn as labelled dashed lines.
+    budgets: (label, param_count, test log-loss summary) of each budget. fit: the
+    horizon's L(N) fit, the runs it is fitted to and its prediction band (or why it
+    was skipped). baselines: name -> test log loss, drawn as labelled dashed lines.
     """
     fig = Figure(figsize=(7.5, 5.0), layout="constrained")
     ax = fig.add_subplot()
     ax.set_xscale("log")
-    ax.scatter(*points, label="each seed", **_SEED)
+    ax.scatter(fit.points.n_params, fit.points.test_log_loss, label="each seed", **_SEED)
     for i, (label, x, m) in enumerate(budgets):
         first = i == 0
-        if all_finite(m["boot_low"], m["boot_high"]):
+        if all_finite(m.boot_low, m.boot_high):
             ax.vlines(
-                x,
-                m["boot_low"],
-                m["boot_high"],
-                label="test-date interval" if first else None,
-                **_DATES,
+                x, m.boot_low, m.boot_high, label="test-date interval" if first else None, **_DATES
             )
-        if all_finite(m["mean"], m["seed_low"], m["seed_high"]):
-            yerr = [[m["mean"] - m["seed_low"]], [m["seed_high"] - m["mean"]]]
+        if all_finite(m.mean, m.seed_low, m.seed_high):
+            yerr = [[m.mean - m.seed_low], [m.seed_high - m.mean]]
             ax.errorbar(
-                x, m["mean"], yerr=yerr, label="seed mean and interval" if first else None, **_MEAN
+                x, m.mean, yerr=yerr, label="seed mean and interval" if first else None, **_MEAN
             )
-        ax.annotate(label, (x, as_float(m["mean"])), xytext=(6, 6), textcoords="offset points")
-    if "skipped" in fit:
-        title += "\nscaling-law fit skipped: " + fit["skipped"]
-    elif fit.get("band"):
-        band = fit["band"]
-        low, high = ([as_float(v) for v in band[k]] for k in ("low", "high"))
-        ax.fill_between(band["n_params"], low, high, color="C1", alpha=0.2, label="fit band")
-        law = f"E + A·N^-α, α = {fmt(fit['alpha']['value'])}"
-        ax.plot(band["n_params"], band["fit"], color="C1", lw=2, label=law)
+        ax.annotate(label, (x, as_float(m.mean)), xytext=(6, 6), textcoords="offset points")
+    if fit.skipped:
+        title += "\nscaling-law fit skipped: " + fit.skipped
+    elif fit.law:
+        band = fit.law.band
+        low, high = ([as_float(v) for v in values] for values in (band.low, band.high))
+        ax.fill_between(band.n_params, low, high, color="C1", alpha=0.2, label="fit band")
+        law = f"E + A·N^-α, α = {fmt(fit.law.alpha.value)}"
+        ax.plot(band.n_params, band.fit, color="C1", lw=2, label=law)
     for i, (name, loss) in enumerate(sorted(baselines.items())):
         if all_finite(loss):
             ax.axhline(loss, ls="--", lw=1.2, color=f"C{2 + i}", label=f"{name} ({fmt(loss)})")
@@ -231,10 +237,12 @@ def architecture_figure(
     return fig
 
 
-def reliability_figure(panels: Sequence[tuple[str, dict[str, Any], str | None]]) -> Figure:
+def reliability_figure(
+    panels: Sequence[tuple[str, Mapping[str, ReliabilityBins], str | None]],
+) -> Figure:
     """Reliability diagrams of pooled test predictions, one panel per budget:
-    (label, {"uncalibrated": bins, best: bins}, best), bins from `reliability_bins`;
-    best is None when no calibrator could be fitted."""
+    (label, {"uncalibrated": bins, best: bins}, best); best is None when no calibrator
+    could be fitted."""
     fig, axes = panel_grid(len(panels))
     for ax, (label, reliability, best) in zip(axes, panels, strict=True):
         ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfect calibration")
@@ -245,13 +253,13 @@ def reliability_figure(panels: Sequence[tuple[str, dict[str, Any], str | None]])
             if not bins:
                 continue
             x, y = (
-                np.array([as_float(v) for v in bins[k]])
-                for k in ("mean_predicted", "observed_rate")
+                np.array([as_float(v) for v in values])
+                for values in (bins.mean_predicted, bins.observed_rate)
             )
             shown = np.isfinite(x) & np.isfinite(y)  # empty bins have no point
             ax.plot(x[shown], y[shown], marker="o", color=color, label=name)
-            counts.stairs(bins["count"], bins["bin_edges"], color=color, alpha=0.25, fill=True)
-            tallest = max(tallest, *bins["count"])
+            counts.stairs(bins.count, bins.bin_edges, color=color, alpha=0.25, fill=True)
+            tallest = max(tallest, *bins.count)
         counts.set_ylim(0, 4 * tallest)
         counts.set_yticks([])
         title = f"{label}: uncalibrated vs {best}" if best else f"{label}: no calibrator fitted"
@@ -307,7 +315,7 @@ def cross_budget_figure(
 
 
 def baseline_figure(
-    models: Sequence[tuple[str, dict[str, Any], dict[str, Any], bool]], title: str
+    models: Sequence[tuple[str, MetricSummary, MetricSummary, bool]], title: str
 ) -> Figure:
     """Forest plot of test log loss and AUC: (label, log-loss summary, AUC summary,
     is_baseline). Light thick bars: test-date interval; dark thin bars: seed interval
@@ -319,11 +327,11 @@ def baseline_figure(
         for y, model in zip(rows, models, strict=True):
             m, baseline = model[k], model[3]
             color = "grey" if baseline else "C0"
-            if all_finite(m["boot_low"], m["boot_high"]):
-                ax.hlines(y, m["boot_low"], m["boot_high"], color=color, alpha=0.3, lw=7)
-            if not baseline and all_finite(m["seed_low"], m["seed_high"]):
-                ax.hlines(y, m["seed_low"], m["seed_high"], color=color, lw=2)
-            ax.plot([m["mean"]], [y], "D" if baseline else "o", color=color)
+            if all_finite(m.boot_low, m.boot_high):
+                ax.hlines(y, m.boot_low, m.boot_high, color=color, alpha=0.3, lw=7)
+            if not baseline and all_finite(m.seed_low, m.seed_high):
+                ax.hlines(y, m.seed_low, m.seed_high, color=color, lw=2)
+            ax.plot([m.mean], [y], "D" if baseline else "o", color=color)
         ax.set_xlabel(name)
         ax.grid(True, axis="x", alpha=0.3)
     # AUC lives in [0, 1]; a two-seed Student-t interval can overshoot it and squash the rest.
@@ -335,7 +343,7 @@ def baseline_figure(
 
 
 def folds_figure(
-    folds: Sequence[str], series: Sequence[tuple[str, Sequence[dict[str, Any]], bool]], title: str
+    folds: Sequence[str], series: Sequence[tuple[str, Sequence[LossSummary], bool]], title: str
 ) -> Figure:
     """Test log loss on each walk-forward fold: one line per model.
 
@@ -348,15 +356,15 @@ def folds_figure(
     x = np.arange(len(folds))
     transformer, baseline_markers = 0, iter("Ds^vP" * 4)
     for label, per_fold, baseline in series:
-        means = [as_float(f["mean"]) for f in per_fold]
+        means = [as_float(f.mean) for f in per_fold]
         if baseline:
             marker = next(baseline_markers)
             ax.plot(x, means, ls="--", marker=marker, ms=5, lw=1, color="grey", label=label)
             continue
         color = f"C{transformer}"
         transformer += 1
-        low = [as_float(f["boot_low"]) for f in per_fold]
-        high = [as_float(f["boot_high"]) for f in per_fold]
+        low = [as_float(f.boot_low) for f in per_fold]
+        high = [as_float(f.boot_high) for f in per_fold]
         ax.fill_between(x, low, high, color=color, alpha=0.12)
         ax.plot(x, means, marker="o", color=color, lw=2, label=label)
     ax.set_xticks(x, folds, fontsize=8)
@@ -368,18 +376,19 @@ def folds_figure(
     return fig
 
 
-def pbo_figure(panels: Sequence[tuple[str, Sequence[float], Sequence[int], Any]]) -> Figure:
-    """The logit distribution of each study's CSCV: (label, bin edges, counts, PBO).
+def pbo_figure(panels: Sequence[tuple[str, PBOSummary | None]]) -> Figure:
+    """The logit distribution of each study's CSCV: (label, its PBO).
 
     A logit below zero is a half/half split of the validation dates where the
     in-sample best trial ranks below the out-of-sample median; PBO is their share.
     """
     fig, axes = panel_grid(len(panels))
-    for ax, (label, edges, counts, value) in zip(axes, panels, strict=True):
-        if not counts:
+    for ax, (label, pbo) in zip(axes, panels, strict=True):
+        histogram = pbo.logit_histogram if pbo else None
+        if not histogram or not histogram.counts:
             _empty(ax, f"{label}: no PBO (see the table)")
             continue
-        edges = np.asarray(edges, dtype=float)
+        counts, edges = histogram.counts, np.asarray(histogram.edges, dtype=float)
         centres, widths = (edges[1:] + edges[:-1]) / 2, np.diff(edges)
         colors = ["C3" if c < 0 else "C0" for c in centres]
         ax.bar(centres, counts, width=widths, color=colors, alpha=0.75, ec="white")
@@ -387,26 +396,24 @@ def pbo_figure(panels: Sequence[tuple[str, Sequence[float], Sequence[int], Any]]
         ax.set(
             xlabel="logit of the in-sample winner's out-of-sample rank",
             ylabel="half/half splits",
-            title=f"{label}: PBO {fmt(value, 2)}",
+            title=f"{label}: PBO {fmt(pbo.value, 2)}",
         )
         ax.grid(True, axis="y", alpha=0.3)
     return fig
 
 
-def joint_law_figure(points: dict[str, Sequence[float]], fit: dict[str, Any], title: str) -> Figure:
+def joint_law_figure(points: JointPoints, fit: JointFit, title: str) -> Figure:
     """Iso-loss contours of the fitted L(N, D) over parameters x training samples, with
     the runs on them (colour: observed test log loss) and the largest run marked."""
-    n = np.asarray(points["n_params"], dtype=float)
-    d = np.asarray(points["train_samples"], dtype=float)
-    loss = np.asarray(points["test_log_loss"], dtype=float)
+    n = np.asarray(points.n_params, dtype=float)
+    d = np.asarray(points.train_samples, dtype=float)
+    loss = np.asarray(points.test_log_loss, dtype=float)
     fig = Figure(figsize=(7.0, 5.0), layout="constrained")
     ax = fig.add_subplot()
     grid_n = np.geomspace(n.min() / 2, n.max() * 2, 80)
     grid_d = np.geomspace(d.min() / 2, d.max() * 2, 80)
     mesh_n, mesh_d = np.meshgrid(grid_n, grid_d)
-    predicted = (
-        fit["E"] + fit["A"] * mesh_n ** (-fit["alpha"]) + fit["B"] * mesh_d ** (-fit["beta"])
-    )
+    predicted = fit.predict(mesh_n, mesh_d)
     norm = _norm(np.concatenate([loss, predicted.ravel()]))
     contours = ax.contour(mesh_n, mesh_d, predicted, levels=12, cmap="viridis_r", norm=norm)
     ax.clabel(contours, fontsize=7, fmt="%.3f")

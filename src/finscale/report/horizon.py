@@ -4,9 +4,16 @@ each followed by its figures."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
 
+from finscale.analysis import (
+    CrossBudgetMatrix,
+    Estimate,
+    HorizonFit,
+    HorizonResult,
+    ScalingResults,
+    ScalingRow,
+)
 from finscale.document import Alert, Block, Heading, Paragraph, Table, table_header
 from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, fmt
 from finscale.report.images import horizon_figures
@@ -18,29 +25,29 @@ from finscale.report.text import (
     fit_text,
     fmt_interval,
     pbo_text,
-    rows_of,
     sharpe_text,
 )
 from finscale.units import architecture_label, format_budget
 
 
-def fit_blocks(results: Mapping[str, Any], horizon: str, fit: Mapping[str, Any]) -> list[Block]:
-    if "skipped" in fit:
-        return [Paragraph(f"Scaling-law fit skipped: {fit['skipped']}.")]
-    E, A = fit["E"], fit["A"]
+def fit_blocks(results: ScalingResults, horizon: str, fit: HorizonFit) -> list[Block]:
+    law = fit.law
+    if law is None:
+        return [Paragraph(f"Scaling-law fit skipped: {fit.skipped}.")]
+    E, A = law.E, law.A
     blocks: list[Block] = [
         Paragraph(
-            f"L(N) = E + A·N^-alpha fitted to {fit['fit']['n_points']} runs: "
-            f"E = {fmt_interval(E['value'], E['low'], E['high'])}, "
-            f"A = {A['value']:.4g} [{A['low']:.4g}, {A['high']:.4g}], **{fit_text(fit)}** "
-            f"({fit['level']:.0%} bootstrap over runs within each budget and over the test "
+            f"L(N) = E + A·N^-alpha fitted to {law.fit.n_points} runs: "
+            f"E = {fmt_interval(E.value, E.low, E.high)}, "
+            f"A = {A.value:.4g} [{A.low:.4g}, {A.high:.4g}], **{fit_text(fit)}** "
+            f"({law.draws.level:.0%} bootstrap over runs within each budget and over the test "
             "dates of the comparisons; "
-            f"{fit['n_converged']} of {fit['n_resamples']} resamples converged)."
+            f"{law.draws.n_converged} of {law.draws.n_resamples} resamples converged)."
         )
     ]
-    if not fit["fit"]["converged"]:
+    if not law.fit.converged:
         blocks.append(Alert(f"h={horizon}: the full-sample scaling-law fit did not converge."))
-    if results["seeds"] < 2:
+    if results.seeds < 2:
         blocks.append(
             Alert(
                 "one run per budget: the bootstrap over runs cannot vary the data, so the "
@@ -50,26 +57,26 @@ def fit_blocks(results: Mapping[str, Any], horizon: str, fit: Mapping[str, Any])
     return blocks
 
 
-def baseline_blocks(h: Mapping[str, Any]) -> list[Block]:
-    if not h["baselines"]:
+def baseline_blocks(h: HorizonResult) -> list[Block]:
+    if not h.baselines:
         return [Paragraph("No baselines stored for this horizon.")]
     scores = tuple(
         (
             f"`{name}`",
-            dates_text(b["metrics"]["log_loss"], LOSS_DIGITS, with_mean=True),
-            dates_text(b["metrics"]["roc_auc"], AUC_DIGITS, with_mean=True),
+            dates_text(b.metrics["log_loss"], LOSS_DIGITS, with_mean=True),
+            dates_text(b.metrics["roc_auc"], AUC_DIGITS, with_mean=True),
         )
-        for name, b in sorted(h["baselines"].items())
+        for name, b in sorted(h.baselines.items())
     )
     diffs = tuple(
         (
             r.budget_label,
             f"`{name}`",
-            difference_text(c["log_loss"]),
-            difference_text(c["roc_auc"], AUC_DIGITS),
+            difference_text(c.log_loss),
+            difference_text(c.roc_auc, AUC_DIGITS),
             f"**{beats_text(c)}**",
         )
-        for r in rows_of(h)
+        for r in h.budgets
         for name, c in sorted(r.vs_baselines.items())
     )
     return [
@@ -91,44 +98,42 @@ def baseline_blocks(h: Mapping[str, Any]) -> list[Block]:
     ]
 
 
-def folds_blocks(h: Mapping[str, Any]) -> list[Block]:
+def folds_blocks(h: HorizonResult) -> list[Block]:
     """Walk-forward: each budget's and baseline's test log loss per fold, and each budget
     step per fold."""
-    folds = h["folds"]
+    folds = h.folds
     header = (
         "model",
-        *(f"fold {f['fold']}: {f['test_start']} - {f['test_end']}" for f in folds),
+        *(f"fold {f.fold}: {f.test_start} - {f.test_end}" for f in folds),
         "pooled",
     )
     rows = [
         (
             f"transformer {r.budget_label}",
-            *(dates_text(f["log_loss"], LOSS_DIGITS, with_mean=True) for f in r.folds),
+            *(dates_text(f.log_loss, LOSS_DIGITS, with_mean=True) for f in r.folds),
             dates_text(r.metrics["log_loss"], LOSS_DIGITS, with_mean=True),
         )
-        for r in rows_of(h)
+        for r in h.budgets
     ]
     rows += [
         (
             f"`{name}`",
-            *(dates_text(f["log_loss"], LOSS_DIGITS, with_mean=True) for f in b["folds"]),
-            dates_text(b["metrics"]["log_loss"], LOSS_DIGITS, with_mean=True),
+            *(dates_text(f.log_loss, LOSS_DIGITS, with_mean=True) for f in b.folds),
+            dates_text(b.metrics["log_loss"], LOSS_DIGITS, with_mean=True),
         )
-        for name, b in sorted(h["baselines"].items())
-        if "folds" in b
+        for name, b in sorted(h.baselines.items())
+        if b.folds is not None
     ]
     steps = [
         (
-            f"{format_budget(s['from_budget'])} -> {format_budget(s['to_budget'])}",
-            *(f"{difference_text(f)} {f['verdict']}" for f in s["per_fold"]),
-            f"{difference_text(s['log_loss'])} {s['verdict']}",
+            f"{format_budget(s.from_budget)} -> {format_budget(s.to_budget)}",
+            *(f"{difference_text(f)} {f.verdict}" for f in s.per_fold or ()),
+            f"{difference_text(s.log_loss)} {s.verdict}",
         )
-        for s in h["steps"]
+        for s in h.steps
     ]
     align = "l" + "r" * (len(folds) + 1)
-    training = "; ".join(
-        f"fold {f['fold']} trains on {f['train_start']} - {f['train_end']}" for f in folds
-    )
+    training = "; ".join(f"fold {f.fold} trains on {f.train_start} - {f.train_end}" for f in folds)
     blocks: list[Block] = [
         Paragraph(
             "The search saw only the history before the first fold. Each fold's winner is "
@@ -147,26 +152,23 @@ def folds_blocks(h: Mapping[str, Any]) -> list[Block]:
     return blocks
 
 
-def symbols_blocks(h: Mapping[str, Any]) -> list[Block]:
+def symbols_blocks(h: HorizonResult) -> list[Block]:
     """A panel's test log loss per symbol, for every budget and baseline."""
-    symbols = h.get("symbols") or []
-    header = ("model", *(f"`{s['symbol']}` ({s['n_test']:,} test samples)" for s in symbols))
+    symbols = h.symbols
+    header = ("model", *(f"`{s.symbol}` ({s.n_test:,} test samples)" for s in symbols))
     rows = [
         (
-            f"transformer {format_budget(entry['budget'])}",
-            *(
-                dates_text(s["budgets"][k]["log_loss"], LOSS_DIGITS, with_mean=True)
-                for s in symbols
-            ),
+            f"transformer {format_budget(entry.budget)}",
+            *(dates_text(s.budgets[k].log_loss, LOSS_DIGITS, with_mean=True) for s in symbols),
         )
-        for k, entry in enumerate(symbols[0]["budgets"])
+        for k, entry in enumerate(symbols[0].budgets)
     ]
     rows += [
         (
             f"`{name}`",
-            *(dates_text(s["baselines"][name], LOSS_DIGITS, with_mean=True) for s in symbols),
+            *(dates_text(s.baselines[name], LOSS_DIGITS, with_mean=True) for s in symbols),
         )
-        for name in sorted(symbols[0]["baselines"])
+        for name in sorted(symbols[0].baselines)
     ]
     return [
         Paragraph(
@@ -179,29 +181,29 @@ def symbols_blocks(h: Mapping[str, Any]) -> list[Block]:
     ]
 
 
-def calibration_blocks(h: Mapping[str, Any]) -> list[Block]:
+def calibration_blocks(h: HorizonResult) -> list[Block]:
     rows = []
-    for r in rows_of(h):
+    for r in h.budgets:
         cal = r.calibration
-        for name, entry in cal["methods"].items():
-            test, cv = entry.get("test", {}), entry.get("val_cv", {})
+        for name, entry in cal.methods.items():
+            test, cv = entry.test, entry.val_cv
             rows.append(
                 (
                     r.budget_label,
-                    name + " (chosen)" * (name == cal["best"]),
-                    fmt(cv.get("log_loss")),
-                    fmt(test.get("log_loss")),
-                    fmt(test.get("brier")),
-                    fmt(test.get("ece")),
+                    name + " (chosen)" * (name == cal.best),
+                    fmt(cv.log_loss if cv else None),
+                    fmt(test.log_loss),
+                    fmt(test.brier),
+                    fmt(test.ece),
                 )
             )
     header = table_header(
         "budget | method | val log loss (cross-fitted) | test log loss | test Brier | test ECE"
     )
     skipped = [
-        Alert(f"budget {r.budget_label}: {r.calibration['skipped']}")
-        for r in rows_of(h)
-        if r.calibration.get("skipped")
+        Alert(f"budget {r.budget_label}: {r.calibration.skipped}")
+        for r in h.budgets
+        if r.calibration.skipped
     ]
     return [
         Paragraph(
@@ -214,15 +216,14 @@ def calibration_blocks(h: Mapping[str, Any]) -> list[Block]:
     ]
 
 
-def cross_budget_blocks(cross: Mapping[str, Any] | None) -> list[Block]:
+def cross_budget_blocks(cross: CrossBudgetMatrix | None) -> list[Block]:
     if cross is None:
         return [Paragraph("No cross-budget matrix for this horizon.")]
-    labels = [format_budget(b) for b in cross["budgets"]]
+    labels = [format_budget(b) for b in cross.budgets]
     rows = [
-        (f"values of {labels[i]}", *map(fmt, values))
-        for i, values in enumerate(cross["val_log_loss"])
+        (f"values of {labels[i]}", *map(fmt, values)) for i, values in enumerate(cross.val_log_loss)
     ]
-    rows.append(("own-values margin", *(fmt(v, signed=True) for v in cross["own_values_margin"])))
+    rows.append(("own-values margin", *(fmt(v, signed=True) for v in cross.own_values_margin)))
     return [
         Paragraph(
             "Validation log loss of each budget's winning architecture (columns) trained with "
@@ -236,9 +237,16 @@ def cross_budget_blocks(cross: Mapping[str, Any] | None) -> list[Block]:
     ]
 
 
-def hpo_blocks(h: Mapping[str, Any], files: Mapping[int, StudyFiles]) -> list[Block]:
-    rows = []
-    for r in rows_of(h):
+def _budget_table(
+    h: HorizonResult, header: str, align: str, cells: Callable[[ScalingRow], tuple[str, ...]]
+) -> Table:
+    """A table of one row per budget: its label, then `cells` of its row."""
+    rows = tuple((r.budget_label, *cells(r)) for r in h.budgets)
+    return Table(table_header(header), rows, align)
+
+
+def hpo_blocks(h: HorizonResult, files: Mapping[int, StudyFiles]) -> list[Block]:
+    def cells(r: ScalingRow) -> tuple[str, ...]:
         trials = files[r.budget].trials
         counts = [sum(t["state"] == s for t in trials) for s in ("COMPLETE", "PRUNED", "FAIL")]
         duplicates = sum(t.get("duplicate_of") is not None for t in trials)
@@ -246,18 +254,16 @@ def hpo_blocks(h: Mapping[str, Any], files: Mapping[int, StudyFiles]) -> list[Bl
             f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
             for k, v in sorted(r.params.items())
         )
-        rows.append(
-            (
-                r.budget_label,
-                f"`{r.study}`",
-                *map(str, (len(trials), *counts, duplicates)),
-                str(r.hpo_trial),
-                fmt(r.hpo_val_log_loss),
-                f"{architecture_label(r.architecture)}, d_ff {r.architecture['d_ff']}",
-                values,
-            )
+        return (
+            f"`{r.study}`",
+            *map(str, (len(trials), *counts, duplicates)),
+            str(r.hpo_trial),
+            fmt(r.hpo_val_log_loss),
+            f"{architecture_label(r.architecture)}, d_ff {r.architecture['d_ff']}",
+            values,
         )
-    header = table_header(
+
+    header = (
         "budget | study | trials | complete | pruned | failed | duplicates | best trial | "
         "best val log loss | architecture | training values"
     )
@@ -265,31 +271,28 @@ def hpo_blocks(h: Mapping[str, Any], files: Mapping[int, StudyFiles]) -> list[Bl
         "Duplicates are complete trials whose configuration was within the duplicate tolerance "
         "of an earlier one: they reused its value instead of training again."
     )
-    return [Table(header, tuple(rows), "llrrrrrrrll"), Paragraph(note)]
+    return [_budget_table(h, header, "llrrrrrrrll", cells), Paragraph(note)]
 
 
-def overfitting_blocks(h: Mapping[str, Any]) -> list[Block]:
-    """Each study's probability of backtest overfitting (CSCV over its trials)."""
-    rows = []
-    for r in rows_of(h):
-        pbo = r.pbo or {}
-        known = pbo.get("value") is not None
-        quartiles = pbo.get("logit_quartiles") or [None] * 3
-        rows.append(
-            (
-                r.budget_label,
-                str(pbo.get("trials", 0)),
-                str(pbo.get("blocks", "")),
-                f"{pbo['combinations']:,}" if known else "",
-                fmt(pbo.get("value"), 2) if known else "n/a",
-                fmt(quartiles[1], 2),
-                fmt(pbo.get("degradation_slope"), 2),
-                pbo_text(pbo),
-            )
-        )
-    header = table_header(
-        "budget | trials | blocks | splits | PBO | median logit | degradation slope | reading"
+def _pbo_cells(r: ScalingRow) -> tuple[str, ...]:
+    pbo = r.pbo
+    if pbo is None or pbo.value is None:
+        trials, blocks = (pbo.trials, pbo.blocks) if pbo else (0, "")
+        return (str(trials), str(blocks), "", "n/a", fmt(None), fmt(None), pbo_text(pbo))
+    return (
+        str(pbo.trials),
+        str(pbo.blocks),
+        f"{pbo.combinations:,}",
+        fmt(pbo.value, 2),
+        fmt(pbo.logit_quartiles[1], 2),
+        fmt(pbo.degradation_slope, 2),
+        pbo_text(pbo),
     )
+
+
+def overfitting_blocks(h: HorizonResult) -> list[Block]:
+    """Each study's probability of backtest overfitting (CSCV over its trials)."""
+    header = "budget | trials | blocks | splits | PBO | median logit | degradation slope | reading"
     return [
         Paragraph(
             "Probability of backtest overfitting (Bailey, Borwein, Lopez de Prado and Zhu 2015) "
@@ -302,33 +305,30 @@ def overfitting_blocks(h: Mapping[str, Any]) -> list[Block]:
             "(near zero or negative: in-sample success says nothing out of sample). Complete, "
             "trained trials only; duplicates reused a value and are left out."
         ),
-        Table(header, tuple(rows), "lrrrrrrl"),
+        _budget_table(h, header, "lrrrrrrl", _pbo_cells),
     ]
 
 
-def economic_blocks(h: Mapping[str, Any]) -> list[Block]:
+def _economic_cells(r: ScalingRow) -> tuple[str, ...]:
+    sharpe, dsr = r.sharpe, r.dsr
+    return (
+        sharpe_text(sharpe),
+        fmt(sharpe.annual_return if sharpe else None, 3),
+        fmt(sharpe.annual_volatility if sharpe else None, 3),
+        str(dsr.trials if dsr else 0),
+        fmt(dsr.annualised_benchmark_sharpe if dsr else None, 2),
+        fmt(dsr.value, 2) if dsr and dsr.value is not None else "n/a",
+    )
+
+
+def economic_blocks(h: HorizonResult) -> list[Block]:
     """The long/flat illustration of each budget's winner, with its Deflated Sharpe Ratio."""
-    rows = []
-    cost = None
-    for r in rows_of(h):
-        sharpe, dsr = r.sharpe or {}, r.dsr or {}
-        cost = sharpe.get("cost_bps", cost)
-        rows.append(
-            (
-                r.budget_label,
-                sharpe_text(sharpe),
-                fmt(sharpe.get("annual_return"), 3),
-                fmt(sharpe.get("annual_volatility"), 3),
-                str(dsr.get("trials", 0)),
-                fmt(dsr.get("annualised_benchmark_sharpe"), 2),
-                fmt(dsr.get("value"), 2) if dsr.get("value") is not None else "n/a",
-            )
-        )
-    header = table_header(
+    costs = [r.sharpe.cost_bps for r in h.budgets if r.sharpe and r.sharpe.cost_bps is not None]
+    header = (
         "budget | Sharpe (annualised) | annual return | annual volatility | trials | "
         "SR_0 (annualised) | DSR"
     )
-    cost_words = f"{cost:g} bp" if cost is not None else "the configured cost"
+    cost_words = f"{costs[-1]:g} bp" if costs else "the configured cost"
     return [
         Alert(
             "An illustration of what the probabilities are worth, not a trading system: one "
@@ -345,58 +345,54 @@ def economic_blocks(h: Mapping[str, Any]) -> list[Block]:
             "given the spread of its trials' validation Sharpe ratios; below 0.95 the Sharpe "
             "ratio is not distinguishable from the luck of the search."
         ),
-        Table(header, tuple(rows), "lrrrrrr"),
+        _budget_table(h, header, "lrrrrrr", _economic_cells),
     ]
 
 
-def joint_law_blocks(h: Mapping[str, Any]) -> list[Block]:
+def joint_law_blocks(h: HorizonResult) -> list[Block]:
     """The L(N, D) fit, its table and the marginal value of each resource."""
-    joint = h.get("joint_fit")
-    if not joint:
+    joint = h.joint_fit
+    if joint is None:
         return [Paragraph("No joint law for this horizon (no data-scaling runs stored).")]
-    if "skipped" in joint:
+    law, m = joint.law, joint.marginal
+    if law is None or m is None:
         return [
             Paragraph(
-                f"Joint law L(N, D) skipped: {joint['skipped']}. The L(N) fit above stands; "
+                f"Joint law L(N, D) skipped: {joint.skipped}. The L(N) fit above stands; "
                 "`scale.data_fractions` (e.g. [0.25, 0.5, 1.0]) retrains every winner on "
                 "the most recent part of its training data to measure D."
             )
         ]
+    estimates = {name: getattr(law, name) for name in ("E", "A", "alpha", "B", "beta")}
     rows = tuple(
-        (
-            name,
-            f"{joint[name]['value']:.4g}",
-            f"[{joint[name]['low']:.4g}, {joint[name]['high']:.4g}]",
-        )
-        for name in ("E", "A", "alpha", "B", "beta")
+        (name, f"{e.value:.4g}", f"[{e.low:.4g}, {e.high:.4g}]") for name, e in estimates.items()
     )
-    m = joint["marginal"]
 
-    def change(entry: Mapping[str, Any]) -> str:
-        return fmt_interval(entry["value"], entry["low"], entry["high"], signed=True)
+    def change(entry: Estimate) -> str:
+        return fmt_interval(entry.value, entry.low, entry.high, signed=True)
 
     return [
         Paragraph(
-            f"L(N, D) = E + A·N^-alpha + B·D^-beta fitted to {joint['fit']['n_points']} runs "
+            f"L(N, D) = E + A·N^-alpha + B·D^-beta fitted to {law.fit.n_points} runs "
             "(every seed at every budget and data fraction; D = training samples), Huber loss "
             "of log residuals from a grid of starts (Besiroglu et al. 2024's replication of "
-            f"Hoffmann et al. 2022); {joint['level']:.0%} intervals over the runs within each "
+            f"Hoffmann et al. 2022); {law.draws.level:.0%} intervals over the runs within each "
             "(N, D) cell and the comparisons' test-date draws "
-            f"({joint['n_converged']} of {joint['n_resamples']} resamples converged)."
+            f"({law.draws.n_converged} of {law.draws.n_resamples} resamples converged)."
         ),
         Table(table_header("parameter | estimate | interval"), rows, "lrr"),
         Paragraph(
-            f"Marginal value at the largest run (N = {m['n_params']:,.0f}, D = "
-            f"{m['n_samples']:,.0f}): predicted change of test log loss for "
-            f"{m['factor']:g}x parameters {change(m['params'])}, for {m['factor']:g}x data "
-            f"{change(m['data'])}; data minus parameters {change(m['difference'])}: "
-            f"**{m['statement']}**."
+            f"Marginal value at the largest run (N = {m.n_params:,.0f}, D = "
+            f"{m.n_samples:,.0f}): predicted change of test log loss for "
+            f"{m.factor:g}x parameters {change(m.params)}, for {m.factor:g}x data "
+            f"{change(m.data)}; data minus parameters {change(m.difference)}: "
+            f"**{m.statement}**."
         ),
     ]
 
 
 def horizon_blocks(
-    results: Mapping[str, Any], horizon: str, h: Mapping[str, Any], files: Mapping[int, StudyFiles]
+    results: ScalingResults, horizon: str, h: HorizonResult, files: Mapping[int, StudyFiles]
 ) -> list[Block]:
     """Fit, baselines, calibration, cross-budget and HPO of one horizon, with its figures;
     `files` holds each budget's study files."""
@@ -404,12 +400,12 @@ def horizon_blocks(
     return [
         Heading(f"Horizon h={horizon}"),
         Heading("Scaling-law fit", 3),
-        *fit_blocks(results, horizon, h["fit"]),
+        *fit_blocks(results, horizon, h.fit),
         figures["scaling"],
         *(
             [Heading("Joint law: parameters and data", 3), *joint_law_blocks(h)]
             + ([figures["joint_law"]] if "joint_law" in figures else [])
-            if h.get("joint_fit")
+            if h.joint_fit
             else []
         ),
         Heading("Baselines", 3),
@@ -417,15 +413,15 @@ def horizon_blocks(
         figures["baselines"],
         *(
             [Heading("Walk-forward folds", 3), *folds_blocks(h), figures["folds"]]
-            if h.get("folds")
+            if h.folds
             else []
         ),
-        *([Heading("Per symbol", 3), *symbols_blocks(h)] if h.get("symbols") else []),
+        *([Heading("Per symbol", 3), *symbols_blocks(h)] if h.symbols else []),
         Heading("Calibration", 3),
         *calibration_blocks(h),
         figures["reliability"],
         Heading("Cross-budget transfer", 3),
-        *cross_budget_blocks(h["cross_budget"]),
+        *cross_budget_blocks(h.cross_budget),
         *([figures["cross_budget"]] if "cross_budget" in figures else []),
         Heading("Hyperparameter search", 3),
         *hpo_blocks(h, files),

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
+from finscale.analysis import HorizonResult
 from finscale.document import Image
 from finscale.hpo.attrs import DIMENSION_VALUES_ATTR
 from finscale.report.figures import (
@@ -24,7 +24,6 @@ from finscale.report.figures import (
     scaling_figure,
 )
 from finscale.report.study_files import StudyFiles
-from finscale.report.text import rows_of
 from finscale.units import format_budget
 
 # Alt text and caption of each kind of figure; a figure's id and file stem is f"{kind}_h{horizon}".
@@ -98,20 +97,19 @@ def _arch_panel(label: str, f: StudyFiles) -> tuple[str, list[int], list[int], n
 
 
 def horizon_figures(
-    horizon: str, h: Mapping[str, Any], files: Mapping[int, StudyFiles]
+    horizon: str, h: HorizonResult, files: Mapping[int, StudyFiles]
 ) -> dict[str, Image]:
     """Every figure of one horizon as an Image block, by kind (no cross_budget without
     a matrix); `files` holds each budget's study files."""
-    rows, fit = rows_of(h), h["fit"]
-    baselines = sorted(h["baselines"].items())
+    rows = h.budgets
+    baselines = sorted(h.baselines.items())
     models = [(f"transformer {r.budget_label}", r.metrics, False) for r in rows]
-    models += [(name, b["metrics"], True) for name, b in baselines]
+    models += [(name, b.metrics, True) for name, b in baselines]
     figures = {
         "scaling": scaling_figure(
-            (fit["points"]["n_params"], fit["points"]["test_log_loss"]),
             [(r.budget_label, r.param_count, r.metrics["log_loss"]) for r in rows],
-            fit,
-            {name: b["metrics"]["log_loss"]["mean"] for name, b in baselines},
+            h.fit,
+            {name: b.metrics["log_loss"].mean for name, b in baselines},
             f"h={horizon}: test log loss by parameter count",
         ),
         "baselines": baseline_figure(
@@ -119,7 +117,7 @@ def horizon_figures(
             f"h={horizon}: transformers and baselines",
         ),
         "reliability": reliability_figure(
-            [(r.budget_label, r.calibration["reliability"], r.calibration["best"]) for r in rows]
+            [(r.budget_label, r.calibration.reliability, r.calibration.best) for r in rows]
         ),
         "hpo": hpo_history_figure(
             [(r.budget_label, files[r.budget].trials, r.hpo_trial) for r in rows]
@@ -130,42 +128,28 @@ def horizon_figures(
         "learning_curves": learning_curves_figure(
             [(r.budget_label, files[r.budget].curves) for r in rows]
         ),
-        "pbo": pbo_figure(
-            [
-                (
-                    r.budget_label,
-                    ((r.pbo or {}).get("logit_histogram") or {}).get("edges", []),
-                    ((r.pbo or {}).get("logit_histogram") or {}).get("counts", []),
-                    (r.pbo or {}).get("value"),
-                )
-                for r in rows
-            ]
-        ),
+        "pbo": pbo_figure([(r.budget_label, r.pbo) for r in rows]),
     }
-    if h.get("folds"):
+    if h.folds:
         figures["folds"] = folds_figure(
-            [f"{f['test_start'][:7]}\n{f['test_end'][:7]}" for f in h["folds"]],
-            [
-                (f"transformer {r.budget_label}", [f["log_loss"] for f in r.folds], False)
-                for r in rows
-            ]
+            [f"{f.test_start[:7]}\n{f.test_end[:7]}" for f in h.folds],
+            [(f"transformer {r.budget_label}", [f.log_loss for f in r.folds], False) for r in rows]
             + [
-                (name, [f["log_loss"] for f in b["folds"]], True)
+                (name, [f.log_loss for f in b.folds], True)
                 for name, b in baselines
-                if "folds" in b
+                if b.folds is not None
             ],
             f"h={horizon}: test log loss by walk-forward fold",
         )
-    joint = h.get("joint_fit") or {}
-    if "fit" in joint:
+    joint = h.joint_fit
+    if joint is not None and joint.law is not None:
         figures["joint_law"] = joint_law_figure(
-            joint["points"], joint["fit"], f"h={horizon}: L(N, D) and the runs"
+            joint.points, joint.law.fit, f"h={horizon}: L(N, D) and the runs"
         )
-    if h["cross_budget"] is not None:
-        cross = h["cross_budget"]
+    if h.cross_budget is not None:
         figures["cross_budget"] = cross_budget_figure(
-            [format_budget(b) for b in cross["budgets"]],
-            cross["val_log_loss"],
+            [format_budget(b) for b in h.cross_budget.budgets],
+            h.cross_budget.val_log_loss,
             f"h={horizon}: cross-budget matrix",
         )
     return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from finscale.analysis.power import projected_mde, z_sum
+from finscale.analysis import PairedDifference, ScalingResults, projected_mde, z_sum
 from finscale.document import (
     Alert,
     Block,
@@ -32,7 +32,6 @@ from finscale.report.text import (
     is_luck,
     level_note,
     pbo_text,
-    rows_of,
     seeds_text,
     steps_text,
 )
@@ -41,10 +40,10 @@ from finscale.units import architecture_label, format_budget
 METHODOLOGY_DOC = "docs/methodology.md"
 
 
-def scaling_blocks(results: Mapping[str, Any]) -> list[Block]:
+def scaling_blocks(results: ScalingResults) -> list[Block]:
     """The scaling table and budget-step verdicts of every horizon."""
     blocks: list[Block] = []
-    for horizon, h in results["horizons"].items():
+    for horizon, h in results.horizons.items():
         rows = tuple(
             (
                 r.budget_label,
@@ -56,7 +55,7 @@ def scaling_blocks(results: Mapping[str, Any]) -> list[Block]:
                 seeds_text(r.metrics["roc_auc"], AUC_DIGITS),
                 dates_text(r.metrics["roc_auc"], AUC_DIGITS),
             )
-            for r in rows_of(h)
+            for r in h.budgets
         )
         header = table_header(
             "budget | architecture | params | samples/param | test log loss | log loss, dates | "
@@ -74,50 +73,49 @@ def scaling_blocks(results: Mapping[str, Any]) -> list[Block]:
     return blocks
 
 
-def scaling_table_markdown(results: Mapping[str, Any]) -> str:
+def scaling_table_markdown(results: ScalingResults) -> str:
     """The scaling table and verdicts of every horizon, as markdown (the CLI prints it)."""
     return render_markdown(scaling_blocks(results))
 
 
-def short_answer_blocks(results: Mapping[str, Any]) -> list[Block]:
+def short_answer_blocks(results: ScalingResults) -> list[Block]:
     blocks: list[Block] = [
         Heading("Short answer"),
         Paragraph(
-            f"All intervals in this report are {results['confidence_level']:.0%} intervals. A "
+            f"All intervals in this report are {results.confidence_level:.0%} intervals. A "
             "difference is called only when its interval excludes zero; otherwise the verdict "
             "is **no detectable difference**."
         ),
     ]
-    for horizon, h in results["horizons"].items():
+    for horizon, h in results.horizons.items():
         best = best_row(h)
         items = steps_text(h)
         for name, c in sorted(best.vs_baselines.items()):
-            could = could_detect_text(c["log_loss"])
+            could = could_detect_text(c.log_loss)
             items.append(
                 f"best transformer ({best.budget_label}, chosen on validation) vs `{name}`: "
                 f"**{beats_text(c)}** it{could} (test log loss difference "
-                f"{difference_text(c['log_loss'])}; negative = transformer better"
-                f"{folds_text(c.get('folds_agree'))})"
+                f"{difference_text(c.log_loss)}; negative = transformer better"
+                f"{folds_text(c.folds_agree)})"
             )
-        caveat = "" if "skipped" in h["fit"] else " (interval over seeds and test dates)"
-        items.append(f"scaling law: {fit_text(h['fit'])}{caveat}")
-        joint = h.get("joint_fit") or {}
-        if "marginal" in joint:
-            m = joint["marginal"]
-            d = m["difference"]
+        caveat = "" if h.fit.law is None else " (interval over seeds and test dates)"
+        items.append(f"scaling law: {fit_text(h.fit)}{caveat}")
+        m = h.joint_fit.marginal if h.joint_fit else None
+        if m is not None:
+            d = m.difference
             items.append(
-                f"data or parameters: **{m['statement']}** (at the largest run, {m['factor']:g}x "
-                f"data minus {m['factor']:g}x parameters: "
-                f"{fmt_interval(d['value'], d['low'], d['high'], signed=True)})"
+                f"data or parameters: **{m.statement}** (at the largest run, {m.factor:g}x "
+                f"data minus {m.factor:g}x parameters: "
+                f"{fmt_interval(d.value, d.low, d.high, signed=True)})"
             )
         items += [
             f"the search at {r.budget_label}: **its winner is indistinguishable from luck**, "
             f"{pbo_text(r.pbo)}; its validation score overstates what it will do"
-            for r in rows_of(h)
+            for r in h.budgets
             if is_luck(r.pbo)
         ]
         blocks += [Paragraph(f"**h={horizon}** ({horizon}-day horizon):"), Bullets(tuple(items))]
-    runs = [r for h in results["horizons"].values() for r in rows_of(h)]
+    runs = [r for h in results.horizons.values() for r in h.budgets]
     limited = sum(r.data_limited for r in runs)
     if limited:
         blocks.append(
@@ -130,9 +128,9 @@ def short_answer_blocks(results: Mapping[str, Any]) -> list[Block]:
 
 
 def data_blocks(
-    results: Mapping[str, Any], files: Mapping[tuple[str, int], StudyFiles]
+    results: ScalingResults, files: Mapping[tuple[str, int], StudyFiles]
 ) -> list[Block]:
-    d = results["config"]["data"]
+    d = results.config["data"]
     fractions = "/".join(f"{f:g}" for f in d["split_fractions"])
     blocks: list[Block] = [
         Heading("Data and splits"),
@@ -148,8 +146,8 @@ def data_blocks(
         ),
     ]
     header = table_header("split | first date | last date | samples | positives | positive rate")
-    for horizon, h in results["horizons"].items():
-        stats = files[(horizon, h["budgets"][0]["budget"])].info.get(SPLITS_ATTR)
+    for horizon, h in results.horizons.items():
+        stats = files[(horizon, h.budgets[0].budget)].info.get(SPLITS_ATTR)
         blocks.append(Heading(f"h={horizon}", 3))
         if not stats:
             blocks.append(Paragraph("Split statistics not stored (no study.json)."))
@@ -178,8 +176,8 @@ def _targets_text(d: Mapping[str, Any]) -> str:
     return f"Target `{d['target']}`"
 
 
-def _scheme_text(results: Mapping[str, Any], split: str, fractions: str) -> str:
-    evaluation = results["config"].get("evaluation") or {}
+def _scheme_text(results: ScalingResults, split: str, fractions: str) -> str:
+    evaluation = results.config.get("evaluation") or {}
     if evaluation.get("scheme") != "walk_forward":
         return f"{split} split {fractions}."
     window = (
@@ -195,8 +193,8 @@ def _scheme_text(results: Mapping[str, Any], split: str, fractions: str) -> str:
     )
 
 
-def samples_blocks(results: Mapping[str, Any]) -> list[Block]:
-    threshold = results["config"]["scale"]["min_samples_per_param"]
+def samples_blocks(results: ScalingResults) -> list[Block]:
+    threshold = results.config["scale"]["min_samples_per_param"]
     rows = tuple(
         (
             f"h={horizon}",
@@ -206,8 +204,8 @@ def samples_blocks(results: Mapping[str, Any]) -> list[Block]:
             f"{r.samples_per_param:.3g}",
             "**data-limited**" if r.data_limited else "ok",
         )
-        for horizon, h in results["horizons"].items()
-        for r in rows_of(h)
+        for horizon, h in results.horizons.items()
+        for r in h.budgets
     )
     header = table_header("horizon | budget | params | training samples | samples/param | regime")
     return [
@@ -218,7 +216,7 @@ def samples_blocks(results: Mapping[str, Any]) -> list[Block]:
             "about model size."
         ),
         Table(header, rows, "llrrrl"),
-        *(Alert(w) for w in results["warnings"]),
+        *(Alert(w) for w in results.warnings),
     ]
 
 
@@ -226,27 +224,25 @@ def samples_blocks(results: Mapping[str, Any]) -> list[Block]:
 POWER_PROJECTIONS = ((2, 1), (4, 1), (1, 2), (1, 4), (4, 4))
 
 
-def _power_row(name: str, diff: Mapping[str, Any], level: float) -> tuple[str, ...]:
-    if not all_finite(diff.get("date_spread"), diff.get("seed_spread")):
+def _power_row(name: str, diff: PairedDifference, level: float) -> tuple[str, ...]:
+    if not all_finite(diff.date_spread, diff.seed_spread):
         return (
             name,
             difference_text(diff),
-            fmt(diff.get("mde")),
+            fmt(diff.mde),
             *("n/a",) * len(POWER_PROJECTIONS),
         )
     projected = (
-        projected_mde(
-            diff["date_spread"], diff["seed_spread"], level, days_factor=k, seeds_factor=m
-        )
+        projected_mde(diff.date_spread, diff.seed_spread, level, days_factor=k, seeds_factor=m)
         for k, m in POWER_PROJECTIONS
     )
-    return (name, difference_text(diff), fmt(diff["mde"]), *map(fmt, projected))
+    return (name, difference_text(diff), fmt(diff.mde), *map(fmt, projected))
 
 
-def power_blocks(results: Mapping[str, Any]) -> list[Block]:
+def power_blocks(results: ScalingResults) -> list[Block]:
     """The minimum detectable effect of every comparison, and what more test days or
     seeds would buy."""
-    level = results["confidence_level"]
+    level = results.confidence_level
     blocks: list[Block] = [
         Heading("Power"),
         Paragraph(
@@ -265,31 +261,31 @@ def power_blocks(results: Mapping[str, Any]) -> list[Block]:
         "comparison | difference | MDE | 2x days | 4x days | 2x seeds | 4x seeds | "
         "4x days, 4x seeds"
     )
-    for horizon, h in results["horizons"].items():
+    for horizon, h in results.horizons.items():
         rows = [
             _power_row(
-                f"{format_budget(st['from_budget'])} -> {format_budget(st['to_budget'])}",
-                st["log_loss"],
+                f"{format_budget(st.from_budget)} -> {format_budget(st.to_budget)}",
+                st.log_loss,
                 level,
             )
-            for st in h["steps"]
+            for st in h.steps
         ]
         rows += [
-            _power_row(f"{r.budget_label} vs `{name}`", c["log_loss"], level)
-            for r in rows_of(h)
+            _power_row(f"{r.budget_label} vs `{name}`", c.log_loss, level)
+            for r in h.budgets
             for name, c in sorted(r.vs_baselines.items())
         ]
         blocks += [Heading(f"h={horizon}", 3), Table(header, tuple(rows), "lrrrrrrr")]
     return blocks
 
 
-def methods_blocks(results: Mapping[str, Any]) -> list[Block]:
-    blocks = ", ".join(f"h={k}: {h['block_days']} days" for k, h in results["horizons"].items())
+def methods_blocks(results: ScalingResults) -> list[Block]:
+    blocks = ", ".join(f"h={k}: {h.block_days} days" for k, h in results.horizons.items())
     return [
         Heading("Methods"),
         Bullets(
             (
-                f"Each budget's HPO winner is retrained with {results['seeds']} seeds and scored "
+                f"Each budget's HPO winner is retrained with {results.seeds} seeds and scored "
                 "once on the test split; the search itself sees validation only.",
                 "Seed intervals: Student t of the mean over seeds. Test-date intervals: circular "
                 f"block bootstrap over test dates, blocks at least the label horizon ({blocks}).",

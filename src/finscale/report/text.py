@@ -6,11 +6,22 @@ Shared by every section so a figure reads the same wherever it appears.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from finscale.analysis.bootstrap import NO_DIFFERENCE, WORSENS
-from finscale.analysis.records import ScalingRow
+from finscale.analysis import (
+    NO_DIFFERENCE,
+    WORSENS,
+    BaselineComparison,
+    BudgetStep,
+    FoldAgreement,
+    HorizonFit,
+    HorizonResult,
+    PBOSummary,
+    ScalingResults,
+    ScalingRow,
+    SharpeView,
+)
 from finscale.report.figures import LOSS_DIGITS, all_finite, as_float, fmt
 from finscale.units import format_budget
 
@@ -20,19 +31,21 @@ def fmt_interval(value: Any, low: Any, high: Any, digits: int = LOSS_DIGITS, sig
     return f"{fmt(value, digits, signed)} [{fmt(low, digits, signed)}, {fmt(high, digits, signed)}]"
 
 
-def seeds_text(metric: Mapping[str, Any], digits: int) -> str:
-    """A metric's seed mean with its interval over seeds."""
-    return fmt_interval(metric["mean"], metric["seed_low"], metric["seed_high"], digits)
+def seeds_text(metric: Any, digits: int) -> str:
+    """A metric's seed mean with its interval over seeds (a `MetricSummary`'s or a
+    `LossSummary`'s)."""
+    return fmt_interval(metric.mean, metric.seed_low, metric.seed_high, digits)
 
 
-def dates_text(metric: Mapping[str, Any], digits: int, with_mean: bool = False) -> str:
+def dates_text(metric: Any, digits: int, with_mean: bool = False) -> str:
     """A metric's interval over test dates, after its mean when `with_mean`."""
-    interval = f"[{fmt(metric['boot_low'], digits)}, {fmt(metric['boot_high'], digits)}]"
-    return f"{fmt(metric['mean'], digits)} {interval}" if with_mean else interval
+    interval = f"[{fmt(metric.boot_low, digits)}, {fmt(metric.boot_high, digits)}]"
+    return f"{fmt(metric.mean, digits)} {interval}" if with_mean else interval
 
 
-def difference_text(diff: Mapping[str, Any], digits: int = LOSS_DIGITS) -> str:
-    return fmt_interval(diff["difference"], diff["low"], diff["high"], digits, signed=True)
+def difference_text(diff: Any, digits: int = LOSS_DIGITS) -> str:
+    """A difference with its interval (a `PairedDifference`'s or a `FoldDifference`'s)."""
+    return fmt_interval(diff.difference, diff.low, diff.high, digits, signed=True)
 
 
 def mean_of(values: Sequence[Any]) -> float:
@@ -41,105 +54,100 @@ def mean_of(values: Sequence[Any]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def rows_of(h: Mapping[str, Any]) -> list[ScalingRow]:
-    """The budget rows of one horizon of scaling.json, smallest budget first."""
-    return [ScalingRow.from_dict(row) for row in h["budgets"]]
-
-
-def level_note(results: Mapping[str, Any], h: Mapping[str, Any]) -> str:
+def level_note(results: ScalingResults, h: HorizonResult) -> str:
     return (
-        f"Intervals are {results['confidence_level']:.0%}: across {results['seeds']} training "
+        f"Intervals are {results.confidence_level:.0%}: across {results.seeds} training "
         f"seeds (Student t of the seed mean) and over test dates (circular block bootstrap, "
-        f"{h['block_days']}-day blocks, {h['bootstrap_resamples']} resamples)."
+        f"{h.block_days}-day blocks, {h.bootstrap_resamples} resamples)."
     )
 
 
-def verdict_text(diff: Mapping[str, Any], verdict: str | None = None) -> str:
+def verdict_text(diff: Any, verdict: str | None = None) -> str:
     """'**no detectable difference**; this study could detect a change of 0.011 or larger':
     a verdict of no difference always says how large a change it could have seen."""
-    verdict = verdict or diff["verdict"]
+    verdict = verdict or diff.verdict
     return f"**{verdict}**{could_detect_text(diff)}"
 
 
-def could_detect_text(diff: Mapping[str, Any]) -> str:
+def could_detect_text(diff: Any) -> str:
     """'; this study could detect a change of 0.011 or larger' after a verdict of no
     detectable difference ('' after any other verdict)."""
-    if diff.get("verdict") != NO_DIFFERENCE or not all_finite(diff.get("mde")):
+    if diff.verdict != NO_DIFFERENCE or not all_finite(diff.mde):
         return ""
-    return f"; this study could detect a change of {fmt(diff['mde'])} or larger"
+    return f"; this study could detect a change of {fmt(diff.mde)} or larger"
 
 
-def folds_text(agree: Mapping[str, Any] | None, better: str = "lower") -> str:
+def folds_text(agree: FoldAgreement | None, better: str = "lower") -> str:
     """'; lower in 4 of 5 folds (detectably in 1)', or '' without folds."""
     if not agree:
         return ""
-    detectably = f", detectably in {agree['improves']}" if agree["improves"] else ""
-    worse = f", detectably worse in {agree['worsens']}" if agree["worsens"] else ""
-    return f"; {better} in {agree['lower']} of {agree['folds']} folds{detectably}{worse}"
+    detectably = f", detectably in {agree.improves}" if agree.improves else ""
+    worse = f", detectably worse in {agree.worsens}" if agree.worsens else ""
+    return f"; {better} in {agree.lower} of {agree.folds} folds{detectably}{worse}"
 
 
-def step_text(step: Mapping[str, Any]) -> str:
+def step_text(step: BudgetStep) -> str:
     return (
-        f"{format_budget(step['from_budget'])} -> {format_budget(step['to_budget'])} "
-        f"({step['from_params']:,} -> {step['to_params']:,} parameters): "
-        f"{verdict_text(step['log_loss'], step['verdict'])} "
-        f"(test log loss change {difference_text(step['log_loss'])}"
-        f"{folds_text(step.get('folds_agree'))})"
+        f"{format_budget(step.from_budget)} -> {format_budget(step.to_budget)} "
+        f"({step.from_params:,} -> {step.to_params:,} parameters): "
+        f"{verdict_text(step.log_loss, step.verdict)} "
+        f"(test log loss change {difference_text(step.log_loss)}"
+        f"{folds_text(step.folds_agree)})"
     )
 
 
-def steps_text(h: Mapping[str, Any]) -> list[str]:
-    return [step_text(s) for s in h["steps"]] or ["one budget: no budget step to compare"]
+def steps_text(h: HorizonResult) -> list[str]:
+    return [step_text(s) for s in h.steps] or ["one budget: no budget step to compare"]
 
 
-def fit_text(fit: Mapping[str, Any]) -> str:
-    if "skipped" in fit:
-        return f"fit skipped: {fit['skipped']}"
-    alpha = fit["alpha"]
-    return f"fitted alpha {fmt_interval(alpha['value'], alpha['low'], alpha['high'])}"
+def fit_text(fit: HorizonFit) -> str:
+    if fit.law is None:
+        return f"fit skipped: {fit.skipped}"
+    alpha = fit.law.alpha
+    return f"fitted alpha {fmt_interval(alpha.value, alpha.low, alpha.high)}"
 
 
-def best_row(h: Mapping[str, Any]) -> ScalingRow:
+def best_row(h: HorizonResult) -> ScalingRow:
     """The transformer a user would pick: the lowest mean validation log loss of its final
     runs (picking the lowest test loss would select on the test split)."""
-    return min(rows_of(h), key=lambda r: (mean_of(r.val_log_loss), r.budget))
+    return min(h.budgets, key=lambda r: (mean_of(r.val_log_loss), r.budget))
 
 
-def beats_text(comparison: Mapping[str, Any]) -> str:
+def beats_text(comparison: BaselineComparison) -> str:
     """'beats', 'does not beat' or, when its log loss is detectably higher, 'is beaten by'."""
-    if comparison["beats"]:
+    if comparison.beats:
         return "beats"
-    return "is beaten by" if comparison["log_loss"].get("verdict") == WORSENS else "does not beat"
+    return "is beaten by" if comparison.log_loss.verdict == WORSENS else "does not beat"
 
 
 # A PBO at or above this share says the search's winner is indistinguishable from luck.
 LUCK_PBO = 0.5
 
 
-def pbo_text(pbo: Mapping[str, Any] | None) -> str:
+def pbo_text(pbo: PBOSummary | None) -> str:
     """'PBO 0.56 over 16 trials (luck: ...)', or why it is not known."""
-    if not pbo or pbo.get("value") is None:
-        return f"PBO n/a ({(pbo or {}).get('skipped', 'not computed')})"
+    if pbo is None or pbo.value is None:
+        return f"PBO n/a ({(pbo and pbo.skipped) or 'not computed'})"
     words = (
         "the in-sample best trial is no better than a random one out of sample: luck"
-        if pbo["value"] >= LUCK_PBO
+        if pbo.value >= LUCK_PBO
         else "the search's ranking mostly holds out of sample"
-        if pbo["value"] < 0.2
+        if pbo.value < 0.2
         else "the search's ranking partly holds out of sample"
     )
-    return f"PBO {fmt(pbo['value'], 2)} over {pbo['trials']} trials ({words})"
+    return f"PBO {fmt(pbo.value, 2)} over {pbo.trials} trials ({words})"
 
 
-def is_luck(pbo: Mapping[str, Any] | None) -> bool:
-    return bool(pbo) and pbo.get("value") is not None and pbo["value"] >= LUCK_PBO
+def is_luck(pbo: PBOSummary | None) -> bool:
+    return pbo is not None and pbo.value is not None and pbo.value >= LUCK_PBO
 
 
-def sharpe_text(sharpe: Mapping[str, Any] | None) -> str:
+def sharpe_text(sharpe: SharpeView | None) -> str:
     """'0.41 [-0.52, 1.33]' (annualised), or 'n/a'."""
-    if not sharpe or sharpe.get("value") is None:
+    if sharpe is None or sharpe.value is None:
         return NA_TEXT
-    low, high = sharpe["interval"]
-    return fmt_interval(sharpe["value"], low, high, 2)
+    low, high = sharpe.interval
+    return fmt_interval(sharpe.value, low, high, 2)
 
 
 NA_TEXT = "n/a"

@@ -2,8 +2,8 @@
 
 The report is built once as a list of blocks (`finscale.document`) and rendered
 twice, to markdown and to HTML, so the two files cannot say different things.
-Everything comes from `results` (scaling.json) and the studies' stored records
-(`StudyFiles`); nothing is trained or scored here.
+Everything comes from `results` (scaling.json's `ScalingResults`) and the
+studies' stored records (`StudyFiles`); nothing is trained or scored here.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from finscale.analysis import ScalingResults
 from finscale.atomic import write_bytes_atomic, write_text_atomic
 from finscale.document import (
     FIGURES_DIR,
@@ -43,21 +43,21 @@ REPORT_HTML = "report.html"
 
 
 def build_blocks(
-    results: Mapping[str, Any], files: Mapping[tuple[str, int], StudyFiles]
+    results: ScalingResults, files: Mapping[tuple[str, int], StudyFiles]
 ) -> list[Block]:
     """The whole report as blocks; figures are rendered to PNG bytes here. `files` holds
     the study files of every (horizon, budget) row of `results`."""
     budgets = sorted({budget for _, budget in files})
     blocks: list[Block] = [
         Heading(
-            f"Scaling study {results['study']}: does a bigger transformer predict "
-            f"{results['target']} better?",
+            f"Scaling study {results.study}: does a bigger transformer predict "
+            f"{results.target} better?",
             1,
         ),
         Paragraph(
             f"PatchTST classifiers at parameter budgets {', '.join(map(format_budget, budgets))}; "
-            f"label horizons (days): {', '.join(results['horizons'])}; feature tier "
-            f"`{results['tier']}`; {results['seeds']} seeds per winner. Built from "
+            f"label horizons (days): {', '.join(results.horizons)}; feature tier "
+            f"`{results.tier}`; {results.seeds} seeds per winner. Built from "
             "`scaling.json` and the run directory's records by `finscale report`."
         ),
         *short_answer_blocks(results),
@@ -68,19 +68,19 @@ def build_blocks(
         *power_blocks(results),
         *transfer_blocks(results),
     ]
-    for horizon, h in results["horizons"].items():
-        by_budget = {r["budget"]: files[(horizon, r["budget"])] for r in h["budgets"]}
+    for horizon, h in results.horizons.items():
+        by_budget = {r.budget: files[(horizon, r.budget)] for r in h.budgets}
         blocks += horizon_blocks(results, horizon, h, by_budget)
     return blocks + methods_blocks(results)
 
 
 def write_report(
-    run_dir: Path, results: Mapping[str, Any], files: Mapping[tuple[str, int], StudyFiles]
+    run_dir: Path, results: ScalingResults, files: Mapping[tuple[str, int], StudyFiles]
 ) -> list[Path]:
     """Write figures/*.png, report.md and report.html into `run_dir`; returns the paths in
     the order written (figures first, so report.md never points at a missing file)."""
     run_dir = Path(run_dir)
-    if not results.get("horizons"):
+    if not results.horizons:
         raise InputError("no scaling results to report; run `finscale scale` first", str(run_dir))
     blocks = build_blocks(results, files)
     paths = [

@@ -9,11 +9,19 @@ return, so a report is rebuilt without training.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from finscale.analysis import (
+    ComparedBudget,
+    RunComparison,
+    ScalingResults,
+    SearchCompute,
+    TransferSettings,
+)
 from finscale.analysis.comparison import paired_run_differences
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials
 from finscale.analysis.results import experiment_rows, json_safe, scaling_results
@@ -131,64 +139,74 @@ def load_search(run_dir: Path, study: str) -> SearchTrials | None:
     )
 
 
-def search_compute(trials: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """What a study's search cost, from its finished trials' records: trials, trials
-    trained (not reusing a duplicate's value), epochs and training seconds."""
+def search_compute(trials: Sequence[Mapping[str, Any]]) -> SearchCompute:
+    """What a study's search cost, from its finished trials' records."""
     trained = [t for t in trials if t.get("duplicate_of") is None]
-    return {
-        "trials": len(trials),
-        "trained": len(trained),
-        "epochs": int(sum(t.get("epochs_run") or 0 for t in trained)),
-        "seconds": float(sum(t.get("duration_seconds") or 0.0 for t in trained)),
-    }
+    return SearchCompute(
+        trials=len(trials),
+        trained=len(trained),
+        epochs=int(sum(t.get("epochs_run") or 0 for t in trained)),
+        seconds=float(sum(t.get("duration_seconds") or 0.0 for t in trained)),
+    )
 
 
-def add_search_records(run_dir: Path, results: dict[str, Any]) -> None:
-    """Each budget row of `results` gains `hpo_compute` (`search_compute`) and `transfer`
-    (the training values its study took from another's winner, or None); `results`
-    gains `transfer`: the mode, the parametrization, its base shape and readout init."""
-    config = StudyConfig(**results["config"])
-    results["transfer"] = {
-        "mode": config.search.transfer,
-        "parametrization": config.model.parametrization,
-        "base_shape": list(config.model.base_shape),
-        "readout_init": config.model.readout_init,
-    }
-    for h in results["horizons"].values():
-        for row in h["budgets"]:
-            folder = study_dir(run_dir, row["study"])
-            row["hpo_compute"] = search_compute(study_trials(folder, row["study"]))
-            row["transfer"] = (read_json(folder / STUDY_FILE) or {}).get(TRANSFER_ATTR)
+def add_search_records(run_dir: Path, results: ScalingResults) -> ScalingResults:
+    """`results` with each budget row's `hpo_compute` (`search_compute`) and `transfer`
+    (the training values its study took from another's winner, or None), and the run's
+    transfer settings: the mode, the parametrization, its base shape and readout init."""
+    config = StudyConfig(**results.config)
+    transfer = TransferSettings(
+        mode=config.search.transfer,
+        parametrization=config.model.parametrization,
+        base_shape=tuple(config.model.base_shape),
+        readout_init=config.model.readout_init,
+    )
+    horizons = {}
+    for horizon, h in results.horizons.items():
+        rows = []
+        for row in h.budgets:
+            folder = study_dir(run_dir, row.study)
+            rows.append(
+                dataclasses.replace(
+                    row,
+                    hpo_compute=search_compute(study_trials(folder, row.study)),
+                    transfer=(read_json(folder / STUDY_FILE) or {}).get(TRANSFER_ATTR),
+                )
+            )
+        horizons[horizon] = dataclasses.replace(h, budgets=tuple(rows))
+    return dataclasses.replace(results, transfer=transfer, horizons=horizons)
 
 
 def comparison_of(
     other_dir: Path,
     evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]],
     config: StudyConfig,
-) -> dict[str, Any]:
+) -> RunComparison:
     """What the report sets beside this run (`evaluations`, under `config`) from another
     run directory (`finscale report --compare`): its transfer settings and, per horizon
     and budget, the winner's test log loss with its intervals, its search's compute,
     its own-values margin, and the change from it to this run paired on the test dates."""
     other_dir = Path(other_dir)
-    other = read_json(other_dir / SCALING_JSON)
-    if other is None:
+    stored = read_json(other_dir / SCALING_JSON)
+    if stored is None:
         raise InputError(
             f"{other_dir} has no {SCALING_JSON}; run `finscale scale` (or `finscale report`) "
             "there first",
             "compare",
         )
     other_info = read_scale_file(other_dir)
-    problem = _results_problem(other)
+    problem = _results_problem(stored)
     if problem is not None:
         raise InputError(
             f"{other_dir / SCALING_JSON} is not a scaling study's results: {problem}; "
             f"`finscale report {other_dir}` rebuilds it",
             "compare",
         )
-    if "transfer" not in other:
-        other["config"] = other_info["config"]  # as checked in its scale.json
-        add_search_records(other_dir, other)
+    other = _parsed(ScalingResults, stored, other_dir / SCALING_JSON)
+    if other.transfer is None:
+        # the config as checked in its scale.json
+        other = dataclasses.replace(other, config=other_info["config"])
+        other = add_search_records(other_dir, other)
     other_config = StudyConfig(**other_info["config"])
     other_runs = load_evaluations(
         other_dir,
@@ -200,34 +218,22 @@ def comparison_of(
         evaluations, other_runs, config.scale, config.train.decision_threshold
     )
     horizons = {}
-    for horizon, h in other["horizons"].items():
-        margins = (
-            dict(
-                zip(
-                    h["cross_budget"]["budgets"],
-                    h["cross_budget"]["own_values_margin"],
-                    strict=True,
-                )
-            )
-            if h.get("cross_budget")
-            else {}
-        )
+    for horizon, h in other.horizons.items():
+        cross = h.cross_budget
+        margins = dict(zip(cross.budgets, cross.own_values_margin, strict=True)) if cross else {}
         horizons[horizon] = {
-            row["budget"]: {
-                "test_log_loss": row["metrics"]["log_loss"],
-                "hpo_compute": row["hpo_compute"],
-                "own_values_margin": margins.get(row["budget"]),
-                "params": row["params"],
-                "paired": paired.get(int(horizon), {}).get(row["budget"]),
-            }
-            for row in h["budgets"]
+            row.budget: ComparedBudget(
+                test_log_loss=row.metrics["log_loss"],
+                hpo_compute=row.hpo_compute,
+                own_values_margin=margins.get(row.budget),
+                params=row.params,
+                paired=paired.get(int(horizon), {}).get(row.budget),
+            )
+            for row in h.budgets
         }
-    return {
-        "run_dir": str(other_dir),
-        "study": other["study"],
-        "transfer": other["transfer"],
-        "horizons": horizons,
-    }
+    return RunComparison(
+        run_dir=str(other_dir), study=other.study, transfer=other.transfer, horizons=horizons
+    )
 
 
 def _results_problem(results: dict[str, Any]) -> str | None:
@@ -248,7 +254,7 @@ def _results_problem(results: dict[str, Any]) -> str | None:
     return None
 
 
-def build_results(run_dir: Path, compare: Path | None = None) -> dict[str, Any]:
+def build_results(run_dir: Path, compare: Path | None = None) -> ScalingResults:
     """Write experiment_results.csv and scaling.json of a scaling study's run directory
     from what its stages stored; returns the scaling.json content. With `compare`
     (another run directory), scaling.json's `comparison` holds that run's figures."""
@@ -282,12 +288,12 @@ def build_results(run_dir: Path, compare: Path | None = None) -> dict[str, Any]:
     out = scaling_results(
         run_dir.name, info["config"], evaluations, baselines, cells, searches, data_runs
     )
-    add_search_records(run_dir, out)
+    out = add_search_records(run_dir, out)
     if compare is not None:
-        out["comparison"] = comparison_of(compare, evaluations, config)
+        out = dataclasses.replace(out, comparison=comparison_of(compare, evaluations, config))
     # Written once every input has been read: a bad --compare leaves the files as they were.
     write_text_atomic(run_dir / RESULTS_CSV, buffer.getvalue())
-    write_json_atomic(run_dir / SCALING_JSON, json_safe(out))
+    write_json_atomic(run_dir / SCALING_JSON, json_safe(out.to_dict()))
     return out
 
 
@@ -304,18 +310,18 @@ def load_study_files(run_dir: Path, study: str, seeds: int, fold: int | None = N
     return StudyFiles(read_json(folder / STUDY_FILE) or {}, trials, curves)
 
 
-def study_files_of(run_dir: Path, results: Mapping[str, Any]) -> dict[tuple[str, int], StudyFiles]:
+def study_files_of(run_dir: Path, results: ScalingResults) -> dict[tuple[str, int], StudyFiles]:
     """The study files of every (horizon, budget) row of `results` (scaling.json)."""
     out = {}
-    for horizon, h in results.get("horizons", {}).items():
-        last_fold = h["folds"][-1]["fold"] if h.get("folds") else None
-        for row in h["budgets"]:
-            files = load_study_files(run_dir, row["study"], row["seeds"], last_fold)
-            out[(horizon, row["budget"])] = files
+    for horizon, h in results.horizons.items():
+        last_fold = h.folds[-1].fold if h.folds else None
+        for row in h.budgets:
+            files = load_study_files(run_dir, row.study, row.seeds, last_fold)
+            out[(horizon, row.budget)] = files
     return out
 
 
-def write_report(run_dir: Path, results: Mapping[str, Any]) -> list[Path]:
+def write_report(run_dir: Path, results: ScalingResults) -> list[Path]:
     """Write figures/*.png, report.md and report.html of a run directory from its results
     and its studies' records; returns the paths in the order written."""
     run_dir = Path(run_dir)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from finscale.analysis import ScalingResults
 from finscale.analysis.baselines import C_GRID
 from finscale.analysis.cross_budget import cell_key, cross_budget_cell, plan_pairs
 from finscale.analysis.evaluate import evaluation_key, input_key, winner_of
@@ -156,7 +157,7 @@ class Pipeline:
         if reason:
             raise StopRequested(reason)
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> ScalingResults:
         """Every stage in order; returns the results (scaling.json). Raises
         `StopRequested` when a stop was asked for: rerunning resumes."""
         self.hpo()
@@ -165,7 +166,7 @@ class Pipeline:
         self.cross_budget()
         return self.results_and_report()
 
-    def results_and_report(self) -> dict[str, Any]:
+    def results_and_report(self) -> ScalingResults:
         """Intervals, comparisons, fit and calibration from the stored runs, then the
         report; both cheap, rebuilt on every run."""
         box: dict[str, Any] = {}
@@ -426,7 +427,8 @@ class Pipeline:
                     return True
                 scored = self.scored(self.spec.budgets[0], horizon, fold)
                 result = evaluate_baselines(scored.dataset.windows(), threshold)
-                record = {"key": key, "horizon_days": horizon, "fold": fold, **result}
+                baselines = {name: baseline.to_dict() for name, baseline in result.items()}
+                record = {"key": key, "horizon_days": horizon, "fold": fold, **baselines}
                 write_json_atomic(path, record)
                 return False
 
