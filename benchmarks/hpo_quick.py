@@ -14,7 +14,7 @@ complete / pruned / reused as duplicates, and the best validation log loss reach
 `--set KEY=VALUE` (repeatable) overrides the preset for every variant, as `finscale
 hpo --set` does; `--workers N` runs each study on N workers of this machine, as
 `finscale hpo --workers N` does (each with its share of the cores:
-`finscale.hpo.control.CoreShare`).
+`finscale.execution.control.CoreShare`).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.postgres import PostgresServer, find_bin_dir
 
-from finscale.hpo import open_storage
+from finscale.execution import open_storage
 
 STUDY = "bench"
 

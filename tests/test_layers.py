@@ -5,6 +5,7 @@ hides."""
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -21,6 +22,7 @@ FLOORS = (
     ("data", ("data",)),
     ("model", ("model",)),
     ("train", ("train",)),
+    ("execution", ("execution",)),
     ("hpo", ("hpo",)),
     ("analysis", ("analysis",)),
     ("report", ("report",)),
@@ -178,3 +180,79 @@ def test_flag_literals_are_found_in_plain_and_formatted_strings_but_not_docstrin
         'x = "a---b -- c 2--d"\n'
     )
     assert sorted(text for _, text in flag_literals(source)) == ["--context", "; use --context"]
+
+
+# ---------------------------------------------------------------- faces
+
+# The floors that are packages: each one's `__init__` is its face, the only way in
+# for the other floors (Optuna's `optuna/pruners/__init__.py` is the example).
+PACKAGES = tuple(
+    head for _, heads in FLOORS for head in heads if (PACKAGE_DIR / head / "__init__.py").exists()
+)
+
+
+def face_names(package: str) -> set[str]:
+    """The names a floor's face binds: what its `__init__` imports or defines."""
+    tree = ast.parse((PACKAGE_DIR / package / "__init__.py").read_text())
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def past_the_face(source: str, own: str) -> list[str]:
+    """The imports of a module on floor package `own` that reach into another floor's
+    submodule: `from finscale.hpo.attrs import X`, `import finscale.hpo.attrs`, or
+    `from finscale.hpo import attrs` where the face does not bind `attrs` itself."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            dotted = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            dotted = [node.module]
+            if node.module.count(".") == 1:
+                package = node.module.split(".")[1]
+                if package in PACKAGES and package != own:
+                    bound = face_names(package)
+                    dotted += [f"{node.module}.{a.name}" for a in node.names if a.name not in bound]
+        else:
+            continue
+        for name in dotted:
+            parts = name.split(".")
+            inside = parts[0] == "finscale" and len(parts) > 2 and parts[1] in PACKAGES
+            if inside and parts[1] != own and name in MODULES:
+                found.append(name)
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_other_floors_come_in_through_the_face(module):
+    own = module.split(".")[1] if "." in module else ""
+    past = past_the_face(MODULES[module].read_text(), own)
+    assert not past, f"{module} reaches past a face into {past}: import from the package"
+
+
+def test_the_face_check_sees_a_submodule_import():
+    assert past_the_face("from finscale.hpo.study import run_study", "scale") == [
+        "finscale.hpo.study"
+    ]
+    assert past_the_face("from finscale.execution import attrs", "scale") == [
+        "finscale.execution.attrs"
+    ]
+    assert past_the_face("import finscale.data.store", "cli") == ["finscale.data.store"]
+    assert past_the_face("from finscale.hpo.study import run_study", "hpo") == []
+    assert past_the_face("from finscale.hpo import run_study", "scale") == []
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_name_on_a_face_resolves(package):
+    face = importlib.import_module(f"finscale.{package}")
+    assert face.__all__, f"finscale.{package} has an empty __all__"
+    unbound = [name for name in face.__all__ if not hasattr(face, name)]
+    assert not unbound, f"finscale.{package}.__all__ names {unbound}, which it does not bind"
+    assert set(face.__all__) <= face_names(package)

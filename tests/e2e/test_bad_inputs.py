@@ -24,7 +24,7 @@ def workdir(tmp_path, monkeypatch) -> Path:
     """The `finscale` fixture's folder, holding the files the cases point at."""
     # A closed port is refused at once; its retries (meant for a server that is
     # restarting) would only make the case slow.
-    monkeypatch.setattr("finscale.hpo.storage.OPEN_ATTEMPTS", 1)
+    monkeypatch.setattr("finscale.execution.storage.OPEN_ATTEMPTS", 1)
     (tmp_path / "afile").write_text("a file where a folder belongs\n")
     (tmp_path / "folder").mkdir()
     (tmp_path / "prices.csv").write_text("date,close\n2020-01-02,3257.85\n")

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from finscale.hpo import open_storage
+from finscale.execution import open_storage
 from tests.e2e.cli import assert_one_line_errors, run, start
 from tests.hpo.conftest import TINY_BUDGET, set_flags
 

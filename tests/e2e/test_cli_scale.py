@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from finscale.cli import main
-from finscale.hpo import open_storage
+from finscale.execution import open_storage
 from tests.e2e.cli import assert_one_line_errors, start
 from tests.hpo.conftest import set_flags
 from tests.scale.tiny import TINY_SCALE_SETS

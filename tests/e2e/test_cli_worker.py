@@ -10,9 +10,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from finscale.hpo import open_storage
-from finscale.hpo.attrs import FORCED_ATTR, RETRY_ATTR
-from finscale.hpo.storage import enqueued_params
+from finscale.execution import open_storage
+from finscale.execution.attrs import FORCED_ATTR, RETRY_ATTR
+from finscale.execution.storage import enqueued_params
 from tests.e2e.cli import run, start
 from tests.e2e.test_cli_hpo import check_records, finished
 from tests.e2e.test_cli_scale import scale_args
@@ -332,7 +332,7 @@ def unit_worker_args(url, pipeline, *extra):
 
 
 def units_by_state(pipeline):
-    from finscale.scale.units import Unit, open_queue
+    from finscale.scale.queue import Unit, open_queue
 
     out = {}
     for budget, horizon in pipeline.spec.studies():
@@ -384,7 +384,7 @@ def test_two_workers_finish_every_evaluation_unit_exactly_once(
 def test_a_killed_workers_evaluation_unit_is_rerun_by_another(
     tmp_path, postgres_server, postgres_url
 ):
-    from finscale.scale.units import RUN_ATTR
+    from finscale.scale.queue import RUN_ATTR
 
     # Long enough to be caught mid-run: 40 epochs without early stopping per unit.
     slow = {"train.max_epochs": 40, "train.patience": 40, "scale.budgets": "4K", "scale.seeds": 1}

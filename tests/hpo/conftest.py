@@ -8,8 +8,8 @@ import pytest
 from optuna.trial import TrialState
 
 from finscale.config import load_study_config
+from finscale.execution.storage import open_storage
 from finscale.hpo.spec import JOURNAL_FILE, StudySpec
-from finscale.hpo.storage import open_storage
 
 TINY_BUDGET = 8000
 # The same settings as `--set` flags, for the CLI tests.

@@ -8,11 +8,12 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from finscale.hpo import clear_stop, crown, run_study
-from finscale.hpo.attrs import CONFIG_ATTR, DUPLICATE_ATTR
-from finscale.hpo.control import request_stop
+from finscale.execution import clear_stop
+from finscale.execution.attrs import CONFIG_ATTR, DUPLICATE_ATTR
+from finscale.execution.control import request_stop
+from finscale.hpo import crown, run_study
 from finscale.hpo.finalists import finalist_key, pending
-from finscale.hpo.records import read_trial_records
+from finscale.hpo.trial_records import read_trial_records
 from tests.hpo.conftest import load
 
 X = FloatDistribution(0.0, 1.0)

@@ -4,8 +4,8 @@ pruning of trials behind the others."""
 import pytest
 from optuna.trial import TrialState
 
-from finscale.hpo.records import read_trial_records
 from finscale.hpo.study import run_study
+from finscale.hpo.trial_records import read_trial_records
 from tests.hpo.conftest import load
 
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from finscale.errors import InputError
-from finscale.hpo.attrs import FORCED_ATTR
-from finscale.hpo.records import read_trial_records, state_counts
+from finscale.execution.attrs import FORCED_ATTR
+from finscale.execution.storage import open_storage
 from finscale.hpo.spec import prepare
-from finscale.hpo.storage import open_storage
 from finscale.hpo.study import create_or_load, import_trials, run_study
+from finscale.hpo.trial_records import read_trial_records, state_counts
 from finscale.model import PatchTST
 from tests.hpo.conftest import finished, load
 

@@ -8,15 +8,15 @@ import pytest
 from optuna.trial import TrialState
 
 from finscale.hpo import summary as summary_module
-from finscale.hpo.records import read_trial_records
 from finscale.hpo.summary import (
     SUMMARY_JSON,
     SUMMARY_MD,
     param_importances,
-    render_markdown,
     summarize,
+    summary_markdown,
     write_summary,
 )
+from finscale.hpo.trial_records import read_trial_records
 
 TOP_LEVEL_KEYS = {
     "summary_version",
@@ -235,9 +235,9 @@ def test_real_study_summary_is_strict_json_and_written_atomically(real_study):
     reloaded = json.loads(json_path.read_text())
     assert reloaded == json.loads(json.dumps(summary, allow_nan=False))
     markdown = md_path.read_text()
-    assert markdown == render_markdown(summary)
+    assert markdown == summary_markdown(summary)
     # Re-rendering the exported JSON (keys sorted as text) gives the same report.
-    assert render_markdown(reloaded) == markdown
+    assert summary_markdown(reloaded) == markdown
     assert not list(run_dir.glob(".summary*"))
     for heading in HEADINGS:
         assert heading in markdown
@@ -397,7 +397,7 @@ def test_markdown_shows_the_confusion_matrix_and_every_section():
     records = [*mixed_records(), record(7, value=0.2, arch=(24, 1, 2), learning_rate=2.5e-4)]
     records[-1]["val_metrics"] = metrics(((111, 22), (33, 44)))
 
-    markdown = render_markdown(summarize(STUDY_INFO, records, {"learning_rate": 0.4}))
+    markdown = summary_markdown(summarize(STUDY_INFO, records, {"learning_rate": 0.4}))
 
     assert markdown.startswith("# Study a25_20K_h1: budget 20K, tier a25, horizon 1 day\n")
     for heading in HEADINGS:
@@ -427,7 +427,7 @@ def test_summary_without_complete_trials_renders():
     assert summary["best"] is None
     assert summary["distribution"]["n"] == 0
     assert all(summary["distribution"][k] is None for k in ("min", "median", "std"))
-    markdown = render_markdown(summary)
+    markdown = summary_markdown(summary)
     assert "No complete trial yet." in markdown
     json.dumps(summary, allow_nan=False)
 
@@ -438,7 +438,7 @@ def test_write_summary_writes_parseable_json_and_markdown(tmp_path):
     json_path, md_path = write_summary(tmp_path / "run", summary)
 
     assert json.loads(json_path.read_text()) == json.loads(json.dumps(summary))
-    assert md_path.read_text() == render_markdown(summary)
+    assert md_path.read_text() == summary_markdown(summary)
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [SUMMARY_JSON, SUMMARY_MD]
 
 

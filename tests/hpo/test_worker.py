@@ -8,10 +8,10 @@ import pytest
 from optuna.trial import TrialState
 
 from finscale.errors import RunError
-from finscale.hpo.control import request_stop
-from finscale.hpo.records import read_trial_records
+from finscale.execution.control import request_stop
 from finscale.hpo.spec import prepare
 from finscale.hpo.study import run_study
+from finscale.hpo.trial_records import read_trial_records
 from tests.hpo.conftest import finished, load
 
 

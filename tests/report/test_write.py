@@ -18,7 +18,7 @@ from finscale.document import render_markdown
 from finscale.errors import InputError
 from finscale.report import build_blocks
 from finscale.report.figures import scaling_figure
-from finscale.scale import build_results, study_files_of, write_report
+from finscale.scale import build_results, study_files_of, write_run_report
 from finscale.units import format_budget
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -51,7 +51,7 @@ def report_run(tiny_scale_run, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("report") / "run"
     shutil.copytree(tiny_scale_run, run_dir)
     results = build_results(run_dir)
-    paths = write_report(run_dir, results)
+    paths = write_run_report(run_dir, results)
     return run_dir, results, paths
 
 
@@ -180,7 +180,7 @@ def test_rebuilding_gives_the_same_report_and_drops_stale_figures(report_run):
     stale, foreign = run_dir / "figures" / "cross_budget_h99.png", run_dir / "figures" / "mine.png"
     stale.write_bytes(PNG_SIGNATURE)
     foreign.write_bytes(PNG_SIGNATURE)
-    write_report(run_dir, build_results(run_dir))
+    write_run_report(run_dir, build_results(run_dir))
     assert not stale.exists() and foreign.exists()  # only figures of the report's own naming
     foreign.unlink()
     assert (run_dir / "report.md").read_bytes() == before["report.md"]
@@ -194,7 +194,7 @@ def test_report_of_a_directory_without_results_is_a_one_line_error(tmp_path, cap
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "report.md").exists()
     with pytest.raises(InputError, match="no scaling results"):
-        write_report(tmp_path, ScalingResults.from_dict(NO_HORIZONS))
+        write_run_report(tmp_path, ScalingResults.from_dict(NO_HORIZONS))
 
 
 def test_a_skipped_fit_is_reported_and_drawn_without_a_law(report_run):

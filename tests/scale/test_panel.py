@@ -4,7 +4,7 @@ figures resample dates with both symbols, and the report gives a per-symbol tabl
 import pandas as pd
 import pytest
 
-from finscale.scale import build_results, write_report
+from finscale.scale import build_results, write_run_report
 from tests.scale.tiny import TINY_WALK_FORWARD_SETS, run_pipeline, tiny_scale_spec
 
 PANEL_SETS = {
@@ -48,7 +48,7 @@ def test_a_panel_study_gives_pooled_and_per_symbol_figures(panel_run):
         runs = table[table["budget"] == row.budget]
         assert row.n_train == round(runs.groupby("fold")["train_samples"].first().mean())
     assert [f.fold for f in h.folds] == [0, 1, 2]
-    write_report(panel_run, results)
+    write_run_report(panel_run, results)
     text = (panel_run / "report.md").read_text()
     assert "### Per symbol" in text and "`NASDAQ` (" in text
     assert "Panel of `SP500`, `NASDAQ`, each labelled on its own series" in text

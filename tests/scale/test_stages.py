@@ -6,7 +6,7 @@ import json
 import pytest
 
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun
-from finscale.hpo import StopRequested, request_stop
+from finscale.execution import StopRequested, request_stop
 from finscale.scale import Pipeline, evaluation_path, write_scale_file
 from tests.analysis.test_records import CROSS_BUDGET_KEYS, EVALUATION_KEYS
 from tests.scale.tiny import QuietReporter, run_pipeline, spec_of

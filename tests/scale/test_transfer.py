@@ -9,10 +9,10 @@ import pytest
 
 from finscale.analysis import ScalingResults
 from finscale.errors import InputError
-from finscale.hpo import open_storage
-from finscale.hpo.attrs import TRANSFER_ATTR
+from finscale.execution import open_storage
+from finscale.execution.attrs import TRANSFER_ATTR
 from finscale.hpo.space import TRAINING_PARAMS
-from finscale.scale import Pipeline, build_results, write_report
+from finscale.scale import Pipeline, build_results, write_run_report
 from tests.scale.tiny import QuietReporter, run_pipeline, tiny_scale_spec
 
 TRANSFER_SETS = {
@@ -85,7 +85,7 @@ def test_larger_budgets_take_the_smallest_winners_values(tiny_scale_run, run_cop
     here, there = rows[16000].metrics["log_loss"].mean, other[16000].test_log_loss
     assert paired.difference == pytest.approx(here - there.mean)
     # The report of the stored scaling.json, read back.
-    write_report(spec.run_dir, ScalingResults.from_dict(stored))
+    write_run_report(spec.run_dir, ScalingResults.from_dict(stored))
     report = (spec.run_dir / "report.md").read_text()
     assert "## Hyperparameter transfer" in report
     assert "relative to the base shape d4/L1, readout init zero" in report

@@ -11,10 +11,10 @@ import optuna
 import pandas as pd
 import pytest
 
-from finscale.hpo import open_storage
-from finscale.hpo.attrs import SPLITS_ATTR
+from finscale.execution import open_storage
+from finscale.execution.attrs import SPLITS_ATTR
 from finscale.scale import RESULTS_CSV, SCALING_JSON, baselines_path, build_results, evaluation_path
-from finscale.scale.spec import read_scale_file
+from finscale.scale.scale_spec import read_scale_file
 from tests.scale.tiny import TINY_WALK_FORWARD_SETS, spec_of
 
 
@@ -100,10 +100,10 @@ def test_results_are_given_per_fold_and_pooled(walk_copy):
 
 
 def test_the_report_shows_the_folds_the_power_and_the_mde_in_words(walk_copy):
-    from finscale.scale import write_report
+    from finscale.scale import write_run_report
 
     results = build_results(walk_copy)
-    paths = write_report(walk_copy, results)
+    paths = write_run_report(walk_copy, results)
     text = (walk_copy / "report.md").read_text()
     assert "### Walk-forward folds" in text and "## Power" in text
     assert "walk-forward evaluation: the search sees the first 50%" in text
@@ -120,9 +120,9 @@ def test_each_study_carries_its_pbo_and_each_budget_its_sharpe_and_dsr(walk_copy
 
     from finscale.analysis.overfitting import search_pbo
     from finscale.document import render_markdown
-    from finscale.hpo.attrs import VAL_LABELS_ATTR, VAL_PREDICTIONS_ATTR
+    from finscale.execution.attrs import VAL_LABELS_ATTR, VAL_PREDICTIONS_ATTR
     from finscale.report.sections import short_answer_blocks
-    from finscale.scale import write_report
+    from finscale.scale import write_run_report
 
     results = build_results(walk_copy)
     stored = json.loads((walk_copy / SCALING_JSON).read_text())
@@ -147,7 +147,7 @@ def test_each_study_carries_its_pbo_and_each_budget_its_sharpe_and_dsr(walk_copy
         low, high = sharpe.interval
         assert low < high
         assert sharpe.n_days == results.horizons["1"].n_test
-    paths = write_report(walk_copy, results)
+    paths = write_run_report(walk_copy, results)
     text = (walk_copy / "report.md").read_text()
     assert "### Overfitting of the search" in text
     assert "### Economic illustration (not a trading system)" in text
@@ -167,9 +167,9 @@ def test_local_workers_run_evaluation_units_side_by_side(walk_copy):
     import collections
     from dataclasses import replace
 
-    from finscale.hpo.attrs import RETRY_ATTR
+    from finscale.execution.attrs import RETRY_ATTR
     from finscale.scale import Pipeline
-    from finscale.scale.units import RUN_ATTR, Unit, open_queue
+    from finscale.scale.queue import RUN_ATTR, Unit, open_queue
     from tests.scale.tiny import QuietReporter
 
     shutil.rmtree(walk_copy / "evaluation")

@@ -5,7 +5,7 @@ results they add up to. Nothing here knows where a run directory keeps its files
 `finscale.scale` reads and writes them. Results are frozen dataclasses whose
 `to_dict()` is the JSON the files hold (`finscale.analysis.serial`)."""
 
-from finscale.analysis.baselines import BaselineDetails, BaselineResult, evaluate_baselines
+from finscale.analysis.baselines import C_GRID, BaselineDetails, BaselineResult, evaluate_baselines
 from finscale.analysis.bootstrap import (
     IMPROVES,
     NO_DIFFERENCE,
@@ -14,12 +14,33 @@ from finscale.analysis.bootstrap import (
     PairedDifference,
 )
 from finscale.analysis.calibration import CalibrationScores, ReliabilityBins, SplitScores
-from finscale.analysis.cross_budget import CrossBudgetMatrix, cross_budget_cell, matrix
+from finscale.analysis.comparison import paired_run_differences
+from finscale.analysis.cross_budget import (
+    CrossBudgetMatrix,
+    cell_key,
+    cross_budget_cell,
+    estimate_seconds,
+    matrix,
+    plan_pairs,
+)
 from finscale.analysis.data_scaling import JointHorizonFit, JointPoints, SymbolRow
 from finscale.analysis.economics import SharpeView
-from finscale.analysis.evaluate import crowned_trial, evaluate_seed, winner_of
+from finscale.analysis.evaluate import (
+    crowned_trial,
+    evaluate_seed,
+    evaluation_key,
+    input_key,
+    winner_of,
+)
 from finscale.analysis.folds import FoldAgreement, FoldDifference, FoldSpan, LossSummary
-from finscale.analysis.joint_law import JointFit, JointLawBootstrap, MarginalValue
+from finscale.analysis.joint_law import (
+    NAMES,
+    JointFit,
+    JointLawBootstrap,
+    MarginalValue,
+    bootstrap_joint_law,
+    identification_problem,
+)
 from finscale.analysis.law_fit import Estimate
 from finscale.analysis.overfitting import (
     DeflatedSharpe,
@@ -36,9 +57,9 @@ from finscale.analysis.power import (
     projected_mde,
     z_sum,
 )
-from finscale.analysis.records import CrossBudgetCell, EvaluationRun, Winner
-from finscale.analysis.results import experiment_rows, horizon_results, scaling_results
-from finscale.analysis.scaling import ScalingFit, ScalingLawBootstrap
+from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials, Winner
+from finscale.analysis.results import experiment_rows, horizon_results, json_safe, scaling_results
+from finscale.analysis.scaling import ScalingFit, ScalingLawBootstrap, bootstrap_scaling_law
 from finscale.analysis.scaling_json import (
     BaselineComparison,
     BaselineSummary,
@@ -56,7 +77,9 @@ from finscale.analysis.scaling_json import (
 )
 
 __all__ = [
+    "C_GRID",
     "IMPROVES",
+    "NAMES",
     "NO_DIFFERENCE",
     "WORSENS",
     "BaselineComparison",
@@ -95,20 +118,31 @@ __all__ = [
     "ScalingResults",
     "ScalingRow",
     "SearchCompute",
+    "SearchTrials",
     "SharpeView",
     "SplitScores",
     "SymbolRow",
     "TransferSettings",
     "Winner",
+    "bootstrap_joint_law",
+    "bootstrap_scaling_law",
+    "cell_key",
     "cross_budget_cell",
     "crowned_trial",
     "deflated_sharpe_ratio",
+    "estimate_seconds",
     "evaluate_baselines",
     "evaluate_seed",
+    "evaluation_key",
     "experiment_rows",
     "horizon_results",
+    "identification_problem",
+    "input_key",
+    "json_safe",
     "matrix",
     "minimum_detectable_effect",
+    "paired_run_differences",
+    "plan_pairs",
     "power_table",
     "probability_of_backtest_overfitting",
     "projected_mde",

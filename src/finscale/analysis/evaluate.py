@@ -20,8 +20,8 @@ from optuna.trial import FrozenTrial
 from finscale.analysis.records import EvaluationRun, Winner
 from finscale.config import StudyConfig
 from finscale.errors import InputError
+from finscale.execution import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_ATTR, TRAINING_ATTR
 from finscale.hpo import TRAINING_PARAMS, Prepared, crown, train_configuration
-from finscale.hpo.attrs import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_ATTR, TRAINING_ATTR
 
 SPLITS = ("val", "test")
 
@@ -134,8 +134,7 @@ def evaluate_seed(
         prepared = prepared.on(prepared.dataset.with_train_fraction(data_fraction))
     import numpy as np
 
-    from finscale.train.metrics import classification_metrics
-    from finscale.train.trainer import predict_proba
+    from finscale.train import classification_metrics, predict_proba
 
     index = winner.architecture["index"]
     result = train_configuration(prepared, config, index, winner.params, seed, on_epoch)

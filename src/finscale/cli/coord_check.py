@@ -12,7 +12,7 @@ from finscale.atomic import check_folder
 from finscale.cli.options import StoreOpt, store_dir
 from finscale.cli.progress import console
 from finscale.errors import InputError
-from finscale.train.coord_check import (
+from finscale.train import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DEPTHS,
     DEFAULT_LEARNING_RATE,
@@ -58,12 +58,10 @@ def coord_check_command(
     flat (growth exponent near 0); under completep the depth curves too."""
     from finscale.atomic import write_bytes_atomic, write_json_atomic
     from finscale.config import DataConfig
-    from finscale.data.dataset import build_dataset
-    from finscale.data.store import DataStore
-    from finscale.model.patchtst import PARAMETRIZATIONS
-    from finscale.report.coord_check import coord_check_figure
-    from finscale.report.figures import png
-    from finscale.train.coord_check import check_arguments, coord_check, coord_check_document
+    from finscale.data import DataStore, build_dataset
+    from finscale.model import PARAMETRIZATIONS
+    from finscale.report import coord_check_figure, png
+    from finscale.train import check_arguments, coord_check, coord_check_document
 
     if parametrization not in PARAMETRIZATIONS:
         raise InputError(

@@ -27,8 +27,7 @@ data_app = typer.Typer(help="Build, inspect and describe datasets.", no_args_is_
 
 def build(config: Any, store: Path | None, must_exist: bool = False):
     """Build (or, with `must_exist`, only look up) the dataset of a `DataConfig`."""
-    from finscale.data.dataset import build_dataset
-    from finscale.data.store import DataStore
+    from finscale.data import DataStore, build_dataset
 
     with console.status("building dataset", spinner="dots"):
         return build_dataset(config, DataStore(store_dir(store)), must_exist=must_exist)
@@ -125,7 +124,7 @@ def data_show(
 
 
 def _print_entries(folder: Path, as_json: bool) -> None:
-    from finscale.data.store import DataStore
+    from finscale.data import DataStore
 
     entries = DataStore(folder).entries()
     if as_json:
@@ -151,7 +150,7 @@ def data_features(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """List every feature of a tier with a one-line description."""
-    from finscale.data.features import tier_features, tier_roles
+    from finscale.data import tier_features, tier_roles
 
     tier = study_config({"data.tier": tier} if tier else {}).data.tier
     features = tier_features(tier)

@@ -69,7 +69,8 @@ def hpo(
     command resumes it; `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
     if ctx.invoked_subcommand is not None:
         return
-    from finscale.hpo import clear_stop, new_study_spec, preflight, preflight_lines, prepare
+    from finscale.execution import clear_stop
+    from finscale.hpo import new_study_spec, preflight, preflight_lines, prepare
 
     if budget is None:
         raise InputError("hpo needs --budget (e.g. --budget 200K)", "--budget")
@@ -123,7 +124,7 @@ def check_study_flags(names: list[str], max_temp: float | None) -> None:
 
 def check_places(spec) -> None:
     """Refuse a run directory or storage that cannot be written before anything is."""
-    from finscale.hpo import check_storage_usable
+    from finscale.execution import check_storage_usable
 
     check_folder(spec.run_dir, "run directory", "--run-dir")
     check_storage_usable(spec.storage)
@@ -187,7 +188,8 @@ def worker_command(
     and trial target come from the study itself, so every worker searches the same
     space. Start one per GPU, on as many machines as you have
     (docs/distributed.md); `finscale stop RUN_DIR`, Ctrl-C or SIGTERM stop it gracefully."""
-    from finscale.hpo import SEED_BASES, clear_stop, join_spec, prepare, redact
+    from finscale.execution import clear_stop, redact
+    from finscale.hpo import SEED_BASES, join_spec, prepare
 
     stop_at = deadline(workers, timeout_hours)
     check_worker_flags(study, run_dir, wait_minutes, max_temp)
@@ -226,8 +228,8 @@ def worker_command(
 def run_evaluation_units(joined: list, workers: int) -> None:
     """After the searches: the evaluation units that the scaling study's head posts on
     each joined study's queue, run here beside the head and any other workers."""
-    from finscale.hpo import StopRequested
-    from finscale.scale.units import open_queue, spawn_queue_workers, work_queues
+    from finscale.execution import StopRequested
+    from finscale.scale import open_queue, spawn_queue_workers, work_queues
 
     joined = [(spec, prepared) for spec, prepared in joined if open_queue(spec) is not None]
     if not joined:
@@ -325,11 +327,10 @@ def stop_command(run_dir: RunDirArg) -> None:
 
 def summary_command(run_dir: RunDirArg, storage: StorageOpt = None) -> None:
     """Write summary.json and summary.md of a study from its storage, and print them."""
-    from finscale.hpo import summarize_run
-    from finscale.hpo.summary import render_markdown
+    from finscale.hpo import summarize_run, summary_markdown
 
     check_folder(run_dir, "run directory", str(run_dir))  # it is written into
     summary, paths = summarize_run(run_dir, storage)
-    console.print(render_markdown(summary), soft_wrap=True, highlight=False, markup=False)
+    console.print(summary_markdown(summary), soft_wrap=True, highlight=False, markup=False)
     for path in paths:
         say(f"wrote {path}")

@@ -94,8 +94,12 @@ def _fit(n, d, loss, huber_delta, bootstrap, seed, level) -> dict[str, Any]:
     """The estimates as `--json` prints them."""
     import numpy as np
 
-    from finscale.analysis.joint_law import NAMES, bootstrap_joint_law, identification_problem
-    from finscale.analysis.scaling import bootstrap_scaling_law
+    from finscale.analysis import (
+        NAMES,
+        bootstrap_joint_law,
+        bootstrap_scaling_law,
+        identification_problem,
+    )
 
     if d is None:
         names = ("E", "A", "alpha")

@@ -39,8 +39,8 @@ GRID_FIELDS = (
 
 def arch_grid(budget: str, config: Any):
     """The budget's architecture grid at the data shape of a `StudyConfig`."""
-    from finscale.data.features import tier_features
-    from finscale.model.grid import build_grid
+    from finscale.data import tier_features
+    from finscale.model import build_grid
 
     n_features = len(tier_features(config.data.tier))
     return build_grid(budget, config.model, n_features, config.data.context_days)
@@ -53,8 +53,8 @@ def grid(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """List every architecture of a parameter budget with its memory plan."""
-    from finscale.model.grid import plan_grid
-    from finscale.train.device import resolve_hardware
+    from finscale.model import plan_grid
+    from finscale.train import resolve_hardware
 
     config = study_config(overrides)
     the_grid = arch_grid(budget, config)
@@ -143,8 +143,8 @@ def train_command(
 ) -> None:
     """Train one architecture of a budget on the train split, early-stopped on val;
     print its validation metrics."""
-    from finscale.model.patchtst import estimate_flops
-    from finscale.train.device import resolve_hardware
+    from finscale.model import estimate_flops
+    from finscale.train import resolve_hardware
 
     config = study_config(overrides)
     if out is not None and out.suffix != ".json":
@@ -241,7 +241,7 @@ def _metrics_table(metrics: dict[str, Any], title: str) -> Table:
 
 def _train_with_progress(model_config, windows, train_config, hardware, quiet: bool):
     """Train with a bar of the epoch's steps (stdout stays clean for --json)."""
-    from finscale.train.trainer import train
+    from finscale.train import train
 
     best = {"loss": float("inf"), "epoch": 0}
     epochs = train_config.max_epochs

@@ -29,8 +29,7 @@ import typer
 from rich.markup import escape
 
 from finscale.atomic import check_folder
-from finscale.config import PRESETS, StudyConfig, load_study_config
-from finscale.config.base import overlaps
+from finscale.config import PRESETS, StudyConfig, load_study_config, overlaps
 from finscale.errors import InputError
 
 # ---------------------------------------------------------------- field -> flag map

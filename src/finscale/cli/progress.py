@@ -18,12 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from finscale.execution import ARCHITECTURE_ATTR, DUPLICATE_ATTR, LEARNING_CURVE_ATTR
 from finscale.hpo import Prepared, StudySpec
-from finscale.hpo.attrs import (
-    ARCHITECTURE_ATTR,
-    DUPLICATE_ATTR,
-    LEARNING_CURVE_ATTR,
-)
 from finscale.units import architecture_label, format_budget, format_clock
 
 # Piped output is not wrapped at 80 columns: tables and hashes stay whole in logs.
@@ -163,7 +159,7 @@ class ProgressRenderer:
         ETA, the bar moved to the finished count; spawned workers print their own.
         Given the study's `prepared`, the ETA is the duration model's
         (`finscale.hpo.duration.StudyClock`), fitted on the trials as they finish."""
-        from finscale.hpo.duration import StudyClock, costs_of
+        from finscale.hpo import StudyClock, costs_of
 
         rate = Rate()
         clock = (

@@ -58,15 +58,15 @@ def scale_command(
     the winners' final evaluation on test with several seeds, baselines, cross-budget
     validation, the scaling-law fit and the report. Re-running the same command resumes
     it and skips every finished step; `finscale stop RUN_DIR` or Ctrl-C stops it."""
-    from finscale.hpo import StopRequested, check_storage_usable
+    from finscale.execution import StopRequested, check_storage_usable
     from finscale.scale import (
         Pipeline,
+        check_data,
         check_run_dir_matches,
         clear_stops,
         new_scale_spec,
         write_scale_file,
     )
-    from finscale.scale.spec import check_data
 
     overrides = config_overrides(
         set_,
@@ -126,11 +126,11 @@ def report_command(
 ) -> None:
     """Rebuild experiment_results.csv, scaling.json, report.md, report.html and the
     figures of a scaling study from what it stored (no training)."""
-    from finscale.scale import build_results, write_report
+    from finscale.scale import build_results, write_run_report
 
     check_folder(run_dir, "run directory", str(run_dir))  # it is written into
     results = build_results(run_dir, compare)
-    paths = write_report(run_dir, results)
+    paths = write_run_report(run_dir, results)
     _print_scaling_table(results)
     for path in paths:
         say(f"wrote {path}")
@@ -147,7 +147,7 @@ def validate_cross_budget_command(
 ) -> None:
     """Train every winner's architecture with every other budget's winning training
     values (the cross-budget matrix of validation log loss); --dry-run prints the plan."""
-    from finscale.hpo import StopRequested
+    from finscale.execution import StopRequested
     from finscale.scale import Pipeline, spec_of_run_dir
 
     check_folder(run_dir, "run directory", str(run_dir))  # it is written into

@@ -12,8 +12,8 @@ from typing import Any
 
 from finscale.document import Block, Heading, Table
 from finscale.document import render_markdown as render_blocks
-from finscale.hpo.records import state_counts
 from finscale.hpo.space import DIMENSIONS
+from finscale.hpo.trial_records import state_counts
 
 COUNT_KEYS = ("trials", "complete", "pruned", "failed", "duplicates")
 

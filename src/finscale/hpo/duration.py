@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finscale.hpo.attrs import SPLITS_ATTR
+from finscale.execution import SPLITS_ATTR
 from finscale.hpo.spec import Prepared
-from finscale.model.grid import PlannedArchitecture
-from finscale.model.patchtst import estimate_flops, estimate_traffic_bytes
+from finscale.model import PlannedArchitecture, estimate_flops, estimate_traffic_bytes
 
 COST_NAMES = ("micro_batches", "layer_passes", "flops", "traffic_bytes")
 

@@ -23,14 +23,19 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from finscale.config import StudyConfig
-from finscale.hpo.attrs import ARCHITECTURE_ATTR, CONFIG_ATTR, FINALIST_ATTR_PREFIX
-from finscale.hpo.control import StopRequested, StopSignal
+from finscale.execution import (
+    ARCHITECTURE_ATTR,
+    CONFIG_ATTR,
+    FINALIST_ATTR_PREFIX,
+    StopRequested,
+    StopSignal,
+)
 from finscale.hpo.objective import train_configuration
 from finscale.hpo.ranking import TrialLike, best_trial, finite, ranked_trials
 from finscale.hpo.spec import Prepared
 
 if TYPE_CHECKING:
-    from finscale.train.trainer import EpochRecord
+    from finscale.train import EpochRecord
 
 # The seeds of a trial's re-runs: the training seed plus 1, 2, ... (never the trial's own).
 FINALIST_SEED_OFFSET = 1

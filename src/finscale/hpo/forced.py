@@ -14,7 +14,7 @@ from typing import Any
 
 from finscale.config import SearchConfig
 from finscale.hpo.space import DIMENSIONS, ArchitectureSpace
-from finscale.model.grid import Architecture
+from finscale.model import Architecture
 
 # The user attr that marks an enqueued extreme, e.g. "max n_layers".
 

@@ -16,8 +16,8 @@ import optuna
 from optuna.trial import TrialState
 
 from finscale.config import StudyConfig, TrainConfig
-from finscale.data.dataset import WindowDataset
-from finscale.hpo.attrs import (
+from finscale.data import WindowDataset
+from finscale.execution import (
     ARCHITECTURE_ATTR,
     BATCH_ATTR,
     DUPLICATE_ATTR,
@@ -26,13 +26,17 @@ from finscale.hpo.attrs import (
     LEARNING_CURVE_ATTR,
     RESOURCES_ATTR,
     RESUME_ATTR,
+    STORAGE_ERRORS,
     TRAIN_SECONDS_ATTR,
     TRAINING_ATTR,
     VAL_METRICS_ATTR,
     VAL_PREDICTIONS_ATTR,
+    ResourceMonitor,
+    StopRequested,
+    StopSignal,
+    requeue,
+    wait_until_cool,
 )
-from finscale.hpo.control import ResourceMonitor, StopRequested, StopSignal, wait_until_cool
-from finscale.hpo.reaper import requeue
 from finscale.hpo.space import (
     MODEL_PARAMS,
     TRAINING_PARAMS,
@@ -40,13 +44,11 @@ from finscale.hpo.space import (
     within_tolerance,
 )
 from finscale.hpo.spec import Prepared
-from finscale.hpo.storage import STORAGE_ERRORS
-from finscale.model.grid import Architecture, PlannedArchitecture
-from finscale.model.patchtst import PatchTSTConfig
-from finscale.train.device import Hardware, resolve_hardware
+from finscale.model import Architecture, PatchTSTConfig, PlannedArchitecture
+from finscale.train import Hardware, resolve_hardware
 
 if TYPE_CHECKING:
-    from finscale.train.trainer import EpochRecord, TrainResult
+    from finscale.train import EpochRecord, TrainResult
 
 
 @dataclass
@@ -124,7 +126,7 @@ def train_configuration(
     """Train one grid architecture of a study (`prepared`, its `Prepared`) with training
     values `params` and `seed` (None: the config's), as a trial trains it: the one
     retraining that final evaluation, the cross-budget matrix and finalists share."""
-    from finscale.train.trainer import train
+    from finscale.train import train
 
     model_config, train_config = training_configs(
         prepared.grid[arch_index], prepared.planned[arch_index], params, config, seed=seed
@@ -159,7 +161,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
     re-queues its configuration; a training fault fails it with its reason;
     a near-duplicate of a completed trial completes with that trial's value.
     """
-    from finscale.train.trainer import train
+    from finscale.train import train
 
     config = ctx.config
     params, arch, planned = _choose_architecture(trial, ctx)

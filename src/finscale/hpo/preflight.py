@@ -14,7 +14,14 @@ from typing import Any
 
 import psutil
 
-from finscale.hpo.attrs import EXCLUDED_ATTR, SPLITS_ATTR
+from finscale.execution import (
+    EXCLUDED_ATTR,
+    SPLITS_ATTR,
+    check_storage_usable,
+    open_storage,
+    redact,
+    storage_exists,
+)
 from finscale.hpo.duration import (
     COST_NAMES,
     corner_architectures,
@@ -24,8 +31,7 @@ from finscale.hpo.duration import (
 )
 from finscale.hpo.objective import architecture_attr
 from finscale.hpo.spec import Prepared, StudySpec
-from finscale.hpo.storage import check_storage_usable, open_storage, redact, storage_exists
-from finscale.model.grid import PlannedArchitecture
+from finscale.model import PlannedArchitecture
 from finscale.units import architecture_label, format_bytes, format_duration
 
 # A trial record with its learning curve and resource samples, with room to spare.
@@ -46,7 +52,7 @@ def _free_disk_bytes(path: Path) -> int:
 
 def time_one_epoch(spec: StudySpec, prepared: Prepared, arch_index: int) -> float:
     """Seconds of one training epoch (with validation) of a grid architecture."""
-    from finscale.train.trainer import train
+    from finscale.train import train
 
     planned = prepared.planned[arch_index]
     # Two epochs, the second timed: the first pays for allocator and kernel warm-up.

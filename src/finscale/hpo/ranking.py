@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from optuna.trial import FrozenTrial
 
-from finscale.hpo.attrs import DUPLICATE_ATTR, SURPLUS_ATTR
+from finscale.execution import DUPLICATE_ATTR, SURPLUS_ATTR
 
 # The counts by state, in the order a reader scans them. Records and trials count
 # alike; "finished" (complete + pruned) is what a study's target counts.

@@ -27,7 +27,7 @@ from optuna.distributions import (
 
 from finscale.config import SearchConfig
 from finscale.errors import InputError
-from finscale.model.grid import Architecture, ArchitectureGrid
+from finscale.model import Architecture, ArchitectureGrid
 
 DIMENSIONS = ("d_model", "n_layers", "n_heads")
 RANK_PARAMS = tuple(f"{name}_rank" for name in DIMENSIONS)

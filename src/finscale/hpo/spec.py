@@ -22,7 +22,7 @@ import optuna
 from finscale.config import StudyConfig, load_study_config
 from finscale.data import ProcessedDataset, WindowDataset
 from finscale.errors import InputError
-from finscale.hpo.attrs import (
+from finscale.execution import (
     BUDGET_ATTR,
     CONFIG_ATTR,
     DATASET_KEY_ATTR,
@@ -41,12 +41,13 @@ from finscale.hpo.attrs import (
     VAL_DATES_ATTR,
     VAL_LABELS_ATTR,
     VAL_RETURNS_ATTR,
+    open_storage,
+    redact,
 )
 from finscale.hpo.space import ArchitectureSpace
-from finscale.hpo.storage import open_storage, redact
 from finscale.hpo.transfer import Transfer
-from finscale.model.grid import ArchitectureGrid, PlannedArchitecture
-from finscale.train.device import Hardware
+from finscale.model import ArchitectureGrid, PlannedArchitecture
+from finscale.train import Hardware
 from finscale.units import format_budget, parse_budget
 
 # A run directory's files beside its trials/ records.
@@ -176,10 +177,9 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     `joined` is the attrs of an existing study a worker joins: its excluded
     architectures define the space, whatever fits this worker's device, so every
     worker searches the same space."""
-    from finscale.data.dataset import build_dataset
-    from finscale.data.store import DataStore
-    from finscale.model.grid import build_grid, plan_grid
-    from finscale.train.device import resolve_hardware
+    from finscale.data import DataStore, build_dataset
+    from finscale.model import build_grid, plan_grid
+    from finscale.train import resolve_hardware
 
     config = spec.config
     dataset = build_dataset(config.data, DataStore(spec.store_dir), evaluation=config.evaluation)

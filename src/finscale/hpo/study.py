@@ -29,7 +29,7 @@ import optuna
 
 from finscale.atomic import write_json_atomic
 from finscale.errors import InputError
-from finscale.hpo.attrs import (
+from finscale.execution import (
     BUDGET_ATTR,
     CONFIG_ATTR,
     EVALUATION_QUEUE_SUFFIX,
@@ -40,16 +40,17 @@ from finscale.hpo.attrs import (
     STUDY_NAME_ATTR,
     TRANSFER_ATTR,
     TRIALS_ATTR,
+    StopSignal,
+    check_storage_usable,
+    is_database,
+    open_storage,
+    redact,
+    release_connections,
+    request_stop,
+    storage_exists,
 )
-from finscale.hpo.control import StopSignal, request_stop
 from finscale.hpo.finalists import FinalistRun, run_finalists, train_finalist
 from finscale.hpo.forced import forced_extremes
-from finscale.hpo.records import (
-    RecordWriter,
-    frozen_from_record,
-    read_trial_records,
-    state_counts,
-)
 from finscale.hpo.spec import (
     JOURNAL_FILE,
     POLL_SECONDS,
@@ -61,15 +62,13 @@ from finscale.hpo.spec import (
     open_study_storage,
     prepare,
 )
-from finscale.hpo.storage import (
-    check_storage_usable,
-    is_database,
-    open_storage,
-    redact,
-    release_connections,
-    storage_exists,
-)
 from finscale.hpo.transfer import Transfer, check_same_transfer
+from finscale.hpo.trial_records import (
+    RecordWriter,
+    frozen_from_record,
+    read_trial_records,
+    state_counts,
+)
 from finscale.hpo.worker import TrialCallback, WorkerResult, run_worker, spawn_workers
 
 # Keys of study.json that describe this run directory's copy, not the study itself.

@@ -28,7 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 from finscale.atomic import write_json_atomic, write_text_atomic
-from finscale.hpo.attrs import (
+from finscale.execution import (
     BUDGET_ATTR,
     DIMENSION_VALUES_ATTR,
     DUPLICATE_ATTR,
@@ -43,9 +43,9 @@ from finscale.hpo.attrs import (
 )
 from finscale.hpo.coverage import coverage
 from finscale.hpo.finalists import attrs_of_records, crown
-from finscale.hpo.records import best_trial, state_counts
 from finscale.hpo.space import DIMENSIONS, TRAINING_PARAMS
-from finscale.hpo.summary_document import render_markdown, sensitivity_rank
+from finscale.hpo.summary_document import sensitivity_rank, summary_markdown
+from finscale.hpo.trial_records import best_trial, state_counts
 
 SUMMARY_VERSION = 1
 SUMMARY_JSON = "summary.json"
@@ -317,5 +317,5 @@ def write_summary(run_dir: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
     """Write RUN_DIR/summary.json and RUN_DIR/summary.md atomically; returns their paths."""
     run_dir = Path(run_dir)
     json_path = write_json_atomic(run_dir / SUMMARY_JSON, summary)
-    md_path = write_text_atomic(run_dir / SUMMARY_MD, render_markdown(summary))
+    md_path = write_text_atomic(run_dir / SUMMARY_MD, summary_markdown(summary))
     return json_path, md_path

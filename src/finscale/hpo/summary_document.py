@@ -262,6 +262,6 @@ def summary_blocks(summary: dict[str, Any]) -> list[Block]:
     ]
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
+def summary_markdown(summary: dict[str, Any]) -> str:
     """summary.md: the markdown of `summary_blocks`."""
     return render_blocks(summary_blocks(summary))

@@ -22,12 +22,33 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from finscale.atomic import file_lock
-from finscale.errors import InputError, RunError, os_error_line
-from finscale.hpo.attrs import RETRY_ATTR, STUDY_NAME_ATTR, SURPLUS_ATTR, WORKER_ATTR
-from finscale.hpo.control import CoreShare, StopSignal
+from finscale.errors import RunError
+from finscale.execution import (
+    RETRY_ATTR,
+    STORAGE_ERRORS,
+    STUDY_NAME_ATTR,
+    SURPLUS_ATTR,
+    WORKER_ATTR,
+    CoreShare,
+    Heartbeat,
+    StopSignal,
+    as_child_process,
+    describe_error,
+    enqueued_params,
+    fail_and_requeue,
+    heartbeats_on,
+    pop_waiting_trial,
+    reap_dead_trials,
+    record_heartbeat,
+    redact,
+    reload_trial,
+    requeue,
+    storage_of,
+    study_ping,
+    wait_for_storage,
+    worker_identity,
+)
 from finscale.hpo.objective import TrialContext, TrialOutcome, run_trial
-from finscale.hpo.reaper import fail_and_requeue, reap_dead_trials, requeue, worker_identity
-from finscale.hpo.records import RecordWriter, state_counts
 from finscale.hpo.spec import (
     POLL_SECONDS,
     Prepared,
@@ -38,20 +59,7 @@ from finscale.hpo.spec import (
     open_study_storage,
     prepare,
 )
-from finscale.hpo.storage import (
-    STORAGE_ERRORS,
-    Heartbeat,
-    describe_error,
-    enqueued_params,
-    heartbeats_on,
-    pop_waiting_trial,
-    record_heartbeat,
-    redact,
-    reload_trial,
-    storage_of,
-    study_ping,
-    wait_for_storage,
-)
+from finscale.hpo.trial_records import RecordWriter, state_counts
 
 log = logging.getLogger("finscale.hpo")
 
@@ -284,23 +292,6 @@ def _await_storage(
         f"({describe_error(exc, spec.storage)}); every finished trial is stored there: once it "
         "is back, run the same command to go on"
     )
-
-
-def as_child_process(what: str, run: Callable[[], Any], quiet: tuple[type, ...] = ()) -> None:
-    """Run a spawned process's work: one `error: {what}: ...` line instead of a
-    traceback and exit code 1; Ctrl-C (and the `quiet` exceptions) end it silently."""
-    import sys
-
-    try:
-        run()
-    except (KeyboardInterrupt, *quiet):
-        pass
-    except (InputError, RunError) as exc:
-        print(f"error: {what}: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except OSError as exc:
-        print(f"error: {what}: {os_error_line(exc)}", file=sys.stderr)
-        sys.exit(1)
 
 
 def worker_process(spec: StudySpec, worker_index: int, on_trial: TrialCallback | None) -> None:

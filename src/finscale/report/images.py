@@ -8,7 +8,7 @@ import numpy as np
 
 from finscale.analysis import HorizonResult
 from finscale.document import Image
-from finscale.hpo.attrs import DIMENSION_VALUES_ATTR
+from finscale.execution import DIMENSION_VALUES_ATTR
 from finscale.report.figures import (
     architecture_figure,
     architecture_grid,

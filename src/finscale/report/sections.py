@@ -17,7 +17,7 @@ from finscale.document import (
     render_markdown,
     table_header,
 )
-from finscale.hpo.attrs import SPLITS_ATTR
+from finscale.execution import SPLITS_ATTR
 from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, all_finite, fmt
 from finscale.report.study_files import StudyFiles
 from finscale.report.text import (

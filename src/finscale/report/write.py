@@ -35,7 +35,7 @@ from finscale.report.sections import (
     short_answer_blocks,
 )
 from finscale.report.study_files import StudyFiles
-from finscale.report.transfer import transfer_blocks
+from finscale.report.transfer_section import transfer_blocks
 from finscale.units import format_budget
 
 REPORT_MD = "report.md"

@@ -2,7 +2,6 @@
 (hpo -> evaluation -> baselines -> cross_budget -> results -> report), each
 resumable from what the run directory stored."""
 
-from finscale.scale.control import clear_stops, stop_run_dir
 from finscale.scale.layout import (
     BASELINES_DIR,
     CROSS_BUDGET_DIR,
@@ -20,15 +19,17 @@ from finscale.scale.layout import (
     study_dir,
     study_dirs,
 )
+from finscale.scale.queue import open_queue, spawn_queue_workers, work_queues
 from finscale.scale.results import (
     build_results,
     load_evaluations,
     load_study_files,
     study_files_of,
-    write_report,
+    write_run_report,
 )
-from finscale.scale.spec import (
+from finscale.scale.scale_spec import (
     ScaleSpec,
+    check_data,
     check_run_dir_matches,
     new_scale_spec,
     read_scale_file,
@@ -36,6 +37,7 @@ from finscale.scale.spec import (
     write_scale_file,
 )
 from finscale.scale.stages import STAGES, Pipeline, PlannedCell, Reporter
+from finscale.scale.stop import clear_stops, stop_run_dir
 
 __all__ = [
     "BASELINES_DIR",
@@ -52,6 +54,7 @@ __all__ = [
     "ScaleSpec",
     "baselines_path",
     "build_results",
+    "check_data",
     "check_run_dir_matches",
     "clear_stops",
     "cross_budget_path",
@@ -60,14 +63,17 @@ __all__ = [
     "load_evaluations",
     "load_study_files",
     "new_scale_spec",
+    "open_queue",
     "read_json",
     "read_scale_file",
+    "spawn_queue_workers",
     "spec_of_run_dir",
     "stop_run_dir",
     "stored",
     "study_dir",
     "study_dirs",
     "study_files_of",
-    "write_report",
+    "work_queues",
+    "write_run_report",
     "write_scale_file",
 ]

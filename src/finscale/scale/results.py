@@ -17,27 +17,30 @@ from typing import Any
 
 from finscale.analysis import (
     ComparedBudget,
+    CrossBudgetCell,
+    EvaluationRun,
     RunComparison,
     ScalingResults,
     SearchCompute,
+    SearchTrials,
     TransferSettings,
+    experiment_rows,
+    json_safe,
+    paired_run_differences,
+    scaling_results,
 )
-from finscale.analysis.comparison import paired_run_differences
-from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials
-from finscale.analysis.results import experiment_rows, json_safe, scaling_results
 from finscale.atomic import write_json_atomic, write_text_atomic
 from finscale.config import StudyConfig
 from finscale.errors import InputError
-from finscale.hpo import STUDY_FILE
-from finscale.hpo.attrs import (
+from finscale.execution import (
     TRANSFER_ATTR,
     VAL_DATES_ATTR,
     VAL_LABELS_ATTR,
     VAL_PREDICTIONS_ATTR,
     VAL_RETURNS_ATTR,
 )
-from finscale.report import StudyFiles
-from finscale.report import write_report as write_report_document
+from finscale.hpo import STUDY_FILE
+from finscale.report import StudyFiles, write_report
 from finscale.scale.layout import (
     RESULTS_CSV,
     SCALING_JSON,
@@ -47,7 +50,7 @@ from finscale.scale.layout import (
     read_json,
     study_dir,
 )
-from finscale.scale.spec import read_scale_file
+from finscale.scale.scale_spec import read_scale_file
 
 
 def load_evaluations(
@@ -321,8 +324,8 @@ def study_files_of(run_dir: Path, results: ScalingResults) -> dict[tuple[str, in
     return out
 
 
-def write_report(run_dir: Path, results: ScalingResults) -> list[Path]:
+def write_run_report(run_dir: Path, results: ScalingResults) -> list[Path]:
     """Write figures/*.png, report.md and report.html of a run directory from its results
     and its studies' records; returns the paths in the order written."""
     run_dir = Path(run_dir)
-    return write_report_document(run_dir, results, study_files_of(run_dir, results))
+    return write_report(run_dir, results, study_files_of(run_dir, results))

@@ -8,7 +8,7 @@ budgets), each with the hash of its inputs: its resume key. A rerun skips every
 unit whose stored key matches and runs only what is missing or changed, so a
 crash or a stop costs at most the unit in flight. The HPO studies resume
 through their Optuna storage, and so do the final-evaluation units, which
-workers take from a queue beside each study (`finscale.scale.units`); results
+workers take from a queue beside each study (`finscale.scale.queue`); results
 and report are cheap and rebuilt on every run.
 """
 
@@ -21,28 +21,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from finscale.analysis import ScalingResults
-from finscale.analysis.baselines import C_GRID
-from finscale.analysis.cross_budget import cell_key, cross_budget_cell, plan_pairs
-from finscale.analysis.evaluate import evaluation_key, input_key, winner_of
-from finscale.analysis.records import Winner
+from finscale.analysis import (
+    C_GRID,
+    ScalingResults,
+    Winner,
+    cell_key,
+    cross_budget_cell,
+    evaluation_key,
+    input_key,
+    plan_pairs,
+    winner_of,
+)
 from finscale.atomic import write_json_atomic
 from finscale.errors import InputError, RunError
-from finscale.hpo import (
-    Prepared,
+from finscale.execution import (
+    TRANSFER_ATTR,
     StopRequested,
     StopSignal,
-    StudySpec,
     is_database,
     redact,
     storage_exists,
 )
-from finscale.hpo.attrs import TRANSFER_ATTR
-from finscale.hpo.transfer import Transfer, transfer_of
+from finscale.hpo import Prepared, StudySpec, Transfer, transfer_of
 from finscale.scale.layout import baselines_path, cross_budget_path, evaluation_path, stored
-from finscale.scale.results import build_results, write_report
-from finscale.scale.spec import ScaleSpec
-from finscale.scale.units import open_queue
+from finscale.scale.queue import open_queue
+from finscale.scale.results import build_results, write_run_report
+from finscale.scale.scale_spec import ScaleSpec
 from finscale.units import format_budget
 
 STAGES = ("hpo", "evaluation", "baselines", "cross_budget", "results", "report")
@@ -176,7 +180,7 @@ class Pipeline:
             return False
 
         def report() -> bool:
-            box["paths"] = write_report(self.spec.run_dir, box["results"])
+            box["paths"] = write_run_report(self.spec.run_dir, box["results"])
             return False
 
         self.reporter.stage("results", 1)
@@ -255,7 +259,7 @@ class Pipeline:
         stages run on their own: `finscale validate-cross-budget`)."""
         import optuna
 
-        from finscale.hpo import open_storage
+        from finscale.execution import open_storage
 
         for budget, horizon in self.spec.studies():
             study_spec = self.spec.study_spec(budget, horizon)  # its name and storage
@@ -285,12 +289,12 @@ class Pipeline:
 
     def evaluation(self) -> None:
         """Every (fold, seed) run of every winner. The units the run directory lacks are
-        posted on each study's queue (`finscale.scale.units`), run here and by any
+        posted on each study's queue (`finscale.scale.queue`), run here and by any
         local (`--workers N`) or remote (`finscale worker`) workers, each exactly
         once, and their records written into the run directory."""
         import torch
 
-        from finscale.scale.units import spawn_queue_workers
+        from finscale.scale.queue import spawn_queue_workers
 
         posted = self.post_evaluation()
         if not posted.pending:
@@ -309,7 +313,7 @@ class Pipeline:
     def post_evaluation(self) -> PostedUnits:
         """Report the units already stored as skipped, and post the others on their
         studies' queues."""
-        from finscale.scale.units import Unit, open_queue, post_units
+        from finscale.scale.queue import Unit, open_queue, post_units
 
         seeds = range(self.spec.config.scale.seeds)
         folds = self.spec.config.evaluation.scored_folds
@@ -346,7 +350,7 @@ class Pipeline:
     def collect_evaluation(self, posted: PostedUnits) -> None:
         """Write every posted unit's completed record into the run directory; a unit
         that no worker completed is an error that says why it failed."""
-        from finscale.scale.units import completed_runs, failed_reasons
+        from finscale.scale.queue import completed_runs, failed_reasons
 
         for (budget, horizon), keys in posted.pending.items():
             queue, winner = posted.queues[(budget, horizon)], self.winners[(budget, horizon)]
@@ -369,8 +373,8 @@ class Pipeline:
     def _work_queues(self, posted: PostedUnits) -> None:
         """This process's share of the posted units, each reported as it runs; units that
         other workers ran are reported when their queue is done."""
-        from finscale.hpo.control import CoreShare
-        from finscale.scale.units import QueueWork, work_queue
+        from finscale.execution import CoreShare
+        from finscale.scale.queue import QueueWork, work_queue
 
         with StopSignal(self.spec.run_dir) as stop, CoreShare() as cores:
             for (budget, horizon), queue in posted.queues.items():
@@ -399,7 +403,7 @@ class Pipeline:
     # ------------------------------------------------------------ baselines
 
     def baselines(self) -> None:
-        from finscale.analysis.baselines import evaluate_baselines
+        from finscale.analysis import evaluate_baselines
 
         units = [
             (h, f) for h in self.spec.horizons for f in self.spec.config.evaluation.scored_folds
@@ -439,7 +443,7 @@ class Pipeline:
 
     def plan_cross_budget(self) -> list[PlannedCell]:
         """Every cell to train, with its inputs, stored state and estimated cost."""
-        from finscale.analysis.cross_budget import estimate_seconds
+        from finscale.analysis import estimate_seconds
 
         plan = []
         train = self.spec.config.train

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from finscale.data.windows import WindowDataset
+from finscale.data import WindowDataset
 from finscale.errors import InputError
-from finscale.model.patchtst import PatchTST, PatchTSTConfig
+from finscale.model import PatchTST, PatchTSTConfig
 
 LAYERS = ("embedding", "attention", "feed_forward", "residual", "readout", "output")
 SWEEPS = ("width", "depth")

@@ -23,7 +23,7 @@ import psutil
 import torch
 
 from finscale.errors import InputError
-from finscale.model.memory import ComputeDtype
+from finscale.model import ComputeDtype
 
 if TYPE_CHECKING:
     from finscale.config import TrainConfig

@@ -24,8 +24,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from finscale.config import TrainConfig
 from finscale.errors import InputError, RunError
-from finscale.model.memory import BatchConfig
-from finscale.model.patchtst import PatchTST
+from finscale.model import BatchConfig, PatchTST
 from finscale.train.device import Precision
 from finscale.units import format_bytes
 

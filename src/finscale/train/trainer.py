@@ -27,10 +27,16 @@ import psutil
 import torch
 
 from finscale.config import TrainConfig
-from finscale.data.dataset import WindowDataset
+from finscale.data import WindowDataset
 from finscale.errors import InputError
-from finscale.model.memory import BatchConfig, plan_batch
-from finscale.model.patchtst import PatchTST, PatchTSTConfig, estimate_flops, estimate_mfu
+from finscale.model import (
+    BatchConfig,
+    PatchTST,
+    PatchTSTConfig,
+    estimate_flops,
+    estimate_mfu,
+    plan_batch,
+)
 from finscale.train.device import RAM_AVAILABLE_FRACTION, Hardware, resolve_hardware
 from finscale.train.metrics import classification_metrics, log_loss, roc_auc
 from finscale.train.step import (

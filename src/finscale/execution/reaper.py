@@ -23,8 +23,8 @@ import psutil
 from optuna.trial import FrozenTrial, TrialState
 
 from finscale.atomic import file_lock
-from finscale.hpo.attrs import FAIL_ATTR, FORCED_ATTR, RESUME_ATTR, RETRY_ATTR, WORKER_ATTR
-from finscale.hpo.storage import (
+from finscale.execution.attrs import FAIL_ATTR, FORCED_ATTR, RESUME_ATTR, RETRY_ATTR, WORKER_ATTR
+from finscale.execution.storage import (
     enqueued_params,
     fail_running_trial,
     heartbeats_on,

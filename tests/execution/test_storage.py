@@ -13,11 +13,10 @@ import pytest
 from optuna.trial import TrialState
 
 from finscale.errors import InputError
-from finscale.hpo import storage as storage_module
-from finscale.hpo.attrs import FORCED_ATTR, RETRY_ATTR, WORKER_ATTR
-from finscale.hpo.reaper import reap_dead_trials
-from finscale.hpo.spec import prepare
-from finscale.hpo.storage import (
+from finscale.execution import storage as storage_module
+from finscale.execution.attrs import FORCED_ATTR, RETRY_ATTR, WORKER_ATTR
+from finscale.execution.reaper import reap_dead_trials
+from finscale.execution.storage import (
     Heartbeat,
     StorageClass,
     check_storage,
@@ -32,6 +31,7 @@ from finscale.hpo.storage import (
     scrub,
     wait_for_storage,
 )
+from finscale.hpo.spec import prepare
 from finscale.hpo.study import create_or_load, join_spec
 
 # Heartbeats fast enough for a test: a silent trial is stale after 2 s.

@@ -9,9 +9,9 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from finscale.hpo.reaper import UNMARKED_GRACE_SECONDS, reap_dead_trials, worker_identity
+from finscale.execution.reaper import UNMARKED_GRACE_SECONDS, reap_dead_trials, worker_identity
+from finscale.execution.storage import enqueued_params
 from finscale.hpo.spec import prepare
-from finscale.hpo.storage import enqueued_params
 from finscale.hpo.study import create_or_load
 
 

@@ -4,8 +4,8 @@ studies; a new run clears them all."""
 import pytest
 
 from finscale.errors import InputError
+from finscale.execution.control import STOP_FILE
 from finscale.hpo import STUDY_FILE
-from finscale.hpo.control import STOP_FILE
 from finscale.scale import SCALE_FILE, clear_stops, stop_run_dir
 
 

@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from finscale.atomic import write_json_atomic
 from finscale.errors import InputError
-from finscale.hpo.attrs import (
+from finscale.execution import (
     ARCHITECTURE_ATTR,
     BATCH_ATTR,
     BUDGET_ATTR,
@@ -44,6 +44,7 @@ from finscale.hpo.attrs import (
     SURPLUS_ATTR,
     TRAINING_ATTR,
     VAL_METRICS_ATTR,
+    validate_trial,
 )
 from finscale.hpo.finalists import crown, finalist_epochs, finalist_record, finalist_runs
 from finscale.hpo.ranking import (  # noqa: F401  (re-exported: records are where readers look)
@@ -54,7 +55,6 @@ from finscale.hpo.ranking import (  # noqa: F401  (re-exported: records are wher
     ranked_trials,
     state_counts,
 )
-from finscale.hpo.storage import validate_trial
 
 RECORD_VERSION = 1
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from finscale.errors import InputError
-from finscale.hpo import STUDY_FILE, clear_stop, request_stop
+from finscale.execution import clear_stop, request_stop
+from finscale.hpo import STUDY_FILE
 from finscale.scale.layout import SCALE_FILE, is_scale_run_dir, study_dirs
 
 

@@ -8,10 +8,10 @@ import pytest
 from optuna.trial import TrialState
 
 from finscale.errors import InputError
-from finscale.hpo.journal import TORN_COPY_INFIX, repair_torn_tail, scan_journal
-from finscale.hpo.records import read_trial_records
-from finscale.hpo.storage import open_storage
+from finscale.execution.journal import TORN_COPY_INFIX, repair_torn_tail, scan_journal
+from finscale.execution.storage import open_storage
 from finscale.hpo.study import run_study
+from finscale.hpo.trial_records import read_trial_records
 
 LINES = [b'{"op_code": 0, "worker_id": "a"}\n', b'{"op_code": 1}\n', b'{"op_code": 2}\n']
 

@@ -34,30 +34,30 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from finscale.analysis.evaluate import evaluate_seed, evaluation_key
-from finscale.analysis.records import EvaluationRun, Winner
+from finscale.analysis import EvaluationRun, Winner, evaluate_seed, evaluation_key
 from finscale.config import StudyConfig, config_from_mapping
 from finscale.errors import InputError, RunError
-from finscale.hpo import Prepared, StopRequested, StopSignal, StudySpec
-from finscale.hpo.attrs import (
+from finscale.execution import (
     EVALUATION_QUEUE_SUFFIX,
     FAIL_ATTR,
     RESUME_ATTR,
     RETRY_ATTR,
     WORKER_ATTR,
-)
-from finscale.hpo.control import CoreShare
-from finscale.hpo.reaper import fail_and_requeue, reap_dead_trials, worker_identity
-from finscale.hpo.spec import POLL_SECONDS, open_study_storage
-from finscale.hpo.storage import (
+    CoreShare,
     Heartbeat,
+    StopRequested,
+    StopSignal,
+    as_child_process,
     enqueued_params,
+    fail_and_requeue,
     heartbeats_on,
     pop_waiting_trial,
+    reap_dead_trials,
     record_heartbeat,
     storage_of,
+    worker_identity,
 )
-from finscale.hpo.worker import as_child_process
+from finscale.hpo import POLL_SECONDS, Prepared, StudySpec, open_study_storage
 
 log = logging.getLogger("finscale.scale")
 

@@ -42,7 +42,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from finscale.atomic import check_folder
 from finscale.errors import InputError
-from finscale.hpo.journal import repair_torn_tail, starts_like_a_journal
+from finscale.execution.journal import repair_torn_tail, starts_like_a_journal
 
 # One connection for the worker's own calls, one for its heartbeat thread, a little
 # headroom; `pool_pre_ping` replaces connections a database restart killed, so a

@@ -30,7 +30,7 @@ IMPORTED_FROM_ATTR = "imported_from"
 
 # ---------------------------------------------------------------- studies
 # The evaluation queue of a scaling study's study X is the Optuna study X + this suffix
-# in the same storage (`finscale.scale.units`): not a search, never joined as one.
+# in the same storage (`finscale.scale.queue`): not a search, never joined as one.
 EVALUATION_QUEUE_SUFFIX = "_evaluation"
 
 # ---------------------------------------------------------------- study user attrs

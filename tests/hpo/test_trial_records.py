@@ -8,8 +8,8 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
-from finscale.hpo.attrs import DUPLICATE_ATTR, SURPLUS_ATTR
-from finscale.hpo.records import COUNT_KEYS, best_trial, state_counts, trial_record
+from finscale.execution.attrs import DUPLICATE_ATTR, SURPLUS_ATTR
+from finscale.hpo.trial_records import COUNT_KEYS, best_trial, state_counts, trial_record
 
 X = FloatDistribution(0.0, 1.0)
 

@@ -1,4 +1,4 @@
-"""Every function of `finscale.hpo.storage` that reaches into Optuna's private API,
+"""Every function of `finscale.execution.storage` that reaches into Optuna's private API,
 against real storages: a journal file and a SQLite database (with and without
 heartbeats). An Optuna release that renames a private name or changes what it
 does fails here, with a message naming the function to fix."""
@@ -11,8 +11,8 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from finscale.hpo import storage as private
-from finscale.hpo.storage import open_storage
+from finscale.execution import storage as private
+from finscale.execution.storage import open_storage
 
 X = FloatDistribution(0.0, 1.0)
 
@@ -24,7 +24,7 @@ def checking(function):
         yield
     except Exception as exc:  # an AssertionError as much as an AttributeError
         pytest.fail(
-            f"finscale.hpo.storage.{function.__name__} no longer works with Optuna "
+            f"finscale.execution.storage.{function.__name__} no longer works with Optuna "
             f"{optuna.__version__} ({type(exc).__name__}: {exc}); fix that function"
         )
 

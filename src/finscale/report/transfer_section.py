@@ -18,7 +18,7 @@ from finscale.analysis import (
     TransferSettings,
 )
 from finscale.document import Alert, Block, Heading, Paragraph, Table
-from finscale.hpo.space import TRAINING_PARAMS
+from finscale.hpo import TRAINING_PARAMS
 from finscale.report.figures import fmt
 from finscale.report.text import dates_text, difference_text, verdict_text
 from finscale.units import format_budget, format_duration

@@ -17,8 +17,8 @@ from typing import Any
 from finscale.atomic import write_json_atomic
 from finscale.config import StudyConfig, config_from_mapping, load_study_config
 from finscale.errors import InputError
-from finscale.hpo import JOURNAL_FILE, StudySpec, default_study_name, redact
-from finscale.hpo.transfer import Transfer, transferred_config
+from finscale.execution import redact
+from finscale.hpo import JOURNAL_FILE, StudySpec, Transfer, default_study_name, transferred_config
 from finscale.scale.layout import SCALE_FILE, study_dir
 
 # The run directory of a study made without --run-dir: runs/{preset or config stem}.
@@ -203,9 +203,8 @@ def check_data(spec: ScaleSpec) -> None:
     so that data that cannot give the configured splits or walk-forward folds, and a
     budget no architecture fits, are an `InputError` naming the key before a run
     directory or a study exists."""
-    from finscale.data.dataset import build_dataset
-    from finscale.data.store import DataStore
-    from finscale.model.grid import build_grid
+    from finscale.data import DataStore, build_dataset
+    from finscale.model import build_grid
 
     store = DataStore(spec.store_dir)
     for horizon in spec.horizons:

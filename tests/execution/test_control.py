@@ -9,7 +9,7 @@ import time
 import psutil
 import pytest
 
-from finscale.hpo.control import (
+from finscale.execution.control import (
     CoreShare,
     ResourceMonitor,
     StopSignal,
@@ -84,7 +84,7 @@ def test_resource_samples_hold_memory_cpu_and_seconds_since_the_start():
 HOLD_A_SHARE = """
 import sys, time
 from pathlib import Path
-from finscale.hpo.control import CoreShare
+from finscale.execution.control import CoreShare
 share = CoreShare(Path(sys.argv[1]))
 if sys.argv[2] != "same":
     share.cores = {10_000}  # a worker pinned to other cores (another Slurm task)
