@@ -75,6 +75,9 @@ CASES = {
         ["scale", "--preset", "quick", "--storage", "postgresql://u:pw@127.0.0.1:1/db"],
         "--storage",
     ),
+    # ---- a budget no architecture fits: refused before the data store is written
+    "hpo-budget-fits-nothing": (["hpo", "--budget", "1K"], "--budget"),
+    "scale-budget-fits-nothing": (["scale", "--preset", "quick", "--budgets", "1K"], "--budgets"),
     "storage-is-a-folder": ([*HPO, "--storage", "folder"], "--storage"),
     "storage-under-a-file": ([*HPO, "--storage", "afile/study.journal"], "--storage"),
     "sqlite-under-a-file": ([*HPO, "--storage", "sqlite:///afile/study.db"], "--storage"),

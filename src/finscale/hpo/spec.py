@@ -171,6 +171,23 @@ class Prepared:
         return self.hardware.dtype
 
 
+def grid_of(config: StudyConfig, budget: int) -> ArchitectureGrid:
+    """The budget's architecture grid at the config's data shape: its tier's features,
+    its context and its targets (one learned vector each under `model.symbol_embedding`).
+    It needs no data, so a budget that no architecture fits is refused before anything
+    is built or stored."""
+    from finscale.data import tier_features
+    from finscale.model import build_grid
+
+    return build_grid(
+        budget,
+        config.model,
+        len(tier_features(config.data.tier)),
+        config.data.context_days,
+        n_symbols=len(config.data.target_symbols),
+    )
+
+
 def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     """Build (or load from the store) the dataset, the grid and its memory plan.
 
@@ -178,18 +195,12 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     architectures define the space, whatever fits this worker's device, so every
     worker searches the same space."""
     from finscale.data import DataStore, build_dataset
-    from finscale.model import build_grid, plan_grid
+    from finscale.model import plan_grid
     from finscale.train import resolve_hardware
 
     config = spec.config
+    grid = grid_of(config, spec.budget)  # before the store is written: a budget may fit nothing
     dataset = build_dataset(config.data, DataStore(spec.store_dir), evaluation=config.evaluation)
-    grid = build_grid(
-        spec.budget,
-        config.model,
-        len(dataset.feature_names),
-        config.data.context_days,
-        n_symbols=len(dataset.blocks()),
-    )
     # One precision for the whole study, from its median architecture: trials
     # compare like with like.
     hardware = resolve_hardware(config.train, grid.median_flops_per_sample)

@@ -18,7 +18,14 @@ from finscale.atomic import write_json_atomic
 from finscale.config import StudyConfig, config_from_mapping, load_study_config
 from finscale.errors import InputError
 from finscale.execution import redact
-from finscale.hpo import JOURNAL_FILE, StudySpec, Transfer, default_study_name, transferred_config
+from finscale.hpo import (
+    JOURNAL_FILE,
+    StudySpec,
+    Transfer,
+    default_study_name,
+    grid_of,
+    transferred_config,
+)
 from finscale.scale.layout import SCALE_FILE, study_dir
 
 # The run directory of a study made without --run-dir: runs/{preset or config stem}.
@@ -199,22 +206,20 @@ def check_run_dir_matches(spec: ScaleSpec) -> None:
 
 
 def check_data(spec: ScaleSpec) -> None:
-    """Build (or load from the store) every horizon's dataset and every budget's grid,
-    so that data that cannot give the configured splits or walk-forward folds, and a
-    budget no architecture fits, are an `InputError` naming the key before a run
-    directory or a study exists."""
+    """Every budget's grid, then (built, or loaded from the store) every horizon's
+    dataset, so that a budget no architecture fits, and data that cannot give the
+    configured splits or walk-forward folds, are an `InputError` naming the key before
+    a run directory or a study exists. The grids need only the tier's feature count
+    and the number of targets, so a budget that fits nothing is refused before the
+    store is written."""
     from finscale.data import DataStore, build_dataset
-    from finscale.model import build_grid
 
+    for budget in spec.budgets:
+        try:
+            grid_of(spec.config, budget)
+        except InputError as exc:
+            raise InputError(exc.what, "scale.budgets") from None
     store = DataStore(spec.store_dir)
     for horizon in spec.horizons:
         config = spec.horizon_config(horizon)
-        dataset = build_dataset(config.data, store, evaluation=config.evaluation)
-        for budget in spec.budgets:
-            build_grid(
-                budget,
-                config.model,
-                len(dataset.feature_names),
-                config.data.context_days,
-                n_symbols=len(dataset.blocks()),
-            )
+        build_dataset(config.data, store, evaluation=config.evaluation)
