@@ -90,6 +90,7 @@ CASES = {
     "config-yaml-syntax": (["scale", "--config", "bad.yaml"], "--config"),
     "config-is-a-folder": ([*HPO, "--config", "folder"], "--config"),
     # ---- records of the wrong shape
+    "report-not-a-run-directory": (["report", "folder"], "folder"),
     "report-scale-json-empty": (["report", "empty_scale"], "empty_scale/scale.json"),
     "report-scale-json-list": (["report", "list_scale"], "list_scale/scale.json"),
     "report-scale-json-bad-config": (
