@@ -18,18 +18,20 @@ from finscale.execution.attrs import FORCED_ATTR, RETRY_ATTR, WORKER_ATTR
 from finscale.execution.reaper import reap_dead_trials
 from finscale.execution.storage import (
     Heartbeat,
-    StorageClass,
-    check_storage,
     check_storage_usable,
-    classify_storage,
     describe_error,
     enqueued_params,
-    is_database,
     open_storage,
     record_heartbeat,
+    wait_for_storage,
+)
+from finscale.execution.storage_url import (
+    StorageClass,
+    check_storage,
+    classify_storage,
+    is_database,
     redact,
     scrub,
-    wait_for_storage,
 )
 from finscale.hpo.spec import prepare
 from finscale.hpo.study import create_or_load, join_spec

@@ -59,17 +59,13 @@ from finscale.execution.reaper import fail_and_requeue, reap_dead_trials, requeu
 from finscale.execution.storage import (
     STORAGE_ERRORS,
     Heartbeat,
-    check_storage,
     check_storage_usable,
-    classify_storage,
     describe_error,
     enqueued_params,
     heartbeats_on,
-    is_database,
     open_storage,
     pop_waiting_trial,
     record_heartbeat,
-    redact,
     release_connections,
     reload_trial,
     storage_exists,
@@ -78,6 +74,7 @@ from finscale.execution.storage import (
     validate_trial,
     wait_for_storage,
 )
+from finscale.execution.storage_url import check_storage, classify_storage, is_database, redact
 
 __all__ = [
     "ARCHITECTURE_ATTR",
