@@ -12,13 +12,15 @@ from finscale.analysis.bootstrap import (
     METRICS,
     NO_DIFFERENCE,
     WORSENS,
-    block_length_days,
+    automatic_block_days,
     bootstrap_indices,
     paired_difference,
     resampled_metrics,
+    seed_resampled_mean,
     summarize_runs,
     verdict,
 )
+from finscale.analysis.resampling import newey_west_spread
 from finscale.train.metrics import classification_metrics
 
 N_DATES = 400
@@ -39,7 +41,7 @@ def market():
 
 @pytest.fixture(scope="module")
 def indices():
-    return bootstrap_indices(N_DATES, block_length_days(N_DATES, 5), 300, seed=11)
+    return bootstrap_indices(N_DATES, 8, 300, seed=11)
 
 
 def _reference(y, p, threshold):
@@ -56,27 +58,63 @@ def _assert_same(value, expected, label=""):
         assert value == pytest.approx(expected, abs=1e-9, rel=0), label
 
 
+def _ar1(phi, n, rng):
+    x = np.zeros(n)
+    noise = rng.standard_normal(n)
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + noise[t]
+    return x
+
+
+def test_automatic_block_grows_with_the_dependence_of_the_series():
+    rng = np.random.default_rng(3)
+    lengths = [automatic_block_days(_ar1(phi, 738, rng), 1) for phi in (0.0, 0.5, 0.9)]
+    assert lengths[0] < lengths[1] < lengths[2]
+    assert lengths[0] <= 3 and lengths[2] >= 15
+
+
+def test_automatic_block_takes_the_longest_column_and_keeps_its_floor_and_cap():
+    rng = np.random.default_rng(4)
+    weak, strong = rng.standard_normal(400), _ar1(0.9, 400, rng)
+    both = automatic_block_days(np.column_stack([weak, strong]), 1)
+    assert both == automatic_block_days(strong, 1) > automatic_block_days(weak, 1)
+    assert automatic_block_days(weak, 20) == 20  # never below the horizon
+    # A random walk asks for blocks longer than the sample: capped at a quarter of it.
+    assert automatic_block_days(np.cumsum(rng.standard_normal(200)), 1) <= 50
+    assert automatic_block_days(np.cumsum(rng.standard_normal(40)), 15) == 15  # floor wins
+    assert automatic_block_days(np.ones(100), 5) == 5  # nothing to measure
+
+
 @pytest.mark.parametrize(
-    ("n_samples", "horizon", "expected"),
-    [(1, 1, 1), (8, 1, 2), (27, 1, 3), (28, 1, 4), (1000, 1, 10), (1001, 1, 11), (1000, 20, 20)],
+    ("series", "horizon"), [(np.ones(10), 0), (np.ones(10), 2.5), (np.ones((2, 2, 2)), 1)]
 )
-def test_block_length_is_the_horizon_or_the_cube_root(n_samples, horizon, expected):
-    assert block_length_days(n_samples, horizon) == expected
-
-
-def test_block_length_never_below_the_horizon_nor_the_cube_root():
-    for n in (1, 2, 9, 100, 999, 1000, 5000, 123457):
-        for horizon in (1, 5, 21, 63):
-            block = block_length_days(n, horizon)
-            assert block >= horizon
-            assert block**3 >= n
-            assert block == horizon or (block - 1) ** 3 < n
-
-
-@pytest.mark.parametrize(("n_samples", "horizon"), [(0, 5), (-3, 5), (100, 0), (100, -1)])
-def test_block_length_rejects_non_positive_inputs(n_samples, horizon):
+def test_automatic_block_rejects_bad_inputs(series, horizon):
     with pytest.raises(ValueError):
-        block_length_days(n_samples, horizon)
+        automatic_block_days(series, horizon)
+
+
+def test_newey_west_matches_the_long_run_variance_of_an_ar1_mean():
+    rng = np.random.default_rng(5)
+    phi, n = 0.5, 20000
+    x = _ar1(phi, n, rng)
+    # Long-run variance of a unit-innovation AR(1): 1 / (1 - phi)^2.
+    expected = math.sqrt(1.0 / (1.0 - phi) ** 2 / n)
+    assert newey_west_spread(x, 40) == pytest.approx(expected, rel=0.1)
+    iid = math.sqrt(x.var() / n)
+    assert newey_west_spread(x, 0) == pytest.approx(iid, rel=1e-6)
+    assert newey_west_spread(np.ones(5), 3) == 0.0 and math.isnan(newey_west_spread([1.0], 1))
+
+
+def test_seed_redraw_carries_the_whole_variance_of_a_seed_mean():
+    # Three seeds whose spread is the only noise: the redrawn mean's variance must
+    # equal s^2 / k (the sampling variance of a mean of k), not (k - 1) / k of it.
+    per_seed = np.repeat(np.array([[0.0], [1.0], [5.0]]), 200000, axis=1)
+    drawn = seed_resampled_mean(per_seed, np.random.default_rng(0))
+    expected = per_seed[:, 0].var(ddof=1) / 3
+    assert drawn.var() == pytest.approx(expected, rel=0.02)
+    assert drawn.mean() == pytest.approx(2.0, abs=0.02)
+    one = seed_resampled_mean(per_seed[:1], np.random.default_rng(0))
+    np.testing.assert_array_equal(one, per_seed[0])
 
 
 def test_bootstrap_indices_are_circular_blocks_and_reproducible():

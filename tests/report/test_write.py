@@ -138,18 +138,29 @@ def test_html_is_self_contained_with_every_figure_and_verdict(report_run):
         for step in h.steps:
             budgets = f"{format_budget(step.from_budget)} -> {format_budget(step.to_budget)}"
             assert budgets in text
+            # The call is the comparison's within the study's Holm-corrected family.
+            call = step.log_loss.holm_verdict
+            assert call in ("improves", "worsens", "no detectable difference")
             could = ""
-            if step.verdict == "no detectable difference":
-                could = f"; this study could detect a change of {step.mde:.4f} or larger"
+            if call == "no detectable difference":
+                could = (
+                    f"; this study could detect a change of {step.mde:.4f} or larger with 80% power"
+                )
             change = f"(test log loss change {signed(step.log_loss)})"
-            assert f"{step.verdict}{could} {change}" in text
+            assert f"{call}{could}" in text and change in text
         for row in h.budgets:
             for comparison in row.vs_baselines.values():
-                worse = comparison.log_loss.verdict == "worsens"
+                call = comparison.log_loss.holm_verdict
                 verdict = (
-                    "beats" if comparison.beats else "is beaten by" if worse else "does not beat"
+                    "beats"
+                    if call == "improves"
+                    else "is beaten by"
+                    if call == "worsens"
+                    else "does not beat"
                 )
                 assert verdict in text
+        assert h.size_trend is not None
+        assert h.size_trend.statement.split(";")[0].split(":")[0] in text
         alpha = h.fit.law.alpha
         assert f"fitted alpha {alpha.value:.4f} [{alpha.low:.4f}, {alpha.high:.4f}]" in text
     # The data-limited warnings hold "<", so this also checks the escaping round trip.

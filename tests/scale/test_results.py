@@ -67,6 +67,8 @@ ALL_COLUMNS = [
 SCALING_KEYS = {
     "transfer",
     "confidence_level",
+    "primary",
+    "family",
     "config",
     "horizons",
     "seeds",
@@ -78,6 +80,9 @@ SCALING_KEYS = {
 HORIZON_KEYS = {
     "baselines",
     "block_days",
+    "fold_block_days",
+    "block_rule",
+    "size_trend",
     "bootstrap_resamples",
     "budgets",
     "cross_budget",
@@ -123,6 +128,28 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
         assert m["mean"] == pytest.approx(runs.mean(), rel=1e-9)
         assert m["boot_low"] < m["boot_high"]
     assert len(results.warnings) == 3
+    # One primary test, the first horizon's size trend, outside the family; every other
+    # verdict is in it, and the correction never calls what the raw interval does not.
+    primary = stored["primary"]
+    assert primary == h1["size_trend"] and "holm_verdict" not in primary
+    low, high = primary["interval"]
+    assert low <= primary["slope_per_decade"] <= high
+    assert primary["min_detectable_slope"] > 0
+    assert primary["verdict"] in (
+        "loss falls with size",
+        "no detectable trend",
+        "loss rises with size",
+    )
+    family = stored["family"]
+    members = [s["log_loss"] for s in h1["steps"]] + [
+        c["log_loss"] for row in h1["budgets"] for c in row["vs_baselines"].values()
+    ]
+    assert family["size"] == len(members) == sum(family["members"].values())
+    for d in members:
+        assert d["holm_verdict"] in (d["verdict"], NO_DIFFERENCE)
+    assert family["detectable"] <= family["raw_detectable"]
+    assert h1["block_rule"] == "politis_white" and h1["block_days"] == max(h1["fold_block_days"])
+    assert h1["block_days"] >= 1
     # The diagonal of the cross-budget matrix is each winner's own seed-0 run.
     cross = h1["cross_budget"]
     for j, row in enumerate(h1["budgets"]):

@@ -32,6 +32,7 @@ from finscale.analysis.evaluate import (
     input_key,
     winner_of,
 )
+from finscale.analysis.family import corrected_family, holm_rejections
 from finscale.analysis.folds import FoldAgreement, FoldDifference, FoldSpan, LossSummary
 from finscale.analysis.joint_law import (
     NAMES,
@@ -66,6 +67,7 @@ from finscale.analysis.scaling_json import (
     BudgetStep,
     CalibrationSummary,
     ComparedBudget,
+    Family,
     FoldRow,
     HorizonFit,
     HorizonResult,
@@ -75,12 +77,16 @@ from finscale.analysis.scaling_json import (
     SearchCompute,
     TransferSettings,
 )
+from finscale.analysis.size_trend import FALLS, NO_TREND, RISES, SizeTrend, size_trend
 
 __all__ = [
     "C_GRID",
+    "FALLS",
     "IMPROVES",
     "NAMES",
     "NO_DIFFERENCE",
+    "NO_TREND",
+    "RISES",
     "WORSENS",
     "BaselineComparison",
     "BaselineDetails",
@@ -95,6 +101,7 @@ __all__ = [
     "DeflatedSharpe",
     "Estimate",
     "EvaluationRun",
+    "Family",
     "FoldAgreement",
     "FoldDifference",
     "FoldRow",
@@ -120,6 +127,7 @@ __all__ = [
     "SearchCompute",
     "SearchTrials",
     "SharpeView",
+    "SizeTrend",
     "SplitScores",
     "SymbolRow",
     "TransferSettings",
@@ -127,6 +135,7 @@ __all__ = [
     "bootstrap_joint_law",
     "bootstrap_scaling_law",
     "cell_key",
+    "corrected_family",
     "cross_budget_cell",
     "crowned_trial",
     "deflated_sharpe_ratio",
@@ -135,6 +144,7 @@ __all__ = [
     "evaluate_seed",
     "evaluation_key",
     "experiment_rows",
+    "holm_rejections",
     "horizon_results",
     "identification_problem",
     "input_key",
@@ -148,6 +158,7 @@ __all__ = [
     "projected_mde",
     "scaling_results",
     "sharpe_ratio",
+    "size_trend",
     "strategy_returns",
     "winner_of",
     "z_sum",

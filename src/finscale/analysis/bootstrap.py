@@ -29,12 +29,12 @@ from scipy import stats
 
 from finscale.analysis.power import minimum_detectable_effect
 from finscale.analysis.resampling import (  # noqa: F401  (re-exported: the draws intervals use)
-    block_length_days,
+    automatic_block_days,
     bootstrap_indices,
     date_bootstrap_indices,
     stratified_bootstrap_indices,
 )
-from finscale.analysis.serial import Record
+from finscale.analysis.serial import Record, stored
 from finscale.train import ECE_BINS, check_binary
 
 METRICS = (
@@ -373,16 +373,35 @@ def verdict(low: float, high: float, lower_is_better: bool = True) -> str:
     return IMPROVES if above else WORSENS if below else NO_DIFFERENCE
 
 
-def _seed_resampled_mean(per_seed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def seed_resampled_mean(per_seed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Mean over seeds drawn with replacement, a fresh draw per resample.
 
     per_seed: (n_seeds, n_resamples) metric of each seed on each resample.
-    Returns (n_resamples,).
+    Returns (n_resamples,). Redrawing k seeds varies their mean by only (k - 1) / k
+    of its sampling variance (the bootstrap of a mean of k values divides by k,
+    not k - 1), so each resample's deviation from the mean of all its seeds is
+    scaled by sqrt(k / (k - 1)): the seed part of an interval is then unbiased.
+    One seed has no spread to draw and gives its own values.
     """
     n_seeds, n_resamples = per_seed.shape
+    mean = per_seed.mean(axis=0)
+    if n_seeds == 1:
+        return mean
     # Multinomial counts are the same draw as n_seeds seed indices with replacement.
     counts = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_resamples)
-    return (counts * per_seed.T).sum(axis=1) / n_seeds
+    redrawn = (counts * per_seed.T).sum(axis=1) / n_seeds
+    return mean + math.sqrt(n_seeds / (n_seeds - 1)) * (redrawn - mean)
+
+
+def normal_p_value(difference: float, spread: float) -> float:
+    """Two-sided p-value of `difference` against zero with standard error `spread`
+    (normal approximation); 1.0 for a zero difference of zero spread, 0.0 for a
+    nonzero one, NaN where either is NaN."""
+    if math.isnan(difference) or math.isnan(spread):
+        return math.nan
+    if spread == 0.0:
+        return 1.0 if difference == 0.0 else 0.0
+    return float(2.0 * stats.norm.sf(abs(difference) / spread))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -398,7 +417,14 @@ class PairedDifference(Record):
     (its standard error), with its two parts date_spread (dates resampled, every
     seed kept) and seed_spread (what the redraw of seeds adds), whose squares add
     up to spread's; mde: the minimum detectable effect at `level` and 80% power,
-    from spread (`finscale.analysis.power`).
+    from spread (`finscale.analysis.power`); p_value: two-sided, of the difference
+    against zero with standard error `spread` (normal approximation), what a
+    family's correction ranks; holm_verdict: the verdict once the study's family
+    of comparisons is Holm-corrected (None until it is, and for a comparison
+    outside the family); newey_west_spread: for a mean of per-date values (log
+    loss), its standard error by a Newey-West long-run variance of the per-date
+    differences plus the seeds' part, a cross-check of `spread` (None where not
+    computed).
     """
 
     metric: str
@@ -413,6 +439,9 @@ class PairedDifference(Record):
     date_spread: float
     seed_spread: float
     mde: float
+    p_value: float | None = stored(omit_none=True)
+    holm_verdict: str | None = stored(omit_none=True)
+    newey_west_spread: float | None = stored(omit_none=True)
 
 
 def _per_seed_metric(
@@ -458,17 +487,18 @@ def paired_difference(
     rng = np.random.default_rng(seed)
     resampled_a = _per_seed_metric(y, preds_a, indices, metric, threshold)
     resampled_b = _per_seed_metric(y, preds_b, indices, metric, threshold)
-    boot_a = _seed_resampled_mean(resampled_a, rng)
-    boot_b = _seed_resampled_mean(resampled_b, rng)
+    boot_a = seed_resampled_mean(resampled_a, rng)
+    boot_b = seed_resampled_mean(resampled_b, rng)
     low, high = percentile_interval(boot_b - boot_a, level)
     spread = _spread(boot_b - boot_a)
     date_spread = min(_spread(resampled_b.mean(axis=0) - resampled_a.mean(axis=0)), spread)
     lower_is_better = LOWER_IS_BETTER.get(metric)
+    difference = float(full_b.mean() - full_a.mean())
     return PairedDifference(
         metric=metric,
         level=level,
         n_resamples=int(indices.shape[0]),
-        difference=float(full_b.mean() - full_a.mean()),
+        difference=difference,
         low=low,
         high=high,
         lower_is_better=lower_is_better,
@@ -477,4 +507,5 @@ def paired_difference(
         date_spread=date_spread,
         seed_spread=math.sqrt(max(spread**2 - date_spread**2, 0.0)),
         mde=minimum_detectable_effect(spread, level),
+        p_value=normal_p_value(difference, spread),
     )

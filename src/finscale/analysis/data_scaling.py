@@ -93,9 +93,10 @@ def symbol_rows(
     dates = np.array(h.test_dates)
     for symbol in dict.fromkeys(h.symbols.tolist()):
         mask = h.symbols == symbol
-        sizes = [int((mask & fold).sum()) for fold in h.masks]
-        sizes = [n for n in sizes if n]
-        sample = PairedDates(h.y_test[mask], sizes, h.block_days, scale, threshold, dates[mask])
+        all_sizes = [int((mask & fold).sum()) for fold in h.masks]
+        sizes = [n for n in all_sizes if n]
+        blocks = [b for n, b in zip(all_sizes, h.fold_block_days, strict=True) if n]
+        sample = PairedDates(h.y_test[mask], sizes, blocks, scale, threshold, dates[mask])
         out.append(
             SymbolRow(
                 symbol=str(symbol),

@@ -10,6 +10,9 @@ crosses a fold boundary. Holdout is one fold, numbered -1.
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,13 +23,15 @@ from finscale.analysis.bootstrap import (
     WORSENS,
     MetricSummary,
     PairedDifference,
-    block_length_days,
+    automatic_block_days,
     date_bootstrap_indices,
     paired_difference,
+    sample_log_loss,
     stratified_bootstrap_indices,
     summarize_runs,
 )
 from finscale.analysis.records import EvaluationRun
+from finscale.analysis.resampling import newey_west_spread, per_stratum
 from finscale.analysis.serial import Record, stored
 from finscale.config import ScaleConfig
 from finscale.errors import InputError
@@ -56,7 +61,8 @@ class FoldLoss(Record):
 class FoldDifference(Record):
     """A paired log-loss difference on one fold's own test dates (nats): `fold` (left
     out where the fold is the row's own), the difference, its interval, its verdict and
-    its minimum detectable effect (`PairedDifference`'s)."""
+    its minimum detectable effect, its p-value and its verdict once the study's family
+    is corrected (`PairedDifference`'s)."""
 
     fold: int | None = stored(omit_none=True)
     difference: float
@@ -64,17 +70,23 @@ class FoldDifference(Record):
     high: float
     verdict: str | None
     mde: float
+    p_value: float | None = stored(omit_none=True)
+    holm_verdict: str | None = stored(omit_none=True)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FoldAgreement(Record):
     """How many of `folds` a difference (lower is better) goes each way: `lower` by its
-    point estimate, `improves` and `worsens` by its interval."""
+    point estimate, `improves` and `worsens` by its interval, `holm_improves` and
+    `holm_worsens` by its verdict within the study's corrected family (None until
+    the family is corrected)."""
 
     folds: int
     lower: int
     improves: int
     worsens: int
+    holm_improves: int | None = stored(omit_none=True)
+    holm_worsens: int | None = stored(omit_none=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,26 +154,34 @@ def pooled_symbols(runs: Sequence[EvaluationRun]) -> np.ndarray:
 
 class PairedDates:
     """Test dates that comparisons are paired on (all of a horizon's, or one fold's):
-    their labels, the bootstrap's date draws, the interval level and the threshold."""
+    their labels, the bootstrap's date draws, the interval level and the threshold.
+
+    sizes: samples of each stratum (fold), in order; block_days: the block length of
+    each stratum (or one for all); dates: (n,) each sample's date where several
+    samples share a date (a panel), None where each sample is a date.
+    """
 
     def __init__(
         self,
         y: np.ndarray,
         sizes: Sequence[int],
-        block_days: int,
+        block_days: int | Sequence[int],
         scale: ScaleConfig,
         threshold: float,
         dates: np.ndarray | None = None,
     ) -> None:
         self.y = y
+        self.sizes = [int(n) for n in sizes]
+        self.blocks = per_stratum(block_days, len(self.sizes))
+        self.dates = dates
         if dates is None:
             self.indices = stratified_bootstrap_indices(
-                sizes, block_days, scale.bootstrap_resamples, 0
+                self.sizes, self.blocks, scale.bootstrap_resamples, 0
             )
         else:  # draw dates, every sample (symbol) of a date together
-            strata = np.repeat(np.arange(len(sizes)), sizes)
+            strata = np.repeat(np.arange(len(self.sizes)), self.sizes)
             self.indices = date_bootstrap_indices(
-                dates, strata, block_days, scale.bootstrap_resamples, 0
+                dates, strata, self.blocks, scale.bootstrap_resamples, 0
             )
         self.level = scale.confidence_level
         self.threshold = threshold
@@ -170,9 +190,64 @@ class PairedDates:
         return summarize_runs(self.y, preds, self.indices, self.threshold, self.level)
 
     def difference(self, first: np.ndarray, second: np.ndarray, metric: str) -> PairedDifference:
-        return paired_difference(
+        diff = paired_difference(
             self.y, first, second, self.indices, metric, 0, self.level, self.threshold
         )
+        if metric != "log_loss":
+            return diff
+        return dataclasses.replace(diff, newey_west_spread=self.newey_west(first, second))
+
+    def newey_west(self, first: np.ndarray, second: np.ndarray) -> float:
+        """The log-loss difference's standard error by another road than the bootstrap:
+        each fold's per-date difference of seed means by a Newey-West long-run variance
+        (its block length as bandwidth), the folds weighted by their samples, plus the
+        seeds' part s_a^2 / k_a + s_b^2 / k_b of the two models' full-sample losses."""
+        per_sample = sample_log_loss(self.y, second).mean(axis=0) - sample_log_loss(
+            self.y, first
+        ).mean(axis=0)
+        n = per_sample.size
+        variance = 0.0
+        start = 0
+        for size, block in zip(self.sizes, self.blocks, strict=True):
+            piece = per_sample[start : start + size]
+            if self.dates is not None:
+                piece = per_date_means(piece, self.dates[start : start + size])
+            variance += (size / n) ** 2 * newey_west_spread(piece, block) ** 2
+            start += size
+        for preds in (first, second):
+            k = preds.shape[0]
+            if k > 1:
+                per_seed = sample_log_loss(self.y, preds).mean(axis=1)
+                variance += float(per_seed.var(ddof=1)) / k
+        return math.sqrt(variance)
+
+
+def per_date_means(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """The mean of `values` (n,) over the samples of each date, dates in sorted order."""
+    _, inverse = np.unique(dates, return_inverse=True)
+    inverse = inverse.ravel()
+    counts = np.bincount(inverse)
+    return np.bincount(inverse, weights=values) / counts
+
+
+def block_days_of_folds(
+    losses: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    dates: np.ndarray | None,
+    horizon_days: int,
+) -> list[int]:
+    """Each fold's block length read from its data (`automatic_block_days`): the
+    per-date loss of every model in `losses` (each (n,), seed means) and the
+    differences of consecutive ones, on that fold's dates (a panel's averaged over
+    the symbols of a date), the longest any of them asks for."""
+    out = []
+    for mask in masks:
+        columns = [loss[mask] for loss in losses]
+        columns += [b - a for a, b in itertools.pairwise(columns)]
+        if dates is not None:
+            columns = [per_date_means(c, dates[mask]) for c in columns]
+        out.append(automatic_block_days(np.column_stack(columns), horizon_days))
+    return out
 
 
 def fold_agreement(per_fold: Sequence[FoldDifference]) -> FoldAgreement:
@@ -225,22 +300,30 @@ class Horizon:
         # A panel has several samples (symbols) per date: the bootstrap draws dates.
         self.panel = len(set(self.test_dates)) < len(self.test_dates)
         self.symbols = pooled_symbols(first) if self.panel else None
-        days = [len(set(dates[m].tolist())) for m in self.masks]
-        self.block_days = scale.block_days or block_length_days(min(days), horizon)
         by_date = dates if self.panel else None
-        self.pooled = PairedDates(self.y_test, sizes, self.block_days, scale, threshold, by_date)
+        if scale.block_days:
+            self.fold_block_days = [scale.block_days] * len(self.masks)
+        else:
+            losses = [
+                sample_log_loss(self.y_test, self.preds[b]).mean(axis=0) for b in self.budgets
+            ]
+            self.fold_block_days = block_days_of_folds(losses, self.masks, by_date, horizon)
+        self.block_days = max(self.fold_block_days)
+        self.pooled = PairedDates(
+            self.y_test, sizes, self.fold_block_days, scale, threshold, by_date
+        )
         self.walk_forward = self.fold_numbers != [-1]
         self.per_fold = (
             [
                 PairedDates(
                     self.y_test[m],
                     [int(m.sum())],
-                    self.block_days,
+                    block,
                     scale,
                     threshold,
                     dates[m] if self.panel else None,
                 )
-                for m in self.masks
+                for m, block in zip(self.masks, self.fold_block_days, strict=True)
             ]
             if self.walk_forward
             else []

@@ -3,38 +3,78 @@
 every symbol on them. One matrix of draws serves every model of a horizon, so
 comparisons are paired.
 
-Pure functions of integers and date arrays.
+How long a block must be depends on how strongly the per-date losses depend on
+each other, not only on how many there are: `automatic_block_days` reads it from
+the data (Politis and White 2004, with Patton, Politis and White's 2009
+correction, as `arch.bootstrap.optimal_block_length` computes it), never shorter
+than the label horizon. `newey_west_spread` is the standard error of a mean of
+dependent per-date values by another road (a Bartlett-kernel long-run variance),
+kept beside the bootstrap's as a cross-check.
+
+Pure functions of integers and arrays.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from arch.bootstrap import CircularBlockBootstrap
+from arch.bootstrap import CircularBlockBootstrap, optimal_block_length
+from arch.covariance.kernel import Bartlett
+
+# A circular block as long as the sample redraws the same dates in another order:
+# blocks are capped so that every fold holds at least this many.
+MIN_BLOCKS_PER_FOLD = 4
 
 
-def block_length_days(n_samples: int, horizon_days: int) -> int:
-    """Block length, in days (samples), of the block bootstrap over `n_samples` test dates.
+def automatic_block_days(series: Any, horizon_days: int) -> int:
+    """Block length, in days, of the circular block bootstrap of per-date `series`.
 
-    `max(horizon_days, ceil(n_samples ** (1/3)))`: labels over a horizon of h
-    days overlap, so dates closer than h days are dependent and a block must
-    never cut them apart; beyond that, blocks grow like n^(1/3), the usual
-    rate for block bootstraps.
+    series: (n_days,) or (n_days, n_series) per-date values in date order (a
+    model's per-date loss, a difference of two models'). Politis-White's automatic
+    length for the circular bootstrap of each column, the longest of them rounded
+    up, never shorter than `horizon_days` (labels over h days overlap, so dates
+    closer than h are dependent whatever the estimate says) and never longer than
+    n_days / MIN_BLOCKS_PER_FOLD (a block as long as the sample only rotates it);
+    where the two bounds cross, `horizon_days` wins. A constant column has no
+    dependence to measure and asks for no more than the floor.
     """
-    if int(n_samples) != n_samples or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
     if int(horizon_days) != horizon_days or horizon_days < 1:
         raise ValueError(f"horizon_days must be a positive integer, got {horizon_days!r}")
-    n = int(n_samples)
-    # Integer cube root: the float n ** (1/3) is 3.0000000000000004 for n = 27,
-    # whose ceiling would be one day too long.
-    root = round(n ** (1.0 / 3.0))
-    while root**3 < n:
-        root += 1
-    while root > 1 and (root - 1) ** 3 >= n:
-        root -= 1
-    return max(int(horizon_days), root)
+    values = np.asarray(series, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.ndim != 2 or values.shape[0] < 1:
+        raise ValueError(
+            f"series must have shape (n_days,) or (n_days, n_series), got {values.shape}"
+        )
+    if not np.isfinite(values).all():
+        raise ValueError("series must be finite")
+    n_days = values.shape[0]
+    varying = values[:, values.std(axis=0) > 0]
+    estimate = 1.0
+    if varying.shape[1] and n_days >= 8:  # the estimator needs a few lags to look at
+        estimate = float(np.nanmax(optimal_block_length(varying)["circular"].to_numpy()))
+    cap = max(n_days // MIN_BLOCKS_PER_FOLD, 1)
+    return max(int(horizon_days), min(math.ceil(estimate), cap))
+
+
+def newey_west_spread(series: Any, bandwidth_days: int) -> float:
+    """Standard error of the mean of per-date `series` (n_days,) under dependence:
+    sqrt(long-run variance / n_days), the long-run variance a Bartlett-kernel
+    (Newey-West) estimate with `bandwidth_days` lags. NaN for fewer than two days."""
+    values = np.asarray(series, dtype=float).ravel()
+    if values.size < 2:
+        return math.nan
+    if int(bandwidth_days) != bandwidth_days or bandwidth_days < 0:
+        raise ValueError(f"bandwidth_days must be a non-negative integer, got {bandwidth_days!r}")
+    if values.std() == 0:
+        return 0.0
+    bandwidth = min(int(bandwidth_days), values.size - 1)
+    long_run = float(np.asarray(Bartlett(values, bandwidth=bandwidth).cov.long_run).item())
+    return math.sqrt(max(long_run, 0.0) / values.size)
 
 
 def bootstrap_indices(n_samples: int, block_days: int, n_resamples: int, seed: int) -> np.ndarray:
@@ -57,32 +97,44 @@ def bootstrap_indices(n_samples: int, block_days: int, n_resamples: int, seed: i
     return np.stack(rows).astype(np.int64, copy=False)
 
 
+def per_stratum(block_days: int | Sequence[int], n_strata: int) -> list[int]:
+    """One block length per stratum: `block_days` for each, or its own for each."""
+    if np.ndim(block_days) == 1:
+        lengths = [int(b) for b in block_days]  # type: ignore[union-attr]
+        if len(lengths) != n_strata:
+            raise ValueError(f"{len(lengths)} block lengths for {n_strata} strata")
+        return lengths
+    return [int(block_days)] * n_strata
+
+
 def stratified_bootstrap_indices(
-    sizes: Any, block_days: int, n_resamples: int, seed: int
+    sizes: Any, block_days: int | Sequence[int], n_resamples: int, seed: int
 ) -> np.ndarray:
     """`bootstrap_indices` of consecutive strata (walk-forward test folds), side by side.
 
     sizes: the sample count of each stratum, in order; the strata occupy
-    consecutive index ranges. Each stratum is resampled within itself (seed
-    `seed + k` for stratum k), so no block crosses a boundary and every
-    resample keeps each stratum's size. One stratum is `bootstrap_indices`.
+    consecutive index ranges. block_days: one block length for all, or one per
+    stratum (each fold's own dependence). Each stratum is resampled within
+    itself (seed `seed + k` for stratum k), so no block crosses a boundary and
+    every resample keeps each stratum's size. One stratum is `bootstrap_indices`.
     Returns int (n_resamples, sum(sizes)).
     """
     sizes = [int(n) for n in sizes]
     if not sizes:
         raise ValueError("sizes must name at least one stratum")
+    blocks = per_stratum(block_days, len(sizes))
     offsets = np.cumsum([0, *sizes[:-1]])
     return np.concatenate(
         [
-            bootstrap_indices(n, min(block_days, n), n_resamples, seed + k) + offset
-            for k, (n, offset) in enumerate(zip(sizes, offsets, strict=True))
+            bootstrap_indices(n, min(b, n), n_resamples, seed + k) + offset
+            for k, (n, b, offset) in enumerate(zip(sizes, blocks, offsets, strict=True))
         ],
         axis=1,
     )
 
 
 def date_bootstrap_indices(
-    dates: Any, strata: Any, block_days: int, n_resamples: int, seed: int
+    dates: Any, strata: Any, block_days: int | Sequence[int], n_resamples: int, seed: int
 ) -> np.ndarray:
     """Resampled sample indices that draw dates, every sample of a drawn date together
     (all the symbols of a panel on that day), in blocks of `block_days` dates within
@@ -112,7 +164,9 @@ def date_bootstrap_indices(
     counts = np.diff(np.r_[starts, n])
     group_stratum = keys_rank[starts]
     sizes = np.bincount(group_stratum, minlength=n_strata).tolist()
-    drawn = stratified_bootstrap_indices(sizes, block_days, n_resamples, seed)
+    drawn = stratified_bootstrap_indices(
+        sizes, per_stratum(block_days, n_strata), n_resamples, seed
+    )
     if (counts == 1).all():
         return order[drawn]
     out = np.empty((drawn.shape[0], n), dtype=np.int64)

@@ -33,6 +33,7 @@ from finscale.analysis.calibration import (
 from finscale.analysis.cross_budget import matrix
 from finscale.analysis.data_scaling import joint_fit, symbol_rows
 from finscale.analysis.economics import SharpeView, economic_view, no_dsr
+from finscale.analysis.family import corrected_family
 from finscale.analysis.folds import (
     FoldDifference,
     FoldLoss,
@@ -56,6 +57,7 @@ from finscale.analysis.scaling_json import (
     ScalingResults,
     ScalingRow,
 )
+from finscale.analysis.size_trend import SizeTrend, size_trend
 from finscale.config import EvaluationConfig, ScaleConfig, StudyConfig
 from finscale.errors import InputError
 from finscale.units import format_budget
@@ -337,6 +339,22 @@ def _steps(
     return tuple(steps)
 
 
+def _size_trend(h: Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) -> SizeTrend | None:
+    """The primary test's slope of test log loss against log10 N (None with fewer than
+    two distinct parameter counts)."""
+    counts = [evaluations[b][0].winner.param_count for b in h.budgets]
+    if len(set(counts)) < 2:
+        return None
+    return size_trend(
+        h.y_test,
+        [h.preds[b] for b in h.budgets],
+        counts,
+        h.pooled.indices,
+        h.horizon,
+        h.level,
+    )
+
+
 def _fit(h: Horizon, scale: ScaleConfig) -> HorizonFit:
     """The scaling law L(N) fitted to every seed's pooled test log loss, with its intervals."""
     per_sample = {b: sample_log_loss(h.y_test, h.preds[b]) for b in h.budgets}
@@ -412,10 +430,13 @@ def horizon_results(
         scheme="walk_forward" if h.walk_forward else "holdout",
         folds=tuple(h.fold_spans),
         block_days=h.block_days,
+        fold_block_days=tuple(h.fold_block_days),
+        block_rule="config" if scale.block_days else "politis_white",
         bootstrap_resamples=scale.bootstrap_resamples,
         budgets=tuple(rows),
         baselines=baseline_out,
         steps=_steps(h, evaluations),
+        size_trend=_size_trend(h, evaluations),
         fit=_fit(h, scale),
         joint_fit=joint_fit(h, evaluations, data_runs or {}, scale),
         symbols=symbol_rows(h, baseline_preds, scale, threshold),
@@ -476,6 +497,8 @@ def scaling_results(
         )
         horizons[str(horizon)] = result
         warnings += data_limited_warnings(horizon, result.budgets, scale.min_samples_per_param)
+    primary = scale.horizons[0]
+    horizons, family = corrected_family(horizons, primary, scale.confidence_level)
     return ScalingResults(
         study=study,
         tier=study_config.data.tier,
@@ -485,6 +508,8 @@ def scaling_results(
         config=dict(config),
         horizons=horizons,
         warnings=tuple(warnings),
+        primary=horizons[str(primary)].size_trend,
+        family=family,
     )
 
 

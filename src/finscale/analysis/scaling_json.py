@@ -29,6 +29,7 @@ from finscale.analysis.folds import (
 from finscale.analysis.overfitting import DeflatedSharpe, PBOSummary
 from finscale.analysis.scaling import ScalingLawBootstrap
 from finscale.analysis.serial import Record, if_key, mapping_of, stored, tuple_of
+from finscale.analysis.size_trend import SizeTrend
 
 _METRICS = mapping_of(MetricSummary.from_dict)
 _DIFFERENCE = PairedDifference.from_dict
@@ -184,11 +185,19 @@ class HorizonResult(Record):
     test_last_date: str
     scheme: str  # "holdout" or "walk_forward"
     folds: tuple[FoldSpan, ...] = stored(parse=tuple_of(FoldSpan.from_dict), default=())
-    block_days: int
+    block_days: int  # the longest of the folds' block lengths
     bootstrap_resamples: int
+    # Each fold's block length (one under holdout), and how they were chosen:
+    # "politis_white" (read from the data, floored at the horizon) or "config"
+    # (scale.block_days). Files written before either: () and None.
+    fold_block_days: tuple[int, ...] = ()
+    block_rule: str | None = stored(omit_none=True)
     budgets: tuple[ScalingRow, ...] = stored(parse=tuple_of(ScalingRow.from_dict))
     baselines: Mapping[str, BaselineSummary] = stored(parse=mapping_of(BaselineSummary.from_dict))
     steps: tuple[BudgetStep, ...] = stored(parse=tuple_of(BudgetStep.from_dict))
+    # The slope of test loss against log10 N (None: fewer than two parameter counts,
+    # or a file written before it).
+    size_trend: SizeTrend | None = stored(omit_none=True, parse=SizeTrend.from_dict)
     fit: HorizonFit = stored(parse=HorizonFit.from_dict)
     # Read back from a file written before the joint law and panels: None and none.
     joint_fit: JointHorizonFit | None = stored(parse=JointHorizonFit.from_dict, default=None)
@@ -236,6 +245,21 @@ class RunComparison(Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Family(Record):
+    """The study's family of secondary comparisons: its `size`, the correction
+    (`method`), the family-wise `level`, how many of each kind it holds (`members`)
+    and how many stay detectable after the correction (`detectable`) against
+    before it (`raw_detectable`)."""
+
+    method: str
+    level: float
+    size: int
+    members: Mapping[str, int]
+    detectable: int
+    raw_detectable: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScalingResults(Record):
     """The content of `scaling.json`: the study, its data tier and target, the level of
     every interval, the seeds per winner, the study config as stored, each horizon's
@@ -250,5 +274,9 @@ class ScalingResults(Record):
     config: Mapping[str, Any]
     horizons: Mapping[str, HorizonResult] = stored(parse=mapping_of(HorizonResult.from_dict))
     warnings: tuple[str, ...]
+    # The primary test (the first horizon's size trend) and the family of secondary
+    # comparisons Holm corrects; None in a file written before them.
+    primary: SizeTrend | None = stored(omit_none=True, parse=SizeTrend.from_dict)
+    family: Family | None = stored(omit_none=True, parse=Family.from_dict)
     transfer: TransferSettings | None = stored(omit_none=True, parse=TransferSettings.from_dict)
     comparison: RunComparison | None = stored(omit_none=True, parse=RunComparison.from_dict)

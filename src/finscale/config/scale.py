@@ -35,8 +35,8 @@ class ScaleConfig(StrictSection):
     block_days: int | None = Field(
         None,
         ge=1,
-        description="bootstrap block length in days; None: max(horizon, n_test^(1/3)) "
-        "for n_test test dates",
+        description="bootstrap block length in days; None: each fold's own, read from "
+        "its per-date losses (Politis-White), never below the horizon",
     )
     confidence_level: float = Field(
         0.95, gt=0.5, lt=1, description="confidence level of every interval"

@@ -20,6 +20,7 @@ from finscale.report.images import horizon_figures
 from finscale.report.study_files import StudyFiles
 from finscale.report.text import (
     beats_text,
+    called,
     dates_text,
     difference_text,
     fit_text,
@@ -127,8 +128,8 @@ def folds_blocks(h: HorizonResult) -> list[Block]:
     steps = [
         (
             f"{format_budget(s.from_budget)} -> {format_budget(s.to_budget)}",
-            *(f"{difference_text(f)} {f.verdict}" for f in s.per_fold or ()),
-            f"{difference_text(s.log_loss)} {s.verdict}",
+            *(f"{difference_text(f)} {called(f)}" for f in s.per_fold or ()),
+            f"{difference_text(s.log_loss)} {called(s.log_loss)}",
         )
         for s in h.steps
     ]

@@ -23,6 +23,7 @@ from finscale.report.study_files import StudyFiles
 from finscale.report.text import (
     beats_text,
     best_row,
+    blocks_text,
     could_detect_text,
     dates_text,
     difference_text,
@@ -34,6 +35,8 @@ from finscale.report.text import (
     pbo_text,
     seeds_text,
     steps_text,
+    trend_text,
+    uncorrected_text,
 )
 from finscale.units import architecture_label, format_budget
 
@@ -78,23 +81,61 @@ def scaling_table_markdown(results: ScalingResults) -> str:
     return render_markdown(scaling_blocks(results))
 
 
+def primary_blocks(results: ScalingResults) -> list[Block]:
+    """The study's one primary test, stated before anything else, and the family of
+    secondary comparisons that follows it."""
+    primary = results.primary
+    if primary is None:
+        lead = (
+            "**Primary test** (does test log loss fall with model size?): not made; it needs "
+            "at least two distinct parameter counts."
+        )
+    else:
+        lead = (
+            f"**Primary test** (declared before any comparison: does test log loss fall with "
+            f"model size? h={primary.horizon_days}, every budget, pooled over folds and "
+            f"seeds): {trend_text(primary)}."
+        )
+    blocks: list[Block] = [Paragraph(lead)]
+    family = results.family
+    if family is not None and family.size:
+        blocks.append(
+            Paragraph(
+                f"Everything else is secondary: {family.size} comparisons ("
+                + "; ".join(f"{kind}: {n}" for kind, n in family.members.items())
+                + f"), corrected together with Holm's method at {1 - family.level:.0%} "
+                f"family-wise. {family.raw_detectable} of them exclude zero on their own "
+                f"interval; {family.detectable} stay detectable after the correction, and "
+                "only those are called below. Each keeps its raw interval."
+            )
+        )
+    return blocks
+
+
 def short_answer_blocks(results: ScalingResults) -> list[Block]:
     blocks: list[Block] = [
         Heading("Short answer"),
+        *primary_blocks(results),
         Paragraph(
             f"All intervals in this report are {results.confidence_level:.0%} intervals. A "
-            "difference is called only when its interval excludes zero; otherwise the verdict "
-            "is **no detectable difference**."
+            "difference is called only when its interval excludes zero and its call survives "
+            "the family's correction; otherwise the verdict is **no detectable difference**."
         ),
     ]
     for horizon, h in results.horizons.items():
         best = best_row(h)
-        items = steps_text(h)
+        items = []
+        if h.size_trend is not None and (
+            results.primary is None or h.horizon_days != results.primary.horizon_days
+        ):
+            items.append(f"size trend (secondary): {trend_text(h.size_trend)}")
+        items += steps_text(h)
         for name, c in sorted(best.vs_baselines.items()):
             could = could_detect_text(c.log_loss)
             items.append(
                 f"best transformer ({best.budget_label}, chosen on validation) vs `{name}`: "
-                f"**{beats_text(c)}** it{could} (test log loss difference "
+                f"**{beats_text(c)}** it{could}{uncorrected_text(c.log_loss)} (test log loss "
+                "difference "
                 f"{difference_text(c.log_loss)}; negative = transformer better"
                 f"{folds_text(c.folds_agree)})"
             )
@@ -280,7 +321,7 @@ def power_blocks(results: ScalingResults) -> list[Block]:
 
 
 def methods_blocks(results: ScalingResults) -> list[Block]:
-    blocks = ", ".join(f"h={k}: {h.block_days} days" for k, h in results.horizons.items())
+    blocks = "; ".join(f"h={k}: {blocks_text(h)}" for k, h in results.horizons.items())
     return [
         Heading("Methods"),
         Bullets(
@@ -288,12 +329,21 @@ def methods_blocks(results: ScalingResults) -> list[Block]:
                 f"Each budget's HPO winner is retrained with {results.seeds} seeds and scored "
                 "once on the test split; the search itself sees validation only.",
                 "Seed intervals: Student t of the mean over seeds. Test-date intervals: circular "
-                f"block bootstrap over test dates, blocks at least the label horizon ({blocks}).",
+                "block bootstrap over test dates, each walk-forward fold resampled within "
+                "itself with its own block length, read from its per-date losses "
+                f"(Politis-White) and never shorter than the label horizon ({blocks}).",
                 "Comparisons (budget steps, transformer vs baseline) are paired: every model of a "
                 "horizon is scored on the same resampled dates, and each resample also redraws "
-                "each model's seeds.",
+                "each model's seeds, the redraw scaled by sqrt(k/(k-1)) so that k seeds carry "
+                "their whole variance. Each log-loss comparison also records a Newey-West "
+                "standard error (`newey_west_spread`) as a cross-check of the bootstrap's.",
+                "Primary test: the least-squares slope of test log loss against log10 of the "
+                "parameter count over every budget of the first horizon, its interval from the "
+                "same draws of dates and seeds.",
                 "Verdict rule: a difference is called (improves, worsens, beats) only when its "
-                "interval excludes zero; otherwise **no detectable difference**.",
+                "interval excludes zero and Holm's correction over the study's family of "
+                "secondary comparisons keeps it (p-values from each comparison's bootstrap "
+                "standard error); otherwise **no detectable difference**.",
                 "Scaling law L(N) = E + A·N^-alpha: Huber loss of log losses, L-BFGS from a grid "
                 "of starts (Hoffmann et al. 2022); its intervals come from refitting on each "
                 "resample of the test dates (the comparisons' own draws) with the runs redrawn "

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from finscale.analysis import (
+    IMPROVES,
     NO_DIFFERENCE,
+    NO_TREND,
     WORSENS,
     BaselineComparison,
     BudgetStep,
@@ -21,6 +23,7 @@ from finscale.analysis import (
     ScalingResults,
     ScalingRow,
     SharpeView,
+    SizeTrend,
 )
 from finscale.report.figures import LOSS_DIGITS, all_finite, as_float, fmt
 from finscale.units import format_budget
@@ -54,35 +57,66 @@ def mean_of(values: Sequence[Any]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
+def blocks_text(h: HorizonResult) -> str:
+    """'blocks of 5, 3, 40 days (one per fold, read from the data)' or '8-day blocks'."""
+    lengths = h.fold_block_days or (h.block_days,)
+    how = {
+        "politis_white": "read from the data (Politis-White), at least the horizon",
+        "config": "scale.block_days",
+    }.get(h.block_rule or "", "")
+    per_fold = ", one per fold" if len(lengths) > 1 else ""
+    days = ", ".join(str(n) for n in lengths)
+    return f"blocks of {days} days{per_fold}" + (f", {how}" if how else "")
+
+
 def level_note(results: ScalingResults, h: HorizonResult) -> str:
     return (
         f"Intervals are {results.confidence_level:.0%}: across {results.seeds} training "
         f"seeds (Student t of the seed mean) and over test dates (circular block bootstrap, "
-        f"{h.block_days}-day blocks, {h.bootstrap_resamples} resamples)."
+        f"{blocks_text(h)}; {h.bootstrap_resamples} resamples)."
     )
 
 
+def called(diff: Any) -> str | None:
+    """The verdict a claim uses: the comparison's within the study's corrected family
+    where it has one, its own interval's otherwise."""
+    holm = getattr(diff, "holm_verdict", None)
+    return holm if holm is not None else diff.verdict
+
+
+def uncorrected_text(diff: Any) -> str:
+    """' (its interval alone says worsens; not after the correction for the family)'
+    where the correction took a call back, '' otherwise."""
+    if called(diff) == diff.verdict or diff.verdict in (None, NO_DIFFERENCE):
+        return ""
+    return f" (its interval alone says {diff.verdict}; not after the family's correction)"
+
+
 def verdict_text(diff: Any, verdict: str | None = None) -> str:
-    """'**no detectable difference**; this study could detect a change of 0.011 or larger':
-    a verdict of no difference always says how large a change it could have seen."""
-    verdict = verdict or diff.verdict
-    return f"**{verdict}**{could_detect_text(diff)}"
+    """'**no detectable difference**; this study could detect a change of 0.011 or larger
+    with 80% power': a verdict of no difference always says how large a change it could
+    have seen."""
+    verdict = called(diff) if verdict is None else verdict
+    return f"**{verdict}**{could_detect_text(diff)}{uncorrected_text(diff)}"
 
 
 def could_detect_text(diff: Any) -> str:
-    """'; this study could detect a change of 0.011 or larger' after a verdict of no
-    detectable difference ('' after any other verdict)."""
-    if diff.verdict != NO_DIFFERENCE or not all_finite(diff.mde):
+    """'; this study could detect a change of 0.011 or larger with 80% power' after a
+    verdict of no detectable difference ('' after any other verdict)."""
+    if called(diff) != NO_DIFFERENCE or not all_finite(diff.mde):
         return ""
-    return f"; this study could detect a change of {fmt(diff.mde)} or larger"
+    return f"; this study could detect a change of {fmt(diff.mde)} or larger with 80% power"
 
 
 def folds_text(agree: FoldAgreement | None, better: str = "lower") -> str:
-    """'; lower in 4 of 5 folds (detectably in 1)', or '' without folds."""
+    """'; lower in 4 of 5 folds, detectably in 1', or '' without folds; 'detectably'
+    counts the folds whose call survives the family's correction where it was made."""
     if not agree:
         return ""
-    detectably = f", detectably in {agree.improves}" if agree.improves else ""
-    worse = f", detectably worse in {agree.worsens}" if agree.worsens else ""
+    improves = agree.improves if agree.holm_improves is None else agree.holm_improves
+    worsens = agree.worsens if agree.holm_worsens is None else agree.holm_worsens
+    detectably = f", detectably in {improves}" if improves else ""
+    worse = f", detectably worse in {worsens}" if worsens else ""
     return f"; {better} in {agree.lower} of {agree.folds} folds{detectably}{worse}"
 
 
@@ -90,9 +124,26 @@ def step_text(step: BudgetStep) -> str:
     return (
         f"{format_budget(step.from_budget)} -> {format_budget(step.to_budget)} "
         f"({step.from_params:,} -> {step.to_params:,} parameters): "
-        f"{verdict_text(step.log_loss, step.verdict)} "
+        f"{verdict_text(step.log_loss)} "
         f"(test log loss change {difference_text(step.log_loss)}"
         f"{folds_text(step.folds_agree)})"
+    )
+
+
+def trend_text(trend: SizeTrend) -> str:
+    """'**no detectable trend** (slope +0.0014 [-0.0041, +0.0071] nats per decade of
+    parameters over 3 budgets); a slope steeper than 0.0080 per decade would have been
+    seen with 80% power'."""
+    low, high = trend.interval
+    slope = (
+        f"slope {fmt_interval(trend.slope_per_decade, low, high, signed=True)} nats per "
+        f"decade of parameters over {trend.n_budgets} budgets"
+    )
+    if trend.verdict != NO_TREND:
+        return f"**{trend.verdict}** ({slope})"
+    return (
+        f"**{NO_TREND}** ({slope}); a slope steeper than {fmt(trend.min_detectable_slope)} "
+        "per decade would have been seen with 80% power"
     )
 
 
@@ -114,10 +165,10 @@ def best_row(h: HorizonResult) -> ScalingRow:
 
 
 def beats_text(comparison: BaselineComparison) -> str:
-    """'beats', 'does not beat' or, when its log loss is detectably higher, 'is beaten by'."""
-    if comparison.beats:
-        return "beats"
-    return "is beaten by" if comparison.log_loss.verdict == WORSENS else "does not beat"
+    """'beats', 'does not beat' or, when its log loss is detectably higher, 'is beaten by'
+    (the call within the study's corrected family where it was made)."""
+    call = called(comparison.log_loss)
+    return "beats" if call == IMPROVES else "is beaten by" if call == WORSENS else "does not beat"
 
 
 # A PBO at or above this share says the search's winner is indistinguishable from luck.
