@@ -64,6 +64,7 @@ CROSS_BUDGET_KEYS = {
     "epochs",
     "key",
     "params",
+    "seed",
     "train_seconds",
     "val_log_loss",
     "values_from",
@@ -172,6 +173,7 @@ def cross_budget_cell() -> CrossBudgetCell:
         val_log_loss=0.6337,
         epochs_run=2,
         train_seconds=1.53,
+        seed=3,
     )
 
 
@@ -261,6 +263,12 @@ def test_the_training_loops_names_are_written_under_the_files_names():
     assert "accumulation_steps" not in data and "epochs_run" not in data
     assert cross_budget_cell().to_dict()["epochs"] == 2
     assert scaling_row().to_dict()["epochs"] == [2, 3]
+
+
+def test_a_cross_budget_cell_of_an_older_version_reads_as_trained_with_seed_0():
+    # Older versions wrote no seed: their cells trained with seed 0, the search's own.
+    data = {k: v for k, v in cross_budget_cell().to_dict().items() if k != "seed"}
+    assert CrossBudgetCell.from_dict(data).seed == 0
 
 
 def test_an_evaluation_run_holds_its_winner_flat_as_the_files_do():

@@ -6,8 +6,9 @@ import json
 import pandas as pd
 import pytest
 
-from finscale.analysis import ScalingRow
+from finscale.analysis import ScalingRow, evaluation_seeds
 from finscale.analysis.bootstrap import IMPROVES, NO_DIFFERENCE, WORSENS
+from finscale.config import StudyConfig
 from finscale.scale import RESULTS_CSV, SCALING_JSON, build_results, evaluation_path
 from tests.analysis.test_records import SCALING_ROW_KEYS
 
@@ -105,6 +106,8 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
     assert list(frame.columns[: len(CONTRACT_COLUMNS)]) == CONTRACT_COLUMNS
     assert list(frame.columns) == ALL_COLUMNS
     assert len(frame) == 3 * 2  # budgets x seeds
+    # Each row names its run's actual seed: the evaluation seeds, after the search's 0, 1, 2.
+    assert sorted(set(frame["seed"])) == [3, 4]
     assert {"test_log_loss", "test_roc_auc", "test_brier_skill", "val_log_loss"} <= set(frame)
     stored = json.loads((run_copy / SCALING_JSON).read_text())
     h1 = stored["horizons"]["1"]
@@ -150,11 +153,13 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
     assert family["detectable"] <= family["raw_detectable"]
     assert h1["block_rule"] == "politis_white" and h1["block_days"] == max(h1["fold_block_days"])
     assert h1["block_days"] >= 1
-    # The diagonal of the cross-budget matrix is each winner's own seed-0 run.
+    # The diagonal of the cross-budget matrix is each winner's own run with the matrix's
+    # seed, the first evaluation seed (none of the search's), as every cell's.
     cross = h1["cross_budget"]
+    assert cross["seed"] == evaluation_seeds(StudyConfig(**results.config))[0] == 3
     for j, row in enumerate(h1["budgets"]):
-        seed0 = json.loads(evaluation_path(run_copy, row["study"], 0).read_text())
-        assert cross["val_log_loss"][j][j] == pytest.approx(seed0["val_metrics"]["log_loss"])
+        own = json.loads(evaluation_path(run_copy, row["study"], cross["seed"]).read_text())
+        assert cross["val_log_loss"][j][j] == pytest.approx(own["val_metrics"]["log_loss"])
     # Three distinct parameter counts: the law is fitted, with intervals from resampled
     # runs (whether they cover a known law is tests/analysis/test_scaling.py's question).
     fit = h1["fit"]

@@ -11,6 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from finscale.analysis import evaluation_seeds
 from finscale.execution import open_storage
 from finscale.execution.attrs import SPLITS_ATTR
 from finscale.scale import RESULTS_CSV, SCALING_JSON, baselines_path, build_results, evaluation_path
@@ -34,13 +35,14 @@ def _study_attrs(run_dir, budget):
 def test_no_test_date_reaches_the_search_early_stopping_or_the_baselines(walk_copy):
     info = read_scale_file(walk_copy)
     results = build_results(walk_copy)
+    seeds = evaluation_seeds(spec_of(walk_copy, **TINY_WALK_FORWARD_SETS).config)
     folds = [f.to_dict() for f in results.horizons["1"].folds]
     assert [f["fold"] for f in folds] == [0, 1, 2]
     first_test = folds[0]["test_start"]
     for study in info["studies"]:
         name = study["study_name"]
         for fold in folds:
-            for seed in range(2):
+            for seed in seeds:
                 run = json.loads(evaluation_path(walk_copy, name, seed, fold["fold"]).read_text())
                 # trained and early-stopped only before the fold's first test date
                 assert run["train_span"][1] < fold["test_start"] == run["test_dates"][0]
@@ -173,9 +175,11 @@ def test_local_workers_run_evaluation_units_side_by_side(walk_copy):
     from tests.scale.tiny import QuietReporter
 
     shutil.rmtree(walk_copy / "evaluation")
-    # Seeds 2-5 are new units; seeds 0-1 are completed on the queues already and are
-    # collected from them without training.
+    # Seeds 5-8 are new units; seeds 3-4 (the first two after the search's 0, 1, 2) are
+    # completed on the queues already and are collected from them without training.
     spec = replace(spec_of(walk_copy, **TINY_WALK_FORWARD_SETS, **{"scale.seeds": 6}), workers=2)
+    seeds = evaluation_seeds(spec.config)
+    assert seeds == tuple(range(3, 9))
     pipeline = Pipeline(spec, QuietReporter())
     pipeline.load_winners()
     pipeline.evaluation()
@@ -187,10 +191,10 @@ def test_local_workers_run_evaluation_units_side_by_side(walk_copy):
         units = collections.Counter(Unit.of(t) for t in trials)
         assert set(units.values()) == {1} and len(units) == 3 * 6  # each unit run once
         for t in trials:
-            runners[t.user_attrs["worker"]["pid"]] += Unit.of(t).seed >= 2
+            runners[t.user_attrs["worker"]["pid"]] += Unit.of(t).seed >= seeds[2]
             assert t.user_attrs[RUN_ATTR]["seed"] == Unit.of(t).seed
         for fold in range(3):
-            for seed in range(6):
+            for seed in seeds:
                 assert evaluation_path(
                     walk_copy, spec.study_name(budget, horizon), seed, fold
                 ).exists()

@@ -5,6 +5,10 @@ This is the only place finscale touches the test split. Each seed's run is a
 JSON record holding its metrics, learning curve and the validation and test
 predictions, so every later figure (intervals, calibration, baselines,
 report) is computed from stored predictions without training again.
+
+The seeds are fresh (`evaluation_seeds`): none is a seed the search trained with,
+so no evaluation run repeats the run that won the search, whose value is the
+lowest of many noisy draws and biased low for that very reason.
 """
 
 from __future__ import annotations
@@ -21,9 +25,20 @@ from finscale.analysis.records import EvaluationRun, Winner
 from finscale.config import StudyConfig
 from finscale.errors import InputError
 from finscale.execution import ARCHITECTURE_ATTR, DATASET_KEY_ATTR, GRID_HASH_ATTR, TRAINING_ATTR
-from finscale.hpo import TRAINING_PARAMS, Prepared, crown, train_configuration
+from finscale.hpo import TRAINING_PARAMS, Prepared, crown, search_seeds, train_configuration
 
 SPLITS = ("val", "test")
+
+
+def evaluation_seeds(config: StudyConfig) -> tuple[int, ...]:
+    """The `scale.seeds` training seeds of every winner's final evaluation, in order:
+    the first seeds after every seed its search may train with (`finscale.hpo.
+    search_seeds`: `train.seed` and the finalists' re-run seeds), so no evaluation run
+    repeats a run the search selected on. With the defaults (seed 0, 2 finalist
+    seeds, 3 evaluation seeds): 3, 4, 5. The cross-budget matrix trains with the
+    first (`finscale.analysis.cross_budget.cross_budget_seed`)."""
+    first = max(search_seeds(config)) + 1
+    return tuple(range(first, first + config.scale.seeds))
 
 
 def crowned_trial(study: optuna.Study) -> FrozenTrial:

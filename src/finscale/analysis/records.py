@@ -105,7 +105,8 @@ class EvaluationRun(Record):
 
 @dataclass(frozen=True)
 class CrossBudgetCell(Record):
-    """B's winning architecture trained with A's winning training values (seed 0)."""
+    """B's winning architecture trained with A's winning training values and `seed`
+    (the first final-evaluation seed; files of older versions lack it: seed 0)."""
 
     key: str
     values_from: int  # budget A, whose winner's training values were used
@@ -115,6 +116,7 @@ class CrossBudgetCell(Record):
     val_log_loss: float
     epochs_run: int = stored("epochs")
     train_seconds: float
+    seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from finscale.analysis.calibration import (
     calibration_scores,
     reliability_bins,
 )
-from finscale.analysis.cross_budget import matrix
+from finscale.analysis.cross_budget import cross_budget_seed, matrix
 from finscale.analysis.data_scaling import joint_fit, symbol_rows
 from finscale.analysis.economics import SharpeView, economic_view, no_dsr
 from finscale.analysis.family import corrected_family
@@ -395,17 +395,21 @@ def horizon_results(
     searches: Mapping[int, SearchTrials | None] | None = None,
     evaluation: EvaluationConfig | None = None,
     data_runs: Mapping[int, Mapping[float, Sequence[EvaluationRun]]] | None = None,
+    *,
+    cross_seed: int,
 ) -> HorizonResult:
     """Everything the report says about one horizon: each budget's row (with its
     search's PBO and its economic illustration), the baselines, the budget steps,
     the scaling-law fit and the cross-budget matrix.
 
-    `evaluations` maps each budget to its runs (fold by fold, seed 0 first within a
-    fold); `baselines` is the stored baselines record of the horizon, or one per
-    fold in fold order; `cross_cells` maps (values_from,
-    architecture_of) to the cell's validation log loss; `searches` maps each budget
-    to what its study's trials predicted on validation; `data_runs` maps each budget
-    to its data-scaling runs by data fraction (< 1), for the joint law.
+    `evaluations` maps each budget to its runs (fold by fold, the evaluation seeds in
+    order within a fold); `baselines` is the stored baselines record of the horizon,
+    or one per fold in fold order; `cross_cells` maps (values_from,
+    architecture_of) to the validation log loss of the cell trained with `cross_seed`
+    (`cross_budget_seed`), whose diagonal is each winner's own run of that seed;
+    `searches` maps each budget to what its study's trials predicted on validation;
+    `data_runs` maps each budget to its data-scaling runs by data fraction (< 1), for
+    the joint law.
     """
     h = Horizon(horizon, evaluations, scale, threshold)
     records = baselines if isinstance(baselines, list | tuple) else [baselines]
@@ -419,9 +423,9 @@ def horizon_results(
     cross = None
     if cross_cells:
         cells = dict(cross_cells)
-        for b in h.budgets:  # the diagonal: the winner itself, final evaluation seed 0
-            cells.setdefault((b, b), evaluations[b][0].val_metrics["log_loss"])
-        cross = matrix(h.budgets, cells)
+        for b in h.budgets:  # the diagonal: the winner itself, its run of the cells' seed
+            cells.setdefault((b, b), _own_cell(evaluations[b], cross_seed))
+        cross = matrix(h.budgets, cells, cross_seed)
     return HorizonResult(
         horizon_days=horizon,
         n_test=h.n_test,
@@ -442,6 +446,16 @@ def horizon_results(
         symbols=symbol_rows(h, baseline_preds, scale, threshold),
         cross_budget=cross,
     )
+
+
+def _own_cell(runs: Sequence[EvaluationRun], seed: int) -> float:
+    """The diagonal cell of a budget: the validation log loss of its final-evaluation
+    run with `seed` (on the first fold under walk-forward); NaN where none has it."""
+    first_fold = runs[0].fold
+    for r in runs:
+        if r.fold == first_fold and r.seed == seed:
+            return r.val_metrics["log_loss"]
+    return math.nan
 
 
 def data_limited_warnings(horizon: int, rows: Sequence[ScalingRow], threshold: float) -> list[str]:
@@ -468,13 +482,16 @@ def scaling_results(
     search's cost, the transfer settings, a compared run).
 
     `config` is the study config as stored (a `StudyConfig` dump); `evaluations`
-    maps (budget, horizon) to its runs, seed 0 first; `baselines` and `cells` map
-    each horizon to its stored baselines record and cross-budget cells; `searches`
+    maps (budget, horizon) to its runs, the evaluation seeds in order; `baselines` and
+    `cells` map each horizon to its stored baselines record and cross-budget cells
+    (those of another seed than `cross_budget_seed`'s, left by an older version, are
+    left out: the matrix is of one seed, that of its diagonal); `searches`
     maps (budget, horizon) to its study's trials' validation predictions, and
     `data_runs` to its data-scaling runs by fraction.
     """
     study_config = StudyConfig(**config)
     scale = study_config.scale
+    cross_seed = cross_budget_seed(study_config)
     horizons = {}
     warnings = []
     for horizon in scale.horizons:
@@ -482,7 +499,7 @@ def scaling_results(
         cross = {
             (c.values_from, c.architecture_of): c.val_log_loss
             for c in cells.get(horizon, ())
-            if c.values_from != c.architecture_of
+            if c.values_from != c.architecture_of and c.seed == cross_seed
         }
         result = horizon_results(
             horizon,
@@ -494,6 +511,7 @@ def scaling_results(
             {b: s for (b, h), s in (searches or {}).items() if h == horizon},
             study_config.evaluation,
             {b: runs for (b, h), runs in (data_runs or {}).items() if h == horizon},
+            cross_seed=cross_seed,
         )
         horizons[str(horizon)] = result
         warnings += data_limited_warnings(horizon, result.budgets, scale.min_samples_per_param)

@@ -28,7 +28,12 @@ class ScaleConfig(StrictSection):
         description="label horizons in trading days, each a study's `data.horizon_days`; one "
         "HPO study each per budget",
     )
-    seeds: int = Field(3, ge=1, description="training seeds of each winner's final evaluation")
+    seeds: int = Field(
+        3,
+        ge=1,
+        description="training seeds of each winner's final evaluation, the first after "
+        "every seed its search trains with (`train.seed` and the finalists' re-runs')",
+    )
     bootstrap_resamples: int = Field(
         1000, ge=50, description="block-bootstrap resamples of the test dates and of the fit's runs"
     )

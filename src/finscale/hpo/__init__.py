@@ -4,7 +4,7 @@ recorded and summarised. Every public name is re-exported here."""
 
 from finscale.hpo.coverage import coverage
 from finscale.hpo.duration import StudyClock, costs_of
-from finscale.hpo.finalists import Crowning, crown
+from finscale.hpo.finalists import Crowning, crown, search_seeds
 from finscale.hpo.forced import forced_extremes
 from finscale.hpo.objective import train_configuration, training_configs
 from finscale.hpo.preflight import preflight, preflight_lines
@@ -71,6 +71,7 @@ __all__ = [
     "read_trial_records",
     "run_study",
     "run_worker",
+    "search_seeds",
     "state_counts",
     "summarize",
     "summarize_run",

@@ -62,6 +62,16 @@ def finalist_seeds(train_seed: int, count: int) -> list[int]:
     return [train_seed + FINALIST_SEED_OFFSET + k for k in range(count)]
 
 
+def search_seeds(config: StudyConfig) -> list[int]:
+    """Every training seed a search of `config` may train with, in order: its trials'
+    (`train.seed`) and its finalists' re-runs' (`search.finalist_seeds` of them). The
+    re-run seeds count even where `search.finalists` is 0, so turning finalists on
+    later moves no seed that runs outside the search (`finscale.analysis`'s
+    evaluation seeds) onto one the search trains with."""
+    train_seed = config.train.seed
+    return [train_seed, *finalist_seeds(train_seed, config.search.finalist_seeds)]
+
+
 def finalist_runs(study_attrs: Mapping[str, Any]) -> dict[int, list[FinalistRun]]:
     """Every stored re-run, by trial number, in seed order."""
     runs: dict[int, list[FinalistRun]] = {}

@@ -270,18 +270,18 @@ def reliability_figure(
 
 
 def learning_curves_figure(
-    panels: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]]]],
+    panels: Sequence[tuple[str, Mapping[int, Sequence[dict[str, Any]]]]],
 ) -> Figure:
     """Train (dashed) and validation (solid) loss per epoch of every seed of each winner:
-    (label, [learning curve of seed 0, of seed 1, ...])."""
+    (label, {seed: its learning curve}), the seeds as they ran (the evaluation seeds)."""
     fig, axes = panel_grid(len(panels))
     for ax, (label, curves) in zip(axes, panels, strict=True):
-        for seed, curve in enumerate(curves):
+        for color, (seed, curve) in enumerate(curves.items()):
             epochs = [p["epoch"] for p in curve]
             train, val = ([as_float(p.get(k)) for p in curve] for k in ("train_loss", "val_loss"))
-            ax.plot(epochs, train, ls="--", color=f"C{seed}", label=f"seed {seed} train")
-            ax.plot(epochs, val, marker="o", ms=3, color=f"C{seed}", label=f"seed {seed} val")
-        if not any(curves):
+            ax.plot(epochs, train, ls="--", color=f"C{color}", label=f"seed {seed} train")
+            ax.plot(epochs, val, marker="o", ms=3, color=f"C{color}", label=f"seed {seed} val")
+        if not any(curves.values()):
             _empty(ax, f"{label}: no stored learning curve")
             continue
         ax.set(xlabel="epoch", ylabel="log loss", title=f"{label}: final-evaluation runs")

@@ -228,9 +228,10 @@ def cross_budget_blocks(cross: CrossBudgetMatrix | None) -> list[Block]:
     return [
         Paragraph(
             "Validation log loss of each budget's winning architecture (columns) trained with "
-            "the winning training values of each budget (rows), seed 0; the diagonal is the "
-            "winner itself. Margin: best off-diagonal cell minus the diagonal (positive: the "
-            "budget's own values are the best of those tried)."
+            f"the winning training values of each budget (rows), seed {cross.seed}; the "
+            "diagonal is the winner itself, its final-evaluation run of that seed. Margin: best "
+            "off-diagonal cell minus the diagonal (positive: the budget's own values are the "
+            "best of those tried)."
         ),
         Table(
             ("", *(f"architecture of {x}" for x in labels)), tuple(rows), "l" + "r" * len(labels)

@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from finscale.analysis import PairedDifference, ScalingResults, projected_mde, z_sum
+from finscale.analysis import (
+    PairedDifference,
+    ScalingResults,
+    evaluation_seeds,
+    projected_mde,
+    z_sum,
+)
+from finscale.config import StudyConfig
 from finscale.document import (
     Alert,
     Block,
@@ -320,14 +327,22 @@ def power_blocks(results: ScalingResults) -> list[Block]:
     return blocks
 
 
+def _seed_list(results: ScalingResults) -> str:
+    """The evaluation seeds of `results`' config, as words: "seeds 3, 4, 5"."""
+    seeds = evaluation_seeds(StudyConfig(**results.config))
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+
+
 def methods_blocks(results: ScalingResults) -> list[Block]:
     blocks = "; ".join(f"h={k}: {blocks_text(h)}" for k, h in results.horizons.items())
     return [
         Heading("Methods"),
         Bullets(
             (
-                f"Each budget's HPO winner is retrained with {results.seeds} seeds and scored "
-                "once on the test split; the search itself sees validation only.",
+                f"Each budget's HPO winner is retrained with {results.seeds} seeds "
+                f"({_seed_list(results)}, none of them a seed its search trained with, so no "
+                "run repeats the one the search selected) and scored once on the test split; "
+                "the search itself sees validation only.",
                 "Seed intervals: Student t of the mean over seeds. Test-date intervals: circular "
                 "block bootstrap over test dates, each walk-forward fold resampled within "
                 "itself with its own block length, read from its per-date losses "

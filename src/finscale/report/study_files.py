@@ -13,4 +13,4 @@ class StudyFiles:
 
     info: dict[str, Any]  # study.json ({} when missing)
     trials: list[dict[str, Any]]  # every finished trial record, by number
-    curves: list[list[dict[str, Any]]]  # final-evaluation learning curve of each seed
+    curves: dict[int, list[dict[str, Any]]]  # by seed: its final-evaluation learning curve

@@ -24,6 +24,7 @@ from finscale.analysis import (
     SearchCompute,
     SearchTrials,
     TransferSettings,
+    evaluation_seeds,
     experiment_rows,
     json_safe,
     paired_run_differences,
@@ -56,19 +57,21 @@ from finscale.scale.scale_spec import read_scale_file
 def load_evaluations(
     run_dir: Path,
     studies: Sequence[Mapping[str, Any]],
-    seeds: int,
+    seeds: Sequence[int],
     folds: Sequence[int | None],
     data_fraction: float = 1.0,
 ) -> dict[tuple[int, int], list[EvaluationRun]]:
     """The stored final-evaluation runs of every study of scale.json's plan (on
-    `data_fraction` of the training data), by (budget, horizon), fold by fold and seed
-    0 first within a fold. A study without all its runs is an error that names what
-    to run."""
+    `data_fraction` of the training data), by (budget, horizon), fold by fold and in
+    the order of `seeds` (`finscale.analysis.evaluation_seeds`) within a fold. Only
+    those seeds' files are read: another seed's file in the folder (an older
+    version's seed_0.json, whose run repeated the search's) is not one of the runs. A
+    study without all its runs is an error that names what to run."""
     out = {}
     for study in studies:
         runs = []
         for fold in folds:
-            for seed in range(seeds):
+            for seed in seeds:
                 path = evaluation_path(run_dir, study["study_name"], seed, fold, data_fraction)
                 record = read_json(path)
                 if record is None:
@@ -214,7 +217,7 @@ def comparison_of(
     other_runs = load_evaluations(
         other_dir,
         other_info["studies"],
-        other_config.scale.seeds,
+        evaluation_seeds(other_config),
         other_config.evaluation.scored_folds,
     )
     paired = paired_run_differences(
@@ -265,12 +268,11 @@ def build_results(run_dir: Path, compare: Path | None = None) -> ScalingResults:
     config = StudyConfig(**info["config"])
     scale = config.scale
     folds = config.evaluation.scored_folds
-    evaluations = load_evaluations(run_dir, info["studies"], scale.seeds, folds)
+    seeds = evaluation_seeds(config)
+    evaluations = load_evaluations(run_dir, info["studies"], seeds, folds)
     data_runs: dict[tuple[int, int], dict[float, list[EvaluationRun]]] = {}
     for fraction in (f for f in scale.data_fractions if f != 1.0):
-        for key, runs in load_evaluations(
-            run_dir, info["studies"], scale.seeds, folds, fraction
-        ).items():
+        for key, runs in load_evaluations(run_dir, info["studies"], seeds, folds, fraction).items():
             data_runs.setdefault(key, {})[fraction] = runs
     every_run = {
         key: [*runs, *(r for f in sorted(data_runs.get(key, {})) for r in data_runs[key][f])]
@@ -300,26 +302,31 @@ def build_results(run_dir: Path, compare: Path | None = None) -> ScalingResults:
     return out
 
 
-def load_study_files(run_dir: Path, study: str, seeds: int, fold: int | None = None) -> StudyFiles:
+def load_study_files(
+    run_dir: Path, study: str, seeds: Sequence[int], fold: int | None = None
+) -> StudyFiles:
     """What the report draws of one study: its study.json, its finished trials' records
-    and the learning curve of each seed's final evaluation (on `fold` under
+    and the learning curve of each of `seeds`' final evaluation (on `fold` under
     walk-forward: the report draws the last, trained on the most history)."""
     folder = study_dir(run_dir, study)
     trials = study_trials(folder, study)
-    curves = [
-        (read_json(evaluation_path(run_dir, study, seed, fold)) or {}).get("learning_curve", [])
-        for seed in range(seeds)
-    ]
+    curves = {
+        seed: (read_json(evaluation_path(run_dir, study, seed, fold)) or {}).get(
+            "learning_curve", []
+        )
+        for seed in seeds
+    }
     return StudyFiles(read_json(folder / STUDY_FILE) or {}, trials, curves)
 
 
 def study_files_of(run_dir: Path, results: ScalingResults) -> dict[tuple[str, int], StudyFiles]:
     """The study files of every (horizon, budget) row of `results` (scaling.json)."""
     out = {}
+    seeds = evaluation_seeds(StudyConfig(**results.config))
     for horizon, h in results.horizons.items():
         last_fold = h.folds[-1].fold if h.folds else None
         for row in h.budgets:
-            files = load_study_files(run_dir, row.study, row.seeds, last_fold)
+            files = load_study_files(run_dir, row.study, seeds, last_fold)
             out[(horizon, row.budget)] = files
     return out
 

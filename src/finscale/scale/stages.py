@@ -27,7 +27,9 @@ from finscale.analysis import (
     Winner,
     cell_key,
     cross_budget_cell,
+    cross_budget_seed,
     evaluation_key,
+    evaluation_seeds,
     input_key,
     plan_pairs,
     winner_of,
@@ -288,10 +290,13 @@ class Pipeline:
     # ------------------------------------------------------------ evaluation
 
     def evaluation(self) -> None:
-        """Every (fold, seed) run of every winner. The units the run directory lacks are
-        posted on each study's queue (`finscale.scale.queue`), run here and by any
-        local (`--workers N`) or remote (`finscale worker`) workers, each exactly
-        once, and their records written into the run directory."""
+        """Every (fold, seed) run of every winner, with the evaluation seeds
+        (`finscale.analysis.evaluation_seeds`: none the search trained with). The units
+        the run directory lacks are posted on each study's queue (`finscale.scale.
+        queue`), run here and by any local (`--workers N`) or remote (`finscale
+        worker`) workers, each exactly once, and their records written into the run
+        directory. Files of other seeds (an older version's seed_0.json) are neither
+        read nor removed: every reader asks for the planned seeds' paths."""
         import torch
 
         from finscale.scale.queue import spawn_queue_workers
@@ -315,7 +320,7 @@ class Pipeline:
         studies' queues."""
         from finscale.scale.queue import Unit, open_queue, post_units
 
-        seeds = range(self.spec.config.scale.seeds)
+        seeds = evaluation_seeds(self.spec.config)
         folds = self.spec.config.evaluation.scored_folds
         fractions = self.spec.config.scale.data_fractions
         posted = PostedUnits()
@@ -448,6 +453,7 @@ class Pipeline:
         plan = []
         train = self.spec.config.train
         train_dump = train.model_dump(mode="json")
+        seed = cross_budget_seed(self.spec.config)
         for horizon in self.spec.horizons:
             winners = {b: w for (b, h), w in self.winners.items() if h == horizon}
             for source, target in plan_pairs(winners):
@@ -459,7 +465,7 @@ class Pipeline:
                     continue
                 path = cross_budget_path(self.spec.run_dir, horizon, source, target)
                 prepared = self.prepared(target, horizon)
-                key = cell_key(prepared.info, winners[source], winners[target], train_dump)
+                key = cell_key(prepared.info, winners[source], winners[target], train_dump, seed)
                 plan.append(
                     PlannedCell(
                         horizon_days=horizon,
