@@ -444,6 +444,20 @@ class PairedDifference(Record):
     newey_west_spread: float | None = stored(omit_none=True)
 
 
+def draw_counts(rows: np.ndarray) -> np.ndarray:
+    """How many times each row of date indices (n_rows, n) draws each sample: float
+    (n_rows, n). A mean of per-sample values over each row is then one product."""
+    n_rows, n = rows.shape
+    cells = (np.arange(n_rows)[:, None] * n + rows).ravel()
+    return np.bincount(cells, minlength=n_rows * n).reshape(n_rows, n).astype(float)
+
+
+def resampled_log_loss(y: np.ndarray, preds: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each seed's log loss on each row of draws, (n_seeds, n_rows): the per-sample
+    losses weighted by `draw_counts` of the rows."""
+    return sample_log_loss(y, preds) @ counts.T / counts.shape[1]
+
+
 def _per_seed_metric(
     y: np.ndarray, preds: np.ndarray, rows: np.ndarray, metric: str, threshold: float
 ) -> np.ndarray:
@@ -485,8 +499,13 @@ def paired_difference(
     full_a = _per_seed_metric(y, preds_a, identity, metric, threshold)[:, 0]
     full_b = _per_seed_metric(y, preds_b, identity, metric, threshold)[:, 0]
     rng = np.random.default_rng(seed)
-    resampled_a = _per_seed_metric(y, preds_a, indices, metric, threshold)
-    resampled_b = _per_seed_metric(y, preds_b, indices, metric, threshold)
+    if metric == "log_loss":  # a mean of per-sample losses: one product per model
+        counts = draw_counts(indices)
+        resampled_a = resampled_log_loss(y, preds_a, counts)
+        resampled_b = resampled_log_loss(y, preds_b, counts)
+    else:
+        resampled_a = _per_seed_metric(y, preds_a, indices, metric, threshold)
+        resampled_b = _per_seed_metric(y, preds_b, indices, metric, threshold)
     boot_a = seed_resampled_mean(resampled_a, rng)
     boot_b = seed_resampled_mean(resampled_b, rng)
     low, high = percentile_interval(boot_b - boot_a, level)

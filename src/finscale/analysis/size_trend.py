@@ -29,8 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from finscale.analysis.bootstrap import (
+    draw_counts,
     normal_p_value,
     percentile_interval,
+    resampled_log_loss,
     sample_log_loss,
     seed_resampled_mean,
 )
@@ -121,11 +123,10 @@ def size_trend(
     rng = np.random.default_rng(seed)
     full = np.empty(len(preds))
     resampled = np.empty((len(preds), indices.shape[0]))
+    counts = draw_counts(indices)
     for b, p in enumerate(preds):
-        per_sample = sample_log_loss(y, p)  # (n_seeds, n)
-        full[b] = per_sample.mean()
-        per_seed = np.stack([row[indices].mean(axis=1) for row in per_sample])
-        resampled[b] = seed_resampled_mean(per_seed, rng)
+        full[b] = sample_log_loss(y, p).mean()
+        resampled[b] = seed_resampled_mean(resampled_log_loss(y, p, counts), rng)
     slope = float(weights @ full)
     slopes = weights @ resampled
     low, high = percentile_interval(slopes, level)
