@@ -1,7 +1,7 @@
 """The draws of test dates that every interval resamples: circular blocks of days
-(as `arch.bootstrap.CircularBlockBootstrap` draws them), within each walk-forward fold, and for a panel whole dates with
-every symbol on them. One matrix of draws serves every model of a horizon, so
-comparisons are paired.
+(as `arch.bootstrap.CircularBlockBootstrap` draws them), within each walk-forward
+fold, and for a panel whole dates with every symbol on them. One matrix of draws
+serves every model of a horizon, so comparisons are paired.
 
 How long a block must be depends on how strongly the per-date losses depend on
 each other, not only on how many there are: `automatic_block_days` reads it from
