@@ -60,7 +60,8 @@ LEVEL = 0.95
 COVERAGE_TARGET = (0.93, 0.97)
 FALSE_CALL_TARGET = 0.06
 JUDGED_FROM_DAYS = 700
-NOISE = {"realistic": (0.07, 0.14), "dominant": (0.3, 0.5)}  # (seed offset sd, error sd)
+# (sd of each seed's lasting logit offset, sd of its own per-date logit error)
+NOISE = {"realistic": (0.07, 0.14), "offsets": (0.25, 0.0), "dominant": (0.6, 0.1)}
 BETAS_NULL = (1.0, 1.0, 1.0)
 BETAS_TREND = (0.7, 0.85, 1.0)  # bigger budgets closer to the truth
 RESULTS = Path(__file__).parent / "results" / "coverage.json"
@@ -76,7 +77,11 @@ class Scenario:
     @property
     def label(self) -> str:
         folds = f", {self.folds} folds" if self.folds > 1 else ""
-        noise = ", seed noise dominant" if self.noise == "dominant" else ""
+        noise = {
+            "realistic": "",
+            "offsets": ", seeds differ by a lasting offset only",
+            "dominant": ", seed noise dominant",
+        }[self.noise]
         return f"AR(1) phi {self.phi:g}, n {self.n_dates}{folds}{noise}"
 
 
@@ -84,7 +89,9 @@ SCENARIOS = (
     *(Scenario(phi, n) for n in (150, 738) for phi in (0.0, 0.5, 0.9)),
     Scenario(0.5, 738, folds=5),
     Scenario(0.9, 738, folds=5),
+    Scenario(0.5, 738, noise="offsets"),
     Scenario(0.5, 738, noise="dominant"),
+    Scenario(0.9, 738, noise="dominant"),
 )
 
 
