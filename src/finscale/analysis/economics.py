@@ -14,7 +14,8 @@ What was selected is the search's winner, on its validation dates: the
 Deflated Sharpe Ratio (DSR) takes the winner trial's own validation series
 (its stored predictions there, at the threshold best there) and deflates its
 Sharpe ratio by the best expected of as many unskilled trials, given the
-spread of all the trials' Sharpe ratios on the same dates. (Deflating the test
+spread of all the trials' Sharpe ratios on the same dates and centred on what
+the choice of threshold alone gives (`unskilled_sharpe`). (Deflating the test
 Sharpe ratio by validation-length trial Sharpe ratios, as this module once
 did, mixes a selected figure's benchmark with an unselected figure of another
 length: a real test edge got a DSR near 0.) An illustration, not a trading
@@ -41,6 +42,7 @@ from finscale.analysis.overfitting import (
     sharpe_ratio,
     strategy_returns,
     trial_returns,
+    unskilled_sharpe,
 )
 from finscale.analysis.records import EvaluationRun, SearchTrials
 from finscale.analysis.serial import Record, stored, tuple_of
@@ -135,7 +137,8 @@ def winner_dsr(
 ) -> DeflatedSharpe:
     """The DSR of the search's winner (trial number `winner_trial`): its long/flat
     series on the study's validation dates, at the threshold best there, against the
-    Sharpe ratios of every trial with stored predictions on the same dates."""
+    Sharpe ratios of every trial with stored predictions on the same dates, SR_0
+    centred on what the threshold choice alone gives (`unskilled_sharpe`)."""
     if search is None or not search.predictions:
         return no_dsr("the study's trial records hold no validation predictions")
     if winner_trial not in search.predictions:
@@ -148,7 +151,8 @@ def winner_dsr(
     val_returns = np.nan_to_num(np.asarray(search.next_day_returns, dtype=float))
     paths = trial_returns(trials, val_returns, horizon_days, cost_bps)
     per_trial = np.asarray(sharpe_ratio(paths, annualise=False))
-    dsr = deflated_sharpe_ratio(paths[numbers.index(winner_trial)], per_trial)
+    null_sharpe = unskilled_sharpe(trials, val_returns, horizon_days, cost_bps)
+    dsr = deflated_sharpe_ratio(paths[numbers.index(winner_trial)], per_trial, null_sharpe)
     return dataclasses.replace(dsr, trial=int(winner_trial))
 
 

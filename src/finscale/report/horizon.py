@@ -376,9 +376,11 @@ def economic_blocks(h: HorizonResult) -> list[Block]:
             "winner's Sharpe ratio there (its stored validation predictions, at the threshold "
             "best there) and gives the probability that its true Sharpe ratio exceeds SR_0, "
             "the best expected of as many unskilled trials as the study ran given the spread "
-            "of all its trials' validation Sharpe ratios. A PSR or DSR of 0.95 or more is the "
-            "5% one-sided call; below it the figure is not distinguishable from zero (PSR) or "
-            "from the luck of the search (DSR)."
+            "of all its trials' validation Sharpe ratios, centred on what choosing a "
+            "threshold on the same dates gives without skill. The search crowns by log loss, "
+            "not by Sharpe ratio, so the DSR is a conservative test of its winner. A PSR or "
+            "DSR of 0.95 or more is the 5% one-sided call; below it the figure is not "
+            "distinguishable from zero (PSR) or from the luck of the search (DSR)."
         ),
         _budget_table(h, header, "lrrrrrrrrr", _economic_cells),
     ]
