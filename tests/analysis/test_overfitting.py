@@ -5,10 +5,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from finscale.analysis import overfitting
 from finscale.analysis.overfitting import (
+    PBOSummary,
     choose_threshold,
     deflated_sharpe_ratio,
     expected_max_sharpe,
+    null_pbo_values,
+    null_quantile,
+    null_reference,
+    probabilistic_sharpe,
     probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
     search_pbo,
@@ -177,8 +183,98 @@ def test_search_pbo_of_a_panel_cuts_dates_not_samples():
     y = rng.integers(0, 2, 2 * 320)
     predictions = _noisy_trials(rng, y, 8, skill=0.1)
     dates = np.tile(np.arange(320), 2)  # two symbols, the same 320 dates
-    panel = search_pbo(y, predictions, 16, dates)
+    panel = search_pbo(y, predictions, 16, dates, null_simulations=100)
     from finscale.analysis.bootstrap import sample_log_loss
 
     per_date = sample_log_loss(y, predictions).T.reshape(2, 320, 8).mean(axis=0)
     assert panel.value == probability_of_backtest_overfitting(per_date, 16).value
+
+
+def test_identical_trials_tie_within_tolerance_and_count_half():
+    rng = np.random.default_rng(12)
+    base = rng.normal(0.69, 0.1, size=(64, 1))
+    # the same trial twice, its sums differing only by rounding: every split is a tie
+    losses = np.hstack([base, base * (1 + 1e-13)])
+    result = probability_of_backtest_overfitting(losses, 8)
+    np.testing.assert_array_equal(result.logits, 0.0)
+    assert result.value == 0.5
+    # a real difference is not a tie
+    apart = probability_of_backtest_overfitting(np.hstack([base, base + 1e-3]), 8)
+    assert apart.value == 0.0
+
+
+def test_a_loss_shared_by_all_trials_on_a_date_changes_no_pbo():
+    rng = np.random.default_rng(13)
+    losses = rng.normal(0, 0.1, size=(320, 10))
+    shared = rng.normal(0.69, 0.5, size=(320, 1))  # a hard day is hard for every trial
+    plain, with_shared = (
+        probability_of_backtest_overfitting(x, 8) for x in (losses, losses + shared)
+    )
+    np.testing.assert_allclose(with_shared.logits, plain.logits)
+    assert with_shared.value == plain.value
+
+
+def test_null_reference_is_ordered_reproducible_and_matches_simulating_every_date():
+    reference = null_reference(4, 40, 6)
+    assert 0 <= reference.q05 < reference.q50 < reference.q95 <= 1
+    assert reference.simulations == 1000
+    values = null_pbo_values(4, 40, 6)
+    assert values is null_pbo_values(4, 40, 6)  # cached per shape
+    overfitting._null_pbo_values.cache_clear()
+    np.testing.assert_array_equal(null_pbo_values(4, 40, 6), values)  # a fixed seed
+    # Drawing block sums is drawing every date: the PBOs of full noise matrices agree.
+    rng = np.random.default_rng(14)
+    full = [
+        probability_of_backtest_overfitting(rng.normal(size=(40, 4)), 6).value for _ in range(400)
+    ]
+    assert stats.ks_2samp(full, values).pvalue > 0.01
+    assert abs(np.mean(values) - 0.5) < 0.02
+
+
+def test_null_quantile_is_the_share_below_with_ties_half():
+    values = np.array([0.1, 0.2, 0.2, 0.4])
+    assert null_quantile(0.2, values) == pytest.approx((1 + 0.5 * 2) / 4)
+    assert null_quantile(0.05, values) == 0.0
+    assert null_quantile(0.5, values) == 1.0
+
+
+def test_a_skilled_search_falls_below_the_null_and_noise_does_not():
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 640)
+    planted = search_pbo(y, _noisy_trials(rng, y, 12, skill=0.2), 16)
+    reference = planted.null_reference
+    assert reference.q05 < reference.q50 < reference.q95
+    assert planted.value < reference.q05 and planted.beats_null
+    assert planted.null_quantile < 0.05
+    noise = search_pbo(y, _noisy_trials(rng, y, 12, skill=0.0), 16)
+    assert noise.null_reference == reference  # the same shape, the same reference
+    assert 0 < noise.null_quantile < 1
+    # an old file's PBO, without a reference, makes no call
+    assert not PBOSummary.from_dict({**planted.to_dict(), "null_reference": None}).beats_null
+    assert PBOSummary.from_dict(planted.to_dict()) == planted
+
+
+def test_psr_and_its_interval_match_a_hand_computation():
+    r = np.array([0.012, -0.004, 0.007, 0.001, -0.009, 0.015, 0.003, -0.002, 0.006, 0.0])
+    mean, sd = r.mean(), r.std(ddof=1)
+    sr = mean / sd
+    m2 = ((r - mean) ** 2).mean()
+    skew = ((r - mean) ** 3).mean() / m2**1.5
+    kurt = ((r - mean) ** 4).mean() / m2**2
+    se = math.sqrt((1 - skew * sr + (kurt - 1) / 4 * sr**2) / (r.size - 1))
+    psr = probabilistic_sharpe(r, level=0.9)
+    assert psr.value == pytest.approx(stats.norm.cdf(sr / se), rel=1e-12)
+    assert psr.value == probabilistic_sharpe_ratio(r, 0.0)
+    z = stats.norm.ppf(0.95)
+    assert psr.interval == pytest.approx((sr - z * se, sr + z * se), rel=1e-12)
+    assert psr.annualised_interval == pytest.approx(
+        (math.sqrt(252) * (sr - z * se), math.sqrt(252) * (sr + z * se)), rel=1e-12
+    )
+    assert (psr.n_days, psr.level, psr.benchmark_sharpe) == (10, 0.9, 0.0)
+    assert psr.sharpe == pytest.approx(sr)
+    # the DSR uses the same standard error, against SR_0 instead of zero
+    trials = np.array([0.01, 0.05, -0.03, 0.08])
+    dsr = deflated_sharpe_ratio(r, trials)
+    assert dsr.value == pytest.approx(stats.norm.cdf((sr - dsr.benchmark_sharpe) / se), rel=1e-12)
+    assert (dsr.n_days, dsr.trials) == (10, 4)
+    assert dsr.trial_sharpe_spread == pytest.approx(trials.std(ddof=1))

@@ -37,3 +37,18 @@ def test_a_computed_result_keeps_a_null_figure_and_reads_back_as_stored():
 def test_a_missing_key_is_named():
     with pytest.raises(KeyError, match="trials"):
         PBOSummary.from_dict({"value": 0.5, "blocks": 16})
+
+
+def test_files_before_the_null_reference_and_the_psr_read_back():
+    from finscale.analysis import DeflatedSharpe, NullReference, ProbabilisticSharpe
+
+    # a PBO with its reference keeps it; one without (COMPUTED, an older file) has none
+    ref = NullReference(q05=0.2, q50=0.5, q95=0.8, simulations=1000)
+    stored = {**COMPUTED, "null_reference": ref.to_dict(), "null_quantile": 0.12}
+    assert PBOSummary.from_dict(stored).null_reference == ref
+    assert PBOSummary.from_dict(COMPUTED).null_quantile is None
+    old_dsr = {"value": 0.4, "trials": 12, "benchmark_sharpe": 0.1, "sharpe": 0.05}
+    assert DeflatedSharpe.from_dict(old_dsr).to_dict() == old_dsr
+    unknown = ProbabilisticSharpe.not_known("no returns")
+    assert unknown.to_dict() == {"value": None, "benchmark_sharpe": 0.0, "skipped": "no returns"}
+    assert ProbabilisticSharpe.from_dict(unknown.to_dict()) == unknown

@@ -251,3 +251,19 @@ def test_every_figure_loads_in_a_headless_browser(headless_browser, report_run, 
     match = re.search(r'<div id="loaded">(\d+)</div>', done.stdout)
     assert match, f"no probe result in the DOM (exit {done.returncode}): {done.stderr[-2000:]}"
     assert int(match.group(1)) == len(expected_figure_ids(results))
+
+
+def test_pbo_and_sharpe_tables_set_each_figure_against_its_reference(report_run):
+    from finscale.report.text import pbo_text
+
+    run_dir, results, _ = report_run
+    text = (run_dir / "report.md").read_text()
+    assert "PSR (test Sharpe > 0)" in text and "winner's validation Sharpe" in text
+    assert "null 5% / 50% / 95%" in text
+    for h in results.horizons.values():
+        for row in h.budgets:
+            assert pbo_text(row.pbo) in text
+            assert row.pbo.null_reference is not None and 0 <= row.pbo.null_quantile <= 1
+            assert 0 <= row.psr.value <= 1 and row.psr.n_days == h.n_test
+            low, high = row.psr.annualised_interval
+            assert f"{row.psr.annualised_sharpe:.2f} [{low:.2f}, {high:.2f}]" in text

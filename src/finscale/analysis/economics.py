@@ -7,9 +7,19 @@ validation dates (`choose_threshold`) and trades its test dates with it
 `cost_bps`). The budget's daily return is the mean over its seeds (each seed
 holding an equal share of the capital), the folds one after another. Its
 annualised Sharpe ratio carries a percentile interval over the horizon's
-block-bootstrap draws of test dates, and its Deflated Sharpe Ratio deflates it
-by the best of the study's trials' validation Sharpe ratios. An illustration,
-not a trading system: one target, no capacity, no financing, one cost figure.
+block-bootstrap draws of test dates, and its probabilistic Sharpe ratio (PSR)
+asks whether it is above zero: nothing was selected on the test dates.
+
+What was selected is the search's winner, on its validation dates: the
+Deflated Sharpe Ratio (DSR) takes the winner trial's own validation series
+(its stored predictions there, at the threshold best there) and deflates its
+Sharpe ratio by the best expected of as many unskilled trials, given the
+spread of all the trials' Sharpe ratios on the same dates and centred on what
+the choice of threshold alone gives (`unskilled_sharpe`). (Deflating the test
+Sharpe ratio by validation-length trial Sharpe ratios, as this module once
+did, mixes a selected figure's benchmark with an unselected figure of another
+length: a real test edge got a DSR near 0.) An illustration, not a trading
+system: one target, no capacity, no financing, one cost figure.
 """
 
 from __future__ import annotations
@@ -25,11 +35,14 @@ from finscale.analysis.folds import by_fold
 from finscale.analysis.overfitting import (
     TRADING_DAYS_PER_YEAR,
     DeflatedSharpe,
+    ProbabilisticSharpe,
     choose_threshold,
     deflated_sharpe_ratio,
+    probabilistic_sharpe,
     sharpe_ratio,
     strategy_returns,
-    trial_sharpes,
+    trial_returns,
+    unskilled_sharpe,
 )
 from finscale.analysis.records import EvaluationRun, SearchTrials
 from finscale.analysis.serial import Record, stored, tuple_of
@@ -92,17 +105,18 @@ def economic_view(
     cost_bps: float,
     indices: np.ndarray,
     level: float,
-) -> tuple[SharpeView, DeflatedSharpe]:
-    """The `sharpe` and `dsr` of a budget's row in scaling.json.
+) -> tuple[SharpeView, DeflatedSharpe, ProbabilisticSharpe]:
+    """The `sharpe`, `dsr` and `psr` of a budget's row in scaling.json.
 
     indices: (n_resamples, n_test) the horizon's bootstrap draws of test dates;
-    `level`: of the Sharpe ratio's interval. The DSR deflates the Sharpe ratio by
-    the trials of the budget's search; it is not known (`skipped`) when the study
-    stored no trial predictions.
+    `level`: of the Sharpe ratio's intervals. The PSR is the pooled test returns'
+    against zero. The DSR deflates the winner's validation Sharpe ratio by the
+    trials of the budget's search (`winner_dsr`); it is not known (`skipped`) when
+    the study stored no trial predictions.
     """
     if any(not r.next_day_returns for r in runs):
         reason = "the final-evaluation runs were stored without next-day returns; rerun them"
-        return SharpeView.not_shown(reason), no_dsr(reason)
+        return SharpeView.not_shown(reason), no_dsr(reason), ProbabilisticSharpe.not_known(reason)
     daily, thresholds = pooled_returns(runs, horizon_days, cost_bps)
     low, high = percentile_interval(np.asarray(sharpe_ratio(daily[indices])), level)
     sharpe = SharpeView(
@@ -114,16 +128,32 @@ def economic_view(
         n_days=int(daily.size),
         thresholds=tuple(tuple(t) for t in thresholds),
     )
+    psr = probabilistic_sharpe(daily, level)
+    return sharpe, winner_dsr(search, runs[0].winner.trial, horizon_days, cost_bps), psr
+
+
+def winner_dsr(
+    search: SearchTrials | None, winner_trial: int, horizon_days: int, cost_bps: float
+) -> DeflatedSharpe:
+    """The DSR of the search's winner (trial number `winner_trial`): its long/flat
+    series on the study's validation dates, at the threshold best there, against the
+    Sharpe ratios of every trial with stored predictions on the same dates, SR_0
+    centred on what the threshold choice alone gives (`unskilled_sharpe`)."""
     if search is None or not search.predictions:
-        return sharpe, no_dsr("the study's trial records hold no validation predictions")
-    trials = np.array(list(search.predictions.values()), dtype=float)
-    per_trial = trial_sharpes(trials, np.asarray(search.next_day_returns), horizon_days, cost_bps)
-    dsr = deflated_sharpe_ratio(daily, per_trial)
-    return sharpe, dataclasses.replace(
-        dsr,
-        trial_sharpe_spread=float(per_trial.std(ddof=1)) if per_trial.size > 1 else 0.0,
-        annualised_benchmark_sharpe=float(dsr.benchmark_sharpe * np.sqrt(TRADING_DAYS_PER_YEAR)),
-    )
+        return no_dsr("the study's trial records hold no validation predictions")
+    if winner_trial not in search.predictions:
+        return no_dsr(
+            f"the winner's trial {winner_trial} has no stored validation predictions "
+            "(a duplicate, or a record made by an older version)"
+        )
+    numbers = list(search.predictions)
+    trials = np.array([search.predictions[k] for k in numbers], dtype=float)
+    val_returns = np.nan_to_num(np.asarray(search.next_day_returns, dtype=float))
+    paths = trial_returns(trials, val_returns, horizon_days, cost_bps)
+    per_trial = np.asarray(sharpe_ratio(paths, annualise=False))
+    null_sharpe = unskilled_sharpe(trials, val_returns, horizon_days, cost_bps)
+    dsr = deflated_sharpe_ratio(paths[numbers.index(winner_trial)], per_trial, null_sharpe)
+    return dataclasses.replace(dsr, trial=int(winner_trial))
 
 
 def no_dsr(reason: str) -> DeflatedSharpe:

@@ -42,7 +42,7 @@ from finscale.analysis.folds import (
     fold_agreement,
     loss_summary,
 )
-from finscale.analysis.overfitting import PBOSummary, search_pbo
+from finscale.analysis.overfitting import PBOSummary, ProbabilisticSharpe, search_pbo
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials
 from finscale.analysis.scaling import bootstrap_scaling_law
 from finscale.analysis.scaling_json import (
@@ -279,8 +279,9 @@ def _scaling_row(
     if h.panel:
         reason = "the illustration trades one target's series; a panel's is not in this version"
         sharpe, dsr = SharpeView.not_shown(reason), no_dsr(reason)
+        psr = ProbabilisticSharpe.not_known(reason)
     else:
-        sharpe, dsr = economic_view(
+        sharpe, dsr, psr = economic_view(
             runs, search, h.horizon, evaluation.cost_bps, h.pooled.indices, h.level
         )
     # The winner's budget, study, hpo_val_log_loss, architecture, param_count and params.
@@ -302,6 +303,7 @@ def _scaling_row(
         folds=_fold_rows(h, budget, baseline_preds),
         sharpe=sharpe,
         dsr=dsr,
+        psr=psr,
         pbo=_pbo(search, evaluation.pbo_blocks),
     )
 

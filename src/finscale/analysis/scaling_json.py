@@ -26,7 +26,7 @@ from finscale.analysis.folds import (
     FoldSpan,
     LossSummary,
 )
-from finscale.analysis.overfitting import DeflatedSharpe, PBOSummary
+from finscale.analysis.overfitting import DeflatedSharpe, PBOSummary, ProbabilisticSharpe
 from finscale.analysis.scaling import ScalingLawBootstrap
 from finscale.analysis.serial import Record, if_key, mapping_of, stored, tuple_of
 from finscale.analysis.size_trend import SizeTrend
@@ -113,9 +113,12 @@ class ScalingRow(Record):
     calibration: CalibrationSummary = stored(parse=CalibrationSummary.from_dict)
     # Walk-forward: per test fold, its test log loss and comparisons; empty under holdout.
     folds: tuple[FoldRow, ...] = stored(parse=tuple_of(FoldRow.from_dict), default=())
-    # The economic illustration: the long/flat signal's Sharpe ratio and its DSR.
+    # The economic illustration: the long/flat signal's test Sharpe ratio, the DSR of
+    # the winner's validation Sharpe ratio (was the selected edge luck?) and the PSR of
+    # the test Sharpe ratio against zero (is it above zero?; None in older files).
     sharpe: SharpeView | None = stored(parse=SharpeView.from_dict, default=None)
     dsr: DeflatedSharpe | None = stored(parse=DeflatedSharpe.from_dict, default=None)
+    psr: ProbabilisticSharpe | None = stored(parse=ProbabilisticSharpe.from_dict, default=None)
     # The probability of backtest overfitting of the budget's search (its study).
     pbo: PBOSummary | None = stored(parse=PBOSummary.from_dict, default=None)
     # What the budget's search cost, and the training values its study took from

@@ -380,7 +380,8 @@ def pbo_figure(panels: Sequence[tuple[str, PBOSummary | None]]) -> Figure:
     """The logit distribution of each study's CSCV: (label, its PBO).
 
     A logit below zero is a half/half split of the validation dates where the
-    in-sample best trial ranks below the out-of-sample median; PBO is their share.
+    in-sample best trial ranks below the out-of-sample median; PBO is their share,
+    and the title sets it against pure-noise searches of the same shape.
     """
     fig, axes = panel_grid(len(panels))
     for ax, (label, pbo) in zip(axes, panels, strict=True):
@@ -396,10 +397,16 @@ def pbo_figure(panels: Sequence[tuple[str, PBOSummary | None]]) -> Figure:
         ax.set(
             xlabel="logit of the in-sample winner's out-of-sample rank",
             ylabel="half/half splits",
-            title=f"{label}: PBO {fmt(pbo.value, 2)}",
+            title=f"{label}: PBO {fmt(pbo.value, 2)}{_null_words(pbo)}",
         )
         ax.grid(True, axis="y", alpha=0.3)
     return fig
+
+
+def _null_words(pbo: PBOSummary) -> str:
+    """' (pure noise 5-95%: 0.20-0.80)' after a PBO with a null reference, else ''."""
+    ref = pbo.null_reference
+    return "" if ref is None else f" (pure noise 5-95%: {fmt(ref.q05, 2)}-{fmt(ref.q95, 2)})"
 
 
 def joint_law_figure(points: JointPoints, fit: JointFit, title: str) -> Figure:

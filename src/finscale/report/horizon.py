@@ -19,6 +19,7 @@ from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, fmt
 from finscale.report.images import horizon_figures
 from finscale.report.study_files import StudyFiles
 from finscale.report.text import (
+    NA_TEXT,
     beats_text,
     called,
     dates_text,
@@ -280,12 +281,15 @@ def _pbo_cells(r: ScalingRow) -> tuple[str, ...]:
     pbo = r.pbo
     if pbo is None or pbo.value is None:
         trials, blocks = (pbo.trials, pbo.blocks) if pbo else (0, "")
-        return (str(trials), str(blocks), "", "n/a", fmt(None), fmt(None), pbo_text(pbo))
+        return (str(trials), str(blocks), "", "n/a", "", "", fmt(None), fmt(None), pbo_text(pbo))
+    ref = pbo.null_reference
     return (
         str(pbo.trials),
         str(pbo.blocks),
         f"{pbo.combinations:,}",
         fmt(pbo.value, 2),
+        "n/a" if ref is None else f"{fmt(ref.q05, 2)} / {fmt(ref.q50, 2)} / {fmt(ref.q95, 2)}",
+        "n/a" if pbo.null_quantile is None else fmt(pbo.null_quantile, 2),
         fmt(pbo.logit_quartiles[1], 2),
         fmt(pbo.degradation_slope, 2),
         pbo_text(pbo),
@@ -293,42 +297,64 @@ def _pbo_cells(r: ScalingRow) -> tuple[str, ...]:
 
 
 def overfitting_blocks(h: HorizonResult) -> list[Block]:
-    """Each study's probability of backtest overfitting (CSCV over its trials)."""
-    header = "budget | trials | blocks | splits | PBO | median logit | degradation slope | reading"
+    """Each study's probability of backtest overfitting (CSCV over its trials), set
+    against its distribution under the null."""
+    references = [r.pbo.null_reference for r in h.budgets if r.pbo and r.pbo.null_reference]
+    count = f"{max(ref.simulations for ref in references):,} " if references else ""
+    header = (
+        "budget | trials | blocks | splits | PBO | null 5% / 50% / 95% | null quantile | "
+        "median logit | degradation slope | reading"
+    )
     return [
         Paragraph(
             "Probability of backtest overfitting (Bailey, Borwein, Lopez de Prado and Zhu 2015) "
             "by combinatorially symmetric cross-validation: each study's validation dates are "
             "cut into contiguous blocks; for every way to take half of them as in-sample, the "
             "trial with the lowest in-sample log loss is ranked among all trials on the other "
-            "half. PBO is the share of splits where it ranks below the median: near 0 the "
-            "search's winner is really better, near 0.5 or above it is the luckiest draw. The "
-            "degradation slope regresses the winner's out-of-sample loss on its in-sample loss "
-            "(near zero or negative: in-sample success says nothing out of sample). Complete, "
-            "trained trials only; duplicates reused a value and are left out."
+            "half. PBO is the share of splits where it ranks below the median. One search's "
+            "PBO is noisy: pure noise gives 0.5 on average, but a single noise-only search "
+            "ranges widely, so a value below 0.5 alone says nothing. Each PBO is therefore set "
+            f"against its null reference: the PBOs of {count}simulated searches of the same "
+            "shape (trials, dates, blocks) in which no trial is better than another "
+            "(independent noise per trial and date; a loss shared by every trial on a date "
+            "changes no ranking, so it needs no simulating). The null quantile is where the "
+            "study's PBO falls among them. Only below the null's 5% quantile does the ranking "
+            "carry out of sample more often than pure noise does (a 5% test); trials that "
+            "resemble each other in clusters, which this null does not model, widen the spread "
+            "of a real search's PBO. The degradation slope regresses the winner's "
+            "out-of-sample loss on its in-sample loss (near zero or negative: in-sample success "
+            "says nothing out of sample). Complete, trained trials only; duplicates reused a "
+            "value and are left out."
         ),
-        _budget_table(h, header, "lrrrrrrl", _pbo_cells),
+        _budget_table(h, header, "lrrrrrrrrl", _pbo_cells),
     ]
 
 
 def _economic_cells(r: ScalingRow) -> tuple[str, ...]:
-    sharpe, dsr = r.sharpe, r.dsr
+    sharpe, dsr, psr = r.sharpe, r.dsr, r.psr
+    known_psr = psr is not None and psr.value is not None
+    known_dsr = dsr is not None and dsr.value is not None
     return (
         sharpe_text(sharpe),
         fmt(sharpe.annual_return if sharpe else None, 3),
         fmt(sharpe.annual_volatility if sharpe else None, 3),
+        fmt(psr.value, 2) if known_psr else NA_TEXT,
+        fmt_interval(psr.annualised_sharpe, *psr.annualised_interval, 2) if known_psr else NA_TEXT,
+        fmt(dsr.annualised_sharpe, 2) if known_dsr else NA_TEXT,
         str(dsr.trials if dsr else 0),
         fmt(dsr.annualised_benchmark_sharpe if dsr else None, 2),
-        fmt(dsr.value, 2) if dsr and dsr.value is not None else "n/a",
+        fmt(dsr.value, 2) if known_dsr else NA_TEXT,
     )
 
 
 def economic_blocks(h: HorizonResult) -> list[Block]:
-    """The long/flat illustration of each budget's winner, with its Deflated Sharpe Ratio."""
+    """The long/flat illustration of each budget's winner: its test Sharpe ratio with its
+    PSR against zero, and the Deflated Sharpe Ratio of its validation Sharpe ratio."""
     costs = [r.sharpe.cost_bps for r in h.budgets if r.sharpe and r.sharpe.cost_bps is not None]
     header = (
-        "budget | Sharpe (annualised) | annual return | annual volatility | trials | "
-        "SR_0 (annualised) | DSR"
+        "budget | test Sharpe (annualised) | annual return | annual volatility | "
+        "PSR (test Sharpe > 0) | test Sharpe, asymptotic interval | winner's validation "
+        "Sharpe (annualised) | trials | SR_0 (annualised) | DSR"
     )
     cost_words = f"{costs[-1]:g} bp" if costs else "the configured cost"
     return [
@@ -340,14 +366,25 @@ def economic_blocks(h: HorizonResult) -> list[Block]:
             "Long/flat signal: long when the predicted probability exceeds a threshold chosen "
             "on each run's validation dates, held over the label horizon in overlapping "
             f"tranches, net of {cost_words} per unit of position change; the seeds share the "
-            "capital equally. Sharpe ratio: annualised, with its interval over the same "
-            "block-bootstrap draws of test dates as the comparisons. Deflated Sharpe Ratio "
-            "(Bailey and Lopez de Prado 2014): the probability that the true Sharpe ratio "
-            "exceeds SR_0, the best expected of as many unskilled trials as the study ran, "
-            "given the spread of its trials' validation Sharpe ratios; below 0.95 the Sharpe "
-            "ratio is not distinguishable from the luck of the search."
+            "capital equally. Two questions, two figures. Is the test Sharpe ratio above "
+            "zero? Nothing was selected on the test dates, so the probabilistic Sharpe ratio "
+            "(PSR, Bailey and Lopez de Prado 2012) answers it: the probability that the true "
+            "Sharpe ratio exceeds zero, from the skew- and kurtosis-adjusted standard error of "
+            "the test Sharpe ratio; its interval comes from the same standard error (the "
+            "first column's interval is over the block-bootstrap draws of test dates, which "
+            "also allow for dependence between days). Was the selected validation edge "
+            "luck? The search picked its winner among its trials on the validation dates, so "
+            "the Deflated Sharpe Ratio (DSR, Bailey and Lopez de Prado 2014) takes the "
+            "winner's Sharpe ratio there (its stored validation predictions, at the threshold "
+            "best there) and gives the probability that its true Sharpe ratio exceeds SR_0, "
+            "the best expected of as many unskilled trials as the study ran given the spread "
+            "of all its trials' validation Sharpe ratios, centred on what choosing a "
+            "threshold on the same dates gives without skill. The search crowns by log loss, "
+            "not by Sharpe ratio, so the DSR is a conservative test of its winner. A PSR or "
+            "DSR of 0.95 or more is the 5% one-sided call; below it the figure is not "
+            "distinguishable from zero (PSR) or from the luck of the search (DSR)."
         ),
-        _budget_table(h, header, "lrrrrrr", _economic_cells),
+        _budget_table(h, header, "lrrrrrrrrr", _economic_cells),
     ]
 
 

@@ -175,18 +175,46 @@ def beats_text(comparison: BaselineComparison) -> str:
 LUCK_PBO = 0.5
 
 
+def percentile_text(share: float) -> str:
+    """'40th percentile' of a share in [0, 1]; 'below the 1st percentile' and 'above the
+    99th percentile' at the ends, where a rounded 0th or 100th would mislead."""
+    percent = round(100 * share)
+    if percent < 1:
+        return "below the 1st percentile"
+    if percent > 99:
+        return "above the 99th percentile"
+    teens = 10 <= percent % 100 <= 20
+    suffix = "th" if teens else {1: "st", 2: "nd", 3: "rd"}.get(percent % 10, "th")
+    return f"{percent}{suffix} percentile"
+
+
 def pbo_text(pbo: PBOSummary | None) -> str:
-    """'PBO 0.56 over 16 trials (luck: ...)', or why it is not known."""
+    """'PBO 0.31 over 40 trials: 40th percentile of pure-noise searches of this shape
+    (5-95%: 0.14-0.83): no evidence the ranking beats chance', or why it is not known.
+
+    Only a PBO below its null's 5% quantile says the ranking carries out of sample; a
+    value below 0.5 alone does not (one noise-only search's PBO ranges widely)."""
     if pbo is None or pbo.value is None:
         return f"PBO n/a ({(pbo and pbo.skipped) or 'not computed'})"
-    words = (
-        "the in-sample best trial is no better than a random one out of sample: luck"
-        if pbo.value >= LUCK_PBO
-        else "the search's ranking mostly holds out of sample"
-        if pbo.value < 0.2
-        else "the search's ranking partly holds out of sample"
+    head = f"PBO {fmt(pbo.value, 2)} over {pbo.trials} trials"
+    ref = pbo.null_reference
+    if ref is None or pbo.null_quantile is None:
+        return (
+            f"{head} (no null reference in these results: pure noise gives 0.5 on average, "
+            "but one noise-only search ranges widely, so the value alone does not say "
+            "whether the ranking beats chance; rebuilding the results adds it)"
+        )
+    where = (
+        f"{percentile_text(pbo.null_quantile)} of pure-noise searches of this shape "
+        f"(5-95%: {fmt(ref.q05, 2)}-{fmt(ref.q95, 2)})"
     )
-    return f"PBO {fmt(pbo.value, 2)} over {pbo.trials} trials ({words})"
+    if pbo.beats_null:
+        words = "the ranking carries out of sample more often than pure noise does"
+    elif pbo.value > ref.q95:
+        words = "the in-sample best does worse out of sample than pure noise would"
+    else:
+        words = "no evidence the ranking beats chance"
+    return f"{head}: {where}: {words}"
 
 
 def is_luck(pbo: PBOSummary | None) -> bool:
