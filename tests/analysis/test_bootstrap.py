@@ -16,9 +16,12 @@ from finscale.analysis.bootstrap import (
     bootstrap_indices,
     paired_difference,
     resampled_metrics,
+    satterthwaite_df,
+    seed_draws,
     seed_resampled_mean,
     summarize_runs,
     verdict,
+    widened,
 )
 from finscale.analysis.resampling import newey_west_spread
 from finscale.train.metrics import classification_metrics
@@ -334,20 +337,55 @@ def test_a_clearly_better_model_improves(market, indices):
     json.dumps(result.to_dict())
 
 
-def test_seed_noise_widens_the_interval(market, indices):
+def test_seed_effects_widen_the_interval_and_seed_date_noise_is_counted_once(market, indices):
     y, signal = market
     baseline = np.full((1, N_DATES), y.mean())
     centre = _sigmoid(signal)
     quiet = np.repeat(centre[None, :], 6, axis=0)
-    # Seeds that disagree by a logit offset of ±2 around the same centre: the
-    # resampled mix of seeds moves the seed-mean loss on top of the date noise.
-    offsets = np.array([-2.0, 2.0] * 3)[:, None]
-    noisy = _sigmoid(signal[None, :] + offsets)
+    # Seeds whose losses differ in expectation: half calibrated, half shifted by a
+    # logit of 1.5. A fresh draw of seeds changes the mix, so the interval widens.
+    offsets = np.array([0.0, 1.5] * 3)[:, None]
+    shifted = _sigmoid(signal[None, :] + offsets)
     calm = paired_difference(y, baseline, quiet, indices, seed=5)
-    wild = paired_difference(y, baseline, noisy, indices, seed=5)
-    # Same dates for both, so the extra width is the seed noise (1.7x to 2.1x
-    # over generator seeds 0-2; date noise alone gives 1x).
+    wild = paired_difference(y, baseline, shifted, indices, seed=5)
     assert wild.high - wild.low > 1.4 * (calm.high - calm.low)
+    assert wild.seed_spread > 0 and wild.df is not None and wild.df < 10
+    # Seeds that only disagree date by date, with no lasting effect: the date draws
+    # already carry that noise, so a redraw of seeds adds (almost) nothing to it.
+    rng = np.random.default_rng(2)
+    jitter = _sigmoid(signal[None, :] + rng.normal(0.0, 0.3, (6, N_DATES)))
+    jittered = paired_difference(y, baseline, jitter, indices, seed=5)
+    assert jittered.seed_spread < 0.3 * jittered.date_spread
+    assert jittered.spread < 1.1 * jittered.date_spread
+
+
+def test_seed_draws_split_a_lasting_effect_from_date_noise():
+    rng = np.random.default_rng(9)
+    k, n_resamples = 4, 4000
+    # per_seed = seed effect + each seed's own noise around it on every resample
+    effect = np.array([0.0, 0.02, -0.01, 0.03])
+    per_seed = effect[:, None] + rng.normal(0.0, 0.005, (k, n_resamples))
+    draws = seed_draws(per_seed, effect, np.random.default_rng(0))
+    # var(a) / k from the between-seed variance less the noise's
+    expected = (effect.var(ddof=1) - 0.005**2) / k
+    assert draws.variance == pytest.approx(expected, rel=0.05) and draws.df == k - 1
+    deviation = draws.values - per_seed.mean(axis=0)
+    assert deviation.var() == pytest.approx(draws.variance, rel=0.1)
+    # Noise only: nothing to add.
+    noise_only = seed_draws(per_seed - effect[:, None], np.zeros(k), np.random.default_rng(0))
+    assert noise_only.variance == 0.0
+    np.testing.assert_allclose(noise_only.values, (per_seed - effect[:, None]).mean(axis=0))
+
+
+def test_few_seeds_stretch_the_interval_by_t_over_z():
+    low, high = widened(0.0, -1.0, 1.0, 2.0, 0.95)
+    assert high == pytest.approx(stats.t.ppf(0.975, 2) / stats.norm.ppf(0.975))
+    assert low == -high
+    assert widened(0.5, 0.0, 1.0, math.inf, 0.95) == (0.0, 1.0)
+    # A dominant seed part with 2 degrees of freedom: about 2.
+    assert satterthwaite_df(0.0, [(1.0, 2)]) == pytest.approx(2.0)
+    assert satterthwaite_df(1.0, [(0.0, 2)]) == math.inf
+    assert satterthwaite_df(0.5, [(1.0, 2), (1.0, 2)]) == pytest.approx(2.5**2 / 1.0)
 
 
 def test_paired_difference_is_reproducible_and_directionless_for_range(market, indices):

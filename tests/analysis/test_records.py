@@ -76,6 +76,7 @@ SCALING_ROW_KEYS = {
     "folds",
     "sharpe",
     "dsr",
+    "psr",
     "pbo",
     "architecture",
     "budget",

@@ -8,7 +8,8 @@ parameters: -0.002 means ten times the parameters lowers the loss by 0.002.
 
 Its interval comes from the same resampling as every other figure of the
 horizon: the shared block-bootstrap draws of test dates (paired across budgets,
-so the dates' common swings cancel) and a redraw of each budget's seeds. The
+so the dates' common swings cancel) and a redraw of each budget's seeds
+(`seed_draws`, stretched by t / z for the seeds' few degrees of freedom). The
 slope is a linear function of the budgets' losses, so each resample's slope is
 the same weighted sum of that resample's losses. The verdict reads the interval:
 wholly below zero, "loss falls with size"; wholly above, "loss rises with size";
@@ -34,7 +35,9 @@ from finscale.analysis.bootstrap import (
     percentile_interval,
     resampled_log_loss,
     sample_log_loss,
-    seed_resampled_mean,
+    satterthwaite_df,
+    seed_draws,
+    widened,
 )
 from finscale.analysis.power import POWER, minimum_detectable_effect
 from finscale.analysis.serial import Record, stored
@@ -121,15 +124,22 @@ def size_trend(
         raise ValueError(f"{len(preds)} budgets of predictions but {len(param_counts)} counts")
     weights = slope_weights(param_counts)
     rng = np.random.default_rng(seed)
-    full = np.empty(len(preds))
-    resampled = np.empty((len(preds), indices.shape[0]))
     counts = draw_counts(indices)
-    for b, p in enumerate(preds):
-        full[b] = sample_log_loss(y, p).mean()
-        resampled[b] = seed_resampled_mean(resampled_log_loss(y, p, counts), rng)
+    full = np.empty(len(preds))
+    dates = np.zeros(indices.shape[0])  # the slope with every seed kept
+    slopes = np.zeros(indices.shape[0])
+    seed_parts = []
+    for w, p in zip(weights, preds, strict=True):
+        per_sample = sample_log_loss(y, p)
+        full[len(seed_parts)] = per_sample.mean()
+        per_seed = resampled_log_loss(y, p, counts)
+        draws = seed_draws(per_seed, per_sample.mean(axis=1), rng)
+        dates += w * per_seed.mean(axis=0)
+        slopes += w * draws.values
+        seed_parts.append((w**2 * draws.variance, draws.df))
     slope = float(weights @ full)
-    slopes = weights @ resampled
-    low, high = percentile_interval(slopes, level)
+    df = satterthwaite_df(float(dates.var(ddof=1)), seed_parts)
+    low, high = widened(slope, *percentile_interval(slopes, level), df, level)
     spread = float(slopes.std(ddof=1))
     detectable = minimum_detectable_effect(spread, level)
     verdict = trend_verdict(low, high)
@@ -143,5 +153,5 @@ def size_trend(
         statement=trend_statement(verdict, slope, detectable),
         level=level,
         n_budgets=len(preds),
-        p_value=normal_p_value(slope, spread),
+        p_value=normal_p_value(slope, spread, df),
     )
