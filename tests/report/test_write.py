@@ -240,3 +240,23 @@ def test_every_figure_loads_in_a_headless_browser(headless_browser, report_run, 
     match = re.search(r'<div id="loaded">(\d+)</div>', done.stdout)
     assert match, f"no probe result in the DOM (exit {done.returncode}): {done.stderr[-2000:]}"
     assert int(match.group(1)) == len(expected_figure_ids(results))
+
+
+def test_a_law_its_runs_do_not_identify_is_said_first_and_keeps_its_numbers(report_run):
+    run_dir, results, _ = report_run
+    stored = results.to_dict()
+    for h in stored["horizons"].values():
+        # The quick study's fit as a file written before the judgement holds it.
+        for key in ("identified", "why"):
+            h["fit"].pop(key, None)
+        h["fit"]["E"] = {"value": 0.3273, "low": 0.0241, "high": 0.3563}
+        h["fit"]["A"] = {"value": 0.02468, "low": 0.02456, "high": 1.462e10}
+        h["fit"]["alpha"] = {"value": 0.0, "low": 0.0, "high": 2.9441}
+    flat = ScalingResults.from_dict(stored)
+    markdown = render_markdown(build_blocks(flat, study_files_of(run_dir, flat)))
+    lead = markdown.index("**The scaling law is not identified by these runs**")
+    numbers = markdown.index("fitted alpha 0.0000 [0.0000, 2.9441]")
+    assert lead < numbers
+    assert "alpha is fitted at 0" in markdown and "orders of magnitude" in markdown
+    assert "not identified by these runs (fitted alpha" in markdown  # the short answer
+    assert "**data-limited** means this regime only" in markdown
