@@ -300,8 +300,11 @@ def methods_blocks(results: ScalingResults) -> list[Block]:
                 "Scaling law L(N) = E + A·N^-alpha: Huber loss of log losses, L-BFGS from a grid "
                 "of starts (Hoffmann et al. 2022); its intervals come from refitting on each "
                 "resample of the test dates (the comparisons' own draws) with the runs redrawn "
-                "within each budget, so they carry date and seed noise; with few seeds per "
-                "budget they are somewhat narrower than nominal.",
+                "within each budget (their spread stretched by sqrt(k/(k-1)), as a bootstrap "
+                "of k seeds draws only (k-1)/k of their variance), so they carry date and seed "
+                "noise. Where an estimate or its interval leans on a bound of the fit (alpha at "
+                "0 or 3, E toward 0, A over many decades) the report says the runs do not "
+                "identify the law.",
                 f"Data handling (causal features, purged splits, labels): see `{METHODOLOGY_DOC}`.",
             )
         ),
