@@ -7,6 +7,8 @@ import pytest
 
 from finscale.analysis.joint_law import (
     NAMES,
+    MarginalValue,
+    binding_statement,
     bootstrap_joint_law,
     fit_joint_law,
     identification_problem,
@@ -78,7 +80,13 @@ def test_the_binding_resource_is_named_only_when_the_interval_says_so():
     starved = {"E": 0.25, "A": 0.5, "alpha": 0.3, "B": 20.0, "beta": 0.5}
     n, d, loss = _runs(starved, n_levels, d_levels, 3, 0.003, 2)
     value = marginal_value(bootstrap_joint_law(n, d, loss, 200), n.max(), d.max())
-    assert value.binding == "data" and value.statement.startswith("data-limited")
+    assert value.binding == "data" and value.calibrated is False
+    # Not a calibrated test: the statement says which gain is predicted larger, calls
+    # no binding resource, and leaves "data-limited" to the samples-per-parameter regime.
+    assert value.statement.startswith("exploratory, not a calibrated test")
+    assert "more from 2x the data" in value.statement
+    assert "bind" not in value.statement and "data-limited" not in value.statement
+    assert value.wording() == value.statement
     assert value.data.high < value.params.low < 0
     # Parameter-starved: the other way round.
     small = {"E": 0.25, "A": 40.0, "alpha": 0.3, "B": 0.5, "beta": 0.5}
@@ -89,4 +97,29 @@ def test_the_binding_resource_is_named_only_when_the_interval_says_so():
     flat = {"E": 0.3, "A": 0.02, "alpha": 0.3, "B": 0.05, "beta": 0.5}
     n, d, loss = _runs(flat, n_levels, d_levels, 3, 0.05, 4)
     value = marginal_value(bootstrap_joint_law(n, d, loss, 200), n.max(), d.max())
-    assert value.binding is None and value.statement.startswith("neither")
+    assert value.binding is None and "within each other's intervals" in value.statement
+
+
+def test_a_calibrated_call_names_the_binding_resource_without_data_limited():
+    assert binding_statement("data", "2x", True).startswith("data binds: 2x the data")
+    assert binding_statement("parameters", "2x", True).startswith("parameters bind")
+    assert binding_statement(None, "2x", True).startswith("neither resource")
+    for binding in ("data", "parameters", None):
+        assert "data-limited" not in binding_statement(binding, "2x", True)
+
+
+def test_a_marginal_value_stored_before_the_calibration_field_reads_as_exploratory():
+    estimate = {"value": -0.01, "low": -0.02, "high": -0.005}
+    old = {
+        "n_params": 1e6,
+        "n_samples": 3000.0,
+        "factor": 2.0,
+        "params": estimate,
+        "data": estimate,
+        "difference": estimate,
+        "binding": "data",
+        "statement": "data-limited: 2x the data is predicted to help more than 2x the parameters",
+    }
+    value = MarginalValue.from_dict(old)
+    assert value.calibrated is False
+    assert value.wording().startswith("exploratory") and "data-limited" not in value.wording()

@@ -33,3 +33,54 @@ def test_parameters_map_to_the_centred_units_and_back():
     )
     params = (0.3, 40.0, 0.35, 7.0, 0.5)
     np.testing.assert_allclose(problem.from_theta(problem.to_theta(*params)), params, rtol=1e-12)
+
+
+def test_within_stratum_draws_carry_the_unbiased_variance_of_the_runs():
+    from finscale.analysis.law_fit import inflated_within_strata
+
+    # 3 runs per budget: a plain bootstrap of their mean has (3 - 1) / 3 of the
+    # variance of the mean; the stretched draws have all of it.
+    losses = np.array([0.30, 0.31, 0.33, 0.50, 0.52, 0.51])
+    strata = np.array([1, 1, 1, 2, 2, 2])
+    drawn = inflated_within_strata(losses, strata, 40_000, np.random.default_rng(0))
+    for members in (slice(0, 3), slice(3, 6)):
+        runs = losses[members]
+        means = drawn[:, members].mean(axis=1)
+        assert means.mean() == pytest.approx(runs.mean(), abs=2e-4)
+        assert means.var() == pytest.approx(runs.var(ddof=1) / 3, rel=0.03)
+    # Each row of a (n_resamples, n_runs) table is its own resample of the test dates.
+    rows = np.stack([losses, losses + 1.0])
+    shifted = inflated_within_strata(rows, strata, 2, np.random.default_rng(1))
+    assert shifted[1].mean() > 1.0 > shifted[0].mean()
+
+
+def test_bounds_of_the_fit_are_named_in_words():
+    from finscale.analysis.law_fit import Estimate, bound_problems
+
+    def est(value, low, high):
+        return Estimate(value=value, low=low, high=high)
+
+    # The quick study's fit as the issue quotes it: every estimate leans on a bound.
+    problems = bound_problems(
+        est(0.3273, 0.0241, 0.3563),
+        [("A", est(0.02468, 0.02456, 1.462e10), "alpha", est(0.0, 0.0, 2.9441))],
+        smallest_loss=0.3496,
+    )
+    text = " ".join(problems)
+    assert "alpha is fitted at 0" in text and "A merges with E" in text
+    assert "E's interval runs down to 0.0241" in text
+    assert "spans 12 orders of magnitude" in text
+    assert "bound of 3" not in text
+    # An exponent whose interval reaches the top bound, and a well-pinned law.
+    step = bound_problems(
+        est(0.3, 0.29, 0.31), [("A", est(2, 1, 3), "alpha", est(2.5, 1.0, 3.0))], 0.35
+    )
+    assert step == [
+        "alpha's interval [1, 3] reaches the fit's bound of 3, a step rather than a power law"
+    ]
+    assert (
+        bound_problems(
+            est(0.3, 0.29, 0.31), [("A", est(2, 1, 3), "alpha", est(0.3, 0.2, 0.4))], 0.35
+        )
+        == []
+    )

@@ -10,6 +10,7 @@ from finscale.analysis.scaling import (
     ScalingLawBootstrap,
     bootstrap_scaling_law,
     fit_scaling_law,
+    identification,
     scaling_law,
 )
 
@@ -194,3 +195,23 @@ def test_fit_round_trips_as_plain_fields():
     assert ScalingFit(**as_dict) == fit
     assert fit.predict(4.0) == pytest.approx(1.3)
     json.dumps(as_dict)
+
+
+def test_a_flat_curve_over_three_budgets_is_not_identified_and_says_why():
+    n = np.repeat(BUDGETS[:3], 3)
+    loss = 0.35 * np.exp(np.random.default_rng(7).normal(0.0, 0.004, n.size))
+    law = bootstrap_scaling_law(n, loss, n_resamples=50)
+    judged = identification(law, n, loss, step_noise=0.004)
+    assert judged.identified is False
+    assert "alpha" in judged.why and "3 budgets for a law of 3 parameters" in judged.why
+    assert "the losses are flat" in judged.why
+    # Without a step noise flatness is not judged; the bound is still named.
+    assert "flat:" not in identification(law, n, loss).why
+
+
+def test_a_falling_curve_over_many_budgets_is_identified():
+    n, loss = _runs(0.003)
+    law = bootstrap_scaling_law(n, loss, n_resamples=100)
+    judged = identification(law, n, loss, step_noise=0.001)
+    assert judged.identified, judged.why
+    assert judged.why is None

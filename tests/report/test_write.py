@@ -267,3 +267,24 @@ def test_pbo_and_sharpe_tables_set_each_figure_against_its_reference(report_run)
             assert 0 <= row.psr.value <= 1 and row.psr.n_days == h.n_test
             low, high = row.psr.annualised_interval
             assert f"{row.psr.annualised_sharpe:.2f} [{low:.2f}, {high:.2f}]" in text
+
+
+def test_a_law_its_runs_do_not_identify_is_said_first_and_keeps_its_numbers(report_run):
+    run_dir, results, _ = report_run
+    stored = results.to_dict()
+    for h in stored["horizons"].values():
+        # The quick study's fit as a file written before the judgement holds it.
+        for key in ("identified", "why"):
+            h["fit"].pop(key, None)
+        h["fit"]["E"] = {"value": 0.3273, "low": 0.0241, "high": 0.3563}
+        h["fit"]["A"] = {"value": 0.02468, "low": 0.02456, "high": 1.462e10}
+        h["fit"]["alpha"] = {"value": 0.0, "low": 0.0, "high": 2.9441}
+    flat = ScalingResults.from_dict(stored)
+    markdown = render_markdown(build_blocks(flat, study_files_of(run_dir, flat)))
+    lead = markdown.index("**The scaling law is not identified by these runs**")
+    section = markdown[lead:]
+    assert section.index("L(N) = E + A·N^-alpha fitted") < section.index("## ")
+    assert "fitted alpha 0.0000 [0.0000, 2.9441]" in section
+    assert "alpha is fitted at 0" in markdown and "orders of magnitude" in markdown
+    assert "not identified by these runs (fitted alpha" in markdown  # the short answer
+    assert "**data-limited** means this regime only" in markdown

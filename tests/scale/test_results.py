@@ -166,6 +166,8 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
     for name in ("E", "A", "alpha"):
         assert fit[name]["low"] < fit[name]["high"], name
     assert fit["n_converged"] > 0.9 * fit["n_resamples"]
+    # Whether the runs identify the law is stored with it, and why not in words.
+    assert isinstance(fit["identified"], bool) and (fit["identified"] or fit["why"])
     assert sorted(set(fit["points"]["n_params"])) == [r["param_count"] for r in h1["budgets"]]
     # The runs' test log loss the law is fitted to is the records' own.
     assert sorted(fit["points"]["test_log_loss"]) == pytest.approx(sorted(frame["test_log_loss"]))

@@ -28,6 +28,7 @@ from finscale.analysis.joint_law import (
     identification_problem,
     marginal_value,
 )
+from finscale.analysis.law_fit import bound_problems
 from finscale.analysis.records import EvaluationRun
 from finscale.analysis.serial import Record, if_key, mapping_of, stored, tuple_of
 from finscale.config import ScaleConfig
@@ -72,7 +73,9 @@ class JointPoints(Record):
 class JointHorizonFit(Record):
     """`scaling.json`'s `joint_fit` of a horizon: L(N, D) with its intervals (its keys
     stand among these) and the marginal value of each resource at the largest run, or
-    why the runs cannot identify it (`skipped`); and the runs it was fitted to."""
+    why the runs cannot identify it (`skipped`); the runs it was fitted to; and whether
+    the fitted law leans on a bound of its fit (`identified` False, `why` in words; None
+    where skipped and in a file written before the judgement)."""
 
     skipped: str | None = stored(omit_none=True)
     law: JointLawBootstrap | None = stored(
@@ -80,6 +83,8 @@ class JointHorizonFit(Record):
     )
     points: JointPoints = stored(parse=JointPoints.from_dict)
     marginal: MarginalValue | None = stored(omit_none=True, parse=MarginalValue.from_dict)
+    identified: bool | None = stored(omit_none=True)
+    why: str | None = stored(omit_none=True)
 
 
 def symbol_rows(
@@ -165,4 +170,12 @@ def joint_fit(
         resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
     )
     marginal = marginal_value(boot, max(n_params), max(n_samples))
-    return JointHorizonFit(law=boot, points=points, marginal=marginal)
+    terms = [("A", boot.A, "alpha", boot.alpha), ("B", boot.B, "beta", boot.beta)]
+    problems = bound_problems(boot.E, terms, float(losses.min()))
+    return JointHorizonFit(
+        law=boot,
+        points=points,
+        marginal=marginal,
+        identified=not problems,
+        why="; ".join(problems) or None,
+    )

@@ -55,6 +55,15 @@ class Estimate(Record):
     high: float
 
 
+# What counts as an estimate leaning on a bound of the fit (`bound_problems`): an
+# exponent within this of 0 or of EXPONENT_BOUNDS' top; an irreducible loss whose
+# interval reaches below this share of the smallest observed loss (its floor is 0);
+# an amplitude whose interval spans more than this many decades.
+AT_BOUND = 1e-3
+E_FLOOR_SHARE = 0.1
+AMPLITUDE_DECADES = 3.0
+
+
 @dataclass(frozen=True, kw_only=True)
 class Draws(Record):
     """What a law's bootstrap drew: `n_resamples` resamples of the runs (seeded with
@@ -64,6 +73,60 @@ class Draws(Record):
     n_resamples: int
     n_converged: int
     seed: int
+
+
+def bound_problems(
+    E: Estimate,
+    terms: Sequence[tuple[str, Estimate, str, Estimate]],
+    smallest_loss: float,
+) -> list[str]:
+    """What says a fitted law is not identified by its runs, in words (empty: nothing).
+
+    E: the irreducible loss with its interval; terms: (amplitude name, amplitude,
+    exponent name, exponent) of each power-law term, e.g. ("A", A, "alpha", alpha);
+    smallest_loss: the smallest observed loss (nats). A law leans on a bound of its
+    fit where an exponent or its interval reaches 0 (a flat term, whose amplitude
+    then merges with E) or the top of EXPONENT_BOUNDS (a step), where E's interval
+    runs down toward 0 (below E_FLOOR_SHARE of the smallest loss), where an
+    amplitude's interval spans more than AMPLITUDE_DECADES decades, or where no
+    resample converged (NaN bounds).
+    """
+    low_bound, high_bound = EXPONENT_BOUNDS
+    estimates = [E, *(e for _, amplitude, _, exponent in terms for e in (amplitude, exponent))]
+    if any(math.isnan(e.low) or math.isnan(e.high) for e in estimates):
+        return ["no bootstrap resample converged, so the fit has no intervals"]
+    out = []
+    for amplitude_name, _, name, exponent in terms:
+        interval = f"[{exponent.low:.3g}, {exponent.high:.3g}]"
+        if exponent.value <= low_bound + AT_BOUND:
+            out.append(
+                f"{name} is fitted at 0 (interval {interval}): a flat law, in which "
+                f"{amplitude_name} merges with E"
+            )
+        elif exponent.low <= low_bound + AT_BOUND:
+            out.append(f"{name}'s interval {interval} reaches 0, a flat law")
+        if max(exponent.value, exponent.high) >= high_bound - AT_BOUND:
+            out.append(
+                f"{name}'s interval {interval} reaches the fit's bound of {high_bound:g}, "
+                "a step rather than a power law"
+            )
+    if E.low < E_FLOOR_SHARE * smallest_loss:
+        out.append(
+            f"E's interval runs down to {E.low:.3g}, toward 0 (the smallest loss is "
+            f"{smallest_loss:.3g})"
+        )
+    for name, amplitude, _, _ in terms:
+        decades = (
+            math.inf
+            if amplitude.low <= 0
+            else math.log10(max(amplitude.high, amplitude.low) / amplitude.low)
+        )
+        if decades > AMPLITUDE_DECADES:
+            out.append(
+                f"{name}'s interval [{amplitude.low:.4g}, {amplitude.high:.4g}] spans "
+                f"{decades:.0f} orders of magnitude"
+            )
+    return out
 
 
 def checked_huber_delta(huber_delta: float) -> float:
@@ -244,6 +307,37 @@ def stratified_counts(strata: np.ndarray, n_resamples: int, rng: np.random.Gener
     return counts
 
 
+def inflated_within_strata(
+    losses: np.ndarray, strata: np.ndarray, n_resamples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Each run's loss on every resample of its stratum, (n_resamples, n_runs): every run
+    takes the loss of a run of its own stratum drawn with replacement, moved away from
+    the stratum's mean by sqrt(m / (m - 1)) (m runs in the stratum).
+
+    A bootstrap of m values has variance (m - 1) / m of theirs, so with 3 seeds per
+    budget it drew 2/3 of the seed variance and its intervals were too narrow; the
+    factor makes the resampled mean's variance the usual unbiased estimate. The runs
+    of a stratum share their resources, so replacing the loss is the same as redrawing
+    the run. losses: (n_runs,) or (n_resamples, n_runs) (each row the losses on one
+    resample of the test dates). A loss the stretch would push to zero or below keeps
+    its drawn value (the fit is in log space).
+    """
+    losses = np.broadcast_to(np.asarray(losses, dtype=float), (n_resamples, strata.size))
+    out = np.empty((n_resamples, strata.size))
+    for value in np.unique(strata):
+        members = np.flatnonzero(strata == value)
+        m = members.size
+        block = losses[:, members]
+        drawn = np.take_along_axis(block, rng.integers(0, m, size=(n_resamples, m)), axis=1)
+        if m < 2:
+            out[:, members] = drawn
+            continue
+        centre = block.mean(axis=1, keepdims=True)
+        stretched = centre + math.sqrt(m / (m - 1)) * (drawn - centre)
+        out[:, members] = np.where(stretched > 0, stretched, drawn)
+    return out
+
+
 def percentile_bounds(values: np.ndarray, level: float) -> tuple[Any, Any]:
     """The percentile interval at `level` of `values` along its first axis (NaN when it
     has no rows)."""
@@ -296,9 +390,13 @@ class Resampling:
         full_params: Sequence[float],
         strata: np.ndarray,
         fallback: Callable[[PowerLawProblem], np.ndarray],
+        inflate: bool = False,
     ) -> tuple[np.ndarray, list[Estimate], Draws]:
         """The law refitted on every resample of the runs, drawn with replacement within
-        each stratum (equal values of `strata`, (n_runs,)): the (n_converged, n_params)
+        each stratum (equal values of `strata`, (n_runs,)); with `inflate`, where every
+        stratum's runs share their resources (seeds of one budget or (N, D) cell), the
+        drawn losses are stretched about their stratum's mean so the resample carries the
+        whole between-run variance (`inflated_within_strata`): the (n_converged, n_params)
         refitted parameters in the original units (resamples where no start converged
         left out), each full-sample parameter of `full_params` (E, A_1, alpha_1, ...)
         with its percentile interval over them, and what was drawn.
@@ -309,15 +407,21 @@ class Resampling:
         Where it does not converge, the resample starts from `fallback(its problem)`.
         """
         rng = np.random.default_rng(self.seed)
-        counts = stratified_counts(strata, self.n_resamples, rng)
+        base = np.exp(problem.log_loss) if self.resampled_losses is None else self.resampled_losses
+        if inflate:
+            losses = inflated_within_strata(base, strata, self.n_resamples, rng)
+            counts = np.ones((self.n_resamples, strata.size))
+        else:
+            losses = None if self.resampled_losses is None else base
+            counts = stratified_counts(strata, self.n_resamples, rng)
         centre = problem.to_theta(*full_params)
         params = np.full((self.n_resamples, problem.n_params), math.nan)
         with one_blas_thread():
             for row, weights in enumerate(counts):
                 solver = problem
-                if self.resampled_losses is not None:
+                if losses is not None:
                     # The same runs, so the full-sample optimum is still a start.
-                    solver = problem.with_losses(self.resampled_losses[row])
+                    solver = problem.with_losses(losses[row])
                 result = solver.solve(centre, weights)
                 if not result.success:
                     result = solver.solve(fallback(solver), weights)

@@ -44,7 +44,7 @@ from finscale.analysis.folds import (
 )
 from finscale.analysis.overfitting import PBOSummary, ProbabilisticSharpe, search_pbo
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials
-from finscale.analysis.scaling import bootstrap_scaling_law
+from finscale.analysis.scaling import bootstrap_scaling_law, identification
 from finscale.analysis.scaling_json import (
     BaselineComparison,
     BaselineSummary,
@@ -56,6 +56,7 @@ from finscale.analysis.scaling_json import (
     LawPoints,
     ScalingResults,
     ScalingRow,
+    step_noise,
 )
 from finscale.analysis.size_trend import SizeTrend, size_trend
 from finscale.config import EvaluationConfig, ScaleConfig, StudyConfig
@@ -357,8 +358,10 @@ def _size_trend(h: Horizon, evaluations: Mapping[int, Sequence[EvaluationRun]]) 
     )
 
 
-def _fit(h: Horizon, scale: ScaleConfig) -> HorizonFit:
-    """The scaling law L(N) fitted to every seed's pooled test log loss, with its intervals."""
+def _fit(h: Horizon, scale: ScaleConfig, noise: float | None) -> HorizonFit:
+    """The scaling law L(N) fitted to every seed's pooled test log loss, with its intervals
+    and whether the runs identify it (`noise`: the standard error of a budget step,
+    nats, which tells flat losses)."""
     per_sample = {b: sample_log_loss(h.y_test, h.preds[b]) for b in h.budgets}
     param_counts = {r.winner.budget: r.winner.param_count for r in h.runs}
     n_params = np.concatenate(
@@ -384,7 +387,8 @@ def _fit(h: Horizon, scale: ScaleConfig) -> HorizonFit:
         level=h.level,
         resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
     )
-    return HorizonFit(law=law, points=points)
+    judged = identification(law, n_params, losses, noise)
+    return HorizonFit(law=law, points=points, identified=judged.identified, why=judged.why)
 
 
 def horizon_results(
@@ -414,6 +418,7 @@ def horizon_results(
     the joint law.
     """
     h = Horizon(horizon, evaluations, scale, threshold)
+    steps = _steps(h, evaluations)
     records = baselines if isinstance(baselines, list | tuple) else [baselines]
     baseline_out, baseline_preds = _baseline_predictions(h, records)
     searches = searches or {}
@@ -441,9 +446,9 @@ def horizon_results(
         bootstrap_resamples=scale.bootstrap_resamples,
         budgets=tuple(rows),
         baselines=baseline_out,
-        steps=_steps(h, evaluations),
+        steps=steps,
         size_trend=_size_trend(h, evaluations),
-        fit=_fit(h, scale),
+        fit=_fit(h, scale, step_noise(steps)),
         joint_fit=joint_fit(h, evaluations, data_runs or {}, scale),
         symbols=symbol_rows(h, baseline_preds, scale, threshold),
         cross_budget=cross,

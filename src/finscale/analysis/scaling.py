@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from finscale.analysis import law_fit
-from finscale.analysis.law_fit import Draws, Estimate, PowerLawProblem
+from finscale.analysis.law_fit import Draws, Estimate, PowerLawProblem, bound_problems
 from finscale.analysis.serial import Record, stored
 
 HUBER_DELTA = law_fit.HUBER_DELTA
@@ -32,6 +32,9 @@ START_E_FRACTIONS = (0.1, 0.5, 0.9)
 START_ALPHAS = (0.1, 0.3, 0.6, 1.0)
 # One power-law term takes the whole excess over E at the central point.
 _ONE_TERM = ((1.0,),)
+# Budget means within this many step noises of each other are "flat": their range is
+# within a 95% half-width of one paired budget step (1.96 standard errors, rounded).
+FLAT_STEPS = 2.0
 
 
 def scaling_law(n_params: Any, E: float, A: float, alpha: float) -> np.ndarray:
@@ -167,9 +170,10 @@ def bootstrap_scaling_law(
     number of runs, so no resample loses a budget) and refits, starting from
     the full-sample fit (from the grid of `fit_scaling_law` where that does
     not converge). With one run per count every resample equals the data and
-    the intervals have zero width (a RuntimeWarning says so); with few runs
-    per count they are narrower than nominal, as a bootstrap of k values
-    understates their variance by (k - 1) / k. resampled_losses: optional
+    the intervals have zero width (a RuntimeWarning says so); the drawn losses
+    are stretched about their count's mean by sqrt(k / (k - 1)), as a bootstrap
+    of k values would understate their variance by (k - 1) / k
+    (`law_fit.inflated_within_strata`). resampled_losses: optional
     (n_resamples, n_points), each run's loss recomputed on one resample of the
     test dates; resample r then fits those losses, so the intervals carry the
     test-date noise as well as the noise between runs (pass the losses of the
@@ -198,7 +202,11 @@ def bootstrap_scaling_law(
     # single runs, over all points at once.
     strata = n if within_counts else np.zeros_like(n)
     kept, estimates, draws = resampling.refit(
-        PowerLawProblem([n], loss, huber_delta), (full.E, full.A, full.alpha), strata, _grid_starts
+        PowerLawProblem([n], loss, huber_delta),
+        (full.E, full.A, full.alpha),
+        strata,
+        _grid_starts,
+        inflate=within_counts,
     )
     return ScalingLawBootstrap(
         fit=full,
@@ -228,4 +236,50 @@ def _band(full: ScalingFit, kept: np.ndarray, grid: np.ndarray, level: float) ->
         fit=tuple(float(v) for v in full.predict(grid)),
         low=tuple(float(v) for v in np.broadcast_to(low, grid.shape)),
         high=tuple(float(v) for v in np.broadcast_to(high, grid.shape)),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Identification(Record):
+    """Whether the runs identify a fitted law: `identified` False where an estimate or
+    its interval leans on a bound of the fit, and `why` in words (what leans where, and
+    the cause in the runs); None where it is."""
+
+    identified: bool
+    why: str | None
+
+
+def identification(
+    law: ScalingLawBootstrap, n_params: Any, losses: Any, step_noise: float | None = None
+) -> Identification:
+    """Judge whether the runs (n_params, losses), (n_runs,) each, identify the fitted
+    L(N) `law` (`law_fit.bound_problems`), and name the cause where they do not: how
+    many budgets carry the law's 3 parameters, and whether the losses are flat (the
+    range of the budgets' mean losses within FLAT_STEPS x `step_noise`, the standard
+    error of a paired step between budgets in nats; unjudged when None)."""
+    n, loss = _checked_points(n_params, losses)
+    problems = bound_problems(law.E, [("A", law.A, "alpha", law.alpha)], float(loss.min()))
+    if not problems:
+        return Identification(identified=True, why=None)
+    counts = np.unique(n)
+    means = np.array([loss[n == c].mean() for c in counts])
+    causes = [
+        f"{counts.size} budgets for a law of 3 parameters"
+        + (" (none to spare)" if counts.size <= 3 else "")
+    ]
+    if step_noise is not None and np.isfinite(step_noise):
+        spread = float(means.max() - means.min())
+        if spread <= FLAT_STEPS * step_noise:
+            causes.append(
+                f"the losses are flat: the budgets' mean test log losses span {spread:.2g} "
+                f"nats, within the noise of a step between budgets ({step_noise:.2g} nats, "
+                "one standard error)"
+            )
+        else:
+            causes.append(
+                f"the budgets' mean test log losses span {spread:.2g} nats against a step "
+                f"noise of {step_noise:.2g} nats"
+            )
+    return Identification(
+        identified=False, why="; ".join(problems) + ". Cause: " + "; ".join(causes)
     )

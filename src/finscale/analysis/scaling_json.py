@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from finscale.analysis.baselines import BaselineDetails
 from finscale.analysis.bootstrap import MetricSummary, PairedDifference
 from finscale.analysis.calibration import ReliabilityBins, SplitScores
@@ -27,7 +29,7 @@ from finscale.analysis.folds import (
     LossSummary,
 )
 from finscale.analysis.overfitting import DeflatedSharpe, PBOSummary, ProbabilisticSharpe
-from finscale.analysis.scaling import ScalingLawBootstrap
+from finscale.analysis.scaling import Identification, ScalingLawBootstrap, identification
 from finscale.analysis.serial import Record, if_key, mapping_of, stored, tuple_of
 from finscale.analysis.size_trend import SizeTrend
 
@@ -167,13 +169,25 @@ class LawPoints(Record):
 @dataclass(frozen=True, kw_only=True)
 class HorizonFit(Record):
     """`scaling.json`'s `fit` of a horizon: L(N) with its intervals (its keys stand
-    among these), or why it was not fitted (`skipped`); and the runs it is fitted to."""
+    among these), or why it was not fitted (`skipped`); the runs it is fitted to; and
+    whether they identify it (`identified`, and `why` not in words; both None where
+    skipped, and in a file written before the judgement)."""
 
     skipped: str | None = stored(omit_none=True)
     law: ScalingLawBootstrap | None = stored(
         flat=True, parse=if_key("fit", ScalingLawBootstrap.from_dict), default=None
     )
     points: LawPoints = stored(parse=LawPoints.from_dict)
+    identified: bool | None = stored(omit_none=True)
+    why: str | None = stored(omit_none=True)
+
+
+def step_noise(steps: tuple[BudgetStep, ...]) -> float | None:
+    """The noise of a step between budgets: the median standard error of the paired
+    budget steps' test log-loss changes (nats, over test dates and seeds), or None
+    without a step."""
+    spreads = [s.log_loss.spread for s in steps if np.isfinite(s.log_loss.spread)]
+    return float(np.median(spreads)) if spreads else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,6 +220,19 @@ class HorizonResult(Record):
     joint_fit: JointHorizonFit | None = stored(parse=JointHorizonFit.from_dict, default=None)
     symbols: tuple[SymbolRow, ...] = stored(parse=tuple_of(SymbolRow.from_dict), default=())
     cross_budget: CrossBudgetMatrix | None = stored(parse=CrossBudgetMatrix.from_dict)
+
+    def law_identification(self) -> Identification | None:
+        """Whether the runs identify L(N): the stored judgement, or for a file written
+        before it, the same judgement of its stored estimates, runs and steps; None
+        where the fit was skipped."""
+        fit = self.fit
+        if fit.law is None:
+            return None
+        if fit.identified is not None:
+            return Identification(identified=fit.identified, why=fit.why)
+        return identification(
+            fit.law, fit.points.n_params, fit.points.test_log_loss, step_noise(self.steps)
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from finscale.analysis import (
     CrossBudgetMatrix,
     Estimate,
-    HorizonFit,
     HorizonResult,
     ScalingResults,
     ScalingRow,
@@ -24,7 +23,6 @@ from finscale.report.text import (
     called,
     dates_text,
     difference_text,
-    fit_text,
     fmt_interval,
     pbo_text,
     sharpe_text,
@@ -32,16 +30,29 @@ from finscale.report.text import (
 from finscale.units import architecture_label, format_budget
 
 
-def fit_blocks(results: ScalingResults, horizon: str, fit: HorizonFit) -> list[Block]:
-    law = fit.law
+def fit_blocks(results: ScalingResults, horizon: str, h: HorizonResult) -> list[Block]:
+    """The L(N) fit: where the runs do not identify it, that sentence first and why, then
+    its numbers (kept for whoever wants them)."""
+    law = h.fit.law
     if law is None:
-        return [Paragraph(f"Scaling-law fit skipped: {fit.skipped}.")]
-    E, A = law.E, law.A
-    blocks: list[Block] = [
+        return [Paragraph(f"Scaling-law fit skipped: {h.fit.skipped}.")]
+    E, A, alpha = law.E, law.A, law.alpha
+    blocks: list[Block] = []
+    judged = h.law_identification()
+    if judged is not None and not judged.identified:
+        blocks.append(
+            Paragraph(
+                f"**The scaling law is not identified by these runs**: {judged.why}. The "
+                "fitted numbers follow for reference; they do not measure how loss falls "
+                "with size."
+            )
+        )
+    blocks += [
         Paragraph(
             f"L(N) = E + A·N^-alpha fitted to {law.fit.n_points} runs: "
             f"E = {fmt_interval(E.value, E.low, E.high)}, "
-            f"A = {A.value:.4g} [{A.low:.4g}, {A.high:.4g}], **{fit_text(fit)}** "
+            f"A = {A.value:.4g} [{A.low:.4g}, {A.high:.4g}], "
+            f"fitted alpha {fmt_interval(alpha.value, alpha.low, alpha.high)} "
             f"({law.draws.level:.0%} bootstrap over runs within each budget and over the test "
             "dates of the comparisons; "
             f"{law.draws.n_converged} of {law.draws.n_resamples} resamples converged)."
@@ -410,7 +421,16 @@ def joint_law_blocks(h: HorizonResult) -> list[Block]:
     def change(entry: Estimate) -> str:
         return fmt_interval(entry.value, entry.low, entry.high, signed=True)
 
+    lead: list[Block] = []
+    if joint.identified is False:
+        lead.append(
+            Paragraph(
+                f"**The joint law is not identified by these runs**: {joint.why}. Its numbers "
+                "and the marginal values follow for reference."
+            )
+        )
     return [
+        *lead,
         Paragraph(
             f"L(N, D) = E + A·N^-alpha + B·D^-beta fitted to {law.fit.n_points} runs "
             "(every seed at every budget and data fraction; D = training samples), Huber loss "
@@ -425,7 +445,7 @@ def joint_law_blocks(h: HorizonResult) -> list[Block]:
             f"{m.n_samples:,.0f}): predicted change of test log loss for "
             f"{m.factor:g}x parameters {change(m.params)}, for {m.factor:g}x data "
             f"{change(m.data)}; data minus parameters {change(m.difference)}: "
-            f"**{m.statement}**."
+            + (f"**{m.wording()}**." if m.calibrated else f"{m.wording()}.")
         ),
     ]
 
@@ -439,7 +459,7 @@ def horizon_blocks(
     return [
         Heading(f"Horizon h={horizon}"),
         Heading("Scaling-law fit", 3),
-        *fit_blocks(results, horizon, h.fit),
+        *fit_blocks(results, horizon, h),
         figures["scaling"],
         *(
             [Heading("Joint law: parameters and data", 3), *joint_law_blocks(h)]

@@ -147,12 +147,13 @@ def short_answer_blocks(results: ScalingResults) -> list[Block]:
                 f"{folds_text(c.folds_agree)})"
             )
         caveat = "" if h.fit.law is None else " (interval over seeds and test dates)"
-        items.append(f"scaling law: {fit_text(h.fit)}{caveat}")
+        items.append(f"scaling law: {fit_text(h)}{caveat}")
         m = h.joint_fit.marginal if h.joint_fit else None
         if m is not None:
             d = m.difference
+            statement = f"**{m.wording()}**" if m.calibrated else m.wording()
             items.append(
-                f"data or parameters: **{m.statement}** (at the largest run, {m.factor:g}x "
+                f"data or parameters: {statement} (at the largest run, {m.factor:g}x "
                 f"data minus {m.factor:g}x parameters: "
                 f"{fmt_interval(d.value, d.low, d.high, signed=True)})"
             )
@@ -261,7 +262,9 @@ def samples_blocks(results: ScalingResults) -> list[Block]:
         Paragraph(
             f"Training samples per trainable parameter; below {threshold:g} a model can memorise "
             "its training split, and a flat or rising loss curve says more about the data than "
-            "about model size."
+            "about model size. In this report **data-limited** means this regime only (fewer "
+            f"than {threshold:g} training samples per parameter); whether more data would help "
+            "more than more parameters is the joint law's question, worded apart."
         ),
         Table(header, rows, "llrrrl"),
         *(Alert(w) for w in results.warnings),
@@ -362,8 +365,11 @@ def methods_blocks(results: ScalingResults) -> list[Block]:
                 "Scaling law L(N) = E + A·N^-alpha: Huber loss of log losses, L-BFGS from a grid "
                 "of starts (Hoffmann et al. 2022); its intervals come from refitting on each "
                 "resample of the test dates (the comparisons' own draws) with the runs redrawn "
-                "within each budget, so they carry date and seed noise; with few seeds per "
-                "budget they are somewhat narrower than nominal.",
+                "within each budget (their spread stretched by sqrt(k/(k-1)), as a bootstrap "
+                "of k seeds draws only (k-1)/k of their variance), so they carry date and seed "
+                "noise. Where an estimate or its interval leans on a bound of the fit (alpha at "
+                "0 or 3, E toward 0, A over many decades) the report says the runs do not "
+                "identify the law.",
                 f"Data handling (causal features, purged splits, labels): see `{METHODOLOGY_DOC}`.",
             )
         ),

@@ -17,7 +17,6 @@ from finscale.analysis import (
     BaselineComparison,
     BudgetStep,
     FoldAgreement,
-    HorizonFit,
     HorizonResult,
     PBOSummary,
     ScalingResults,
@@ -151,11 +150,18 @@ def steps_text(h: HorizonResult) -> list[str]:
     return [step_text(s) for s in h.steps] or ["one budget: no budget step to compare"]
 
 
-def fit_text(fit: HorizonFit) -> str:
+def fit_text(h: HorizonResult) -> str:
+    """'fitted alpha 0.31 [0.12, 0.52]', led by 'not identified by these runs' where the
+    runs do not identify L(N), or why the fit was skipped."""
+    fit = h.fit
     if fit.law is None:
         return f"fit skipped: {fit.skipped}"
     alpha = fit.law.alpha
-    return f"fitted alpha {fmt_interval(alpha.value, alpha.low, alpha.high)}"
+    numbers = f"fitted alpha {fmt_interval(alpha.value, alpha.low, alpha.high)}"
+    judged = h.law_identification()
+    if judged is not None and not judged.identified:
+        return f"not identified by these runs ({numbers})"
+    return numbers
 
 
 def best_row(h: HorizonResult) -> ScalingRow:
