@@ -1,7 +1,8 @@
 """Simulate every verdict the report makes where the truth is known, and print how often
 its interval covers the truth and how often it calls an effect that is not there.
 
-    python benchmarks/coverage.py [--reps 500] [--seed 0] [--only intervals]
+    python benchmarks/coverage.py [--reps 500] [--overfitting-reps 300]
+        [--binding-reps 30] [--seed 0] [--only intervals|overfitting|binding]
     python benchmarks/coverage.py --quick          # a smoke run, a few reps each
 
 Market: a persistent state z_t (AR(1) with coefficient phi, unit variance) drives a
@@ -266,26 +267,29 @@ def markdown(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=500, help="simulated studies per scenario")
+    parser.add_argument(
+        "--binding-reps", type=int, default=30, help="studies per joint-law scenario (slow)"
+    )
+    parser.add_argument("--overfitting-reps", type=int, default=300, help="searches per scenario")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 20 reps each")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: a few reps each")
     parser.add_argument(
         "--only",
         choices=("intervals", "binding", "overfitting"),
         help="one group of verdicts",
     )
     args = parser.parse_args()
-    reps = 20 if args.quick else args.reps
     rows: list[dict] = []
     if args.only in (None, "intervals"):
-        rows += interval_rows(reps, args.seed)
-    if args.only in (None, "binding"):
-        import coverage_binding
-
-        rows += coverage_binding.rows(max(reps // 5, 10) if not args.quick else 5, args.seed)
+        rows += interval_rows(20 if args.quick else args.reps, args.seed)
     if args.only in (None, "overfitting"):
         import coverage_overfitting
 
-        rows += coverage_overfitting.rows(reps, args.seed)
+        rows += coverage_overfitting.rows(10 if args.quick else args.overfitting_reps, args.seed)
+    if args.only in (None, "binding"):
+        import coverage_binding
+
+        rows += coverage_binding.rows(2 if args.quick else args.binding_reps, args.seed)
     print(markdown(rows))
     if not args.quick:
         RESULTS.parent.mkdir(exist_ok=True)

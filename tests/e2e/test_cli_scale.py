@@ -53,7 +53,8 @@ def test_scale_resumes_a_finished_run_without_training_and_reports(
     shutil.copytree(tiny_scale_run, run_dir)
     code, stdout, stderr = finscale(*scale_args(run_dir))
     assert code == 0, stderr
-    assert "h=1: test log loss by budget" in stdout
+    # The primary test first, then the table and the steps.
+    assert stdout.index("**Primary test**") < stdout.index("h=1: test log loss by budget")
     assert "| 4K |" in stdout and "| 32K |" in stdout
     verdicts = [line for line in stdout.splitlines() if line.startswith("- ") and "**" in line]
     assert len(verdicts) == 2, stdout  # one per adjacent pair of budgets

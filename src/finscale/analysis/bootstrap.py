@@ -380,12 +380,17 @@ class SeedDraws:
 
     values: (n_resamples,) the redrawn means; variance: what the seeds' own effects
     add to the variance of the seed mean (units of the metric squared); df: the
-    degrees of freedom of that estimate (n_seeds - 1).
+    degrees of freedom of that estimate (n_seeds - 1); uncertainty: the scale of
+    that estimate's own noise, what the degrees of freedom weigh: the variance
+    itself, or where the effect is estimated at 0 the seeds' whole spread over
+    n_seeds (an effect truncated at 0 from three seeds that disagree is not known
+    to be 0).
     """
 
     values: np.ndarray
     variance: float
     df: int
+    uncertainty: float = 0.0
 
 
 def seed_draws(per_seed: np.ndarray, full: np.ndarray, rng: np.random.Generator) -> SeedDraws:
@@ -415,7 +420,7 @@ def seed_draws(per_seed: np.ndarray, full: np.ndarray, rng: np.random.Generator)
     noise = float(np.nansum(np.nanvar(per_seed - mean, axis=1, ddof=1)) / (n_seeds - 1))
     effect = max(between - noise, 0.0)
     if effect == 0.0:
-        return SeedDraws(values=mean, variance=0.0, df=n_seeds - 1)
+        return SeedDraws(values=mean, variance=0.0, df=n_seeds - 1, uncertainty=between / n_seeds)
     # Multinomial counts are the same draw as n_seeds seed indices with replacement.
     counts = rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_resamples)
     redrawn = (counts * per_seed.T).sum(axis=1) / n_seeds
@@ -424,18 +429,28 @@ def seed_draws(per_seed: np.ndarray, full: np.ndarray, rng: np.random.Generator)
     spread = float(np.nanmean(np.nanvar(per_seed, axis=0, ddof=1)))
     scale = math.sqrt(n_seeds * effect / ((n_seeds - 1) * spread))
     return SeedDraws(
-        values=mean + scale * (redrawn - mean), variance=effect / n_seeds, df=n_seeds - 1
+        values=mean + scale * (redrawn - mean),
+        variance=effect / n_seeds,
+        df=n_seeds - 1,
+        uncertainty=effect / n_seeds,
     )
 
 
-def satterthwaite_df(date_variance: float, seed_parts: Sequence[tuple[float, int]]) -> float:
+def satterthwaite_df(
+    date_variance: float,
+    seed_parts: Sequence[tuple[float, int]],
+    seed_variance: float | None = None,
+) -> float:
     """Welch-Satterthwaite degrees of freedom of date_variance + sum of seed variances.
 
     seed_parts: (variance, df) of each model's seed part (a weight's square folded
-    into the variance); the date part, from hundreds of resampled dates, counts as
-    exact. Infinite where no seed part has variance.
+    into the variance; `SeedDraws.uncertainty`, which an effect truncated at 0 does
+    not hide); the date part, from hundreds of resampled dates, counts as exact.
+    Infinite where no seed part has variance. seed_variance: the seeds' part of the
+    total where it differs from the parts' sum (their estimates, not their noise).
     """
-    total = date_variance + sum(v for v, _ in seed_parts)
+    seeds = sum(v for v, _ in seed_parts) if seed_variance is None else seed_variance
+    total = date_variance + seeds
     denominator = sum(v**2 / df for v, df in seed_parts if df > 0 and v > 0)
     if denominator == 0.0 or math.isnan(total):
         return math.inf
@@ -582,8 +597,8 @@ def paired_difference(
     boot = draws_b.values - draws_a.values
     difference = float(full_b.mean() - full_a.mean())
     date_spread = _spread(resampled_b.mean(axis=0) - resampled_a.mean(axis=0))
-    seed_parts = [(draws_a.variance, draws_a.df), (draws_b.variance, draws_b.df)]
-    df = satterthwaite_df(date_spread**2, seed_parts)
+    seed_parts = [(d.uncertainty, d.df) for d in (draws_a, draws_b)]
+    df = satterthwaite_df(date_spread**2, seed_parts, draws_a.variance + draws_b.variance)
     low, high = widened(difference, *percentile_interval(boot, level), df, level)
     spread = _spread(boot)
     lower_is_better = LOWER_IS_BETTER.get(metric)

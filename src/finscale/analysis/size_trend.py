@@ -129,6 +129,7 @@ def size_trend(
     dates = np.zeros(indices.shape[0])  # the slope with every seed kept
     slopes = np.zeros(indices.shape[0])
     seed_parts = []
+    seed_variance = 0.0
     for w, p in zip(weights, preds, strict=True):
         per_sample = sample_log_loss(y, p)
         full[len(seed_parts)] = per_sample.mean()
@@ -136,9 +137,10 @@ def size_trend(
         draws = seed_draws(per_seed, per_sample.mean(axis=1), rng)
         dates += w * per_seed.mean(axis=0)
         slopes += w * draws.values
-        seed_parts.append((w**2 * draws.variance, draws.df))
+        seed_parts.append((w**2 * draws.uncertainty, draws.df))
+        seed_variance += w**2 * draws.variance
     slope = float(weights @ full)
-    df = satterthwaite_df(float(dates.var(ddof=1)), seed_parts)
+    df = satterthwaite_df(float(dates.var(ddof=1)), seed_parts, seed_variance)
     low, high = widened(slope, *percentile_interval(slopes, level), df, level)
     spread = float(slopes.std(ddof=1))
     detectable = minimum_detectable_effect(spread, level)

@@ -84,8 +84,9 @@ def scaling_blocks(results: ScalingResults) -> list[Block]:
 
 
 def scaling_table_markdown(results: ScalingResults) -> str:
-    """The scaling table and verdicts of every horizon, as markdown (the CLI prints it)."""
-    return render_markdown(scaling_blocks(results))
+    """The primary test, then the scaling table and verdicts of every horizon, as
+    markdown (the CLI prints it)."""
+    return render_markdown([*primary_blocks(results), *scaling_blocks(results)])
 
 
 def primary_blocks(results: ScalingResults) -> list[Block]:
