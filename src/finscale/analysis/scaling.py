@@ -272,8 +272,8 @@ def identification(
         if spread <= FLAT_STEPS * step_noise:
             causes.append(
                 f"the losses are flat: the budgets' mean test log losses span {spread:.2g} "
-                f"nats, within the noise of a step between budgets ({step_noise:.2g} nats, "
-                "one standard error)"
+                f"nats, within {FLAT_STEPS:g} standard errors of a step between budgets "
+                f"({step_noise:.2g} nats each)"
             )
         else:
             causes.append(
