@@ -18,7 +18,6 @@ from finscale.analysis.bootstrap import (
     resampled_metrics,
     satterthwaite_df,
     seed_draws,
-    seed_resampled_mean,
     summarize_runs,
     verdict,
     widened,
@@ -112,11 +111,11 @@ def test_seed_redraw_carries_the_whole_variance_of_a_seed_mean():
     # Three seeds whose spread is the only noise: the redrawn mean's variance must
     # equal s^2 / k (the sampling variance of a mean of k), not (k - 1) / k of it.
     per_seed = np.repeat(np.array([[0.0], [1.0], [5.0]]), 200000, axis=1)
-    drawn = seed_resampled_mean(per_seed, np.random.default_rng(0))
+    drawn = seed_draws(per_seed, per_seed[:, 0], np.random.default_rng(0)).values
     expected = per_seed[:, 0].var(ddof=1) / 3
     assert drawn.var() == pytest.approx(expected, rel=0.02)
     assert drawn.mean() == pytest.approx(2.0, abs=0.02)
-    one = seed_resampled_mean(per_seed[:1], np.random.default_rng(0))
+    one = seed_draws(per_seed[:1], per_seed[:1, 0], np.random.default_rng(0)).values
     np.testing.assert_array_equal(one, per_seed[0])
 
 

@@ -467,12 +467,6 @@ def widened(point: float, low: float, high: float, df: float, level: float) -> t
     return point + (low - point) * factor, point + (high - point) * factor
 
 
-def seed_resampled_mean(per_seed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """`seed_draws(...).values` with the full-sample metric taken as the mean over the
-    resamples (per_seed: (n_seeds, n_resamples)); returns (n_resamples,)."""
-    return seed_draws(per_seed, np.nanmean(per_seed, axis=1), rng).values
-
-
 def normal_p_value(difference: float, spread: float, df: float = math.inf) -> float:
     """Two-sided p-value of `difference` against zero with standard error `spread`
     (normal approximation, or Student t with `df` degrees of freedom); 1.0 for a zero

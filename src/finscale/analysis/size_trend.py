@@ -118,7 +118,7 @@ def size_trend(
     y: test labels (n,). preds: each budget's predictions (n_seeds_b, n) on those
     dates, in the order of `param_counts` (n_budgets,). indices: (n_resamples, n)
     the horizon's shared draws of test dates. Each budget's seeds are redrawn per
-    resample (`seed_resampled_mean`, a Generator seeded with `seed`).
+    resample (`seed_draws`, a Generator seeded with `seed`).
     """
     if len(preds) != len(param_counts):
         raise ValueError(f"{len(preds)} budgets of predictions but {len(param_counts)} counts")
