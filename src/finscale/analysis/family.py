@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from finscale.analysis.bootstrap import NO_DIFFERENCE, PairedDifference
+from finscale.analysis.bootstrap import IMPROVES, NO_DIFFERENCE, WORSENS, PairedDifference
 from finscale.analysis.folds import FoldAgreement, FoldDifference
 from finscale.analysis.scaling_json import Family, HorizonResult
 from finscale.analysis.size_trend import NO_TREND, SizeTrend
@@ -62,8 +62,8 @@ def _holm_agreement(agree: FoldAgreement | None, folds: Sequence[Any]) -> FoldAg
         return None
     return dataclasses.replace(
         agree,
-        holm_improves=sum(1 for f in folds if f.holm_verdict == "improves"),
-        holm_worsens=sum(1 for f in folds if f.holm_verdict == "worsens"),
+        holm_improves=sum(1 for f in folds if f.holm_verdict == IMPROVES),
+        holm_worsens=sum(1 for f in folds if f.holm_verdict == WORSENS),
     )
 
 
