@@ -36,7 +36,10 @@ import numpy as np
 
 from finscale.analysis.bootstrap import sample_log_loss
 from finscale.analysis.economics import economic_view
-from finscale.analysis.overfitting import PBO_BLOCKS, search_pbo
+from finscale.analysis.overfitting import (
+    PBO_BLOCKS,
+    search_pbo,
+)
 from finscale.analysis.records import EvaluationRun, SearchTrials, Winner
 from finscale.analysis.resampling import stratified_bootstrap_indices
 

@@ -16,13 +16,11 @@ from finscale.analysis.bootstrap import (
     bootstrap_indices,
     paired_difference,
     resampled_metrics,
-    satterthwaite_df,
-    seed_draws,
     summarize_runs,
     verdict,
-    widened,
 )
 from finscale.analysis.resampling import newey_west_spread
+from finscale.analysis.seeds import satterthwaite_df, seed_draws, widened
 from finscale.train.metrics import classification_metrics
 
 N_DATES = 400

@@ -8,13 +8,13 @@ from scipy import stats
 
 from finscale.analysis.bootstrap import stratified_bootstrap_indices
 from finscale.analysis.economics import economic_view, pooled_returns
-from finscale.analysis.overfitting import (
+from finscale.analysis.records import EvaluationRun, SearchTrials, Winner
+from finscale.analysis.sharpe import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
     trial_returns,
     trial_sharpes,
 )
-from finscale.analysis.records import EvaluationRun, SearchTrials, Winner
 
 WINNER = Winner("s", 1000, 1, 0, 0.69, {"param_count": 10, "index": 0}, {})
 DAYS = 400  # per fold, validation and test alike

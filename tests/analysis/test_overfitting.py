@@ -8,16 +8,18 @@ from scipy import stats
 from finscale.analysis import overfitting
 from finscale.analysis.overfitting import (
     PBOSummary,
-    choose_threshold,
-    deflated_sharpe_ratio,
-    expected_max_sharpe,
     null_pbo_values,
     null_quantile,
     null_reference,
-    probabilistic_sharpe,
-    probabilistic_sharpe_ratio,
     probability_of_backtest_overfitting,
     search_pbo,
+)
+from finscale.analysis.sharpe import (
+    choose_threshold,
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    probabilistic_sharpe,
+    probabilistic_sharpe_ratio,
     sharpe_ratio,
     strategy_returns,
     tranche_returns,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss as sklearn_log_loss
 
-from finscale.analysis.results import calibration_summary
+from finscale.analysis.run_calibration import calibration_summary
 
 
 def _seed_splits(y_val, y_test, seed):

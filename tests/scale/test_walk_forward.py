@@ -120,7 +120,9 @@ def test_the_report_shows_the_folds_the_power_and_the_mde_in_words(walk_copy):
 def test_each_study_carries_its_pbo_and_each_budget_its_sharpe_and_dsr(walk_copy):
     from dataclasses import replace
 
-    from finscale.analysis.overfitting import search_pbo
+    from finscale.analysis.overfitting import (
+        search_pbo,
+    )
     from finscale.document import render_markdown
     from finscale.execution.attrs import VAL_LABELS_ATTR, VAL_PREDICTIONS_ATTR
     from finscale.report.sections import short_answer_blocks

@@ -46,16 +46,10 @@ from finscale.analysis.joint_law import (
 )
 from finscale.analysis.law_fit import Estimate
 from finscale.analysis.overfitting import (
-    DeflatedSharpe,
     NullReference,
     PBOSummary,
-    ProbabilisticSharpe,
-    deflated_sharpe_ratio,
     null_reference,
-    probabilistic_sharpe,
     probability_of_backtest_overfitting,
-    sharpe_ratio,
-    strategy_returns,
 )
 from finscale.analysis.power import (
     PowerProjection,
@@ -82,6 +76,14 @@ from finscale.analysis.scaling_json import (
     ScalingRow,
     SearchCompute,
     TransferSettings,
+)
+from finscale.analysis.sharpe import (
+    DeflatedSharpe,
+    ProbabilisticSharpe,
+    deflated_sharpe_ratio,
+    probabilistic_sharpe,
+    sharpe_ratio,
+    strategy_returns,
 )
 from finscale.analysis.size_trend import FALLS, NO_TREND, RISES, SizeTrend, size_trend
 

@@ -32,7 +32,9 @@ import numpy as np
 
 from finscale.analysis.bootstrap import percentile_interval
 from finscale.analysis.folds import by_fold
-from finscale.analysis.overfitting import (
+from finscale.analysis.records import EvaluationRun, SearchTrials
+from finscale.analysis.serial import Record, stored, tuple_of
+from finscale.analysis.sharpe import (
     TRADING_DAYS_PER_YEAR,
     DeflatedSharpe,
     ProbabilisticSharpe,
@@ -44,8 +46,6 @@ from finscale.analysis.overfitting import (
     trial_returns,
     unskilled_sharpe,
 )
-from finscale.analysis.records import EvaluationRun, SearchTrials
-from finscale.analysis.serial import Record, stored, tuple_of
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,9 +28,15 @@ from finscale.analysis.folds import (
     FoldSpan,
     LossSummary,
 )
-from finscale.analysis.overfitting import DeflatedSharpe, PBOSummary, ProbabilisticSharpe
+from finscale.analysis.overfitting import (
+    PBOSummary,
+)
 from finscale.analysis.scaling import Identification, ScalingLawBootstrap, identification
 from finscale.analysis.serial import Record, if_key, mapping_of, stored, tuple_of
+from finscale.analysis.sharpe import (
+    DeflatedSharpe,
+    ProbabilisticSharpe,
+)
 from finscale.analysis.size_trend import SizeTrend
 
 _METRICS = mapping_of(MetricSummary.from_dict)

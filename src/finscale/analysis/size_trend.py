@@ -31,15 +31,12 @@ import numpy as np
 
 from finscale.analysis.bootstrap import (
     draw_counts,
-    normal_p_value,
     percentile_interval,
     resampled_log_loss,
     sample_log_loss,
-    satterthwaite_df,
-    seed_draws,
-    widened,
 )
 from finscale.analysis.power import POWER, minimum_detectable_effect
+from finscale.analysis.seeds import normal_p_value, satterthwaite_df, seed_draws, widened
 from finscale.analysis.serial import Record, stored
 
 FALLS = "loss falls with size"
