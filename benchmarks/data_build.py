@@ -12,7 +12,7 @@ import tempfile
 import time
 
 from finscale.config import DataConfig
-from finscale.data.dataset import build_dataset
+from finscale.data import build_dataset
 from finscale.data.store import DataStore
 
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from finscale.config import DataConfig, TrainConfig
-from finscale.data.dataset import build_dataset
+from finscale.data import build_dataset
 from finscale.model import PatchTST
 from finscale.model.patchtst import PatchTSTConfig
 from finscale.train.coord_check import N_HEADS, sweep_configs

@@ -66,7 +66,7 @@ def one(n_symbols: int, years: int) -> dict:
     import torch
 
     from finscale.config import DataConfig, TrainConfig
-    from finscale.data.dataset import build_dataset
+    from finscale.data import build_dataset
     from finscale.model import PatchTSTConfig
     from finscale.train.trainer import train
 

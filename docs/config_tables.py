@@ -21,7 +21,7 @@ from finscale.config import StudyConfig, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = re.compile(
-    r"(?P<open><!-- config-table: (?P<section>\w+) -->\n)"
+    r"(?P<open><!-- config-table: (?P<section>[\w.]+) -->\n)"
     r"(?P<body>.*?)"
     r"(?P<close><!-- /config-table -->)",
     re.DOTALL,
@@ -34,11 +34,15 @@ def doc_files(root: Path = ROOT) -> list[Path]:
 
 
 def section_table(section: str) -> str:
-    """The table of one section of the study config (`scale`, `evaluation`, ...)."""
-    if section not in StudyConfig.model_fields:
-        known = ", ".join(StudyConfig.model_fields)
-        raise ValueError(f"no config section {section!r}; sections: {known}")
-    return markdown_table(StudyConfig.model_fields[section].annotation)
+    """The table of one section of the study config (`scale`, `evaluation`, ...; a
+    section within one is dotted, `data.synthetic`)."""
+    model = StudyConfig
+    for name in section.split("."):
+        if name not in model.model_fields:
+            known = ", ".join(model.model_fields)
+            raise ValueError(f"no config section {section!r}; sections: {known}")
+        model = model.model_fields[name].annotation
+    return markdown_table(model)
 
 
 def render(text: str) -> str:

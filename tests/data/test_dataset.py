@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from finscale.config import DataConfig
-from finscale.data.dataset import Normalizer, build_dataset, resolve_roles
+from finscale.data import Normalizer, build_dataset
+from finscale.data.assembly import resolve_roles
 from finscale.data.splits import NO_LABEL, PURGED, SPLIT_NAMES, TRAIN
 from finscale.data.store import DataStore
 from finscale.errors import InputError

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from finscale.config import DataConfig, EvaluationConfig
-from finscale.data.dataset import build_dataset
+from finscale.data import build_dataset
 from finscale.data.splits import TEST, TRAIN, VAL
 from finscale.data.store import DataStore
 from finscale.errors import InputError

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from finscale.config import DataConfig, EvaluationConfig
-from finscale.data.dataset import Normalizer, build_dataset
+from finscale.data import Normalizer, build_dataset
 from finscale.data.splits import OUTSIDE, PURGED, TEST, TRAIN, VAL, plan_walk_forward
 from finscale.errors import InputError
 from tests.data.test_splits import assert_leak_free, label_rows

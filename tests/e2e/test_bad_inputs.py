@@ -133,6 +133,24 @@ CASES = {
         "--study",
     ),
     "max-temp-not-positive": ([*HPO, "--max-temp", "0"], "--max-temp"),
+    # ---- the controls
+    "null-control-unknown": (["data", "build", "--null-control", "noise"], "--null-control"),
+    "synthetic-with-a-context-tier": (
+        ["data", "build", "--source", "synthetic", "--tier", "a50"],
+        "--tier",
+    ),
+    "synthetic-teacher-longer-than-the-window": (
+        ["scale", "--set", "data.source=synthetic", "--set", "data.context_days=4"],
+        "--set data.context_days",
+    ),
+    "synthetic-random-walk": (
+        ["data", "build", "--source", "synthetic", "--null-control", "random_walk"],
+        "--null-control",
+    ),
+    "synthetic-too-few-days": (
+        ["scale", "--set", "data.synthetic.days=10"],
+        "--set data.synthetic.days",
+    ),
 }
 
 

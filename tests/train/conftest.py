@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from finscale.config import DataConfig, TrainConfig
-from finscale.data.dataset import build_dataset
+from finscale.data import build_dataset
 from finscale.model import PatchTSTConfig
 from finscale.train.device import Precision
 

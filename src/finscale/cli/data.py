@@ -38,7 +38,6 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
         typer.echo(json.dumps(summary, indent=2))
         return
     roles = ", ".join(f"{role} {symbol}" for role, symbol in summary["roles"].items())
-    label = summary["label"]
     how = "reused from store" if summary["reused"] else "built"
     console.print(
         f"[bold]dataset {summary['key'][:16]}[/] ({how}"
@@ -46,11 +45,15 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
         f"  inputs     {roles}\n"
         f"  rows       {summary['rows']} ({summary['first_date']} to {summary['last_date']})\n"
         f"  features   {summary['n_features']} (tier {summary['tier']})\n"
-        f"  label      rise >= {label['threshold']:g} ({label['threshold_mode']}) "
-        f"by {label['rule']} within {label['horizon_days']} day(s)\n"
+        f"  label      {label_text(summary)}\n"
         f"  windows    {summary['context_days']} days, {summary['split_kind']} split"
     )
+    if summary.get("null_control", "none") != "none":
+        console.print(f"  [bold]null control[/] {NULL_CONTROL_TEXT[summary['null_control']]}")
+    bayes = any("bayes_log_loss" in s for s in summary["splits"].values())
     table = Table("split", "samples", "positives", "positive rate", "first date", "last date")
+    if bayes:
+        table.add_column("Bayes log loss")
     for name, s in summary["splits"].items():
         table.add_row(
             name,
@@ -59,6 +62,7 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
             f"{s['positive_rate']:.3f}",
             s["first_date"],
             s["last_date"],
+            *([f"{s['bayes_log_loss']:.4f}"] if bayes else []),
         )
     console.print(table)
     if len(summary.get("symbols", {})) > 1:
@@ -74,6 +78,28 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
     for symbol, sha in summary["inputs"].items():
         console.print(f"  sha256 {symbol:<8} {sha}", soft_wrap=True)
     console.print(f"  sha256 dataset  {summary['sha256']}", soft_wrap=True)
+
+
+NULL_CONTROL_TEXT = {
+    "shuffle": "shuffle: labels permuted in blocks within each split; nothing can be learned",
+    "random_walk": "random_walk: prices are a driftless random walk; nothing can be learned",
+}
+
+
+def label_text(summary: dict[str, Any]) -> str:
+    """The label rule in words: the planted teacher, or the threshold rule."""
+    planted = summary.get("planted")
+    if planted:
+        return (
+            f"planted: drawn from a known p(window), a teacher of width "
+            f"{planted['teacher_width']} on the last {planted['teacher_days']} days, logit "
+            f"sd {planted['signal']:g}"
+        )
+    label = summary["label"]
+    return (
+        f"rise >= {label['threshold']:g} ({label['threshold_mode']}) "
+        f"by {label['rule']} within {label['horizon_days']} day(s)"
+    )
 
 
 @data_app.command("build")

@@ -49,7 +49,9 @@ class ConfigFlag:
 # Every flag that sets a config field, by the dotted field. Data options, model and
 # training options (`grid`, `train`), and the shortcuts of `hpo` and `scale`.
 CONFIG_FLAGS: dict[str, ConfigFlag] = {
-    "data.source": ConfigFlag("--source", str, "bundled (arch data), csv (a folder) or yahoo."),
+    "data.source": ConfigFlag(
+        "--source", str, "bundled (arch data), csv (a folder), yahoo or synthetic."
+    ),
     "data.path": ConfigFlag("--path", Path, "Folder of SYMBOL.csv/.parquet files."),
     "data.target": ConfigFlag("--target", str, "Symbol whose moves are labelled."),
     "data.symbols": ConfigFlag(
@@ -74,6 +76,10 @@ CONFIG_FLAGS: dict[str, ConfigFlag] = {
     "data.n_chunks": ConfigFlag("--chunks", int, "Train/val chunks (chunked split)."),
     "data.start": ConfigFlag("--start", datetime, "First date used (YYYY-MM-DD)."),
     "data.end": ConfigFlag("--end", datetime, "Last date used (YYYY-MM-DD)."),
+    "data.null_control": ConfigFlag(
+        "--null-control", str, "none, shuffle (labels) or random_walk (prices): a null study."
+    ),
+    "data.null_seed": ConfigFlag("--null-seed", int, "Seed of the null control."),
     "model.patch_len": ConfigFlag("--patch-len", int, "Days per patch."),
     "model.stride": ConfigFlag("--stride", int, "Days between patch starts."),
     "model.d_models": ConfigFlag("--d-models", str, "d_model values searched, comma-separated."),

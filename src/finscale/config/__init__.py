@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError, model_validator
 
 from finscale.config.base import FieldError, StrictSection, as_int_list, input_error, overlaps
-from finscale.config.data import DataConfig
+from finscale.config.data import DataConfig, SyntheticConfig
 from finscale.config.model import ModelConfig, TrainConfig
 from finscale.config.scale import EvaluationConfig, ScaleConfig
 from finscale.config.search import SearchConfig
@@ -26,6 +26,7 @@ __all__ = [
     "ScaleConfig",
     "SearchConfig",
     "StudyConfig",
+    "SyntheticConfig",
     "TrainConfig",
     "as_int_list",
     "config_from_mapping",
@@ -59,7 +60,7 @@ class StudyConfig(StrictSection):
         return self
 
 
-PRESETS = ("quick", "paper", "panel")
+PRESETS = ("quick", "paper", "panel", "control")
 
 
 def preset_path(name: str) -> Path:

@@ -14,15 +14,72 @@ from pydantic import (
 
 from finscale.config.base import FieldError, HorizonDays, StrictSection, TierName
 
+SYNTHETIC_PREFIX = "SYN"
+
+
+class SyntheticConfig(StrictSection):
+    """The planted-scaling market of `source: synthetic` (docs/methodology.md): GARCH
+    prices and volumes whose labels are drawn from a known teacher of the windows."""
+
+    symbols: int = Field(8, ge=1, le=999, description="series of the market, SYN001, SYN002, ...")
+    days: int = Field(3000, ge=300, le=100_000, description="business days of each series")
+    seed: int = Field(0, ge=0, description="seed of the prices, the teacher and the labels")
+    signal: float = Field(
+        3.0,
+        gt=0,
+        le=20,
+        description="standard deviation of the teacher's logits: how far the Bayes log "
+        "loss lies below the base rate's",
+    )
+    teacher_width: int = Field(
+        32,
+        ge=1,
+        le=4096,
+        description="the teacher's size: quadratic units on random directions of the "
+        "window, about the directions per window a model must carry to represent it",
+    )
+    teacher_days: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="the last days of each window the teacher reads (at most `context_days`)",
+    )
+    base_rate: float = Field(
+        0.5, gt=0, lt=1, description="the teacher's mean probability of a positive label"
+    )
+
+    @property
+    def symbol_names(self) -> tuple[str, ...]:
+        """SYN001, SYN002, ...: the market's symbols."""
+        return tuple(f"{SYNTHETIC_PREFIX}{k + 1:03d}" for k in range(self.symbols))
+
 
 class DataConfig(StrictSection):
     """Where the data comes from and how samples, labels and splits are made."""
 
-    source: Literal["bundled", "csv", "yahoo"] = Field(
+    source: Literal["bundled", "csv", "yahoo", "synthetic"] = Field(
         "bundled",
         description="`bundled`: SP500, NASDAQ and VIX from `arch.data`; `csv`: a folder "
         "of SYMBOL.csv or SYMBOL.parquet files (`path`); `yahoo`: "
-        "downloaded with yfinance (the `yahoo` extra)",
+        "downloaded with yfinance (the `yahoo` extra); `synthetic`: a market with a "
+        "planted, known label rule (`synthetic.*`), every symbol a target",
+    )
+    synthetic: SyntheticConfig = Field(
+        default_factory=SyntheticConfig, description="the market of `source: synthetic`"
+    )
+    null_control: Literal["none", "shuffle", "random_walk"] = Field(
+        "none",
+        description="a study where nothing can be learned: `shuffle` permutes the labels "
+        "in blocks of `null_block_days` within each split and test fold (base rate kept, "
+        "any link to the features broken); `random_walk` replaces each target's prices by "
+        "a driftless random walk at its volatility; `none`: the data as they are",
+    )
+    null_seed: int = Field(0, ge=0, description="seed of the null control's shuffle or walk")
+    null_block_days: int = Field(
+        20,
+        ge=1,
+        description="days per block of the `shuffle` null control (at least `horizon_days` "
+        "are used), so labels keep their serial dependence",
     )
     path: Path | None = Field(
         None,
@@ -152,6 +209,27 @@ class DataConfig(StrictSection):
     def is_panel(self) -> bool:
         return len(self.target_symbols) > 1
 
+    @model_validator(mode="before")
+    @classmethod
+    def _synthetic_targets(cls, data: object) -> object:
+        """Under `source: synthetic` every symbol of the market is a target (the ones
+        `targets` names, where it names only market symbols)."""
+        if not isinstance(data, dict) or data.get("source") != "synthetic":
+            return data
+        synthetic = data.get("synthetic", {})
+        if isinstance(synthetic, SyntheticConfig):
+            synthetic = synthetic.model_dump()
+        if not isinstance(synthetic, dict):
+            return data  # the field's own validation says what is wrong
+        try:
+            names = SyntheticConfig(**synthetic).symbol_names
+        except ValueError:
+            return data
+        chosen = cls._split_symbols(data.get("targets", ()))
+        if not (isinstance(chosen, tuple) and chosen and set(chosen) <= set(names)):
+            chosen = names
+        return {**data, "target": chosen[0], "targets": chosen if len(chosen) > 1 else ()}
+
     @model_validator(mode="after")
     def _source_needs(self) -> DataConfig:
         if self.source == "csv" and self.path is None:
@@ -165,6 +243,24 @@ class DataConfig(StrictSection):
             if target in self.symbols:
                 raise FieldError(
                     ("symbols", "target"), f"target {target} is also listed in symbols"
+                )
+        if self.source == "synthetic":
+            if self.tier != "a25" or self.symbols:
+                raise FieldError(
+                    ("tier", "symbols", "source"),
+                    "the synthetic market has no context index or VIX: use tier a25 and no symbols",
+                )
+            if self.synthetic.teacher_days > self.context_days:
+                raise FieldError(
+                    ("synthetic", "context_days"),
+                    f"synthetic.teacher_days {self.synthetic.teacher_days} is longer than the "
+                    f"window, context_days {self.context_days}",
+                )
+            if self.null_control == "random_walk":
+                raise FieldError(
+                    ("null_control", "source"),
+                    "null_control random_walk replaces real prices; the synthetic market's "
+                    "null is null_control shuffle",
                 )
         if self.start and self.end and self.start >= self.end:
             raise FieldError(("start", "end"), f"start {self.start} is not before end {self.end}")

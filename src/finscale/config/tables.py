@@ -28,7 +28,10 @@ def markdown_table(section: type[BaseModel]) -> str:
     rows = ["| key | default | meaning |", "|---|---|---|"]
     for name, field in section.model_fields.items():
         meaning, none_means = split_none_clause(field.description or "")
-        default = none_means if field.default is None else render_value(name, field.default)
+        if field.default_factory is not None:  # a section within the section
+            default = "(its own table)"
+        else:
+            default = none_means if field.default is None else render_value(name, field.default)
         bounds = bounds_text(name, field)
         if bounds:
             meaning = f"{meaning}; {bounds}" if meaning else bounds

@@ -4,7 +4,8 @@ what this face re-exports.
     sources -> validate -> features -> labels -> splits -> normalise -> windows
 """
 
-from finscale.data.dataset import ProcessedDataset, build_dataset
+from finscale.data.build import build_dataset
+from finscale.data.dataset import ProcessedDataset
 from finscale.data.features import Feature, tier_features, tier_roles
 from finscale.data.store import DataStore
 from finscale.data.windows import Normalizer, WindowDataset

@@ -1,9 +1,9 @@
-"""From sources to model-ready windows: the data layer's one entry point.
+"""A built dataset and its model-ready windows.
 
     sources -> validate -> features -> labels -> splits -> normalise -> windows
 
-`build_dataset` runs the chain (or reuses a stored result whose inputs and
-parameters are unchanged) and returns a `ProcessedDataset`; its
+`finscale.data.build.build_dataset` runs the chain (or reuses a stored result whose
+inputs and parameters are unchanged) and returns a `ProcessedDataset`; its
 `windows()` gives the tensors a trainer reads, with every window a view of
 one feature tensor.
 """
@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -23,19 +20,17 @@ import pandas as pd
 import torch
 
 from finscale.config import DataConfig, EvaluationConfig
-from finscale.data import features as feats
 from finscale.data.assembly import (
     LABEL,
     SPLIT,
-    assemble_target,
-    in_date_range,
-    resolve_roles,
     series_rows,
-    split_table,
 )
-from finscale.data.panel import SYMBOL, panel_table, symbol_blocks
+from finscale.data.controls import (
+    LABEL_PROBABILITY,
+    bayes_by_split,
+)
+from finscale.data.panel import SYMBOL, symbol_blocks
 from finscale.data.plans import walk_forward_plans
-from finscale.data.sources import load_sources
 from finscale.data.splits import (
     OUTSIDE,
     ROW_STATES,
@@ -45,10 +40,7 @@ from finscale.data.splits import (
     VAL,
     WalkForwardPlan,
 )
-from finscale.data.store import DataStore, frame_sha256, params_sha256
-from finscale.data.validate import CLOSE_ONLY, OHLCV, validate_ohlcv
 from finscale.data.windows import Normalizer, WindowDataset
-from finscale.errors import InputError
 
 # Bumped when the assembly below (alignment, warmup, table layout) changes.
 PIPELINE_VERSION = "1"
@@ -234,6 +226,19 @@ class ProcessedDataset:
             out[a : b - 1] = np.expm1(log_returns[a + 1 : b])
         return out
 
+    @property
+    def planted(self) -> bool:
+        """Whether the labels were drawn from known probabilities (`label_probabilities`)."""
+        return LABEL_PROBABILITY in self.table.columns
+
+    def label_probabilities(self) -> np.ndarray | None:
+        """(n_rows,) each row's true probability of a positive label where the labels
+        were planted (`data.source: synthetic`; NaN on rows without a label), None where
+        they come from a market."""
+        if not self.planted:
+            return None
+        return self.table[LABEL_PROBABILITY].to_numpy(float)
+
     def model_ready(self) -> pd.DataFrame:
         """`date`, normalised features, `label` (0/1) and `split` (train/val/test) per sample.
 
@@ -271,6 +276,8 @@ class ProcessedDataset:
                 "first_date": str(dates.min().date()),
                 "last_date": str(dates.max().date()),
             }
+        for name, loss in bayes_by_split(self.table).items():
+            splits[name]["bayes_log_loss"] = loss
         states = {name: int((codes == code).sum()) for code, name in ROW_STATES.items()}
         symbols = {}
         for symbol, a, b in self.blocks():
@@ -295,6 +302,12 @@ class ProcessedDataset:
             "horizon_days": self.config.horizon_days,
             "context_days": self.config.context_days,
             "label": self.entry["params"]["labels"],
+            **(
+                {"planted": self.config.synthetic.model_dump()}
+                if self.config.source == "synthetic"
+                else {}
+            ),
+            "null_control": self.config.null_control,
             "split_kind": self.config.split,
             "scheme": self.evaluation.scheme,
             "splits": splits,
@@ -302,215 +315,3 @@ class ProcessedDataset:
             "reused": self.reused,
             "build_seconds": round(self.build_seconds, 3),
         }
-
-
-def _params(config: DataConfig, evaluation: EvaluationConfig) -> dict[str, Any]:
-    # Only what changes the search's rows enters the key: the folds, the window and
-    # the rolling length change the final evaluation, not the search.
-    scheme = (
-        {"scheme": "walk_forward", "search_fraction": evaluation.search_fraction}
-        if evaluation.scheme == "walk_forward"
-        else {}
-    )
-    return {
-        "labels": {
-            "horizon_days": config.horizon_days,
-            "threshold": config.threshold,
-            "rule": config.label_rule,
-            "threshold_mode": config.threshold_mode,
-            **(
-                {"volatility_k": config.volatility_k, "vol_window_days": config.vol_window_days}
-                if config.threshold_mode == "volatility"
-                else {}
-            ),
-        },
-        "splits": {
-            "kind": config.split,
-            "fractions": list(config.split_fractions),
-            "context_days": config.context_days,
-            **({"n_chunks": config.n_chunks} if config.split == "chunked" else {}),
-            **scheme,
-        },
-        "context_ffill_days": config.context_ffill_days,
-        "dates": [
-            str(config.start) if config.start else None,
-            str(config.end) if config.end else None,
-        ],
-    }
-
-
-def _dataset_key(meta: dict[str, Any]) -> str:
-    """sha256 of what a dataset is made of: the pipeline version, the sha256 of every
-    raw input and its role, the feature spec and every label/split parameter."""
-    fields = ("inputs", "roles", "feature_spec", "params")
-    return params_sha256({"pipeline": PIPELINE_VERSION, **{name: meta[name] for name in fields}})
-
-
-def build_dataset(
-    config: DataConfig,
-    store: DataStore | None = None,
-    *,
-    download: Callable[..., pd.DataFrame] | None = None,
-    must_exist: bool = False,
-    evaluation: EvaluationConfig | None = None,
-) -> ProcessedDataset:
-    """Build the processed dataset for `config`, or reuse the stored one.
-
-    Under `evaluation` walk_forward (default: holdout) the split column is the
-    search's plan, and `folds()` gives each test fold's dataset.
-
-    A stored dataset is reused when the sha256 of every raw input, the feature
-    spec and every label/split parameter are unchanged; with `must_exist`, a
-    dataset missing from the store is an error instead of being built.
-    Raises `InputError` for bad data or parameters, before anything is written.
-    """
-    started = time.perf_counter()
-    evaluation = evaluation or EvaluationConfig()
-    if config.is_panel:
-        return _build_panel(config, store, download, must_exist, evaluation, started)
-    roles = resolve_roles(config)
-    raw = load_sources(
-        config.source,
-        list(roles.values()),
-        config.path,
-        config.target_symbols,
-        **_yahoo_args(config, download),
-    )
-    loaded = {
-        role: validate_ohlcv(
-            raw[symbol].frame, raw[symbol].where, CLOSE_ONLY if role == "vix" else OHLCV
-        )
-        for role, symbol in roles.items()
-    }
-    inputs = {roles[role]: frame_sha256(frame) for role, frame in loaded.items()}
-    meta = {
-        "inputs": inputs,
-        "roles": roles,
-        "feature_spec": feats.feature_spec(config.tier),
-        "params": _params(config, evaluation),
-        "tier": config.tier,
-    }
-    raws = {symbol: (loaded[role], raw[symbol].source) for role, symbol in roles.items()}
-    return _stored_or_built(
-        config,
-        evaluation,
-        roles,
-        meta,
-        (store, must_exist, started),
-        lambda: split_table(loaded, roles, config, evaluation),
-        raws,
-    )
-
-
-def _stored_or_built(
-    config: DataConfig,
-    evaluation: EvaluationConfig,
-    roles: dict[str, str],
-    meta: dict[str, Any],
-    context: tuple[DataStore | None, bool, float],
-    build: Callable[[], pd.DataFrame],
-    raws: dict[str, tuple[pd.DataFrame, str]],
-) -> ProcessedDataset:
-    """The dataset of `meta`'s key from the store, or `build()` it and store it with its
-    raw inputs; `context` is (store, must_exist, the build's start time)."""
-    store, must_exist, started = context
-    key = _dataset_key(meta)
-    feature_list = feats.tier_features(config.tier)
-
-    def finish(table: pd.DataFrame, entry: dict[str, Any], reused: bool) -> ProcessedDataset:
-        return ProcessedDataset(
-            table,
-            config,
-            roles,
-            [f.name for f in feature_list],
-            np.array([f.kind == "continuous" for f in feature_list]),
-            key,
-            entry,
-            reused,
-            time.perf_counter() - started,
-            evaluation,
-        )
-
-    stored = store.get_processed(key) if store is not None else None
-    if stored is not None:
-        entry, table = stored
-        return finish(table, entry, True)
-    if must_exist:
-        raise InputError(
-            "no stored dataset for these options; build it first with `finscale data build` "
-            "and the same options",
-            f"store {store.root if store is not None else 'none'}",
-        )
-    table = build()
-    source = config.source if config.source != "csv" else f"csv:{config.path}"
-    if store is None:
-        return finish(
-            table, {"key": key, "sha256": frame_sha256(table), "source": source, **meta}, False
-        )
-    for symbol, (frame, origin) in raws.items():
-        store.put_raw(symbol, frame, origin)
-    return finish(table, store.put_processed(key, table, source, meta), False)
-
-
-def _build_panel(
-    config: DataConfig,
-    store: DataStore | None,
-    download: Callable[..., pd.DataFrame] | None,
-    must_exist: bool,
-    evaluation: EvaluationConfig,
-    started: float,
-) -> ProcessedDataset:
-    """`build_dataset` of several targets: each target's features and labels from its
-    own series (and the same context symbols), the samples pooled, the split
-    boundaries shared dates (`finscale.data.panel`)."""
-    targets = config.target_symbols
-    roles_by_target = {
-        t: resolve_roles(config.model_copy(update={"target": t, "targets": ()})) for t in targets
-    }
-    kinds: dict[str, tuple[str, ...]] = {}
-    for roles in roles_by_target.values():
-        for role, symbol in roles.items():
-            kinds[symbol] = CLOSE_ONLY if role == "vix" else OHLCV
-    raw = load_sources(
-        config.source, list(kinds), config.path, targets, **_yahoo_args(config, download)
-    )
-    loaded = {
-        symbol: validate_ohlcv(raw[symbol].frame, raw[symbol].where, kind)
-        for symbol, kind in kinds.items()
-    }
-    meta = {
-        "inputs": {symbol: frame_sha256(frame) for symbol, frame in loaded.items()},
-        "roles": roles_by_target,
-        "feature_spec": feats.feature_spec(config.tier),
-        "params": _params(config, evaluation),
-        "tier": config.tier,
-    }
-    shared = {
-        role: symbol
-        for role, symbol in roles_by_target[targets[0]].items()
-        if role != "target" and all(r.get(role) == symbol for r in roles_by_target.values())
-    }
-    roles = {"target": ",".join(targets), **shared}
-
-    def build() -> pd.DataFrame:
-        tables = {}
-        for target, target_roles in roles_by_target.items():
-            frames = {role: loaded[symbol] for role, symbol in target_roles.items()}
-            frames = in_date_range(frames, target_roles, config)
-            target_config = config.model_copy(update={"target": target, "targets": ()})
-            tables[target], _ = assemble_target(frames, target_roles, target_config)
-        return panel_table(tables, config, evaluation)
-
-    raws = {symbol: (frame, raw[symbol].source) for symbol, frame in loaded.items()}
-    return _stored_or_built(
-        config, evaluation, roles, meta, (store, must_exist, started), build, raws
-    )
-
-
-def _yahoo_args(config: DataConfig, download: Callable[..., pd.DataFrame] | None) -> dict:
-    if config.source != "yahoo":
-        return {}
-    # Yahoo's `end` is exclusive; ours is inclusive.
-    end = str(config.end + timedelta(days=1)) if config.end else None
-    args = {"start": str(config.start) if config.start else "1950-01-01", "end": end}
-    return {**args, "download": download} if download is not None else args

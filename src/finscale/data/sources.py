@@ -1,4 +1,5 @@
-"""Where raw daily series come from: the bundled `arch` data, a folder of files, Yahoo.
+"""Where raw daily series come from: the bundled `arch` data, a folder of files, Yahoo,
+or the synthetic market of the planted-scaling control.
 
 Every loader returns `RawSeries` objects holding the frame as read, untouched:
 validation (`finscale.data.validate`) is the one place that judges it.
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from finscale.config import SyntheticConfig
+from finscale.data.synthetic import synthetic_market
 from finscale.errors import InputError
 
 # Bundled symbols and the `arch.data` module that ships each one (real daily
@@ -184,15 +187,32 @@ def load_yahoo(
     return out
 
 
+def load_synthetic(config: SyntheticConfig, symbols: Sequence[str]) -> dict[str, RawSeries]:
+    """The synthetic market's bars (`finscale.data.synthetic`) of the given symbols."""
+    market = synthetic_market(config)
+    where = f"synthetic market (seed {config.seed})"
+    for symbol in _check_symbols(symbols):
+        if symbol not in market:
+            raise _absent(symbol, list(market), "data.targets")
+    return {
+        symbol: RawSeries(symbol, market[symbol], f"synthetic:seed={config.seed}", where)
+        for symbol in symbols
+    }
+
+
 def load_sources(
     source: str,
     symbols: Sequence[str],
     path: str | Path | None = None,
     targets: Collection[str] = (),
+    synthetic: SyntheticConfig | None = None,
     **yahoo_kwargs,
 ) -> dict[str, RawSeries]:
-    """Dispatch on the `data.source` name: `bundled`, `csv` (a folder) or `yahoo`;
-    `targets`: which of `symbols` are labelled (the others are context)."""
+    """Dispatch on the `data.source` name: `bundled`, `csv` (a folder), `yahoo` or
+    `synthetic` (the market `synthetic` describes); `targets`: which of `symbols` are
+    labelled (the others are context)."""
+    if source == "synthetic":
+        return load_synthetic(synthetic or SyntheticConfig(), symbols)
     if source == "bundled":
         return load_bundled(symbols, targets)
     if source == "csv":
@@ -201,4 +221,6 @@ def load_sources(
         return load_folder(path, symbols)
     if source == "yahoo":
         return load_yahoo(symbols, **yahoo_kwargs)
-    raise InputError(f"unknown source {source!r}; use bundled, csv or yahoo", "data.source")
+    raise InputError(
+        f"unknown source {source!r}; use bundled, csv, yahoo or synthetic", "data.source"
+    )
