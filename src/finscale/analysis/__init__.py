@@ -6,6 +6,7 @@ results they add up to. Nothing here knows where a run directory keeps its files
 `to_dict()` is the JSON the files hold (`finscale.analysis.serial`)."""
 
 from finscale.analysis.baselines import C_GRID, BaselineDetails, BaselineResult, evaluate_baselines
+from finscale.analysis.bayes import TEST_PROBABILITIES, BayesCheck
 from finscale.analysis.bootstrap import (
     IMPROVES,
     NO_DIFFERENCE,
@@ -85,7 +86,14 @@ from finscale.analysis.sharpe import (
     sharpe_ratio,
     strategy_returns,
 )
-from finscale.analysis.size_trend import FALLS, NO_TREND, RISES, SizeTrend, size_trend
+from finscale.analysis.size_trend import (
+    FALLS,
+    NO_TREND,
+    RISES,
+    RISES_MEANING,
+    SizeTrend,
+    size_trend,
+)
 
 __all__ = [
     "C_GRID",
@@ -95,11 +103,14 @@ __all__ = [
     "NO_DIFFERENCE",
     "NO_TREND",
     "RISES",
+    "RISES_MEANING",
+    "TEST_PROBABILITIES",
     "WORSENS",
     "BaselineComparison",
     "BaselineDetails",
     "BaselineResult",
     "BaselineSummary",
+    "BayesCheck",
     "BudgetStep",
     "CalibrationScores",
     "CalibrationSummary",

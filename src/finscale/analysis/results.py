@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from finscale.analysis.baselines import BaselineDetails, BaselineResult
+from finscale.analysis.bayes import bayes_check, horizon_bayes_log_loss, pooled_label_probabilities
 from finscale.analysis.bootstrap import IMPROVES, METRICS, sample_log_loss
 from finscale.analysis.cross_budget import cross_budget_seed, matrix
 from finscale.analysis.data_scaling import joint_fit, symbol_rows
@@ -329,7 +330,9 @@ def horizon_results(
 ) -> HorizonResult:
     """Everything the report says about one horizon: each budget's row (with its
     search's PBO and its economic illustration), the baselines, the budget steps,
-    the scaling-law fit and the cross-budget matrix.
+    the scaling-law fit, the cross-budget matrix, and where the baselines records
+    hold the test rows' true label probabilities (a planted market), their Bayes log
+    loss with the budgets and the law's E set against it.
 
     `evaluations` maps each budget to its runs (fold by fold, the evaluation seeds in
     order within a fold); `baselines` is the stored baselines record of the horizon,
@@ -356,6 +359,8 @@ def horizon_results(
         for b in h.budgets:  # the diagonal: the winner itself, its run of the cells' seed
             cells.setdefault((b, b), _own_cell(evaluations[b], cross_seed))
         cross = matrix(h.budgets, cells, cross_seed)
+    fit = _fit(h, scale, step_noise(steps))
+    bayes = horizon_bayes_log_loss(pooled_label_probabilities(records, h.n_test, h.what))
     return HorizonResult(
         horizon_days=horizon,
         n_test=h.n_test,
@@ -371,10 +376,12 @@ def horizon_results(
         baselines=baseline_out,
         steps=steps,
         size_trend=_size_trend(h, evaluations),
-        fit=_fit(h, scale, step_noise(steps)),
+        fit=fit,
         joint_fit=joint_fit(h, evaluations, data_runs or {}, scale),
         symbols=symbol_rows(h, baseline_preds, scale, threshold),
         cross_budget=cross,
+        bayes_log_loss=bayes,
+        bayes_check=bayes_check(bayes, rows, fit.law),
     )
 
 
@@ -456,6 +463,7 @@ def scaling_results(
         config=dict(config),
         horizons=horizons,
         warnings=tuple(warnings),
+        null_control=study_config.data.null_control,
         primary=horizons[str(primary)].size_trend,
         family=family,
     )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from finscale.analysis.baselines import BaselineDetails
+from finscale.analysis.bayes import BayesCheck
 from finscale.analysis.bootstrap import MetricSummary, PairedDifference
 from finscale.analysis.calibration import ReliabilityBins, SplitScores
 from finscale.analysis.cross_budget import CrossBudgetMatrix
@@ -226,6 +227,12 @@ class HorizonResult(Record):
     joint_fit: JointHorizonFit | None = stored(parse=JointHorizonFit.from_dict, default=None)
     symbols: tuple[SymbolRow, ...] = stored(parse=tuple_of(SymbolRow.from_dict), default=())
     cross_budget: CrossBudgetMatrix | None = stored(parse=CrossBudgetMatrix.from_dict)
+    # The planted-scaling control: the Bayes log loss (nats) of exactly the test rows
+    # scored here (every fold's), from the labels' true probabilities; None for market
+    # data and in a file written before it. The budgets and the law's E set against it
+    # (`finscale.analysis.bayes`); None where it is not known.
+    bayes_log_loss: float | None = None
+    bayes_check: BayesCheck | None = stored(omit_none=True, parse=BayesCheck.from_dict)
 
     def law_identification(self) -> Identification | None:
         """Whether the runs identify L(N): the stored judgement, or for a file written
@@ -310,6 +317,9 @@ class ScalingResults(Record):
     config: Mapping[str, Any]
     horizons: Mapping[str, HorizonResult] = stored(parse=mapping_of(HorizonResult.from_dict))
     warnings: tuple[str, ...]
+    # The config's `data.null_control` ("none", "shuffle", "random_walk"): a study on
+    # data where nothing can be learned; "none" in a file written before it.
+    null_control: str = "none"
     # The primary test (the first horizon's size trend) and the family of secondary
     # comparisons Holm corrects; None in a file written before them.
     primary: SizeTrend | None = stored(omit_none=True, parse=SizeTrend.from_dict)

@@ -12,8 +12,9 @@ so the dates' common swings cancel) and a redraw of each budget's seeds
 (`seed_draws`, stretched by t / z for the seeds' few degrees of freedom). The
 slope is a linear function of the budgets' losses, so each resample's slope is
 the same weighted sum of that resample's losses. The verdict reads the interval:
-wholly below zero, "loss falls with size"; wholly above, "loss rises with size";
-otherwise "no detectable trend", with the slope that 80% power would have seen.
+wholly below zero, "loss falls with size"; wholly above, "loss rises with size"
+(the bigger models are worse: overfitting, never called scaling); otherwise "no
+detectable trend", with the slope that 80% power would have seen.
 
 Everything else the report compares (budget steps, baselines, folds) is
 secondary and corrected as a family (`finscale.analysis.family`).
@@ -42,6 +43,9 @@ from finscale.analysis.serial import Record, stored
 FALLS = "loss falls with size"
 NO_TREND = "no detectable trend"
 RISES = "loss rises with size"
+# What RISES means, said wherever it is: a bigger model detectably worse has fit noise
+# (or trained worse), and is never called scaling.
+RISES_MEANING = "the bigger models are detectably worse: overfitting with size, not scaling"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,12 +97,15 @@ def trend_verdict(low: float, high: float) -> str:
 
 
 def trend_statement(verdict: str, slope: float, min_detectable: float) -> str:
+    """The verdict in words: the slope where one is detected (and for RISES, that it is
+    overfitting, not scaling), the slope it could have seen where none is."""
     if verdict == NO_TREND:
         return (
             f"{NO_TREND}; a slope steeper than {min_detectable:.4f} nats per decade of "
             f"parameters would have been seen with {POWER:.0%} power"
         )
-    return f"{verdict}: {slope:+.4f} nats per decade of parameters"
+    statement = f"{verdict}: {slope:+.4f} nats per decade of parameters"
+    return f"{statement}; {RISES_MEANING}" if verdict == RISES else statement
 
 
 def size_trend(

@@ -13,6 +13,7 @@ from pydantic import ValidationError, model_validator
 from finscale.config.base import FieldError, StrictSection, as_int_list, input_error, overlaps
 from finscale.config.data import DataConfig, SyntheticConfig
 from finscale.config.model import ModelConfig, TrainConfig
+from finscale.config.reference import ControlReference, control_reference
 from finscale.config.scale import EvaluationConfig, ScaleConfig
 from finscale.config.search import SearchConfig
 from finscale.config.tables import markdown_table
@@ -20,6 +21,7 @@ from finscale.errors import InputError
 
 __all__ = [
     "PRESETS",
+    "ControlReference",
     "DataConfig",
     "EvaluationConfig",
     "ModelConfig",
@@ -30,6 +32,7 @@ __all__ = [
     "TrainConfig",
     "as_int_list",
     "config_from_mapping",
+    "control_reference",
     "input_error",
     "load_study_config",
     "markdown_table",

@@ -8,6 +8,7 @@ from finscale.data.build import build_dataset
 from finscale.data.dataset import ProcessedDataset
 from finscale.data.features import Feature, tier_features, tier_roles
 from finscale.data.store import DataStore
+from finscale.data.synthetic import bayes_log_loss
 from finscale.data.windows import Normalizer, WindowDataset
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "Normalizer",
     "ProcessedDataset",
     "WindowDataset",
+    "bayes_log_loss",
     "build_dataset",
     "tier_features",
     "tier_roles",

@@ -25,6 +25,7 @@ from finscale.document import (
     table_header,
 )
 from finscale.execution import SPLITS_ATTR
+from finscale.report.controls import null_control_blocks
 from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, all_finite, fmt
 from finscale.report.study_files import StudyFiles
 from finscale.report.text import (
@@ -85,8 +86,10 @@ def scaling_blocks(results: ScalingResults) -> list[Block]:
 
 def scaling_table_markdown(results: ScalingResults) -> str:
     """The primary test, then the scaling table and verdicts of every horizon, as
-    markdown (the CLI prints it)."""
-    return render_markdown([*primary_blocks(results), *scaling_blocks(results)])
+    markdown (the CLI prints it); a null control says so first."""
+    return render_markdown(
+        [*null_control_blocks(results), *primary_blocks(results), *scaling_blocks(results)]
+    )
 
 
 def primary_blocks(results: ScalingResults) -> list[Block]:
@@ -243,7 +246,10 @@ def _scheme_text(results: ScalingResults, split: str, fractions: str) -> str:
     )
 
 
-def samples_blocks(results: ScalingResults) -> list[Block]:
+def samples_blocks(results: ScalingResults, level: int = 2) -> list[Block]:
+    """Each budget's training samples per parameter (the rows' own figures) against
+    `scale.min_samples_per_param`, under a heading of `level`, and the data-limited
+    warnings."""
     threshold = results.config["scale"]["min_samples_per_param"]
     rows = tuple(
         (
@@ -259,7 +265,7 @@ def samples_blocks(results: ScalingResults) -> list[Block]:
     )
     header = table_header("horizon | budget | params | training samples | samples/param | regime")
     return [
-        Heading("Samples per parameter"),
+        Heading("Samples per parameter", level),
         Paragraph(
             f"Training samples per trainable parameter; below {threshold:g} a model can memorise "
             "its training split, and a flat or rising loss curve says more about the data than "

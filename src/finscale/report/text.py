@@ -13,6 +13,8 @@ from finscale.analysis import (
     IMPROVES,
     NO_DIFFERENCE,
     NO_TREND,
+    RISES,
+    RISES_MEANING,
     WORSENS,
     BaselineComparison,
     BudgetStep,
@@ -132,12 +134,14 @@ def step_text(step: BudgetStep) -> str:
 def trend_text(trend: SizeTrend) -> str:
     """'**no detectable trend** (slope +0.0014 [-0.0041, +0.0071] nats per decade of
     parameters over 3 budgets); a slope steeper than 0.0080 per decade would have been
-    seen with 80% power'."""
+    seen with 80% power'. A rising loss is called overfitting, never scaling."""
     low, high = trend.interval
     slope = (
         f"slope {fmt_interval(trend.slope_per_decade, low, high, signed=True)} nats per "
         f"decade of parameters over {trend.n_budgets} budgets"
     )
+    if trend.verdict == RISES:
+        return f"**{RISES}** ({slope}): {RISES_MEANING}"
     if trend.verdict != NO_TREND:
         return f"**{trend.verdict}** ({slope})"
     return (

@@ -24,6 +24,7 @@ from finscale.document import (
     render_markdown,
 )
 from finscale.errors import InputError
+from finscale.report.controls import null_control_blocks, planted_blocks, sensitivity_blocks
 from finscale.report.horizon import horizon_blocks
 from finscale.report.images import FIGURE_TEXT
 from finscale.report.sections import (
@@ -49,6 +50,8 @@ def build_blocks(
     the study files of every (horizon, budget) row of `results`."""
     budgets = sorted({budget for _, budget in files})
     blocks: list[Block] = [
+        # A null control says so in the report's first line, before its title.
+        *null_control_blocks(results),
         Heading(
             f"Scaling study {results.study}: does a bigger transformer predict "
             f"{results.target} better?",
@@ -60,11 +63,13 @@ def build_blocks(
             f"`{results.tier}`; {results.seeds} seeds per winner. Built from "
             "`scaling.json` and the run directory's records by `finscale report`."
         ),
+        *planted_blocks(results),
         *short_answer_blocks(results),
         *data_blocks(results, files),
         Heading("Scaling table"),
         *scaling_blocks(results),
-        *samples_blocks(results),
+        *sensitivity_blocks(results),
+        *samples_blocks(results, level=3),
         *power_blocks(results),
         *transfer_blocks(results),
     ]
@@ -95,7 +100,7 @@ def write_report(
     for old in (run_dir / FIGURES_DIR).glob("*.png"):
         if old not in drawn and stale.fullmatch(old.name):
             old.unlink()
-    title = blocks[0].text if isinstance(blocks[0], Heading) else "scaling study"
+    title = next((b.text for b in blocks if isinstance(b, Heading)), "scaling study")
     paths.append(write_text_atomic(run_dir / REPORT_MD, render_markdown(blocks)))
     paths.append(write_text_atomic(run_dir / REPORT_HTML, render_html(blocks, title)))
     return paths

@@ -408,7 +408,7 @@ class Pipeline:
     # ------------------------------------------------------------ baselines
 
     def baselines(self) -> None:
-        from finscale.analysis import evaluate_baselines
+        from finscale.analysis import TEST_PROBABILITIES, evaluate_baselines
 
         units = [
             (h, f) for h in self.spec.horizons for f in self.spec.config.evaluation.scored_folds
@@ -424,20 +424,28 @@ class Pipeline:
                     if fold is None
                     else {"fold": fold, "evaluation": self.spec.config.evaluation.model_dump()}
                 )
+                # A planted market's record also holds its test rows' true probabilities
+                # (the Bayes log loss); a record stored before it lacks them and is redone.
+                planted = {"planted": True} if prepared.dataset.planted else {}
                 key = input_key(
                     stage="baselines",
                     dataset=prepared.info["dataset_key"],
                     c_grid=C_GRID,
                     threshold=threshold,
                     **scheme,
+                    **planted,
                 )
                 path = baselines_path(self.spec.run_dir, horizon, fold)
                 if stored(path, key):
                     return True
                 scored = self.scored(self.spec.budgets[0], horizon, fold)
-                result = evaluate_baselines(scored.dataset.windows(), threshold)
+                windows = scored.dataset.windows()
+                result = evaluate_baselines(windows, threshold)
                 baselines = {name: baseline.to_dict() for name, baseline in result.items()}
                 record = {"key": key, "horizon_days": horizon, "fold": fold, **baselines}
+                p = scored.dataset.label_probabilities()
+                if p is not None:  # in the order of the baselines' test predictions
+                    record[TEST_PROBABILITIES] = p[windows.rows("test").numpy()].tolist()
                 write_json_atomic(path, record)
                 return False
 
