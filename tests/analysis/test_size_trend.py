@@ -56,6 +56,12 @@ def test_a_planted_trend_is_called_in_its_direction(market):
     rises = size_trend(y, better[::-1], COUNTS, indices, horizon_days=1)
     assert rises.verdict == RISES and rises.interval[0] > 0
     assert falls.p_value < 0.01 and rises.p_value < 0.01
+    # A bigger model detectably worse is overfitting, never scaling; a falling loss is
+    # not called overfitting.
+    assert rises.statement.startswith(RISES) and "overfitting with size, not scaling" in (
+        rises.statement
+    )
+    assert "overfitting" not in falls.statement
 
 
 def test_no_trend_says_what_slope_it_could_have_seen(market):

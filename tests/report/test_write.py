@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import shutil
 import struct
@@ -13,7 +14,7 @@ from html.parser import HTMLParser
 import pytest
 
 from finscale.analysis import ScalingResults
-from finscale.document import render_markdown
+from finscale.document import Heading, render_markdown
 from finscale.errors import InputError
 from finscale.report import build_blocks
 from finscale.report.figures import scaling_figure
@@ -288,3 +289,19 @@ def test_a_law_its_runs_do_not_identify_is_said_first_and_keeps_its_numbers(repo
     assert "alpha is fitted at 0" in markdown and "orders of magnitude" in markdown
     assert "not identified by these runs (fitted alpha" in markdown  # the short answer
     assert "**data-limited** means this regime only" in markdown
+
+
+def test_a_null_control_says_so_in_the_reports_first_line(report_run):
+    run_dir, results, _ = report_run
+    null = dataclasses.replace(results, null_control="shuffle")
+    blocks = build_blocks(null, study_files_of(run_dir, null))
+    first = render_markdown(blocks).splitlines()[0]
+    assert first.startswith("**Null control (shuffle)**:")
+    assert "nothing here can be learned; every call below should be null" in first
+    # The page's title is still the study's heading.
+    title = next(b.text for b in blocks if isinstance(b, Heading))
+    assert title.startswith(f"Scaling study {results.study}")
+    # A study on real labels leads with its title.
+    assert render_markdown(build_blocks(results, study_files_of(run_dir, results))).startswith(
+        f"# Scaling study {results.study}"
+    )

@@ -3,13 +3,23 @@ stages stored, with the columns and keys users script against."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from finscale.analysis import ScalingRow, evaluation_seeds
+from finscale.analysis import TEST_PROBABILITIES, ScalingRow, evaluation_seeds
 from finscale.analysis.bootstrap import IMPROVES, NO_DIFFERENCE, WORSENS
 from finscale.config import StudyConfig
-from finscale.scale import RESULTS_CSV, SCALING_JSON, build_results, evaluation_path
+from finscale.data import bayes_log_loss
+from finscale.errors import InputError
+from finscale.scale import (
+    RESULTS_CSV,
+    SCALING_JSON,
+    baselines_path,
+    build_results,
+    evaluation_path,
+    write_run_report,
+)
 from tests.analysis.test_records import SCALING_ROW_KEYS
 
 CONTRACT_COLUMNS = [
@@ -77,6 +87,7 @@ SCALING_KEYS = {
     "target",
     "tier",
     "warnings",
+    "null_control",
 }
 HORIZON_KEYS = {
     "baselines",
@@ -97,6 +108,7 @@ HORIZON_KEYS = {
     "steps",
     "test_first_date",
     "test_last_date",
+    "bayes_log_loss",
 }
 
 
@@ -131,6 +143,8 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
         assert m["mean"] == pytest.approx(runs.mean(), rel=1e-9)
         assert m["boot_low"] < m["boot_high"]
     assert len(results.warnings) == 3
+    # Market data: no Bayes loss to set anything against, and no null control.
+    assert h1["bayes_log_loss"] is None and stored["null_control"] == "none"
     # One primary test, the first horizon's size trend, outside the family; every other
     # verdict is in it, and the correction never calls what the raw interval does not.
     primary = stored["primary"]
@@ -171,3 +185,37 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
     assert sorted(set(fit["points"]["n_params"])) == [r["param_count"] for r in h1["budgets"]]
     # The runs' test log loss the law is fitted to is the records' own.
     assert sorted(fit["points"]["test_log_loss"]) == pytest.approx(sorted(frame["test_log_loss"]))
+
+
+def test_a_planted_studys_test_rows_are_set_against_their_bayes_log_loss(run_copy):
+    """The tiny study's baselines record given true probabilities of its test rows, as a
+    planted study's baselines stage stores them (tests/scale/test_controls.py)."""
+    path = baselines_path(run_copy, 1)
+    record = json.loads(path.read_text())
+    n_test = len(record["base_rate"]["predictions"]["test"])
+    p = np.linspace(0.02, 0.1, n_test)
+    record[TEST_PROBABILITIES] = p.tolist()
+    path.write_text(json.dumps(record))
+    results = build_results(run_copy)
+    h1 = json.loads((run_copy / SCALING_JSON).read_text())["horizons"]["1"]
+    assert h1["bayes_log_loss"] == pytest.approx(bayes_log_loss(p))
+    check = h1["bayes_check"]
+    # Every budget is far above a floor this low; the fitted law's E stands beside it.
+    assert check["below_bayes"] == []
+    assert check["E"] == h1["fit"]["E"]
+    assert check["E_covers_bayes"] == (
+        check["E"]["low"] <= h1["bayes_log_loss"] <= check["E"]["high"]
+    )
+
+    write_run_report(run_copy, results)
+    markdown = (run_copy / "report.md").read_text()
+    assert markdown.index("## Planted-scaling control") < markdown.index("## Short answer")
+    assert f"Bayes log loss {bayes_log_loss(p):.4f}" in markdown
+    assert markdown.index("## What this study could see") < markdown.index(
+        "### Samples per parameter"
+    )
+
+    record[TEST_PROBABILITIES] = [*p.tolist(), 0.5]  # another row than the ones scored
+    path.write_text(json.dumps(record))
+    with pytest.raises(InputError, match="label probabilities cover"):
+        build_results(run_copy)

@@ -83,19 +83,21 @@ def _planted_text(results: ScalingResults) -> str:
 
 
 def e_against_bayes_text(h: HorizonResult) -> str:
-    """The law's E set beside the horizon's Bayes log loss, in words."""
+    """The law's E set beside the horizon's Bayes log loss (scaling.json's
+    `bayes_check`), in words."""
     bayes = fmt(h.bayes_log_loss)
-    law = h.fit.law
-    if law is None:
-        return f"No law fitted ({h.fit.skipped}): no E to set beside the Bayes log loss {bayes}."
-    E = law.E
+    check = h.bayes_check
+    if check is None or check.E is None:
+        why = f" ({h.fit.skipped})" if h.fit.skipped else ""
+        return f"No law fitted{why}: no E to set beside the Bayes log loss {bayes}."
+    E = check.E
     head = (
         f"The law's E (its loss at unlimited size) {fmt_interval(E.value, E.low, E.high)} "
         f"against the Bayes log loss {bayes}: "
     )
-    if not all_finite(E.low, E.high, h.bayes_log_loss):
+    if check.E_covers_bayes is None:
         where = "E's interval is not known"
-    elif E.low <= h.bayes_log_loss <= E.high:
+    elif check.E_covers_bayes:
         where = "the Bayes loss lies inside E's interval"
     elif E.low > h.bayes_log_loss:
         where = (
