@@ -170,7 +170,7 @@ def test_the_reference_says_whether_an_effect_that_size_would_have_been_seen(tmp
     assert "would have seen it" in reference_text(reference, 0.01)
     missed = reference_text(reference, 0.05)
     assert "2.5 times smaller" in missed and "could have missed it" in missed
-    assert "measured 2025-01-01" in missed
+    assert "measured: 2025-01-01" in missed
     path.write_text('{"preset": "control", "slope_per_decade": "steep"}')
     assert control_reference(path) is None
     assert control_reference(tmp_path / "absent.json") is None

@@ -175,7 +175,7 @@ def reference_text(reference: ControlReference | None, detectable: float | None)
     slope = fmt_interval(reference.slope_per_decade, low, high, signed=True)
     text = (
         f"The control preset's measured slope, a shipped reference figure: {slope} nats per "
-        f"decade of parameters (`{reference.command}`, measured {reference.measured}), the "
+        f"decade of parameters (`{reference.command}`; measured: {reference.measured}), the "
         "planted effect this machinery finds on a market built to scale."
     )
     if detectable is None or not all_finite(detectable):
