@@ -26,10 +26,15 @@ def test_every_key_of_a_preset_reaches_the_config(name):
         for key, value in fields.items():
             loaded = config[section][key]
             loaded = list(loaded) if isinstance(loaded, tuple) else loaded
+            if isinstance(value, dict):  # a section within the section: the keys written
+                loaded = {k: loaded[k] for k in value}
             assert loaded == as_written(f"{section}.{key}", value), f"{name}: {section}.{key}"
             differs += [key] if loaded != defaults[section][key] else []
     assert differs, f"preset {name} sets nothing the defaults do not"
-    assert written["search"]["dropout"][0] >= 0.1  # no preset searches an unregularised model
+    # No preset on market data searches an unregularised model; the planted control's
+    # labels follow a known rule of the window, and its small models need every unit.
+    if written["data"]["source"] != "synthetic":
+        assert written["search"]["dropout"][0] >= 0.1
 
 
 def test_quick_preset_is_smaller_than_paper():
