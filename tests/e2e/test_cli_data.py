@@ -1,6 +1,7 @@
 """The `finscale data` commands as a user runs them, on real files."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -108,3 +109,25 @@ def test_data_build_of_a_panel_shows_rows_per_symbol_and_a_symbol_column(tmp_pat
     assert table.groupby("symbol").size().to_dict() == {"NASDAQ": 4920, "SP500": 4920}
     code, stdout, stderr = finscale("data", "build", "--target", "SP500,NASDAQ,SP500")
     assert code == 2 and "named twice" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_planted_market_shows_its_bayes_log_loss_and_a_null_control_says_so(finscale):
+    code, stdout, stderr = finscale("data", "build", "--source", "synthetic", "--context", "32")
+    assert code == 0, stderr
+    assert "planted: drawn from a known p(window)" in stdout
+    assert "Bayes log loss" in stdout
+    code, stdout, stderr = finscale(
+        "data", "show", "--source", "synthetic", "--context", "32", "--json"
+    )
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["reused"] is True and summary["null_control"] == "none"
+    bayes = [split["bayes_log_loss"] for split in summary["splits"].values()]
+    assert all(0.4 < b < 0.69 for b in bayes)
+    manifest = json.loads((Path("store") / "manifest.json").read_text())
+    (processed,) = [e for e in manifest["entries"].values() if e["kind"] == "processed"]
+    assert processed["bayes_log_loss"]["test"] == summary["splits"]["test"]["bayes_log_loss"]
+
+    code, stdout, stderr = finscale("data", "build", "--null-control", "shuffle")
+    assert code == 0, stderr
+    assert "null control shuffle" in stdout

@@ -21,8 +21,8 @@ class SyntheticConfig(StrictSection):
     """The planted-scaling market of `source: synthetic` (docs/methodology.md): GARCH
     prices and volumes whose labels are drawn from a known teacher of the windows."""
 
-    symbols: int = Field(8, ge=1, le=999, description="series of the market, SYN001, SYN002, ...")
-    days: int = Field(3000, ge=300, le=100_000, description="business days of each series")
+    symbols: int = Field(1, ge=1, le=999, description="series of the market, SYN001, SYN002, ...")
+    days: int = Field(20_000, ge=300, le=100_000, description="business days of each series")
     seed: int = Field(0, ge=0, description="seed of the prices, the teacher and the labels")
     signal: float = Field(
         3.0,
