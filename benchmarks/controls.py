@@ -126,41 +126,47 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=Path("runs/controls"))
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "2")
-    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    runs: dict[str, dict] = {}
-    if args.planted:
-        name = f"{args.preset}-planted"
-        calls, seconds = run_study(args.preset, args.root / name, [])
-        runs[name] = {**calls, "wall_seconds": round(seconds, 1)}
+    studies = [(f"{args.preset}-planted", [])] if args.planted else []
     for seed in [int(s) for s in args.null_seeds.split(",") if s.strip()]:
-        name = f"{args.preset}-{args.null_control}-{seed}"
         sets = [
             f"data.null_control={args.null_control}",
             f"data.null_seed={seed}",
             f"search.sampler_seed={seed}",
         ]
+        studies.append((f"{args.preset}-{args.null_control}-{seed}", sets))
+    for name, sets in studies:
         calls, seconds = run_study(args.preset, args.root / name, sets)
-        runs[name] = {**calls, "wall_seconds": round(seconds, 1)}
-    for name, calls in runs.items():
-        steps = ", ".join(
-            f"{s['from']}->{s['to']} {s['difference']:+.4f} [{s['interval'][0]:+.4f}, "
-            f"{s['interval'][1]:+.4f}] {s['holm_verdict']}"
-            for s in calls["steps"]
-        )
-        print(
-            f"{name}: {calls['primary']} ({calls['slope_per_decade']:+.4f} "
-            f"[{calls['slope_interval'][0]:+.4f}, {calls['slope_interval'][1]:+.4f}]); {steps}; "
-            f"beats base rate {calls['beats_base_rate'] or 'none'}; alpha > 0 "
-            f"{calls['alpha_above_zero']}; DSR {calls['dsr']}; {calls['wall_seconds']:.0f} s"
-        )
-    stored.update(runs)
-    nulls = [
-        v for k, v in stored.items() if f"-{args.null_control}-" in k and k.startswith(args.preset)
-    ]
+        calls["wall_seconds"] = round(seconds, 1)
+        print(f"{name}: {calls_line(calls)}", flush=True)
+        store({name: calls})
+    prefix = f"{args.preset}-{args.null_control}-"
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    nulls = [v for k, v in stored.items() if k.startswith(prefix) and not k.endswith("-tally")]
     if nulls:
         counts = tally(nulls)
-        stored[f"{args.preset}-{args.null_control}-tally"] = counts
-        print(f"{args.null_control} null studies: {json.dumps(counts)}")
+        store({f"{prefix}tally": counts})
+        print(f"{args.null_control} null studies of {args.preset}: {json.dumps(counts)}")
+
+
+def calls_line(calls: dict) -> str:
+    steps = ", ".join(
+        f"{s['from']}->{s['to']} {s['difference']:+.4f} [{s['interval'][0]:+.4f}, "
+        f"{s['interval'][1]:+.4f}] {s['holm_verdict']}"
+        for s in calls["steps"]
+    )
+    return (
+        f"{calls['primary']} ({calls['slope_per_decade']:+.4f} "
+        f"[{calls['slope_interval'][0]:+.4f}, {calls['slope_interval'][1]:+.4f}]); {steps}; "
+        f"beats base rate {calls['beats_base_rate'] or 'none'}; alpha > 0 "
+        f"{calls['alpha_above_zero']}; DSR {calls['dsr']}; {calls['wall_seconds']:.0f} s"
+    )
+
+
+def store(entries: dict) -> None:
+    """Merge `entries` into the results file, read afresh: another run may have
+    stored its studies since this one began."""
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    stored.update(entries)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(stored, indent=2) + "\n")
 

@@ -51,8 +51,9 @@ def null_control_line(results: ScalingResults) -> str | None:
     what = NULL_CONTROL_WHAT.get(kind, "the data carries no learnable signal")
     return (
         f"**Null control ({kind})**: {what}; nothing here can be learned; every call below "
-        f"should be null ({NULL_CALLS}). A call that is not null is a false call of the "
-        "machinery, not a finding."
+        f"should be null ({NULL_CALLS}). Any of those made here is a false call of the "
+        "machinery, not a finding. A bigger model detectably worse is not one: on noise it "
+        "fits the noise (overfitting, never scaling)."
     )
 
 
