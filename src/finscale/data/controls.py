@@ -102,8 +102,9 @@ def planted_labels(table: pd.DataFrame, config: DataConfig) -> pd.DataFrame:
     codes = table[SPLIT].to_numpy()
     context, days = config.context_days, synthetic.teacher_days
     windows, rows = [], []
+    values = table[names].to_numpy(float)
     for _, a, b in _blocks(table, config):
-        raw = table[names].to_numpy(float)[a:b]
+        raw = values[a:b]
         normal = Normalizer.fit(raw, codes[a:b] == TRAIN, continuous).transform(raw)
         if b - a < context:
             continue

@@ -14,10 +14,11 @@ splits, purges and folds as real data (`finscale.data.dataset`). Two uses:
   (`bayes_log_loss`).
 
 The teacher is a random two-layer network on the model-ready window (the z-scored
-features of `context_days` days): `width` hidden units, each a quadratic
-`(u . x)^2 - E[(u . x)^2]` of one random direction u of the whole window, summed
-with random signs. Being even, it has no linear part: a logistic regression
-learns nothing from it (the base rate is all a linear model can reach). Being a
+features of its last `teacher_days` days): `width` hidden units, each the square
+`(u . x)^2` of one random direction u of that window, summed with random signs,
+centred and scaled once (`Teacher.fit`). Being even, it has no linear part: a
+logistic regression learns little from it (the features' skew leaves a sliver).
+Being a
 quadratic form of rank `width`, a model must carry about `width` directions of
 each window to represent it, and a model narrower than that cannot: the best loss
 reachable falls with capacity until it reaches the teacher's. The logits are
