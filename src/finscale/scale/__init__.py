@@ -2,6 +2,7 @@
 (hpo -> evaluation -> baselines -> cross_budget -> results -> report), each
 resumable from what the run directory stored."""
 
+from finscale.scale.cross_budget_plan import PlannedCell
 from finscale.scale.layout import (
     BASELINES_DIR,
     CROSS_BUDGET_DIR,
@@ -36,7 +37,7 @@ from finscale.scale.scale_spec import (
     spec_of_run_dir,
     write_scale_file,
 )
-from finscale.scale.stages import STAGES, Pipeline, PlannedCell, Reporter
+from finscale.scale.stages import STAGES, Pipeline, Reporter
 from finscale.scale.stop import clear_stops, stop_run_dir
 
 __all__ = [

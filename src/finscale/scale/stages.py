@@ -25,13 +25,10 @@ from finscale.analysis import (
     C_GRID,
     ScalingResults,
     Winner,
-    cell_key,
     cross_budget_cell,
-    cross_budget_seed,
     evaluation_key,
     evaluation_seeds,
     input_key,
-    plan_pairs,
     winner_of,
 )
 from finscale.atomic import write_json_atomic
@@ -45,7 +42,8 @@ from finscale.execution import (
     storage_exists,
 )
 from finscale.hpo import Prepared, StudySpec, Transfer, transfer_of
-from finscale.scale.layout import baselines_path, cross_budget_path, evaluation_path, stored
+from finscale.scale.cross_budget_plan import PlannedCell, plan_cells
+from finscale.scale.layout import baselines_path, evaluation_path, stored
 from finscale.scale.queue import open_queue
 from finscale.scale.results import build_results, write_run_report
 from finscale.scale.scale_spec import ScaleSpec
@@ -66,28 +64,6 @@ class Reporter(Protocol):
     def hpo_callbacks(
         self, spec: StudySpec, prepared: Prepared | None = None
     ) -> dict[str, Callable | None]: ...
-
-
-@dataclass(frozen=True)
-class PlannedCell:
-    """One training of the cross-budget matrix: `target`'s architecture with `source`'s
-    training values, where it is stored, and what it would cost."""
-
-    horizon_days: int
-    source: Winner  # whose training values are used
-    target: Winner  # whose architecture is trained, on its own budget's study
-    path: Path
-    key: str  # the cell's resume key
-    stored: bool  # already stored with this key: a run skips it
-    estimated_seconds: float  # upper bound; NaN when the winner's epoch time is unknown
-
-    @property
-    def values_from(self) -> int:
-        return self.source.budget
-
-    @property
-    def architecture_of(self) -> int:
-        return self.target.budget
 
 
 @dataclass
@@ -456,36 +432,7 @@ class Pipeline:
 
     def plan_cross_budget(self) -> list[PlannedCell]:
         """Every cell to train, with its inputs, stored state and estimated cost."""
-        from finscale.analysis import estimate_seconds
-
-        plan = []
-        train = self.spec.config.train
-        train_dump = train.model_dump(mode="json")
-        seed = cross_budget_seed(self.spec.config)
-        for horizon in self.spec.horizons:
-            winners = {b: w for (b, h), w in self.winners.items() if h == horizon}
-            for source, target in plan_pairs(winners):
-                if self.spec.config.search.transfer != "none" and dict(
-                    winners[source].params
-                ) == dict(winners[target].params):
-                    # Values transferred from one to the other: the cell would only
-                    # repeat the target's own evaluation.
-                    continue
-                path = cross_budget_path(self.spec.run_dir, horizon, source, target)
-                prepared = self.prepared(target, horizon)
-                key = cell_key(prepared.info, winners[source], winners[target], train_dump, seed)
-                plan.append(
-                    PlannedCell(
-                        horizon_days=horizon,
-                        source=winners[source],
-                        target=winners[target],
-                        path=path,
-                        key=key,
-                        stored=stored(path, key) is not None,
-                        estimated_seconds=estimate_seconds(winners[target], train.max_epochs),
-                    )
-                )
-        return plan
+        return plan_cells(self.spec, self.winners, self.prepared)
 
     def cross_budget(self) -> None:
         if not self.spec.config.scale.cross_budget:
