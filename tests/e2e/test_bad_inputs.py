@@ -147,6 +147,15 @@ CASES = {
         ["data", "build", "--source", "synthetic", "--null-control", "random_walk"],
         "--null-control",
     ),
+    "null-seed-negative": (["data", "build", "--null-seed", "-1"], "--null-seed"),
+    "null-block-days-zero": (
+        ["scale", "--set", "data.null_block_days=0"],
+        "--set data.null_block_days",
+    ),
+    "synthetic-signal-zero": (
+        ["scale", "--set", "data.synthetic.signal=0"],
+        "--set data.synthetic.signal",
+    ),
     "synthetic-too-few-days": (
         ["scale", "--set", "data.synthetic.days=10"],
         "--set data.synthetic.days",

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import expit
 
 from finscale.config import SyntheticConfig
 
@@ -175,16 +177,9 @@ class Teacher:
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
         """(n,) p(window) in (0, 1)."""
         logits = self.signal * self.raw(windows) / self.sd + self.offset
-        return 1.0 / (1.0 + np.exp(-logits))
+        return expit(logits)
 
 
 def _solve_offset(logits: np.ndarray, base_rate: float) -> float:
-    """The shift b with mean(sigmoid(logits + b)) = base_rate (bisection: monotone)."""
-    lo, hi = -50.0, 50.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if np.mean(1.0 / (1.0 + np.exp(-(logits + mid)))) < base_rate:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+    """The shift b with mean(sigmoid(logits + b)) = base_rate (the mean rises with b)."""
+    return float(brentq(lambda b: expit(logits + b).mean() - base_rate, -50.0, 50.0, xtol=1e-12))
