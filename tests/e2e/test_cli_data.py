@@ -80,7 +80,7 @@ def test_bad_file_one_error_line_exit_2_nothing_written(
         (["data", "build", "--target", "FTSE"], "symbol FTSE not found"),
         (
             ["data", "build", "--tier", "a75"],
-            "data.tier: Input should be 'a25', 'a50' or 'a100', got 'a75' (--tier)",
+            "data.tier: Input should be 'a25', 'a50', 'a100' or 'close', got 'a75' (--tier)",
         ),
         (["data", "build", "--horizon", "0"], "(--horizon)"),
         (["data", "build", "--source", "csv"], "needs path"),
@@ -88,7 +88,7 @@ def test_bad_file_one_error_line_exit_2_nothing_written(
         (["data", "build", "--no-such-flag"], "No such option: --no-such-flag"),
         (
             ["data", "features", "--tier", "b9"],
-            "data.tier: Input should be 'a25', 'a50' or 'a100', got 'b9' (--tier)",
+            "data.tier: Input should be 'a25', 'a50', 'a100' or 'close', got 'b9' (--tier)",
         ),
     ],
 )

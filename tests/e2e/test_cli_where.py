@@ -129,7 +129,7 @@ def test_every_config_flag_sets_a_real_field_once():
     ("command", "field"),
     [
         (["data", "build"], "data.context_days"),
-        (["data", "build"], "data.threshold"),
+        (["data", "build"], "data.volatility_k"),
         (["grid"], "model.budget_tolerance"),
         (["train"], "train.learning_rate"),
         (["train"], "model.dropout"),

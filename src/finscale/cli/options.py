@@ -50,17 +50,31 @@ class ConfigFlag:
 # training options (`grid`, `train`), and the shortcuts of `hpo` and `scale`.
 CONFIG_FLAGS: dict[str, ConfigFlag] = {
     "data.source": ConfigFlag(
-        "--source", str, "bundled (arch data), csv (a folder), yahoo or synthetic."
+        "--source",
+        str,
+        "bundled (arch data), csv (a folder or one long file), yahoo, synthetic or stocks.",
     ),
-    "data.path": ConfigFlag("--path", Path, "Folder of SYMBOL.csv/.parquet files."),
-    "data.target": ConfigFlag("--target", str, "Symbol whose moves are labelled."),
+    "data.path": ConfigFlag(
+        "--path", Path, "Folder of SYMBOL.csv/.parquet files, or one long file."
+    ),
+    "data.target": ConfigFlag(
+        "--target", str, "Symbol whose moves are labelled; A,B,C a panel; all every symbol."
+    ),
+    "data.min_history_days": ConfigFlag(
+        "--min-history-days", int, "Drop targets with fewer trading days (0 keeps all)."
+    ),
     "data.symbols": ConfigFlag(
         "--symbols", str, "Context symbols, comma-separated (e.g. NASDAQ,VIX)."
     ),
-    "data.tier": ConfigFlag("--tier", str, "Feature tier: a25, a50 or a100."),
+    "data.tier": ConfigFlag("--tier", str, "Feature tier: a25, a50, a100 or close."),
     "data.horizon_days": ConfigFlag("--horizon", int, "Label horizon in trading days."),
+    "data.label_mode": ConfigFlag(
+        "--label-mode", str, "absolute (own move) or relative (beats the panel's mean)."
+    ),
     "data.threshold": ConfigFlag(
-        "--threshold", float, "Rise that makes a positive label (0.01 = 1%)."
+        "--threshold",
+        float,
+        "Rise that makes a positive label (default 0.01 = 1%; relative labels: 0).",
     ),
     "data.label_rule": ConfigFlag(
         "--label-rule", str, "max_close (any close within h days) or close."
@@ -94,6 +108,9 @@ CONFIG_FLAGS: dict[str, ConfigFlag] = {
     "train.weight_decay": ConfigFlag("--weight-decay", float, "AdamW weight decay on matrices."),
     "train.warmup_steps": ConfigFlag("--warmup-steps", int, "Linear warmup, optimizer steps."),
     "train.max_epochs": ConfigFlag("--epochs", int, "Maximum epochs."),
+    "train.samples_per_epoch": ConfigFlag(
+        "--samples-per-epoch", int, "Training samples drawn per epoch (default: all)."
+    ),
     "train.effective_batch": ConfigFlag(
         "--batch", int, "Effective batch (samples per optimizer step)."
     ),

@@ -16,7 +16,7 @@ from pydantic import (
 
 from finscale.errors import InputError
 
-TierName = Literal["a25", "a50", "a100"]
+TierName = Literal["a25", "a50", "a100", "close"]
 
 # A label horizon in trading days: `data.horizon_days` and each of `scale.horizons`
 # (a scaling study's horizons become its studies' `data.horizon_days`).

@@ -15,6 +15,10 @@ from pydantic import (
 from finscale.config.base import FieldError, HorizonDays, StrictSection, TierName
 
 SYNTHETIC_PREFIX = "SYN"
+# `data.targets: all` (`--target all`): every symbol the source holds is a target.
+ALL_TARGETS = "all"
+# The rise of `label_mode: absolute` and `relative` when `threshold` is not given.
+DEFAULT_THRESHOLD = {"absolute": 0.01, "relative": 0.0}
 
 
 class SyntheticConfig(StrictSection):
@@ -57,12 +61,14 @@ class SyntheticConfig(StrictSection):
 class DataConfig(StrictSection):
     """Where the data comes from and how samples, labels and splits are made."""
 
-    source: Literal["bundled", "csv", "yahoo", "synthetic"] = Field(
+    source: Literal["bundled", "csv", "yahoo", "synthetic", "stocks"] = Field(
         "bundled",
         description="`bundled`: SP500, NASDAQ and VIX from `arch.data`; `csv`: a folder "
-        "of SYMBOL.csv or SYMBOL.parquet files (`path`); `yahoo`: "
-        "downloaded with yfinance (the `yahoo` extra); `synthetic`: a market with a "
-        "planted, known label rule (`synthetic.*`), every symbol a target",
+        "of SYMBOL.csv or SYMBOL.parquet files, or one long file of every symbol "
+        "(`path`); `yahoo`: downloaded with yfinance (the `yahoo` extra); `synthetic`: "
+        "a market with a planted, known label rule (`synthetic.*`), every symbol a "
+        "target; `stocks`: the daily adjusted closes of 20 US large-cap stocks, "
+        "1990-2022, that skfolio ships (the `stocks` extra; tier `close`)",
     )
     synthetic: SyntheticConfig = Field(
         default_factory=SyntheticConfig, description="the market of `source: synthetic`"
@@ -83,15 +89,22 @@ class DataConfig(StrictSection):
     )
     path: Path | None = Field(
         None,
-        description="the `csv` source's folder of SYMBOL.csv or SYMBOL.parquet files "
-        "(the other sources read none)",
+        description="the `csv` source: a folder of SYMBOL.csv or SYMBOL.parquet files, or "
+        "one long .csv or .parquet file with columns date, symbol, open, high, low, "
+        "close, volume (or date, symbol, close); the other sources read none",
     )
     target: str = Field("SP500", description="symbol whose moves are labelled")
     targets: tuple[str, ...] = Field(
         (),
         description="a panel: several targets, each labelled and featured on its own "
-        "series, their samples pooled into one dataset; empty: the one "
-        "`target`",
+        "series, their samples pooled into one dataset; `all`: every symbol of the "
+        "source; empty: the one `target`",
+    )
+    min_history_days: int = Field(
+        0,
+        ge=0,
+        description="targets with fewer rows (trading days) in the date range are dropped, "
+        "and named; 0 keeps every target",
     )
     symbols: tuple[str, ...] = Field(
         (),
@@ -105,16 +118,26 @@ class DataConfig(StrictSection):
     tier: TierName = Field(
         "a25",
         description="feature tier: `a25` the target's OHLCV features, `a50` and one "
-        "context index, `a100` and VIX (docs/methodology.md)",
+        "context index, `a100` and VIX; `close`: from the close alone, with the panel's "
+        "equal-weight return and volatility (docs/methodology.md)",
     )
     horizon_days: HorizonDays = Field(
         1, description="label horizon: a label looks this many trading days ahead"
     )
-    threshold: float = Field(
-        0.01,
-        gt=0,
+    label_mode: Literal["absolute", "relative"] = Field(
+        "absolute",
+        description="`absolute`: the target's own move (`label_rule`, `threshold_mode`); "
+        "`relative` (a panel): 1 when the target's close-to-close return over "
+        "`horizon_days` beats the equal-weight return of the panel's symbols that "
+        "trade that day by at least `threshold`",
+    )
+    threshold: float | None = Field(
+        None,
+        ge=0,
         lt=1,
-        description="rise that makes a positive label (0.01 = 1%), under `threshold_mode: fixed`",
+        description="rise that makes a positive label (0.01 = 1%), under `threshold_mode: "
+        "fixed`; under `label_mode: relative` the margin over the panel; None: 0.01 "
+        "absolute, 0 relative",
     )
     label_rule: Literal["max_close", "close"] = Field(
         "max_close",
@@ -194,8 +217,14 @@ class DataConfig(StrictSection):
         if isinstance(data, dict) and isinstance(data.get("target"), str) and "," in data["target"]:
             # `--target SP500,NASDAQ`: a panel, given as the one-symbol option
             data = {**data, "targets": data["target"], "target": data["target"].split(",")[0]}
+        if isinstance(data, dict) and str(data.get("target", "")).strip().lower() == ALL_TARGETS:
+            data = {**data, "targets": ALL_TARGETS}
         if isinstance(data, dict) and "targets" in data:
             targets = cls._split_symbols(data["targets"])
+            if isinstance(targets, tuple) and [t.lower() for t in targets] == [ALL_TARGETS]:
+                return {**data, "target": ALL_TARGETS, "targets": (ALL_TARGETS,)}
+            if isinstance(targets, tuple) and ALL_TARGETS in (t.lower() for t in targets):
+                raise FieldError("targets", f"{ALL_TARGETS} stands alone, not in a list of symbols")
             if isinstance(targets, tuple) and len(targets) == 1:
                 data = {**data, "target": targets[0], "targets": ()}
         return data
@@ -207,7 +236,18 @@ class DataConfig(StrictSection):
 
     @property
     def is_panel(self) -> bool:
-        return len(self.target_symbols) > 1
+        return self.all_targets or len(self.target_symbols) > 1
+
+    @property
+    def all_targets(self) -> bool:
+        """Whether every symbol of the source is a target (`targets: all`), to be
+        resolved when the source is read."""
+        return self.targets == (ALL_TARGETS,)
+
+    @property
+    def label_threshold(self) -> float:
+        """The threshold the labels use: `threshold`, or the label mode's default."""
+        return self.threshold if self.threshold is not None else DEFAULT_THRESHOLD[self.label_mode]
 
     @model_validator(mode="before")
     @classmethod
@@ -261,6 +301,24 @@ class DataConfig(StrictSection):
                     ("null_control", "source"),
                     "null_control random_walk replaces real prices; the synthetic market's "
                     "null is null_control shuffle",
+                )
+        if self.label_mode == "absolute" and self.threshold == 0:
+            raise FieldError(
+                ("threshold", "label_mode"),
+                "an absolute label needs a rise above 0 (e.g. 0.01); a zero margin is for "
+                "label_mode relative",
+            )
+        if self.label_mode == "relative":
+            if self.threshold_mode != "fixed":
+                raise FieldError(
+                    ("threshold_mode", "label_mode"),
+                    "label_mode relative compares returns with the panel's; threshold_mode "
+                    "volatility is for absolute labels",
+                )
+            if not self.is_panel:
+                raise FieldError(
+                    ("label_mode", "targets", "target"),
+                    "label_mode relative needs two or more targets (targets: all, or a list)",
                 )
         if self.start and self.end and self.start >= self.end:
             raise FieldError(("start", "end"), f"start {self.start} is not before end {self.end}")

@@ -161,6 +161,13 @@ class TrainConfig(StrictSection):
     max_epochs: int = Field(
         100, ge=1, description="epochs at most; early stopping and pruning end a run sooner"
     )
+    samples_per_epoch: int | None = Field(
+        None,
+        ge=1,
+        description="training samples an epoch draws (seeded, without replacement within "
+        "the epoch), so a big panel gets as many validation checks as one index; "
+        "None: every training sample",
+    )
     effective_batch: int = Field(
         128,
         ge=1,

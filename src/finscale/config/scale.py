@@ -145,6 +145,14 @@ class EvaluationConfig(StrictSection):
         "basis points",
     )
 
+    long_short_quantile: float = Field(
+        0.2,
+        gt=0,
+        le=0.5,
+        description="a panel's long-short illustration: the share of the symbols held "
+        "long (highest predicted probability) and short (lowest) on each test date",
+    )
+
     @property
     def scored_folds(self) -> list[int | None]:
         """The test folds of the final evaluation, in order: [None] under holdout."""

@@ -113,7 +113,7 @@ def assemble_target(
     labels = threshold_labels(
         close,
         config.horizon_days,
-        config.threshold,
+        config.label_threshold,
         config.label_rule,
         config.threshold_mode,
         config.volatility_k,
@@ -122,7 +122,7 @@ def assemble_target(
     needed = label_thresholds(
         close,
         config.horizon_days,
-        config.threshold,
+        config.label_threshold,
         config.threshold_mode,
         config.volatility_k,
         config.vol_window_days,

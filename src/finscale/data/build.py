@@ -48,7 +48,7 @@ def _params(config: DataConfig, evaluation: EvaluationConfig) -> dict[str, Any]:
     return {
         "labels": {
             "horizon_days": config.horizon_days,
-            "threshold": config.threshold,
+            "threshold": config.label_threshold,
             "rule": config.label_rule,
             "threshold_mode": config.threshold_mode,
             **(
