@@ -18,10 +18,14 @@ class InputError(ValueError):
     column and the first offending row or date, or the flag to change.
     """
 
-    def __init__(self, what: str, where: str | None = None) -> None:
+    def __init__(self, what: str, where: str | None = None, fix: str | None = None) -> None:
+        # `fix`: the one value of the field `where` that mends it, where one does
+        # (``close`` of ``data.tier``); the CLI shows it beside the flag: ``--tier close``.
         self.what = what
         self.where = where
-        super().__init__(f"{what} ({where})" if where else what)
+        self.fix = fix
+        shown = f"{where}={fix}" if where and fix else where
+        super().__init__(f"{what} ({shown})" if shown else what)
 
 
 class DataValidationError(InputError):

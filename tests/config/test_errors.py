@@ -105,3 +105,13 @@ def test_overlaps_reads_dotted_keys_both_ways():
     assert overlaps("data.tier", ["data"])  # a section set whole
     assert overlaps("bogus", ["bogus.x"])  # a key inside an unknown section
     assert not overlaps("data.tier", ["data.target", "dat"])
+
+
+def test_an_error_with_a_fix_shows_the_value_beside_its_flag():
+    from finscale.cli.app import with_fix
+
+    error = InputError("the source has close prices only", "data.tier", fix="close")
+    assert str(error) == "the source has close prices only (data.tier=close)"
+    assert with_fix("--tier", "close") == "--tier close"
+    assert with_fix("--set data.tier", "close") == "--set data.tier=close"
+    assert with_fix("--tier", None) == "--tier"

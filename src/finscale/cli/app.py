@@ -44,7 +44,17 @@ class _NamesFlags:
             raise
         except InputError as exc:
             where = flag_of(exc.where, ctx.command.params, ctx.params.get("set_"))
-            raise FlagNamed(exc.what, where) from None
+            raise FlagNamed(exc.what, with_fix(where, exc.fix)) from None
+
+
+def with_fix(where: str | None, fix: str | None) -> str | None:
+    """The where of an error with the value that mends it: ``--tier close``,
+    ``--set data.tier=close``, ``data.tier=close``."""
+    if where is None or fix is None:
+        return where
+    if where.startswith("--") and not where.startswith("--set "):
+        return f"{where} {fix}"
+    return f"{where}={fix}"
 
 
 class NamesFlagsCommand(_NamesFlags, TyperCommand):
