@@ -10,9 +10,11 @@ from finscale.units import parse_budget
 
 def as_written(dotted: str, value: object) -> object:
     """A loaded field's value as a YAML file writes it: lists for tuples, budgets
-    as parameter counts."""
+    as parameter counts, one word of targets as a list of it."""
     if dotted == "scale.budgets":
         return sorted(parse_budget(v) for v in value)
+    if dotted == "data.targets" and isinstance(value, str):  # `targets: all`
+        return [value]
     return value
 
 

@@ -63,7 +63,7 @@ class StudyConfig(StrictSection):
         return self
 
 
-PRESETS = ("quick", "paper", "panel", "control")
+PRESETS = ("quick", "paper", "panel", "control", "universe")
 
 
 def preset_path(name: str) -> Path:
