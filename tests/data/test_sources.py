@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from finscale.data.sources import _load_arch_data, load_bundled, load_sources, load_yahoo
+from finscale.data.sources import (
+    _load_arch_data,
+    _stocks_prices,
+    load_bundled,
+    load_sources,
+    load_stocks,
+    load_yahoo,
+)
 from finscale.data.validate import CLOSE_ONLY, validate_ohlcv
 from finscale.errors import InputError
 
@@ -47,13 +54,14 @@ def test_bundled_files_read_as_arch_loads_them(module_name):
     pd.testing.assert_frame_equal(_load_arch_data(module_name), expected)
 
 
-def test_a_study_starts_without_arch_scikit_learn_or_scipy_stats():
+def test_a_study_starts_without_arch_scikit_learn_scipy_stats_or_skfolio():
     # Each costs 2-4 s of every command's start-up (and of every spawned worker's): the
     # bundled data is a CSV, and the per-epoch scores are numpy.
     code = (
         "import sys; import finscale.cli, finscale.hpo, finscale.train.trainer; "
-        "from finscale.data.sources import load_bundled; load_bundled(['SP500']); "
-        "print(sorted(m for m in ('arch', 'sklearn', 'scipy.stats') if m in sys.modules))"
+        "from finscale.data.sources import load_bundled, load_stocks; load_bundled(['SP500']); "
+        "load_stocks(['AAPL']); print(sorted(m for m in ('arch', 'sklearn', 'scipy.stats', "
+        "'skfolio') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -97,3 +105,39 @@ def test_empty_yahoo_reply_is_an_error():
 def test_csv_source_needs_a_path():
     with pytest.raises(InputError, match=r"\(data.path\)"):
         load_sources("csv", ["SP500"])
+
+
+def test_the_stocks_file_reads_as_skfolio_loads_it():
+    from skfolio.datasets import load_sp500_dataset
+
+    pd.testing.assert_frame_equal(_stocks_prices(), load_sp500_dataset())
+
+
+def test_stocks_are_20_close_only_series_of_166_thousand_days():
+    raw = load_sources("stocks", ["AAPL", "XOM"], targets=["AAPL", "XOM"])
+    aapl = raw["AAPL"].validate(CLOSE_ONLY)
+    assert list(aapl.columns) == ["Close"] and aapl.index[0] == pd.Timestamp("1990-01-02")
+    assert aapl.index[-1].year == 2022 and raw["AAPL"].source == "skfolio:sp500_dataset"
+    assert _stocks_prices().notna().sum().sum() == 166_260
+    with pytest.raises(InputError, match="missing column 'Open' for symbol XOM"):
+        raw["XOM"].validate()
+
+
+def test_an_unknown_stock_suggests_a_name():
+    with pytest.raises(InputError, match="symbol MSTF not found; did you mean MSFT") as caught:
+        load_stocks(["MSTF"], targets=["MSTF"])
+    assert caught.value.where == "data.target"
+
+
+def test_stocks_without_skfolio_say_how_to_install(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "skfolio" else real_find_spec(name, *a),
+    )
+    with pytest.raises(InputError, match=r"pip install 'finscale\[stocks\]'") as caught:
+        load_stocks(["AAPL"])
+    assert caught.value.where == "data.source"

@@ -28,6 +28,12 @@ def workdir(tmp_path, monkeypatch) -> Path:
     (tmp_path / "afile").write_text("a file where a folder belongs\n")
     (tmp_path / "folder").mkdir()
     (tmp_path / "prices.csv").write_text("date,close\n2020-01-02,3257.85\n")
+    header = "date,symbol,open,high,low,close,volume\n"
+    rows = [f"2020-01-0{d},MSFT,1,2,1,2,10\n" for d in (2, 3, 2)]
+    (tmp_path / "long_dup.csv").write_text(header + "".join(rows))
+    (tmp_path / "long_nosym.csv").write_text(
+        header.replace("symbol,", "") + "2020-01-02,1,2,1,2,10\n"
+    )
     (tmp_path / "notes.txt").write_text("not a database\n")
     (tmp_path / "empty.yaml").write_text("")
     (tmp_path / "bad.yaml").write_text("data:\n  tier: [a25\n")
@@ -156,6 +162,20 @@ CASES = {
         ["scale", "--set", "data.synthetic.signal=0"],
         "--set data.synthetic.signal",
     ),
+    # ---- long files, targets all, min_history_days
+    "long-file-duplicate-date": (
+        ["data", "build", "--source", "csv", "--path", "long_dup.csv", "--target", "all"],
+        "long_dup.csv, column Date, row 3",
+    ),
+    "long-file-without-a-symbol-column": (
+        ["data", "build", "--source", "csv", "--path", "long_nosym.csv", "--target", "all"],
+        "long_nosym.csv",
+    ),
+    "all-targets-of-yahoo": (["data", "build", "--source", "yahoo", "--target", "all"], "--target"),
+    "min-history-drops-every-target": (
+        ["data", "build", "--target", "all", "--min-history-days", "100000"],
+        "--min-history-days",
+    ),
     "synthetic-too-few-days": (
         ["scale", "--set", "data.synthetic.days=10"],
         "--set data.synthetic.days",
@@ -185,6 +205,16 @@ def test_a_yaml_error_says_where_in_the_file(workdir, finscale):
 def test_an_empty_config_file_is_refused_by_name(workdir, finscale):
     _, _, stderr = finscale(*HPO, "--config", "empty.yaml")
     assert stderr.strip() == "error: config file empty.yaml is empty (--config)"
+
+
+def test_a_duplicate_date_of_a_long_file_names_the_symbol_and_its_row(workdir, finscale):
+    _, _, stderr = finscale(
+        "data", "build", "--source", "csv", "--path", "long_dup.csv", "--target", "MSFT"
+    )
+    assert stderr.strip() == (
+        "error: duplicate date 2020-01-02 for symbol MSFT, also at row 1 "
+        "(long_dup.csv, column Date, row 3)"
+    )
 
 
 def test_a_run_directory_that_is_a_file_is_named_as_such(workdir, finscale):

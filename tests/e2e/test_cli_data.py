@@ -131,3 +131,34 @@ def test_a_planted_market_shows_its_bayes_log_loss_and_a_null_control_says_so(fi
     code, stdout, stderr = finscale("data", "build", "--null-control", "shuffle")
     assert code == 0, stderr
     assert "null control shuffle" in stdout
+
+
+def test_a_long_file_of_every_symbol_builds_a_panel_and_show_names_ignored_columns(
+    tmp_path, sp500_frame, nasdaq_frame, finscale, caplog
+):
+    parts = [
+        frame.iloc[-500:].rename_axis("date").reset_index().assign(symbol=symbol, venue="X")
+        for symbol, frame in {"SP500": sp500_frame, "NASDAQ": nasdaq_frame}.items()
+    ]
+    pd.concat(parts).to_parquet(tmp_path / "long.parquet", index=False)
+    args = ("--source", "csv", "--path", "long.parquet", "--target", "all", "--tier", "a25")
+    code, stdout, stderr = finscale("data", "build", *args, "--json")
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["roles"] == {"target": "NASDAQ,SP500"}
+    assert set(summary["symbols"]) == {"NASDAQ", "SP500"}
+    assert summary["ignored_columns"] == {"long.parquet": ["venue"]}
+    code, stdout, stderr = finscale("data", "show", *args)
+    assert code == 0, stderr
+    assert "ignored columns of long.parquet: venue" in stdout
+    # a target with a short history is dropped, said on the log and shown
+    with caplog.at_level("WARNING", logger="finscale.data"):
+        code, stdout, stderr = finscale("data", "build", *args, "--min-history-days", "600")
+    assert code == 2 and "every target has fewer" in stderr and "(--min-history-days)" in stderr
+    three = pd.concat([parts[0], parts[1].iloc[-300:], parts[0].assign(symbol="DOW")])
+    three.to_parquet(tmp_path / "long.parquet", index=False)
+    with caplog.at_level("WARNING", logger="finscale.data"):
+        code, stdout, stderr = finscale("data", "build", *args, "--min-history-days", "400")
+    assert code == 0, stderr
+    assert "dropped 1 of 3 targets" in caplog.text and "NASDAQ (300 rows)" in caplog.text
+    assert "dropped targets (data.min_history_days): NASDAQ (300 rows)" in stdout

@@ -406,6 +406,20 @@ def data_limited_warnings(horizon: int, rows: Sequence[ScalingRow], threshold: f
     ]
 
 
+def targets_text(
+    config: StudyConfig, evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]]
+) -> str:
+    """The study's targets in words: the symbols its config names, or under `targets:
+    all` (resolved when the data were built, not in the stored config) the count of
+    the symbols its test predictions cover."""
+    data = config.data
+    if not data.all_targets:
+        return ", ".join(data.target_symbols)
+    symbols = {s for runs in evaluations.values() for run in runs for s in run.test_symbols or ()}
+    count = f"{len(symbols)} " if symbols else ""
+    return f"all {count}symbols of the {data.source} source"
+
+
 def scaling_results(
     study: str,
     config: Mapping[str, Any],
@@ -457,7 +471,7 @@ def scaling_results(
     return ScalingResults(
         study=study,
         tier=study_config.data.tier,
-        target=", ".join(study_config.data.target_symbols),
+        target=targets_text(study_config, evaluations),
         confidence_level=scale.confidence_level,
         seeds=scale.seeds,
         config=dict(config),

@@ -19,7 +19,7 @@ from finscale.cli.options import (
     study_config,
     with_config_options,
 )
-from finscale.cli.progress import console
+from finscale.cli.progress import console, say
 from finscale.errors import InputError
 
 data_app = typer.Typer(help="Build, inspect and describe datasets.", no_args_is_help=True)
@@ -72,6 +72,12 @@ def print_summary(summary: dict[str, Any], as_json: bool) -> None:
                 symbol, str(row["rows"]), str(row["samples"]), row["first_date"], row["last_date"]
             )
         console.print(per_symbol)
+    dropped = summary.get("dropped_targets", {})
+    if dropped:
+        shown = ", ".join(f"{symbol} ({rows} rows)" for symbol, rows in dropped.items())
+        say(f"  dropped targets (data.min_history_days): {shown}")
+    for file, columns in summary.get("ignored_columns", {}).items():
+        say(f"  ignored columns of {file}: {', '.join(columns)}")
     excluded = ", ".join(f"{k} {v}" for k, v in summary["row_states"].items())
     console.print(f"  rows outside the splits: {excluded}")
     # Hashes are printed whole and unwrapped so they can be copied and compared.

@@ -93,7 +93,11 @@ class DataConfig(StrictSection):
         "one long .csv or .parquet file with columns date, symbol, open, high, low, "
         "close, volume (or date, symbol, close); the other sources read none",
     )
-    target: str = Field("SP500", description="symbol whose moves are labelled")
+    target: str = Field(
+        "SP500",
+        description="symbol whose moves are labelled (under `source: stocks`, left unset: "
+        "`targets: all`)",
+    )
     targets: tuple[str, ...] = Field(
         (),
         description="a panel: several targets, each labelled and featured on its own "
@@ -213,7 +217,16 @@ class DataConfig(StrictSection):
     @model_validator(mode="before")
     @classmethod
     def _one_target_is_the_target(cls, data: object) -> object:
-        """`targets` of one symbol is the one-symbol form: it sets `target`."""
+        """`targets` of one symbol is the one-symbol form: it sets `target`. Under
+        `source: stocks` with no target given, every stock is one (the default target,
+        SP500, is an index that source lacks)."""
+        if (
+            isinstance(data, dict)
+            and data.get("source") == "stocks"
+            and "target" not in data
+            and not data.get("targets")
+        ):
+            data = {**data, "targets": ALL_TARGETS}
         if isinstance(data, dict) and isinstance(data.get("target"), str) and "," in data["target"]:
             # `--target SP500,NASDAQ`: a panel, given as the one-symbol option
             data = {**data, "targets": data["target"], "target": data["target"].split(",")[0]}

@@ -9,6 +9,7 @@ from finscale.data.dataset import ProcessedDataset
 from finscale.data.features import Feature, tier_features, tier_roles
 from finscale.data.store import DataStore
 from finscale.data.synthetic import bayes_log_loss
+from finscale.data.universe import resolve_targets
 from finscale.data.windows import Normalizer, WindowDataset
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "WindowDataset",
     "bayes_log_loss",
     "build_dataset",
+    "resolve_targets",
     "tier_features",
     "tier_roles",
 ]

@@ -31,9 +31,10 @@ from finscale.data.controls import (
 )
 from finscale.data.dataset import PIPELINE_VERSION, ProcessedDataset
 from finscale.data.panel import panel_table
-from finscale.data.sources import load_sources
+from finscale.data.sources import RawSeries, load_sources
 from finscale.data.store import DataStore, frame_sha256, params_sha256
-from finscale.data.validate import CLOSE_ONLY, OHLCV, validate_ohlcv
+from finscale.data.universe import drop_short, resolve_targets, short_histories
+from finscale.data.validate import CLOSE_ONLY, OHLCV
 from finscale.errors import InputError
 
 
@@ -75,9 +76,23 @@ def _params(config: DataConfig, evaluation: EvaluationConfig) -> dict[str, Any]:
 
 def _dataset_key(meta: dict[str, Any]) -> str:
     """sha256 of what a dataset is made of: the pipeline version, the sha256 of every
-    raw input and its role, the feature spec and every label/split parameter."""
-    fields = ("inputs", "roles", "feature_spec", "params")
-    return params_sha256({"pipeline": PIPELINE_VERSION, **{name: meta[name] for name in fields}})
+    raw input and its role, the feature spec and every label/split parameter (and the
+    targets `min_history_days` dropped, where it dropped any, so that the manifest
+    entry names them)."""
+    fields = ("inputs", "roles", "feature_spec", "params", "dropped_targets")
+    return params_sha256(
+        {"pipeline": PIPELINE_VERSION, **{name: meta[name] for name in fields if name in meta}}
+    )
+
+
+def _provenance(raw: dict[str, RawSeries], dropped: dict[str, int]) -> dict[str, Any]:
+    """The manifest's `dropped_targets` ({symbol: rows in the date range}) and
+    `ignored_columns` ({file: [columns validation never read]}), where there are any."""
+    ignored = {series.where: list(series.ignored) for series in raw.values() if series.ignored}
+    return {
+        **({"dropped_targets": dict(dropped)} if dropped else {}),
+        **({"ignored_columns": ignored} if ignored else {}),
+    }
 
 
 def build_dataset(
@@ -96,12 +111,30 @@ def build_dataset(
     A stored dataset is reused when the sha256 of every raw input, the feature
     spec and every label/split parameter are unchanged; with `must_exist`, a
     dataset missing from the store is an error instead of being built.
+    `targets: all` is resolved to the source's symbols first, and targets with fewer
+    rows than `min_history_days` are dropped (and said): the dataset's `config` holds
+    the targets it labels.
+
     Raises `InputError` for bad data or parameters, before anything is written.
     """
     started = time.perf_counter()
     evaluation = evaluation or EvaluationConfig()
+    config = resolve_targets(config)
+    context = (store, download, must_exist, evaluation, started)
     if config.is_panel:
-        return _build_panel(config, store, download, must_exist, evaluation, started)
+        return _build_panel(config, context)
+    return _build_one(config, context, {})
+
+
+# store, download, must_exist, evaluation, the build's start time
+_Context = tuple[
+    DataStore | None, Callable[..., pd.DataFrame] | None, bool, EvaluationConfig, float
+]
+
+
+def _build_one(config: DataConfig, context: _Context, dropped: dict[str, int]) -> ProcessedDataset:
+    """`build_dataset` of one target; `dropped`: the panel's targets dropped before."""
+    store, download, must_exist, evaluation, started = context
     roles = resolve_roles(config)
     raw = load_sources(
         config.source,
@@ -112,11 +145,10 @@ def build_dataset(
         **_yahoo_args(config, download),
     )
     loaded = {
-        role: validate_ohlcv(
-            raw[symbol].frame, raw[symbol].where, CLOSE_ONLY if role == "vix" else OHLCV
-        )
+        role: raw[symbol].validate(CLOSE_ONLY if role == "vix" else OHLCV)
         for role, symbol in roles.items()
     }
+    drop_short(config, short_histories({config.target: loaded["target"]}, config))  # raises
     inputs = {roles[role]: frame_sha256(frame) for role, frame in loaded.items()}
     meta = {
         "inputs": inputs,
@@ -124,6 +156,7 @@ def build_dataset(
         "feature_spec": feats.feature_spec(config.tier),
         "params": _params(config, evaluation),
         "tier": config.tier,
+        **_provenance(raw, dropped),
     }
     raws = {symbol: (loaded[role], raw[symbol].source) for role, symbol in roles.items()}
     return _stored_or_built(
@@ -175,6 +208,11 @@ def _stored_or_built(
     stored = store.get_processed(key) if store is not None else None
     if stored is not None:
         entry, table = stored
+        # The columns ignored are those of the file read now (another file of the same
+        # prices gives the same dataset), not of the one it was first built from.
+        entry = {k: v for k, v in entry.items() if k != "ignored_columns"}
+        if "ignored_columns" in meta:
+            entry["ignored_columns"] = meta["ignored_columns"]
         return finish(table, entry, True)
     if must_exist:
         raise InputError(
@@ -195,17 +233,12 @@ def _stored_or_built(
     return finish(table, store.put_processed(key, table, source, meta), False)
 
 
-def _build_panel(
-    config: DataConfig,
-    store: DataStore | None,
-    download: Callable[..., pd.DataFrame] | None,
-    must_exist: bool,
-    evaluation: EvaluationConfig,
-    started: float,
-) -> ProcessedDataset:
+def _build_panel(config: DataConfig, context: _Context) -> ProcessedDataset:
     """`build_dataset` of several targets: each target's features and labels from its
     own series (and the same context symbols), the samples pooled, the split
-    boundaries shared dates (`finscale.data.panel`)."""
+    boundaries shared dates (`finscale.data.panel`). Targets with a short history are
+    dropped here; where one is left, it is a one-target dataset."""
+    store, download, must_exist, evaluation, started = context
     targets = config.target_symbols
     roles_by_target = {
         t: resolve_roles(config.model_copy(update={"target": t, "targets": ()})) for t in targets
@@ -222,16 +255,24 @@ def _build_panel(
         config.synthetic,
         **_yahoo_args(config, download),
     )
-    loaded = {
-        symbol: validate_ohlcv(raw[symbol].frame, raw[symbol].where, kind)
-        for symbol, kind in kinds.items()
-    }
+    loaded = {symbol: raw[symbol].validate(kind) for symbol, kind in kinds.items()}
+    dropped = short_histories({t: loaded[t] for t in targets}, config)
+    if dropped:
+        config = drop_short(config, dropped)
+        if not config.is_panel:
+            return _build_one(config, context, dropped)
+        targets = config.target_symbols
+        roles_by_target = {t: roles_by_target[t] for t in targets}
+        used = {symbol for roles in roles_by_target.values() for symbol in roles.values()}
+        loaded = {symbol: frame for symbol, frame in loaded.items() if symbol in used}
+        raw = {symbol: series for symbol, series in raw.items() if symbol in used}
     meta = {
         "inputs": {symbol: frame_sha256(frame) for symbol, frame in loaded.items()},
         "roles": roles_by_target,
         "feature_spec": feats.feature_spec(config.tier),
         "params": _params(config, evaluation),
         "tier": config.tier,
+        **_provenance(raw, dropped),
     }
     shared = {
         role: symbol

@@ -314,4 +314,6 @@ class ProcessedDataset:
             "row_states": {k: v for k, v in states.items() if k not in SPLIT_NAMES.values()},
             "reused": self.reused,
             "build_seconds": round(self.build_seconds, 3),
+            # what `min_history_days` dropped, and the columns of the files never read
+            **{k: self.entry[k] for k in ("dropped_targets", "ignored_columns") if k in self.entry},
         }

@@ -1,5 +1,6 @@
-"""Where raw daily series come from: the bundled `arch` data, a folder of files, Yahoo,
-or the synthetic market of the planted-scaling control.
+"""Where raw daily series come from: the bundled `arch` data, the 20 stocks skfolio
+ships, a folder of files or one long file of many symbols, Yahoo, or the synthetic
+market of the planted-scaling control.
 
 Every loader returns `RawSeries` objects holding the frame as read, untouched:
 validation (`finscale.data.validate`) is the one place that judges it.
@@ -14,10 +15,18 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from finscale.config import SyntheticConfig
+from finscale.config import DataConfig, SyntheticConfig
+from finscale.data.long_format import (
+    LONG_FILE_SUFFIXES,
+    long_file_symbols,
+    read_error,
+    read_long_file,
+)
 from finscale.data.synthetic import synthetic_market
+from finscale.data.validate import OHLCV, ignored_columns, validate_ohlcv
 from finscale.errors import InputError
 
 # Bundled symbols and the `arch.data` module that ships each one (real daily
@@ -29,19 +38,40 @@ YAHOO_TICKERS = {"SP500": "^GSPC", "NASDAQ": "^IXIC", "VIX": "^VIX"}
 
 FILE_SUFFIXES = (".csv", ".parquet")
 
+# `source: stocks`: the daily adjusted closes of 20 US large-cap stocks, 1990-2022,
+# that skfolio ships (`skfolio.datasets.load_sp500_dataset`), in its package folder.
+STOCKS_FILE = ("datasets", "data", "sp500_dataset.csv.gz")
+STOCKS_SOURCE = "skfolio:sp500_dataset"
+
 
 @dataclass(frozen=True)
 class RawSeries:
     """One symbol's daily rows as the source gave them.
 
     `where` names the file or module, for error messages; `source` is the
-    short provenance recorded in the store manifest.
+    short provenance recorded in the store manifest. A series cut from a file of
+    many symbols carries `rows`, the file's 1-based data row of each frame row, so
+    that validation names the symbol and the file's row; `ignored` names the
+    columns of its file that validation never reads.
     """
 
     symbol: str
     frame: pd.DataFrame
     source: str
     where: str
+    rows: np.ndarray | None = None
+    ignored: tuple[str, ...] = ()
+
+    def validate(self, required: Sequence[str] = OHLCV) -> pd.DataFrame:
+        """The frame checked and cleaned by `validate_ohlcv` (the `required` columns)."""
+        many = self.rows is not None
+        return validate_ohlcv(
+            self.frame,
+            self.where,
+            required,
+            symbol=self.symbol if many else None,
+            rows=self.rows,
+        )
 
 
 def _check_symbols(symbols: Sequence[str]) -> list[str]:
@@ -113,8 +143,7 @@ def _read_file(path: Path) -> pd.DataFrame:
         # Read every column as text: validation converts and names the first bad cell.
         return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read file: {first_line}", str(path)) from exc
+        raise read_error(path, exc) from exc
 
 
 def load_folder(path: str | Path, symbols: Sequence[str]) -> dict[str, RawSeries]:
@@ -132,7 +161,100 @@ def load_folder(path: str | Path, symbols: Sequence[str]) -> dict[str, RawSeries
         file = found.get(symbol)
         if file is None:
             raise _absent(symbol, sorted(found), str(folder))
-        out[symbol] = RawSeries(symbol, _read_file(file), f"file:{file.resolve()}", str(file))
+        frame = _read_file(file)
+        out[symbol] = RawSeries(
+            symbol,
+            frame,
+            f"file:{file.resolve()}",
+            str(file),
+            ignored=ignored_columns(list(frame.columns)),
+        )
+    return out
+
+
+def _folder_symbols(folder: Path) -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in folder.iterdir() if p.suffix.lower() in FILE_SUFFIXES))
+
+
+def _long_file(path: str | Path) -> Path:
+    """`path` as a long file: an existing `.csv` or `.parquet` file."""
+    file = Path(path)
+    if file.suffix.lower() not in LONG_FILE_SUFFIXES:
+        raise InputError(
+            f"{file} is neither a folder nor a long .csv or .parquet file", "data.path"
+        )
+    return file
+
+
+def load_long(path: str | Path, symbols: Sequence[str]) -> dict[str, RawSeries]:
+    """Each symbol's rows of one long file (`finscale.data.long_format`), read once."""
+    long = read_long_file(_long_file(path))
+    out: dict[str, RawSeries] = {}
+    for symbol in _check_symbols(symbols):
+        if symbol not in long.positions:
+            raise _absent(symbol, long.symbols, str(path))
+        frame, rows = long.rows_of(symbol)
+        out[symbol] = RawSeries(
+            symbol, frame, f"file:{long.path.resolve()}", str(path), rows, long.ignored
+        )
+    return out
+
+
+def load_csv(path: str | Path, symbols: Sequence[str]) -> dict[str, RawSeries]:
+    """The `csv` source: a folder of `SYMBOL.csv`/`SYMBOL.parquet` files, or one long file."""
+    if not Path(path).exists():
+        raise InputError(f"data path not found: {path}", "data.path")
+    if Path(path).is_dir():
+        return load_folder(path, symbols)
+    return load_long(path, symbols)
+
+
+def _stocks_prices() -> pd.DataFrame:
+    """The frame `skfolio.datasets.load_sp500_dataset()` returns (dates x 20 symbols).
+
+    Importing skfolio costs about 3 s (it imports scikit-learn and cvxpy), so, as with
+    arch's files, the file is read where skfolio keeps it, parsed as skfolio parses it
+    (a test holds the two equal); a skfolio that moved it is imported.
+    """
+    spec = importlib.util.find_spec("skfolio")  # finds the package without running it
+    if spec is None:
+        raise InputError(
+            "the stocks source needs skfolio: pip install 'finscale[stocks]'", "data.source"
+        )
+    roots = spec.submodule_search_locations
+    path = Path(next(iter(roots or []), "")).joinpath(*STOCKS_FILE)
+    if roots and path.is_file():
+        frame = pd.read_csv(path, sep=",", index_col=0)
+        frame.index = pd.to_datetime(frame.index, format="%Y-%m-%d")
+        return frame
+    try:
+        return importlib.import_module("skfolio.datasets").load_sp500_dataset()
+    except ImportError as exc:
+        raise InputError(
+            "the stocks source needs skfolio: pip install 'finscale[stocks]'", "data.source"
+        ) from exc
+
+
+def stocks_symbols() -> tuple[str, ...]:
+    """The 20 symbols of `source: stocks`, in skfolio's (alphabetical) order."""
+    return tuple(str(c) for c in _stocks_prices().columns)
+
+
+def load_stocks(symbols: Sequence[str], targets: Collection[str] = ()) -> dict[str, RawSeries]:
+    """Each symbol's daily adjusted close of `source: stocks`, a close-only series
+    (`Date`, `Close`); a symbol it lacks is blamed on `data.target` where it is one of
+    `targets`, else on `data.symbols`."""
+    prices = _stocks_prices()
+    out: dict[str, RawSeries] = {}
+    for symbol in _check_symbols(symbols):
+        if symbol not in prices.columns:
+            field = "data.target" if symbol in targets else "data.symbols"
+            raise _absent(symbol, [str(c) for c in prices.columns], field)
+        close = prices[symbol]
+        kept = close.notna().to_numpy()  # before a stock's listing (none in skfolio's file)
+        frame = pd.DataFrame({"Date": close.index[kept], "Close": close.to_numpy()[kept]})
+        rows = np.flatnonzero(kept) + 1
+        out[symbol] = RawSeries(symbol, frame, STOCKS_SOURCE, "skfolio sp500_dataset", rows)
     return out
 
 
@@ -208,19 +330,48 @@ def load_sources(
     synthetic: SyntheticConfig | None = None,
     **yahoo_kwargs,
 ) -> dict[str, RawSeries]:
-    """Dispatch on the `data.source` name: `bundled`, `csv` (a folder), `yahoo` or
-    `synthetic` (the market `synthetic` describes); `targets`: which of `symbols` are
-    labelled (the others are context)."""
+    """Dispatch on the `data.source` name: `bundled`, `stocks`, `csv` (a folder or a
+    long file), `yahoo` or `synthetic` (the market `synthetic` describes); `targets`:
+    which of `symbols` are labelled (the others are context)."""
     if source == "synthetic":
         return load_synthetic(synthetic or SyntheticConfig(), symbols)
     if source == "bundled":
         return load_bundled(symbols, targets)
+    if source == "stocks":
+        return load_stocks(symbols, targets)
     if source == "csv":
         if path is None:
             raise InputError("the csv source needs a folder of SYMBOL.csv files", "data.path")
-        return load_folder(path, symbols)
+        return load_csv(path, symbols)
     if source == "yahoo":
         return load_yahoo(symbols, **yahoo_kwargs)
     raise InputError(
-        f"unknown source {source!r}; use bundled, csv, yahoo or synthetic", "data.source"
+        f"unknown source {source!r}; use bundled, stocks, csv, yahoo or synthetic", "data.source"
+    )
+
+
+# `targets: all` of bundled data: the two OHLCV indices (VIX has a close only, and
+# serves as tier a100's volatility index).
+BUNDLED_TARGETS = ("SP500", "NASDAQ")
+
+
+def source_symbols(config: DataConfig) -> tuple[str, ...]:
+    """Every symbol `config`'s source holds, as `targets: all` takes them: a long
+    file's symbols, a folder's file stems, bundled SP500 and NASDAQ, the 20 stocks,
+    the synthetic market's names. Yahoo lists none: `all` is an error there."""
+    if config.source == "bundled":
+        return BUNDLED_TARGETS
+    if config.source == "stocks":
+        return stocks_symbols()
+    if config.source == "synthetic":
+        return config.synthetic.symbol_names
+    if config.source == "csv" and config.path is not None:
+        path = Path(config.path)
+        if not path.exists():
+            raise InputError(f"data path not found: {path}", "data.path")
+        return _folder_symbols(path) if path.is_dir() else long_file_symbols(_long_file(path))
+    raise InputError(
+        f"targets all needs a source that lists its symbols (bundled, stocks, csv, "
+        f"synthetic), not {config.source}; name the symbols",
+        "data.target",
     )

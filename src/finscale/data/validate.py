@@ -1,7 +1,8 @@
 """Validation of raw daily series: the single gate between a source and the pipeline.
 
 Each check names the file, the column and the first offending row (1-based data
-row, header excluded) and date, so a user can open the file and fix it.
+row, header excluded) and date, so a user can open the file and fix it; a series cut
+from a long file of many symbols names its symbol too, and its rows are the file's.
 """
 
 from __future__ import annotations
@@ -20,9 +21,25 @@ PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close")
 OPTIONAL_COLUMNS = ("Adj Close",)
 
 
-def _find_columns(frame: pd.DataFrame, wanted: Sequence[str], where: str) -> dict[str, str]:
+class _Rows:
+    """Where a series' rows are: the file, the symbol a long file's rows belong to
+    (`of`, appended to each message), and each row's number in the file."""
+
+    def __init__(self, where: str, symbol: str | None, rows: np.ndarray | None) -> None:
+        self.where = where
+        self.of = f" for symbol {symbol}" if symbol else ""
+        self.rows = rows
+
+    def __call__(self, row: int) -> int:
+        """The file's 1-based data row of the frame's `row` (0-based position)."""
+        return int(self.rows[row]) if self.rows is not None else row + 1
+
+
+def _find_columns(
+    frame: pd.DataFrame, wanted: Sequence[str], where: str, of: str = ""
+) -> dict[str, str]:
     """Map each wanted name to the frame's column; case and spacing are forgiven, typos not."""
-    by_key = {str(c).strip().lower().replace("_", " "): c for c in frame.columns}
+    by_key = {column_key(c): c for c in frame.columns}
     mapping: dict[str, str] = {}
     for name in wanted:
         column = by_key.get(name.lower())
@@ -32,16 +49,18 @@ def _find_columns(frame: pd.DataFrame, wanted: Sequence[str], where: str) -> dic
             near = difflib.get_close_matches(name, [str(c) for c in frame.columns], n=1, cutoff=0.6)
             found = ", ".join(str(c) for c in frame.columns) or "none"
             hint = f"; found {near[0]!r}, a misspelling?" if near else f"; columns are {found}"
-            raise DataValidationError(f"missing column {name!r}{hint}", where)
+            raise DataValidationError(f"missing column {name!r}{of}{hint}", where)
         mapping[name] = column
     return mapping
 
 
 def _row_where(where: str, column: str | None, row: int, date: object = None) -> str:
+    """`where`, the column, the row as the file numbers it (`row`: 1-based data row) and
+    the date or value."""
     parts = [where]
     if column:
         parts.append(f"column {column}")
-    parts.append(f"row {row + 1}")
+    parts.append(f"row {row}")
     if date is not None and not (isinstance(date, float) and np.isnan(date)):
         parts.append(f"date {pd.Timestamp(date).date()}" if _is_date(date) else f"value {date!r}")
     return ", ".join(parts)
@@ -51,7 +70,7 @@ def _is_date(value: object) -> bool:
     return isinstance(value, pd.Timestamp | np.datetime64) and not pd.isna(value)
 
 
-def _parse_dates(raw: pd.Series, where: str) -> pd.DatetimeIndex:
+def _parse_dates(raw: pd.Series, at: _Rows) -> pd.DatetimeIndex:
     if pd.api.types.is_datetime64_any_dtype(raw):
         dates = pd.to_datetime(raw)
         bad = dates.isna().to_numpy()
@@ -62,7 +81,7 @@ def _parse_dates(raw: pd.Series, where: str) -> pd.DatetimeIndex:
     if bad.any():
         row = int(np.argmax(bad))
         raise DataValidationError(
-            f"unparseable date {raw.iloc[row]!r}", _row_where(where, "Date", row)
+            f"unparseable date {raw.iloc[row]!r}{at.of}", _row_where(at.where, "Date", at(row))
         )
     index = pd.DatetimeIndex(dates)
     if index.tz is not None:
@@ -70,13 +89,13 @@ def _parse_dates(raw: pd.Series, where: str) -> pd.DatetimeIndex:
     return index.normalize()
 
 
-def _to_float(raw: pd.Series, column: str, dates: pd.DatetimeIndex, where: str) -> np.ndarray:
+def _to_float(raw: pd.Series, column: str, dates: pd.DatetimeIndex, at: _Rows) -> np.ndarray:
     if pd.api.types.is_bool_dtype(raw) or not (
         pd.api.types.is_numeric_dtype(raw)
         or pd.api.types.is_object_dtype(raw)
         or pd.api.types.is_string_dtype(raw)
     ):
-        raise DataValidationError(f"column {column} is not numeric ({raw.dtype})", where)
+        raise DataValidationError(f"column {column} is not numeric ({raw.dtype}){at.of}", at.where)
     if pd.api.types.is_numeric_dtype(raw):
         values = raw.to_numpy(dtype=float, na_value=np.nan)
     else:
@@ -87,18 +106,26 @@ def _to_float(raw: pd.Series, column: str, dates: pd.DatetimeIndex, where: str) 
         if bad.any():
             row = int(np.argmax(bad))
             raise DataValidationError(
-                f"non-numeric value {raw.iloc[row]!r}", _row_where(where, column, row, dates[row])
+                f"non-numeric value {raw.iloc[row]!r}{at.of}",
+                _row_where(at.where, column, at(row), dates[row]),
             )
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.argmax(bad))
         what = "missing (NaN) value" if np.isnan(values[row]) else "infinite value"
-        raise DataValidationError(what, _row_where(where, column, row, dates[row]))
+        raise DataValidationError(
+            f"{what}{at.of}", _row_where(at.where, column, at(row), dates[row])
+        )
     return values
 
 
 def validate_ohlcv(
-    frame: pd.DataFrame, where: str, required: Sequence[str] = OHLCV
+    frame: pd.DataFrame,
+    where: str,
+    required: Sequence[str] = OHLCV,
+    *,
+    symbol: str | None = None,
+    rows: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Check one symbol's raw rows and return them clean.
 
@@ -107,21 +134,26 @@ def validate_ohlcv(
     Unsorted dates are sorted; duplicated dates, unparseable dates,
     non-numeric cells, NaN or infinite values, non-positive prices, negative
     volume and High < Low raise `DataValidationError`.
+
+    `symbol` and `rows` describe a series cut from a long file of many symbols:
+    each message names the symbol, and `rows` (one per row of `frame`) is the
+    file's own row number (1-based data row, header excluded) of each row.
     """
     if "Date" not in {str(c).strip().title() for c in frame.columns} and frame.index.name:
         frame = frame.reset_index()
-    columns = _find_columns(frame, ("Date", *required, *OPTIONAL_COLUMNS), where)
+    at = _Rows(where, symbol, rows)
+    columns = _find_columns(frame, ("Date", *required, *OPTIONAL_COLUMNS), where, at.of)
     if len(frame) == 0:
-        raise DataValidationError("no rows", where)
+        raise DataValidationError(f"no rows{at.of}", where)
 
-    dates = _parse_dates(frame[columns["Date"]].reset_index(drop=True), where)
+    dates = _parse_dates(frame[columns["Date"]].reset_index(drop=True), at)
     duplicated = dates.duplicated(keep="first")
     if duplicated.any():
         row = int(np.argmax(duplicated))
         first = int(np.argmax(dates == dates[row]))
         raise DataValidationError(
-            f"duplicate date {dates[row].date()}, also at row {first + 1}",
-            _row_where(where, "Date", row),
+            f"duplicate date {dates[row].date()}{at.of}, also at row {at(first)}",
+            _row_where(where, "Date", at(row)),
         )
 
     # Built from plain values so no frequency is inferred: trading days have none.
@@ -129,16 +161,18 @@ def validate_ohlcv(
     for name, column in columns.items():
         if name == "Date":
             continue
-        values = _to_float(frame[column].reset_index(drop=True), name, dates, where)
+        values = _to_float(frame[column].reset_index(drop=True), name, dates, at)
         if name in PRICE_COLUMNS and (values <= 0).any():
             row = int(np.argmax(values <= 0))
             raise DataValidationError(
-                f"non-positive price {values[row]:g}", _row_where(where, name, row, dates[row])
+                f"non-positive price {values[row]:g}{at.of}",
+                _row_where(where, name, at(row), dates[row]),
             )
         if name == "Volume" and (values < 0).any():
             row = int(np.argmax(values < 0))
             raise DataValidationError(
-                f"negative volume {values[row]:g}", _row_where(where, name, row, dates[row])
+                f"negative volume {values[row]:g}{at.of}",
+                _row_where(where, name, at(row), dates[row]),
             )
         out[name] = values
 
@@ -147,11 +181,23 @@ def validate_ohlcv(
         if inverted.any():
             row = int(np.argmax(inverted))
             raise DataValidationError(
-                f"High {out['High'].iloc[row]:g} < Low {out['Low'].iloc[row]:g}",
-                _row_where(where, "High", row, dates[row]),
+                f"High {out['High'].iloc[row]:g} < Low {out['Low'].iloc[row]:g}{at.of}",
+                _row_where(where, "High", at(row), dates[row]),
             )
 
     # Sorting is safe only now that duplicates are ruled out.
     if not out.index.is_monotonic_increasing:
         out = out.sort_index(kind="stable")
     return out
+
+
+def column_key(name: object) -> str:
+    """A column's name as validation matches it: case, spacing and `_` forgiven."""
+    return str(name).strip().lower().replace("_", " ")
+
+
+def ignored_columns(columns: Sequence[object], read: Sequence[str] = ()) -> tuple[str, ...]:
+    """The columns of a file that validation never reads: all but the date, OHLCV and
+    adjusted close, and `read` (a long file's symbol column)."""
+    known = {column_key(c) for c in ("Date", *OHLCV, *OPTIONAL_COLUMNS, *read)}
+    return tuple(str(c) for c in columns if column_key(c) not in known)

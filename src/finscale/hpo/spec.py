@@ -174,17 +174,19 @@ class Prepared:
 def grid_of(config: StudyConfig, budget: int) -> ArchitectureGrid:
     """The budget's architecture grid at the config's data shape: its tier's features,
     its context and its targets (one learned vector each under `model.symbol_embedding`).
-    It needs no data, so a budget that no architecture fits is refused before anything
-    is built or stored."""
-    from finscale.data import tier_features
+    It needs no data (`targets: all` reads the source's list of symbols where the
+    symbols are embedded), so a budget that no architecture fits is refused before
+    anything is built or stored."""
+    from finscale.data import resolve_targets, tier_features
     from finscale.model import build_grid
 
+    data = resolve_targets(config.data) if config.model.symbol_embedding else config.data
     return build_grid(
         budget,
         config.model,
         len(tier_features(config.data.tier)),
         config.data.context_days,
-        n_symbols=len(config.data.target_symbols),
+        n_symbols=len(data.target_symbols),
     )
 
 
@@ -201,6 +203,9 @@ def prepare(spec: StudySpec, joined: dict[str, Any] | None = None) -> Prepared:
     config = spec.config
     grid = grid_of(config, spec.budget)  # before the store is written: a budget may fit nothing
     dataset = build_dataset(config.data, DataStore(spec.store_dir), evaluation=config.evaluation)
+    if grid.template.n_symbols not in (0, len(dataset.config.target_symbols)):
+        # `data.min_history_days` dropped targets: one embedded vector per target kept
+        grid = grid_of(config.model_copy(update={"data": dataset.config}), spec.budget)
     # One precision for the whole study, from its median architecture: trials
     # compare like with like.
     hardware = resolve_hardware(config.train, grid.median_flops_per_sample)

@@ -212,11 +212,14 @@ def check_data(spec: ScaleSpec) -> None:
     a run directory or a study exists. The grids need only the tier's feature count
     and the number of targets, so a budget that fits nothing is refused before the
     store is written."""
-    from finscale.data import DataStore, build_dataset
+    from finscale.data import DataStore, build_dataset, resolve_targets
 
+    # `targets: all` resolved first, so that a source without a list of symbols is
+    # blamed on its own key, not on the budgets
+    config = spec.config.model_copy(update={"data": resolve_targets(spec.config.data)})
     for budget in spec.budgets:
         try:
-            grid_of(spec.config, budget)
+            grid_of(config, budget)
         except InputError as exc:
             raise InputError(exc.what, "scale.budgets") from None
     store = DataStore(spec.store_dir)
