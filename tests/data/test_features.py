@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from finscale.data.close_features import panel_frame
 from finscale.data.features import (
     FEATURE_SPEC_VERSION,
     FEATURES,
@@ -25,8 +26,9 @@ from finscale.data.features import (
 )
 from finscale.errors import InputError
 
-TIER_SIZES = {"a25": 25, "a50": 50, "a100": 100}
-MAX_WARMUP_ROWS = {"a25": 60, "a50": 260, "a100": 260}
+TIER_SIZES = {"a25": 25, "a50": 50, "a100": 100, "close": 35}
+NESTED_TIERS = ("a25", "a50", "a100")
+MAX_WARMUP_ROWS = {"a25": 60, "a50": 260, "a100": 260, "close": 260}
 OHLCV = ["Open", "High", "Low", "Close", "Volume"]
 
 
@@ -43,7 +45,9 @@ def all_frames() -> dict[str, pd.DataFrame]:
     context = _ohlcv(arch.data.nasdaq.load()).reindex(target.index).ffill()
     vix = arch.data.vix.load().rename(columns={"vix": "Close"})
     vix = vix.reindex(target.index).ffill()
-    return {"target": target, "context": context, "vix": vix}
+    # Tier close's panel: the equal-weight SP500/NASDAQ pair (same calendar here).
+    panel = panel_frame({"SP500": target, "NASDAQ": context}).reindex(target.index)
+    return {"target": target, "context": context, "vix": vix, "panel": panel}
 
 
 def _vix_start() -> pd.Timestamp:
@@ -56,6 +60,9 @@ def _frames_for(all_frames: dict[str, pd.DataFrame], tier: str) -> dict[str, pd.
     frames = {role: all_frames[role] for role in tier_roles(tier)}
     if "vix" in frames:
         frames = {role: frame.loc[_vix_start() :] for role, frame in frames.items()}
+    if tier == "close":
+        # Tier close reads the close alone: a close-only target must do.
+        frames["target"] = frames["target"][["Close"]]
     return frames
 
 
@@ -76,16 +83,17 @@ def test_tier_sizes_are_exact() -> None:
 
 
 def test_tiers_are_nested_prefixes() -> None:
-    a25, a50, a100 = (tier_features(t) for t in TIER_NAMES)
+    a25, a50, a100 = (tier_features(t) for t in NESTED_TIERS)
     assert a50[:25] == a25
     assert a100[:50] == a50
     assert list(FEATURES.values()) == a100
 
 
-def test_names_unique_snake_case_and_descriptions_one_line() -> None:
-    names = [f.name for f in tier_features("a100")]
+@pytest.mark.parametrize("tier", ["a100", "close"])
+def test_names_unique_snake_case_and_descriptions_one_line(tier: str) -> None:
+    names = [f.name for f in tier_features(tier)]
     assert len(set(names)) == len(names)
-    for feature in tier_features("a100"):
+    for feature in tier_features(tier):
         assert feature.name == feature.name.lower()
         assert feature.name.replace("_", "").isalnum()
         assert feature.description.strip()
@@ -98,6 +106,7 @@ def test_tier_roles_cover_the_roles_features_read() -> None:
     assert tier_roles("a25") == ("target",)
     assert tier_roles("a50") == ("target", "context")
     assert tier_roles("a100") == ("target", "context", "vix")
+    assert tier_roles("close") == ("target", "panel")
     for tier in TIER_NAMES:
         assert {f.role for f in tier_features(tier)} == set(tier_roles(tier))
 

@@ -1,9 +1,11 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from finscale.data.labels import (
     forward_max_return,
     forward_return,
+    relative_labels,
     threshold_labels,
     trailing_volatility,
 )
@@ -84,3 +86,54 @@ def test_bad_arguments_raise():
         threshold_labels(np.ones(10), 0)
     with pytest.raises(ValueError, match="rule"):
         threshold_labels(np.ones(10), 1, rule="open")
+
+
+# ---------------------------------------------------------------- relative labels
+
+
+def test_relative_labels_on_a_hand_made_panel():
+    days = pd.bdate_range("2021-03-01", periods=5)
+    closes = {
+        # forward 1-day returns:   +50%,  -50%,  +100%, 0%
+        "A": pd.Series([100.0, 150.0, 75.0, 150.0, 150.0], days),
+        # forward returns:         +25%,  +50%,  -50% (B has no row on day 4)
+        "B": pd.Series([100.0, 125.0, 187.5, 93.75], days[:4]),
+        # C trades from day 1:            0%,    +2.5%
+        "C": pd.Series([10.0, 10.0, 10.25], days[1:4]),
+    }
+    labels = relative_labels(closes, horizon_days=1)
+    # day 0: mean(50, 25) = 37.5 -> A 1, B 0
+    # day 1: mean(-50, 50, 0) = 0 -> A 0, B 1, C 0 (C equals the panel: not beaten)
+    # day 2: mean(100, -50, 2.5) = 17.5 -> A 1, B 0, C 0
+    # day 3: only A has a forward return (B's and C's last rows) -> no label
+    # day 4: A's last row, no forward return
+    np.testing.assert_array_equal(labels["A"], [1, 0, 1, np.nan, np.nan])
+    np.testing.assert_array_equal(labels["B"], [0, 1, 0, np.nan])
+    np.testing.assert_array_equal(labels["C"], [0, 0, np.nan])
+
+
+def test_relative_labels_need_a_margin_above_the_threshold():
+    days = pd.bdate_range("2021-03-01", periods=3)
+    closes = {
+        "A": pd.Series([100.0, 103.0, 100.0], days),  # +3%, -2.9%
+        "B": pd.Series([100.0, 100.0, 100.0], days),  # 0%, 0%
+    }
+    # excess over the mean on day 0: A +1.5%, B -1.5%
+    assert relative_labels(closes, 1, threshold=0.01)["A"][0] == 1.0
+    assert relative_labels(closes, 1, threshold=0.02)["A"][0] == 0.0
+    # two days ahead: A flat, B flat -> both equal the panel: neither beats it
+    twice = relative_labels(closes, 2)
+    np.testing.assert_array_equal(twice["A"], [0.0, np.nan, np.nan])
+    np.testing.assert_array_equal(twice["B"], [0.0, np.nan, np.nan])
+
+
+def test_relative_labels_read_each_symbols_own_rows():
+    # B skips a day: its 1-day forward return on day 0 runs to its next row, day 2.
+    days = pd.bdate_range("2021-03-01", periods=3)
+    closes = {
+        "A": pd.Series([100.0, 101.0, 102.0], days),
+        "B": pd.Series([100.0, 103.0], days[[0, 2]]),
+    }
+    labels = relative_labels(closes, 1)
+    np.testing.assert_array_equal(labels["A"], [0.0, np.nan, np.nan])
+    np.testing.assert_array_equal(labels["B"], [1.0, np.nan])

@@ -90,3 +90,20 @@ def test_bad_fractions_are_rejected():
         plan_splits(100, 5, 1, fractions=(0.8, 0.3, 0.1))
     with pytest.raises(InputError, match="split"):
         plan_splits(100, 5, 1, kind="random")
+
+
+@pytest.mark.parametrize("kind", ["chronological", "chunked"])
+def test_rows_without_a_label_inside_the_samples_stay_unlabelled(kind):
+    # A relative label is missing on a date the symbol trades alone: such rows are
+    # no sample, and the plan around them is the one of a fully labelled series.
+    n_rows, c, h = 600, 20, 3
+    labeled = np.arange(n_rows) < n_rows - h
+    gaps = [100, 101, 350, 470]
+    labeled[gaps] = False
+    plan = plan_splits(n_rows, c, h, kind, (0.7, 0.15, 0.15), 3, labeled=labeled)
+    full = plan_splits(n_rows, c, h, kind, (0.7, 0.15, 0.15), 3)
+    assert (plan.assignment[gaps] == NO_LABEL).all()
+    others = np.setdiff1d(np.arange(n_rows), gaps)
+    # The calendar lost four dates, so a cut may move by a row or two; nothing else.
+    assert (plan.assignment[others] != full.assignment[others]).sum() <= 4 * (h + 1) * 3
+    assert_leak_free(plan, n_rows, c, h)

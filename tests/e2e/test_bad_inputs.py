@@ -34,6 +34,8 @@ def workdir(tmp_path, monkeypatch) -> Path:
     (tmp_path / "long_nosym.csv").write_text(
         header.replace("symbol,", "") + "2020-01-02,1,2,1,2,10\n"
     )
+    (tmp_path / "closes").mkdir()
+    (tmp_path / "closes" / "AAA.csv").write_text("Date,Close\n2020-01-02,10.5\n2020-01-03,10.7\n")
     (tmp_path / "notes.txt").write_text("not a database\n")
     (tmp_path / "empty.yaml").write_text("")
     (tmp_path / "bad.yaml").write_text("data:\n  tier: [a25\n")
@@ -141,6 +143,10 @@ CASES = {
     "max-temp-not-positive": ([*HPO, "--max-temp", "0"], "--max-temp"),
     # ---- the controls
     "null-control-unknown": (["data", "build", "--null-control", "noise"], "--null-control"),
+    "ohlcv-tier-of-close-prices": (
+        ["data", "build", "--source", "csv", "--path", "closes", "--target", "AAA"],
+        "--tier close",
+    ),
     "synthetic-with-a-context-tier": (
         ["data", "build", "--source", "synthetic", "--tier", "a50"],
         "--tier",

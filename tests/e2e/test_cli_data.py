@@ -162,3 +162,19 @@ def test_a_long_file_of_every_symbol_builds_a_panel_and_show_names_ignored_colum
     assert code == 0, stderr
     assert "dropped 1 of 3 targets" in caplog.text and "NASDAQ (300 rows)" in caplog.text
     assert "dropped targets (data.min_history_days): NASDAQ (300 rows)" in stdout
+
+
+def test_data_build_of_relative_labels_on_tier_close_and_its_show(finscale):
+    args = ("--target", "SP500,NASDAQ", "--tier", "close", "--label-mode", "relative")
+    code, stdout, stderr = finscale("data", "build", *args)
+    assert code == 0, stderr
+    assert "relative: return over 1 day(s) beats the panel's equal-weight return by > 0" in stdout
+    code, stdout, stderr = finscale("data", "show", *args, "--json")
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["reused"] is True and summary["tier"] == "close"
+    assert summary["n_features"] == 35 and summary["roles"] == {"target": "SP500,NASDAQ"}
+    assert summary["label"]["label_mode"] == "relative"
+    assert all(0.48 <= s["positive_rate"] <= 0.52 for s in summary["splits"].values())
+    code, stdout, stderr = finscale("data", "features", "--tier", "close")
+    assert code == 0 and "tier close: 35 features, needs target, panel" in stdout

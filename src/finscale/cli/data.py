@@ -93,7 +93,8 @@ NULL_CONTROL_TEXT = {
 
 
 def label_text(summary: dict[str, Any]) -> str:
-    """The label rule in words: the planted teacher, or the threshold rule."""
+    """The label rule in words: the planted teacher, the relative rule, or the threshold
+    rule."""
     planted = summary.get("planted")
     if planted:
         return (
@@ -102,6 +103,11 @@ def label_text(summary: dict[str, Any]) -> str:
             f"sd {planted['signal']:g}"
         )
     label = summary["label"]
+    if label.get("label_mode") == "relative":
+        return (
+            f"relative: return over {label['horizon_days']} day(s) beats the panel's "
+            f"equal-weight return by > {label['threshold']:g}"
+        )
     return (
         f"rise >= {label['threshold']:g} ({label['threshold_mode']}) "
         f"by {label['rule']} within {label['horizon_days']} day(s)"

@@ -17,6 +17,7 @@ import pandas as pd
 
 from finscale.config import DataConfig, EvaluationConfig
 from finscale.data import features as feats
+from finscale.data.close_features import PANEL, panel_frame
 from finscale.data.labels import label_thresholds, threshold_labels
 from finscale.data.plans import search_assignments
 from finscale.data.splits import SeriesRows
@@ -32,9 +33,11 @@ def resolve_roles(config: DataConfig) -> dict[str, str]:
     """Map each input role the tier needs to a symbol: ``{"target": "SP500", ...}``.
 
     With bundled data and no `symbols`, the tier's inputs default to NASDAQ
-    (SP500 when the target is NASDAQ) for context and VIX for volatility.
+    (SP500 when the target is NASDAQ) for context and VIX for volatility; tier
+    close reads none (its panel is made of the targets).
     """
-    needed = feats.tier_roles(config.tier)
+    # The panel of tier close is built from the targets: no symbol of its own.
+    needed = [r for r in feats.tier_roles(config.tier) if r not in feats.DERIVED_ROLES]
     symbols = list(config.symbols)
     if not symbols and config.source == "bundled":
         if "context" in needed:
@@ -86,47 +89,66 @@ def _align(
         on_target = frame.reindex(target_index).ffill(limit=ffill_days)
         missing = on_target.isna().any(axis=1).to_numpy()
         observed = np.flatnonzero(~missing)
+        name = roles.get(role, role)  # the panel has no symbol
         if len(observed) == 0:
             raise InputError(
-                f"{roles[role]} has no dates in common with {roles['target']}",
-                f"symbol {roles[role]}",
+                f"{name} has no dates in common with {roles['target']}", f"symbol {name}"
             )
         interior = missing & (np.arange(len(missing)) > observed[0])
         if interior.any():
             day = target_index[int(np.argmax(interior))]
             raise InputError(
-                f"{roles[role]} has no value within {ffill_days} days before "
+                f"{name} has no value within {ffill_days} days before "
                 f"{day.date()}, a trading day of {roles['target']}",
-                f"symbol {roles[role]}, date {day.date()}",
+                f"symbol {name}, date {day.date()}",
             )
         aligned[role] = on_target
     return aligned
 
 
 def assemble_target(
-    frames: dict[str, pd.DataFrame], roles: dict[str, str], config: DataConfig
+    frames: dict[str, pd.DataFrame],
+    roles: dict[str, str],
+    config: DataConfig,
+    labels: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
+    """One target's table: features of `config.tier` and the label, from its first row
+    with every feature on; returns it and the feature names.
+
+    `frames` maps role -> validated frame (the panel of tier close under ``panel``, on
+    a calendar holding the target's dates; absent, the target is its own panel).
+    `labels`: the target's labels on its rows where they come from outside its own
+    series (relative labels, computed over the panel); None: its threshold labels.
+    """
+    if PANEL in feats.tier_roles(config.tier) and PANEL not in frames:
+        frames = {**frames, PANEL: panel_frame({roles["target"]: frames["target"]})}
     aligned = _align(frames, roles, config.context_ffill_days)
     values = feats.compute_features(aligned, config.tier)
     names = [f.name for f in feats.tier_features(config.tier)]
     close = aligned["target"]["Close"].to_numpy(float)
-    labels = threshold_labels(
-        close,
-        config.horizon_days,
-        config.label_threshold,
-        config.label_rule,
-        config.threshold_mode,
-        config.volatility_k,
-        config.vol_window_days,
-    )
-    needed = label_thresholds(
-        close,
-        config.horizon_days,
-        config.label_threshold,
-        config.threshold_mode,
-        config.volatility_k,
-        config.vol_window_days,
-    )
+    if labels is not None:
+        if len(labels) != len(close):
+            raise ValueError(f"{len(labels)} labels for {len(close)} rows")
+        # The label's rule reads no warm-up of its own: every row may have one.
+        needed = np.zeros(len(close))
+    else:
+        labels = threshold_labels(
+            close,
+            config.horizon_days,
+            config.label_threshold,
+            config.label_rule,
+            config.threshold_mode,
+            config.volatility_k,
+            config.vol_window_days,
+        )
+        needed = label_thresholds(
+            close,
+            config.horizon_days,
+            config.label_threshold,
+            config.threshold_mode,
+            config.volatility_k,
+            config.vol_window_days,
+        )
     # Drop the leading rows where an indicator or the label threshold is still
     # warming up (a decision that reads only the row itself: causal).
     complete = values.notna().all(axis=1).to_numpy() & ~np.isnan(needed)

@@ -23,6 +23,7 @@ from finscale.data.assembly import (
     resolve_roles,
     split_table,
 )
+from finscale.data.close_features import PANEL, panel_frame
 from finscale.data.controls import (
     bayes_by_split,
     control_params,
@@ -30,6 +31,7 @@ from finscale.data.controls import (
     walked_frames,
 )
 from finscale.data.dataset import PIPELINE_VERSION, ProcessedDataset
+from finscale.data.labels import relative_labels
 from finscale.data.panel import panel_table
 from finscale.data.sources import RawSeries, load_sources
 from finscale.data.store import DataStore, frame_sha256, params_sha256
@@ -47,17 +49,7 @@ def _params(config: DataConfig, evaluation: EvaluationConfig) -> dict[str, Any]:
         else {}
     )
     return {
-        "labels": {
-            "horizon_days": config.horizon_days,
-            "threshold": config.label_threshold,
-            "rule": config.label_rule,
-            "threshold_mode": config.threshold_mode,
-            **(
-                {"volatility_k": config.volatility_k, "vol_window_days": config.vol_window_days}
-                if config.threshold_mode == "volatility"
-                else {}
-            ),
-        },
+        "labels": _label_params(config),
         "splits": {
             "kind": config.split,
             "fractions": list(config.split_fractions),
@@ -72,6 +64,56 @@ def _params(config: DataConfig, evaluation: EvaluationConfig) -> dict[str, Any]:
             str(config.end) if config.end else None,
         ],
     }
+
+
+def _label_params(config: DataConfig) -> dict[str, Any]:
+    """The label's part of the key: an absolute label's as it always was (so the keys
+    of absolute datasets never change); a relative label's horizon, margin and mode
+    (it reads neither `label_rule` nor `threshold_mode`)."""
+    if config.label_mode == "relative":
+        return {
+            "horizon_days": config.horizon_days,
+            "threshold": config.label_threshold,
+            "label_mode": "relative",
+        }
+    return {
+        "horizon_days": config.horizon_days,
+        "threshold": config.label_threshold,
+        "rule": config.label_rule,
+        "threshold_mode": config.threshold_mode,
+        **(
+            {"volatility_k": config.volatility_k, "vol_window_days": config.vol_window_days}
+            if config.threshold_mode == "volatility"
+            else {}
+        ),
+    }
+
+
+def _columns_needed(config: DataConfig, role: str) -> tuple[str, ...]:
+    """The columns validation requires of a role's series: the close alone for VIX and
+    under tier close, else OHLCV."""
+    return CLOSE_ONLY if role == "vix" or config.tier == "close" else OHLCV
+
+
+def _check_ohlcv_present(raw: dict[str, RawSeries], symbols: list[str], tier: str) -> None:
+    """One error, before validation, where a tier that reads OHLCV meets series of close
+    prices only (no open, high or low): tier close is what such a source can build."""
+    close_only = []
+    for symbol in symbols:
+        frame = raw[symbol].frame
+        found = {str(c).strip().lower().replace("_", " ") for c in frame.columns}
+        missing = [c for c in OHLCV if c.lower() not in found]
+        if {"Open", "High", "Low"} <= set(missing):
+            close_only.append((symbol, missing))
+    if not close_only:
+        return
+    (first, missing), more = close_only[0], len(close_only) - 1
+    who = f"{first} has" if not more else f"{first} and {more} more symbol(s) have"
+    raise InputError(
+        f"{who} close prices only (no {', '.join(missing)}); tier {tier} needs OHLCV",
+        "data.tier",
+        fix="close",
+    )
 
 
 def _dataset_key(meta: dict[str, Any]) -> str:
@@ -144,9 +186,11 @@ def _build_one(config: DataConfig, context: _Context, dropped: dict[str, int]) -
         config.synthetic,
         **_yahoo_args(config, download),
     )
+    _check_ohlcv_present(
+        raw, [s for r, s in roles.items() if _columns_needed(config, r) == OHLCV], config.tier
+    )
     loaded = {
-        role: raw[symbol].validate(CLOSE_ONLY if role == "vix" else OHLCV)
-        for role, symbol in roles.items()
+        role: raw[symbol].validate(_columns_needed(config, role)) for role, symbol in roles.items()
     }
     drop_short(config, short_histories({config.target: loaded["target"]}, config))  # raises
     inputs = {roles[role]: frame_sha256(frame) for role, frame in loaded.items()}
@@ -246,7 +290,7 @@ def _build_panel(config: DataConfig, context: _Context) -> ProcessedDataset:
     kinds: dict[str, tuple[str, ...]] = {}
     for roles in roles_by_target.values():
         for role, symbol in roles.items():
-            kinds[symbol] = CLOSE_ONLY if role == "vix" else OHLCV
+            kinds[symbol] = _columns_needed(config, role)
     raw = load_sources(
         config.source,
         list(kinds),
@@ -255,6 +299,7 @@ def _build_panel(config: DataConfig, context: _Context) -> ProcessedDataset:
         config.synthetic,
         **_yahoo_args(config, download),
     )
+    _check_ohlcv_present(raw, [s for s, kind in kinds.items() if kind == OHLCV], config.tier)
     loaded = {symbol: raw[symbol].validate(kind) for symbol, kind in kinds.items()}
     dropped = short_histories({t: loaded[t] for t in targets}, config)
     if dropped:
@@ -282,14 +327,40 @@ def _build_panel(config: DataConfig, context: _Context) -> ProcessedDataset:
     roles = {"target": ",".join(targets), **shared}
 
     def build() -> pd.DataFrame:
+        walked = {
+            target: walked_frames(
+                {role: loaded[symbol] for role, symbol in target_roles.items()},
+                {"target": target},
+                config,
+            )
+            for target, target_roles in roles_by_target.items()
+        }
+        ranged = {
+            target: in_date_range(frames, roles_by_target[target], config)
+            for target, frames in walked.items()
+        }
+        # The cross-section: the panel of every target's (walked) close, on the union of
+        # their dates, and the relative labels over the configured dates.
+        panel = (
+            {PANEL: panel_frame({t: frames["target"] for t, frames in walked.items()})}
+            if PANEL in feats.tier_roles(config.tier)
+            else {}
+        )
+        labels = (
+            relative_labels(
+                {t: frames["target"]["Close"] for t, frames in ranged.items()},
+                config.horizon_days,
+                config.label_threshold,
+            )
+            if config.label_mode == "relative"
+            else {}
+        )
         tables = {}
         for target, target_roles in roles_by_target.items():
-            frames = {role: loaded[symbol] for role, symbol in target_roles.items()}
-            frames = in_date_range(
-                walked_frames(frames, {"target": target}, config), target_roles, config
-            )
             target_config = config.model_copy(update={"target": target, "targets": ()})
-            tables[target], _ = assemble_target(frames, target_roles, target_config)
+            tables[target], _ = assemble_target(
+                {**ranged[target], **panel}, target_roles, target_config, labels.get(target)
+            )
         return controlled_table(panel_table(tables, config, evaluation), config, evaluation)
 
     raws = {symbol: (frame, raw[symbol].source) for symbol, frame in loaded.items()}

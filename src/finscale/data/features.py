@@ -3,7 +3,10 @@
 A tier is a fixed, ordered list of features: ``a25`` reads only the target's
 OHLCV, ``a50`` adds a context index (e.g. NASDAQ for SP500) and ``a100`` adds
 the VIX close. Each tier is a strict prefix of the next, so a model trained on
-``a25`` sees the same first 25 columns in ``a100``.
+``a25`` sees the same first 25 columns in ``a100``. Tier ``close`` stands apart:
+it reads the target's close alone and the equal-weight panel of the dataset's
+targets (`finscale.data.close_features`), for sources without open, high, low
+or volume.
 
 Every feature obeys two rules the study's conclusions rest on:
 
@@ -20,20 +23,41 @@ exactly zero, e.g. zero volume), so no feature becomes infinite.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import talib
-from numpy.lib.stride_tricks import sliding_window_view
 from talib import abstract as talib_abstract
 
+from finscale.data import close_features
+from finscale.data.feature_blocks import (
+    KINDS,
+    ROLES,
+    Compute,
+    Feature,
+    Frames,
+    close,
+    column,
+    excess_kurtosis,
+    log_return,
+    pctile_of_last,
+    rolling_beta,
+    rolling_corr,
+    rvol,
+    safe_div,
+    safe_log_ratio,
+    skew,
+    sma_ratio,
+    ta_series,
+    window_apply,
+    zscore,
+)
 from finscale.errors import InputError
 
-ROLES = ("target", "context", "vix")
-TIER_NAMES = ("a25", "a50", "a100")
-KINDS = ("continuous", "categorical", "binary")
+__all__ = ["KINDS", "ROLES", "Feature", "Frames"]
+
+TIER_NAMES = ("a25", "a50", "a100", "close")
 
 # Bump whenever a formula, window or the feature list changes: datasets are
 # cached under a hash of `feature_spec`, and stale caches must not be reused.
@@ -43,186 +67,52 @@ FEATURE_SPEC_VERSION = "1"
 VIX_REGIME_THRESHOLDS = (15.0, 25.0)
 
 OHLCV_COLUMNS = ("Open", "High", "Low", "Close", "Volume")
-_ROLE_COLUMNS = {"target": OHLCV_COLUMNS, "context": OHLCV_COLUMNS, "vix": ("Close",)}
+_ROLE_COLUMNS = {
+    "target": OHLCV_COLUMNS,
+    "context": OHLCV_COLUMNS,
+    "vix": ("Close",),
+    "panel": ("Close",),
+}
+# Tier close reads the close alone: its target may be a close-only series.
+_CLOSE_ONLY_TIERS = ("close",)
 
 _TIER_ROLES = {
     "a25": ("target",),
     "a50": ("target", "context"),
     "a100": ("target", "context", "vix"),
+    "close": ("target", "panel"),
 }
+# Roles built from the dataset's targets rather than read from a symbol of their own.
+DERIVED_ROLES = ("panel",)
 _MISSING_ROLE_HINT = {
     "context": "a context symbol (an index such as NASDAQ)",
     "vix": "VIX (a volatility index close, symbol VIX)",
+    "panel": "the equal-weight panel close of its targets (close_features.panel_close)",
 }
 
 _DAYS_PER_YEAR = 252
-
-Frames = Mapping[str, pd.DataFrame]
-Compute = Callable[[Frames], pd.Series]
-
-
-@dataclass(frozen=True)
-class Feature:
-    """One named feature.
-
-    `role` is the input the feature reads beyond the target ("target" when it
-    reads the target alone). `kind` tells the normaliser what to do:
-    "continuous" values are z-scored on the training split, "categorical"
-    (small integers, e.g. `vix_regime` in {0, 1, 2}, candlestick direction in
-    {-1, 0, 1}) and "binary" (0/1) values are fed as they are.
-    """
-
-    name: str
-    description: str
-    role: str
-    kind: str
-    compute: Compute
-
-    def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"feature {self.name}: role {self.role!r} not in {ROLES}")
-        if self.kind not in KINDS:
-            raise ValueError(f"feature {self.name}: kind {self.kind!r} not in {KINDS}")
-        if not self.description.strip() or "\n" in self.description:
-            raise ValueError(f"feature {self.name}: description must be one non-empty line")
-
 
 # --------------------------------------------------------------------------
 # Column access
 
 
-def _col(frames: Frames, role: str, column: str) -> pd.Series:
-    return frames[role][column].astype("float64")
-
-
 def _o(frames: Frames, role: str = "target") -> pd.Series:
-    return _col(frames, role, "Open")
+    return column(frames, role, "Open")
 
 
 def _h(frames: Frames, role: str = "target") -> pd.Series:
-    return _col(frames, role, "High")
+    return column(frames, role, "High")
 
 
 def _l(frames: Frames, role: str = "target") -> pd.Series:
-    return _col(frames, role, "Low")
+    return column(frames, role, "Low")
 
 
-def _c(frames: Frames, role: str = "target") -> pd.Series:
-    return _col(frames, role, "Close")
+_c = close
 
 
 def _v(frames: Frames, role: str = "target") -> pd.Series:
-    return _col(frames, role, "Volume")
-
-
-# --------------------------------------------------------------------------
-# Causal building blocks (each value at t reads rows <= t only)
-
-
-def _safe_div(num: pd.Series, den: pd.Series, fill: float) -> pd.Series:
-    """num / den, with `fill` where den is exactly zero; NaN stays NaN.
-
-    The fill is the neutral value of the ratio (e.g. 0.5 for a position in a
-    zero-width range), so zero volume or a flat window never yields inf.
-    """
-    zero = den == 0
-    out = num / den.mask(zero)
-    return out.mask(zero & num.notna(), fill)
-
-
-def _safe_log_ratio(num: pd.Series, den: pd.Series) -> pd.Series:
-    """log(num / den) for positive inputs, 0 (no information) where either is 0."""
-    both_positive = (num > 0) & (den > 0)
-    out = np.log(num.where(both_positive) / den.where(both_positive))
-    return out.mask(~both_positive & num.notna() & den.notna(), 0.0)
-
-
-def _log_return(close: pd.Series, days: int) -> pd.Series:
-    return np.log(close).diff(days)
-
-
-def _rvol(close: pd.Series, days: int) -> pd.Series:
-    """Sample std of daily log returns over a trailing window, daily units."""
-    return _log_return(close, 1).rolling(days).std()
-
-
-def _sma_ratio(series: pd.Series, days: int) -> pd.Series:
-    return series / series.rolling(days).mean() - 1.0
-
-
-def _zscore(series: pd.Series, days: int) -> pd.Series:
-    rolling = series.rolling(days)
-    return _safe_div(series - rolling.mean(), rolling.std(), 0.0)
-
-
-def _rolling_corr(x: pd.Series, y: pd.Series, days: int) -> pd.Series:
-    cov = x.rolling(days).cov(y)
-    scale = np.sqrt(x.rolling(days).var() * y.rolling(days).var())
-    # cov and var come from different accumulations; clip the rounding residue.
-    return _safe_div(cov, scale, 0.0).clip(-1.0, 1.0)
-
-
-def _rolling_beta(y: pd.Series, x: pd.Series, days: int) -> pd.Series:
-    """OLS slope of y on x over a trailing window."""
-    return _safe_div(y.rolling(days).cov(x), x.rolling(days).var(), 0.0)
-
-
-def _window_apply(
-    series: pd.Series, days: int, reduce: Callable[[np.ndarray], np.ndarray]
-) -> pd.Series:
-    """Apply `reduce` (rows of trailing windows -> one value per row).
-
-    Each window is reduced on its own, so unlike pandas' rolling skew/kurt
-    (which centre the whole series first) no full-sample statistic leaks in.
-    A window holding any NaN gives NaN.
-    """
-    values = series.to_numpy(dtype=np.float64)
-    out = np.full(len(values), np.nan)
-    if len(values) >= days:
-        windows = sliding_window_view(values, days)
-        reduced = reduce(windows)
-        reduced[np.isnan(windows).any(axis=1)] = np.nan
-        out[days - 1 :] = reduced
-    return pd.Series(out, index=series.index)
-
-
-def _central_moments(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    dev = windows - windows.mean(axis=1, keepdims=True)
-    return (dev**2).mean(axis=1), (dev**3).mean(axis=1), (dev**4).mean(axis=1)
-
-
-def _skew(windows: np.ndarray) -> np.ndarray:
-    m2, m3, _ = _central_moments(windows)
-    flat = m2 == 0
-    return np.where(flat, 0.0, m3 / np.where(flat, 1.0, m2) ** 1.5)
-
-
-def _excess_kurtosis(windows: np.ndarray) -> np.ndarray:
-    m2, _, m4 = _central_moments(windows)
-    flat = m2 == 0
-    return np.where(flat, 0.0, m4 / np.where(flat, 1.0, m2) ** 2 - 3.0)
-
-
-def _pctile_of_last(windows: np.ndarray) -> np.ndarray:
-    """Fraction of the window (today included) at or below today's value."""
-    return (windows <= windows[:, -1:]).mean(axis=1)
-
-
-def _talib(fn: Callable, *inputs: pd.Series, output: int | None = None, **params) -> pd.Series:
-    """Call a TA-Lib function on float64 arrays and return a series on the index.
-
-    TA-Lib skips leading NaN (a context series that starts later than the
-    target) and seeds its recursive averages from the first valid row, which
-    is causal.
-    """
-    index = inputs[0].index
-    arrays = [np.ascontiguousarray(s.to_numpy(dtype=np.float64)) for s in inputs]
-    if not all(np.isfinite(a).any() for a in arrays):
-        return pd.Series(np.nan, index=index)
-    result = fn(*arrays, **params)
-    if output is not None:
-        result = result[output]
-    return pd.Series(np.asarray(result, dtype=np.float64), index=index)
+    return column(frames, role, "Volume")
 
 
 def _candle(name: str, frames: Frames) -> pd.Series:
@@ -232,7 +122,7 @@ def _candle(name: str, frames: Frames) -> pd.Series:
     not looked yet; those rows become NaN so they are dropped as warmup.
     """
     ohlc = [_o(frames), _h(frames), _l(frames), _c(frames)]
-    raw = _talib(getattr(talib, name), *ohlc)
+    raw = ta_series(getattr(talib, name), *ohlc)
     valid = pd.concat(ohlc, axis=1).notna().all(axis=1)
     first_valid = int(np.argmax(valid.to_numpy())) if valid.any() else len(raw)
     lookback = talib_abstract.Function(name).lookback
@@ -245,7 +135,7 @@ def _candle(name: str, frames: Frames) -> pd.Series:
 
 
 def _ret(role: str, days: int) -> Compute:
-    return lambda fr: _log_return(_c(fr, role), days)
+    return lambda fr: log_return(_c(fr, role), days)
 
 
 def _gap(role: str) -> Compute:
@@ -257,32 +147,36 @@ def _hl_range(role: str) -> Compute:
 
 
 def _rv(role: str, days: int) -> Compute:
-    return lambda fr: _rvol(_c(fr, role), days)
+    return lambda fr: rvol(_c(fr, role), days)
 
 
 def _sma_rel(role: str, days: int) -> Compute:
-    return lambda fr: _sma_ratio(_c(fr, role), days)
+    return lambda fr: sma_ratio(_c(fr, role), days)
 
 
 def _rsi(role: str, days: int) -> Compute:
-    return lambda fr: _talib(talib.RSI, _c(fr, role), timeperiod=days)
+    return lambda fr: ta_series(talib.RSI, _c(fr, role), timeperiod=days)
 
 
 def _natr(role: str, days: int) -> Compute:
-    return lambda fr: _talib(talib.NATR, _h(fr, role), _l(fr, role), _c(fr, role), timeperiod=days)
+    return lambda fr: ta_series(
+        talib.NATR, _h(fr, role), _l(fr, role), _c(fr, role), timeperiod=days
+    )
 
 
 def _adx(role: str, days: int) -> Compute:
-    return lambda fr: _talib(talib.ADX, _h(fr, role), _l(fr, role), _c(fr, role), timeperiod=days)
+    return lambda fr: ta_series(
+        talib.ADX, _h(fr, role), _l(fr, role), _c(fr, role), timeperiod=days
+    )
 
 
 def _macd_over_close(role: str, output: int) -> Compute:
     # MACD is in price units; dividing by close makes it comparable across decades.
-    return lambda fr: _talib(talib.MACD, _c(fr, role), output=output) / _c(fr, role)
+    return lambda fr: ta_series(talib.MACD, _c(fr, role), output=output) / _c(fr, role)
 
 
 def _volume_ratio(role: str, days: int) -> Compute:
-    return lambda fr: _safe_div(_v(fr, role), _v(fr, role).rolling(days).mean(), 1.0)
+    return lambda fr: safe_div(_v(fr, role), _v(fr, role).rolling(days).mean(), 1.0)
 
 
 def _drawdown(role: str, days: int) -> Compute:
@@ -290,37 +184,37 @@ def _drawdown(role: str, days: int) -> Compute:
 
 
 def _spread_ret(days: int) -> Compute:
-    return lambda fr: _log_return(_c(fr), days) - _log_return(_c(fr, "context"), days)
+    return lambda fr: log_return(_c(fr), days) - log_return(_c(fr, "context"), days)
 
 
 def _ret_corr(days: int) -> Compute:
-    return lambda fr: _rolling_corr(_log_return(_c(fr), 1), _log_return(_c(fr, "context"), 1), days)
+    return lambda fr: rolling_corr(log_return(_c(fr), 1), log_return(_c(fr, "context"), 1), days)
 
 
 def _beta(days: int) -> Compute:
-    return lambda fr: _rolling_beta(_log_return(_c(fr), 1), _log_return(_c(fr, "context"), 1), days)
+    return lambda fr: rolling_beta(log_return(_c(fr), 1), log_return(_c(fr, "context"), 1), days)
 
 
 def _vix_chg(days: int) -> Compute:
-    return lambda fr: _log_return(_c(fr, "vix"), days)
+    return lambda fr: log_return(_c(fr, "vix"), days)
 
 
 def _vix_z(days: int) -> Compute:
-    return lambda fr: _zscore(_c(fr, "vix"), days)
+    return lambda fr: zscore(_c(fr, "vix"), days)
 
 
 def _close_location(fr: Frames) -> pd.Series:
     high, low, close = _h(fr), _l(fr), _c(fr)
-    return _safe_div(close - low, high - low, 0.5)
+    return safe_div(close - low, high - low, 0.5)
 
 
 def _bbands(fr: Frames) -> tuple[pd.Series, pd.Series, pd.Series]:
-    return tuple(_talib(talib.BBANDS, _c(fr), output=i, timeperiod=20) for i in range(3))
+    return tuple(ta_series(talib.BBANDS, _c(fr), output=i, timeperiod=20) for i in range(3))
 
 
 def _bb_pctb(fr: Frames) -> pd.Series:
     upper, _, lower = _bbands(fr)
-    return _safe_div(_c(fr) - lower, upper - lower, 0.5)
+    return safe_div(_c(fr) - lower, upper - lower, 0.5)
 
 
 def _bb_width(fr: Frames) -> pd.Series:
@@ -329,7 +223,7 @@ def _bb_width(fr: Frames) -> pd.Series:
 
 
 def _flow_ratio(signed_volume: pd.Series, volume: pd.Series, days: int) -> pd.Series:
-    return _safe_div(signed_volume.rolling(days).sum(), volume.rolling(days).sum(), 0.0)
+    return safe_div(signed_volume.rolling(days).sum(), volume.rolling(days).sum(), 0.0)
 
 
 def _obv_flow(fr: Frames) -> pd.Series:
@@ -341,7 +235,7 @@ def _obv_flow(fr: Frames) -> pd.Series:
 
 def _cmf(fr: Frames) -> pd.Series:
     high, low, close = _h(fr), _l(fr), _c(fr)
-    multiplier = _safe_div((close - low) - (high - close), high - low, 0.0)
+    multiplier = safe_div((close - low) - (high - close), high - low, 0.0)
     return _flow_ratio(multiplier * _v(fr), _v(fr), 20)
 
 
@@ -362,16 +256,16 @@ def _garman_klass(fr: Frames) -> pd.Series:
 def _rs_sma_ratio(fr: Frames) -> pd.Series:
     # The ratio of two prices is level-dependent; its ratio to its own
     # trailing mean is not.
-    return _sma_ratio(_c(fr) / _c(fr, "context"), 50)
+    return sma_ratio(_c(fr) / _c(fr, "context"), 50)
 
 
 def _vol_ratio_ctx(fr: Frames) -> pd.Series:
-    return _safe_log_ratio(_rvol(_c(fr), 20), _rvol(_c(fr, "context"), 20))
+    return safe_log_ratio(rvol(_c(fr), 20), rvol(_c(fr, "context"), 20))
 
 
 def _resid_ret(fr: Frames) -> pd.Series:
-    ret, ctx_ret = _log_return(_c(fr), 1), _log_return(_c(fr, "context"), 1)
-    return ret - _rolling_beta(ret, ctx_ret, 60) * ctx_ret
+    ret, ctx_ret = log_return(_c(fr), 1), log_return(_c(fr, "context"), 1)
+    return ret - rolling_beta(ret, ctx_ret, 60) * ctx_ret
 
 
 def _vix_annual_vol(fr: Frames) -> pd.Series:
@@ -379,11 +273,11 @@ def _vix_annual_vol(fr: Frames) -> pd.Series:
 
 
 def _vix_rvol_ratio(fr: Frames) -> pd.Series:
-    return _safe_log_ratio(_vix_annual_vol(fr), _rvol(_c(fr), 20) * np.sqrt(_DAYS_PER_YEAR))
+    return safe_log_ratio(_vix_annual_vol(fr), rvol(_c(fr), 20) * np.sqrt(_DAYS_PER_YEAR))
 
 
 def _vrp(fr: Frames) -> pd.Series:
-    realized_var = (_log_return(_c(fr), 1) ** 2).rolling(20).mean() * _DAYS_PER_YEAR
+    realized_var = (log_return(_c(fr), 1) ** 2).rolling(20).mean() * _DAYS_PER_YEAR
     return _vix_annual_vol(fr) ** 2 - realized_var
 
 
@@ -396,31 +290,33 @@ def _vix_regime(fr: Frames) -> pd.Series:
 
 def _ret_vix_scaled(fr: Frames) -> pd.Series:
     daily_implied = _vix_annual_vol(fr) / np.sqrt(_DAYS_PER_YEAR)
-    return _safe_div(_log_return(_c(fr), 1), daily_implied, 0.0)
+    return safe_div(log_return(_c(fr), 1), daily_implied, 0.0)
 
 
 def _vix_ret_corr(fr: Frames) -> pd.Series:
-    return _rolling_corr(_log_return(_c(fr), 1), _log_return(_c(fr, "vix"), 1), 60)
+    return rolling_corr(log_return(_c(fr), 1), log_return(_c(fr, "vix"), 1), 60)
 
 
 def _di_spread(fr: Frames) -> pd.Series:
     hlc = (_h(fr), _l(fr), _c(fr))
-    return _talib(talib.PLUS_DI, *hlc, timeperiod=14) - _talib(talib.MINUS_DI, *hlc, timeperiod=14)
+    return ta_series(talib.PLUS_DI, *hlc, timeperiod=14) - ta_series(
+        talib.MINUS_DI, *hlc, timeperiod=14
+    )
 
 
 def _up_fraction(fr: Frames) -> pd.Series:
-    ret = _log_return(_c(fr), 1)
+    ret = log_return(_c(fr), 1)
     return (ret > 0).astype("float64").where(ret.notna()).rolling(20).mean()
 
 
 def _autocorr(fr: Frames) -> pd.Series:
-    ret = _log_return(_c(fr), 1)
-    return _rolling_corr(ret, ret.shift(1), 60)
+    ret = log_return(_c(fr), 1)
+    return rolling_corr(ret, ret.shift(1), 60)
 
 
 def _momentum_12_1(fr: Frames) -> pd.Series:
     # Classic 12-1 momentum: the year's return without its last month.
-    return _log_return(_c(fr), 231).shift(21)
+    return log_return(_c(fr), 231).shift(21)
 
 
 def _calendar(fr: Frames, value: Callable[[pd.DatetimeIndex], np.ndarray]) -> pd.Series:
@@ -434,46 +330,46 @@ def _month_angle(index: pd.DatetimeIndex) -> np.ndarray:
 
 def _stoch_k(fr: Frames) -> pd.Series:
     hlc = (_h(fr), _l(fr), _c(fr))
-    return _talib(talib.STOCH, *hlc, output=0, fastk_period=14, slowk_period=3, slowd_period=3)
+    return ta_series(talib.STOCH, *hlc, output=0, fastk_period=14, slowk_period=3, slowd_period=3)
 
 
 def _willr(fr: Frames) -> pd.Series:
-    return _talib(talib.WILLR, _h(fr), _l(fr), _c(fr), timeperiod=14)
+    return ta_series(talib.WILLR, _h(fr), _l(fr), _c(fr), timeperiod=14)
 
 
 def _cci(fr: Frames) -> pd.Series:
-    return _talib(talib.CCI, _h(fr), _l(fr), _c(fr), timeperiod=20)
+    return ta_series(talib.CCI, _h(fr), _l(fr), _c(fr), timeperiod=20)
 
 
 def _mfi(fr: Frames) -> pd.Series:
-    return _talib(talib.MFI, _h(fr), _l(fr), _c(fr), _v(fr), timeperiod=14)
+    return ta_series(talib.MFI, _h(fr), _l(fr), _c(fr), _v(fr), timeperiod=14)
 
 
 def _aroon_osc(fr: Frames) -> pd.Series:
-    return _talib(talib.AROONOSC, _h(fr), _l(fr), timeperiod=25)
+    return ta_series(talib.AROONOSC, _h(fr), _l(fr), timeperiod=25)
 
 
 def _ultosc(fr: Frames) -> pd.Series:
-    return _talib(
+    return ta_series(
         talib.ULTOSC, _h(fr), _l(fr), _c(fr), timeperiod1=7, timeperiod2=14, timeperiod3=28
     )
 
 
 def _trix(fr: Frames) -> pd.Series:
-    return _talib(talib.TRIX, _c(fr), timeperiod=15)
+    return ta_series(talib.TRIX, _c(fr), timeperiod=15)
 
 
 def _stochrsi_k(fr: Frames) -> pd.Series:
-    return _talib(talib.STOCHRSI, _c(fr), output=0, timeperiod=14, fastk_period=5)
+    return ta_series(talib.STOCHRSI, _c(fr), output=0, timeperiod=14, fastk_period=5)
 
 
 def _bop(fr: Frames) -> pd.Series:
-    return _talib(talib.BOP, _o(fr), _h(fr), _l(fr), _c(fr))
+    return ta_series(talib.BOP, _o(fr), _h(fr), _l(fr), _c(fr))
 
 
 def _linreg_slope(fr: Frames) -> pd.Series:
     # On log close, so the slope is a per-day return, comparable across levels.
-    return _talib(talib.LINEARREG_SLOPE, np.log(_c(fr)), timeperiod=20)
+    return ta_series(talib.LINEARREG_SLOPE, np.log(_c(fr)), timeperiod=20)
 
 
 def _intraday_ret(fr: Frames) -> pd.Series:
@@ -481,15 +377,15 @@ def _intraday_ret(fr: Frames) -> pd.Series:
 
 
 def _rvol_ratio(fr: Frames) -> pd.Series:
-    return _safe_log_ratio(_rvol(_c(fr), 5), _rvol(_c(fr), 60))
+    return safe_log_ratio(rvol(_c(fr), 5), rvol(_c(fr), 60))
 
 
 def _ret_skew(fr: Frames) -> pd.Series:
-    return _window_apply(_log_return(_c(fr), 1), 60, _skew)
+    return window_apply(log_return(_c(fr), 1), 60, skew)
 
 
 def _ret_kurt(fr: Frames) -> pd.Series:
-    return _window_apply(_log_return(_c(fr), 1), 60, _excess_kurtosis)
+    return window_apply(log_return(_c(fr), 1), 60, excess_kurtosis)
 
 
 def _dist_low(fr: Frames) -> pd.Series:
@@ -497,7 +393,7 @@ def _dist_low(fr: Frames) -> pd.Series:
 
 
 def _max_ret(fr: Frames) -> pd.Series:
-    return _log_return(_c(fr), 1).rolling(20).max()
+    return log_return(_c(fr), 1).rolling(20).max()
 
 
 def _vix_level(fr: Frames) -> pd.Series:
@@ -505,7 +401,7 @@ def _vix_level(fr: Frames) -> pd.Series:
 
 
 def _vix_pctile(fr: Frames) -> pd.Series:
-    return _window_apply(_c(fr, "vix"), 252, _pctile_of_last)
+    return window_apply(_c(fr, "vix"), 252, pctile_of_last)
 
 
 def _cdl(name: str) -> Compute:
@@ -668,6 +564,11 @@ _TIERS: dict[str, tuple[Feature, ...]] = {
 
 FEATURES: dict[str, Feature] = {f.name: f for f in _TIERS["a100"]}
 
+# Tier close is not nested in the others: its names of a100 features are theirs.
+_TIERS["close"] = tuple(
+    FEATURES[c] if isinstance(c, str) else c for c in close_features.CLOSE_COLUMNS
+)
+
 
 # --------------------------------------------------------------------------
 # Public API
@@ -681,7 +582,8 @@ def _check_tier(tier: str) -> None:
 
 
 def tier_features(tier: str) -> list[Feature]:
-    """Features of a tier, in model-column order (each tier extends the previous)."""
+    """Features of a tier, in model-column order (a25, a50, a100: each extends the
+    previous; close stands apart)."""
     _check_tier(tier)
     return list(_TIERS[tier])
 
@@ -710,23 +612,31 @@ def _check_frames(frames: Frames, tier: str) -> None:
         raise ValueError("the target frame must be indexed by a DatetimeIndex")
     for role in tier_roles(tier):
         frame = frames[role]
-        missing = [c for c in _ROLE_COLUMNS[role] if c not in frame.columns]
+        needed = role_columns(tier, role)
+        missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise InputError(f"{role} data lacks column(s) {', '.join(missing)}", f"{role} data")
         if not frame.index.equals(index):
             raise ValueError(f"{role} frame is not aligned to the target's dates")
-        _check_positive(frame, role)
+        _check_positive(frame, role, needed)
 
 
-def _check_positive(frame: pd.DataFrame, role: str) -> None:
+def role_columns(tier: str, role: str) -> tuple[str, ...]:
+    """The columns a tier reads of a role's input: OHLCV, or the close alone (tier close,
+    and VIX)."""
+    _check_tier(tier)
+    return ("Close",) if tier in _CLOSE_ONLY_TIERS else _ROLE_COLUMNS[role]
+
+
+def _check_positive(frame: pd.DataFrame, role: str, names: tuple[str, ...]) -> None:
     # Log returns and ratios need positive prices; volume may be zero.
-    for column in _ROLE_COLUMNS[role]:
-        values = frame[column].astype("float64")
-        bad = values < 0 if column == "Volume" else values <= 0
+    for name in names:
+        values = frame[name].astype("float64")
+        bad = values < 0 if name == "Volume" else values <= 0
         if bad.any():
             day = bad.idxmax()
-            rule = "negative" if column == "Volume" else "non-positive"
-            raise InputError(f"{role} {column} has {rule} values", f"first on {day:%Y-%m-%d}")
+            rule = "negative" if name == "Volume" else "non-positive"
+            raise InputError(f"{role} {name} has {rule} values", f"first on {day:%Y-%m-%d}")
 
 
 def compute_features(frames: Frames, tier: str) -> pd.DataFrame:
@@ -734,7 +644,8 @@ def compute_features(frames: Frames, tier: str) -> pd.DataFrame:
 
     `frames` maps role -> DataFrame, all on the target's sorted, unique
     DatetimeIndex (context and VIX already aligned and forward-filled);
-    target/context carry Open, High, Low, Close, Volume and vix carries Close.
+    target/context carry Open, High, Low, Close, Volume and vix carries Close;
+    under tier close, target and panel (`close_features.panel_frame`) carry Close.
     Returns a float64 frame with one column per feature in `tier_features`
     order. Leading warmup rows hold NaN; after them, values are finite.
     """

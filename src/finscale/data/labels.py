@@ -18,13 +18,23 @@ Thresholds (``threshold_mode``):
   which measures direction skill.
 
 The last h rows have no full future and get no label (NaN).
+
+Relative labels (``label_mode: relative``, a panel of targets,
+`relative_labels`): a symbol's day t is labelled 1 when its forward return
+``close[t+h] / close[t] - 1`` (over its own rows) exceeds the equal-weight mean
+forward return of the panel's symbols that have one on that date by MORE than
+the threshold (default 0): ``r - mean(r) > threshold``, strictly, so a symbol
+that exactly matches the panel does not beat it. A date on which fewer than two
+symbols have a forward return gets no label.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 LabelRule = Literal["max_close", "close"]
 ThresholdMode = Literal["fixed", "volatility"]
@@ -123,3 +133,32 @@ def threshold_labels(
     labels = np.full(move.shape, np.nan)
     labels[known] = (move[known] >= needed[known]).astype(float)
     return labels
+
+
+def relative_labels(
+    closes: Mapping[str, pd.Series], horizon_days: int, threshold: float = 0.0
+) -> dict[str, np.ndarray]:
+    """Cross-sectional labels: does each symbol beat the panel's equal-weight forward
+    return by more than `threshold`?
+
+    closes: symbol -> close prices, each on its own sorted, unique DatetimeIndex.
+    Each symbol's forward return is ``close[t+h] / close[t] - 1`` on its own rows
+    (NaN for its last h rows). On each date of the union calendar, the panel's
+    forward return is the mean over the symbols with a forward return that date,
+    the symbol itself included. Label 1.0 where ``r - mean > threshold``, 0.0 where
+    not, NaN where the symbol has no forward return or fewer than two symbols have
+    one that date. Returns symbol -> (len(close),) float64 labels on its own rows.
+    """
+    forward = pd.DataFrame(
+        {
+            symbol: pd.Series(forward_return(series.to_numpy(float), horizon_days), series.index)
+            for symbol, series in closes.items()
+        }
+    ).sort_index()
+    excess = forward.sub(forward.mean(axis=1), axis=0)
+    known = forward.notna() & (forward.count(axis=1) >= 2).to_numpy()[:, None]
+    labels = (excess > threshold).astype(float).where(known)
+    return {
+        symbol: labels[symbol].reindex(series.index).to_numpy(float)
+        for symbol, series in closes.items()
+    }

@@ -184,22 +184,23 @@ def _samples(
     labeled = np.asarray(labeled, dtype=bool)
     assignment[: context_days - 1] = NO_WINDOW
 
-    # Samples are the contiguous run of labelled rows from the first full window on.
+    # Samples are the labelled rows from the first full window on. A row inside them
+    # may lack a label (a relative label on a date the symbol trades alone): it
+    # stays NO_LABEL, and the blocks and purges around it count rows as usual.
     candidates = np.flatnonzero(labeled[context_days - 1 :]) + context_days - 1
     if len(candidates) == 0:
         return assignment, 0, 0
     first, stop = int(candidates[0]), int(candidates[-1]) + 1
-    if not labeled[first:stop].all():
-        gap = first + int(np.argmin(labeled[first:stop]))
-        raise ValueError(f"labelled rows must be contiguous; row {gap} has no label")
-    assignment[first:stop] = OUTSIDE
+    assignment[first:stop] = np.where(labeled[first:stop], OUTSIDE, NO_LABEL)
     return assignment, first, stop
 
 
 def _purged(
     assignment: np.ndarray, blocks: list[Block], context_days: int, horizon_days: int
 ) -> SplitPlan:
-    """Write `blocks` into `assignment` and purge every boundary between them."""
+    """Write `blocks` into `assignment` and purge every boundary between them; rows
+    without a label stay NO_LABEL."""
+    unlabeled = assignment == NO_LABEL
     for block in blocks:
         assignment[block.start : block.stop] = block.split
     for earlier, later in pairwise(blocks):
@@ -209,6 +210,7 @@ def _purged(
             # Training windows must not contain a row an evaluation label reads.
             embargo = horizon_days + context_days - 1
             assignment[later.start : min(later.stop, later.start + embargo)] = PURGED
+    assignment[unlabeled] = NO_LABEL
     return SplitPlan(assignment, tuple(blocks), context_days, horizon_days)
 
 
@@ -216,8 +218,8 @@ def sample_dates(
     dates: np.ndarray, context_days: int, horizon_days: int, labeled: np.ndarray | None
 ) -> np.ndarray:
     """The dates of one series' samples (rows with a full window and a label)."""
-    _, first, stop = _samples(len(dates), context_days, horizon_days, labeled)
-    return np.asarray(dates)[first:stop]
+    base, first, stop = _samples(len(dates), context_days, horizon_days, labeled)
+    return np.asarray(dates)[first:stop][base[first:stop] == OUTSIDE]
 
 
 def sample_calendar(
