@@ -59,3 +59,10 @@ def test_samples_per_epoch_and_long_short_quantile_bounds():
             EvaluationConfig(long_short_quantile=bad)
     with pytest.raises(ValueError):
         TrainConfig(samples_per_epoch=0)
+
+
+def test_the_stocks_source_defaults_to_every_stock_on_tier_close():
+    config = DataConfig(source="stocks")
+    assert config.all_targets and config.tier == "close"
+    assert DataConfig(source="stocks", target="AAPL").target_symbols == ("AAPL",)
+    assert DataConfig(source="stocks", tier="a25").tier == "a25"  # refused when built

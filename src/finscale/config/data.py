@@ -219,7 +219,10 @@ class DataConfig(StrictSection):
     def _one_target_is_the_target(cls, data: object) -> object:
         """`targets` of one symbol is the one-symbol form: it sets `target`. Under
         `source: stocks` with no target given, every stock is one (the default target,
-        SP500, is an index that source lacks)."""
+        SP500, is an index that source lacks), and with no tier given the tier is
+        `close`, the one its close prices can build."""
+        if isinstance(data, dict) and data.get("source") == "stocks" and "tier" not in data:
+            data = {**data, "tier": "close"}
         if (
             isinstance(data, dict)
             and data.get("source") == "stocks"
