@@ -36,6 +36,22 @@ def test_each_target_is_labelled_on_its_own_series_and_pooled(panel):
     )
 
 
+def test_a_panel_is_held_in_float32_with_one_code_per_symbol(panel):
+    features = panel.table[panel.feature_names]
+    assert set(features.dtypes.astype(str)) == {"float32"}
+    assert panel.table["label"].dtype == np.float32
+    assert list(panel.table["symbol"].cat.categories) == list(PANEL)
+    windows = panel.windows()
+    assert windows.features.dtype == torch.float32
+    # normalised in float64 per target, stored in float32: the training rows of each
+    # target have mean 0 and unit spread to float32 precision
+    train = panel.table["split"].to_numpy() == TRAIN
+    for _, a, b in panel.blocks():
+        rows = windows.features[a:b][torch.from_numpy(train[a:b])].double()
+        continuous = torch.from_numpy(panel.continuous)
+        assert rows[:, continuous].mean(0).abs().max() < 1e-5
+
+
 def test_split_dates_are_shared_and_the_normaliser_is_per_target(panel):
     windows = panel.windows()
     codes, dates = panel.table["split"].to_numpy(), panel.table.index.to_numpy()

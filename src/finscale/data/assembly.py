@@ -168,8 +168,10 @@ def assemble_target(
             f"feature {bad[0] if bad else 'label threshold'} is undefined after its warmup",
             f"symbol {roles['target']}, date {values.index[row].date()}",
         )
-    table = values.iloc[first:].astype(float)
-    table[LABEL] = labels[first:]
+    # float32 from here on, per symbol: the model reads float32, and a panel of many
+    # symbols would otherwise hold its table twice as large until the windows are made.
+    table = values.iloc[first:].astype(np.float32)
+    table[LABEL] = labels[first:].astype(np.float32)
     return table, names
 
 

@@ -319,6 +319,8 @@ def _build_panel(config: DataConfig, context: _Context) -> ProcessedDataset:
         "tier": config.tier,
         **_provenance(raw, dropped),
     }
+    raws = {symbol: (frame, raw[symbol].source) for symbol, frame in loaded.items()}
+    del raw  # the files' text as read: on a panel of many symbols, more than the table
     shared = {
         role: symbol
         for role, symbol in roles_by_target[targets[0]].items()
@@ -363,7 +365,6 @@ def _build_panel(config: DataConfig, context: _Context) -> ProcessedDataset:
             )
         return controlled_table(panel_table(tables, config, evaluation), config, evaluation)
 
-    raws = {symbol: (frame, raw[symbol].source) for symbol, frame in loaded.items()}
     return _stored_or_built(
         config, evaluation, roles, meta, (store, must_exist, started), build, raws
     )

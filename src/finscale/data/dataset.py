@@ -43,7 +43,7 @@ from finscale.data.splits import (
 from finscale.data.windows import Normalizer, WindowDataset
 
 # Bumped when the assembly below (alignment, warmup, table layout) changes.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: the table is float32
 
 DAILY_LOG_RETURN = "ret_1d"  # the target's one-day log return, a feature of every tier
 
@@ -101,13 +101,13 @@ class ProcessedDataset:
         }
 
     def _raw_features(self) -> np.ndarray:
-        return self.table[self.feature_names].to_numpy(float)
+        return self.table[self.feature_names].to_numpy(np.float32)
 
     def normalised_features(self) -> np.ndarray:
-        """(n_rows, n_features) float64, each target's rows normalised by its own
-        training rows' statistics."""
+        """(n_rows, n_features) float32, each target's rows normalised by its own
+        training rows' statistics (computed in float64, one target at a time)."""
         raw = self._raw_features()
-        out = np.empty_like(raw)
+        out = np.empty(raw.shape, dtype=np.float32)
         for symbol, a, b in self.blocks():
             out[a:b] = self._normalizers[symbol].transform(raw[a:b])
         return out
@@ -115,8 +115,8 @@ class ProcessedDataset:
     @functools.cached_property
     def _window_tensors(self) -> dict[str, Any]:
         return {
-            "features": torch.from_numpy(self.normalised_features().astype(np.float32)),
-            "labels": torch.from_numpy(self.table[LABEL].to_numpy(np.float32)),
+            "features": torch.from_numpy(self.normalised_features()),
+            "labels": torch.from_numpy(self.table[LABEL].to_numpy(np.float32, copy=True)),
             "assignment": self.table[SPLIT].to_numpy(np.int8),
             "dates": self.table.index.to_numpy(),
         }

@@ -42,8 +42,13 @@ def panel_table(
     codes = search_assignments(series_rows(tables), config, evaluation)
     parts = []
     for symbol, table in tables.items():
-        part = table.copy()
+        # A shallow copy: the feature columns are shared with the target's table
+        # until the one concatenation below copies them, once.
+        part = table.copy(deep=False)
         part[SPLIT] = codes[symbol]
         part[SYMBOL] = symbol
         parts.append(part)
-    return pd.concat(parts)
+    table = pd.concat(parts)
+    # One code per target, not one string per row.
+    table[SYMBOL] = pd.Categorical(table[SYMBOL], categories=list(tables))
+    return table

@@ -27,8 +27,9 @@ class Normalizer:
     @classmethod
     def fit(cls, values: np.ndarray, train_rows: np.ndarray, continuous: np.ndarray) -> Normalizer:
         train = values[train_rows]
-        mean = np.where(continuous, train.mean(axis=0), 0.0)
-        std = np.where(continuous, train.std(axis=0), 1.0)
+        # Statistics accumulate in float64 whatever the table's dtype (float32).
+        mean = np.where(continuous, train.mean(axis=0, dtype=np.float64), 0.0)
+        std = np.where(continuous, train.std(axis=0, dtype=np.float64), 1.0)
         # A feature constant on the training rows carries no information there;
         # dividing by ~0 would blow up its validation values.
         std = np.where(std > 1e-12, std, 1.0)
