@@ -102,3 +102,18 @@ def test_the_clock_prices_untried_architectures_from_the_first_trial(costs):
     slowest = max(model.epoch_seconds(c) for c in by_index.values())
     assert 0 < eta <= 10 * mean_epochs * slowest / 2
     assert clock.remaining_seconds(0) == 0.0
+
+
+def test_a_sampled_epoch_is_priced_at_the_samples_it_visits(make_spec):
+    from finscale.hpo.duration import costs_of
+    from finscale.hpo.spec import prepare
+
+    prepared = prepare(make_spec())
+    splits = prepared.info["split_statistics"]
+    n_train, n_val = splits["train"]["samples"], splits["val"]["samples"]
+    whole, sampled = costs_of(prepared, 256), costs_of(prepared, 256, 300)
+    assert costs_of(prepared, 256, n_train + 1) == whole  # more than all: all
+    for index, cost in sampled.items():
+        assert cost == epoch_cost(prepared.planned[index], 300, n_val, 256)
+        assert cost.flops < whole[index].flops
+        assert cost.micro_batches < whole[index].micro_batches

@@ -48,8 +48,23 @@ def test_a_panel_study_gives_pooled_and_per_symbol_figures(panel_run):
         runs = table[table["budget"] == row.budget]
         assert row.n_train == round(runs.groupby("fold")["train_samples"].first().mean())
     assert [f.fold for f in h.folds] == [0, 1, 2]
+    # The panel's illustration: a long-short portfolio of the two symbols (one per leg),
+    # the winner's beside the logistic baseline's, on every test date.
+    for row in h.budgets:
+        view = row.long_short
+        assert (view.quantile, view.rebalance_days, view.skipped) == (0.2, 1, None)
+        for figures in (view.model, view.logistic):
+            low, high = figures.sharpe_ci
+            assert low <= figures.sharpe <= high
+            assert 0 < figures.annual_turnover <= 4 * 252
+            assert h.n_test / 2 <= figures.n_days < h.n_test  # dates, each with both symbols
+            assert figures.dsr.trials > 0 and 0 <= figures.dsr.value <= 1
+        assert view.model.n_days == view.logistic.n_days
+    assert results.label_mode == "absolute"
     write_run_report(panel_run, results)
     text = (panel_run / "report.md").read_text()
+    assert "Long-short portfolio" in text and "| logistic baseline |" in text
+    assert "not a trading system" in text
     assert "### Per symbol" in text and "`NASDAQ` (" in text
     assert "Panel of `SP500`, `NASDAQ`, each labelled on its own series" in text
     assert results.target == "SP500, NASDAQ"

@@ -88,6 +88,7 @@ SCALING_KEYS = {
     "tier",
     "warnings",
     "null_control",
+    "label_mode",
 }
 HORIZON_KEYS = {
     "baselines",
@@ -145,6 +146,7 @@ def test_results_hold_the_contract_columns_and_honest_verdicts(run_copy):
     assert len(results.warnings) == 3
     # Market data: no Bayes loss to set anything against, and no null control.
     assert h1["bayes_log_loss"] is None and stored["null_control"] == "none"
+    assert stored["label_mode"] == results.label_mode == "absolute"
     # One primary test, the first horizon's size trend, outside the family; every other
     # verdict is in it, and the correction never calls what the raw interval does not.
     primary = stored["primary"]

@@ -284,3 +284,32 @@ def test_compiled_model_trains_like_the_eager_one(sp500_windows, tiny):
     compiled = train(tiny, sp500_windows, fast(max_epochs=1, compile=True))
     assert_same_history(eager, compiled, rel=1e-4)
     assert compiled.train_config.compile and compiled.to_dict()["train_config"]["compile"]
+
+
+# ---------------------------------------------------------------- samples per epoch
+
+
+def test_samples_per_epoch_of_all_rows_trains_as_today(sp500_windows, tiny):
+    n_train = len(sp500_windows.rows("train"))
+    today = train(tiny, sp500_windows, fast())
+    assert today.train_config.samples_per_epoch is None
+    for samples in (n_train, n_train + 1000):
+        same = train(tiny, sp500_windows, fast(samples_per_epoch=samples))
+        assert [r.train_loss for r in same.history] == [r.train_loss for r in today.history]
+        assert [r.val_loss for r in same.history] == [r.val_loss for r in today.history]
+
+
+def test_a_sampled_epoch_takes_its_steps_and_schedule_from_the_samples(sp500_windows, tiny):
+    # 300 samples at 64 per step: 5 steps an epoch, so two epochs end the cosine at
+    # step 10 (the full split would take over 50 steps per epoch).
+    steps = []
+    config = fast(samples_per_epoch=300, effective_batch=64, warmup_steps=0, min_lr_ratio=0.1)
+    result = train(
+        tiny, sp500_windows, config, on_step=lambda epoch, step, n: steps.append((epoch, n))
+    )
+    assert steps == [(1, 5)] * 5 + [(2, 5)] * 5
+    first, last = (r.learning_rate for r in result.history)
+    assert first == pytest.approx(config.learning_rate * 0.55, rel=1e-6)  # cosine half-way
+    assert last == pytest.approx(config.learning_rate * 0.1, rel=1e-6)  # its end
+    other = train(tiny, sp500_windows, config.model_copy(update={"seed": 1}))
+    assert other.history[0].train_loss != result.history[0].train_loss

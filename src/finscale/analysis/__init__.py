@@ -46,6 +46,7 @@ from finscale.analysis.joint_law import (
     identification_problem,
 )
 from finscale.analysis.law_fit import Estimate
+from finscale.analysis.long_short import LongShortFigures, LongShortView
 from finscale.analysis.overfitting import (
     NullReference,
     PBOSummary,
@@ -131,6 +132,8 @@ __all__ = [
     "JointHorizonFit",
     "JointLawBootstrap",
     "JointPoints",
+    "LongShortFigures",
+    "LongShortView",
     "LossSummary",
     "MarginalValue",
     "MetricSummary",

@@ -34,6 +34,7 @@ from finscale.analysis.folds import (
     fold_agreement,
     loss_summary,
 )
+from finscale.analysis.long_short import panel_long_short
 from finscale.analysis.overfitting import (
     PBOSummary,
     search_pbo,
@@ -201,10 +202,21 @@ def _scaling_row(
     first_of_fold = [group[0] for group in by_fold(runs).values()]
     n_train = round(float(np.mean([r.n_train for r in first_of_fold])))
     samples_per_param = n_train / winner.param_count
+    long_short = None
     if h.panel:
-        reason = "the illustration trades one target's series; a panel's is not in this version"
+        # A panel is judged by its long-short portfolio, not one series' long/flat signal.
+        reason = "a panel's illustration is its long-short portfolio (`long_short`)"
         sharpe, dsr = SharpeView.not_shown(reason), no_dsr(reason)
         psr = ProbabilisticSharpe.not_known(reason)
+        logistic = baseline_preds.get("logistic")
+        long_short = panel_long_short(
+            h,
+            runs,
+            None if logistic is None else logistic[0],
+            search,
+            evaluation.cost_bps,
+            evaluation.long_short_quantile,
+        )
     else:
         sharpe, dsr, psr = economic_view(
             runs, search, h.horizon, evaluation.cost_bps, h.pooled.indices, h.level
@@ -229,6 +241,7 @@ def _scaling_row(
         sharpe=sharpe,
         dsr=dsr,
         psr=psr,
+        long_short=long_short,
         pbo=_pbo(search, evaluation.pbo_blocks),
     )
 
@@ -478,6 +491,7 @@ def scaling_results(
         horizons=horizons,
         warnings=tuple(warnings),
         null_control=study_config.data.null_control,
+        label_mode=study_config.data.label_mode,
         primary=horizons[str(primary)].size_trend,
         family=family,
     )

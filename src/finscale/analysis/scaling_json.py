@@ -29,6 +29,7 @@ from finscale.analysis.folds import (
     FoldSpan,
     LossSummary,
 )
+from finscale.analysis.long_short import LongShortView
 from finscale.analysis.overfitting import (
     PBOSummary,
 )
@@ -128,6 +129,9 @@ class ScalingRow(Record):
     sharpe: SharpeView | None = stored(parse=SharpeView.from_dict, default=None)
     dsr: DeflatedSharpe | None = stored(parse=DeflatedSharpe.from_dict, default=None)
     psr: ProbabilisticSharpe | None = stored(parse=ProbabilisticSharpe.from_dict, default=None)
+    # A panel's illustration: the long-short portfolio of its symbols, the winner's and
+    # the logistic baseline's (None for one target, and in a file written before it).
+    long_short: LongShortView | None = stored(parse=LongShortView.from_dict, omit_none=True)
     # The probability of backtest overfitting of the budget's search (its study).
     pbo: PBOSummary | None = stored(parse=PBOSummary.from_dict, default=None)
     # What the budget's search cost, and the training values its study took from
@@ -304,7 +308,7 @@ class Family(Record):
 
 @dataclass(frozen=True, kw_only=True)
 class ScalingResults(Record):
-    """The content of `scaling.json`: the study, its data tier and target, the level of
+    """The content of `scaling.json`: the study, its data tier, target and label mode, the level of
     every interval, the seeds per winner, the study config as stored, each horizon's
     result (by str(horizon)), the data-limited warnings, and what the run directory
     adds: the transfer settings and a compared run."""
@@ -320,6 +324,9 @@ class ScalingResults(Record):
     # The config's `data.null_control` ("none", "shuffle", "random_walk"): a study on
     # data where nothing can be learned; "none" in a file written before it.
     null_control: str = "none"
+    # The config's `data.label_mode` ("absolute", or "relative" to the panel's
+    # equal-weight return); "absolute" in a file written before it.
+    label_mode: str = "absolute"
     # The primary test (the first horizon's size trend) and the family of secondary
     # comparisons Holm corrects; None in a file written before them.
     primary: SizeTrend | None = stored(omit_none=True, parse=SizeTrend.from_dict)

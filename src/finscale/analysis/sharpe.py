@@ -297,6 +297,32 @@ def deflated_sharpe_ratio(
     )
 
 
+def deflated_sharpe_of_count(
+    returns: Any, n_trials: int, null_sharpe: float = 0.0
+) -> DeflatedSharpe:
+    """The DSR of `returns` (T,) as though they were the best of `n_trials` unskilled
+    trials on the same T dates, where the trials' own series are not at hand: the
+    spread of an unskilled trial's per-period Sharpe ratio is then its sampling spread
+    under the null, se(0) = sqrt(1 / (T - 1)) (`sharpe_standard_error` of a normal
+    series at SR 0), so SR_0 = `null_sharpe` + that spread x the expected maximum of
+    `n_trials` standard normals. Per period and annualised, as `deflated_sharpe_ratio`."""
+    sharpe, _, _, n_days = sharpe_moments(returns)
+    variance = sharpe_standard_error(0.0, 0.0, 3.0, n_days) ** 2
+    benchmark = float(null_sharpe) + expected_max_sharpe(n_trials, variance)
+    yearly = math.sqrt(TRADING_DAYS_PER_YEAR)
+    return DeflatedSharpe(
+        value=probabilistic_sharpe_ratio(returns, benchmark),
+        trials=int(n_trials),
+        benchmark_sharpe=benchmark,
+        sharpe=sharpe,
+        trial_sharpe_spread=math.sqrt(variance),
+        annualised_benchmark_sharpe=benchmark * yearly,
+        annualised_sharpe=sharpe * yearly,
+        n_days=n_days,
+        null_sharpe=float(null_sharpe),
+    )
+
+
 def trial_returns(
     predictions: Any,
     next_day_returns: Any,

@@ -164,7 +164,11 @@ class ProgressRenderer:
         rate = Rate()
         clock = (
             StudyClock(
-                costs_of(prepared, spec.config.train.effective_batch),
+                costs_of(
+                    prepared,
+                    spec.config.train.effective_batch,
+                    spec.config.train.samples_per_epoch,
+                ),
                 spec.config.train.max_epochs,
                 spec.workers,
             )

@@ -27,6 +27,7 @@ import numpy as np
 from finscale.execution import SPLITS_ATTR
 from finscale.hpo.spec import Prepared
 from finscale.model import PlannedArchitecture, estimate_flops, estimate_traffic_bytes
+from finscale.train import epoch_samples
 
 COST_NAMES = ("micro_batches", "layer_passes", "flops", "traffic_bytes")
 
@@ -140,11 +141,15 @@ def study_duration(
     return StudyDuration(seconds, expected, worst)
 
 
-def costs_of(prepared: Prepared, effective_batch: int) -> dict[int, EpochCost]:
+def costs_of(
+    prepared: Prepared, effective_batch: int, samples_per_epoch: int | None = None
+) -> dict[int, EpochCost]:
     """The epoch cost of every architecture a study may sample, by grid index;
-    `prepared` is the study's `Prepared`."""
+    `prepared` is the study's `Prepared`, an epoch the training samples it visits
+    (`train.samples_per_epoch`, at most all of them)."""
     splits = prepared.info[SPLITS_ATTR]
-    n_train, n_val = splits["train"]["samples"], splits["val"]["samples"]
+    n_val = splits["val"]["samples"]
+    n_train = epoch_samples(splits["train"]["samples"], samples_per_epoch)
     return {
         a.index: epoch_cost(prepared.planned[a.index], n_train, n_val, effective_batch)
         for a in prepared.space.allowed

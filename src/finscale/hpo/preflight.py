@@ -167,7 +167,8 @@ def _duration_estimate(spec: StudySpec, prepared: Prepared) -> dict[str, Any]:
     (`duration.corner_architectures`), every other one priced by the fitted model."""
     epochs, trials = spec.config.train.max_epochs, spec.trials
     allowed = [prepared.planned[a.index] for a in prepared.space.allowed]
-    costs = costs_of(prepared, spec.config.train.effective_batch)
+    train = spec.config.train
+    costs = costs_of(prepared, train.effective_batch, train.samples_per_epoch)
     timed = corner_architectures(allowed)
     seconds = [time_one_epoch(spec, prepared, p.architecture.index) for p in timed]
     model = fit_duration_model([costs[p.architecture.index] for p in timed], seconds)

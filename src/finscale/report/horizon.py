@@ -16,6 +16,7 @@ from finscale.analysis import (
 from finscale.document import Alert, Block, Heading, Paragraph, Table, table_header
 from finscale.report.figures import AUC_DIGITS, LOSS_DIGITS, fmt
 from finscale.report.images import horizon_figures
+from finscale.report.long_short import long_short_blocks
 from finscale.report.study_files import StudyFiles
 from finscale.report.text import (
     NA_TEXT,
@@ -491,5 +492,5 @@ def horizon_blocks(
         *overfitting_blocks(h),
         figures["pbo"],
         Heading("Economic illustration (not a trading system)", 3),
-        *economic_blocks(h),
+        *(long_short_blocks(h) or economic_blocks(h)),
     ]

@@ -185,13 +185,19 @@ def data_blocks(
 ) -> list[Block]:
     d = results.config["data"]
     fractions = "/".join(f"{f:g}" for f in d["split_fractions"])
+    # The threshold the labels used: the stored one, or the label mode's default.
+    threshold = StudyConfig(**results.config).data.label_threshold
+    label = (
+        f"labels relative to the panel's equal-weight return (margin {threshold:g})"
+        if results.label_mode == "relative"
+        else f"label rule `{d['label_rule']}`, threshold {threshold:g} ({d['threshold_mode']})"
+    )
     blocks: list[Block] = [
         Heading("Data and splits"),
         Paragraph(
             f"{_targets_text(d)} (source {d['source']}, feature tier `{d['tier']}`) from "
             f"{d['start'] or 'the first day of the data'} to "
-            f"{d['end'] or 'the last day of the data'}; label rule "
-            f"`{d['label_rule']}`, threshold {d['threshold']:g} ({d['threshold_mode']}); "
+            f"{d['end'] or 'the last day of the data'}; {label}; "
             f"{d['context_days']}-day context windows; "
             f"{_scheme_text(results, d['split'], fractions)}"
             " Split boundaries are purged by the label horizon; the test data is scored once, "

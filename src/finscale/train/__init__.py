@@ -23,6 +23,7 @@ from finscale.train.device import (
     resolve_hardware,
 )
 from finscale.train.metrics import ECE_BINS, check_binary, classification_metrics, log_loss
+from finscale.train.sampling import epoch_samples
 from finscale.train.step import OptimizerStep
 from finscale.train.trainer import (
     DeviceBatches,
@@ -53,6 +54,7 @@ __all__ = [
     "classification_metrics",
     "coord_check",
     "coord_check_document",
+    "epoch_samples",
     "log_loss",
     "peak_flops",
     "predict_proba",

@@ -2,7 +2,8 @@
 
     result = train(model_config, data.windows(), TrainConfig(max_epochs=50))
 
-Each epoch shuffles the training rows, runs `OptimizerStep` over groups of
+Each epoch shuffles the training rows (or draws `train.samples_per_epoch` of
+them: `finscale.train.sampling`), runs `OptimizerStep` over groups of
 the effective batch (AdamW with warmup and cosine decay, exact gradient
 accumulation: `finscale.train.step`), validates, and records the learning
 curve with its achieved FLOP/s and MFU. Early stopping on validation log loss
@@ -39,6 +40,13 @@ from finscale.model import (
 )
 from finscale.train.device import RAM_AVAILABLE_FRACTION, Hardware, resolve_hardware
 from finscale.train.metrics import classification_metrics, log_loss, roc_auc
+from finscale.train.predict import (
+    EVAL_BATCH_FACTOR,
+    device_windows,
+    predict_logits,
+    predict_proba,
+)
+from finscale.train.sampling import epoch_order, epoch_samples
 from finscale.train.step import (
     MemoryLimitExceeded,
     OptimizerStep,
@@ -73,11 +81,6 @@ __all__ = [
     "predict_proba",
     "train",
 ]
-
-# Inference keeps no activations for backward, so evaluation batches can be
-# several times the training micro-batch.
-EVAL_BATCH_FACTOR = 4
-
 
 # ---------------------------------------------------------------- records
 
@@ -144,53 +147,6 @@ class TrainResult:
         out["train_config"] = self.train_config.model_dump(mode="json")
         out["history"] = [asdict(r) for r in self.history]
         return out
-
-
-# ---------------------------------------------------------------- prediction
-
-
-def device_windows(data: WindowDataset, device: torch.device) -> torch.Tensor:
-    """The dataset's window view on `device`: the feature tensor is copied once and
-    unfolded there, never the (much larger) windows themselves."""
-    if device.type == "cpu":
-        return data.windows
-    features = data.features.to(device)
-    return features.unfold(0, data.context_days, 1).transpose(1, 2)
-
-
-@torch.inference_mode()
-def predict_logits(
-    model: PatchTST,
-    data: WindowDataset,
-    rows: torch.Tensor,
-    device: torch.device,
-    dtype: str = "fp32",
-    batch_size: int = 512,
-) -> torch.Tensor:
-    """Logits (float32, on CPU) of the given rows, in order, in eval mode."""
-    was_training = model.training
-    model.eval()
-    windows = device_windows(data, device)
-    out = []
-    for start in range(0, len(rows), batch_size):
-        index = rows[start : start + batch_size].to(device) - (data.context_days - 1)
-        with forward_context(device, dtype):
-            out.append(model(windows[index]).float().cpu())
-    model.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
-
-
-def predict_proba(
-    model: PatchTST,
-    data: WindowDataset,
-    rows: torch.Tensor,
-    device: torch.device,
-    dtype: str = "fp32",
-    batch_size: int = 512,
-) -> np.ndarray:
-    """Predicted probability of a positive label for each row (float64)."""
-    logits = predict_logits(model, data, rows, device, dtype, batch_size)
-    return torch.sigmoid(logits.double()).numpy()
 
 
 # ---------------------------------------------------------------- the run
@@ -368,21 +324,22 @@ def _run(
     train_rows, val_rows = data.rows("train"), data.rows("val")
     val_labels = data.labels[val_rows].numpy()
     pos_weight = _pos_weight(config, data)
-    n_train = len(train_rows)
-    steps_per_epoch = math.ceil(n_train / config.effective_batch)
+    # The schedule, the FLOPs and the loss are of the rows an epoch visits.
+    n_epoch = epoch_samples(len(train_rows), config.samples_per_epoch)
+    steps_per_epoch = math.ceil(n_epoch / config.effective_batch)
     total_steps = config.max_epochs * steps_per_epoch
     step = OptimizerStep(
         model, config, device, hardware.precision, plan.micro_batch, total_steps, pos_weight
     )
     batches = DeviceBatches.of(data, device)
-    epoch_flops = estimate_flops(model_config, n_train)
+    epoch_flops = estimate_flops(model_config, n_epoch)
     eval_batch = plan.micro_batch * EVAL_BATCH_FACTOR
     guard, stopping = MemoryGuard(rss_limit), EarlyStopping(config.patience, config.min_delta)
     history: list[EpochRecord] = []
     train_seconds = 0.0
     for epoch in range(1, config.max_epochs + 1):
         started = time.perf_counter()
-        order = train_rows[torch.randperm(n_train, generator=shuffle)]
+        order = epoch_order(train_rows, n_epoch, shuffle)
         loss_sum = _train_epoch(step, batches, order, config.effective_batch, epoch, guard, on_step)
         epoch_seconds = time.perf_counter() - started
         train_seconds += epoch_seconds
@@ -394,7 +351,7 @@ def _run(
         flops_per_second = epoch_flops / epoch_seconds
         record = EpochRecord(
             epoch=epoch,
-            train_loss=loss_sum / n_train,
+            train_loss=loss_sum / n_epoch,
             val_loss=log_loss(val_labels, probabilities),
             val_auc=roc_auc(val_labels, probabilities),
             learning_rate=step.learning_rate,
@@ -425,7 +382,7 @@ def _run(
         val_metrics,
         guard,
         train_seconds,
-        n_train,
+        n_epoch,
         probabilities.tolist(),
     )
 
@@ -441,11 +398,12 @@ def _result(
     val_metrics: dict[str, Any],
     guard: MemoryGuard,
     train_seconds: float,
-    n_train: int,
+    n_epoch: int,
     val_probabilities: list[float],
 ) -> TrainResult:
-    """The record of a finished run: what ran where, its curve and its throughput."""
-    samples_per_second = n_train * len(history) / train_seconds if train_seconds else 0.0
+    """The record of a finished run: what ran where, its curve and its throughput
+    (`n_epoch`: the training samples of one epoch)."""
+    samples_per_second = n_epoch * len(history) / train_seconds if train_seconds else 0.0
     flops_per_second = samples_per_second * estimate_flops(model.config)
     return TrainResult(
         model=model,
