@@ -65,4 +65,5 @@ def test_the_stocks_source_defaults_to_every_stock_on_tier_close():
     config = DataConfig(source="stocks")
     assert config.all_targets and config.tier == "close"
     assert DataConfig(source="stocks", target="AAPL").target_symbols == ("AAPL",)
-    assert DataConfig(source="stocks", tier="a25").tier == "a25"  # refused when built
+    with pytest.raises(ValueError, match="close prices only"):
+        DataConfig(source="stocks", tier="a25")

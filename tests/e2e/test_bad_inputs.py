@@ -182,6 +182,31 @@ CASES = {
         ["data", "build", "--target", "all", "--min-history-days", "100000"],
         "--min-history-days",
     ),
+    # ---- relative labels, the universe's flags
+    "relative-label-of-one-target": (["scale", "--label-mode", "relative"], "--label-mode"),
+    "relative-label-in-hpo-of-one-target": (
+        [*HPO, "--preset", "quick", "--label-mode", "relative"],
+        "--label-mode",
+    ),
+    "label-mode-unknown": (["data", "build", "--label-mode", "sideways"], "--label-mode"),
+    "relative-label-with-a-volatility-threshold": (
+        ["data", "build", "--target", "all", "--label-mode", "relative"]
+        + ["--threshold-mode", "volatility"],
+        "--threshold-mode",
+    ),
+    "absolute-label-at-zero-threshold": (["data", "build", "--threshold", "0"], "--threshold"),
+    "samples-per-epoch-zero": (
+        ["train", "--budget", "20K", "--arch-index", "0", "--samples-per-epoch", "0"],
+        "--samples-per-epoch",
+    ),
+    "long-short-quantile-above-a-half": (
+        ["scale", "--set", "evaluation.long_short_quantile=0.7"],
+        "--set evaluation.long_short_quantile",
+    ),
+    "stocks-on-an-ohlcv-tier": (
+        ["data", "build", "--source", "stocks", "--tier", "a50"],
+        "--tier close",
+    ),
     "synthetic-too-few-days": (
         ["scale", "--set", "data.synthetic.days=10"],
         "--set data.synthetic.days",

@@ -13,6 +13,7 @@ from finscale.atomic import check_folder
 from finscale.cli.options import (
     ConfigOpt,
     ConfigTierOpt,
+    LabelModeOpt,
     MaxTempOpt,
     PresetOpt,
     RunDirArg,
@@ -46,6 +47,7 @@ def hpo(
         typer.Option("--horizon", help="Label horizon in days (default: the config's)."),
     ] = None,
     tier: ConfigTierOpt = None,
+    label_mode: LabelModeOpt = None,
     config: ConfigOpt = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
@@ -77,7 +79,13 @@ def hpo(
     check_study_flags([] if study is None else [study], max_temp)
     stop_at = deadline(workers, timeout_hours)
     overrides = config_overrides(
-        set_, {"data.horizon_days": horizon, "data.tier": tier, "search.trials": trials}
+        set_,
+        {
+            "data.horizon_days": horizon,
+            "data.tier": tier,
+            "data.label_mode": label_mode,
+            "search.trials": trials,
+        },
     )
     spec = new_study_spec(
         budget,

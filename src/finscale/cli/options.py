@@ -259,6 +259,7 @@ def deadline(workers: int, timeout_hours: float | None) -> float | None:
 # `hpo` and `scale` take these from their preset or config file unless given.
 ConfigTierOpt = config_option("data.tier", "the config's")
 TrialsOpt = config_option("search.trials", "the config's")
+LabelModeOpt = config_option("data.label_mode", "the config's")
 DataTierOpt = config_option("data.tier")
 StoreOpt = Annotated[
     Path | None,

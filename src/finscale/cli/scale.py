@@ -13,6 +13,7 @@ from finscale.atomic import check_folder
 from finscale.cli.options import (
     ConfigOpt,
     ConfigTierOpt,
+    LabelModeOpt,
     PresetOpt,
     ScaleRunDirArg,
     SetOpt,
@@ -31,6 +32,7 @@ def scale_command(
     config: ConfigOpt = None,
     set_: SetOpt = None,
     tier: ConfigTierOpt = None,
+    label_mode: LabelModeOpt = None,
     budgets: Annotated[
         str | None, typer.Option(help="Budgets, e.g. 2M,20M,200M (default: the config's).")
     ] = None,
@@ -72,6 +74,7 @@ def scale_command(
         set_,
         {
             "data.tier": tier,
+            "data.label_mode": label_mode,
             "scale.budgets": budgets,
             "scale.horizons": horizons,
             "search.trials": trials,

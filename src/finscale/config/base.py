@@ -49,8 +49,9 @@ class FieldError(ValueError):
     it validates), the one to blame first: a rule across fields names them itself,
     since pydantic places it on the model, not on a field."""
 
-    def __init__(self, fields: str | tuple[str, ...], message: str) -> None:
+    def __init__(self, fields: str | tuple[str, ...], message: str, fix: str | None = None) -> None:
         self.fields = (fields,) if isinstance(fields, str) else fields
+        self.fix = fix  # the value of the first field that mends it (`InputError.fix`)
         super().__init__(message)
 
 
@@ -76,7 +77,8 @@ def input_error(
             names = next((f for f in inside if overlaps(f, prefer)), inside[0]).split(".")
         what = _message(first, cause)
     field = ".".join(names)
-    return InputError(f"{field}: {what}" if field else what, field or None)
+    fix = cause.fix if isinstance(cause, FieldError) and field.endswith(cause.fields[0]) else None
+    return InputError(f"{field}: {what}" if field else what, field or None, fix)
 
 
 def _field_path(model: type[BaseModel], loc: tuple) -> list[str]:

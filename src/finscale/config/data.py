@@ -300,6 +300,12 @@ class DataConfig(StrictSection):
                 raise FieldError(
                     ("symbols", "target"), f"target {target} is also listed in symbols"
                 )
+        if self.source == "stocks" and self.tier != "close":
+            raise FieldError(
+                ("tier", "source"),
+                f"the stocks source has close prices only; tier {self.tier} needs OHLCV",
+                fix="close",
+            )
         if self.source == "synthetic":
             if self.tier != "a25" or self.symbols:
                 raise FieldError(
