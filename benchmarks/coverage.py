@@ -2,7 +2,8 @@
 its interval covers the truth and how often it calls an effect that is not there.
 
     python benchmarks/coverage.py [--reps 500] [--overfitting-reps 300]
-        [--binding-reps 30] [--seed 0] [--only intervals|overfitting|binding]
+        [--binding-reps 30] [--long-short-reps 1000] [--seed 0]
+        [--only intervals|overfitting|binding|long_short]
     python benchmarks/coverage.py --quick          # a smoke run, a few reps each
 
 Market: a persistent state z_t (AR(1) with coefficient phi, unit variance) drives a
@@ -24,7 +25,8 @@ primary slope (`size_trend`) and Holm's family (`holm_rejections`). Verdicts:
   least one fold" by the folds' raw intervals, and within a Holm family of the
   pooled step and its five folds.
 - binding resource (`coverage_binding.py`), PBO, DSR and PSR
-  (`coverage_overfitting.py`): their own simulations, same table.
+  (`coverage_overfitting.py`), a panel's long-short Sharpe interval and DSR
+  (`coverage_long_short.py`): their own simulations, same table.
 
 Targets, at n >= 700 test dates: every interval covers 0.93-0.97 at nominal 0.95,
 every null false-call rate at most 0.06. Smaller samples are shown, not judged.
@@ -257,6 +259,8 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         meets = "" if r["meets"] is None else ("yes" if r["meets"] else "**no**")
         value = f"{r['value']:.3f} ± {r['se']:.3f}" if "se" in r else f"{r['value']:.3f}"
+        if "ci" in r:  # a Clopper-Pearson interval where the group gives one
+            value = f"{r['value']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}]"
         lines.append(
             f"| {r['verdict']} | {r['truth']} | {r['scenario']} | {r['n_dates']} | {r['reps']} | "
             f"{r['measure'].replace('_', ' ')} | {value} | {r['target']} | {meets} |"
@@ -271,11 +275,14 @@ def main() -> None:
         "--binding-reps", type=int, default=30, help="studies per joint-law scenario (slow)"
     )
     parser.add_argument("--overfitting-reps", type=int, default=300, help="searches per scenario")
+    parser.add_argument(
+        "--long-short-reps", type=int, default=1000, help="panels per long-short scenario"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smoke run: a few reps each")
     parser.add_argument(
         "--only",
-        choices=("intervals", "binding", "overfitting"),
+        choices=("intervals", "binding", "overfitting", "long_short"),
         help="one group of verdicts",
     )
     args = parser.parse_args()
@@ -290,6 +297,10 @@ def main() -> None:
         import coverage_binding
 
         rows += coverage_binding.rows(2 if args.quick else args.binding_reps, args.seed)
+    if args.only in (None, "long_short"):
+        import coverage_long_short
+
+        rows += coverage_long_short.rows(5 if args.quick else args.long_short_reps, args.seed)
     for row in rows:  # one rule for every group: small samples are shown, not judged
         if row["n_dates"] < JUDGED_FROM_DAYS:
             row["target"], row["meets"] = "", None

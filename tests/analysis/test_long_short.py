@@ -13,11 +13,12 @@ from finscale.analysis.long_short import (
     panel_long_short,
     panel_matrix,
     portfolio_returns,
+    sharpe_interval,
     turnover,
 )
 from finscale.analysis.records import EvaluationRun, SearchTrials, Winner
 from finscale.analysis.scaling_json import ScalingResults, ScalingRow
-from finscale.analysis.sharpe import deflated_sharpe_of_count, expected_max_sharpe
+from finscale.analysis.sharpe import deflated_sharpe_of_count, expected_max_sharpe, sharpe_ratio
 from finscale.config import ScaleConfig
 
 WINNER = Winner("s", 1000, 1, 0, 0.69, {"param_count": 10, "index": 0}, {})
@@ -233,3 +234,32 @@ def test_files_written_before_the_long_short_and_the_label_mode_read_back():
     assert ScalingResults.from_dict(results).label_mode == "absolute"
     relative = ScalingResults.from_dict({**results, "label_mode": "relative"})
     assert relative.label_mode == "relative" and relative.to_dict()["label_mode"] == "relative"
+
+
+# ---------------------------------------------------------------- the Sharpe interval
+
+
+def test_the_sharpe_interval_is_as_wide_as_the_sharpe_ratios_sampling_spread():
+    rng = np.random.default_rng(5)
+    daily = rng.normal(0.0006, 0.01, 2000)  # an annualised Sharpe ratio near 0.95
+    low, high = sharpe_interval(daily, [700, 700, 600], 5, 0.95, 1000)
+    assert low < sharpe_ratio(daily) < high
+    # Normal returns: se(SR) = sqrt((1 + SR^2 / 2) / T) a day, x sqrt(252) a year.
+    daily_sharpe = sharpe_ratio(daily, annualise=False)
+    spread = np.sqrt((1 + daily_sharpe**2 / 2) / daily.size * 252)
+    assert high - low == pytest.approx(2 * 1.96 * spread, rel=0.12)
+    # The same arguments draw the same dates; another seed draws others.
+    assert sharpe_interval(daily, [700, 700, 600], 5, 0.95, 1000) == (low, high)
+    assert sharpe_interval(daily, [700, 700, 600], 5, 0.95, 1000, seed=1) != (low, high)
+
+
+def test_the_sharpe_interval_redraws_each_fold_within_itself():
+    # Each fold constant: a draw within each fold keeps every fold's days, so every
+    # resample has the sample's Sharpe ratio; draws across folds would not.
+    daily = np.concatenate([np.full(30, 0.01), np.full(70, -0.005)])
+    low, high = sharpe_interval(daily, [30, 70], [3, 7], 0.9, 200)
+    assert low == pytest.approx(sharpe_ratio(daily)) and high == pytest.approx(low)
+    pooled_low, pooled_high = sharpe_interval(daily, [100], 3, 0.9, 200)
+    assert pooled_high - pooled_low > 1.0
+    with pytest.raises(ValueError, match="sum"):
+        sharpe_interval(daily, [30, 60], 3, 0.9, 200)

@@ -24,8 +24,9 @@ baseline the search never chose). An illustration, not a trading system: no
 capacity, borrow, financing or slippage model, one cost figure.
 
 The math is pure functions of arrays (`panel_matrix`, `long_short_weights`,
-`turnover`, `portfolio_returns`); `panel_long_short` applies them to a budget's
-stored runs.
+`turnover`, `portfolio_returns`, `sharpe_interval`, `figures`); `panel_long_short`
+applies them to a budget's stored runs, and `benchmarks/coverage_long_short.py` to
+simulated panels whose true Sharpe ratio is known.
 """
 
 from __future__ import annotations
@@ -188,19 +189,43 @@ def long_short_returns(
     return portfolio_returns(weights, r, cost_bps), turnover(weights)
 
 
+def sharpe_interval(
+    daily: Any,
+    fold_sizes: Sequence[int],
+    block_days: int | Sequence[int],
+    level: float,
+    n_resamples: int,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval at `level` of the annualised Sharpe ratio of `daily` (n_days,)
+    net returns over `n_resamples` circular block-bootstrap draws of its dates: each
+    fold (`fold_sizes`, consecutive ranges summing to n_days) resampled within itself
+    in blocks of its `block_days` (one for all, or one per fold), seeded with `seed`
+    (`stratified_bootstrap_indices`: the same arguments draw the same dates, so two
+    signals on one panel's dates are paired)."""
+    values = np.asarray(daily, dtype=float)
+    if values.ndim != 1 or values.size != sum(int(n) for n in fold_sizes):
+        raise ValueError(f"daily {values.shape} must be one series of sum(fold_sizes) days")
+    indices = stratified_bootstrap_indices(fold_sizes, block_days, n_resamples, seed)
+    return percentile_interval(np.asarray(sharpe_ratio(values[indices])), level)
+
+
 def figures(
     daily: np.ndarray,
     turnover_per_day: np.ndarray,
-    indices: np.ndarray,
+    fold_sizes: Sequence[int],
+    block_days: int | Sequence[int],
     level: float,
+    n_resamples: int,
     n_trials: int | None,
 ) -> LongShortFigures:
-    """The figures of one signal's daily net returns and turnover (n_days,), the
-    Sharpe ratio's interval over `indices` (n_resamples, n_days) of dates at `level`,
-    its DSR over `n_trials` (None: not known)."""
+    """The figures of one signal's daily net returns and turnover (n_days,), its folds
+    `fold_sizes` long: the Sharpe ratio's `sharpe_interval` at `level` over
+    `n_resamples` draws in blocks of `block_days`, its DSR over `n_trials` (None: not
+    known)."""
     if daily.size < MIN_DAYS:
         return LongShortFigures(skipped=f"fewer than {MIN_DAYS} test dates")
-    low, high = percentile_interval(np.asarray(sharpe_ratio(daily[indices])), level)
+    low, high = sharpe_interval(daily, fold_sizes, block_days, level, n_resamples)
     dsr = (
         deflated_sharpe_of_count(daily, n_trials)
         if n_trials
@@ -254,12 +279,12 @@ def panel_long_short(
             baseline.append(long_short_returns(*rows, p, returns, quantile, h.horizon, cost_bps))
         start += n
     sizes = [daily.size for daily, _ in model]
-    indices = stratified_bootstrap_indices(sizes, h.fold_block_days, h.pooled.indices.shape[0], 0)
+    n_resamples = h.pooled.indices.shape[0]
     n_trials = search.complete if search is not None else None
 
     def of(paths: list[tuple[np.ndarray, np.ndarray]]) -> LongShortFigures:
         daily = np.concatenate([d for d, _ in paths])
         traded = np.concatenate([t for _, t in paths])
-        return figures(daily, traded, indices, h.level, n_trials)
+        return figures(daily, traded, sizes, h.fold_block_days, h.level, n_resamples, n_trials)
 
     return LongShortView(**view, model=of(model), logistic=of(baseline) if baseline else None)
