@@ -14,6 +14,7 @@ transformer's hyperparameters; the test split is scored once.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -94,7 +95,14 @@ def fit_logistic(
     # along the path from strong to weak, each fit starts from the previous optimum.
     model = LogisticRegression(max_iter=MAX_ITER, warm_start=True, solver="newton-cholesky")
     for c in sorted(C_GRID):
-        model.set_params(C=c).fit(scaled["train"], y["train"])
+        with warnings.catch_warnings():
+            # A flattened window holds exact linear combinations (a 5-day return is the
+            # sum of five 1-day ones; tier close's excess return is the return less the
+            # panel's), so the unpenalised Hessian is singular. The L2 term keeps the fit
+            # strictly convex; scikit-learn says so and falls back to L-BFGS, a notice
+            # about the inputs, not a fault of this fit.
+            warnings.filterwarnings("ignore", message="The inner solver of NewtonCholeskySolver")
+            model.set_params(C=c).fit(scaled["train"], y["train"])
         val = log_loss(y["val"], model.predict_proba(scaled["val"])[:, 1])
         tried[str(c)] = val
         if best is None or val < best[0]:
