@@ -190,8 +190,10 @@ CASES = {
     ),
     "label-mode-unknown": (["data", "build", "--label-mode", "sideways"], "--label-mode"),
     "relative-label-with-a-volatility-threshold": (
-        ["data", "build", "--target", "all", "--label-mode", "relative"]
-        + ["--threshold-mode", "volatility"],
+        [
+            *("data", "build", "--target", "all", "--label-mode", "relative"),
+            *("--threshold-mode", "volatility"),
+        ],
         "--threshold-mode",
     ),
     "absolute-label-at-zero-threshold": (["data", "build", "--threshold", "0"], "--threshold"),

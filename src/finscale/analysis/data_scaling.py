@@ -30,6 +30,7 @@ from finscale.analysis.joint_law import (
 )
 from finscale.analysis.law_fit import bound_problems
 from finscale.analysis.records import EvaluationRun
+from finscale.analysis.resampling import resampled_means
 from finscale.analysis.serial import Record, if_key, mapping_of, stored, tuple_of
 from finscale.config import ScaleConfig
 from finscale.errors import InputError
@@ -167,7 +168,7 @@ def joint_fit(
         n_resamples=scale.bootstrap_resamples,
         seed=0,
         level=h.level,
-        resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
+        resampled_losses=resampled_means(stacked, h.pooled.indices),
     )
     marginal = marginal_value(boot, max(n_params), max(n_samples))
     terms = [("A", boot.A, "alpha", boot.alpha), ("B", boot.B, "beta", boot.beta)]

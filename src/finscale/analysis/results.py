@@ -40,6 +40,7 @@ from finscale.analysis.overfitting import (
     search_pbo,
 )
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials
+from finscale.analysis.resampling import resampled_means
 from finscale.analysis.run_calibration import calibration_of_runs
 from finscale.analysis.scaling import bootstrap_scaling_law, identification
 from finscale.analysis.scaling_json import (
@@ -322,7 +323,7 @@ def _fit(h: Horizon, scale: ScaleConfig, noise: float | None) -> HorizonFit:
         n_resamples=scale.bootstrap_resamples,
         seed=0,
         level=h.level,
-        resampled_losses=stacked[:, h.pooled.indices].mean(axis=2).T,
+        resampled_losses=resampled_means(stacked, h.pooled.indices),
     )
     judged = identification(law, n_params, losses, noise)
     return HorizonFit(law=law, points=points, identified=judged.identified, why=judged.why)
