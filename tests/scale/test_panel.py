@@ -66,5 +66,5 @@ def test_a_panel_study_gives_pooled_and_per_symbol_figures(panel_run):
     assert "Long-short portfolio" in text and "| logistic baseline |" in text
     assert "not a trading system" in text
     assert "### Per symbol" in text and "`NASDAQ` (" in text
-    assert "Panel of `SP500`, `NASDAQ`, each labelled on its own series" in text
+    assert "Panel of `SP500`, `NASDAQ`, each featured on its own series" in text
     assert results.target == "SP500, NASDAQ"

@@ -195,7 +195,7 @@ def data_blocks(
     blocks: list[Block] = [
         Heading("Data and splits"),
         Paragraph(
-            f"{_targets_text(d)} (source {d['source']}, feature tier `{d['tier']}`) from "
+            f"{_targets_text(d, results)} (source {d['source']}, feature tier `{d['tier']}`) from "
             f"{d['start'] or 'the first day of the data'} to "
             f"{d['end'] or 'the last day of the data'}; {label}; "
             f"{d['context_days']}-day context windows; "
@@ -226,12 +226,15 @@ def data_blocks(
     return blocks
 
 
-def _targets_text(d: Mapping[str, Any]) -> str:
-    """'Target `SP500`', or for a panel 'Panel of `SP500`, `NASDAQ`, each labelled ...'."""
+def _targets_text(d: Mapping[str, Any], results: ScalingResults) -> str:
+    """'Target `SP500`', or for a panel 'Panel of `SP500`, `NASDAQ`, ...' (of all N
+    symbols of a source, under `targets: all`), its features each from its own series."""
     targets = d.get("targets") or []
+    own = "each featured on its own series, with shared split dates,"
+    if list(targets) == ["all"]:
+        return f"Panel of {results.target}, {own}"
     if len(targets) > 1:
-        names = ", ".join(f"`{t}`" for t in targets)
-        return f"Panel of {names}, each labelled on its own series with shared split dates,"
+        return f"Panel of {', '.join(f'`{t}`' for t in targets)}, {own}"
     return f"Target `{d['target']}`"
 
 
