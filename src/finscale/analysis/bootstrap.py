@@ -29,6 +29,7 @@ from scipy import stats
 
 from finscale.analysis.power import minimum_detectable_effect
 from finscale.analysis.resampling import (  # noqa: F401  (re-exported: the draws intervals use)
+    GATHER_BYTES,
     automatic_block_days,
     bootstrap_indices,
     date_bootstrap_indices,
@@ -182,6 +183,24 @@ def sample_log_loss(labels: Any, probs: Any) -> np.ndarray:
     return -(labels * log_p + (1.0 - labels) * log_q)
 
 
+def _metric_rows_of_draws(
+    y: np.ndarray,
+    p: np.ndarray,
+    rows: np.ndarray,
+    threshold: float,
+    names: tuple[str, ...] = METRICS,
+) -> dict[str, np.ndarray]:
+    """`_metric_rows(y[rows], p[rows], ...)` a chunk of rows at a time, so a test split
+    of 100,000 dates and 1,000 draws never holds its draws' labels, scores and AUC
+    counts at once (gigabytes); each metric (n_rows,) as one call gives it."""
+    chunk = max(1, GATHER_BYTES // max(1, rows.shape[1] * 8))
+    parts = [
+        _metric_rows(y[block], p[block], threshold, names, source=(y, p, block))
+        for block in (rows[a : a + chunk] for a in range(0, rows.shape[0], chunk))
+    ]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def _metric_rows(
     labels: np.ndarray,
     probs: np.ndarray,
@@ -259,7 +278,7 @@ def resampled_metrics(
     if p2.shape[0] != 1:
         raise ValueError(f"resampled_metrics takes one set of predictions, got {p2.shape[0]}")
     indices = _checked_indices(indices, y.size)
-    return _metric_rows(y[indices], p2[0][indices], threshold, source=(y, p2[0], indices))
+    return _metric_rows_of_draws(y, p2[0], indices, threshold)
 
 
 def percentile_interval(values: np.ndarray, level: float) -> tuple[float, float]:
@@ -324,7 +343,6 @@ def summarize_runs(
     y, preds = _seed_rows(y, preds)
     indices = _checked_indices(indices, y.size)
     identity = np.arange(y.size)[None, :]
-    labels = y[indices]
     n_seeds, n_resamples = preds.shape[0], indices.shape[0]
 
     full = {name: np.empty(n_seeds) for name in METRICS}
@@ -333,7 +351,7 @@ def summarize_runs(
         at_once = _metric_rows(y[identity], p[identity], threshold, source=(y, p, identity))
         for name, values in at_once.items():
             full[name][seed_row] = values[0]
-        drawn = _metric_rows(labels, p[indices], threshold, source=(y, p, indices))
+        drawn = _metric_rows_of_draws(y, p, indices, threshold)
         for name, values in drawn.items():
             resampled[name] += values / n_seeds
 
@@ -436,9 +454,8 @@ def _per_seed_metric(
     y: np.ndarray, preds: np.ndarray, rows: np.ndarray, metric: str, threshold: float
 ) -> np.ndarray:
     """`metric` of each seed's predictions on each row of date indices, (n_seeds, n_rows)."""
-    labels = y[rows]
     return np.stack(
-        [_metric_rows(labels, p[rows], threshold, (metric,), (y, p, rows))[metric] for p in preds]
+        [_metric_rows_of_draws(y, p, rows, threshold, (metric,))[metric] for p in preds]
     )
 
 
