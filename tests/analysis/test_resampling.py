@@ -19,7 +19,7 @@ def test_resampled_means_equal_the_gathered_means_in_bounded_chunks(monkeypatch)
 
 
 def test_metrics_of_draws_are_the_same_a_chunk_of_draws_at_a_time(monkeypatch):
-    import finscale.analysis.bootstrap as bootstrap
+    import finscale.analysis.draw_metrics as bootstrap
 
     rng = np.random.default_rng(1)
     y = (rng.random(200) < 0.3).astype(float)

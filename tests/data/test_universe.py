@@ -128,7 +128,7 @@ def test_min_history_days_refuses_a_single_short_target(three_symbols):
 
 
 def test_the_grid_embeds_one_vector_per_symbol_of_all(three_symbols):
-    from finscale.analysis.results import targets_text
+    from finscale.analysis.records import targets_text
     from finscale.config import StudyConfig
     from finscale.hpo import grid_of
 

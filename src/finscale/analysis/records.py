@@ -23,11 +23,12 @@ names of the layers that make them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from finscale.analysis.serial import Record, stored
+from finscale.config import StudyConfig
 
 
 @dataclass(frozen=True)
@@ -134,3 +135,17 @@ class SearchTrials:
     next_day_returns: tuple[float, ...]  # simple return from each date's close to the next
     predictions: Mapping[int, tuple[float, ...]]  # trial number -> P(label 1) per date
     complete: int  # complete trials of the study
+
+
+def targets_text(
+    config: StudyConfig, evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]]
+) -> str:
+    """The study's targets in words: the symbols its config names, or under `targets:
+    all` (resolved when the data were built, not in the stored config) the count of
+    the symbols its test predictions cover."""
+    data = config.data
+    if not data.all_targets:
+        return ", ".join(data.target_symbols)
+    symbols = {s for runs in evaluations.values() for run in runs for s in run.test_symbols or ()}
+    count = f"{len(symbols)} " if symbols else ""
+    return f"all {count}symbols of the {data.source} source"

@@ -39,7 +39,7 @@ from finscale.analysis.overfitting import (
     PBOSummary,
     search_pbo,
 )
-from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials
+from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials, targets_text
 from finscale.analysis.resampling import resampled_means
 from finscale.analysis.run_calibration import calibration_of_runs
 from finscale.analysis.scaling import bootstrap_scaling_law, identification
@@ -418,20 +418,6 @@ def data_limited_warnings(horizon: int, rows: Sequence[ScalingRow], threshold: f
         for row in rows
         if row.data_limited
     ]
-
-
-def targets_text(
-    config: StudyConfig, evaluations: Mapping[tuple[int, int], Sequence[EvaluationRun]]
-) -> str:
-    """The study's targets in words: the symbols its config names, or under `targets:
-    all` (resolved when the data were built, not in the stored config) the count of
-    the symbols its test predictions cover."""
-    data = config.data
-    if not data.all_targets:
-        return ", ".join(data.target_symbols)
-    symbols = {s for runs in evaluations.values() for run in runs for s in run.test_symbols or ()}
-    count = f"{len(symbols)} " if symbols else ""
-    return f"all {count}symbols of the {data.source} source"
 
 
 def scaling_results(
