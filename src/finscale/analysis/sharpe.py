@@ -281,20 +281,7 @@ def deflated_sharpe_ratio(
     if trial_sharpes.ndim != 1 or trial_sharpes.size < 1:
         raise ValueError("trial_sharpes must be a non-empty 1-D array")
     variance = float(trial_sharpes.var(ddof=1)) if trial_sharpes.size > 1 else 0.0
-    benchmark = float(null_sharpe) + expected_max_sharpe(trial_sharpes.size, variance)
-    sharpe, _, _, n_days = sharpe_moments(returns)
-    yearly = math.sqrt(TRADING_DAYS_PER_YEAR)
-    return DeflatedSharpe(
-        value=probabilistic_sharpe_ratio(returns, benchmark),
-        trials=int(trial_sharpes.size),
-        benchmark_sharpe=benchmark,
-        sharpe=sharpe,
-        trial_sharpe_spread=math.sqrt(variance),
-        annualised_benchmark_sharpe=benchmark * yearly,
-        annualised_sharpe=sharpe * yearly,
-        n_days=n_days,
-        null_sharpe=float(null_sharpe),
-    )
+    return _deflated(returns, trial_sharpes.size, variance, null_sharpe)
 
 
 def deflated_sharpe_of_count(
@@ -306,9 +293,16 @@ def deflated_sharpe_of_count(
     under the null, se(0) = sqrt(1 / (T - 1)) (`sharpe_standard_error` of a normal
     series at SR 0), so SR_0 = `null_sharpe` + that spread x the expected maximum of
     `n_trials` standard normals. Per period and annualised, as `deflated_sharpe_ratio`."""
-    sharpe, _, _, n_days = sharpe_moments(returns)
+    _, _, _, n_days = sharpe_moments(returns)
     variance = sharpe_standard_error(0.0, 0.0, 3.0, n_days) ** 2
+    return _deflated(returns, n_trials, variance, null_sharpe)
+
+
+def _deflated(returns: Any, n_trials: int, variance: float, null_sharpe: float) -> DeflatedSharpe:
+    """The DSR of `returns` against SR_0 = `null_sharpe` + the expected maximum of
+    `n_trials` unskilled Sharpe ratios of per-period `variance`."""
     benchmark = float(null_sharpe) + expected_max_sharpe(n_trials, variance)
+    sharpe, _, _, n_days = sharpe_moments(returns)
     yearly = math.sqrt(TRADING_DAYS_PER_YEAR)
     return DeflatedSharpe(
         value=probabilistic_sharpe_ratio(returns, benchmark),
