@@ -51,8 +51,11 @@ import math
 import os
 import time
 
-# One thread per process: the products here are small, and threads only contend.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One thread per process: the products here are small, and threads only contend. Only
+# when run as a script: imported (by a test), it must not change the threads of the
+# importer's later subprocesses.
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

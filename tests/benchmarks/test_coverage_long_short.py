@@ -2,6 +2,7 @@
 next-day returns as it says, and its table carries every verdict of every scenario."""
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -18,7 +19,11 @@ def bench():
     )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up by name
+    threads = os.environ.get("OMP_NUM_THREADS")
     spec.loader.exec_module(module)
+    # Imported, a benchmark leaves the environment alone: a thread count set here would
+    # reach every later subprocess of the suite and change its sums' rounding.
+    assert os.environ.get("OMP_NUM_THREADS") == threads
     yield module
     del sys.modules[spec.name]
 

@@ -44,15 +44,7 @@ def test_train_json_is_the_record_and_repeats_exactly(tmp_path, finscale):
     first, second = run(args, tmp_path), finscale(*args)
     assert first[0] == 0 and second[0] == 0, first[2] + second[2]
     a, b = json.loads(first[1]), json.loads(second[1])
-    # Equal to float32 rounding: after the whole suite has run in this process (not when
-    # this test runs alone) the metrics differ in their ninth digit since the tables
-    # became float32; bit-exact repeats across processes are to be restored.
-    assert a["val_metrics"].keys() == b["val_metrics"].keys()
-    for name, value in a["val_metrics"].items():
-        expected = b["val_metrics"][name]
-        assert value == (
-            pytest.approx(expected, rel=1e-7) if isinstance(value, float) else expected
-        )
+    assert a["val_metrics"] == b["val_metrics"]
     assert a["dtype"] == "fp32" and a["train_config"]["seed"] == 3
 
 
