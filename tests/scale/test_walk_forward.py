@@ -19,13 +19,6 @@ from finscale.scale.scale_spec import read_scale_file
 from tests.scale.tiny import TINY_WALK_FORWARD_SETS, spec_of
 
 
-@pytest.fixture
-def walk_copy(tiny_walk_forward_run, tmp_path):
-    target = tmp_path / "run"
-    shutil.copytree(tiny_walk_forward_run, target)
-    return target
-
-
 def _study_attrs(run_dir, budget):
     spec = spec_of(run_dir, **TINY_WALK_FORWARD_SETS).study_spec(budget, 1)
     study = optuna.load_study(study_name=spec.study_name, storage=open_storage(spec.storage))

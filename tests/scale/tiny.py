@@ -67,6 +67,7 @@ def run_pipeline(spec: ScaleSpec) -> QuietReporter:
     pipeline.evaluation()
     pipeline.baselines()
     pipeline.cross_budget()
+    pipeline.tiers()
     return reporter
 
 

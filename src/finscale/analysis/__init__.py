@@ -95,6 +95,13 @@ from finscale.analysis.size_trend import (
     SizeTrend,
     size_trend,
 )
+from finscale.analysis.tiers import (
+    TierComparison,
+    TierInfo,
+    TierLoss,
+    TierResults,
+    tier_results,
+)
 
 __all__ = [
     "C_GRID",
@@ -154,6 +161,10 @@ __all__ = [
     "SizeTrend",
     "SplitScores",
     "SymbolRow",
+    "TierComparison",
+    "TierInfo",
+    "TierLoss",
+    "TierResults",
     "TransferSettings",
     "Winner",
     "bootstrap_joint_law",
@@ -188,6 +199,7 @@ __all__ = [
     "sharpe_ratio",
     "size_trend",
     "strategy_returns",
+    "tier_results",
     "winner_of",
     "z_sum",
 ]

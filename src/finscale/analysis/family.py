@@ -2,8 +2,9 @@
 
 A study makes one primary test (`finscale.analysis.size_trend`) and many
 secondary comparisons: every budget step, every budget against every baseline,
-each of them on each walk-forward fold, and the size trend of every horizon but
-the primary one. Each keeps its raw interval; with twenty of them at 5%, one is
+each of them on each walk-forward fold, the size trend of every horizon but
+the primary one, and, in a study of several feature tiers, each tier against
+the next at every budget and horizon. Each keeps its raw interval; with twenty of them at 5%, one is
 expected to come out "detectable" by chance alone, so each also gains a
 `holm_verdict`: its direction where Holm's step-down procedure rejects "no
 difference" at the study's level over the whole family, NO_DIFFERENCE otherwise.
@@ -30,6 +31,7 @@ from finscale.analysis.bootstrap import IMPROVES, NO_DIFFERENCE, WORSENS, Paired
 from finscale.analysis.folds import FoldAgreement, FoldDifference
 from finscale.analysis.scaling_json import Family, HorizonResult
 from finscale.analysis.size_trend import NO_TREND, SizeTrend
+from finscale.analysis.tiers import TierResults
 
 METHOD = "holm"
 
@@ -78,7 +80,9 @@ class _Members:
             self.items.append((kind, item))
 
 
-def _collect(horizons: Mapping[str, HorizonResult], primary: int | None) -> _Members:
+def _collect(
+    horizons: Mapping[str, HorizonResult], primary: int | None, tiers: TierResults | None
+) -> _Members:
     members = _Members()
     for key, h in horizons.items():
         for step in h.steps:
@@ -93,18 +97,24 @@ def _collect(horizons: Mapping[str, HorizonResult], primary: int | None) -> _Mem
                     members.add("against a baseline on single folds", f)
         if h.size_trend is not None and int(key) != primary:
             members.add("size trends of other horizons", h.size_trend)
+    for comparison in tiers.comparisons if tiers is not None else ():
+        members.add("tier against the next", comparison.log_loss)
     return members
 
 
 def corrected_family(
-    horizons: Mapping[str, HorizonResult], primary: int | None, level: float
-) -> tuple[dict[str, HorizonResult], Family]:
-    """Every secondary comparison of `horizons` with its holm_verdict, and the family.
+    horizons: Mapping[str, HorizonResult],
+    primary: int | None,
+    level: float,
+    tiers: TierResults | None = None,
+) -> tuple[dict[str, HorizonResult], Family, TierResults | None]:
+    """Every secondary comparison of `horizons` (and of `tiers`, the comparisons of a
+    study on several feature tiers) with its holm_verdict, and the family.
 
     primary: the horizon whose size trend is the study's primary test (left out of
     the family); level: the study's confidence level, family-wise 1 - level.
     """
-    members = _collect(horizons, primary)
+    members = _collect(horizons, primary, tiers)
     alpha = 1.0 - level
     rejected = holm_rejections([item.p_value for _, item in members.items], alpha)
     new = {
@@ -147,6 +157,11 @@ def corrected_family(
         out[key] = dataclasses.replace(
             h, steps=tuple(steps), budgets=tuple(rows), size_trend=fix(h.size_trend)
         )
+    if tiers is not None:
+        comparisons = tuple(
+            dataclasses.replace(c, log_loss=fix(c.log_loss)) for c in tiers.comparisons
+        )
+        tiers = dataclasses.replace(tiers, comparisons=comparisons)
     counts: dict[str, int] = {}
     for kind, _ in members.items:
         counts[kind] = counts.get(kind, 0) + 1
@@ -158,7 +173,7 @@ def corrected_family(
         detectable=sum(1 for item in new.values() if _detectable(item.holm_verdict)),
         raw_detectable=sum(1 for _, item in members.items if _detectable(item.verdict)),
     )
-    return out, family
+    return out, family, tiers
 
 
 def _detectable(verdict: str | None) -> bool:

@@ -59,6 +59,7 @@ from finscale.analysis.sharpe import (
     ProbabilisticSharpe,
 )
 from finscale.analysis.size_trend import SizeTrend, size_trend
+from finscale.analysis.tiers import tier_results
 from finscale.config import EvaluationConfig, ScaleConfig, StudyConfig
 from finscale.errors import InputError
 from finscale.units import format_budget
@@ -428,6 +429,8 @@ def scaling_results(
     cells: Mapping[int, Sequence[CrossBudgetCell]],
     searches: Mapping[tuple[int, int], SearchTrials | None] | None = None,
     data_runs: Mapping[tuple[int, int], Mapping[float, Sequence[EvaluationRun]]] | None = None,
+    tier_runs: Mapping[str, Mapping[tuple[int, int], Sequence[EvaluationRun]]] | None = None,
+    n_features: Mapping[str, int] | None = None,
 ) -> ScalingResults:
     """The content of `scaling.json`, but for what the run directory adds (each
     search's cost, the transfer settings, a compared run).
@@ -438,7 +441,9 @@ def scaling_results(
     (those of another seed than `cross_budget_seed`'s, left by an older version, are
     left out: the matrix is of one seed, that of its diagonal); `searches`
     maps (budget, horizon) to its study's trials' validation predictions, and
-    `data_runs` to its data-scaling runs by fraction.
+    `data_runs` to its data-scaling runs by fraction. In a study of several feature
+    tiers (`scale.tiers`), `tier_runs` maps each tier besides the data section's to
+    its runs as `evaluations` does, and `n_features` every tier to its feature count.
     """
     study_config = StudyConfig(**config)
     scale = study_config.scale
@@ -467,7 +472,16 @@ def scaling_results(
         horizons[str(horizon)] = result
         warnings += data_limited_warnings(horizon, result.budgets, scale.min_samples_per_param)
     primary = scale.horizons[0]
-    horizons, family = corrected_family(horizons, primary, scale.confidence_level)
+    tiers = None
+    if len(study_config.tiers) > 1:
+        runs = {**(tier_runs or {}), study_config.data.tier: evaluations}
+        tiers = tier_results(
+            {t: runs[t] for t in study_config.tiers},
+            n_features or {},
+            scale,
+            study_config.train.decision_threshold,
+        )
+    horizons, family, tiers = corrected_family(horizons, primary, scale.confidence_level, tiers)
     return ScalingResults(
         study=study,
         tier=study_config.data.tier,
@@ -481,6 +495,7 @@ def scaling_results(
         label_mode=study_config.data.label_mode,
         primary=horizons[str(primary)].size_trend,
         family=family,
+        tiers=tiers,
     )
 
 

@@ -40,6 +40,7 @@ from finscale.analysis.sharpe import (
     ProbabilisticSharpe,
 )
 from finscale.analysis.size_trend import SizeTrend
+from finscale.analysis.tiers import TierResults
 
 _METRICS = mapping_of(MetricSummary.from_dict)
 _DIFFERENCE = PairedDifference.from_dict
@@ -333,3 +334,6 @@ class ScalingResults(Record):
     family: Family | None = stored(omit_none=True, parse=Family.from_dict)
     transfer: TransferSettings | None = stored(omit_none=True, parse=TransferSettings.from_dict)
     comparison: RunComparison | None = stored(omit_none=True, parse=RunComparison.from_dict)
+    # A study on several feature tiers (`scale.tiers`): each against the next; None
+    # for a study of one tier.
+    tiers: TierResults | None = stored(omit_none=True, parse=TierResults.from_dict)

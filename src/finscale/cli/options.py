@@ -135,6 +135,9 @@ CONFIG_FLAGS: dict[str, ConfigFlag] = {
     "scale.budgets": ConfigFlag("--budgets", str, "Budgets, e.g. 2M,20M,200M."),
     "scale.horizons": ConfigFlag("--horizons", str, "Label horizons in days, e.g. 1,3,5."),
     "scale.seeds": ConfigFlag("--seeds", int, "Seeds of each winner's final evaluation."),
+    "scale.tiers": ConfigFlag(
+        "--tiers", str, "Feature tiers, each against the next, e.g. a25,a50,a100."
+    ),
     "search.trials": ConfigFlag("--trials", int, "Finished trials (complete + pruned) per study."),
 }
 FLAG_OF_FIELD = {field: spec.flag for field, spec in CONFIG_FLAGS.items()}

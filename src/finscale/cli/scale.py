@@ -39,6 +39,13 @@ def scale_command(
     horizons: Annotated[
         str | None, typer.Option(help="Label horizons in days, e.g. 1,3,5 (default: the config's).")
     ] = None,
+    tiers: Annotated[
+        str | None,
+        typer.Option(
+            help="Feature tiers in order, each compared with the next on the test dates "
+            "both have, e.g. a25,a50,a100 (default: the data section's one tier)."
+        ),
+    ] = None,
     trials: TrialsOpt = None,
     seeds: Annotated[
         int | None,
@@ -77,6 +84,7 @@ def scale_command(
             "data.label_mode": label_mode,
             "scale.budgets": budgets,
             "scale.horizons": horizons,
+            "scale.tiers": tiers,
             "search.trials": trials,
             "scale.seeds": seeds,
         },

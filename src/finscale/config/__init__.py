@@ -62,6 +62,36 @@ class StudyConfig(StrictSection):
             )
         return self
 
+    @model_validator(mode="after")
+    def _tiers_buildable(self) -> StudyConfig:
+        """Every tier of `scale.tiers` is one the data section could be given: the
+        study's data section with that tier passes the data rules (a close-only source
+        builds tier close alone), so a tier no study could build is refused here,
+        naming `scale.tiers`, before anything is trained."""
+        tiers = self.scale.tiers
+        if not tiers:
+            return self
+        if self.data.tier not in tiers:
+            raise FieldError(
+                ("scale.tiers", "data.tier"),
+                f"{','.join(tiers)} leaves out data.tier {self.data.tier}, the tier the "
+                "primary size test runs on: add it, or set data.tier to one of them",
+                fix=",".join((self.data.tier, *tiers)),
+            )
+        for tier in tiers:
+            try:
+                DataConfig(**{**self.data.model_dump(), "tier": tier})
+            except ValidationError as exc:
+                cause = (exc.errors()[0].get("ctx") or {}).get("error")
+                what = str(cause) if cause is not None else exc.errors()[0]["msg"]
+                raise FieldError("scale.tiers", f"tier {tier}: {what}") from None
+        return self
+
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """The study's tiers in order: `scale.tiers`, or the data section's one tier."""
+        return self.scale.tiers or (self.data.tier,)
+
 
 PRESETS = ("quick", "paper", "panel", "control", "universe")
 

@@ -10,7 +10,7 @@ from pydantic import (
     field_validator,
 )
 
-from finscale.config.base import HorizonDays, StrictSection, as_int_list
+from finscale.config.base import HorizonDays, StrictSection, TierName, as_int_list
 from finscale.errors import InputError
 from finscale.units import parse_budget
 
@@ -63,6 +63,29 @@ class ScaleConfig(StrictSection):
         "recent fraction of its training data, same validation and test, "
         "for the joint law L(N, D); must hold 1.0",
     )
+
+    tiers: tuple[TierName, ...] = Field(
+        (),
+        description="feature tiers the study runs every budget and horizon on, in order; "
+        "each is compared with the next on the test dates both have. Empty: the data "
+        "section's one tier. Must hold `data.tier`, the tier of the primary size test",
+    )
+
+    @field_validator("tiers", mode="before")
+    @classmethod
+    def _tier_list(cls, value: object) -> object:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            items = [items]
+        return [item.strip() if isinstance(item, str) else item for item in items]
+
+    @field_validator("tiers")
+    @classmethod
+    def _distinct_tiers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        twice = sorted({t for t in value if value.count(t) > 1})
+        if twice:
+            raise ValueError(f"tier {twice[0]} is named twice in {','.join(value)}")
+        return value
 
     @field_validator("data_fractions", mode="before")
     @classmethod

@@ -291,7 +291,14 @@ def build_results(run_dir: Path, compare: Path | None = None) -> ScalingResults:
         for study in info["studies"]
     }
     out = scaling_results(
-        run_dir.name, info["config"], evaluations, baselines, cells, searches, data_runs
+        run_dir.name,
+        info["config"],
+        evaluations,
+        baselines,
+        cells,
+        searches,
+        data_runs,
+        *_tier_inputs(run_dir, info, config),
     )
     out = add_search_records(run_dir, out)
     if compare is not None:
@@ -300,6 +307,32 @@ def build_results(run_dir: Path, compare: Path | None = None) -> ScalingResults:
     write_text_atomic(run_dir / RESULTS_CSV, buffer.getvalue())
     write_json_atomic(run_dir / SCALING_JSON, json_safe(out.to_dict()))
     return out
+
+
+def _tier_inputs(
+    run_dir: Path, info: Mapping[str, Any], config: StudyConfig
+) -> tuple[dict[str, dict[tuple[int, int], list[EvaluationRun]]], dict[str, int]]:
+    """The runs of every tier besides the data section's (scale.json's `tier_studies`),
+    by tier, and every tier's feature count."""
+    from finscale.data import tier_features
+
+    if len(config.tiers) < 2:
+        return {}, {}
+    seeds, folds = evaluation_seeds(config), config.evaluation.scored_folds
+    studies = info.get("tier_studies", [])
+    runs = {
+        tier: load_evaluations(run_dir, [s for s in studies if s["tier"] == tier], seeds, folds)
+        for tier in config.tiers
+        if tier != config.data.tier
+    }
+    missing = [tier for tier, found in runs.items() if not found]
+    if missing:
+        raise InputError(
+            f"scale.json plans tier {missing[0]} but lists none of its studies; run "
+            "`finscale scale` with the same options to finish it",
+            str(run_dir),
+        )
+    return runs, {tier: len(tier_features(tier)) for tier in config.tiers}
 
 
 def load_study_files(

@@ -87,6 +87,31 @@ class ScaleSpec:
             for budget in self.budgets:
                 yield budget, horizon
 
+    @property
+    def tiers(self) -> tuple[str, ...]:
+        """Every tier of the study in order (`scale.tiers`, or the data section's one)."""
+        return self.config.tiers
+
+    @property
+    def other_tiers(self) -> tuple[str, ...]:
+        """The tiers besides the data section's: each its own studies of every budget and
+        horizon, compared with the next tier (`tier_spec`)."""
+        return tuple(t for t in self.tiers if t != self.config.data.tier)
+
+    def tier_spec(self, tier: str) -> ScaleSpec:
+        """The studies of another tier, in this run directory: the same config on `tier`,
+        evaluated on the full training data only (the data-scaling runs and the
+        cross-budget matrix belong to the primary tier's laws). It leaves out
+        `scale.tiers`, so adding a tier later leaves every other tier's inputs, and so
+        its stored runs, as they were."""
+        scale = self.config.scale.model_copy(
+            update={"tiers": (), "data_fractions": (1.0,), "cross_budget": False}
+        )
+        config = config_from_mapping(
+            self.config.model_copy(update={"scale": scale}).model_dump(), {"data.tier": tier}
+        )
+        return ScaleSpec(config, self.run_dir, self.store_dir, self.storage, self.workers)
+
 
 def new_scale_spec(
     preset: str | None,
@@ -122,6 +147,17 @@ def write_scale_file(spec: ScaleSpec) -> Path:
             "storage": redact(spec.storage) if spec.storage else None,
             "studies": [
                 {"budget": b, "horizon_days": h, "study_name": spec.study_name(b, h)}
+                for b, h in spec.studies()
+            ],
+            # The studies of the tiers besides the data section's (`scale.tiers`).
+            "tier_studies": [
+                {
+                    "tier": tier,
+                    "budget": b,
+                    "horizon_days": h,
+                    "study_name": spec.tier_spec(tier).study_name(b, h),
+                }
+                for tier in spec.other_tiers
                 for b, h in spec.studies()
             ],
         },
@@ -166,6 +202,15 @@ def _scale_file_problem(info: Any) -> str | None:
             and isinstance(study.get("study_name"), str)
         ):
             return f"studies[{i}] is not a budget, horizon_days and study_name"
+    for i, study in enumerate(info.get("tier_studies", [])):  # absent before tiers
+        if not (
+            isinstance(study, dict)
+            and isinstance(study.get("tier"), str)
+            and isinstance(study.get("budget"), int)
+            and isinstance(study.get("horizon_days"), int)
+            and isinstance(study.get("study_name"), str)
+        ):
+            return f"tier_studies[{i}] is not a tier, budget, horizon_days and study_name"
     return None
 
 
@@ -226,3 +271,17 @@ def check_data(spec: ScaleSpec) -> None:
     for horizon in spec.horizons:
         config = spec.horizon_config(horizon)
         build_dataset(config.data, store, evaluation=config.evaluation)
+    # The other tiers' datasets too: one whose input the source lacks (a context index,
+    # VIX's years) is refused here, naming scale.tiers, before any training.
+    for tier in spec.other_tiers:
+        other = spec.tier_spec(tier)
+        for horizon in spec.horizons:
+            config = other.horizon_config(horizon)
+            try:
+                for budget in spec.budgets:
+                    grid_of(config, budget)
+                build_dataset(config.data, store, evaluation=config.evaluation)
+            except InputError as exc:
+                raise InputError(
+                    f"tier {tier} cannot be built: {exc.what}", "scale.tiers"
+                ) from None

@@ -1,6 +1,6 @@
 """The scaling study, stage by stage: `finscale scale`.
 
-    hpo -> evaluation -> baselines -> cross_budget -> results -> report
+    hpo -> evaluation -> baselines -> cross_budget -> tiers -> results -> report
 
 Every stage stores its results in the run directory (`finscale.scale.layout`),
 one atomic file per unit of work (a study, a seed, a horizon, a pair of
@@ -49,7 +49,7 @@ from finscale.scale.results import build_results, write_run_report
 from finscale.scale.scale_spec import ScaleSpec
 from finscale.units import format_budget
 
-STAGES = ("hpo", "evaluation", "baselines", "cross_budget", "results", "report")
+STAGES = ("hpo", "evaluation", "baselines", "cross_budget", "tiers", "results", "report")
 
 
 class Reporter(Protocol):
@@ -146,6 +146,7 @@ class Pipeline:
         self.evaluation()
         self.baselines()
         self.cross_budget()
+        self.tiers()
         return self.results_and_report()
 
     def results_and_report(self) -> ScalingResults:
@@ -464,6 +465,39 @@ class Pipeline:
                     f"{format_budget(cell.architecture_of)}"
                 )
                 self._unit("cross_budget", cell.target.budget, cell.horizon_days, detail, run)
+
+    # ------------------------------------------------------------ tiers
+
+    def tiers(self) -> None:
+        """The searches and final evaluations of every tier besides the data section's
+        (`scale.tiers`), each tier its own studies in this run directory, in the order
+        given; they resume as the primary tier's do."""
+        for tier in self.spec.other_tiers:
+            other = Pipeline(self.spec.tier_spec(tier), _TierReporter(self.reporter, tier))
+            other.hpo()
+            other.evaluation()
+
+
+@dataclass
+class _TierReporter:
+    """Another tier's stages, reported with the tier before each stage's name."""
+
+    reporter: Reporter
+    tier: str
+
+    def stage(self, name: str, units: int) -> None:
+        self.reporter.stage(f"tier {self.tier} {name}", units)
+
+    def unit(self, name: str, budget: int | None, horizon: int | None, detail: str) -> None:
+        self.reporter.unit(f"tier {self.tier} {name}", budget, horizon, detail)
+
+    def done(self, seconds: float, skipped: bool) -> None:
+        self.reporter.done(seconds, skipped)
+
+    def hpo_callbacks(
+        self, spec: StudySpec, prepared: Prepared | None = None
+    ) -> dict[str, Callable | None]:
+        return self.reporter.hpo_callbacks(spec, prepared)
 
 
 def _fold_words(fold: int | None) -> str:

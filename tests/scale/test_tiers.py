@@ -1,0 +1,59 @@
+"""A study on several feature tiers (`scale.tiers`): the tiers' studies beside the
+primary's, resumed like any other unit, and each tier compared with the next."""
+
+import json
+
+import pytest
+
+from finscale.analysis import evaluation_seeds
+from finscale.data import tier_features
+from finscale.scale import SCALING_JSON, build_results, evaluation_path
+from finscale.scale.scale_spec import read_scale_file
+from tests.scale.tiny import TINY_WALK_FORWARD_SETS, run_pipeline, spec_of
+
+TIERS = {**TINY_WALK_FORWARD_SETS, "scale.tiers": "a25,a50"}
+
+
+@pytest.mark.slow
+def test_adding_a_tier_to_a_finished_study_runs_only_the_new_tier(walk_copy):
+    before = build_results(walk_copy)
+    spec = spec_of(walk_copy, **TIERS)
+    reporter = run_pipeline(spec)
+    primary = [u for u in reporter.units if not u[0].startswith("tier ")]
+    assert primary and all(skipped for *_, skipped in primary)
+    added = [u for u in reporter.units if u[0].startswith("tier a50 ")]
+    assert not any(skipped for *_, skipped in added)
+    evaluations = [u for u in added if u[0] == "tier a50 evaluation"]
+    assert len(evaluations) == 3 * 3 * 2  # budgets x folds x seeds: full data only
+    info = read_scale_file(walk_copy)
+    names = [s["study_name"] for s in info["tier_studies"]]
+    assert names == ["a50_4K_h1", "a50_16K_h1", "a50_32K_h1"]
+    seeds = evaluation_seeds(spec.config)
+    for name in names:
+        assert all(evaluation_path(walk_copy, name, seeds[-1], fold).exists() for fold in range(3))
+
+    results = build_results(walk_copy)
+    # The primary tier's verdicts are the study's as before; only the family grew.
+    assert results.primary == before.primary
+    assert results.horizons["1"].steps[0].log_loss.difference == (
+        before.horizons["1"].steps[0].log_loss.difference
+    )
+    tiers = results.tiers
+    assert [(t.tier, t.n_features) for t in tiers.tiers] == [
+        ("a25", len(tier_features("a25"))),
+        ("a50", len(tier_features("a50"))),
+    ]
+    assert [c.budget for c in tiers.comparisons] == list(spec.budgets)
+    for comparison in tiers.comparisons:
+        assert (comparison.tier, comparison.next_tier) == ("a25", "a50")
+        assert comparison.shared_test_days > 0 and comparison.log_loss.holm_verdict is not None
+    assert results.family.members["tier against the next"] == 3
+    assert results.family.size == before.family.size + 3
+    stored = json.loads((walk_copy / SCALING_JSON).read_text())
+    assert {"shared_test_days", "change", "low", "high", "mde", "holm_verdict"} <= set(
+        stored["tiers"]["comparisons"][0]
+    )
+
+    # Run again: every unit of both tiers is found and skipped.
+    again = run_pipeline(spec)
+    assert again.units and all(skipped for *_, skipped in again.units)
