@@ -110,3 +110,24 @@ def test_tiers_that_label_a_shared_date_otherwise_are_refused():
             SCALE,
             0.5,
         )
+
+
+def test_a_tier_without_an_architecture_at_a_budget_is_compared_at_the_others():
+    # a100's patch embedding outgrows the smallest budget: it has runs at 16K only.
+    a100 = _runs([(100, 250), (250, 400)], skill=0.3, seed0=2)
+    out = tier_results(
+        {
+            "a25": {(4000, 1): A25, (16000, 1): A25},
+            "a50": {(4000, 1): A50, (16000, 1): A50},
+            "a100": {(16000, 1): a100},
+        },
+        {"a25": 25, "a50": 50, "a100": 100},
+        SCALE,
+        0.5,
+    )
+    assert [t.budgets for t in out.tiers] == [(4000, 16000), (4000, 16000), (16000,)]
+    pairs = [(c.budget, c.tier, c.next_tier) for c in out.comparisons]
+    assert pairs == [(4000, "a25", "a50"), (16000, "a25", "a50"), (16000, "a50", "a100")]
+    assert [(loss.budget, sorted(loss.log_loss)) for loss in out.losses] == [
+        (16000, ["a100", "a25", "a50"])
+    ]

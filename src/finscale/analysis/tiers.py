@@ -46,12 +46,14 @@ Runs = Mapping[tuple[int, int], Sequence[EvaluationRun]]
 
 @dataclass(frozen=True, kw_only=True)
 class TierInfo(Record):
-    """One tier of the study: its feature count, test samples (pooled over folds, at
-    the first horizon), the training samples of its last fold's runs (the most
-    history), and the span of its test dates (YYYY-MM-DD)."""
+    """One tier of the study: its feature count, the budgets it was studied at (those
+    whose grid holds an architecture on its features), test samples (pooled over
+    folds, at the first horizon), the training samples of its last fold's runs (the
+    most history), and the span of its test dates (YYYY-MM-DD)."""
 
     tier: str
     n_features: int
+    budgets: tuple[int, ...]
     test_samples: int
     train_samples: int
     first_test_date: str
@@ -214,13 +216,17 @@ def compare_tiers(
     )
 
 
-def tier_info(tier: str, runs: Sequence[EvaluationRun], n_features: int) -> TierInfo:
-    """A tier's feature count, samples and test span from one study's runs."""
+def tier_info(tier: str, studies: Runs, n_features: int) -> TierInfo:
+    """A tier's feature count, budgets, samples and test span, from its smallest
+    budget's runs at the first horizon."""
+    budget, horizon = min(studies, key=lambda k: (k[1], k[0]))
+    runs = studies[(budget, horizon)]
     dates = sorted({d for run in runs for d in run.test_dates})
     last_fold = list(by_fold(runs).values())[-1]
     return TierInfo(
         tier=tier,
         n_features=n_features,
+        budgets=tuple(sorted({b for b, h in studies if h == horizon})),
         test_samples=len(pooled_test(runs, tier)[0]),
         train_samples=int(last_fold[0].n_train),
         first_test_date=dates[0],
@@ -235,20 +241,30 @@ def tier_results(
     threshold: float,
 ) -> TierResults:
     """Every tier of `evaluations` (by tier, in the study's order; each maps (budget,
-    horizon) to its runs), each against the next at every budget and horizon, and
-    every tier's loss on the samples all tiers share."""
+    horizon) to its runs), each against the next at every budget and horizon both
+    were studied at, and every tier's loss on the samples all tiers share wherever
+    all of them were studied."""
     tiers = list(evaluations)
-    first_key = min(evaluations[tiers[0]], key=lambda k: (k[1], k[0]))
-    infos = tuple(
-        tier_info(t, evaluations[t][(first_key[0], first_key[1])], n_features[t]) for t in tiers
-    )
+    infos = tuple(tier_info(t, evaluations[t], n_features[t]) for t in tiers)
+    keys = sorted({k for t in tiers for k in evaluations[t]}, key=lambda k: (k[1], k[0]))
     comparisons, losses = [], []
-    for budget, horizon in sorted(evaluations[tiers[0]], key=lambda k: (k[1], k[0])):
+    for budget, horizon in keys:
         what = f"h={horizon} budget {budget}"
-        pooled = [_Pooled.of(evaluations[t][(budget, horizon)], f"{what} tier {t}") for t in tiers]
-        for (ta, a), (tb, b) in itertools.pairwise(zip(tiers, pooled, strict=True)):
-            comparisons.append(compare_tiers(a, b, budget, horizon, (ta, tb), scale, threshold))
-        shared = shared_samples(pooled, what)
+        pooled = {
+            t: _Pooled.of(evaluations[t][(budget, horizon)], f"{what} tier {t}")
+            for t in tiers
+            if (budget, horizon) in evaluations[t]
+        }
+        for ta, tb in itertools.pairwise(tiers):
+            if ta in pooled and tb in pooled:
+                comparisons.append(
+                    compare_tiers(
+                        pooled[ta], pooled[tb], budget, horizon, (ta, tb), scale, threshold
+                    )
+                )
+        if len(pooled) < len(tiers):
+            continue
+        shared = shared_samples(list(pooled.values()), what)
         if shared[0].y.size == 0:
             continue
         paired = _paired_dates(shared, scale, threshold, horizon)

@@ -101,7 +101,9 @@ def scale_command(
             err_console(),
         )
     with err_console().status("checking the data against the splits", spinner="dots"):
-        check_data(spec)
+        warnings = check_data(spec)
+    for warning in warnings:
+        say(f"warning: {warning}", err_console())
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     write_scale_file(spec)
     clear_stops(spec.run_dir)

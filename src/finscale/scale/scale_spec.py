@@ -27,6 +27,7 @@ from finscale.hpo import (
     transferred_config,
 )
 from finscale.scale.layout import SCALE_FILE, study_dir
+from finscale.units import format_budget
 
 # The run directory of a study made without --run-dir: runs/{preset or config stem}.
 DEFAULT_RUNS_DIR = Path("runs")
@@ -98,14 +99,41 @@ class ScaleSpec:
         horizon, compared with the next tier (`tier_spec`)."""
         return tuple(t for t in self.tiers if t != self.config.data.tier)
 
+    def tier_budgets(self, tier: str) -> tuple[int, ...]:
+        """The budgets whose grid holds an architecture on `tier`'s features: a tier of
+        many features has no architecture at a budget its patch embedding alone
+        outgrows, and is compared at the others."""
+        config = config_from_mapping(self.config.model_dump(), {"data.tier": tier})
+        fits = []
+        for budget in self.budgets:
+            try:
+                grid_of(config, budget)
+            except InputError:
+                continue
+            fits.append(budget)
+        return tuple(fits)
+
     def tier_spec(self, tier: str) -> ScaleSpec:
         """The studies of another tier, in this run directory: the same config on `tier`,
-        evaluated on the full training data only (the data-scaling runs and the
-        cross-budget matrix belong to the primary tier's laws). It leaves out
-        `scale.tiers`, so adding a tier later leaves every other tier's inputs, and so
-        its stored runs, as they were."""
+        at the budgets its grid holds (`tier_budgets`), evaluated on the full training
+        data only (the data-scaling runs and the cross-budget matrix belong to the
+        primary tier's laws). It leaves out `scale.tiers`, so adding a tier later
+        leaves every other tier's inputs, and so its stored runs, as they were."""
+        budgets = self.tier_budgets(tier)
+        if not budgets:
+            raise InputError(
+                f"tier {tier} has no architecture at any budget "
+                f"({', '.join(map(format_budget, self.budgets))}) on its "
+                f"{len(_tier_features(tier))} features",
+                "scale.tiers",
+            )
         scale = self.config.scale.model_copy(
-            update={"tiers": (), "data_fractions": (1.0,), "cross_budget": False}
+            update={
+                "tiers": (),
+                "budgets": budgets,
+                "data_fractions": (1.0,),
+                "cross_budget": False,
+            }
         )
         config = config_from_mapping(
             self.config.model_copy(update={"scale": scale}).model_dump(), {"data.tier": tier}
@@ -157,8 +185,8 @@ def write_scale_file(spec: ScaleSpec) -> Path:
                     "horizon_days": h,
                     "study_name": spec.tier_spec(tier).study_name(b, h),
                 }
-                for tier in spec.other_tiers
-                for b, h in spec.studies()
+                for tier, other in ((t, spec.tier_spec(t)) for t in spec.other_tiers)
+                for b, h in other.studies()
             ],
         },
     )
@@ -250,13 +278,16 @@ def check_run_dir_matches(spec: ScaleSpec) -> None:
         )
 
 
-def check_data(spec: ScaleSpec) -> None:
+def check_data(spec: ScaleSpec) -> list[str]:
     """Every budget's grid, then (built, or loaded from the store) every horizon's
     dataset, so that a budget no architecture fits, and data that cannot give the
     configured splits or walk-forward folds, are an `InputError` naming the key before
     a run directory or a study exists. The grids need only the tier's feature count
     and the number of targets, so a budget that fits nothing is refused before the
-    store is written."""
+    store is written. The other tiers of `scale.tiers` are built first, without
+    writing the store: a tier whose input the source lacks (a context index, VIX's
+    years, OHLCV columns) is an `InputError` naming scale.tiers before anything is
+    written. Returns the warnings to show: the budgets a tier has no architecture at."""
     from finscale.data import DataStore, build_dataset, resolve_targets
 
     # `targets: all` resolved first, so that a source without a list of symbols is
@@ -267,21 +298,32 @@ def check_data(spec: ScaleSpec) -> None:
             grid_of(config, budget)
         except InputError as exc:
             raise InputError(exc.what, "scale.budgets") from None
-    store = DataStore(spec.store_dir)
-    for horizon in spec.horizons:
-        config = spec.horizon_config(horizon)
-        build_dataset(config.data, store, evaluation=config.evaluation)
-    # The other tiers' datasets too: one whose input the source lacks (a context index,
-    # VIX's years) is refused here, naming scale.tiers, before any training.
+    warnings = []
     for tier in spec.other_tiers:
         other = spec.tier_spec(tier)
+        left_out = [b for b in spec.budgets if b not in other.budgets]
+        if left_out:
+            warnings.append(
+                f"tier {tier} ({len(_tier_features(tier))} features) has no architecture at "
+                f"{', '.join(map(format_budget, left_out))}: it is compared at "
+                f"{', '.join(map(format_budget, other.budgets))} only"
+            )
         for horizon in spec.horizons:
             config = other.horizon_config(horizon)
             try:
-                for budget in spec.budgets:
-                    grid_of(config, budget)
-                build_dataset(config.data, store, evaluation=config.evaluation)
+                build_dataset(config.data, None, evaluation=config.evaluation)
             except InputError as exc:
                 raise InputError(
                     f"tier {tier} cannot be built: {exc.what}", "scale.tiers"
                 ) from None
+    store = DataStore(spec.store_dir)
+    for horizon in spec.horizons:
+        config = spec.horizon_config(horizon)
+        build_dataset(config.data, store, evaluation=config.evaluation)
+    return warnings
+
+
+def _tier_features(tier: str) -> list:
+    from finscale.data import tier_features
+
+    return tier_features(tier)
