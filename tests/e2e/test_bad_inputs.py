@@ -209,6 +209,21 @@ CASES = {
         ["data", "build", "--source", "stocks", "--tier", "a50"],
         "--tier close",
     ),
+    # ---- the tier axis
+    "tiers-leaving-out-the-data-tier": (["scale", "--tiers", "a50,a100"], "--tiers a25,a50,a100"),
+    "tier-named-twice": (["scale", "--tiers", "a25,a50,a25"], "--tiers"),
+    "tier-unknown": (["scale", "--tiers", "a25,a75"], "--tiers"),
+    "ohlcv-tier-of-the-stocks": (
+        ["scale", "--preset", "universe", "--tiers", "close,a25"],
+        "--tiers",
+    ),
+    "ohlcv-tier-of-close-only-files": (
+        [
+            *("scale", "--set", "data.source=csv", "--set", "data.path=closes"),
+            *("--set", "data.target=AAA", "--tier", "close", "--tiers", "close,a25"),
+        ],
+        "--tiers",
+    ),
     "synthetic-too-few-days": (
         ["scale", "--set", "data.synthetic.days=10"],
         "--set data.synthetic.days",
