@@ -61,7 +61,7 @@ from finscale.analysis.power import (
     z_sum,
 )
 from finscale.analysis.records import CrossBudgetCell, EvaluationRun, SearchTrials, Winner
-from finscale.analysis.results import experiment_rows, horizon_results, json_safe, scaling_results
+from finscale.analysis.results import experiment_rows, horizon_results, scaling_results
 from finscale.analysis.scaling import ScalingFit, ScalingLawBootstrap, bootstrap_scaling_law
 from finscale.analysis.scaling_json import (
     BaselineComparison,
@@ -79,6 +79,7 @@ from finscale.analysis.scaling_json import (
     SearchCompute,
     TransferSettings,
 )
+from finscale.analysis.serial import json_safe
 from finscale.analysis.sharpe import (
     DeflatedSharpe,
     ProbabilisticSharpe,

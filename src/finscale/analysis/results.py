@@ -497,16 +497,3 @@ def scaling_results(
         family=family,
         tiers=tiers,
     )
-
-
-def json_safe(value: Any) -> Any:
-    """NaN and infinities as null: strict JSON readers (browsers, jq) reject them."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return json_safe(value.item())
-    return value

@@ -13,8 +13,11 @@ field, so `to_dict` and `from_dict` cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Self
+
+import numpy as np
 
 Parse = Callable[[Any], Any]
 
@@ -134,3 +137,16 @@ class Record:
                 value = tuple(value)
             values[field.name] = value
         return cls(**values)
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities as null: strict JSON readers (browsers, jq) reject them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    return value
