@@ -66,9 +66,10 @@ class ScaleConfig(StrictSection):
 
     tiers: tuple[TierName, ...] = Field(
         (),
-        description="feature tiers the study runs every budget and horizon on, in order; "
-        "each is compared with the next on the test dates both have. Empty: the data "
-        "section's one tier. Must hold `data.tier`, the tier of the primary size test",
+        description="feature tiers (`a25`, `a50`, `a100`, `close`: `data.tier`'s) the "
+        "study runs every budget and horizon on, in order; each is compared with the next "
+        "on the test dates both have. Empty: the data section's one tier. Must hold "
+        "`data.tier`, the tier of the primary size test",
     )
 
     @field_validator("tiers", mode="before")
