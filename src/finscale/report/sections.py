@@ -46,6 +46,7 @@ from finscale.report.text import (
     trend_text,
     uncorrected_text,
 )
+from finscale.report.tiers import features_answer, tiers_text
 from finscale.units import architecture_label, format_budget
 
 METHODOLOGY_DOC = "docs/methodology.md"
@@ -133,6 +134,14 @@ def short_answer_blocks(results: ScalingResults) -> list[Block]:
             "the family's correction; otherwise the verdict is **no detectable difference**."
         ),
     ]
+    if results.tiers is not None:
+        # The rows below are one tier's; the tiers' own answer leads so none reads as it.
+        blocks.append(
+            Paragraph(
+                f"{features_answer(results.tiers)} Everything below in this section is tier "
+                f"`{results.tier}`'s; the tiers are compared under **Features**."
+            )
+        )
     for horizon, h in results.horizons.items():
         best = best_row(h)
         items = []
@@ -195,13 +204,20 @@ def data_blocks(
     blocks: list[Block] = [
         Heading("Data and splits"),
         Paragraph(
-            f"{_targets_text(d, results)} (source {d['source']}, feature tier `{d['tier']}`) from "
+            f"{_targets_text(d, results)} (source {d['source']}, "
+            f"{tiers_text(results, why=False)}) from "
             f"{d['start'] or 'the first day of the data'} to "
             f"{d['end'] or 'the last day of the data'}; {label}; "
             f"{d['context_days']}-day context windows; "
             f"{_scheme_text(results, d['split'], fractions)}"
             " Split boundaries are purged by the label horizon; the test data is scored once, "
             "in final evaluation."
+            + (
+                ""
+                if results.tiers is None
+                else f" The split statistics below are tier `{results.tier}`'s; each tier's "
+                "test span is under **Features**."
+            )
         ),
     ]
     header = table_header("split | first date | last date | samples | positives | positive rate")

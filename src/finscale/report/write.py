@@ -36,6 +36,7 @@ from finscale.report.sections import (
     short_answer_blocks,
 )
 from finscale.report.study_files import StudyFiles
+from finscale.report.tiers import TIERS_FIGURE, tier_blocks, tiers_text
 from finscale.report.transfer_section import transfer_blocks
 from finscale.units import format_budget
 
@@ -59,8 +60,8 @@ def build_blocks(
         ),
         Paragraph(
             f"PatchTST classifiers at parameter budgets {', '.join(map(format_budget, budgets))}; "
-            f"label horizons (days): {', '.join(results.horizons)}; feature tier "
-            f"`{results.tier}`; {results.seeds} seeds per winner. Built from "
+            f"label horizons (days): {', '.join(results.horizons)}; {tiers_text(results)}; "
+            f"{results.seeds} seeds per winner. Built from "
             "`scaling.json` and the run directory's records by `finscale report`."
         ),
         *planted_blocks(results),
@@ -71,6 +72,7 @@ def build_blocks(
         *sensitivity_blocks(results),
         *samples_blocks(results, level=3),
         *power_blocks(results),
+        *tier_blocks(results),
         *transfer_blocks(results),
     ]
     for horizon, h in results.horizons.items():
@@ -96,7 +98,7 @@ def write_report(
     # A figure kind this run no longer draws (no cross-budget matrix, a dropped horizon)
     # must not linger next to the report as if it were current.
     drawn = set(paths)
-    stale = re.compile(rf"({'|'.join(FIGURE_TEXT)})_h\d+\.png")
+    stale = re.compile(rf"(({'|'.join(FIGURE_TEXT)})_h\d+|{TIERS_FIGURE})\.png")
     for old in (run_dir / FIGURES_DIR).glob("*.png"):
         if old not in drawn and stale.fullmatch(old.name):
             old.unlink()
