@@ -21,7 +21,6 @@ from finscale.report.figures import fmt
 from finscale.report.study_files import StudyFiles
 from finscale.report.text import difference_text
 from finscale.report.tiers import (
-    FAMILY_KIND,
     TIERS_FIGURE,
     features_answer,
     tier_blocks,
@@ -108,7 +107,7 @@ def test_the_section_draws_every_tier_on_the_shared_days_and_tables_each_compari
     assert [row[:2] for row in info.rows] == [("`a25`", "25"), ("`a50`", "50"), ("`a100`", "100")]
     assert info.rows[2][4] == f"{DATES[300]} to {DATES[399]}"
     family_line = next(b.text for b in blocks if "primary hypothesis" in getattr(b, "text", ""))
-    assert family.members[FAMILY_KIND] == 8
+    assert family.members["tier against the next"] == 8
     assert "The 8 tier comparisons join" in family_line and "grows to 8" in family_line
 
 

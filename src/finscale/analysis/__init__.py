@@ -97,6 +97,9 @@ from finscale.analysis.size_trend import (
     size_trend,
 )
 from finscale.analysis.tiers import (
+    FAMILY_KIND as TIER_FAMILY_KIND,
+)
+from finscale.analysis.tiers import (
     TierComparison,
     TierInfo,
     TierLoss,
@@ -114,6 +117,7 @@ __all__ = [
     "RISES",
     "RISES_MEANING",
     "TEST_PROBABILITIES",
+    "TIER_FAMILY_KIND",
     "WORSENS",
     "BaselineComparison",
     "BaselineDetails",

@@ -31,6 +31,7 @@ from finscale.analysis.bootstrap import IMPROVES, NO_DIFFERENCE, WORSENS, Paired
 from finscale.analysis.folds import FoldAgreement, FoldDifference
 from finscale.analysis.scaling_json import Family, HorizonResult
 from finscale.analysis.size_trend import NO_TREND, SizeTrend
+from finscale.analysis.tiers import FAMILY_KIND as TIER_KIND
 from finscale.analysis.tiers import TierResults
 
 METHOD = "holm"
@@ -98,7 +99,7 @@ def _collect(
         if h.size_trend is not None and int(key) != primary:
             members.add("size trends of other horizons", h.size_trend)
     for comparison in tiers.comparisons if tiers is not None else ():
-        members.add("tier against the next", comparison.log_loss)
+        members.add(TIER_KIND, comparison.log_loss)
     return members
 
 

@@ -40,6 +40,9 @@ from finscale.analysis.serial import Record, mapping_of, stored, tuple_of
 from finscale.config import ScaleConfig
 from finscale.errors import InputError
 
+# The kind the tier comparisons count as among the study's family of comparisons.
+FAMILY_KIND = "tier against the next"
+
 # (budget, horizon) -> the runs of one study, folds in order, seeds in order within each
 Runs = Mapping[tuple[int, int], Sequence[EvaluationRun]]
 
@@ -94,11 +97,14 @@ class TierComparison(Record):
 @dataclass(frozen=True, kw_only=True)
 class TierLoss(Record):
     """Each tier's test log loss at one budget and horizon on the samples every tier
-    shares (`shared_test_days` dates), by tier."""
+    shares (`shared_test_days` dates, `first_shared_date` to `last_shared_date`), by
+    tier."""
 
     horizon_days: int
     budget: int
     shared_test_days: int
+    first_shared_date: str
+    last_shared_date: str
     log_loss: Mapping[str, LossSummary] = stored(parse=mapping_of(LossSummary.from_dict))
 
 
@@ -268,11 +274,14 @@ def tier_results(
         if shared[0].y.size == 0:
             continue
         paired = _paired_dates(shared, scale, threshold, horizon)
+        days = np.unique(shared[0].dates)
         losses.append(
             TierLoss(
                 horizon_days=horizon,
                 budget=budget,
-                shared_test_days=int(np.unique(shared[0].dates).size),
+                shared_test_days=int(days.size),
+                first_shared_date=str(days[0]),
+                last_shared_date=str(days[-1]),
                 log_loss={
                     t: loss_summary(paired, p.preds) for t, p in zip(tiers, shared, strict=True)
                 },

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from finscale.analysis import (
     IMPROVES,
+    TIER_FAMILY_KIND,
     WORSENS,
     LossSummary,
     ScalingResults,
@@ -31,8 +32,6 @@ from finscale.units import format_budget
 
 # The figure's id and file stem (one figure, a panel per horizon).
 TIERS_FIGURE = "tiers"
-# The family's member kind the tier comparisons count as (`finscale.analysis.family`).
-FAMILY_KIND = "tier against the next"
 
 
 def tiers_text(results: ScalingResults, why: bool = True) -> str:
@@ -143,21 +142,12 @@ def family_text(results: ScalingResults) -> str:
     )
     if family is None:
         return f"These results hold no family of comparisons: no Holm verdict. {primary}"
-    n = family.members.get(FAMILY_KIND, 0)
+    n = family.members.get(TIER_FAMILY_KIND, 0)
     return (
         f"The {n} tier comparisons join the study's family of secondary comparisons, which "
         f"grows to {family.size}: Holm's correction of every secondary call, the budget "
         f"steps' included, is over all {family.size}. {primary}"
     )
-
-
-def _span(comparisons: Sequence[TierComparison]) -> str:
-    """The dates every tier of `comparisons` has, as "first to last": the latest first
-    and the earliest last shared date of each pair (each tier's test dates tile one
-    stretch of trading days, so every pair's shared span overlaps the others')."""
-    first = max(c.first_shared_date for c in comparisons)
-    last = min(c.last_shared_date for c in comparisons)
-    return f"{first} to {last}"
 
 
 def _shared_days_text(tiers: TierResults) -> str:
@@ -167,8 +157,10 @@ def _shared_days_text(tiers: TierResults) -> str:
     for horizon in sorted({loss.horizon_days for loss in tiers.losses}):
         days = sorted({x.shared_test_days for x in tiers.losses if x.horizon_days == horizon})
         count = str(days[0]) if len(days) == 1 else f"{days[0]}-{days[-1]}"
-        span = _span([c for c in tiers.comparisons if c.horizon_days == horizon])
-        parts.append(f"h={horizon}: {count} test days, {span}")
+        rows = [x for x in tiers.losses if x.horizon_days == horizon]
+        first = min(x.first_shared_date for x in rows)
+        last = max(x.last_shared_date for x in rows)
+        parts.append(f"h={horizon}: {count} test days, {first} to {last}")
     return "; ".join(parts)
 
 
