@@ -57,3 +57,28 @@ def test_adding_a_tier_to_a_finished_study_runs_only_the_new_tier(walk_copy):
     # Run again: every unit of both tiers is found and skipped.
     again = run_pipeline(spec)
     assert again.units and all(skipped for *_, skipped in again.units)
+
+
+def test_a_tier_is_studied_at_the_budgets_its_grid_holds(tmp_path):
+    from finscale.scale import check_data, new_scale_spec, write_scale_file
+
+    spec = new_scale_spec(
+        "quick", None, {"scale.tiers": "a25,a50,a100"}, tmp_path / "run", None, tmp_path / "store"
+    )
+    # a100's 100 features x 16-day patches alone outgrow 20K parameters.
+    assert spec.tier_spec("a50").budgets == (20_000, 200_000, 2_000_000)
+    assert spec.tier_spec("a100").budgets == (200_000, 2_000_000)
+    (warning,) = check_data(spec)
+    assert warning == (
+        "tier a100 (100 features) has no architecture at 20K: it is compared at 200K, 2M only"
+    )
+    spec.run_dir.mkdir(parents=True)
+    write_scale_file(spec)
+    studies = read_scale_file(spec.run_dir)["tier_studies"]
+    assert [s["study_name"] for s in studies] == [
+        "a50_20K_h1",
+        "a50_200K_h1",
+        "a50_2M_h1",
+        "a100_200K_h1",
+        "a100_2M_h1",
+    ]
