@@ -37,21 +37,38 @@ VARIANTS = {
 
 
 def run_variant(
-    budget: int, trials: int, seed: int, overrides: dict, store: Path, workers: int = 1
+    budget: int,
+    trials: int,
+    seed: int,
+    overrides: dict,
+    store: Path,
+    workers: int = 1,
+    preset: str = "quick",
+    deadline: float | None = None,
 ) -> dict:
+    """One study of `trials` trials on `preset` with `overrides`, in a temporary run
+    directory; `deadline` (a `time.time()`) after which no new epoch starts."""
     config = load_study_config(
-        "quick", overrides={"search.trials": trials, "search.sampler_seed": seed, **overrides}
+        preset, overrides={"search.trials": trials, "search.sampler_seed": seed, **overrides}
     )
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         spec = StudySpec(
-            config, budget, "bench", run_dir, str(run_dir / JOURNAL_FILE), store, workers
+            config,
+            budget,
+            "bench",
+            run_dir,
+            str(run_dir / JOURNAL_FILE),
+            store,
+            workers,
+            deadline=deadline,
         )
         started = time.perf_counter()
         outcome = run_study(spec)
         wall_s = time.perf_counter() - started
         records = read_trial_records(run_dir)
-        best = outcome.study.best_value
+        # None when a deadline stopped the study before any trial completed.
+        best = outcome.study.best_value if outcome.counts["complete"] else None
     epochs = sum(len(r["learning_curve"]) for r in records)
     epoch_s = sum(e["seconds"] for r in records for e in r["learning_curve"])
     return {

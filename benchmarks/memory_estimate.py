@@ -47,7 +47,10 @@ def train_steps(config, micro_batch: int, accumulation_steps: int, steps: int, d
     group = micro_batch * accumulation_steps
     x = torch.randn(group, config.context_days, config.n_features, device=device)
     y = torch.randint(0, 2, (group,), device=device).float()
-    model = PatchTST(config).to(device).train()
+    # Built where it trains: a 2B model initialised on the CPU first would take
+    # minutes and its size again in RAM.
+    with device:
+        model = PatchTST(config).train()
     train_config = TrainConfig(learning_rate=1e-4, warmup_steps=0, effective_batch=group)
     step = OptimizerStep(
         model, train_config, device, Precision(dtype, "benchmark"), micro_batch, 10

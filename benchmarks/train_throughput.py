@@ -22,7 +22,7 @@ On CPU the peak is this machine's fp32 matmul peak measured as the anchor
 measures it (1024^2, the mean of 10, best of 5); on CUDA the data-sheet peak
 of `finscale.train.device.peak_flops` at the run's dtype. A ratio line per
 architecture compares samples/s with the target: 1.5x for d_model >= 128,
-1.2x for 64/48/8.
+1.2x for 64/48/8. `time_optimizer_step` also times the trainer for `gpu_check.py`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -55,9 +56,22 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> float:
     return 2 * n**3 / ((time.perf_counter() - started) / repeats) / 1e9
 
 
-def finscale_line(args, spec: str, dtype: str, cpu_peak: float) -> tuple[str, float]:
+@dataclass(frozen=True)
+class StepTiming:
+    """One trainer's optimizer steps on one architecture, timed."""
+
+    params: int
+    samples_per_second: float
+    flops_per_second: float  # from `estimate_flops`: matrix products only
+    warmup_seconds: float  # the warm-up steps, compilation included
+    dtype: str
+
+
+def patchtst_config(args, spec: str) -> PatchTSTConfig:
+    """The PatchTST of "d,L,h" on the data shape of `args` (features, context, patch,
+    stride), d_ff = 4 d as the anchor builds it."""
     d, n_layers, h = map(int, spec.split(","))
-    config = PatchTSTConfig(
+    return PatchTSTConfig(
         n_features=args.features,
         context_days=args.context,
         patch_len=args.patch,
@@ -67,30 +81,61 @@ def finscale_line(args, spec: str, dtype: str, cpu_peak: float) -> tuple[str, fl
         n_heads=h,
         d_ff=4 * d,
     )
-    train_config = TrainConfig(learning_rate=1e-4, warmup_steps=0, device=args.device, dtype=dtype)
+
+
+def time_optimizer_step(
+    config: PatchTSTConfig,
+    train_config: TrainConfig,
+    batch: int,
+    steps: int,
+    warmup: int = 2,
+    compile_backend: str | None = None,
+) -> StepTiming:
+    """Samples/s of finscale's `OptimizerStep` on random data after `warmup` steps.
+
+    `compile_backend`: None compiles as `train_config.compile` says (inductor); a
+    name compiles the model with that torch.compile backend instead ("aot_eager"
+    traces forward and backward without generating code: cheap on a CPU)."""
     hardware = resolve_hardware(train_config)
     device = hardware.device
-    peak = cpu_peak if device.type == "cpu" else hardware.peak_flops_per_second
     torch.manual_seed(0)
     model = PatchTST(config).to(device).train()
-    step = OptimizerStep(model, train_config, device, hardware.precision, args.batch, 10**6)
-    x = torch.randn(args.batch, args.context, args.features, device=device)
-    y = torch.randint(0, 2, (args.batch,), device=device).float()
-    for _ in range(2):
-        step(x, y)
+    step = OptimizerStep(model, train_config, device, hardware.precision, batch, 10**6)
+    if compile_backend is not None:
+        step.forward = torch.compile(model, backend=compile_backend)
+    x = torch.randn(batch, config.context_days, config.n_features, device=device)
+    y = torch.randint(0, 2, (batch,), device=device).float()
     started = time.perf_counter()
-    for _ in range(args.steps):
+    for _ in range(warmup):
+        step(x, y)
+    warmup_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for _ in range(steps):
         step(x, y)  # returns host floats: every step is synchronised
-    seconds = (time.perf_counter() - started) / args.steps
-    flops_per_second = model.estimate_flops(args.batch) / seconds
-    mfu = estimate_mfu(flops_per_second, peak)
-    samples = args.batch / seconds
+    seconds = (time.perf_counter() - started) / steps
+    return StepTiming(
+        model.num_parameters(),
+        batch / seconds,
+        model.estimate_flops(batch) / seconds,
+        warmup_seconds,
+        hardware.dtype,
+    )
+
+
+def finscale_line(args, spec: str, dtype: str, cpu_peak: float) -> tuple[str, float]:
+    config = patchtst_config(args, spec)
+    train_config = TrainConfig(learning_rate=1e-4, warmup_steps=0, device=args.device, dtype=dtype)
+    hardware = resolve_hardware(train_config)
+    peak = cpu_peak if hardware.device.type == "cpu" else hardware.peak_flops_per_second
+    timing = time_optimizer_step(config, train_config, args.batch, args.steps)
+    mfu = estimate_mfu(timing.flops_per_second, peak)
     line = (
-        f"arch d={d} L={n_layers} h={h} params={model.num_parameters()} "
-        f"samples/s={samples:.0f} GFLOP/s={flops_per_second / 1e9:.1f} "
+        f"arch d={config.d_model} L={config.n_layers} h={config.n_heads} "
+        f"params={timing.params} samples/s={timing.samples_per_second:.0f} "
+        f"GFLOP/s={timing.flops_per_second / 1e9:.1f} "
         f"of_peak={'n/a' if mfu is None else f'{mfu:.2f}'}"
     )
-    return f"{line} dtype={hardware.dtype}", samples
+    return f"{line} dtype={timing.dtype}", timing.samples_per_second
 
 
 def anchor_line(args, spec: str) -> tuple[str, float]:
