@@ -16,8 +16,18 @@ STARTED: list[subprocess.Popen] = []
 
 
 def script_env(tmp_path, **env) -> dict[str, str]:
-    """The environment of a user with the store in `tmp_path/store` and a wide terminal."""
-    return {**os.environ, "FINSCALE_STORE": str(tmp_path / "store"), "COLUMNS": "200", **env}
+    """The environment of a user with the store in `tmp_path/store` and a wide terminal.
+
+    One OpenMP thread per process unless `env` says otherwise: these tests run several
+    processes side by side (workers, a head and its spawned children) on a machine of
+    two cores, where two spinning threads each slow a small training step tenfold."""
+    return {
+        **os.environ,
+        "FINSCALE_STORE": str(tmp_path / "store"),
+        "COLUMNS": "200",
+        "OMP_NUM_THREADS": "1",
+        **env,
+    }
 
 
 def run(args, tmp_path, **env) -> tuple[int, str, str]:

@@ -6,6 +6,7 @@ import pytest
 
 from finscale.model import PatchTSTConfig, count_parameters
 from tests.e2e.cli import run
+from tests.e2e.conftest import STARTUP_THREADS
 
 # Three years of data: the architectures and their counts are those of the full history
 # (they depend on the features and the window, not on the rows), at a fifth of the cost.
@@ -40,8 +41,10 @@ def test_train_json_is_the_record_and_repeats_exactly(tmp_path, finscale):
     args = ["train", "--budget", "200K", "--arch-index", "0", "--epochs", "1", "--json"]
     args += ["--device", "cpu", "--dtype", "fp32", "--seed", "3", *RECENT]
     # Once in the installed script, once in this process: the seed fixes the result across
-    # processes (another hash seed, other RNG state before the call).
-    first, second = run(args, tmp_path), finscale(*args)
+    # processes (another hash seed, other RNG state before the call), on as many threads
+    # (another count sums the float32 reductions in another order).
+    threads = str(STARTUP_THREADS)
+    first, second = run(args, tmp_path, OMP_NUM_THREADS=threads), finscale(*args)
     assert first[0] == 0 and second[0] == 0, first[2] + second[2]
     a, b = json.loads(first[1]), json.loads(second[1])
     assert a["val_metrics"] == b["val_metrics"]
