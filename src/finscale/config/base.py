@@ -40,6 +40,17 @@ def as_int_list(value: object) -> object:
     return value
 
 
+def as_name_list(value: object) -> object:
+    """A comma-separated string ("AAPL, MSFT") or a list of names as a tuple of the
+    names, each stripped, blanks dropped, for list-of-name fields (symbols, targets,
+    tiers); anything else is left for pydantic to validate."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list | tuple):
+        return tuple(str(s).strip() for s in value if str(s).strip())
+    return value
+
+
 class StrictSection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -12,7 +12,13 @@ from pydantic import (
     model_validator,
 )
 
-from finscale.config.base import FieldError, HorizonDays, StrictSection, TierName
+from finscale.config.base import (
+    FieldError,
+    HorizonDays,
+    StrictSection,
+    TierName,
+    as_name_list,
+)
 
 SYNTHETIC_PREFIX = "SYN"
 # `data.targets: all` (`--target all`): every symbol the source holds is a target.
@@ -201,11 +207,7 @@ class DataConfig(StrictSection):
     @field_validator("symbols", "targets", mode="before")
     @classmethod
     def _split_symbols(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [s for s in value.split(",")]
-        if isinstance(value, list | tuple):
-            return tuple(str(s).strip() for s in value if str(s).strip())
-        return value
+        return as_name_list(value)
 
     @field_validator("split_fractions")
     @classmethod

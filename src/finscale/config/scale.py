@@ -10,7 +10,7 @@ from pydantic import (
     field_validator,
 )
 
-from finscale.config.base import HorizonDays, StrictSection, TierName, as_int_list
+from finscale.config.base import HorizonDays, StrictSection, TierName, as_int_list, as_name_list
 from finscale.errors import InputError
 from finscale.units import parse_budget
 
@@ -75,10 +75,7 @@ class ScaleConfig(StrictSection):
     @field_validator("tiers", mode="before")
     @classmethod
     def _tier_list(cls, value: object) -> object:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple):
-            items = [items]
-        return [item.strip() if isinstance(item, str) else item for item in items]
+        return as_name_list(value)
 
     @field_validator("tiers")
     @classmethod
