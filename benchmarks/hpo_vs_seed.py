@@ -47,6 +47,7 @@ import torch
 from scipy import stats
 
 from finscale.config import StudyConfig, load_study_config
+from finscale.execution import SPLITS_ATTR
 from finscale.hpo import (
     JOURNAL_FILE,
     TRAINING_PARAMS,
@@ -57,7 +58,10 @@ from finscale.hpo import (
     run_study,
     train_configuration,
 )
+from finscale.train import epoch_samples
 from finscale.units import format_budget, parse_budget
+
+HALF = "half of the training samples"  # resolved per study, once its split is known
 
 # The original method, as its documents describe it.
 ORIGINAL = {
@@ -77,6 +81,21 @@ METHODS: dict[str, dict[str, Any]] = {
     "finscale-no-pruning": {"search.pruner": "none"},
     "finscale-no-duplicates": {"search.duplicate_tolerance": 0.0},
     "finscale+finalists": {},
+    # Levers for less search compute, each on top of the shipped search.
+    "finscale-sha": {"search.pruner": "successive_halving"},
+    "finscale-hyperband": {"search.pruner": "hyperband"},
+    "finscale-gp": {"search.sampler": "gp"},
+    "finscale-patience1": {"search.patience": 1},
+    "finscale-patience2": {"search.patience": 2},
+    # Multi-fidelity: epochs of half the training samples, the same schedule in samples
+    # (twice the epochs, patience and warm-up), so stopping and pruning decide twice as often.
+    "finscale-half-epochs": {
+        "train.samples_per_epoch": HALF,
+        "train.max_epochs": 24,
+        "search.patience": 6,
+        "search.pruner_warmup_epochs": 4,
+    },
+    "finscale-sha-patience1": {"search.pruner": "successive_halving", "search.patience": 1},
 }
 FINALISTS = 3  # top trials retrained before one is crowned (finscale+finalists)
 FINALIST_SEEDS = 2  # more seeds for each finalist, beside its trial's own
@@ -87,13 +106,22 @@ FINALIST_SEED_BASE = 20_000
 DTYPE = "fp32"  # pinned: bf16 `auto` on some CPUs would change what a row measures
 
 
-def study_config(method: str, trials: int, sampler_seed: int) -> StudyConfig:
+def study_config(method: str, trials: int, sampler_seed: int, n_train: int) -> StudyConfig:
     overrides = {
         "search.trials": trials,
         "search.sampler_seed": sampler_seed,
         "train.dtype": DTYPE,
+        **METHODS[method],
     }
-    return load_study_config("quick", overrides={**overrides, **METHODS[method]})
+    if overrides.get("train.samples_per_epoch") == HALF:
+        overrides["train.samples_per_epoch"] = n_train // 2
+    return load_study_config("quick", overrides=overrides)
+
+
+def epoch_fraction(config: StudyConfig, n_train: int) -> float:
+    """The share of the training samples one of a config's epochs visits: an epoch of a
+    search is counted as that fraction of a full epoch."""
+    return epoch_samples(n_train, config.train.samples_per_epoch) / n_train
 
 
 class Ledger:
@@ -123,12 +151,17 @@ class Ledger:
         return row
 
 
-def search(ledger: Ledger, method: str, budget: int, seed: int, trials: int, store: Path):
-    """One search: its trials in order (number, value, architecture, params, epochs)."""
-    key = f"search/{method}/{budget}/{seed}/{trials}"
+def search(
+    ledger: Ledger, method: str, seed: int, trials: int, store: Path, retrainer: Retrainer
+) -> dict[str, Any]:
+    """One search: its trials in order (number, value, architecture, params, epochs in
+    full-epoch equivalents)."""
+    budget, n_train = retrainer.budget, retrainer.n_train
+    key = f"search/{retrainer.data_key}/{method}/{budget}/{seed}/{trials}"
     if (row := ledger.get(key)) is not None:
         return row
-    config = study_config(method, trials, seed)
+    config = study_config(method, trials, seed, n_train)
+    fraction = epoch_fraction(config, n_train)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         spec = StudySpec(config, budget, "bench", run_dir, str(run_dir / JOURNAL_FILE), store)
@@ -148,7 +181,7 @@ def search(ledger: Ledger, method: str, budget: int, seed: int, trials: int, sto
             "duplicate": r["duplicate_of"] is not None,
             "arch_index": (r["architecture"] or {}).get("index"),
             "params": {name: r["params"][name] for name in TRAINING_PARAMS if name in r["params"]},
-            "epochs": len(r["learning_curve"]),
+            "epochs": len(r["learning_curve"]) * fraction,
         }
         for r in records
     ]
@@ -171,14 +204,18 @@ class Retrainer:
 
     def __init__(self, ledger: Ledger, budget: int, store: Path) -> None:
         self.ledger, self.budget = ledger, budget
-        self.config = study_config("finscale", 1, 0)
+        self.config = study_config("finscale", 1, 0, n_train=0)
         with tempfile.TemporaryDirectory() as tmp:
             spec = StudySpec(self.config, budget, "bench", Path(tmp), "unused", store)
             self.prepared = prepare(spec)
+        self.n_train: int = self.prepared.info[SPLITS_ATTR]["train"]["samples"]
+        # Rows are keyed by the data they trained on: a ledger of other labels or
+        # features (an older preset) is kept, never mixed in.
+        self.data_key: str = self.prepared.dataset.key[:12]
 
     def val_loss(self, arch_index: int, params: dict[str, Any], seed: int) -> dict[str, Any]:
         rounded = {k: round(float(v), 12) for k, v in sorted(params.items())}
-        key = f"train/{self.budget}/{arch_index}/{json.dumps(rounded)}/{seed}"
+        key = f"train/{self.data_key}/{self.budget}/{arch_index}/{json.dumps(rounded)}/{seed}"
         if (row := self.ledger.get(key)) is not None:
             return row
         started = time.perf_counter()
@@ -201,20 +238,34 @@ class Retrainer:
         return statistics.fmean(losses)
 
 
-def crowned(run: dict[str, Any], method: str, retrainer: Retrainer) -> tuple[dict, int, float]:
-    """The configuration a method crowns at the end of its search, the epochs it spent in
-    all (finalists' re-runs included) and the seconds those re-runs took."""
-    trials = run["trials"]
-    by_number = {t["number"]: t for t in trials}
-    epochs = sum(t["epochs"] for t in trials)
+def first(run: dict[str, Any], trials: int) -> list[dict[str, Any]]:
+    """The first `trials` trials of a search, in order: what a search of that many trials
+    runs, since each trial's sampling and pruning depend only on the trials before it."""
+    return sorted((t for t in run["trials"] if t["number"] < trials), key=lambda t: t["number"])
+
+
+def ranked(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Complete, trained trials by value, lowest first (the lowest number among equals),
+    as `finscale.hpo.ranked_trials` ranks records."""
+    scored = [
+        t
+        for t in trials
+        if t["state"] == "COMPLETE" and not t["duplicate"] and t["value"] is not None
+    ]
+    return sorted(scored, key=lambda t: (t["value"], t["number"]))
+
+
+def crowned(
+    run: dict[str, Any], method: str, retrainer: Retrainer, trials: int
+) -> tuple[dict, float, float]:
+    """The configuration a method crowns after its first `trials` trials, the epochs it
+    spent in all (finalists' re-runs included) and the seconds those re-runs took."""
+    searched = first(run, trials)
+    epochs = sum(t["epochs"] for t in searched)
     if method != "finscale+finalists":
-        return by_number[run["best_number"]], epochs, 0.0
-    scored = sorted(
-        (t for t in trials if t["state"] == "COMPLETE" and not t["duplicate"]),
-        key=lambda t: (t["value"], t["number"]),
-    )[:FINALISTS]
+        return ranked(searched)[0], epochs, 0.0
     best, best_mean, seconds = None, math.inf, 0.0
-    for trial in scored:
+    for trial in ranked(searched)[:FINALISTS]:
         reruns = [
             retrainer.val_loss(trial["arch_index"], trial["params"], FINALIST_SEED_BASE + k)
             for k in range(FINALIST_SEEDS)
@@ -227,10 +278,10 @@ def crowned(run: dict[str, Any], method: str, retrainer: Retrainer) -> tuple[dic
     return best, epochs, seconds
 
 
-def incumbents(run: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+def incumbents(searched: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
     """(epochs spent so far, the best trial so far) each time the best changes."""
-    out, best, spent = [], None, 0
-    for trial in sorted(run["trials"], key=lambda t: t["number"]):
+    out, best, spent = [], None, 0.0
+    for trial in searched:
         spent += trial["epochs"]
         if trial["state"] != "COMPLETE" or trial["duplicate"] or trial["value"] is None:
             continue
@@ -238,6 +289,14 @@ def incumbents(run: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
             best = trial
             out.append((spent, trial))
     return out
+
+
+def wall_share(run: dict[str, Any], trials: int) -> float:
+    """A search's wall seconds up to its first `trials` trials, shared by epochs (the
+    ledger times whole searches): exact for the whole search."""
+    total = sum(t["epochs"] for t in run["trials"])
+    part = sum(t["epochs"] for t in first(run, trials))
+    return run["wall_s"] * (part / total if total else 1.0)
 
 
 def interval(values: list[float]) -> tuple[float, float, float]:
@@ -249,12 +308,16 @@ def interval(values: list[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def report(rows: list[dict[str, Any]], budget: int) -> None:
-    print(f"\nbudget {format_budget(budget)}: fresh-seed validation log loss of the chosen config")
+def report(rows: list[dict[str, Any]], budget: int, trials: int) -> None:
+    print(
+        f"\nbudget {format_budget(budget)}, {trials} trials: fresh-seed validation log loss "
+        "of the chosen config"
+    )
     print(
         f"{'method':<24} {'seeds':>5} {'val log loss [95% CI]':>28} {'epochs':>7} "
-        f"{'wall s':>7} {'epochs to match':>16}"
+        f"{'vs orig':>7} {'wall s':>7} {'epochs to match':>16}"
     )
+    bar_epochs = statistics.median(rows[0]["epochs"])  # the original's, listed first
     for row in rows:
         mean, low, high = interval(row["qualities"])
         matched = [e for e in row["to_match"] if e is not None]
@@ -263,10 +326,12 @@ def report(rows: list[dict[str, Any]], budget: int) -> None:
             if matched
             else f"- (0/{len(row['to_match'])})"
         )
+        epochs = statistics.median(row["epochs"])
         print(
             f"{row['method']:<24} {len(row['qualities']):>5} "
-            f"{mean:>9.4f} [{low:.4f}, {high:.4f}] {statistics.median(row['epochs']):>7.0f} "
-            f"{statistics.median(row['wall_s']):>7.1f} {to_match:>16}",
+            f"{mean:>9.4f} [{low:.4f}, {high:.4f}] {epochs:>7.0f} "
+            f"{epochs / bar_epochs:>7.0%} {statistics.median(row['wall_s']):>7.1f} "
+            f"{to_match:>16}",
             flush=True,
         )
 
@@ -275,7 +340,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budgets", default="200K,2M")
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated sampler seeds")
-    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--trials", type=int, default=40, help="trials each search runs")
+    parser.add_argument(
+        "--at-trials",
+        default="24",
+        help="comma-separated smaller search sizes also reported, each a search's first trials",
+    )
     parser.add_argument("--fresh-seeds", type=int, default=3)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
@@ -290,55 +360,76 @@ def main() -> int:
     if unknown:
         print(f"error: unknown method {unknown[0]}; one of {', '.join(METHODS)}", file=sys.stderr)
         return 2
-    if "original" not in methods:
-        methods.insert(0, "original")  # the bar every method is measured against
+    if "original" in methods:
+        methods.remove("original")
+    methods.insert(0, "original")  # the bar every method is measured against, listed first
     seeds = [int(s) for s in args.seeds.split(",")]
+    sizes = sorted({int(k) for k in args.at_trials.split(",") if k.strip()} | {args.trials})
+    if sizes[-1] > args.trials:
+        print(
+            f"error: --at-trials {sizes[-1]} is more than --trials {args.trials}", file=sys.stderr
+        )
+        return 2
     ledger = Ledger(args.out)
     store = Path(tempfile.gettempdir()) / "finscale-bench-store"
     for budget in (parse_budget(b) for b in args.budgets.split(",")):
         retrainer = Retrainer(ledger, budget, store)
-        finals: dict[str, list[tuple[dict, dict, int, float]]] = {}
+        runs: dict[str, list[dict[str, Any]]] = {}
         for method in methods:
             base = "finscale" if method == "finscale+finalists" else method
             for seed in seeds:
-                run = search(ledger, base, budget, seed, args.trials, store)
-                chosen, epochs, extra_s = crowned(run, method, retrainer)
-                finals.setdefault(method, []).append((run, chosen, epochs, extra_s))
-                quality = retrainer.quality(chosen, args.fresh_seeds)
-                print(
-                    f"{format_budget(budget)} {method} seed={seed}: chose #{chosen['number']} "
-                    f"(arch {chosen['arch_index']}, trial value {chosen['value']:.4f}) "
-                    f"fresh-seed {quality:.4f}, {epochs} epochs",
-                    file=sys.stderr,
-                    flush=True,
-                )
-        bar = statistics.fmean(
-            retrainer.quality(chosen, args.fresh_seeds) for _, chosen, _, _ in finals["original"]
-        )
-        rows = []
-        for method, runs in finals.items():
-            to_match = []
-            for run, chosen, epochs, _ in runs:
-                reached = None
-                for spent, trial in incumbents(run):
-                    if retrainer.quality(trial, args.fresh_seeds) <= bar:
-                        reached = spent
-                        break
-                # A crowning after the search (finalists) counts at the epochs it spent.
-                if reached is None and retrainer.quality(chosen, args.fresh_seeds) <= bar:
-                    reached = epochs
-                to_match.append(reached)
-            rows.append(
-                {
-                    "method": method,
-                    "qualities": [retrainer.quality(c, args.fresh_seeds) for _, c, _, _ in runs],
-                    "epochs": [e for _, _, e, _ in runs],
-                    "wall_s": [run["wall_s"] + extra for run, _, _, extra in runs],
-                    "to_match": to_match,
-                }
-            )
-        report(rows, budget)
+                run = search(ledger, base, seed, args.trials, store, retrainer)
+                runs.setdefault(method, []).append(run)
+        for trials in sizes:
+            report(measure(runs, retrainer, trials, args.fresh_seeds), budget, trials)
     return 0
+
+
+def measure(
+    runs: dict[str, list[dict[str, Any]]], retrainer: Retrainer, trials: int, fresh_seeds: int
+) -> list[dict[str, Any]]:
+    """Per method: the fresh-seed quality of each seed's choice after `trials` trials, its
+    epochs and wall seconds, and the epochs it took to first match the original's mean."""
+    finals = {
+        method: [(run, *crowned(run, method, retrainer, trials)) for run in method_runs]
+        for method, method_runs in runs.items()
+    }
+    for method, chosen_runs in finals.items():
+        for run, chosen, epochs, _ in chosen_runs:
+            quality = retrainer.quality(chosen, fresh_seeds)
+            print(
+                f"{format_budget(retrainer.budget)} {trials} trials {method} seed={run['seed']}: "
+                f"chose #{chosen['number']} (arch {chosen['arch_index']}, trial value "
+                f"{chosen['value']:.4f}) fresh-seed {quality:.4f}, {epochs:.0f} epochs",
+                file=sys.stderr,
+                flush=True,
+            )
+    bar = statistics.fmean(
+        retrainer.quality(chosen, fresh_seeds) for _, chosen, _, _ in finals["original"]
+    )
+    rows = []
+    for method, chosen_runs in finals.items():
+        to_match = []
+        for run, chosen, epochs, _ in chosen_runs:
+            reached = None
+            for spent, trial in incumbents(first(run, trials)):
+                if retrainer.quality(trial, fresh_seeds) <= bar:
+                    reached = spent
+                    break
+            # A crowning after the search (finalists) counts at the epochs it spent.
+            if reached is None and retrainer.quality(chosen, fresh_seeds) <= bar:
+                reached = epochs
+            to_match.append(reached)
+        rows.append(
+            {
+                "method": method,
+                "qualities": [retrainer.quality(c, fresh_seeds) for _, c, _, _ in chosen_runs],
+                "epochs": [e for _, _, e, _ in chosen_runs],
+                "wall_s": [wall_share(run, trials) + extra for run, _, _, extra in chosen_runs],
+                "to_match": to_match,
+            }
+        )
+    return rows
 
 
 if __name__ == "__main__":

@@ -39,9 +39,14 @@ class SearchConfig(StrictSection):
     dropout: tuple[DropoutRate, DropoutRate] = Field(
         (0.1, 0.3), description="uniform range of `model.dropout`"
     )
-    sampler_seed: int = Field(0, ge=0, description="TPE's seed; each worker offsets it")
+    sampler: Literal["tpe", "gp"] = Field(
+        "tpe",
+        description="`tpe`: Optuna's tree-structured Parzen estimator; `gp`: its Gaussian "
+        "process sampler, which models the validation loss as noisy",
+    )
+    sampler_seed: int = Field(0, ge=0, description="the sampler's seed; each worker offsets it")
     n_startup_trials: int = Field(
-        20, ge=0, description="random trials before TPE models the results"
+        20, ge=0, description="random trials before the sampler models the results"
     )
     architecture_space: Literal["ordered", "categorical"] = Field(
         "ordered",
@@ -63,11 +68,23 @@ class SearchConfig(StrictSection):
         "crowned (0: the best value)",
     )
     finalist_seeds: int = Field(2, ge=1, description="more seeds per finalist")
-    pruner: Literal["median", "hyperband", "none"] = Field(
+    pruner: Literal["median", "successive_halving", "hyperband", "none"] = Field(
         "median",
-        description="`median`, `hyperband` or `none`: pruning on the per-epoch validation log loss",
+        description="`median`, `successive_halving`, `hyperband` or `none`: pruning on the "
+        "per-epoch validation log loss",
     )
-    pruner_warmup_epochs: int = Field(2, ge=0, description="epochs before a trial may be pruned")
+    pruner_warmup_epochs: int = Field(
+        2,
+        ge=0,
+        description="epochs before a trial may be pruned (the first rung of successive "
+        "halving and Hyperband, at least 1)",
+    )
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="a search trial's early-stopping patience, in epochs; None: "
+        "`train.patience`. Final evaluation always trains with `train.patience`",
+    )
     forced_extremes: bool = Field(
         True,
         description="the first trials are the grid's extremes: min and max d_model, "

@@ -172,6 +172,8 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, ctx: TrialContext) -> Tr
         return TrialOutcome(TrialState.COMPLETE, original.value)
 
     model_config, train_config = training_configs(arch, planned, params, config)
+    if config.search.patience is not None:  # a search's fidelity, never final evaluation's
+        train_config = train_config.model_copy(update={"patience": config.search.patience})
     monitor = ResourceMonitor(_device_type(train_config, ctx.hardware))
     curve: list[dict[str, Any]] = []
     resources: list[dict[str, Any]] = []

@@ -306,6 +306,13 @@ def check_resumable(study: optuna.Study, spec: StudySpec, prepared: Prepared) ->
 
 
 def make_sampler(config: StudyConfig, seed: int) -> optuna.samplers.BaseSampler:
+    if config.search.sampler == "gp":
+        # Not deterministic: a seed's validation loss is one draw of the configuration's.
+        return optuna.samplers.GPSampler(
+            seed=seed,
+            n_startup_trials=config.search.n_startup_trials,
+            deterministic_objective=False,
+        )
     return optuna.samplers.TPESampler(
         n_startup_trials=config.search.n_startup_trials,
         multivariate=config.search.multivariate,
@@ -320,6 +327,10 @@ def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
         return optuna.pruners.MedianPruner(
             n_startup_trials=MEDIAN_PRUNER_STARTUP_TRIALS,
             n_warmup_steps=search.pruner_warmup_epochs,
+        )
+    if search.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=max(1, search.pruner_warmup_epochs), reduction_factor=3
         )
     if search.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(

@@ -1,0 +1,52 @@
+"""The search benchmark's bookkeeping: a smaller search is a larger one's first trials,
+crowned and costed on those alone; epochs of a sampled search count as their share."""
+
+import pytest
+from benchmarks.hpo_vs_seed import crowned, epoch_fraction, first, incumbents, study_config
+
+
+def trial(number, value, epochs, state="COMPLETE", duplicate=False):
+    return {
+        "number": number,
+        "state": state,
+        "value": value,
+        "duplicate": duplicate,
+        "arch_index": number,
+        "params": {},
+        "epochs": epochs,
+    }
+
+
+RUN = {
+    "seed": 0,
+    "wall_s": 100.0,
+    "trials": [
+        trial(0, 0.52, 6),
+        trial(1, 0.50, 7),
+        trial(2, None, 2, state="PRUNED"),
+        trial(3, 0.50, 0, duplicate=True),  # reuses #1's value: never the one crowned
+        trial(4, 0.49, 5),
+    ],
+}
+
+
+def test_a_smaller_search_is_crowned_and_costed_on_its_first_trials():
+    best, epochs, extra_s = crowned(RUN, "finscale", retrainer=None, trials=4)
+    assert best["number"] == 1 and epochs == 6 + 7 + 2 + 0 and extra_s == 0.0
+    best, epochs, _ = crowned(RUN, "finscale", retrainer=None, trials=5)
+    assert best["number"] == 4 and epochs == 20
+    assert [t["number"] for t in first(RUN, 2)] == [0, 1]
+
+
+def test_incumbents_mark_the_epochs_spent_when_the_best_changes():
+    assert [(spent, t["number"]) for spent, t in incumbents(first(RUN, 5))] == [
+        (6, 0),
+        (13, 1),
+        (20, 4),
+    ]
+
+
+@pytest.mark.parametrize(("method", "share"), [("original", 1.0), ("finscale-half-epochs", 0.5)])
+def test_an_epoch_of_a_sampled_search_counts_as_its_share_of_the_training_samples(method, share):
+    config = study_config(method, trials=4, sampler_seed=0, n_train=1000)
+    assert epoch_fraction(config, n_train=1000) == share
