@@ -342,76 +342,52 @@ def units_by_state(pipeline):
     return out
 
 
+def running_units(pipeline, pid):
+    """The evaluation units process `pid` is running now."""
+    return [
+        t
+        for trials in units_by_state(pipeline).values()
+        for t in trials
+        if t.state == TrialState.RUNNING and t.user_attrs.get("worker", {}).get("pid") == pid
+    ]
+
+
 @pytest.mark.slow
-def test_two_workers_finish_every_evaluation_unit_exactly_once(
+def test_two_workers_run_every_evaluation_unit_once_though_one_is_killed(
     tmp_path, postgres_server, postgres_url
 ):
-    pipeline = searched_on_postgres(tmp_path, postgres_url)
-    posted = pipeline.post_evaluation()
-    assert posted.count == 2 * 3 * 2  # budgets x folds x seeds
-    workers = [start(unit_worker_args(postgres_url, pipeline), tmp_path) for _ in range(2)]
-    outputs = communicate(workers)
-    for proc, (stdout, stderr) in zip(workers, outputs, strict=True):
-        assert proc.returncode == 0, stderr
-        assert "evaluation: every posted unit is done" in stdout
-        assert "running them as the scaling study posts them" in stderr
-    units = units_by_state(pipeline)
-    assert len(units) == posted.count
-    runners = collections.Counter()
-    for trials in units.values():
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
-        assert len(complete) == 1 and len(trials) == 1  # claimed once, run once
-        runners[complete[0].user_attrs["worker"]["pid"]] += 1
-    print(f"units per worker: {dict(runners)}")
-    assert set(runners) == {w.pid for w in workers}
-    # The head collects the workers' records without training, and they are the runs
-    # it would have made itself: same key, fold and seed.
-    pipeline.reporter.units.clear()
-    pipeline._work_queues(posted)
-    assert all(skipped for *_, skipped in pipeline.reporter.units)
-    pipeline.collect_evaluation(posted)
-    pipeline.baselines()
     from finscale.scale import build_results
-
-    results = build_results(pipeline.spec.run_dir)
-    assert [f.fold for f in results.horizons["1"].folds] == [0, 1, 2]
-    rerun = pipeline.post_evaluation()
-    assert rerun.count == 0  # every unit is stored in the run directory now
-    assert_no_password(postgres_server.password, tmp_path, *(o + e for o, e in outputs))
-
-
-@pytest.mark.slow
-def test_a_killed_workers_evaluation_unit_is_rerun_by_another(
-    tmp_path, postgres_server, postgres_url
-):
     from finscale.scale.queue import RUN_ATTR
 
     # Long enough to be caught mid-run: 40 epochs without early stopping per unit.
     slow = {"train.max_epochs": 40, "train.patience": 40, "scale.budgets": "4K", "scale.seeds": 1}
     pipeline = searched_on_postgres(tmp_path, postgres_url, **slow)
     posted = pipeline.post_evaluation()
-    doomed = start(unit_worker_args(postgres_url, pipeline), tmp_path)
+    assert posted.count == 3  # folds x seeds
+    doomed, survivor = (start(unit_worker_args(postgres_url, pipeline), tmp_path) for _ in "ab")
+    # Both claim units side by side; then one dies mid-unit.
     deadline = time.time() + 120
     victim = None
     while victim is None and time.time() < deadline:
-        for trials in units_by_state(pipeline).values():
-            for t in trials:
-                if (
-                    t.state == TrialState.RUNNING
-                    and t.user_attrs.get("worker", {}).get("pid") == doomed.pid
-                ):
-                    victim = t
+        mine = running_units(pipeline, doomed.pid)
+        if mine and running_units(pipeline, survivor.pid):
+            victim = mine[0]
         time.sleep(0.2)
-    assert victim is not None, doomed.communicate(timeout=5)
+    assert victim is not None, communicate([doomed, survivor], timeout_s=5)
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=30)
-    survivor = start(unit_worker_args(postgres_url, pipeline), tmp_path)
-    _, stderr = survivor.communicate(timeout=400)
+    stdout, stderr = survivor.communicate(timeout=400)
     assert survivor.returncode == 0, stderr
+    assert "evaluation: every posted unit is done" in stdout
+    assert "running them as the scaling study posts them" in stderr
+
     units = units_by_state(pipeline)
-    assert len(units) == posted.count == 3
+    assert len(units) == posted.count
     for trials in units.values():
-        assert sum(t.state == TrialState.COMPLETE for t in trials) == 1
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        assert len(complete) == 1  # run once, whoever claimed it
+        if victim.number not in {t.number for t in trials}:
+            assert len(trials) == 1  # claimed once
     dead = next(t for trials in units.values() for t in trials if t.number == victim.number)
     assert dead.state == TrialState.FAIL and RUN_ATTR not in dead.user_attrs
     assert "no heartbeat for over 3 s" in dead.user_attrs["fail_reason"]
@@ -423,4 +399,14 @@ def test_a_killed_workers_evaluation_unit_is_rerun_by_another(
     ]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
     assert retry[0].user_attrs["worker"]["pid"] == survivor.pid
+    # The head collects the workers' records without training, and they are the runs
+    # it would have made itself: same key, fold and seed.
+    pipeline.reporter.units.clear()
+    pipeline._work_queues(posted)
+    assert all(skipped for *_, skipped in pipeline.reporter.units)
     pipeline.collect_evaluation(posted)
+    pipeline.baselines()
+    results = build_results(pipeline.spec.run_dir)
+    assert [f.fold for f in results.horizons["1"].folds] == [0, 1, 2]
+    assert pipeline.post_evaluation().count == 0  # every unit is stored in the run directory now
+    assert_no_password(postgres_server.password, tmp_path, stdout, stderr)
