@@ -131,22 +131,29 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill: that unit runs again
-                self.rows[row["key"]] = row
+        self._read()
+
+    def _read(self) -> None:
+        if not self.path.exists():
+            return
+        for line in self.path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill: that unit runs again
+            self.rows[row["key"]] = row
 
     def get(self, key: str) -> dict[str, Any] | None:
+        if key not in self.rows:
+            self._read()  # another process on the same ledger may have added it since
         return self.rows.get(key)
 
     def add(self, row: dict[str, Any]) -> dict[str, Any]:
         row = {**row, "dtype": DTYPE, "threads": torch.get_num_threads()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as out:
-            out.write(json.dumps(row) + "\n")
+        # One unbuffered write per row: lines of processes sharing the ledger never interleave.
+        with self.path.open("ab", buffering=0) as out:
+            out.write((json.dumps(row) + "\n").encode())
         self.rows[row["key"]] = row
         return row
 
@@ -375,11 +382,14 @@ def main() -> int:
     for budget in (parse_budget(b) for b in args.budgets.split(",")):
         retrainer = Retrainer(ledger, budget, store)
         runs: dict[str, list[dict[str, Any]]] = {}
-        for method in methods:
+        # The original's searches last: processes sharing a ledger (one per method, on
+        # their own cores) read them from the one that ran them instead of repeating them.
+        for method in [*methods[1:], methods[0]]:
             base = "finscale" if method == "finscale+finalists" else method
             for seed in seeds:
                 run = search(ledger, base, seed, args.trials, store, retrainer)
                 runs.setdefault(method, []).append(run)
+        runs = {method: runs[method] for method in methods}  # the original listed first
         for trials in sizes:
             report(measure(runs, retrainer, trials, args.fresh_seeds), budget, trials)
     return 0

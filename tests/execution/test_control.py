@@ -131,3 +131,14 @@ def test_workers_on_one_machine_share_its_cores_and_a_dead_one_gives_them_back(t
                 proc.wait(timeout=30)
         assert share.sharing() == 1
     assert list(tmp_path.glob("*.cores")) == []
+
+
+def test_a_share_gives_the_process_its_thread_count_back(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    with CoreShare(tmp_path) as share:
+        torch.set_num_threads(1 if before > 1 else 2)  # a worker takes its share
+        assert share.threads() >= 1
+    # What runs after the block (the next stage, the next test) trains on its own threads.
+    assert torch.get_num_threads() == before

@@ -150,15 +150,24 @@ class CoreShare:
     machine, naming the cores it may run on; the kernel drops the lock when the
     process ends, however it ends. `threads()` counts the live workers whose
     cores overlap this one's and gives it its share; it is asked again before
-    every trial, so workers that start or stop later rebalance the rest."""
+    every trial, so workers that start or stop later rebalance the rest.
+
+    The process's torch thread count is given back on exit: a share belongs to
+    the work inside the block, and what runs after it (the scaling study's next
+    stage, the next test) trains on the threads it had, so that two runs of the
+    same unit before and after a search round their sums alike."""
 
     def __init__(self, folder: Path | None = None) -> None:
         self.folder = folder or Path(tempfile.gettempdir()) / f"finscale-workers-{os.getuid()}"
         self.cores = _cores()
         self._handle: Any = None
         self._path: Path | None = None
+        self._threads: int | None = None
 
     def __enter__(self) -> CoreShare:
+        import torch
+
+        self._threads = torch.get_num_threads()
         self.folder.mkdir(parents=True, exist_ok=True)
         self._path = self.folder / f"{os.getpid()}.cores"
         # Locked before it is visible under its name, so nobody takes it for a
@@ -172,11 +181,16 @@ class CoreShare:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        import torch
+
         if self._handle is not None:
             with contextlib.suppress(OSError):
                 self._path.unlink()
             self._handle.close()
             self._handle = None
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+            self._threads = None
 
     def sharing(self) -> int:
         """Live workers on this machine whose cores overlap this one's (itself included)."""

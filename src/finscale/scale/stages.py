@@ -172,17 +172,6 @@ class Pipeline:
     # ------------------------------------------------------------ hpo
 
     def hpo(self) -> None:
-        import torch
-
-        threads = torch.get_num_threads()
-        try:
-            self._hpo()
-        finally:
-            # Workers share the cores (N workers, cores/N threads each); the stages
-            # after the search train one model at a time on all of them.
-            torch.set_num_threads(threads)
-
-    def _hpo(self) -> None:
         from finscale.hpo import run_study, summarize_run
 
         studies = list(self.spec.studies())
@@ -274,8 +263,6 @@ class Pipeline:
         worker`) workers, each exactly once, and their records written into the run
         directory. Files of other seeds (an older version's seed_0.json) are neither
         read nor removed: every reader asks for the planned seeds' paths."""
-        import torch
-
         from finscale.scale.queue import spawn_queue_workers
 
         posted = self.post_evaluation()
@@ -283,11 +270,9 @@ class Pipeline:
             return
         specs = [self.study_spec(b, h) for b, h in posted.pending]
         children = spawn_queue_workers(specs, range(1, self.spec.workers), self.spec.run_dir, False)
-        threads = torch.get_num_threads()
         try:
             self._work_queues(posted)
         finally:
-            torch.set_num_threads(threads)
             for child in children:
                 child.join()
         self.collect_evaluation(posted)
