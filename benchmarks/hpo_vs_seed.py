@@ -3,7 +3,7 @@ compute? The quality of a search is the validation log loss of the configuration
 chose, retrained with fresh seeds, not its best (luckiest) value.
 
     python benchmarks/hpo_vs_seed.py [--budgets 200K,2M] [--seeds 0,1,2,3,4]
-        [--trials 40] [--fresh-seeds 3] [--methods original,finscale,...]
+        [--trials 40] [--at-trials 24] [--fresh-seeds 3] [--methods original,finscale,...]
         [--threads 1] [--out benchmarks/results/hpo_vs_seed.jsonl]
 
 Every method runs the `quick` preset's study (same data, grid, trainer, epochs, early
@@ -17,6 +17,15 @@ stopping and training-value ranges) with its own search settings:
     finscale+finalists
                       as shipped, then the top FINALISTS trials retrained with
                       FINALIST_SEEDS more seeds each and the lowest seed mean crowned
+    finscale-sha / -hyperband / -gp / -patience1 / -patience2 / -half-epochs / ...
+                      levers for less search compute on top of the shipped search:
+                      successive halving or Hyperband instead of the median pruner, the
+                      noise-aware GP sampler, a search patience of 1 or 2 epochs, epochs
+                      of half the training samples (the same schedule in samples)
+
+A search of `--trials` trials is also read at each smaller size of `--at-trials`: its
+first trials are what a search of that size runs, since a trial's sampling and pruning
+depend only on the trials before it (seeded, one worker).
 
 Per method x budget: the chosen configuration's fresh-seed validation log loss (mean over
 sampler seeds, with its 95% t interval), the epochs and wall time the search spent
@@ -28,12 +37,17 @@ Every method trains in fp32 (`train.dtype`), whatever the machine's `auto` preci
 on `--threads` torch threads, so ledger rows from different sessions and machines compare;
 each row records both. Each search and each retraining is appended to `--out` as one
 JSON line as soon as it ends, so an interrupted benchmark resumes where it stopped and a
-finished one reprints its table without training.
+finished one reprints its table without training. Rows are keyed by the dataset and by
+the config sections they ran (a search by model, train and search; a retraining by model
+and train), never by a method's name: a preset change searches again, an older preset's
+rows stay beside the new ones unread, and processes running different methods on their
+own cores may share one ledger.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import statistics
@@ -96,6 +110,8 @@ METHODS: dict[str, dict[str, Any]] = {
         "search.pruner_warmup_epochs": 4,
     },
     "finscale-sha-patience1": {"search.pruner": "successive_halving", "search.patience": 1},
+    "finscale-gp-patience1": {"search.sampler": "gp", "search.patience": 1},
+    "finscale-patience1-warmup1": {"search.patience": 1, "search.pruner_warmup_epochs": 1},
 }
 FINALISTS = 3  # top trials retrained before one is crowned (finscale+finalists)
 FINALIST_SEEDS = 2  # more seeds for each finalist, beside its trial's own
@@ -116,6 +132,16 @@ def study_config(method: str, trials: int, sampler_seed: int, n_train: int) -> S
     if overrides.get("train.samples_per_epoch") == HALF:
         overrides["train.samples_per_epoch"] = n_train // 2
     return load_study_config("quick", overrides=overrides)
+
+
+def config_key(config: StudyConfig, *sections: str) -> str:
+    """12 hex digits of the named config sections, less what a ledger key names itself
+    (the search's trials and sampler seed)."""
+    dump = config.model_dump(mode="json")
+    dump["search"].pop("trials")
+    dump["search"].pop("sampler_seed")
+    text = json.dumps({name: dump[name] for name in sections}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def epoch_fraction(config: StudyConfig, n_train: int) -> float:
@@ -164,10 +190,13 @@ def search(
     """One search: its trials in order (number, value, architecture, params, epochs in
     full-epoch equivalents)."""
     budget, n_train = retrainer.budget, retrainer.n_train
-    key = f"search/{retrainer.data_key}/{method}/{budget}/{seed}/{trials}"
+    config = study_config(method, trials, seed, n_train)
+    # Keyed by what the search ran, not by the method's name: a method whose preset
+    # changed searches again, and two names of one configuration share their rows.
+    settings = config_key(config, "model", "train", "search")
+    key = f"search/{retrainer.data_key}/{settings}/{budget}/{seed}/{trials}"
     if (row := ledger.get(key)) is not None:
         return row
-    config = study_config(method, trials, seed, n_train)
     fraction = epoch_fraction(config, n_train)
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
@@ -219,10 +248,14 @@ class Retrainer:
         # Rows are keyed by the data they trained on: a ledger of other labels or
         # features (an older preset) is kept, never mixed in.
         self.data_key: str = self.prepared.dataset.key[:12]
+        self.train_key = config_key(self.config, "model", "train")
 
     def val_loss(self, arch_index: int, params: dict[str, Any], seed: int) -> dict[str, Any]:
         rounded = {k: round(float(v), 12) for k, v in sorted(params.items())}
-        key = f"train/{self.data_key}/{self.budget}/{arch_index}/{json.dumps(rounded)}/{seed}"
+        key = (
+            f"train/{self.data_key}/{self.train_key}/{self.budget}/{arch_index}/"
+            f"{json.dumps(rounded)}/{seed}"
+        )
         if (row := self.ledger.get(key)) is not None:
             return row
         started = time.perf_counter()

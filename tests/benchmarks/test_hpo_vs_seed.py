@@ -2,7 +2,14 @@
 crowned and costed on those alone; epochs of a sampled search count as their share."""
 
 import pytest
-from benchmarks.hpo_vs_seed import crowned, epoch_fraction, first, incumbents, study_config
+from benchmarks.hpo_vs_seed import (
+    config_key,
+    crowned,
+    epoch_fraction,
+    first,
+    incumbents,
+    study_config,
+)
 
 
 def trial(number, value, epochs, state="COMPLETE", duplicate=False):
@@ -50,3 +57,15 @@ def test_incumbents_mark_the_epochs_spent_when_the_best_changes():
 def test_an_epoch_of_a_sampled_search_counts_as_its_share_of_the_training_samples(method, share):
     config = study_config(method, trials=4, sampler_seed=0, n_train=1000)
     assert epoch_fraction(config, n_train=1000) == share
+
+
+def test_a_search_is_keyed_by_what_it_ran_not_by_its_methods_name():
+    def key(method, trials=40, seed=0):
+        return config_key(
+            study_config(method, trials, seed, n_train=1000), "model", "train", "search"
+        )
+
+    # The trial count and the seed are the ledger key's own parts, not the config's.
+    assert key("finscale", trials=24, seed=3) == key("finscale")
+    assert key("finscale-patience1") != key("finscale") != key("original")
+    assert key("finscale+finalists") == key("finscale")  # one search, crowned two ways
