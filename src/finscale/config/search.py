@@ -42,7 +42,8 @@ class SearchConfig(StrictSection):
     sampler: Literal["tpe", "gp"] = Field(
         "tpe",
         description="`tpe`: Optuna's tree-structured Parzen estimator; `gp`: its Gaussian "
-        "process sampler, which models the validation loss as noisy",
+        "process sampler, which models the validation loss as noisy (`multivariate` and "
+        "`constant_liar` are TPE's own)",
     )
     sampler_seed: int = Field(0, ge=0, description="the sampler's seed; each worker offsets it")
     n_startup_trials: int = Field(
