@@ -2,32 +2,17 @@
 one stacked model end where the trainer's K optimizer steps end, and the table prints
 one row per K with positive figures."""
 
-import importlib.util
-import os
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.loading import loaded_benchmark
+
 TINY = "8,1,2"  # d_model, n_layers, n_heads on the quick preset's data shape: 4K parameters
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "batched_trials", BENCHMARKS / "batched_trials.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    threads = os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()
-    spec.loader.exec_module(module)
-    # Imported, a benchmark leaves the environment alone: a thread count set here would
-    # reach every later test and subprocess of the suite.
-    assert (os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()) == threads
-    yield module
-    del sys.modules[spec.name]
+    yield from loaded_benchmark("batched_trials")
 
 
 @pytest.mark.parametrize("grad_clip", [1.0, 0.01])  # 0.01 clips every model, every step

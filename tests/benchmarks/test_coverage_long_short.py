@@ -1,31 +1,15 @@
 """The long-short coverage benchmark's code paths on tiny runs: its planted skill ranks
 next-day returns as it says, and its table carries every verdict of every scenario."""
 
-import importlib.util
-import os
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.loading import loaded_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "coverage_long_short", BENCHMARKS / "coverage_long_short.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    threads = os.environ.get("OMP_NUM_THREADS")
-    spec.loader.exec_module(module)
-    # Imported, a benchmark leaves the environment alone: a thread count set here would
-    # reach every later subprocess of the suite and change its sums' rounding.
-    assert os.environ.get("OMP_NUM_THREADS") == threads
-    yield module
-    del sys.modules[spec.name]
+    yield from loaded_benchmark("coverage_long_short")
 
 
 def _rank_correlation(p, r):

@@ -2,32 +2,18 @@
 row and column a card's run prints, a child stopped at its deadline hands back what it
 finished, and without CUDA the plain run says so in one line and exits 0."""
 
-import importlib.util
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.loading import BENCHMARKS, loaded_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    before = set(sys.modules)
-    threads = os.environ.get("OMP_NUM_THREADS")
-    spec = importlib.util.spec_from_file_location("gpu_check", BENCHMARKS / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    # Imported, a benchmark leaves the environment alone: its children get their
-    # thread count passed, never through this process's environment.
-    assert os.environ.get("OMP_NUM_THREADS") == threads
-    yield module
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
+    yield from loaded_benchmark("gpu_check")
 
 
 def read_tables(out: str) -> dict[str, list[dict[str, str]]]:
