@@ -168,6 +168,9 @@ CASES = {
         ["scale", "--set", "data.synthetic.signal=0"],
         "--set data.synthetic.signal",
     ),
+    # ---- search levers
+    "search-sampler-unknown": ([*HPO, "--set", "search.sampler=cmaes"], "--set search.sampler"),
+    "search-patience-zero": ([*HPO, "--set", "search.patience=0"], "--set search.patience"),
     # ---- long files, targets all, min_history_days
     "long-file-duplicate-date": (
         ["data", "build", "--source", "csv", "--path", "long_dup.csv", "--target", "all"],
