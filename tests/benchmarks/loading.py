@@ -17,6 +17,10 @@ def loaded_benchmark(name: str) -> Iterator[ModuleType]:
     """Yield `benchmarks/{name}.py` as a module (a fixture's body), then forget it and
     the sibling benchmarks it imported.
 
+    Only benchmark modules are forgotten: a library module the benchmark imported first
+    (torch._dynamo, say) stays, since importing some of them twice registers their
+    operators twice and fails every later test that reaches them.
+
     Imported, a benchmark leaves the environment and torch's thread count alone (it sets
     them only as a script): a thread count set here would reach every later test and
     subprocess of the suite and change its sums' rounding."""
@@ -29,4 +33,6 @@ def loaded_benchmark(name: str) -> Iterator[ModuleType]:
     assert (os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads()) == threads
     yield module
     for loaded in set(sys.modules) - before:
-        del sys.modules[loaded]
+        path = getattr(sys.modules[loaded], "__file__", None)
+        if loaded == name or (path is not None and Path(path).parent == BENCHMARKS):
+            del sys.modules[loaded]
