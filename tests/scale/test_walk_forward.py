@@ -3,6 +3,7 @@ baselines saw, and what the results say per fold and pooled."""
 
 import itertools
 import json
+import multiprocessing
 import os
 import shutil
 import time
@@ -170,9 +171,9 @@ def test_each_study_carries_its_pbo_and_each_budget_its_sharpe_and_dsr(walk_copy
 
 
 class HeadAfterChild(QuietReporter):
-    """A reporter that holds the head at its first evaluation unit until a spawned
-    worker has claimed a unit of its own: on a loaded machine the head could otherwise
-    run every unit before its child's interpreter has started."""
+    """A reporter that holds the head at its first evaluation unit, once its workers
+    are spawned, until one of them has claimed a unit of its own: on a loaded machine
+    the head could otherwise run every unit before its child's interpreter has started."""
 
     def __init__(self, spec, timeout_s=180):
         super().__init__()
@@ -180,7 +181,8 @@ class HeadAfterChild(QuietReporter):
 
     def unit(self, name, budget, horizon, detail):
         super().unit(name, budget, horizon, detail)
-        if name != "evaluation" or self.waited:
+        # Units already stored are reported before any worker is spawned.
+        if name != "evaluation" or self.waited or not multiprocessing.active_children():
             return
         self.waited = True
         deadline = time.time() + self.timeout_s
