@@ -21,6 +21,8 @@ SLOW_FIXTURES = {
     "tiny_walk_forward_run",  # the same study scored walk-forward
     "real_study",  # a real study of several trials (tests/hpo/test_summary.py)
 }
+# The session's tiny studies (tests/scale/tiny.py): built once per process that needs one.
+STUDY_FIXTURES = {"tiny_scale_run", "tiny_walk_forward_run"}
 NO_POSTGRES = (
     "no PostgreSQL binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin or on PATH; "
     "install Debian's postgresql to run the multi-machine tests"
@@ -44,6 +46,19 @@ NO_BROWSER = (
 )
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (`-n 2`), one thread per worker process and its children: the
+    workers already fill the cores, and two torch or BLAS pools per core only spin
+    against each other (a small training step runs many times slower)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import threadpoolctl
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+        threadpoolctl.threadpool_limits(1)
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark every CLI test (tests/e2e) `e2e`, every test on the PostgreSQL server
     `postgres` and every test on the tiny scaling study `slow`, so `-m` selects them
@@ -56,6 +71,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.postgres)
         if SLOW_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items[:] = heavy_files_first(items)
+
+
+def heavy_files_first(items):
+    """`items` in the order `-n 2 --dist worksteal` runs best: the files that use a
+    session's tiny study first, then the files with slow tests, then the rest, each
+    file's tests together and in their order.
+
+    worksteal hands the first worker the first half of the items and the second the
+    rest; a worker that runs dry takes the end of the other's queue. The studies at the
+    front run on one worker, so each is built once, not once per worker; the slow files
+    next run early, so the run ends on short tests instead of one worker idling while
+    the other finishes a long one; whole files keep their module fixtures built once."""
+    study = {item.path for item in items if STUDY_FIXTURES & set(item.fixturenames)}
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    return sorted(items, key=lambda item: (item.path not in study, item.path not in slow))
 
 
 def skip_unless_required(variable, reason):

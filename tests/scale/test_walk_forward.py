@@ -3,7 +3,10 @@ baselines saw, and what the results say per fold and pooled."""
 
 import itertools
 import json
+import multiprocessing
+import os
 import shutil
+import time
 from datetime import date
 
 import numpy as np
@@ -13,10 +16,17 @@ import pytest
 
 from finscale.analysis import evaluation_seeds
 from finscale.execution import open_storage
-from finscale.execution.attrs import SPLITS_ATTR
-from finscale.scale import RESULTS_CSV, SCALING_JSON, baselines_path, build_results, evaluation_path
+from finscale.execution.attrs import SPLITS_ATTR, WORKER_ATTR
+from finscale.scale import (
+    RESULTS_CSV,
+    SCALING_JSON,
+    baselines_path,
+    build_results,
+    evaluation_path,
+    open_queue,
+)
 from finscale.scale.scale_spec import read_scale_file
-from tests.scale.tiny import TINY_WALK_FORWARD_SETS, spec_of
+from tests.scale.tiny import TINY_WALK_FORWARD_SETS, QuietReporter, spec_of
 
 
 def _study_attrs(run_dir, budget):
@@ -160,14 +170,41 @@ def test_each_study_carries_its_pbo_and_each_budget_its_sharpe_and_dsr(walk_copy
     assert answer.count("indistinguishable from luck") == 1
 
 
+class HeadAfterChild(QuietReporter):
+    """A reporter that holds the head at its first evaluation unit, once its workers
+    are spawned, until one of them has claimed a unit of its own: on a loaded machine
+    the head could otherwise run every unit before its child's interpreter has started."""
+
+    def __init__(self, spec, timeout_s=180):
+        super().__init__()
+        self.spec, self.timeout_s, self.waited = spec, timeout_s, False
+
+    def unit(self, name, budget, horizon, detail):
+        super().unit(name, budget, horizon, detail)
+        # Units already stored are reported before any worker is spawned.
+        if name != "evaluation" or self.waited or not multiprocessing.active_children():
+            return
+        self.waited = True
+        deadline = time.time() + self.timeout_s
+        while time.time() < deadline and not self.child_claimed():
+            time.sleep(0.1)
+
+    def child_claimed(self):
+        for budget, horizon in self.spec.studies():
+            queue = open_queue(self.spec.study_spec(budget, horizon))
+            for trial in queue.get_trials(deepcopy=False):
+                if trial.user_attrs.get(WORKER_ATTR, {}).get("pid") not in (None, os.getpid()):
+                    return True
+        return False
+
+
 def test_local_workers_run_evaluation_units_side_by_side(walk_copy):
     import collections
     from dataclasses import replace
 
     from finscale.execution.attrs import RETRY_ATTR
     from finscale.scale import Pipeline
-    from finscale.scale.queue import RUN_ATTR, Unit, open_queue
-    from tests.scale.tiny import QuietReporter
+    from finscale.scale.queue import RUN_ATTR, Unit
 
     shutil.rmtree(walk_copy / "evaluation")
     # Seeds 5-8 are new units; seeds 3-4 (the first two after the search's 0, 1, 2) are
@@ -175,7 +212,7 @@ def test_local_workers_run_evaluation_units_side_by_side(walk_copy):
     spec = replace(spec_of(walk_copy, **TINY_WALK_FORWARD_SETS, **{"scale.seeds": 6}), workers=2)
     seeds = evaluation_seeds(spec.config)
     assert seeds == tuple(range(3, 9))
-    pipeline = Pipeline(spec, QuietReporter())
+    pipeline = Pipeline(spec, HeadAfterChild(spec))
     pipeline.load_winners()
     pipeline.evaluation()
     runners = collections.Counter()
