@@ -302,13 +302,15 @@ def crowned(
     spent in all (finalists' re-runs included) and the seconds those re-runs took."""
     searched = first(run, trials)
     epochs = sum(t["epochs"] for t in searched)
-    if method != "finscale+finalists":
+    finalists = finalists_of(method)
+    if finalists is None:
         return ranked(searched)[0], epochs, 0.0
+    count, seeds = finalists
     best, best_mean, seconds = None, math.inf, 0.0
-    for trial in ranked(searched)[:FINALISTS]:
+    for trial in ranked(searched)[:count]:
         reruns = [
             retrainer.val_loss(trial["arch_index"], trial["params"], FINALIST_SEED_BASE + k)
-            for k in range(FINALIST_SEEDS)
+            for k in range(seeds)
         ]
         epochs += sum(r["epochs"] for r in reruns)
         seconds += sum(r["wall_s"] for r in reruns)
@@ -316,6 +318,24 @@ def crowned(
         if mean < best_mean:
             best, best_mean = trial, mean
     return best, epochs, seconds
+
+
+def finalists_of(method: str) -> tuple[int, int] | None:
+    """(finalists, more seeds each) of a method crowned by finalists: `BASE+finalists`
+    (FINALISTS x FINALIST_SEEDS) or `BASE+finalistsKxS`; None for a method crowned by
+    its best trial."""
+    _, plus, spec = method.partition("+finalists")
+    if not plus:
+        return None
+    if not spec:
+        return FINALISTS, FINALIST_SEEDS
+    count, _, seeds = spec.partition("x")
+    return int(count), int(seeds)
+
+
+def base_method(method: str) -> str:
+    """The search a method runs: its name less any `+finalists...` crowning."""
+    return method.partition("+finalists")[0]
 
 
 def incumbents(searched: list[dict[str, Any]]) -> list[tuple[float, dict[str, Any]]]:
@@ -403,7 +423,7 @@ def main() -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if base_method(m) not in METHODS]
     if unknown:
         print(f"error: unknown method {unknown[0]}; one of {', '.join(METHODS)}", file=sys.stderr)
         return 2
@@ -425,7 +445,7 @@ def main() -> int:
         # The original's searches last: processes sharing a ledger (one per method, on
         # their own cores) read them from the one that ran them instead of repeating them.
         for method in [*methods[1:], methods[0]]:
-            base = "finscale" if method == "finscale+finalists" else method
+            base = base_method(method)
             for seed in seeds:
                 run = search(ledger, base, seed, args.trials, store, retrainer)
                 runs.setdefault(method, []).append(run)

@@ -3,9 +3,13 @@ crowned and costed on those alone; epochs of a sampled search count as their sha
 
 import pytest
 from benchmarks.hpo_vs_seed import (
+    FINALIST_SEEDS,
+    FINALISTS,
+    base_method,
     config_key,
     crowned,
     epoch_fraction,
+    finalists_of,
     first,
     incumbents,
     study_config,
@@ -69,3 +73,12 @@ def test_a_search_is_keyed_by_what_it_ran_not_by_its_methods_name():
     assert key("finscale", trials=24, seed=3) == key("finscale")
     assert key("finscale-patience1") != key("finscale") != key("original")
     assert key("finscale+finalists") == key("finscale")  # one search, crowned two ways
+
+
+def test_a_method_crowned_by_finalists_names_its_search_and_its_reruns():
+    assert (base_method("finscale+finalists2x1"), finalists_of("finscale+finalists2x1")) == (
+        "finscale",
+        (2, 1),
+    )
+    assert finalists_of("finscale+finalists") == (FINALISTS, FINALIST_SEEDS)
+    assert (base_method("finscale-gp"), finalists_of("finscale-gp")) == ("finscale-gp", None)
