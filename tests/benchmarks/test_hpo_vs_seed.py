@@ -1,6 +1,9 @@
 """The search benchmark's bookkeeping: a smaller search is a larger one's first trials,
 crowned and costed on those alone; epochs of a sampled search count as their share."""
 
+import json
+from pathlib import Path
+
 import pytest
 from benchmarks.hpo_vs_seed import (
     FINALIST_SEEDS,
@@ -72,6 +75,7 @@ def test_a_search_is_keyed_by_what_it_ran_not_by_its_methods_name():
     # The trial count and the seed are the ledger key's own parts, not the config's.
     assert key("finscale", trials=24, seed=3) == key("finscale")
     assert key("finscale-patience1") != key("finscale") != key("original")
+    assert key("finscale-patience1-warmup1") == key("finscale")  # what the preset ships
     assert key("finscale+finalists") == key("finscale")  # one search, crowned two ways
 
 
@@ -82,3 +86,18 @@ def test_a_method_crowned_by_finalists_names_its_search_and_its_reruns():
     )
     assert finalists_of("finscale+finalists") == (FINALISTS, FINALIST_SEEDS)
     assert (base_method("finscale-gp"), finalists_of("finscale-gp")) == ("finscale-gp", None)
+
+
+@pytest.mark.parametrize("method", ["original", "finscale-earlier", "finscale-gp", "finscale"])
+def test_the_committed_ledgers_hold_each_methods_searches_under_todays_key(method):
+    """A preset change must not orphan the rows the README's table is printed from: the
+    original and the levers pin the search settings they ran with."""
+    ledgers = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    key = config_key(study_config(method, 40, 0, n_train=1000), "model", "train", "search")
+    keys = {
+        json.loads(line)["key"].split("/")[2]
+        for ledger in ("hpo_vs_seed.jsonl", "hpo_vs_seed_2m.jsonl")
+        for line in (ledgers / ledger).read_text().splitlines()
+        if line.startswith('{"key": "search/')
+    }
+    assert key in keys
