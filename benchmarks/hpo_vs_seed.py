@@ -64,7 +64,7 @@ from typing import Any
 import torch
 from scipy import stats
 
-from finscale.config import StudyConfig, load_study_config
+from finscale.config import SearchConfig, StudyConfig, load_study_config
 from finscale.execution import SPLITS_ATTR
 from finscale.hpo import (
     JOURNAL_FILE,
@@ -139,15 +139,24 @@ FRESH_SEED_BASE = 10_000  # fresh seeds of the quality measure: never a trial's 
 FINALIST_SEED_BASE = 20_000
 
 
+# A search's crowning settings at their defaults: which trial wins is decided after it.
+UNCROWNED = {
+    f"search.{name}": SearchConfig.model_fields[name].default
+    for name in ("finalists", "finalist_seeds")
+}
 DTYPE = "fp32"  # pinned: bf16 `auto` on some CPUs would change what a row measures
 
 
 def study_config(method: str, trials: int, sampler_seed: int, n_train: int) -> StudyConfig:
+    """The config a method's search runs. Finalists are left to `crowned` (the preset's,
+    or a `+finalistsKxS` name's): the search itself trains its trials only, so its rows
+    serve every crowning of them."""
     overrides = {
         "search.trials": trials,
         "search.sampler_seed": sampler_seed,
         "train.dtype": DTYPE,
-        **METHODS[method],
+        **METHODS[base_method(method)],
+        **UNCROWNED,
     }
     if overrides.get("train.samples_per_epoch") == HALF:
         overrides["train.samples_per_epoch"] = n_train // 2
@@ -342,11 +351,13 @@ def crowned(
 
 def finalists_of(method: str) -> tuple[int, int] | None:
     """(finalists, more seeds each) of a method crowned by finalists: `BASE+finalists`
-    (FINALISTS x FINALIST_SEEDS) or `BASE+finalistsKxS`; None for a method crowned by
+    (FINALISTS x FINALIST_SEEDS), `BASE+finalistsKxS`, or the preset's own
+    `search.finalists` under its base method's settings; None for a method crowned by
     its best trial."""
     _, plus, spec = method.partition("+finalists")
     if not plus:
-        return None
+        search = load_study_config("quick", overrides=METHODS[method]).search
+        return (search.finalists, search.finalist_seeds) if search.finalists else None
     if not spec:
         return FINALISTS, FINALIST_SEEDS
     count, _, seeds = spec.partition("x")
