@@ -21,8 +21,8 @@ architectures, so compare samples/s for speed and of_peak for efficiency.
 On CPU the peak is this machine's fp32 matmul peak measured as the anchor
 measures it (1024^2, the mean of 10, best of 5); on CUDA the data-sheet peak
 of `finscale.train.device.peak_flops` at the run's dtype. A ratio line per
-architecture compares samples/s with the target: 1.5x for d_model >= 128,
-1.2x for 64/48/8. `time_optimizer_step` also times the trainer for `gpu_check.py`.
+architecture compares samples/s with the target: 3x for d_model >= 128,
+2x for the deep-narrow 64/48/8. `time_optimizer_step` also times the trainer for `gpu_check.py`.
 """
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ def main() -> None:
     dtypes = args.dtype.split(",")
     for spec in args.arch:
         d = int(spec.split(",")[0])
-        target = 1.5 if d >= 128 else 1.2
+        target = 3.0 if d >= 128 else 2.0
         runs: dict[str, list[tuple[str, float]]] = {name: [] for name in ["anchor", *dtypes]}
         for _ in range(args.rounds):
             if not args.no_anchor:
