@@ -20,7 +20,9 @@ stopping and training-value ranges) with its own search settings:
                       original's switched off
     finscale+finalists
                       as shipped, then the top FINALISTS trials retrained with
-                      FINALIST_SEEDS more seeds each and the lowest seed mean crowned
+                      FINALIST_SEEDS more seeds each and the lowest seed mean crowned;
+                      METHOD+finalistsKxS crowns any method's searches by its top K
+                      trials with S more seeds each
     finscale-sha / -hyperband / -gp / -patience1 / -patience2 / -half-epochs / ...
                       levers for less search compute on top of the earlier search:
                       successive halving or Hyperband instead of the median pruner, the
@@ -360,7 +362,9 @@ def finalists_of(method: str) -> tuple[int, int] | None:
         return (search.finalists, search.finalist_seeds) if search.finalists else None
     if not spec:
         return FINALISTS, FINALIST_SEEDS
-    count, _, seeds = spec.partition("x")
+    count, x, seeds = spec.partition("x")
+    if not (x and count.isdigit() and seeds.isdigit() and int(count) and int(seeds)):
+        raise ValueError(f"{method}: finalists are written +finalistsKxS, K and S >= 1")
     return int(count), int(seeds)
 
 
@@ -458,6 +462,12 @@ def main() -> int:
     if unknown:
         print(f"error: unknown method {unknown[0]}; one of {', '.join(METHODS)}", file=sys.stderr)
         return 2
+    for method in methods:
+        try:
+            finalists_of(method)
+        except ValueError as exc:
+            print(f"error: --methods {exc}", file=sys.stderr)
+            return 2
     if "original" in methods:
         methods.remove("original")
     methods.insert(0, "original")  # the bar every method is measured against, listed first

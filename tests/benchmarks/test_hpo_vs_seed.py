@@ -86,6 +86,9 @@ def test_a_method_crowned_by_finalists_names_its_search_and_its_reruns():
     )
     assert finalists_of("finscale+finalists") == (FINALISTS, FINALIST_SEEDS)
     assert (base_method("finscale-gp"), finalists_of("finscale-gp")) == ("finscale-gp", None)
+    for bad in ("finscale+finalists2", "finscale+finalists0x1", "finscale+finalistsAxB"):
+        with pytest.raises(ValueError, match=r"\+finalistsKxS"):
+            finalists_of(bad)
 
 
 @pytest.mark.parametrize("method", ["original", "finscale-earlier", "finscale-gp", "finscale"])
